@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The two Quick start commands of the README, in one script:
+#   contrib/quickstart.sh demo   install dependencies, build, run the demo
+#   contrib/quickstart.sh test   install dependencies, build, run the whole
+#                                test suite (plain build, then ASan+UBSan)
+# Meant for a fresh Debian 12 machine as root; every step is idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+# Build and test dependencies (Debian package names).
+DEPS=(build-essential autoconf automake pkg-config
+      libevent-dev libssl-dev libconfig-dev libcmocka-dev
+      curl openssl python3 procps)
+
+install_deps() {
+	local missing=()
+	for p in "${DEPS[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "quickstart: missing packages: ${missing[*]} (run as root or install them)" >&2
+			exit 1
+		fi
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+}
+
+# build DIR [configure flags...]: out-of-tree build in DIR.
+build() {
+	local dir=$1; shift
+	[ -x "$top/configure" ] || (cd "$top" && autoreconf -fi >/dev/null 2>&1 || autoreconf -fi)
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" --quiet "$@" && make -s -j"$(nproc)")
+}
+
+run_tests() {
+	local dir=$1; shift
+	if ! (cd "$dir" && make -s -j"$(nproc)" check "$@"); then
+		# Show what failed, so a CI log is enough to debug it.
+		find "$dir/tests" -name '*.log' ! -name 'test-suite.log' -print0 |
+			xargs -0 grep -l -E '^(FAIL|ERROR)' 2>/dev/null | while read -r f; do
+				echo "==== $f"; tail -n 60 "$f"; done
+		cat "$dir/test-suite.log" 2>/dev/null | tail -n 100
+		return 1
+	fi
+}
+
+case "${1:-}" in
+test)
+	install_deps
+	build "$top/build" --enable-debug
+	run_tests "$top/build"
+	build "$top/build-san" --enable-sanitizers
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		run_tests "$top/build-san"
+	echo "quickstart: all tests passed (plain and ASan+UBSan builds)"
+	;;
+demo)
+	install_deps
+	build "$top/build"
+	exec "$top/contrib/demo.sh" "$top/build"
+	;;
+*)
+	echo "usage: $0 demo|test" >&2
+	exit 1
+	;;
+esac

@@ -1,0 +1,158 @@
+/* Types of the parsed configuration, shared by every module that reads it.
+ * Functions are in config.h. Everything here is plain data: a loaded
+ * configuration is immutable and may be read from any thread. */
+#ifndef WEIR_CONFIG_T_H
+#define WEIR_CONFIG_T_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* The two pools. Indexes into every per-pool array in the tree. */
+enum pool_id {
+	POOL_BASELINE = 0,
+	POOL_CANARY = 1,
+	POOL_COUNT = 2
+};
+
+/* Weights are stored in hundredths of a percent: 0..10000 (0.01 % resolution). */
+#define WEIGHT_SCALE 10000u
+
+/* A resolved socket address as written in the file ("host:port", "[v6]:port"). */
+struct cfg_addr {
+	char *text;                   /* as written, e.g. "127.0.0.1:9001" */
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int line;                     /* line in the config file, for diagnostics */
+};
+
+struct cfg_tls_listen {
+	char *certificate;            /* PEM path; may hold a chain */
+	char *key;                    /* PEM path */
+	int min_version;              /* OpenSSL constant, TLS1_2_VERSION by default */
+};
+
+struct cfg_listener {
+	struct cfg_addr addr;
+	bool tls;                     /* tls group present */
+	struct cfg_tls_listen tls_conf;
+};
+
+struct cfg_tls_upstream {
+	bool enabled;                 /* tls group present */
+	char *ca;                     /* NULL: the system store */
+	char *server_name;            /* NULL: no SNI / host check from the address */
+	bool verify;                  /* default true */
+};
+
+struct cfg_pool {
+	struct cfg_addr *servers;
+	size_t nservers;
+	struct cfg_tls_upstream tls;
+};
+
+enum balance {
+	BALANCE_ROUND_ROBIN,
+	BALANCE_LEAST_CONN
+};
+
+struct cfg_split {
+	uint32_t canary_weight;       /* hundredths of a percent, 0..WEIGHT_SCALE */
+	char *sticky_header;          /* NULL when not set */
+	char *sticky_cookie;
+	char *override_header;
+	bool expose_pool;
+};
+
+/* Status codes 100..599 that count as errors, as a bitmap indexed by status. */
+struct cfg_errors {
+	uint64_t status_bits[10];     /* 640 bits */
+};
+
+static inline bool cfg_status_is_error(const struct cfg_errors *e, unsigned status)
+{
+	return status < 640 && (e->status_bits[status / 64] >> (status % 64)) & 1u;
+}
+
+/* Durations are milliseconds. */
+struct cfg_timeouts {
+	uint64_t connect_ms;
+	uint64_t request_header_ms;
+	uint64_t backend_ms;
+	uint64_t idle_ms;
+	uint64_t drain_ms;
+};
+
+struct cfg_limits {
+	uint32_t max_connections;
+	uint32_t max_header_bytes;
+};
+
+/* Thresholds the guard judges the canary against. NaN means "not set". */
+struct cfg_thresholds {
+	double max_error_rate;            /* fraction 0..1 */
+	double max_p50_ms;
+	double max_p99_ms;
+	double max_p999_ms;
+	double max_error_rate_increase;   /* canary - baseline, fraction */
+	double max_p99_ratio;             /* canary p99 / baseline p99 */
+};
+
+enum guard_action {
+	GUARD_ACTION_ROLLBACK,
+	GUARD_ACTION_ALERT
+};
+
+struct cfg_guard {
+	bool enabled;
+	uint64_t interval_ms;
+	uint64_t window_ms;
+	uint64_t min_requests;
+	uint64_t for_ms;
+	struct cfg_thresholds thresholds;
+	enum guard_action action;
+};
+
+struct cfg_rollout_step {
+	uint32_t weight;                  /* hundredths of a percent */
+	uint64_t hold_ms;                 /* the rollout's hold unless overridden */
+	struct cfg_thresholds thresholds; /* the guard's, with this step's overrides */
+};
+
+struct cfg_rollout {
+	bool present;                     /* rollout group present */
+	struct cfg_rollout_step *steps;
+	size_t nsteps;
+	uint64_t hold_ms;
+	bool auto_advance;
+};
+
+struct weir_config {
+	char *path;                       /* the file it was loaded from */
+
+	struct cfg_listener *listeners;
+	size_t nlisteners;
+	unsigned workers;                 /* resolved: "auto" becomes the core count */
+	bool workers_auto;
+
+	bool admin_http_set;              /* admin listener on (false only for admin.http = "") */
+	struct cfg_addr admin_http;
+	char *admin_socket;               /* path; "" disables the control socket */
+
+	struct cfg_pool pools[POOL_COUNT];
+	enum balance balance;
+
+	struct cfg_split split;
+	struct cfg_errors errors;
+	struct cfg_timeouts timeouts;
+	struct cfg_limits limits;
+	struct cfg_guard guard;
+	struct cfg_rollout rollout;
+
+	char *state_file;                 /* "" disables persistence */
+	char *event_log;                  /* "" disables the event log */
+	char *access_log;                 /* "" (default): no access log */
+};
+
+#endif

@@ -1,0 +1,81 @@
+/* weir: the command line. Parses options, loads the configuration and hands
+ * it to the runtime. Exit status: 0 clean stop, 1 configuration or usage
+ * error, 2 runtime failure (INTERFACE.md). */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weir/config.h"
+#include "weir/diag.h"
+#include "weir/runtime.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: weir [-c FILE] [-t] [-V] [-h]\n"
+	        "  -c, --config FILE   configuration file (default: %s)\n"
+	        "  -t, --test          parse and validate the configuration, print\n"
+	        "                      \"configuration ok\" or the errors, exit 0 or 1\n"
+	        "  -V, --version       print the version and exit\n"
+	        "  -h, --help          this help\n",
+	        WEIR_DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",  required_argument, NULL, 'c' },
+		{ "test",    no_argument,       NULL, 't' },
+		{ "version", no_argument,       NULL, 'V' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = WEIR_DEFAULT_CONFIG;
+	int test_only = 0;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:tVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 't': test_only = 1; break;
+		case 'V': printf("weir %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		case ':':
+			fprintf(stderr, "weir: option %s needs an argument\n", argv[optind - 1]);
+			usage(stderr);
+			return 1;
+		default:
+			if (optopt)
+				fprintf(stderr, "weir: unknown option -%c\n", optopt);
+			else
+				fprintf(stderr, "weir: unknown option %s\n", argv[optind - 1]);
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "weir: unexpected argument %s\n", argv[optind]);
+		usage(stderr);
+		return 1;
+	}
+
+	struct diag diag;
+	diag_init(&diag);
+	struct weir_config *cfg = config_load(path, &diag);
+	diag_print(&diag, stderr, "weir");
+	diag_dispose(&diag);
+	if (!cfg)
+		return 1;
+	if (test_only) {
+		printf("configuration ok\n");
+		config_free(cfg);
+		return 0;
+	}
+	int rc = runtime_run(cfg);
+	config_free(cfg);
+	return rc;
+}
