@@ -1,0 +1,99 @@
+/* stats: per-pool request measurements, since start and over a sliding window.
+ *
+ * The hot path records into a worker-owned struct stats_interval without any
+ * lock. A few times a second each worker folds its interval into the shared
+ * struct stats under a mutex (stats_flush), which keeps three views per pool:
+ * the since-start total, a ring of time slots forming the sliding window, and
+ * the current rollout step. Readers (admin page, guard) take a snapshot. */
+#ifndef WEIR_STATS_H
+#define WEIR_STATS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weir/config-t.h"
+#include "weir/hdr.h"
+
+/* Histogram geometry for latencies: 1 µs .. 1 h at 3 significant figures. */
+#define STATS_LOWEST_US   1
+#define STATS_HIGHEST_US  3600000000LL
+#define STATS_SIGFIGS     3
+
+/* What one worker saw of one pool since its last flush. */
+struct stats_interval {
+	struct hdr *latency_us;
+	uint64_t requests;
+	uint64_t errors;
+};
+
+/* Allocate the histogram of IV; returns 0 or -1. Release with stats_interval_dispose. */
+int stats_interval_init(struct stats_interval *iv);
+void stats_interval_dispose(struct stats_interval *iv);
+
+/* Hot path: one finished request of this pool. */
+static inline void stats_interval_record(struct stats_interval *iv, uint64_t latency_us, bool error)
+{
+	hdr_record(iv->latency_us, (int64_t)latency_us);
+	iv->requests++;
+	iv->errors += error;
+}
+
+/* Counters and a histogram; the unit of every view. */
+struct stats_view {
+	struct hdr *latency_us;
+	uint64_t requests;
+	uint64_t errors;
+};
+
+struct stats_slot {
+	int64_t epoch;                /* slot number (time / slot_ms); -1 when empty */
+	struct stats_view v;
+};
+
+struct stats_pool {
+	struct stats_view total;
+	struct stats_view step;       /* since the last stats_reset_step */
+	struct stats_slot *ring;
+};
+
+struct stats {
+	pthread_mutex_t mu;
+	uint64_t slot_ms;
+	size_t nslots;
+	struct stats_pool pools[POOL_COUNT];
+};
+
+/* A window of WINDOW_MS is kept as at most 60 slots (1 s each for windows up to
+ * a minute). Returns NULL on bad arguments or out of memory. Release with stats_free. */
+struct stats *stats_new(uint64_t window_ms);
+void stats_free(struct stats *s);
+
+/* Fold IV (one worker's interval of POOL) into S at NOW_MS and reset IV. */
+void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, uint64_t now_ms);
+
+/* Start a new rollout step: the step views restart from zero. */
+void stats_reset_step(struct stats *s);
+
+/* A copy of everything, for one reader. Allocate with stats_snapshot_new,
+ * fill with stats_snapshot_take, release with stats_snapshot_free. */
+struct stats_snapshot {
+	struct {
+		struct stats_view total;
+		struct stats_view window;
+		struct stats_view step;
+	} pools[POOL_COUNT];
+	uint64_t window_ms;           /* configured window length */
+};
+
+struct stats_snapshot *stats_snapshot_new(void);
+void stats_snapshot_free(struct stats_snapshot *snap);
+void stats_snapshot_take(struct stats *s, uint64_t now_ms, struct stats_snapshot *snap);
+
+/* Error rate of a view (0 when it has no requests). */
+double stats_view_error_rate(const struct stats_view *v);
+/* Latency percentile of a view in milliseconds (0 when empty). */
+double stats_view_percentile_ms(const struct stats_view *v, double pct);
+
+#endif

@@ -1,0 +1,193 @@
+/* stats: per-pool totals, sliding window and rollout step (see stats.h). */
+#include "weir/stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define STATS_MAX_SLOTS 60
+
+static struct hdr *latency_hdr_new(void)
+{
+	return hdr_new(STATS_LOWEST_US, STATS_HIGHEST_US, STATS_SIGFIGS);
+}
+
+int stats_interval_init(struct stats_interval *iv)
+{
+	memset(iv, 0, sizeof(*iv));
+	iv->latency_us = latency_hdr_new();
+	return iv->latency_us ? 0 : -1;
+}
+
+void stats_interval_dispose(struct stats_interval *iv)
+{
+	hdr_free(iv->latency_us);
+	iv->latency_us = NULL;
+}
+
+static int view_init(struct stats_view *v)
+{
+	v->requests = v->errors = 0;
+	v->latency_us = latency_hdr_new();
+	return v->latency_us ? 0 : -1;
+}
+
+static void view_reset(struct stats_view *v)
+{
+	hdr_reset(v->latency_us);
+	v->requests = v->errors = 0;
+}
+
+static void view_add(struct stats_view *dst, const struct stats_view *src)
+{
+	hdr_add(dst->latency_us, src->latency_us);
+	dst->requests += src->requests;
+	dst->errors += src->errors;
+}
+
+static void view_add_interval(struct stats_view *dst, const struct stats_interval *iv)
+{
+	hdr_add(dst->latency_us, iv->latency_us);
+	dst->requests += iv->requests;
+	dst->errors += iv->errors;
+}
+
+struct stats *stats_new(uint64_t window_ms)
+{
+	if (window_ms < 1000)
+		return NULL;
+	struct stats *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	/* Slots of whole seconds; at most STATS_MAX_SLOTS of them. */
+	uint64_t secs = (window_ms + 999) / 1000;
+	uint64_t slot_s = (secs + STATS_MAX_SLOTS - 1) / STATS_MAX_SLOTS;
+	s->slot_ms = slot_s * 1000;
+	s->nslots = (size_t)((secs + slot_s - 1) / slot_s);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct stats_pool *sp = &s->pools[p];
+		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0)
+			goto fail;
+		sp->ring = calloc(s->nslots, sizeof(*sp->ring));
+		if (!sp->ring)
+			goto fail;
+		for (size_t i = 0; i < s->nslots; i++) {
+			sp->ring[i].epoch = -1;
+			if (view_init(&sp->ring[i].v) < 0)
+				goto fail;
+		}
+	}
+	return s;
+fail:
+	stats_free(s);
+	return NULL;
+}
+
+void stats_free(struct stats *s)
+{
+	if (!s)
+		return;
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct stats_pool *sp = &s->pools[p];
+		hdr_free(sp->total.latency_us);
+		hdr_free(sp->step.latency_us);
+		if (sp->ring)
+			for (size_t i = 0; i < s->nslots; i++)
+				hdr_free(sp->ring[i].v.latency_us);
+		free(sp->ring);
+	}
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, uint64_t now_ms)
+{
+	if (iv->requests == 0)
+		return;
+	int64_t epoch = (int64_t)(now_ms / s->slot_ms);
+	pthread_mutex_lock(&s->mu);
+	struct stats_pool *sp = &s->pools[pool];
+	struct stats_slot *slot = &sp->ring[(size_t)epoch % s->nslots];
+	if (slot->epoch != epoch) {
+		view_reset(&slot->v);
+		slot->epoch = epoch;
+	}
+	view_add_interval(&slot->v, iv);
+	view_add_interval(&sp->total, iv);
+	view_add_interval(&sp->step, iv);
+	pthread_mutex_unlock(&s->mu);
+	hdr_reset(iv->latency_us);
+	iv->requests = iv->errors = 0;
+}
+
+void stats_reset_step(struct stats *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (int p = 0; p < POOL_COUNT; p++)
+		view_reset(&s->pools[p].step);
+	pthread_mutex_unlock(&s->mu);
+}
+
+struct stats_snapshot *stats_snapshot_new(void)
+{
+	struct stats_snapshot *snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		return NULL;
+	for (int p = 0; p < POOL_COUNT; p++) {
+		if (view_init(&snap->pools[p].total) < 0 || view_init(&snap->pools[p].window) < 0 ||
+		    view_init(&snap->pools[p].step) < 0) {
+			stats_snapshot_free(snap);
+			return NULL;
+		}
+	}
+	return snap;
+}
+
+void stats_snapshot_free(struct stats_snapshot *snap)
+{
+	if (!snap)
+		return;
+	for (int p = 0; p < POOL_COUNT; p++) {
+		hdr_free(snap->pools[p].total.latency_us);
+		hdr_free(snap->pools[p].window.latency_us);
+		hdr_free(snap->pools[p].step.latency_us);
+	}
+	free(snap);
+}
+
+void stats_snapshot_take(struct stats *s, uint64_t now_ms, struct stats_snapshot *snap)
+{
+	int64_t newest = (int64_t)(now_ms / s->slot_ms);
+	int64_t oldest = newest - (int64_t)s->nslots + 1;
+
+	snap->window_ms = s->slot_ms * s->nslots;
+	pthread_mutex_lock(&s->mu);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct stats_pool *sp = &s->pools[p];
+		hdr_copy(snap->pools[p].total.latency_us, sp->total.latency_us);
+		snap->pools[p].total.requests = sp->total.requests;
+		snap->pools[p].total.errors = sp->total.errors;
+		hdr_copy(snap->pools[p].step.latency_us, sp->step.latency_us);
+		snap->pools[p].step.requests = sp->step.requests;
+		snap->pools[p].step.errors = sp->step.errors;
+		view_reset(&snap->pools[p].window);
+		for (size_t i = 0; i < s->nslots; i++) {
+			const struct stats_slot *slot = &sp->ring[i];
+			if (slot->epoch >= oldest && slot->epoch <= newest)
+				view_add(&snap->pools[p].window, &slot->v);
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+double stats_view_error_rate(const struct stats_view *v)
+{
+	return v->requests ? (double)v->errors / (double)v->requests : 0.0;
+}
+
+double stats_view_percentile_ms(const struct stats_view *v, double pct)
+{
+	if (hdr_count(v->latency_us) == 0)
+		return 0.0;
+	return (double)hdr_value_at_percentile(v->latency_us, pct) / 1000.0;
+}
