@@ -2,6 +2,8 @@
  * body-framing decoder (RFC 9112).
  *
  * Pure code: no allocation, no I/O, no libevent. The caller owns the bytes.
+ * No global mutable state: threads may use separate parsers freely; one parser
+ * (or chunked decoder) belongs to one thread at a time.
  *
  * Zero-copy: every name, value, method, target and reason is reported as a
  * span (offset, length) relative to the start of the buffer passed in, so the
@@ -10,7 +12,13 @@
  *
  * Incremental: http1_parse_head may be called repeatedly with the same growing
  * buffer (the first LEN bytes unchanged between calls); it resumes where it
- * stopped instead of rescanning. */
+ * stopped instead of rescanning. Any split of the input gives the same result
+ * as feeding it whole; ERROR and DONE are sticky until the next init.
+ *
+ * Strict: what RFC 9112 lets a recipient refuse is refused (bare LF, bare CR,
+ * NUL, obs-fold, space before a colon, CL+TE, duplicate Content-Length or
+ * Host, a transfer coding list not ending in "chunked" ...). The full list of
+ * decisions is at the top of src/http1.c. */
 #ifndef WEIR_HTTP1_H
 #define WEIR_HTTP1_H
 
@@ -64,31 +72,39 @@ const char *http1_error_reason(enum http1_error e);
 struct http1_head {
 	struct http1_span method;     /* request */
 	struct http1_span target;     /* request */
-	int status;                   /* response: 100..999 */
+	int status;                   /* response: 100..599 */
 	struct http1_span reason;     /* response */
 	int minor_version;            /* 0 or 1 (HTTP/1.0, HTTP/1.1) */
 
 	struct http1_header headers[HTTP1_MAX_HEADERS];
 	unsigned nheaders;
-	size_t head_len;              /* bytes of the head including the final CRLF CRLF */
+	size_t head_len;              /* bytes of the head including the final CRLF CRLF
+	                               * (and any empty lines skipped before a request line) */
 
 	/* Derived from the fields while parsing. */
 	enum http1_body body;         /* for responses: before http1_response_body() */
-	uint64_t content_length;      /* valid when body == HTTP1_BODY_LENGTH */
-	bool keep_alive;              /* version + Connection: close/keep-alive */
-	bool expect_continue;         /* request carried "Expect: 100-continue" */
-	bool is_head;                 /* request method is HEAD */
-	bool is_connect;              /* request method is CONNECT (weir answers 501) */
-	bool has_upgrade;             /* Connection: upgrade / Upgrade field present */
+	uint64_t content_length;      /* valid when body == HTTP1_BODY_LENGTH (may be 0);
+	                               * never above INT64_MAX */
+	bool keep_alive;              /* HTTP/1.1 unless Connection: close; HTTP/1.0 only with
+	                               * Connection: keep-alive; false for a response
+	                               * delimited by close (not 1xx/204/304) */
+	bool expect_continue;         /* HTTP/1.1 request carried "Expect: 100-continue"
+	                               * (ignored in HTTP/1.0, RFC 9110 10.1.1) */
+	bool is_head;                 /* request method is exactly HEAD */
+	bool is_connect;              /* request method is exactly CONNECT (weir answers 501) */
+	bool has_upgrade;             /* an Upgrade field is present */
 };
 
 struct http1_parser {
 	enum http1_kind kind;
 	size_t max_head_bytes;        /* refuse (431) beyond this */
-	size_t max_line_bytes;        /* request line limit (414) */
+	size_t max_line_bytes;        /* request line limit, CRLF excluded (414) */
 	/* resumable scan state (private) */
-	size_t scanned;
+	size_t scanned;               /* bytes already searched for the current line's LF */
 	int state;
+	size_t line_start;            /* offset of the line being scanned */
+	unsigned empty_lines;         /* CRLFs skipped before the request line */
+	unsigned flags;               /* fields seen so far (H1F_* in http1.c) */
 	enum http1_error error;
 	struct http1_head head;
 };
@@ -99,37 +115,52 @@ enum http1_result {
 	HTTP1_ERROR = -1              /* refused: see p->error */
 };
 
-/* Prepare P to parse one head of KIND. Call again before each new message. */
+/* Prepare P to parse one head of KIND. Call again before each new message.
+ * MAX_HEAD_BYTES bounds the whole head (431, or BAD_RESPONSE for responses);
+ * MAX_LINE_BYTES bounds a request line, CRLF excluded (414); it is not applied
+ * to status lines. Limits above UINT32_MAX are treated as UINT32_MAX. */
 void http1_parser_init(struct http1_parser *p, enum http1_kind kind,
                        size_t max_head_bytes, size_t max_line_bytes);
 
-/* Parse the head at the start of BUF (LEN bytes available). */
+/* Parse the head at the start of BUF (LEN bytes available). Returns DONE with
+ * p->head filled in (the head is the first p->head.head_len bytes; anything
+ * after it is body or the next message), AGAIN when more bytes are needed, or
+ * ERROR with p->error set. Every error in a response head is
+ * HTTP1_E_BAD_RESPONSE. Never allocates. */
 enum http1_result http1_parse_head(struct http1_parser *p, const char *buf, size_t len);
 
 /* Decide a response's body framing given the request it answers:
- * HEAD requests, 1xx, 204 and 304 have no body (RFC 9112 6.3). Updates head->body. */
+ * HEAD requests, 1xx, 204 and 304 have no body (RFC 9112 6.3). Updates head->body.
+ * keep_alive is left alone: a response to HEAD that carried neither
+ * Content-Length nor Transfer-Encoding keeps keep_alive == false (conservative). */
 void http1_response_body(struct http1_head *resp, bool request_was_head);
 
-/* Compare a span of BUF with a lower-case token, case-insensitively. */
+/* Compare a span of BUF with a lower-case token, case-insensitively (ASCII
+ * letters only are folded). */
 bool http1_span_ieq(const char *buf, struct http1_span s, const char *lower);
 
 /* ---- chunked body decoder -----------------------------------------------
  * Validates chunked framing (sizes, extensions, CRLFs, trailer fields) byte by
- * byte without copying. The caller forwards the consumed bytes verbatim. */
+ * byte without copying. The caller forwards the consumed bytes verbatim.
+ * Limits: chunk size <= INT64_MAX, a chunk-size line (extensions and CRLF
+ * included) <= 4096 bytes, the trailer section (final CRLF included) <= 65536
+ * bytes. Any split of the input gives the same result. */
 struct http1_chunked {
 	int state;                    /* private */
 	uint64_t remaining;           /* data bytes left in the current chunk */
-	uint32_t line_len;            /* bytes of the current size/trailer line */
+	uint32_t line_len;            /* bytes of the current chunk-size line */
 	uint64_t total_trailer;       /* bytes of trailer section so far */
 	bool done;                    /* the last chunk and trailers were consumed */
 };
 
+/* Prepare C to decode one chunked body. Call again before each new body. */
 void http1_chunked_init(struct http1_chunked *c);
 
 /* Consume up to LEN bytes of chunked body. Returns the number of bytes that
  * belong to the body (stops right after the final CRLF, so bytes of the next
  * message are never consumed), or -1 on a framing error. c->done is set once
- * the body is complete. */
+ * the body is complete; after that it returns 0. Once it has returned -1 it
+ * keeps returning -1. */
 ssize_t http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len);
 
 #endif
