@@ -1,0 +1,368 @@
+/* hdr: a High Dynamic Range histogram (see include/weir/hdr.h).
+ *
+ * Geometry. A value v is split into a bucket (which power of two it falls
+ * in) and a sub-bucket (its leading bits inside that power of two):
+ *
+ *   sub_count  = the smallest power of two >= 2 * 10^sigfigs
+ *   half       = sub_count / 2                (>= 10^sigfigs)
+ *   unit       = 2^unit_mag, the width of the finest sub-bucket
+ *
+ * Bucket 0 covers [0, sub_count * unit) in sub_count slots of width unit.
+ * Bucket b >= 1 covers [half * unit * 2^b, sub_count * unit * 2^b) in half
+ * slots of width unit * 2^b (its lower half would repeat bucket b-1, so it
+ * is not stored). A slot of width w therefore never starts below half * w
+ * >= 10^sigfigs * w, except the low half of bucket 0, where the width is
+ * the unit itself.
+ *
+ * Unlike HdrHistogram, whose "lowest discernible value" is a resolution
+ * (values near it are only known to within one unit), our LOWEST is a floor
+ * and the precision promise holds from it upward: unit_mag is chosen so
+ * that unit <= lowest / 10^sigfigs (and unit = 1 when lowest < 10^sigfigs).
+ * Hence for every value in [lowest, highest] the width w of its slot obeys
+ * w - 1 < v * 10^-sigfigs: any value reported as the lowest or highest
+ * equivalent of v differs from v by less than v * 10^-sigfigs.
+ *
+ * Recording is a clamp, a count-leading-zeros, two shifts and an add: no
+ * loop, no division, no allocation. */
+#include "weir/hdr.h"
+
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hdr {
+	/* Arguments, kept to check that two histograms are compatible. */
+	int64_t lowest;
+	int64_t highest;
+	int sigfigs;
+
+	/* Geometry derived from them. */
+	int unit_mag;                 /* log2 of the finest slot width */
+	int half_mag;                 /* log2(half) */
+	int64_t sub_mask;             /* (sub_count - 1) << unit_mag */
+	int bucket_count;
+	size_t counts_len;            /* (bucket_count + 1) * half */
+
+	/* Totals. min/max/sum are of the values as recorded, i.e. after
+	 * clamping into [lowest, highest]. */
+	uint64_t total;
+	uint64_t out_of_range;
+	int64_t min;                  /* INT64_MAX when empty */
+	int64_t max;                  /* 0 when empty */
+	uint64_t sum_lo;              /* 128-bit running sum of values */
+	uint64_t sum_hi;
+
+	uint64_t counts[];
+};
+
+/* ---- geometry ----------------------------------------------------------- */
+
+/* Index of the highest set bit of X (X != 0). */
+static inline int hdr_log2(uint64_t x)
+{
+	return 63 - __builtin_clzll(x);
+}
+
+/* Slot of a value already clamped into [lowest, highest] (so v >= 1). The
+ * OR with sub_mask makes every value below the end of bucket 0 land in
+ * bucket 0, and keeps the clz argument non-zero. */
+static inline size_t hdr_index(const struct hdr *h, int64_t v)
+{
+	int pow2ceil = 64 - __builtin_clzll((uint64_t)(v | h->sub_mask));
+	int bucket = pow2ceil - h->unit_mag - (h->half_mag + 1);
+	int shift = bucket + h->unit_mag;
+	size_t sub = (size_t)((uint64_t)v >> shift);
+
+	/* bucket 0: sub in [0, sub_count); bucket b: sub in [half, sub_count)
+	 * and the slot is b * half + sub. */
+	return ((size_t)bucket << h->half_mag) + sub;
+}
+
+/* Lowest value of slot I, and log2 of its width. */
+static int64_t hdr_slot_low(const struct hdr *h, size_t i, int *width_mag)
+{
+	int bucket = (int)(i >> h->half_mag) - 1;
+	uint64_t sub = (i & (((size_t)1 << h->half_mag) - 1)) + ((uint64_t)1 << h->half_mag);
+
+	if (bucket < 0) {
+		bucket = 0;
+		sub -= (uint64_t)1 << h->half_mag;
+	}
+	*width_mag = bucket + h->unit_mag;
+	return (int64_t)(sub << *width_mag);
+}
+
+static int64_t hdr_slot_high(const struct hdr *h, size_t i)
+{
+	int width_mag;
+	int64_t low = hdr_slot_low(h, i, &width_mag);
+
+	/* low + width - 1 < 2^63: a slot never straddles 2^63 (see hdr_new). */
+	return (int64_t)((uint64_t)low + (((uint64_t)1 << width_mag) - 1));
+}
+
+static inline int64_t hdr_clamp(const struct hdr *h, int64_t v)
+{
+	if (v < h->lowest)
+		return h->lowest;
+	if (v > h->highest)
+		return h->highest;
+	return v;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+struct hdr *hdr_new(int64_t lowest, int64_t highest, int sigfigs)
+{
+	static const uint64_t ten_pow[] = { 1, 10, 100, 1000, 10000, 100000 };
+	struct hdr *h;
+	uint64_t sub_count, reach, q;
+	int unit_mag, sub_mag, buckets;
+	size_t len;
+
+	if (sigfigs < 1 || sigfigs > 5 || lowest < 1 || highest / 2 < lowest)
+		return NULL;
+
+	/* sub_count: the smallest power of two holding 2 * 10^sigfigs, so that
+	 * half >= 10^sigfigs. */
+	sub_mag = hdr_log2(2 * ten_pow[sigfigs] - 1) + 1;
+	sub_count = (uint64_t)1 << sub_mag;
+
+	/* unit <= lowest / 10^sigfigs keeps the promise down to lowest. */
+	q = (uint64_t)lowest / ten_pow[sigfigs];
+	unit_mag = q == 0 ? 0 : hdr_log2(q);
+
+	/* lowest < 2^62 gives unit_mag <= 62 - log2(10^sigfigs), and sub_mag
+	 * <= log2(10^sigfigs) + 2, so reach <= 2^63 fits. Add buckets, each
+	 * doubling the reach, until it is beyond highest; reach stays <= 2^63
+	 * since highest < 2^63. Slots therefore never reach past 2^63 - 1. */
+	reach = sub_count << unit_mag;
+	buckets = 1;
+	while (reach <= (uint64_t)highest) {
+		reach <<= 1;
+		buckets++;
+	}
+
+	len = (size_t)(buckets + 1) << (sub_mag - 1);
+	h = calloc(1, sizeof(*h) + len * sizeof(h->counts[0]));
+	if (h == NULL)
+		return NULL;
+	h->lowest = lowest;
+	h->highest = highest;
+	h->sigfigs = sigfigs;
+	h->unit_mag = unit_mag;
+	h->half_mag = sub_mag - 1;
+	h->sub_mask = (int64_t)((sub_count - 1) << unit_mag);
+	h->bucket_count = buckets;
+	h->counts_len = len;
+	h->min = INT64_MAX;
+	return h;
+}
+
+void hdr_free(struct hdr *h)
+{
+	free(h);
+}
+
+void hdr_reset(struct hdr *h)
+{
+	memset(h->counts, 0, h->counts_len * sizeof(h->counts[0]));
+	h->total = 0;
+	h->out_of_range = 0;
+	h->min = INT64_MAX;
+	h->max = 0;
+	h->sum_lo = 0;
+	h->sum_hi = 0;
+}
+
+size_t hdr_memory_size(const struct hdr *h)
+{
+	return sizeof(*h) + h->counts_len * sizeof(h->counts[0]);
+}
+
+static bool hdr_same_geometry(const struct hdr *a, const struct hdr *b)
+{
+	return a->lowest == b->lowest && a->highest == b->highest && a->sigfigs == b->sigfigs;
+}
+
+/* ---- recording ---------------------------------------------------------- */
+
+static inline void hdr_sum_add(struct hdr *h, uint64_t lo, uint64_t hi)
+{
+	h->sum_lo += lo;
+	h->sum_hi += hi + (h->sum_lo < lo);
+}
+
+void hdr_record(struct hdr *h, int64_t value)
+{
+	if (__builtin_expect(value < h->lowest || value > h->highest, 0)) {
+		value = hdr_clamp(h, value);
+		h->out_of_range++;
+	}
+	h->counts[hdr_index(h, value)]++;
+	h->total++;
+	if (value < h->min)
+		h->min = value;
+	if (value > h->max)
+		h->max = value;
+	hdr_sum_add(h, (uint64_t)value, 0);
+}
+
+void hdr_record_n(struct hdr *h, int64_t value, uint64_t count)
+{
+	uint64_t v, a1, a0, b1, b0, mid1, mid2, lo, hi;
+
+	if (count == 0)
+		return;
+	if (value < h->lowest || value > h->highest) {
+		value = hdr_clamp(h, value);
+		h->out_of_range += count;
+	}
+	h->counts[hdr_index(h, value)] += count;
+	h->total += count;
+	if (value < h->min)
+		h->min = value;
+	if (value > h->max)
+		h->max = value;
+
+	/* sum += value * count, a 64x64 -> 128-bit product from 32-bit halves. */
+	v = (uint64_t)value;
+	a1 = v >> 32;
+	a0 = v & 0xffffffffu;
+	b1 = count >> 32;
+	b0 = count & 0xffffffffu;
+	lo = a0 * b0;
+	mid1 = a1 * b0;
+	mid2 = a0 * b1;
+	hi = a1 * b1 + (mid1 >> 32) + (mid2 >> 32);
+	mid1 <<= 32;
+	lo += mid1;
+	hi += lo < mid1;
+	mid2 <<= 32;
+	lo += mid2;
+	hi += lo < mid2;
+	hdr_sum_add(h, lo, hi);
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+uint64_t hdr_count(const struct hdr *h)
+{
+	return h->total;
+}
+
+uint64_t hdr_out_of_range(const struct hdr *h)
+{
+	return h->out_of_range;
+}
+
+int64_t hdr_min(const struct hdr *h)
+{
+	return h->total == 0 ? 0 : h->min;
+}
+
+int64_t hdr_max(const struct hdr *h)
+{
+	return h->total == 0 ? 0 : h->max;
+}
+
+double hdr_mean(const struct hdr *h)
+{
+	long double sum;
+
+	if (h->total == 0)
+		return 0.0;
+	sum = (long double)h->sum_hi * 18446744073709551616.0L + (long double)h->sum_lo;
+	return (double)(sum / (long double)h->total);
+}
+
+/* The nearest rank ceil(p/100 * total), in 1..total. P is taken to mean
+ * the decimal it was written as: a product within a few units in the last
+ * place of an integer is that integer (99.99% of 100000 is rank 99990, not
+ * 99991 because 99.99 is not exact in binary). No libm: ceil by hand. */
+static uint64_t hdr_rank(uint64_t total, double percentile)
+{
+	long double x = (long double)percentile / 100.0L * (long double)total;
+	long double slack = x * 4.0L * (long double)DBL_EPSILON;
+	uint64_t r;
+
+	if (!(x > 1.0L))
+		return 1;
+	if (x >= (long double)total)
+		return total;
+	r = (uint64_t)x;                      /* floor, x > 0 */
+	if ((long double)r + slack < x)
+		r++;
+	if (r < 1)
+		r = 1;
+	return r > total ? total : r;
+}
+
+int64_t hdr_value_at_percentile(const struct hdr *h, double percentile)
+{
+	uint64_t rank, seen = 0;
+	size_t i, first, last;
+
+	if (h->total == 0)
+		return 0;
+	/* p <= 0 (and NaN): the smallest value, which we know exactly. */
+	if (!(percentile > 0.0))
+		return h->min;
+	if (percentile >= 100.0)
+		return h->max;
+
+	rank = hdr_rank(h->total, percentile);
+	first = hdr_index(h, h->min);
+	last = hdr_index(h, h->max);
+	for (i = first; i <= last; i++) {
+		seen += h->counts[i];
+		if (seen >= rank) {
+			int64_t v = hdr_slot_high(h, i);
+			return v > h->max ? h->max : v;
+		}
+	}
+	return h->max;                        /* not reached: counts sum to total */
+}
+
+int64_t hdr_lowest_equivalent(const struct hdr *h, int64_t v)
+{
+	int width_mag;
+
+	return hdr_slot_low(h, hdr_index(h, hdr_clamp(h, v)), &width_mag);
+}
+
+int64_t hdr_highest_equivalent(const struct hdr *h, int64_t v)
+{
+	return hdr_slot_high(h, hdr_index(h, hdr_clamp(h, v)));
+}
+
+/* ---- combining ---------------------------------------------------------- */
+
+int hdr_add(struct hdr *dst, const struct hdr *src)
+{
+	size_t i;
+
+	if (!hdr_same_geometry(dst, src))
+		return -1;
+	if (src->total == 0)
+		return 0;
+	for (i = 0; i < dst->counts_len; i++)
+		dst->counts[i] += src->counts[i];
+	dst->total += src->total;
+	dst->out_of_range += src->out_of_range;
+	if (src->min < dst->min)
+		dst->min = src->min;
+	if (src->max > dst->max)
+		dst->max = src->max;
+	hdr_sum_add(dst, src->sum_lo, src->sum_hi);
+	return 0;
+}
+
+int hdr_copy(struct hdr *dst, const struct hdr *src)
+{
+	if (!hdr_same_geometry(dst, src))
+		return -1;
+	if (dst != src)
+		memcpy(dst, src, hdr_memory_size(src));
+	return 0;
+}
