@@ -1,0 +1,150 @@
+/* Types of the data path: the runtime, its workers, client and upstream
+ * connections. Functions are in runtime.h, worker.h and proxy.h. */
+#ifndef WEIR_PROXY_T_H
+#define WEIR_PROXY_T_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "weir/config-t.h"
+#include "weir/http1.h"
+#include "weir/split.h"
+#include "weir/stats.h"
+
+struct runtime;
+struct worker;
+struct upstream_conn;
+struct admin;
+struct canary;
+struct control;
+
+/* A server as other threads may read it: each worker publishes its own view
+ * at every tick; the admin page sums them and never touches private state. */
+struct server_pub {
+	_Atomic uint32_t active;
+	_Atomic uint64_t down_until_ms;
+};
+
+/* States of a client connection. Changed only through conn_set_state(). */
+enum conn_state {
+	CONN_IDLE,        /* keep-alive: no byte of the next request yet (timeouts.idle) */
+	CONN_HEAD,        /* reading a request head (timeouts.request_header) */
+	CONN_CONNECT,     /* head parsed, connecting to the chosen server (timeouts.connect) */
+	CONN_EXCHANGE,    /* request forwarded (its body may still stream); awaiting or
+	                     relaying the response (timeouts.backend, on the upstream) */
+	CONN_FLUSH,       /* the last response is queued: flush the output, then close */
+	CONN_STATE_COUNT
+};
+
+struct client_conn {
+	struct worker *w;
+	struct bufferevent *bev;
+	enum conn_state state;
+	struct event timer;                 /* the timeout of the current state */
+	struct client_conn *prev, *next;    /* the worker's list of open connections */
+	bool is_tls;
+
+	char peer[48];                      /* client address for X-Forwarded-For */
+	uint8_t peer_len;
+
+	/* The request in progress. */
+	struct http1_parser req;
+	enum pool_id pool;
+	int server;                         /* index in the pool, -1 before choice */
+	int tries;                          /* servers tried for this request */
+	struct upstream_conn *up;
+	uint64_t t_head_us;                 /* request head complete */
+	bool req_keep_alive;
+	bool req_is_head;
+	uint8_t req_minor;
+	enum http1_body req_body;
+	uint64_t req_remaining;
+	struct http1_chunked req_chunked;
+	bool req_done;
+	bool client_read_paused;            /* backpressure or pipelining */
+
+	/* Its response. */
+	struct http1_parser resp;
+	bool resp_started;                  /* head written to the client */
+	enum http1_body resp_body;
+	uint64_t resp_remaining;
+	struct http1_chunked resp_chunked;
+	bool resp_keep_alive;
+	int status;
+	bool upstream_read_paused;          /* backpressure */
+};
+
+struct upstream_conn {
+	struct bufferevent *bev;
+	struct worker *w;
+	enum pool_id pool;
+	int server;
+	struct client_conn *client;         /* NULL while idle in the pool */
+	struct upstream_conn *prev, *next;  /* idle list of its server */
+	bool connected;
+	bool reused;
+	bool idle;                          /* linked in its server's idle list */
+};
+
+/* A worker's private view of one server. */
+struct server_rt {
+	struct upstream_conn *idle;         /* idle keep-alive connections, LIFO */
+	uint32_t nidle;
+	uint32_t fails;                     /* consecutive connect failures */
+};
+
+struct worker_pool {
+	size_t nservers;
+	struct split_server_view *views;    /* balancer input, one per server */
+	struct server_rt *servers;
+	struct server_pub *pub;             /* this worker's published server states */
+	uint32_t cursor;                    /* round-robin position */
+};
+
+struct worker {
+	struct runtime *rt;
+	unsigned id;
+	pthread_t thread;
+	struct event_base *base;
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	struct event *tick;                 /* flush stats, publish server states */
+	struct event *wake;                 /* cross-thread: begin draining */
+
+	struct split_rng rng;
+	struct stats_interval rec[POOL_COUNT];
+	struct worker_pool pools[POOL_COUNT];
+
+	struct client_conn *conns;          /* open client connections */
+	uint32_t nconns;
+	struct client_conn *free_conns;     /* reusable connection structs */
+	uint32_t nfree;
+	bool draining;
+};
+
+struct runtime {
+	const struct weir_config *cfg;
+	struct event_base *base;            /* main thread: signals, admin, control, guard */
+	_Atomic uint32_t canary_weight;     /* the whole weight set: one atomic word */
+	_Atomic uint32_t nconns;            /* client connections, all workers */
+	_Atomic uint64_t refused_conns;     /* over max_connections */
+	struct stats *stats;
+	struct worker *workers;
+	unsigned nworkers;
+	_Atomic unsigned workers_running;
+	uint64_t start_us;
+	int exit_code;
+	bool stopping;
+	struct event *stop_timer;
+	struct admin *admin;
+	struct canary *canary;
+	struct control *control;
+	struct event *sighup;
+};
+
+#endif

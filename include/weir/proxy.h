@@ -1,0 +1,26 @@
+/* proxy: the client side of the data path: accept, parse, route, relay. */
+#ifndef WEIR_PROXY_H
+#define WEIR_PROXY_H
+
+#include <event2/listener.h>
+
+#include "weir/proxy-t.h"
+
+/* evconnlistener callback; ARG is the struct worker. */
+void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                  int socklen, void *arg);
+
+/* Draining: close connections that are idle between requests; others close
+ * once their current response is complete. */
+void proxy_close_idle(struct worker *w);
+
+/* Close every connection at once (drain time is over) and free the pool. */
+void proxy_close_all(struct worker *w);
+
+/* Free the worker's cached connection structs. */
+void proxy_free_cache(struct worker *w);
+
+/* Human-readable name of a connection state. */
+const char *conn_state_name(enum conn_state s);
+
+#endif

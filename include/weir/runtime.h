@@ -1,0 +1,22 @@
+/* runtime: the running daemon. Owns the workers, the main event loop (signals,
+ * admin listener, control socket, guard) and the shared state. */
+#ifndef WEIR_RUNTIME_H
+#define WEIR_RUNTIME_H
+
+#include <stddef.h>
+
+#include "weir/config-t.h"
+
+/* Run weir on CFG until stopped. Returns the process exit status:
+ * 0 after a clean stop, 2 for a runtime failure (cannot bind ...). */
+int runtime_run(const struct weir_config *cfg);
+
+struct runtime;
+
+/* Re-read the configuration file (SIGHUP, "reload"). A valid file takes
+ * effect for new requests; an invalid one changes nothing and its errors are
+ * returned in ERR ("FILE:LINE: ...; ...") and logged. Main thread only.
+ * Returns 0 or -1. */
+int runtime_reload(struct runtime *rt, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,269 @@
+/* admin: the read-only HTTP listener on admin.http (evhttp: low volume). */
+#include "config.h"
+
+#include "weir/admin.h"
+
+#include <errno.h>
+#include <math.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+
+#include "weir/clock.h"
+#include "weir/stats.h"
+#include "weir/worker.h"
+
+struct admin {
+	struct runtime *rt;
+	struct evhttp *http;
+	struct stats_snapshot *snap;
+};
+
+static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
+
+/* JSON has no NaN or infinity: report 0 for them. */
+static double finite_or_zero(double v)
+{
+	return isfinite(v) ? v : 0.0;
+}
+
+static void json_view(struct evbuffer *b, const struct stats_view *v, bool window, double seconds)
+{
+	evbuffer_add_printf(b, "{");
+	if (window)
+		evbuffer_add_printf(b, "\"seconds\":%.0f,", seconds);
+	evbuffer_add_printf(b, "\"requests\":%llu,\"errors\":%llu,\"error_rate\":%.6f,",
+	                    (unsigned long long)v->requests, (unsigned long long)v->errors,
+	                    stats_view_error_rate(v));
+	if (window)
+		evbuffer_add_printf(b, "\"rps\":%.3f,", seconds > 0 ? (double)v->requests / seconds : 0.0);
+	evbuffer_add_printf(b, "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}",
+	                    finite_or_zero(stats_view_percentile_ms(v, 50.0)),
+	                    finite_or_zero(stats_view_percentile_ms(v, 99.0)),
+	                    finite_or_zero(stats_view_percentile_ms(v, 99.9)),
+	                    finite_or_zero(stats_view_percentile_ms(v, 100.0)));
+}
+
+static void json_string(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", ch);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+static void stats_json(struct runtime *rt, struct stats_snapshot *snap, struct evbuffer *b)
+{
+	uint64_t now_us = clock_now_us();
+	uint64_t now_ms = now_us / 1000;
+	double uptime = (double)(now_us - rt->start_us) / 1e6;
+	uint32_t cw = atomic_load(&rt->canary_weight);
+	double weights[POOL_COUNT] = { (WEIGHT_SCALE - cw) / 100.0, cw / 100.0 };
+
+	stats_snapshot_take(rt->stats, now_ms, snap);
+	/* Until the process has run a whole window, rates are over the uptime. */
+	double wsec = (double)snap->window_ms / 1000.0;
+	double rate_sec = uptime < wsec ? uptime : wsec;
+
+	evbuffer_add_printf(b, "{\"version\":\"%s\",\"uptime_seconds\":%.1f,", PACKAGE_VERSION, uptime);
+	evbuffer_add_printf(b, "\"weights\":{\"baseline\":%.2f,\"canary\":%.2f},\"pools\":{", weights[0],
+	                    weights[1]);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct cfg_pool *cp = &rt->cfg->pools[p];
+		evbuffer_add_printf(b, "%s\"%s\":{\"weight\":%.2f,\"servers\":[", p ? "," : "", pool_names[p],
+		                    weights[p]);
+		for (size_t s = 0; s < cp->nservers; s++) {
+			uint32_t active;
+			uint64_t down_until;
+			worker_server_state(rt, (enum pool_id)p, s, &active, &down_until);
+			evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
+			json_string(b, cp->servers[s].text);
+			evbuffer_add_printf(b, ",\"state\":\"%s\",\"active\":%u}",
+			                    down_until > now_ms ? "down" : "up", active);
+		}
+		evbuffer_add_printf(b, "],\"total\":");
+		json_view(b, &snap->pools[p].total, false, 0);
+		evbuffer_add_printf(b, ",\"window\":");
+		json_view(b, &snap->pools[p].window, true, rate_sec);
+		evbuffer_add_printf(b, "}");
+	}
+	char since[32];
+	clock_format_wall(since, sizeof(since), 0);
+	evbuffer_add_printf(b, "},\"guard\":{\"state\":\"%s\",\"since\":null,\"reason\":null},",
+	                    cw == 0 ? "idle" : "watching");
+	evbuffer_add_printf(b, "\"rollout\":null,\"events\":[]}");
+}
+
+char *admin_stats_json(struct runtime *rt)
+{
+	struct stats_snapshot *snap = stats_snapshot_new();
+	struct evbuffer *b = evbuffer_new();
+	char *out = NULL;
+
+	if (snap && b) {
+		stats_json(rt, snap, b);
+		size_t len = evbuffer_get_length(b);
+		out = malloc(len + 1);
+		if (out) {
+			evbuffer_remove(b, out, len);
+			out[len] = '\0';
+		}
+	}
+	if (b)
+		evbuffer_free(b);
+	stats_snapshot_free(snap);
+	return out;
+}
+
+static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct evbuffer *b)
+{
+	uint32_t cw = atomic_load(&rt->canary_weight);
+	double weights[POOL_COUNT] = { (WEIGHT_SCALE - cw) / 100.0, cw / 100.0 };
+
+	stats_snapshot_take(rt->stats, clock_now_ms(), snap);
+	evbuffer_add_printf(b, "# HELP weir_requests_total Requests answered, per pool, since start.\n"
+	                       "# TYPE weir_requests_total counter\n");
+	for (int p = 0; p < POOL_COUNT; p++)
+		evbuffer_add_printf(b, "weir_requests_total{pool=\"%s\"} %llu\n", pool_names[p],
+		                    (unsigned long long)snap->pools[p].total.requests);
+	evbuffer_add_printf(b, "# HELP weir_errors_total Requests counted as errors, per pool, since start.\n"
+	                       "# TYPE weir_errors_total counter\n");
+	for (int p = 0; p < POOL_COUNT; p++)
+		evbuffer_add_printf(b, "weir_errors_total{pool=\"%s\"} %llu\n", pool_names[p],
+		                    (unsigned long long)snap->pools[p].total.errors);
+	evbuffer_add_printf(b, "# HELP weir_pool_weight_percent Share of requests routed to the pool.\n"
+	                       "# TYPE weir_pool_weight_percent gauge\n");
+	for (int p = 0; p < POOL_COUNT; p++)
+		evbuffer_add_printf(b, "weir_pool_weight_percent{pool=\"%s\"} %.2f\n", pool_names[p], weights[p]);
+	evbuffer_add_printf(b, "# HELP weir_request_duration_seconds Request latency over the sliding window.\n"
+	                       "# TYPE weir_request_duration_seconds summary\n");
+	static const double qs[] = { 0.5, 0.99, 0.999 };
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct stats_view *v = &snap->pools[p].window;
+		for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++)
+			evbuffer_add_printf(b, "weir_request_duration_seconds{pool=\"%s\",quantile=\"%g\"} %.6f\n",
+			                    pool_names[p], qs[q], stats_view_percentile_ms(v, qs[q] * 100) / 1000.0);
+		evbuffer_add_printf(b, "weir_request_duration_seconds_sum{pool=\"%s\"} %.6f\n", pool_names[p],
+		                    hdr_mean(v->latency_us) * (double)hdr_count(v->latency_us) / 1e6);
+		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", pool_names[p],
+		                    (unsigned long long)hdr_count(v->latency_us));
+	}
+	static const char *const states[] = { "idle", "watching", "breaching", "rolled_back", "paused", "promoted" };
+	const char *cur = cw == 0 ? "idle" : "watching";
+	evbuffer_add_printf(b, "# HELP weir_guard_state The guard's state (1 for the current one).\n"
+	                       "# TYPE weir_guard_state gauge\n");
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		evbuffer_add_printf(b, "weir_guard_state{state=\"%s\"} %d\n", states[i], strcmp(states[i], cur) == 0);
+	evbuffer_add_printf(b, "# HELP weir_weight_changes_total Weight changes, per actor.\n"
+	                       "# TYPE weir_weight_changes_total counter\n");
+	static const char *const actors[] = { "guard", "control", "rollout", "config" };
+	for (size_t i = 0; i < sizeof(actors) / sizeof(actors[0]); i++)
+		evbuffer_add_printf(b, "weir_weight_changes_total{actor=\"%s\"} 0\n", actors[i]);
+}
+
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
+                  struct evbuffer *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply(req, code, reason, body);
+}
+
+static void admin_cb(struct evhttp_request *req, void *arg)
+{
+	struct admin *a = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evhttp_uri *parsed = evhttp_uri_parse(uri);
+	const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
+	struct evbuffer *b = evbuffer_new();
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (!b)
+		goto out;
+	if (!path)
+		path = "";
+	bool known = strcmp(path, "/") == 0 || strcmp(path, "/stats.json") == 0 ||
+	             strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0;
+	if (!known) {
+		evbuffer_add_printf(b, "not found\n");
+		reply(req, 404, "Not Found", "text/plain", b);
+	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		evbuffer_add_printf(b, "method not allowed\n");
+		reply(req, 405, "Method Not Allowed", "text/plain", b);
+	} else if (strcmp(path, "/healthz") == 0) {
+		evbuffer_add_printf(b, "ok\n");
+		reply(req, 200, "OK", "text/plain", b);
+	} else if (strcmp(path, "/stats.json") == 0) {
+		stats_json(a->rt, a->snap, b);
+		evbuffer_add(b, "\n", 1);
+		reply(req, 200, "OK", "application/json", b);
+	} else if (strcmp(path, "/metrics") == 0) {
+		metrics_text(a->rt, a->snap, b);
+		reply(req, 200, "OK", "text/plain; version=0.0.4", b);
+	} else {
+		evbuffer_add_printf(b, "<!doctype html><title>weir</title><p>weir: see /stats.json</p>\n");
+		reply(req, 200, "OK", "text/html; charset=utf-8", b);
+	}
+out:
+	if (b)
+		evbuffer_free(b);
+	if (parsed)
+		evhttp_uri_free(parsed);
+}
+
+struct admin *admin_new(struct runtime *rt, char *err, size_t errlen)
+{
+	struct admin *a = calloc(1, sizeof(*a));
+	const struct cfg_addr *addr = &rt->cfg->admin_http;
+
+	if (!a)
+		goto fail;
+	a->rt = rt;
+	a->snap = stats_snapshot_new();
+	a->http = evhttp_new(rt->base);
+	if (!a->snap || !a->http)
+		goto fail;
+	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+	                                        EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(a->http, admin_cb, a);
+	evutil_socket_t fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 || listen(fd, 128) < 0 ||
+	    !evhttp_accept_socket_with_handle(a->http, fd)) {
+		snprintf(err, errlen, "cannot listen on %s (admin.http): %s", addr->text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		admin_free(a);
+		return NULL;
+	}
+	return a;
+fail:
+	snprintf(err, errlen, "out of memory");
+	admin_free(a);
+	return NULL;
+}
+
+void admin_free(struct admin *a)
+{
+	if (!a)
+		return;
+	if (a->http)
+		evhttp_free(a->http);
+	stats_snapshot_free(a->snap);
+	free(a);
+}

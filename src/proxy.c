@@ -1,0 +1,1095 @@
+/* proxy: one client connection's life: read a request head, choose a pool and
+ * a server, relay the request and its response, measure it, and either wait
+ * for the next request (keep-alive, pipelining) or close.
+ *
+ * Both directions stream with watermark backpressure: when one side's output
+ * passes BP_HIGH, reading from the other side stops until it drains to BP_LOW.
+ * Nothing is allocated per request except what libevent's buffers need;
+ * connection structs and upstream connections are reused. */
+#include "weir/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "weir/clock.h"
+#include "weir/split.h"
+#include "weir/worker.h"
+
+#define BP_HIGH (256 * 1024)          /* pause the producer above this */
+#define BP_LOW (64 * 1024)            /* resume it at or below this */
+#define MAX_IDLE_PER_SERVER 64        /* idle upstream connections kept per server and worker */
+#define MAX_REQUEST_LINE 8192         /* longer request lines get 414 */
+#define MIN_RESPONSE_HEAD (64 * 1024) /* backends may send larger heads than clients */
+#define MAX_FREE_CONNS 1024           /* connection structs cached per worker */
+#define MAX_CONN_TOKENS 16            /* header names a Connection field may list */
+
+static const char *const conn_state_names[CONN_STATE_COUNT] = {
+	[CONN_IDLE] = "idle",
+	[CONN_HEAD] = "head",
+	[CONN_CONNECT] = "connect",
+	[CONN_EXCHANGE] = "exchange",
+	[CONN_FLUSH] = "flush",
+};
+
+const char *conn_state_name(enum conn_state s)
+{
+	return s < CONN_STATE_COUNT ? conn_state_names[s] : "?";
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short events, void *arg);
+static void upstream_read_cb(struct bufferevent *bev, void *arg);
+static void upstream_write_cb(struct bufferevent *bev, void *arg);
+static void upstream_event_cb(struct bufferevent *bev, short events, void *arg);
+static void conn_timer_cb(evutil_socket_t fd, short events, void *arg);
+static void client_parse_head(struct client_conn *c);
+static void forward_response_body(struct client_conn *c);
+
+static inline const struct weir_config *conf(const struct client_conn *c)
+{
+	return c->w->rt->cfg;
+}
+
+static void set_nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static struct timeval ms_to_tv(uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	return tv;
+}
+
+/* ---- connection state ---------------------------------------------------- */
+
+/* The one place a state changes: it also arms the state's timeout. */
+static void conn_set_state(struct client_conn *c, enum conn_state s)
+{
+	const struct cfg_timeouts *t = &conf(c)->timeouts;
+	uint64_t ms = 0;
+
+	c->state = s;
+	evtimer_del(&c->timer);
+	switch (s) {
+	case CONN_IDLE: ms = t->idle_ms; break;
+	case CONN_HEAD: ms = t->request_header_ms; break;
+	case CONN_CONNECT: ms = t->connect_ms; break;
+	case CONN_EXCHANGE: ms = 0; break; /* the upstream's own read timeout */
+	case CONN_FLUSH: ms = t->idle_ms; break;
+	case CONN_STATE_COUNT: break;
+	}
+	if (ms) {
+		struct timeval tv = ms_to_tv(ms);
+		evtimer_add(&c->timer, &tv);
+	}
+}
+
+static void request_reset(struct client_conn *c)
+{
+	const struct weir_config *cfg = conf(c);
+	size_t line = cfg->limits.max_header_bytes < MAX_REQUEST_LINE ? cfg->limits.max_header_bytes
+	                                                              : MAX_REQUEST_LINE;
+	size_t resp_max = cfg->limits.max_header_bytes > MIN_RESPONSE_HEAD ? cfg->limits.max_header_bytes
+	                                                                   : MIN_RESPONSE_HEAD;
+	http1_parser_init(&c->req, HTTP1_REQUEST, cfg->limits.max_header_bytes, line);
+	http1_parser_init(&c->resp, HTTP1_RESPONSE, resp_max, resp_max);
+	c->server = -1;
+	c->tries = 0;
+	c->up = NULL;
+	c->req_done = false;
+	c->resp_started = false;
+	c->status = 0;
+	c->upstream_read_paused = false;
+}
+
+static void client_pause_read(struct client_conn *c)
+{
+	if (!c->client_read_paused) {
+		bufferevent_disable(c->bev, EV_READ);
+		c->client_read_paused = true;
+	}
+}
+
+static void client_resume_read(struct client_conn *c)
+{
+	if (c->client_read_paused) {
+		bufferevent_enable(c->bev, EV_READ);
+		c->client_read_paused = false;
+	}
+}
+
+/* ---- upstream connections ------------------------------------------------ */
+
+static void idle_unlink(struct upstream_conn *up)
+{
+	struct server_rt *sr = &up->w->pools[up->pool].servers[up->server];
+	if (up->prev)
+		up->prev->next = up->next;
+	else
+		sr->idle = up->next;
+	if (up->next)
+		up->next->prev = up->prev;
+	up->prev = up->next = NULL;
+	sr->nidle--;
+}
+
+static void upstream_free(struct upstream_conn *up)
+{
+	if (up->idle)
+		idle_unlink(up);
+	bufferevent_free(up->bev);
+	free(up);
+}
+
+/* Detach C's upstream. A connection that finished a clean keep-alive exchange
+ * goes back to its server's idle list; anything else is closed. */
+static void upstream_release(struct client_conn *c, bool reusable)
+{
+	struct upstream_conn *up = c->up;
+	struct worker *w = c->w;
+	struct worker_pool *wp = &w->pools[up->pool];
+	struct server_rt *sr = &wp->servers[up->server];
+
+	c->up = NULL;
+	if (wp->views[up->server].active)
+		wp->views[up->server].active--;
+	up->client = NULL;
+	if (!reusable || w->draining || sr->nidle >= MAX_IDLE_PER_SERVER) {
+		upstream_free(up);
+		return;
+	}
+	/* Idle: watch for the server closing it, and do not keep it forever. */
+	struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
+	bufferevent_set_timeouts(up->bev, &idle, NULL);
+	bufferevent_enable(up->bev, EV_READ);
+	up->idle = true;
+	up->prev = NULL;
+	up->next = sr->idle;
+	if (sr->idle)
+		sr->idle->prev = up;
+	sr->idle = up;
+	sr->nidle++;
+}
+
+static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id pool, int server)
+{
+	const struct cfg_addr *a = &w->rt->cfg->pools[pool].servers[server];
+	struct upstream_conn *up = calloc(1, sizeof(*up));
+	if (!up)
+		return NULL;
+	up->w = w;
+	up->pool = pool;
+	up->server = server;
+	up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!up->bev) {
+		free(up);
+		return NULL;
+	}
+	bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
+	if (bufferevent_socket_connect(up->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+		bufferevent_free(up->bev);
+		free(up);
+		return NULL;
+	}
+	return up;
+}
+
+static void server_mark_down(struct worker *w, enum pool_id pool, int server, uint64_t now_ms)
+{
+	struct worker_pool *wp = &w->pools[pool];
+	struct server_rt *sr = &wp->servers[server];
+	unsigned shift = sr->fails < 5 ? sr->fails : 5;
+	uint64_t backoff = 1000u << shift; /* 1 s, 2 s ... 32 s, capped at 30 s */
+
+	if (backoff > 30000)
+		backoff = 30000;
+	sr->fails++;
+	wp->views[server].down_until_ms = now_ms + backoff;
+	/* Idle connections to a server that refuses new ones are suspect too. */
+	while (sr->idle)
+		upstream_free(sr->idle);
+}
+
+static void server_mark_up(struct worker *w, enum pool_id pool, int server)
+{
+	w->pools[pool].servers[server].fails = 0;
+	w->pools[pool].views[server].down_until_ms = 0;
+}
+
+/* Choose a server of C's pool and give C a connection to it: an idle one if
+ * there is one, else a new one. Returns 0, or -1 when none could be had. */
+static int upstream_attach(struct client_conn *c, uint64_t now_ms)
+{
+	struct worker *w = c->w;
+	struct worker_pool *wp = &w->pools[c->pool];
+	int s = split_pick_server(conf(c)->balance, wp->views, wp->nservers, &wp->cursor, now_ms);
+	struct upstream_conn *up;
+
+	if (s < 0)
+		return -1;
+	c->server = s;
+	c->tries++;
+	struct server_rt *sr = &wp->servers[s];
+	if (sr->idle) {
+		up = sr->idle;
+		idle_unlink(up);
+		up->idle = false;
+		up->reused = true;
+	} else {
+		up = upstream_connect(w, c->pool, s);
+		if (!up) {
+			server_mark_down(w, c->pool, s, now_ms);
+			return -1;
+		}
+	}
+	up->client = c;
+	c->up = up;
+	wp->views[s].active++;
+	struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
+	bufferevent_set_timeouts(up->bev, &backend, &backend);
+	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
+	bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* ---- measurement ----------------------------------------------------------- */
+
+static void record_exchange(struct client_conn *c, int status)
+{
+	uint64_t now = clock_now_us();
+	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
+	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
+	stats_interval_record(&c->w->rec[c->pool], latency, error);
+}
+
+/* ---- closing --------------------------------------------------------------- */
+
+static void conn_close(struct client_conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->up)
+		upstream_release(c, false);
+	evtimer_del(&c->timer);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	atomic_fetch_sub_explicit(&w->rt->nconns, 1, memory_order_relaxed);
+	if (w->nfree < MAX_FREE_CONNS) {
+		c->next = w->free_conns;
+		w->free_conns = c;
+		w->nfree++;
+	} else {
+		free(c);
+	}
+	worker_conn_closed(w);
+}
+
+/* Close once everything queued for the client has been written. */
+static void conn_flush_and_close(struct client_conn *c)
+{
+	if (c->up)
+		upstream_release(c, false);
+	conn_set_state(c, CONN_FLUSH);
+	/* Keep reading (and discarding) so the close is not turned into a reset by
+	 * unread bytes; the FLUSH timeout bounds how long. */
+	client_resume_read(c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_close(c);
+}
+
+static const char *status_reason(int status)
+{
+	switch (status) {
+	case 400: return "Bad Request";
+	case 408: return "Request Timeout";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+/* weir answers the request itself and closes. When the request had been sent
+ * to a pool (COUNTED), the answer is that pool's error. If the response had
+ * already started, the client can only be told by closing. */
+static void reply_error(struct client_conn *c, int status, bool counted)
+{
+	if (counted) {
+		record_exchange(c, status);
+		c->status = status;
+	}
+	if (c->resp_started) {
+		conn_close(c);
+		return;
+	}
+	const char *reason = status_reason(status);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_add_printf(out,
+	                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+	                    "Connection: close\r\n\r\n%d %s\n",
+	                    status, reason, strlen(reason) + 5, status, reason);
+	c->resp_started = true;
+	conn_flush_and_close(c);
+}
+
+/* ---- request head ------------------------------------------------------------ */
+
+static bool span_ieq_name(const char *buf, struct http1_span s, const char *name, size_t len)
+{
+	return s.len == len && strncasecmp(buf + s.off, name, len) == 0;
+}
+
+/* Hop-by-hop fields never cross weir (RFC 9110 7.6.1); framing is regenerated. */
+static bool is_hop_by_hop(const char *buf, struct http1_span n)
+{
+	const char *p = buf + n.off;
+	switch (n.len) {
+	case 2: return strncasecmp(p, "te", 2) == 0;
+	case 7: return strncasecmp(p, "upgrade", 7) == 0 || strncasecmp(p, "trailer", 7) == 0;
+	case 10: return strncasecmp(p, "connection", 10) == 0 || strncasecmp(p, "keep-alive", 10) == 0;
+	case 16: return strncasecmp(p, "proxy-connection", 16) == 0;
+	case 17: return strncasecmp(p, "transfer-encoding", 17) == 0;
+	default: return false;
+	}
+}
+
+/* Names listed in Connection fields are hop-by-hop too. */
+static size_t connection_tokens(const char *buf, const struct http1_head *h, struct http1_span *tok)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < h->nheaders; i++) {
+		if (!span_ieq_name(buf, h->headers[i].name, "connection", 10))
+			continue;
+		uint32_t p = h->headers[i].value.off, end = p + h->headers[i].value.len;
+		while (p < end && n < MAX_CONN_TOKENS) {
+			while (p < end && (buf[p] == ',' || buf[p] == ' ' || buf[p] == '\t'))
+				p++;
+			uint32_t start = p;
+			while (p < end && buf[p] != ',' && buf[p] != ' ' && buf[p] != '\t')
+				p++;
+			if (p > start)
+				tok[n++] = (struct http1_span){ start, p - start };
+		}
+	}
+	return n;
+}
+
+static bool is_connection_named(const char *buf, struct http1_span name, const struct http1_span *tok,
+                                size_t ntok)
+{
+	for (size_t i = 0; i < ntok; i++)
+		if (tok[i].len == name.len && strncasecmp(buf + tok[i].off, buf + name.off, name.len) == 0)
+			return true;
+	return false;
+}
+
+static inline char *put(char *p, const void *src, size_t n)
+{
+	memcpy(p, src, n);
+	return p + n;
+}
+
+#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
+
+static inline char *put_span(char *p, const char *buf, struct http1_span s)
+{
+	return put(p, buf + s.off, s.len);
+}
+
+static const struct http1_header *find_header(const char *buf, const struct http1_head *h, const char *name)
+{
+	size_t len = strlen(name);
+	for (unsigned i = 0; i < h->nheaders; i++)
+		if (span_ieq_name(buf, h->headers[i].name, name, len))
+			return &h->headers[i];
+	return NULL;
+}
+
+/* The pool for this request: an override header wins, then a sticky key,
+ * then an independent draw. The weight is read once, atomically. */
+static enum pool_id choose_pool(struct client_conn *c, const char *buf)
+{
+	const struct cfg_split *sp = &conf(c)->split;
+	const struct http1_head *h = &c->req.head;
+	const struct http1_header *f;
+
+	if (sp->override_header && (f = find_header(buf, h, sp->override_header))) {
+		int p = split_parse_override(buf + f->value.off, f->value.len);
+		if (p >= 0)
+			return (enum pool_id)p;
+	}
+	uint32_t weight = atomic_load_explicit(&c->w->rt->canary_weight, memory_order_acquire);
+	if (sp->sticky_header && (f = find_header(buf, h, sp->sticky_header)) && f->value.len)
+		return split_pool_for_bucket(split_key_bucket(buf + f->value.off, f->value.len), weight);
+	if (sp->sticky_cookie) {
+		for (unsigned i = 0; i < h->nheaders; i++) {
+			const char *v;
+			size_t vlen;
+			if (span_ieq_name(buf, h->headers[i].name, "cookie", 6) &&
+			    split_find_cookie(buf + h->headers[i].value.off, h->headers[i].value.len,
+			                      sp->sticky_cookie, &v, &vlen) &&
+			    vlen)
+				return split_pool_for_bucket(split_key_bucket(v, vlen), weight);
+		}
+	}
+	return split_pool_for_bucket(split_rng_bucket(&c->w->rng), weight);
+}
+
+/* Write the request head as it goes to the backend into OUT: hop-by-hop fields
+ * removed, X-Forwarded-For appended, X-Forwarded-Proto set, framing regenerated. */
+static void write_request_head(struct client_conn *c, const char *buf, struct evbuffer *out)
+{
+	const struct http1_head *h = &c->req.head;
+	struct http1_span tok[MAX_CONN_TOKENS];
+	size_t ntok = connection_tokens(buf, h, tok);
+	/* The head is at most max_header_bytes; what weir adds is bounded too. */
+	size_t cap = h->head_len + sizeof(c->peer) + 160;
+	struct evbuffer_iovec vec;
+	bool xff_seen = false;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
+		return;
+	char *p = vec.iov_base;
+	p = put_span(p, buf, h->method);
+	*p++ = ' ';
+	p = put_span(p, buf, h->target);
+	p = c->req_minor ? PUT_LIT(p, " HTTP/1.1\r\n") : PUT_LIT(p, " HTTP/1.0\r\n");
+	for (unsigned i = 0; i < h->nheaders; i++) {
+		struct http1_span n = h->headers[i].name;
+		if (is_hop_by_hop(buf, n) || (ntok && is_connection_named(buf, n, tok, ntok)) ||
+		    span_ieq_name(buf, n, "x-forwarded-proto", 17) ||
+		    span_ieq_name(buf, n, "x-forwarded-for", 15))
+			continue;
+		p = put_span(p, buf, n);
+		p = PUT_LIT(p, ": ");
+		p = put_span(p, buf, h->headers[i].value);
+		p = PUT_LIT(p, "\r\n");
+	}
+	/* X-Forwarded-For: earlier hops (all fields, in order), then this client.
+	 * Their bytes were skipped above, so the space reserved still suffices. */
+	p = PUT_LIT(p, "X-Forwarded-For: ");
+	for (unsigned i = 0; i < h->nheaders; i++) {
+		if (!span_ieq_name(buf, h->headers[i].name, "x-forwarded-for", 15) || !h->headers[i].value.len)
+			continue;
+		p = put_span(p, buf, h->headers[i].value);
+		p = PUT_LIT(p, ", ");
+		xff_seen = true;
+	}
+	(void)xff_seen;
+	p = put(p, c->peer, c->peer_len);
+	p = c->is_tls ? PUT_LIT(p, "\r\nX-Forwarded-Proto: https\r\n") : PUT_LIT(p, "\r\nX-Forwarded-Proto: http\r\n");
+	if (c->req_body == HTTP1_BODY_CHUNKED)
+		p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+	if (!c->req_minor)
+		p = PUT_LIT(p, "Connection: keep-alive\r\n");
+	p = PUT_LIT(p, "\r\n");
+	vec.iov_len = (size_t)(p - (char *)vec.iov_base);
+	evbuffer_commit_space(out, &vec, 1);
+}
+
+/* Move body bytes from IN to OUT by the framing in (*body, *remaining, ch).
+ * Returns 1 when the body is complete, 0 when more is needed, -1 on a
+ * framing error. CLOSE framing never completes here (EOF completes it). */
+static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body body,
+                      uint64_t *remaining, struct http1_chunked *ch)
+{
+	size_t avail = evbuffer_get_length(in);
+
+	switch (body) {
+	case HTTP1_BODY_NONE:
+		return 1;
+	case HTTP1_BODY_LENGTH: {
+		size_t n = avail < *remaining ? avail : (size_t)*remaining;
+		if (n)
+			evbuffer_remove_buffer(in, out, n);
+		*remaining -= n;
+		return *remaining == 0;
+	}
+	case HTTP1_BODY_CHUNKED: {
+		struct evbuffer_iovec vec[16];
+		size_t take = 0;
+		while (!ch->done && take < avail) {
+			struct evbuffer_ptr pos;
+			evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_SET);
+			int nv = evbuffer_peek(in, -1, &pos, vec, 16);
+			if (nv <= 0)
+				break;
+			if (nv > 16)
+				nv = 16;
+			for (int i = 0; i < nv && !ch->done; i++) {
+				ssize_t used = http1_chunked_feed(ch, vec[i].iov_base, vec[i].iov_len);
+				if (used < 0)
+					return -1;
+				take += (size_t)used;
+				if ((size_t)used < vec[i].iov_len)
+					break;
+			}
+		}
+		if (take)
+			evbuffer_remove_buffer(in, out, take);
+		return ch->done;
+	}
+	case HTTP1_BODY_CLOSE:
+		if (avail)
+			evbuffer_remove_buffer(in, out, avail);
+		return 0;
+	}
+	return -1;
+}
+
+/* Stream the request body that has arrived to the upstream. */
+static int forward_request_body(struct client_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->up->bev);
+	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked);
+
+	if (r < 0) {
+		/* The backend saw part of a broken body: that connection is spoiled. */
+		upstream_release(c, false);
+		reply_error(c, 400, false);
+		return -1;
+	}
+	if (r == 1) {
+		c->req_done = true;
+		/* Hold any pipelined request until this response is complete. */
+		client_pause_read(c);
+	} else if (evbuffer_get_length(out) > BP_HIGH) {
+		client_pause_read(c);
+	}
+	return 0;
+}
+
+/* A complete request head is at the start of the client's input: route it. */
+static void request_begin(struct client_conn *c, const char *buf)
+{
+	const struct http1_head *h = &c->req.head;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	c->t_head_us = clock_now_us();
+	if (h->is_connect) {
+		reply_error(c, 501, false);
+		return;
+	}
+	c->req_keep_alive = h->keep_alive;
+	c->req_is_head = h->is_head;
+	c->req_minor = (uint8_t)h->minor_version;
+	c->req_body = h->body;
+	c->req_remaining = h->content_length;
+	if (h->body == HTTP1_BODY_CHUNKED)
+		http1_chunked_init(&c->req_chunked);
+	c->req_done = h->body == HTTP1_BODY_NONE ||
+	              (h->body == HTTP1_BODY_LENGTH && h->content_length == 0);
+	c->pool = choose_pool(c, buf);
+	if (upstream_attach(c, c->t_head_us / 1000) < 0) {
+		reply_error(c, 502, true);
+		return;
+	}
+	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
+	evbuffer_drain(in, h->head_len);
+	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
+	if (c->req_done)
+		client_pause_read(c);
+	else
+		forward_request_body(c);
+}
+
+static void client_parse_head(struct client_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in);
+	size_t limit = (size_t)conf(c)->limits.max_header_bytes + 1;
+
+	if (!len)
+		return;
+	if (c->state == CONN_IDLE)
+		conn_set_state(c, CONN_HEAD);
+	if (len > limit)
+		len = limit;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	if (!buf) {
+		conn_close(c);
+		return;
+	}
+	switch (http1_parse_head(&c->req, buf, len)) {
+	case HTTP1_AGAIN:
+		return;
+	case HTTP1_ERROR:
+		reply_error(c, http1_error_status(c->req.error), false);
+		return;
+	case HTTP1_DONE:
+		request_begin(c, buf);
+		return;
+	}
+}
+
+/* ---- response ---------------------------------------------------------------- */
+
+static void write_response_head(struct client_conn *c, const char *buf, bool will_close)
+{
+	const struct http1_head *h = &c->resp.head;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct http1_span tok[MAX_CONN_TOKENS];
+	size_t ntok = connection_tokens(buf, h, tok);
+	size_t cap = h->head_len + 128;
+	struct evbuffer_iovec vec;
+
+	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
+		return;
+	char *p = vec.iov_base;
+	p += snprintf(p, 16, "HTTP/1.1 %03d ", h->status);
+	p = put_span(p, buf, h->reason);
+	p = PUT_LIT(p, "\r\n");
+	for (unsigned i = 0; i < h->nheaders; i++) {
+		struct http1_span n = h->headers[i].name;
+		if (is_hop_by_hop(buf, n) || (ntok && is_connection_named(buf, n, tok, ntok)))
+			continue;
+		p = put_span(p, buf, n);
+		p = PUT_LIT(p, ": ");
+		p = put_span(p, buf, h->headers[i].value);
+		p = PUT_LIT(p, "\r\n");
+	}
+	if (c->resp_body == HTTP1_BODY_CHUNKED)
+		p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+	if (conf(c)->split.expose_pool)
+		p = c->pool == POOL_CANARY ? PUT_LIT(p, "X-Weir-Pool: canary\r\n")
+		                           : PUT_LIT(p, "X-Weir-Pool: baseline\r\n");
+	if (will_close)
+		p = PUT_LIT(p, "Connection: close\r\n");
+	else if (!c->req_minor)
+		p = PUT_LIT(p, "Connection: keep-alive\r\n");
+	p = PUT_LIT(p, "\r\n");
+	vec.iov_len = (size_t)(p - (char *)vec.iov_base);
+	evbuffer_commit_space(out, &vec, 1);
+}
+
+/* The response is complete: measure it, recycle the upstream, and go on with
+ * the next request or close. */
+static void exchange_finish(struct client_conn *c)
+{
+	struct evbuffer *up_in = bufferevent_get_input(c->up->bev);
+	bool reusable = c->resp_keep_alive && c->req_done && c->resp_body != HTTP1_BODY_CLOSE &&
+	                evbuffer_get_length(up_in) == 0;
+	bool close_client = !c->req_keep_alive || c->resp_body == HTTP1_BODY_CLOSE || !c->req_done ||
+	                    c->w->draining;
+
+	record_exchange(c, c->status);
+	upstream_release(c, reusable);
+	if (close_client) {
+		conn_flush_and_close(c);
+		return;
+	}
+	request_reset(c);
+	conn_set_state(c, CONN_IDLE);
+	client_resume_read(c);
+	client_parse_head(c); /* a pipelined request may be waiting */
+}
+
+/* Parse the response head from the upstream. Returns 1 when the final head
+ * was written to the client, 0 when more bytes are needed, -1 when the
+ * exchange failed (already handled). Interim 1xx responses are relayed. */
+static int response_begin(struct client_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->up->bev);
+
+	for (;;) {
+		size_t len = evbuffer_get_length(in);
+		size_t limit = c->resp.max_head_bytes + 1;
+		if (!len)
+			return 0;
+		if (len > limit)
+			len = limit;
+		const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+		if (!buf) {
+			reply_error(c, 502, true);
+			return -1;
+		}
+		switch (http1_parse_head(&c->resp, buf, len)) {
+		case HTTP1_AGAIN:
+			return 0;
+		case HTTP1_ERROR:
+			upstream_release(c, false);
+			reply_error(c, 502, true);
+			return -1;
+		case HTTP1_DONE:
+			break;
+		}
+		const struct http1_head *h = &c->resp.head;
+		if (h->status == 101) {
+			/* weir never forwards Upgrade, so a switch is a broken backend. */
+			upstream_release(c, false);
+			reply_error(c, 502, true);
+			return -1;
+		}
+		if (h->status < 200) {
+			/* Interim response: relay it to HTTP/1.1 clients, then read on. */
+			if (c->req_minor)
+				evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), h->head_len);
+			else
+				evbuffer_drain(in, h->head_len);
+			http1_parser_init(&c->resp, HTTP1_RESPONSE, c->resp.max_head_bytes,
+			                  c->resp.max_line_bytes);
+			continue;
+		}
+		http1_response_body(&c->resp.head, c->req_is_head);
+		c->status = h->status;
+		c->resp_body = h->body;
+		c->resp_remaining = h->content_length;
+		c->resp_keep_alive = h->keep_alive;
+		if (h->body == HTTP1_BODY_CHUNKED)
+			http1_chunked_init(&c->resp_chunked);
+		bool will_close = !c->req_keep_alive || h->body == HTTP1_BODY_CLOSE || c->w->draining;
+		write_response_head(c, buf, will_close);
+		evbuffer_drain(in, h->head_len);
+		c->resp_started = true;
+		return 1;
+	}
+}
+
+static void forward_response_body(struct client_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->up->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked);
+
+	if (r < 0) {
+		reply_error(c, 502, true); /* the response started: closes the client */
+		return;
+	}
+	if (r == 1) {
+		exchange_finish(c);
+		return;
+	}
+	if (evbuffer_get_length(out) > BP_HIGH && !c->upstream_read_paused) {
+		bufferevent_disable(c->up->bev, EV_READ);
+		c->upstream_read_paused = true;
+	}
+}
+
+/* ---- callbacks ----------------------------------------------------------------- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client_conn *c = arg;
+
+	switch (c->state) {
+	case CONN_IDLE:
+	case CONN_HEAD:
+		client_parse_head(c);
+		break;
+	case CONN_CONNECT:
+	case CONN_EXCHANGE:
+		if (!c->req_done)
+			forward_request_body(c);
+		else
+			client_pause_read(c);
+		break;
+	case CONN_FLUSH:
+		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		break;
+	case CONN_STATE_COUNT:
+		break;
+	}
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client_conn *c = arg;
+	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->state == CONN_FLUSH) {
+		if (pending == 0)
+			conn_close(c);
+		return;
+	}
+	if (c->upstream_read_paused && c->up && pending <= BP_LOW) {
+		c->upstream_read_paused = false;
+		bufferevent_enable(c->up->bev, EV_READ);
+		/* Bytes already buffered would not trigger a read callback. */
+		if (c->resp_started)
+			forward_response_body(c);
+	}
+}
+
+static void client_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct client_conn *c = arg;
+	(void)bev;
+	(void)events;
+	/* EOF, error or write timeout: the client is gone. A request in flight is
+	 * not measured: it was neither answered nor failed by its backend. */
+	conn_close(c);
+}
+
+static void upstream_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_conn *up = arg;
+	struct client_conn *c = up->client;
+
+	if (!c) {
+		/* Bytes on an idle connection: nobody asked; never reuse it. */
+		(void)bev;
+		upstream_free(up);
+		return;
+	}
+	if (!c->resp_started && response_begin(c) <= 0)
+		return;
+	forward_response_body(c);
+}
+
+static void upstream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct upstream_conn *up = arg;
+	struct client_conn *c = up->client;
+
+	if (!c || c->req_done || !c->client_read_paused)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) <= BP_LOW) {
+		client_resume_read(c);
+		forward_request_body(c); /* bytes that were already buffered */
+	}
+}
+
+/* Try the request on another server of the same pool after a failed connect.
+ * Nothing has reached the failed server, so its queued bytes move over. */
+static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
+{
+	struct worker_pool *wp = &c->w->pools[c->pool];
+	struct upstream_conn *old = c->up;
+
+	if ((size_t)c->tries >= wp->nservers)
+		return false;
+	bool any_up = false;
+	for (size_t i = 0; i < wp->nservers; i++)
+		if (wp->views[i].down_until_ms <= now_ms)
+			any_up = true;
+	if (!any_up)
+		return false;
+	c->up = NULL;
+	if (wp->views[old->server].active)
+		wp->views[old->server].active--;
+	if (upstream_attach(c, now_ms) < 0) {
+		c->up = old;
+		wp->views[old->server].active++;
+		return false;
+	}
+	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_output(old->bev));
+	old->client = NULL;
+	upstream_free(old);
+	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
+	return true;
+}
+
+static void connect_failed(struct client_conn *c)
+{
+	uint64_t now_ms = clock_now_ms();
+	server_mark_down(c->w, c->pool, c->up->server, now_ms);
+	if (!retry_other_server(c, now_ms)) {
+		upstream_release(c, false);
+		reply_error(c, 502, true);
+	}
+}
+
+static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct upstream_conn *up = arg;
+	struct client_conn *c = up->client;
+
+	if (events & BEV_EVENT_CONNECTED) {
+		up->connected = true;
+		set_nodelay(bufferevent_getfd(bev));
+		server_mark_up(up->w, up->pool, up->server);
+		if (c && c->state == CONN_CONNECT)
+			conn_set_state(c, CONN_EXCHANGE);
+		return;
+	}
+	if (!c) {
+		upstream_free(up); /* an idle connection closed or timed out */
+		return;
+	}
+	if (!up->connected) {
+		connect_failed(c);
+		return;
+	}
+	if (events & BEV_EVENT_TIMEOUT) {
+		upstream_release(c, false);
+		reply_error(c, 504, true);
+		return;
+	}
+	/* EOF or error. A read-until-close body ends here; anything else is a
+	 * backend that broke off. */
+	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_add_buffer(bufferevent_get_output(c->bev), in);
+		c->resp_keep_alive = false;
+		exchange_finish(c);
+		return;
+	}
+	if (!c->resp_started && (events & BEV_EVENT_EOF) &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) && response_begin(c) == 1) {
+		/* The head and maybe the body arrived with the close. */
+		if (c->resp_body == HTTP1_BODY_CLOSE) {
+			evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(bev));
+			exchange_finish(c);
+			return;
+		}
+		forward_response_body(c);
+		if (!c->up || c->state != CONN_EXCHANGE)
+			return;
+	}
+	upstream_release(c, false);
+	reply_error(c, 502, true);
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct client_conn *c = arg;
+	(void)fd;
+	(void)events;
+
+	switch (c->state) {
+	case CONN_IDLE:
+	case CONN_FLUSH:
+		conn_close(c);
+		break;
+	case CONN_HEAD:
+		reply_error(c, 408, false);
+		break;
+	case CONN_CONNECT: {
+		uint64_t now_ms = clock_now_ms();
+		server_mark_down(c->w, c->pool, c->up->server, now_ms);
+		if (!retry_other_server(c, now_ms)) {
+			upstream_release(c, false);
+			reply_error(c, 504, true);
+		}
+		break;
+	}
+	case CONN_EXCHANGE:
+	case CONN_STATE_COUNT:
+		break;
+	}
+}
+
+/* ---- accept ------------------------------------------------------------------------ */
+
+static struct client_conn *conn_alloc(struct worker *w)
+{
+	struct client_conn *c = w->free_conns;
+	if (c) {
+		w->free_conns = c->next;
+		w->nfree--;
+		memset(c, 0, sizeof(*c));
+		return c;
+	}
+	return calloc(1, sizeof(*c));
+}
+
+static void format_peer(struct client_conn *c, const struct sockaddr *sa)
+{
+	const void *addr = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	                                             : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	if (!inet_ntop(sa->sa_family, addr, c->peer, sizeof(c->peer)))
+		strcpy(c->peer, "unknown");
+	c->peer_len = (uint8_t)strlen(c->peer);
+}
+
+void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen,
+                  void *arg)
+{
+	struct worker *w = arg;
+	struct runtime *rt = w->rt;
+	(void)l;
+	(void)socklen;
+
+	uint32_t n = atomic_fetch_add_explicit(&rt->nconns, 1, memory_order_relaxed);
+	if (w->draining || n >= rt->cfg->limits.max_connections) {
+		atomic_fetch_sub_explicit(&rt->nconns, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&rt->refused_conns, 1, memory_order_relaxed);
+		evutil_closesocket(fd);
+		return;
+	}
+	struct client_conn *c = conn_alloc(w);
+	if (!c)
+		goto refuse;
+	c->w = w;
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		free(c);
+		goto refuse;
+	}
+	set_nodelay(fd);
+	format_peer(c, sa);
+	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
+	request_reset(c);
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, BP_LOW, 0);
+	/* A client that stops reading its response is cut after the idle timeout. */
+	struct timeval idle = ms_to_tv(rt->cfg->timeouts.idle_ms);
+	bufferevent_set_timeouts(c->bev, NULL, &idle);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	conn_set_state(c, CONN_IDLE);
+	return;
+refuse:
+	atomic_fetch_sub_explicit(&rt->nconns, 1, memory_order_relaxed);
+	evutil_closesocket(fd);
+}
+
+void proxy_close_idle(struct worker *w)
+{
+	struct client_conn *c = w->conns;
+	while (c) {
+		struct client_conn *next = c->next;
+		if (c->state == CONN_IDLE)
+			conn_close(c);
+		c = next;
+	}
+}
+
+void proxy_close_all(struct worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns);
+	for (int p = 0; p < POOL_COUNT; p++)
+		for (size_t s = 0; s < w->pools[p].nservers; s++)
+			while (w->pools[p].servers[s].idle)
+				upstream_free(w->pools[p].servers[s].idle);
+}
+
+void proxy_free_cache(struct worker *w)
+{
+	while (w->free_conns) {
+		struct client_conn *c = w->free_conns;
+		w->free_conns = c->next;
+		free(c);
+	}
+	w->nfree = 0;
+}

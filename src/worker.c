@@ -1,0 +1,234 @@
+/* worker: an event-loop thread with its own listeners, pools and stats. */
+#include "weir/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+
+#include "weir/clock.h"
+#include "weir/proxy.h"
+
+#define LISTEN_BACKLOG 1024
+#define TICK_MS 200 /* stats flush and server-state publication period */
+
+/* A listening socket for ADDR; with SO_REUSEPORT when REUSEPORT. */
+static int listen_socket(const struct cfg_addr *addr, bool reuseport, char *err, size_t errlen)
+{
+	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+
+	if (fd < 0)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		goto fail;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (addr->ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
+		goto fail;
+	if (listen(fd, LISTEN_BACKLOG) < 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "cannot listen on %s: %s", addr->text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int worker_probe_listeners(const struct weir_config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		int fd = listen_socket(&cfg->listeners[i].addr, false, err, errlen);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
+static void worker_publish(struct worker *w)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct worker_pool *wp = &w->pools[p];
+		for (size_t s = 0; s < wp->nservers; s++) {
+			atomic_store_explicit(&wp->pub[s].active, wp->views[s].active, memory_order_relaxed);
+			atomic_store_explicit(&wp->pub[s].down_until_ms, wp->views[s].down_until_ms,
+			                      memory_order_relaxed);
+		}
+	}
+}
+
+static void worker_flush(struct worker *w)
+{
+	uint64_t now_ms = clock_now_ms();
+	for (int p = 0; p < POOL_COUNT; p++)
+		stats_flush(w->rt->stats, (enum pool_id)p, &w->rec[p], now_ms);
+	worker_publish(w);
+}
+
+static void tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	worker_flush(arg);
+}
+
+static void wake_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	(void)fd;
+	(void)events;
+	if (w->draining)
+		return;
+	w->draining = true;
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	proxy_close_idle(w);
+	if (w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+void worker_conn_closed(struct worker *w)
+{
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, size_t errlen)
+{
+	const struct weir_config *cfg = rt->cfg;
+
+	memset(w, 0, sizeof(*w));
+	w->rt = rt;
+	w->id = id;
+	split_rng_seed(&w->rng, clock_now_us() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid());
+	w->base = event_base_new();
+	if (!w->base) {
+		snprintf(err, errlen, "cannot create an event loop");
+		return -1;
+	}
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct worker_pool *wp = &w->pools[p];
+		wp->nservers = cfg->pools[p].nservers;
+		wp->views = calloc(wp->nservers, sizeof(*wp->views));
+		wp->servers = calloc(wp->nservers, sizeof(*wp->servers));
+		wp->pub = calloc(wp->nservers, sizeof(*wp->pub));
+		wp->cursor = id; /* workers start their rotations at different servers */
+		if (!wp->views || !wp->servers || !wp->pub || stats_interval_init(&w->rec[p]) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
+	if (!w->listeners) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		int fd = listen_socket(&cfg->listeners[i].addr, true, err, errlen);
+		if (fd < 0)
+			return -1;
+		w->listeners[i] = evconnlistener_new(w->base, proxy_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		if (!w->listeners[i]) {
+			close(fd);
+			snprintf(err, errlen, "cannot listen on %s", cfg->listeners[i].addr.text);
+			return -1;
+		}
+		w->nlisteners++;
+	}
+	w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
+	w->wake = event_new(w->base, -1, 0, wake_cb, w);
+	if (!w->tick || !w->wake) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	struct timeval tick = { .tv_sec = 0, .tv_usec = TICK_MS * 1000 };
+	event_add(w->tick, &tick);
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct runtime *rt = w->rt;
+
+	event_base_dispatch(w->base);
+	proxy_close_all(w);
+	worker_flush(w);
+	if (atomic_fetch_sub(&rt->workers_running, 1) == 1)
+		event_base_loopbreak(rt->base);
+	return NULL;
+}
+
+int worker_start(struct worker *w)
+{
+	atomic_fetch_add(&w->rt->workers_running, 1);
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		atomic_fetch_sub(&w->rt->workers_running, 1);
+		return -1;
+	}
+	return 0;
+}
+
+void worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void worker_request_drain(struct worker *w)
+{
+	event_active(w->wake, EV_TIMEOUT, 0);
+}
+
+void worker_request_stop(struct worker *w)
+{
+	event_base_loopexit(w->base, NULL);
+}
+
+void worker_dispose(struct worker *w)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	free(w->listeners);
+	if (w->tick)
+		event_free(w->tick);
+	if (w->wake)
+		event_free(w->wake);
+	proxy_free_cache(w);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		free(w->pools[p].views);
+		free(w->pools[p].servers);
+		free(w->pools[p].pub);
+		stats_interval_dispose(&w->rec[p]);
+	}
+	if (w->base)
+		event_base_free(w->base);
+	memset(w, 0, sizeof(*w));
+}
+
+void worker_server_state(const struct runtime *rt, enum pool_id pool, size_t server,
+                         uint32_t *active, uint64_t *down_until_ms)
+{
+	*active = 0;
+	*down_until_ms = 0;
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		const struct worker_pool *wp = &rt->workers[i].pools[pool];
+		if (server >= wp->nservers || !wp->pub)
+			continue;
+		*active += atomic_load_explicit(&wp->pub[server].active, memory_order_relaxed);
+		uint64_t d = atomic_load_explicit(&wp->pub[server].down_until_ms, memory_order_relaxed);
+		if (d > *down_until_ms)
+			*down_until_ms = d;
+	}
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Small HTTP/1.1 clients for the integration tests (stdlib only).
+
+  client.py count PORT N [HEADER:VALUE ...]   N keep-alive GETs; prints
+                                              "baseline=B canary=C other=O"
+  client.py sticky PORT USERS                 one GET per user id (X-User-Id);
+                                              prints "user-K POOL" lines
+  client.py raw PORT FILE                     send FILE's bytes as is, print
+                                              everything until the peer closes
+                                              (bounded by 10 s)
+Pools are read from the X-Weir-Pool response header (split.expose_pool).
+"""
+import http.client
+import socket
+import sys
+import time
+
+
+def count(port, n, headers):
+    hdrs = dict(h.split(":", 1) for h in headers)
+    hdrs = {k.strip(): v.strip() for k, v in hdrs.items()}
+    seen = {"baseline": 0, "canary": 0, "other": 0}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for i in range(n):
+        try:
+            conn.request("GET", "/count/%d" % i, headers=hdrs)
+            resp = conn.getresponse()
+            resp.read()
+        except (http.client.HTTPException, OSError):
+            # weir closed after an error answer: count it and reconnect.
+            seen["other"] += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            continue
+        pool = resp.getheader("X-Weir-Pool", "other")
+        seen[pool if pool in seen else "other"] += 1
+        if resp.getheader("Connection", "").lower() == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.close()
+    print("baseline=%d canary=%d other=%d" % (seen["baseline"], seen["canary"], seen["other"]))
+
+
+def sticky(port, users):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for u in range(users):
+        conn.request("GET", "/u", headers={"X-User-Id": "user-%d" % u})
+        resp = conn.getresponse()
+        resp.read()
+        print("user-%d %s" % (u, resp.getheader("X-Weir-Pool", "other")))
+    conn.close()
+
+
+def raw(port, path):
+    data = open(path, "rb").read()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    out = b""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    sys.stdout.buffer.write(out)
+
+
+def main():
+    cmd, port = sys.argv[1], int(sys.argv[2])
+    if cmd == "count":
+        count(port, int(sys.argv[3]), sys.argv[4:])
+    elif cmd == "sticky":
+        sticky(port, int(sys.argv[3]))
+    elif cmd == "raw":
+        raw(port, sys.argv[3])
+    else:
+        sys.exit("client.py: unknown command %s" % cmd)
+
+
+if __name__ == "__main__":
+    main()
