@@ -1,0 +1,808 @@
+/* guard: the judgement of the canary (see include/weir/guard.h).
+ *
+ * Judgement rules, in the order a tick applies them:
+ *
+ *  1. Arming. ROLLED_BACK sticks until guard_rearm (an operator's weight
+ *     change); PAUSED while the operator flag is set; IDLE at canary weight
+ *     0 (or with the guard disabled); PROMOTED at 100 % (no baseline traffic
+ *     left to compare with). None of these judge anything.
+ *  2. Gate. Below min_requests canary requests in the window nothing is
+ *     judged, not even at 100 % errors: ten requests cannot tell a bad canary
+ *     from an unlucky one. A tick that cannot judge neither starts, extends
+ *     nor ends a breach episode, and never acts.
+ *  3. Thresholds, each only when set (not NaN), first breached one reported:
+ *     - max_error_rate: the LOWER bound of the 95 % Wilson score interval of
+ *       the canary's error rate must exceed the threshold. The bound is the
+ *       smallest true error rate that is still consistent with what was seen,
+ *       so a breach is a statement that the canary is bad beyond reasonable
+ *       noise. The Wilson interval (unlike p +- z*sqrt(p(1-p)/n)) stays inside
+ *       0..1 and behaves at 0 errors and at small n:
+ *           p = e/n, z = 1.96
+ *           centre = (p + z^2/2n) / (1 + z^2/n)
+ *           half   = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2)
+ *           lower  = centre - half,  upper = centre + half
+ *       20 errors in 100: lower 0.133, so a 2 % threshold is breached;
+ *       12 in 600 (2 % observed): lower 0.0115, not breached.
+ *     - max_error_rate_increase: canary lower bound minus baseline UPPER
+ *       bound must exceed the threshold, i.e. the canary is worse than the
+ *       baseline even when each is given the benefit of the doubt. Skipped
+ *       while the baseline has fewer than min_requests requests in the window
+ *       (nothing to compare with); zero baseline errors is fine.
+ *     - max_p50_ms / max_p99_ms: the canary percentile above the threshold
+ *       (the min_requests gate is their sample floor).
+ *     - max_p999_ms: as above, but only with GUARD_P999_MIN_SAMPLES (1000)
+ *       canary requests in the window: below that the 99.9th percentile is
+ *       merely the slowest request seen.
+ *     - max_p99_ratio: canary p99 / baseline p99 above the ratio; skipped
+ *       while the baseline has fewer than min_requests requests or a p99 of 0.
+ *     Inputs that are NaN, infinite or negative are "no data": the checks
+ *     that need them are skipped, never breached.
+ *  4. Hysteresis. The first breached tick moves WATCHING -> BREACHING and
+ *     starts the episode; the first judged tick without a breach ends it
+ *     (back to WATCHING). When now - episode start >= guard.for (so for = 0
+ *     acts on the first breached tick), the action: rollback -> ROLLED_BACK;
+ *     alert -> one alert for the episode, state stays BREACHING. */
+#include "weir/guard.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- names --------------------------------------------------------------- */
+
+static const char *const state_names[GUARD_STATE_COUNT] = {
+	[GUARD_IDLE] = "idle",
+	[GUARD_WATCHING] = "watching",
+	[GUARD_BREACHING] = "breaching",
+	[GUARD_ROLLED_BACK] = "rolled_back",
+	[GUARD_PAUSED] = "paused",
+	[GUARD_PROMOTED] = "promoted",
+};
+
+const char *guard_state_name(enum guard_state s)
+{
+	if ((unsigned)s >= GUARD_STATE_COUNT)
+		return "unknown";
+	return state_names[s];
+}
+
+int guard_state_parse(const char *name)
+{
+	int i;
+
+	if (name == NULL)
+		return -1;
+	for (i = 0; i < GUARD_STATE_COUNT; i++)
+		if (strcmp(name, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *guard_metric_name(enum guard_metric m)
+{
+	switch (m) {
+	case GUARD_METRIC_NONE:
+		return "none";
+	case GUARD_METRIC_ERROR_RATE:
+		return "error_rate";
+	case GUARD_METRIC_ERROR_RATE_INCREASE:
+		return "error_rate_increase";
+	case GUARD_METRIC_P50:
+		return "p50";
+	case GUARD_METRIC_P99:
+		return "p99";
+	case GUARD_METRIC_P999:
+		return "p999";
+	case GUARD_METRIC_P99_RATIO:
+		return "p99_ratio";
+	}
+	return "unknown";
+}
+
+/* ---- bounded text output ------------------------------------------------- */
+
+/* Appends into a caller buffer; remembers truncation instead of ignoring it. */
+struct out {
+	char *buf;
+	size_t len;
+	size_t off;
+	bool truncated;
+};
+
+static void out_start(struct out *o, char *buf, size_t len)
+{
+	o->buf = buf;
+	o->len = len;
+	o->off = 0;
+	o->truncated = len == 0;
+	if (len > 0)
+		buf[0] = '\0';
+}
+
+__attribute__((format(printf, 2, 3)))
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->truncated)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->off, o->len - o->off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->len - o->off) {
+		o->truncated = true;
+		return;
+	}
+	o->off += (size_t)n;
+}
+
+/* S as a JSON string literal. Stored reasons are already free of control
+ * characters and invalid UTF-8 (guard_copy_text); escape anyway. */
+static void out_json_string(struct out *o, const char *s)
+{
+	const unsigned char *p;
+
+	out_printf(o, "\"");
+	for (p = (const unsigned char *)s; *p != '\0' && !o->truncated; p++) {
+		if (*p == '"' || *p == '\\')
+			out_printf(o, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			out_printf(o, "\\u%04x", *p);
+		else
+			out_printf(o, "%c", *p);
+	}
+	out_printf(o, "\"");
+}
+
+static int out_finish(const struct out *o)
+{
+	return o->truncated ? -1 : 0;
+}
+
+/* Length of the valid UTF-8 sequence at P (N bytes left), or 0 when invalid. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+	size_t need, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		need = 1;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		need = 2;
+		if (p[0] == 0xe0)
+			lo = 0xa0;                  /* overlong */
+		if (p[0] == 0xed)
+			hi = 0x9f;                  /* surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		need = 3;
+		if (p[0] == 0xf0)
+			lo = 0x90;                  /* overlong */
+		if (p[0] == 0xf4)
+			hi = 0x8f;                  /* above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < need + 1)
+		return 0;
+	for (i = 1; i <= need; i++) {
+		unsigned char c = p[i];
+
+		if (i == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xbf))
+			return 0;
+	}
+	return need + 1;
+}
+
+void guard_copy_text(char *dst, size_t dstlen, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)src;
+	size_t n, i = 0, o = 0;
+
+	if (dstlen == 0)
+		return;
+	n = src != NULL ? strlen(src) : 0;
+	while (i < n) {
+		size_t k = utf8_seq_len(p + i, n - i);
+
+		if (k == 0) {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = '?';
+			i++;
+			continue;
+		}
+		if (o + k >= dstlen)
+			break;
+		if (k == 1 && (p[i] < 0x20 || p[i] == 0x7f))
+			dst[o] = ' ';
+		else
+			memcpy(dst + o, p + i, k);
+		o += k;
+		i += k;
+	}
+	dst[o] = '\0';
+}
+
+/* ---- the Wilson score interval ------------------------------------------- */
+
+void guard_wilson(double errors, double requests, double *lower, double *upper)
+{
+	const double z = GUARD_WILSON_Z, z2 = z * z;
+	double p, denom, centre, half;
+
+	*lower = 0.0;
+	*upper = 1.0;
+	if (!isfinite(errors) || !isfinite(requests) || errors < 0.0 || requests <= 0.0)
+		return;
+	if (errors > requests)
+		errors = requests;
+	p = errors / requests;
+	denom = 1.0 + z2 / requests;
+	centre = (p + z2 / (2.0 * requests)) / denom;
+	half = z / denom * sqrt(p * (1.0 - p) / requests + z2 / (4.0 * requests * requests));
+	*lower = centre - half < 0.0 ? 0.0 : centre - half;
+	*upper = centre + half > 1.0 ? 1.0 : centre + half;
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+static bool is_set(double threshold)
+{
+	return !isnan(threshold);
+}
+
+static bool have(double v)
+{
+	return !isnan(v);
+}
+
+/* What the weight alone says, for an armed, unpaused guard. */
+static enum guard_state state_for_weight(const struct guard *g, uint32_t w)
+{
+	if (w == 0)
+		return GUARD_IDLE;
+	if (w >= WEIGHT_SCALE)
+		return GUARD_PROMOTED;
+	return g->enabled ? GUARD_WATCHING : GUARD_IDLE;
+}
+
+/* The only place STATE changes. Leaving BREACHING ends the episode; leaving
+ * ROLLED_BACK forgets its reason. */
+static void set_state(struct guard *g, enum guard_state st, uint64_t now_ms)
+{
+	if (st == g->state)
+		return;
+	if (g->state == GUARD_BREACHING)
+		g->alerted = false;
+	if (g->state == GUARD_ROLLED_BACK)
+		g->state_reason[0] = '\0';
+	g->state = st;
+	g->since_ms = now_ms;
+}
+
+static void clear_judgement(struct guard_judgement *j, uint64_t now_ms)
+{
+	int p;
+
+	memset(j, 0, sizeof(*j));
+	j->at_ms = now_ms;
+	for (p = 0; p < POOL_COUNT; p++) {
+		j->pools[p].requests = NAN;
+		j->pools[p].errors = NAN;
+		j->pools[p].p50_ms = NAN;
+		j->pools[p].p99_ms = NAN;
+		j->pools[p].p999_ms = NAN;
+		j->error_rate[p] = NAN;
+		j->lower[p] = NAN;
+		j->upper[p] = NAN;
+	}
+	j->error_rate_increase = NAN;
+	j->p99_ratio = NAN;
+}
+
+static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
+{
+	g->enabled = cfg->enabled;
+	g->interval_ms = cfg->interval_ms;
+	g->min_requests = cfg->min_requests;
+	g->for_ms = cfg->for_ms;
+	g->action = cfg->action;
+	g->th = cfg->thresholds;
+}
+
+void guard_init(struct guard *g, const struct cfg_guard *cfg, uint32_t canary_weight,
+                uint64_t now_ms)
+{
+	memset(g, 0, sizeof(*g));
+	apply_settings(g, cfg);
+	g->canary_weight = canary_weight;
+	g->state = state_for_weight(g, canary_weight);
+	g->since_ms = now_ms;
+	g->breach.metric = GUARD_METRIC_NONE;
+	clear_judgement(&g->last, now_ms);
+}
+
+void guard_configure(struct guard *g, const struct cfg_guard *cfg)
+{
+	apply_settings(g, cfg);
+}
+
+void guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th)
+{
+	g->th = *th;
+}
+
+bool guard_restore(struct guard *g, enum guard_state state, uint32_t canary_weight,
+                   uint64_t now_ms)
+{
+	enum guard_state before = g->state;
+
+	g->canary_weight = canary_weight;
+	g->alerted = false;
+	if (state == GUARD_ROLLED_BACK) {
+		set_state(g, GUARD_ROLLED_BACK, now_ms);
+		guard_copy_text(g->state_reason, sizeof(g->state_reason),
+		                "rolled back before the restart");
+	} else if (state == GUARD_PAUSED) {
+		g->paused = true;
+		set_state(g, GUARD_PAUSED, now_ms);
+	} else {
+		/* An episode is not persisted; leaving BREACHING starts it over. */
+		set_state(g, state_for_weight(g, canary_weight), now_ms);
+	}
+	return g->state != before;
+}
+
+bool guard_rearm(struct guard *g, uint32_t canary_weight, uint64_t now_ms)
+{
+	enum guard_state before = g->state;
+
+	g->canary_weight = canary_weight;
+	/* Go through IDLE so that leaving BREACHING / ROLLED_BACK cleans up. */
+	set_state(g, GUARD_IDLE, now_ms);
+	set_state(g, g->paused ? GUARD_PAUSED : state_for_weight(g, canary_weight), now_ms);
+	g->since_ms = now_ms;          /* a fresh start, even in the same state */
+	g->alerted = false;
+	clear_judgement(&g->last, now_ms);
+	return g->state != before;
+}
+
+bool guard_rolled_back(struct guard *g, const char *reason, uint64_t now_ms)
+{
+	enum guard_state before = g->state;
+
+	set_state(g, GUARD_ROLLED_BACK, now_ms);
+	if (reason == NULL || reason[0] == '\0')
+		reason = "manual rollback";
+	guard_copy_text(g->state_reason, sizeof(g->state_reason), reason);
+	g->canary_weight = 0;
+	return g->state != before;
+}
+
+bool guard_pause(struct guard *g, uint64_t now_ms)
+{
+	enum guard_state before = g->state;
+
+	g->paused = true;
+	if (g->state != GUARD_ROLLED_BACK)
+		set_state(g, GUARD_PAUSED, now_ms);
+	return g->state != before;
+}
+
+bool guard_resume(struct guard *g, uint32_t canary_weight, uint64_t now_ms)
+{
+	enum guard_state before = g->state;
+
+	g->paused = false;
+	g->canary_weight = canary_weight;
+	if (g->state != GUARD_ROLLED_BACK)
+		set_state(g, state_for_weight(g, canary_weight), now_ms);
+	return g->state != before;
+}
+
+const char *guard_reason(const struct guard *g)
+{
+	if (g->state == GUARD_BREACHING && g->breach.metric != GUARD_METRIC_NONE)
+		return g->breach.reason;
+	if (g->state == GUARD_ROLLED_BACK && g->state_reason[0] != '\0')
+		return g->state_reason;
+	return NULL;
+}
+
+/* ---- judgement ----------------------------------------------------------- */
+
+/* NaN unless V is a usable measurement. */
+static double sane(double v)
+{
+	return isfinite(v) && v >= 0.0 ? v : NAN;
+}
+
+static void sanitize_sample(const struct guard_pool_sample *in, struct guard_pool_sample *out)
+{
+	out->requests = sane(in->requests);
+	out->errors = sane(in->errors);
+	out->p50_ms = sane(in->p50_ms);
+	out->p99_ms = sane(in->p99_ms);
+	out->p999_ms = sane(in->p999_ms);
+	if (have(out->errors) && have(out->requests) && out->errors > out->requests)
+		out->errors = out->requests;
+}
+
+/* Enough requests for comparisons: at least min_requests. */
+static bool enough(const struct guard *g, double requests)
+{
+	return have(requests) && requests >= (double)g->min_requests;
+}
+
+/* Fill the derived values of J from its (sanitised) pools. */
+static void derive(const struct guard *g, struct guard_judgement *j)
+{
+	const struct guard_pool_sample *b = &j->pools[POOL_BASELINE], *c = &j->pools[POOL_CANARY];
+	int p;
+
+	for (p = 0; p < POOL_COUNT; p++) {
+		const struct guard_pool_sample *s = &j->pools[p];
+
+		if (have(s->requests) && s->requests > 0.0 && have(s->errors)) {
+			j->error_rate[p] = s->errors / s->requests;
+			guard_wilson(s->errors, s->requests, &j->lower[p], &j->upper[p]);
+		}
+	}
+	if (enough(g, b->requests) && have(j->lower[POOL_CANARY]) && have(j->upper[POOL_BASELINE]))
+		j->error_rate_increase = j->lower[POOL_CANARY] - j->upper[POOL_BASELINE];
+	if (enough(g, b->requests) && have(b->p99_ms) && b->p99_ms > 0.0 && have(c->p99_ms))
+		j->p99_ratio = c->p99_ms / b->p99_ms;
+}
+
+/* Decimals that show THRESHOLD exactly (3 to 6): a threshold of 0.0015 must
+ * not read "0.002", nor a value above it read the same as the threshold. */
+static int rate_decimals(double threshold)
+{
+	double scaled = threshold * 1000.0;
+	int d;
+
+	for (d = 3; d < 6; d++, scaled *= 10.0)
+		if (fabs(scaled - floor(scaled + 0.5)) < 1e-6 * (scaled > 1.0 ? scaled : 1.0))
+			break;
+	return d;
+}
+
+/* From BASE decimals up, the fewest that print VALUE and THRESHOLD apart:
+ * a ratio of 1.503 against 1.5 reads "1.503 > 1.500", not "1.50 > 1.50". */
+static int distinct_decimals(double value, double threshold, int base)
+{
+	char a[64], b[64];
+	int d;
+
+	for (d = base; d < base + 4; d++) {
+		snprintf(a, sizeof(a), "%.*f", d, value);
+		snprintf(b, sizeof(b), "%.*f", d, threshold);
+		if (strcmp(a, b) != 0)
+			break;
+	}
+	return d;
+}
+
+/* The breach text without its duration. */
+static void describe(const struct guard_judgement *j, struct guard_breach *b)
+{
+	int d = distinct_decimals(b->value, b->threshold, rate_decimals(b->threshold));
+	const char *name = guard_metric_name(b->metric);
+	int n = 0;
+
+	switch (b->metric) {
+	case GUARD_METRIC_ERROR_RATE:
+		n = snprintf(b->reason, sizeof(b->reason),
+		             "canary error_rate %.*f (95%% lower bound %.*f) > %.*f",
+		             d, b->observed, d, b->value, d, b->threshold);
+		break;
+	case GUARD_METRIC_ERROR_RATE_INCREASE:
+		n = snprintf(b->reason, sizeof(b->reason),
+		             "canary error_rate %.*f vs baseline %.*f: increase %.*f "
+		             "(95%% lower bound %.*f - 95%% upper bound %.*f) > %.*f",
+		             d, j->error_rate[POOL_CANARY], d, j->error_rate[POOL_BASELINE],
+		             d, b->value, d, j->lower[POOL_CANARY], d, j->upper[POOL_BASELINE],
+		             d, b->threshold);
+		break;
+	case GUARD_METRIC_P50:
+	case GUARD_METRIC_P99:
+	case GUARD_METRIC_P999:
+		d = distinct_decimals(b->value, b->threshold, 1);
+		n = snprintf(b->reason, sizeof(b->reason), "canary %s %.*fms > %.*fms",
+		             name, d, b->value, d, b->threshold);
+		break;
+	case GUARD_METRIC_P99_RATIO:
+		d = distinct_decimals(b->value, b->threshold, 2);
+		n = snprintf(b->reason, sizeof(b->reason),
+		             "canary p99 / baseline p99 = %.*f > %.*f", d, b->value, d, b->threshold);
+		break;
+	case GUARD_METRIC_NONE:
+		b->reason[0] = '\0';
+		break;
+	}
+	if (n < 0 || (size_t)n >= sizeof(b->reason))
+		b->reason[sizeof(b->reason) - 1] = '\0';   /* absurd numbers: text cut short */
+}
+
+/* Append " for 5s" (tenths when not whole: " for 2.5s") to B's reason. */
+static void add_duration(struct guard_breach *b, uint64_t held_ms)
+{
+	size_t len = strlen(b->reason);
+	uint64_t tenths = (held_ms + 50) / 100;
+	int n;
+
+	if (tenths % 10 == 0)
+		n = snprintf(b->reason + len, sizeof(b->reason) - len, " for %llus",
+		             (unsigned long long)(tenths / 10));
+	else
+		n = snprintf(b->reason + len, sizeof(b->reason) - len, " for %llu.%llus",
+		             (unsigned long long)(tenths / 10), (unsigned long long)(tenths % 10));
+	if (n < 0 || (size_t)n >= sizeof(b->reason) - len)
+		b->reason[len] = '\0';                      /* keep the text without it */
+}
+
+/* Check the thresholds against J in metric order; fill B with the first
+ * breach. Returns true when one was found. */
+static bool find_breach(const struct guard *g, const struct guard_judgement *j,
+                        struct guard_breach *b)
+{
+	const struct guard_pool_sample *c = &j->pools[POOL_CANARY];
+	const struct cfg_thresholds *th = &g->th;
+
+	b->metric = GUARD_METRIC_NONE;
+	if (is_set(th->max_error_rate) && have(j->lower[POOL_CANARY]) &&
+	    j->lower[POOL_CANARY] > th->max_error_rate) {
+		b->metric = GUARD_METRIC_ERROR_RATE;
+		b->value = j->lower[POOL_CANARY];
+		b->observed = j->error_rate[POOL_CANARY];
+		b->threshold = th->max_error_rate;
+	} else if (is_set(th->max_error_rate_increase) && have(j->error_rate_increase) &&
+	           j->error_rate_increase > th->max_error_rate_increase) {
+		b->metric = GUARD_METRIC_ERROR_RATE_INCREASE;
+		b->value = j->error_rate_increase;
+		b->observed = j->error_rate[POOL_CANARY];
+		b->threshold = th->max_error_rate_increase;
+	} else if (is_set(th->max_p50_ms) && have(c->p50_ms) && c->p50_ms > th->max_p50_ms) {
+		b->metric = GUARD_METRIC_P50;
+		b->value = b->observed = c->p50_ms;
+		b->threshold = th->max_p50_ms;
+	} else if (is_set(th->max_p99_ms) && have(c->p99_ms) && c->p99_ms > th->max_p99_ms) {
+		b->metric = GUARD_METRIC_P99;
+		b->value = b->observed = c->p99_ms;
+		b->threshold = th->max_p99_ms;
+	} else if (is_set(th->max_p999_ms) && c->requests >= GUARD_P999_MIN_SAMPLES &&
+	           have(c->p999_ms) && c->p999_ms > th->max_p999_ms) {
+		b->metric = GUARD_METRIC_P999;
+		b->value = b->observed = c->p999_ms;
+		b->threshold = th->max_p999_ms;
+	} else if (is_set(th->max_p99_ratio) && have(j->p99_ratio) &&
+	           j->p99_ratio > th->max_p99_ratio) {
+		b->metric = GUARD_METRIC_P99_RATIO;
+		b->value = b->observed = j->p99_ratio;
+		b->threshold = th->max_p99_ratio;
+	}
+	if (b->metric == GUARD_METRIC_NONE)
+		return false;
+	describe(j, b);
+	return true;
+}
+
+/* Arming and gating: returns true when this tick may judge, after moving
+ * the state where the weight and the flags put it. */
+static bool may_judge(struct guard *g, uint64_t now_ms)
+{
+	struct guard_judgement *j = &g->last;
+	const struct guard_pool_sample *c = &j->pools[POOL_CANARY];
+	enum guard_state armed;
+	int n = 0;
+
+	if (g->state == GUARD_ROLLED_BACK) {
+		n = snprintf(j->note, sizeof(j->note), "rolled back: set a weight to re-arm");
+	} else if (g->paused) {
+		set_state(g, GUARD_PAUSED, now_ms);
+		n = snprintf(j->note, sizeof(j->note), "paused");
+	} else if ((armed = state_for_weight(g, g->canary_weight)) != GUARD_WATCHING) {
+		set_state(g, armed, now_ms);
+		n = snprintf(j->note, sizeof(j->note), "%s",
+		             g->canary_weight == 0 ? "canary weight is 0" :
+		             g->canary_weight >= WEIGHT_SCALE ? "canary weight is 100%" :
+		             "guard disabled");
+	} else {
+		if (g->state != GUARD_BREACHING)
+			set_state(g, GUARD_WATCHING, now_ms);
+		if (enough(g, c->requests))
+			return true;
+		if (have(c->requests))
+			n = snprintf(j->note, sizeof(j->note),
+			             "canary has %.0f of %llu requests in the window", c->requests,
+			             (unsigned long long)g->min_requests);
+		else
+			n = snprintf(j->note, sizeof(j->note), "no canary data");
+	}
+	if (n < 0 || (size_t)n >= sizeof(j->note))
+		j->note[0] = '\0';
+	return false;
+}
+
+struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, uint64_t now_ms)
+{
+	struct guard_verdict v = { .kind = GUARD_VERDICT_NONE, .from = g->state };
+	struct guard_judgement *j = &g->last;
+	struct guard_breach b;
+	uint64_t held;
+	int p;
+
+	clear_judgement(j, now_ms);
+	g->canary_weight = in->canary_weight > WEIGHT_SCALE ? WEIGHT_SCALE : in->canary_weight;
+	j->canary_weight = g->canary_weight;
+	for (p = 0; p < POOL_COUNT; p++)
+		sanitize_sample(&in->pools[p], &j->pools[p]);
+
+	if (!may_judge(g, now_ms))
+		goto done;
+	j->judged = true;
+	derive(g, j);
+	if (!find_breach(g, j, &b)) {
+		set_state(g, GUARD_WATCHING, now_ms);       /* recovery ends the episode */
+		goto done;
+	}
+	if (g->state != GUARD_BREACHING) {
+		set_state(g, GUARD_BREACHING, now_ms);
+		g->breach_start_ms = now_ms;
+		g->alerted = false;
+	}
+	held = now_ms > g->breach_start_ms ? now_ms - g->breach_start_ms : 0;
+	b.start_ms = g->breach_start_ms;
+	b.at_ms = now_ms;
+	if (held >= g->for_ms && (g->action == GUARD_ACTION_ROLLBACK || !g->alerted)) {
+		add_duration(&b, held);
+		g->breach = b;
+		v.reason = g->breach.reason;
+		if (g->action == GUARD_ACTION_ROLLBACK) {
+			set_state(g, GUARD_ROLLED_BACK, now_ms);
+			memcpy(g->state_reason, b.reason, sizeof(g->state_reason));
+			v.kind = GUARD_VERDICT_ROLLBACK;
+		} else {
+			g->alerted = true;
+			v.kind = GUARD_VERDICT_ALERT;
+		}
+		goto done;
+	}
+	if (held > 0)
+		add_duration(&b, held);
+	g->breach = b;
+	if (v.from != GUARD_BREACHING)
+		v.reason = g->breach.reason;
+done:
+	v.to = g->state;
+	v.judged = j->judged;
+	return v;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+int guard_format_json(const struct guard *g, const char *since_wall, char *buf, size_t len)
+{
+	const char *reason = guard_reason(g);
+	struct out o;
+
+	out_start(&o, buf, len);
+	out_printf(&o, "{\"state\":\"%s\",\"since\":", guard_state_name(g->state));
+	if (since_wall != NULL)
+		out_json_string(&o, since_wall);
+	else
+		out_printf(&o, "null");
+	out_printf(&o, ",\"reason\":");
+	if (reason != NULL)
+		out_json_string(&o, reason);
+	else
+		out_printf(&o, "null");
+	out_printf(&o, "}");
+	return out_finish(&o);
+}
+
+/* "5s", or "1500ms" when not whole seconds. */
+static void out_duration(struct out *o, uint64_t ms)
+{
+	if (ms % 1000 == 0)
+		out_printf(o, "%llus", (unsigned long long)(ms / 1000));
+	else
+		out_printf(o, "%llums", (unsigned long long)ms);
+}
+
+/* V with DECIMALS, or "-" when NaN. Absurdly large numbers in exponent
+ * form, so that GUARD_SHOW_MAX holds the output whatever came in. */
+static void out_num(struct out *o, int decimals, double v)
+{
+	if (isnan(v))
+		out_printf(o, "-");
+	else if (fabs(v) < 1e12)
+		out_printf(o, "%.*f", decimals, v);
+	else
+		out_printf(o, "%.6g", v);
+}
+
+static void out_threshold(struct out *o, const char *name, int decimals, double v)
+{
+	out_printf(o, "%s ", name);
+	if (isnan(v))
+		out_printf(o, "off");
+	else
+		out_num(o, decimals, v);
+	out_printf(o, "\n");
+}
+
+static void out_pool(struct out *o, const struct guard_judgement *j, enum pool_id p)
+{
+	const struct guard_pool_sample *s = &j->pools[p];
+
+	out_printf(o, "%s requests ", p == POOL_CANARY ? "canary" : "baseline");
+	out_num(o, 0, s->requests);
+	out_printf(o, " errors ");
+	out_num(o, 0, s->errors);
+	out_printf(o, " error_rate ");
+	out_num(o, 4, j->error_rate[p]);
+	out_printf(o, " wilson95 ");
+	out_num(o, 4, j->lower[p]);
+	out_printf(o, "..");
+	out_num(o, 4, j->upper[p]);
+	out_printf(o, " p50_ms ");
+	out_num(o, 1, s->p50_ms);
+	out_printf(o, " p99_ms ");
+	out_num(o, 1, s->p99_ms);
+	out_printf(o, " p999_ms ");
+	out_num(o, 1, s->p999_ms);
+	out_printf(o, "\n");
+}
+
+int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, char *buf,
+                      size_t len)
+{
+	const struct guard_judgement *j = &g->last;
+	const char *reason = guard_reason(g);
+	struct out o;
+
+	out_start(&o, buf, len);
+	out_printf(&o, "state %s\n", guard_state_name(g->state));
+	out_printf(&o, "since %s\n", since_wall != NULL ? since_wall : "-");
+	out_printf(&o, "reason %s\n", reason != NULL ? reason : "-");
+	out_printf(&o, "enabled %s\n", g->enabled ? "yes" : "no");
+	out_printf(&o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
+	out_printf(&o, "interval ");
+	out_duration(&o, g->interval_ms);
+	out_printf(&o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
+	out_duration(&o, g->for_ms);
+	out_printf(&o, "\n");
+	out_threshold(&o, "max_error_rate", 4, g->th.max_error_rate);
+	out_threshold(&o, "max_error_rate_increase", 4, g->th.max_error_rate_increase);
+	out_threshold(&o, "max_p50_ms", 1, g->th.max_p50_ms);
+	out_threshold(&o, "max_p99_ms", 1, g->th.max_p99_ms);
+	out_threshold(&o, "max_p999_ms", 1, g->th.max_p999_ms);
+	out_threshold(&o, "max_p99_ratio", 2, g->th.max_p99_ratio);
+	out_printf(&o, "canary_weight %.2f\n", j->canary_weight / 100.0);
+	if (j->judged)
+		out_printf(&o, "judged yes\n");
+	else
+		out_printf(&o, "judged no (%s)\n", j->note);
+	out_pool(&o, j, POOL_BASELINE);
+	out_pool(&o, j, POOL_CANARY);
+	out_printf(&o, "error_rate_increase ");
+	out_num(&o, 4, j->error_rate_increase);
+	out_printf(&o, "\np99_ratio ");
+	out_num(&o, 2, j->p99_ratio);
+	out_printf(&o, "\n");
+	if (g->breach.metric == GUARD_METRIC_NONE) {
+		out_printf(&o, "last_breach none\n");
+	} else {
+		uint64_t age = now_ms > g->breach.at_ms ? now_ms - g->breach.at_ms : 0;
+
+		out_printf(&o, "last_breach ");
+		out_duration(&o, age / 1000 * 1000);
+		out_printf(&o, " ago: %s\n", g->breach.reason);
+	}
+	return out_finish(&o);
+}

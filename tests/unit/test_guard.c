@@ -1,0 +1,1263 @@
+/* Unit tests for guard: the judgement driven over scripted traffic with a
+ * scripted clock (plain now_ms values, one tick per second unless a test says
+ * otherwise). Wilson bounds are checked against values worked out by hand. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "weir/guard.h"
+
+#define SEC 1000u
+#define W5 500u                         /* 5 % in hundredths of a percent */
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static struct cfg_thresholds no_thresholds(void)
+{
+	struct cfg_thresholds th = {
+		.max_error_rate = NAN, .max_p50_ms = NAN, .max_p99_ms = NAN, .max_p999_ms = NAN,
+		.max_error_rate_increase = NAN, .max_p99_ratio = NAN,
+	};
+
+	return th;
+}
+
+/* interval 1s, window 30s, min_requests 100, for 5s, rollback, no thresholds. */
+static struct cfg_guard base_cfg(void)
+{
+	struct cfg_guard c = {
+		.enabled = true, .interval_ms = SEC, .window_ms = 30 * SEC, .min_requests = 100,
+		.for_ms = 5 * SEC, .thresholds = no_thresholds(), .action = GUARD_ACTION_ROLLBACK,
+	};
+
+	return c;
+}
+
+static struct cfg_guard cfg_error_rate(double max)
+{
+	struct cfg_guard c = base_cfg();
+
+	c.thresholds.max_error_rate = max;
+	return c;
+}
+
+/* A healthy baseline (10,000 requests, 1 % errors, 10/100/300 ms) and a
+ * canary with REQ requests and ERR errors at the same latencies, at 5 %. */
+static struct guard_input traffic(double req, double err)
+{
+	struct guard_input in = {
+		.pools = {
+			[POOL_BASELINE] = { 10000, 100, 10.0, 100.0, 300.0 },
+			[POOL_CANARY] = { req, err, 10.0, 100.0, 300.0 },
+		},
+		.canary_weight = W5,
+	};
+
+	return in;
+}
+
+static struct guard_input latency(double req, double p50, double p99, double p999)
+{
+	struct guard_input in = traffic(req, 0);
+
+	in.pools[POOL_CANARY].p50_ms = p50;
+	in.pools[POOL_CANARY].p99_ms = p99;
+	in.pools[POOL_CANARY].p999_ms = p999;
+	return in;
+}
+
+/* ---- names --------------------------------------------------------------- */
+
+static void test_state_names_round_trip(void **unused)
+{
+	static const char *const names[] = {
+		"idle", "watching", "breaching", "rolled_back", "paused", "promoted"
+	};
+	int i;
+
+	(void)unused;
+	assert_int_equal(GUARD_STATE_COUNT, 6);
+	for (i = 0; i < GUARD_STATE_COUNT; i++) {
+		assert_string_equal(guard_state_name((enum guard_state)i), names[i]);
+		assert_int_equal(guard_state_parse(names[i]), i);
+	}
+	assert_int_equal(guard_state_parse(""), -1);
+	assert_int_equal(guard_state_parse("IDLE"), -1);
+	assert_int_equal(guard_state_parse("rolled-back"), -1);
+	assert_int_equal(guard_state_parse("watching "), -1);
+	assert_int_equal(guard_state_parse(NULL), -1);
+	assert_string_equal(guard_state_name((enum guard_state)42), "unknown");
+	assert_string_equal(guard_metric_name(GUARD_METRIC_P99_RATIO), "p99_ratio");
+	assert_string_equal(guard_metric_name(GUARD_METRIC_ERROR_RATE), "error_rate");
+}
+
+/* ---- the Wilson interval ------------------------------------------------- */
+
+/* Worked by hand: p = e/n, z = 1.96, d = 1 + z^2/n,
+ * centre = (p + z^2/2n)/d, half = z/d * sqrt(p(1-p)/n + z^2/4n^2).
+ * 20/100: d = 1.038416, centre = 0.219208/1.038416 = 0.211101,
+ *         sqrt(0.0016 + 0.00009604) = 0.041183, half = 0.077735
+ *         -> 0.1334 .. 0.2888 */
+static void test_wilson_by_hand(void **unused)
+{
+	static const struct {
+		double e, n, lower, upper;
+	} cases[] = {
+		{ 20, 100, 0.1334, 0.2888 },
+		{ 0, 100, 0.0, 0.0370 },          /* upper = z^2/(n + z^2) */
+		{ 6, 600, 0.0046, 0.0216 },
+		{ 12, 600, 0.0115, 0.0346 },
+		{ 30, 100, 0.2189, 0.3959 },
+		{ 1, 1, 0.2065, 1.0 },
+		{ 10, 10, 0.7225, 1.0 },          /* lower = n/(n + z^2) */
+		{ 100, 10000, 0.0082, 0.0121 },
+		{ 0, 10000, 0.0, 0.0004 },
+	};
+	double lo, hi;
+	size_t i;
+
+	(void)unused;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		guard_wilson(cases[i].e, cases[i].n, &lo, &hi);
+		assert_float_equal(lo, cases[i].lower, 1e-3);
+		assert_float_equal(hi, cases[i].upper, 1e-3);
+		assert_true(lo <= cases[i].e / cases[i].n && cases[i].e / cases[i].n <= hi);
+	}
+	/* The closed forms at the edges, exactly. */
+	guard_wilson(0, 100, &lo, &hi);
+	assert_float_equal(hi, 1.96 * 1.96 / (100 + 1.96 * 1.96), 1e-12);
+	guard_wilson(10, 10, &lo, &hi);
+	assert_float_equal(lo, 10 / (10 + 1.96 * 1.96), 1e-12);
+
+	/* Nothing known: the whole interval. */
+	guard_wilson(0, 0, &lo, &hi);
+	assert_true(lo == 0.0 && hi == 1.0);
+	guard_wilson(NAN, 100, &lo, &hi);
+	assert_true(lo == 0.0 && hi == 1.0);
+	guard_wilson(5, NAN, &lo, &hi);
+	assert_true(lo == 0.0 && hi == 1.0);
+	guard_wilson(-1, 100, &lo, &hi);
+	assert_true(lo == 0.0 && hi == 1.0);
+	guard_wilson(5, INFINITY, &lo, &hi);
+	assert_true(lo == 0.0 && hi == 1.0);
+	/* More errors than requests count as all errors. */
+	guard_wilson(150, 100, &lo, &hi);
+	assert_float_equal(lo, 100 / (100 + 1.96 * 1.96), 1e-12);
+	assert_float_equal(hi, 1.0, 1e-12);
+}
+
+/* ---- states by weight ---------------------------------------------------- */
+
+static void test_init_state_from_weight(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+
+	(void)unused;
+	guard_init(&g, &c, 0, 7);
+	assert_int_equal(g.state, GUARD_IDLE);
+	assert_int_equal(g.since_ms, 7);
+	guard_init(&g, &c, W5, 7);
+	assert_int_equal(g.state, GUARD_WATCHING);
+	guard_init(&g, &c, WEIGHT_SCALE, 7);
+	assert_int_equal(g.state, GUARD_PROMOTED);
+	c.enabled = false;
+	guard_init(&g, &c, W5, 7);
+	assert_int_equal(g.state, GUARD_IDLE);
+}
+
+static void test_idle_and_promoted_do_not_judge(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input in = traffic(1000, 1000);
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	in.canary_weight = 0;
+	for (t = 1; t <= 60; t++) {
+		v = guard_tick(&g, &in, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_false(v.judged);
+		assert_int_equal(g.state, GUARD_IDLE);
+	}
+	assert_int_equal(g.since_ms, 1 * SEC);
+	in.canary_weight = WEIGHT_SCALE;
+	v = guard_tick(&g, &in, 61 * SEC);
+	assert_int_equal(v.from, GUARD_IDLE);
+	assert_int_equal(v.to, GUARD_PROMOTED);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_false(v.judged);
+	assert_string_equal(g.last.note, "canary weight is 100%");
+
+	/* Weight above the scale is clamped, still promoted. */
+	in.canary_weight = WEIGHT_SCALE + 1;
+	v = guard_tick(&g, &in, 62 * SEC);
+	assert_int_equal(v.to, GUARD_PROMOTED);
+
+	/* Back to a partial weight: watching, and now it judges. */
+	in.canary_weight = W5;
+	v = guard_tick(&g, &in, 63 * SEC);
+	assert_int_equal(v.from, GUARD_PROMOTED);
+	assert_int_equal(v.to, GUARD_ROLLED_BACK);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+}
+
+static void test_disabled_guard_never_judges(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input in = traffic(1000, 1000);
+	struct guard_verdict v;
+
+	(void)unused;
+	c.enabled = false;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	v = guard_tick(&g, &in, SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.state, GUARD_IDLE);
+	assert_string_equal(g.last.note, "guard disabled");
+}
+
+/* ---- the min_requests gate ----------------------------------------------- */
+
+static void test_min_requests_gate(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_verdict v;
+	struct guard_input in;
+	uint64_t t;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_p50_ms = 1.0;
+	guard_init(&g, &c, W5, 0);
+	/* 100 % errors and a slow p50, but 99 requests: nothing is judged. */
+	for (t = 1; t <= 600; t++) {
+		in = traffic(99, 99);
+		in.pools[POOL_CANARY].p50_ms = 5000;
+		v = guard_tick(&g, &in, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_false(v.judged);
+		assert_int_equal(g.state, GUARD_WATCHING);
+	}
+	assert_string_equal(g.last.note, "canary has 99 of 100 requests in the window");
+	assert_int_equal(g.breach.metric, GUARD_METRIC_NONE);
+	/* The 100th request makes the window judgeable. */
+	in = traffic(100, 100);
+	v = guard_tick(&g, &in, 601 * SEC);
+	assert_true(v.judged);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(g.state, GUARD_ROLLED_BACK);
+}
+
+/* A tick that cannot judge neither ends nor confirms an episode. */
+static void test_gate_during_episode(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(200, 60), thin = traffic(50, 0);
+	struct guard_verdict v;
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	v = guard_tick(&g, &bad, 1 * SEC);
+	assert_int_equal(v.to, GUARD_BREACHING);
+	v = guard_tick(&g, &thin, 2 * SEC);
+	assert_int_equal(v.to, GUARD_BREACHING);
+	assert_false(v.judged);
+	/* Held 5 s by now, but the thin tick does not act ... */
+	v = guard_tick(&g, &thin, 6 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.state, GUARD_BREACHING);
+	/* ... the next judged breach does. */
+	v = guard_tick(&g, &bad, 7 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.241) > 0.020 for 6s");
+}
+
+/* ---- hysteresis ---------------------------------------------------------- */
+
+static void test_for_hysteresis(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30), good = traffic(600, 6);
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+
+	/* Breached at 1..5 s (held 4 s < for), recovered at 6 s: no action. */
+	v = guard_tick(&g, &bad, 1 * SEC);
+	assert_int_equal(v.from, GUARD_WATCHING);
+	assert_int_equal(v.to, GUARD_BREACHING);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.219) > 0.020");
+	assert_int_equal(g.since_ms, 1 * SEC);
+	assert_int_equal(g.breach_start_ms, 1 * SEC);
+	for (t = 2; t <= 5; t++) {
+		v = guard_tick(&g, &bad, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_int_equal(v.to, GUARD_BREACHING);
+		assert_null(v.reason);
+	}
+	assert_string_equal(g.breach.reason,
+	                    "canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 4s");
+	v = guard_tick(&g, &good, 6 * SEC);
+	assert_int_equal(v.from, GUARD_BREACHING);
+	assert_int_equal(v.to, GUARD_WATCHING);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.since_ms, 6 * SEC);
+	/* The last breach is remembered for "show guard", not as the state's reason. */
+	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE);
+	assert_null(guard_reason(&g));
+
+	/* A new episode from 7 s: the action comes exactly at 12 s (held 5 s). */
+	for (t = 7; t <= 11; t++) {
+		v = guard_tick(&g, &bad, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_int_equal(g.state, GUARD_BREACHING);
+	}
+	assert_int_equal(g.breach_start_ms, 7 * SEC);
+	v = guard_tick(&g, &bad, 12 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(v.from, GUARD_BREACHING);
+	assert_int_equal(v.to, GUARD_ROLLED_BACK);
+	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 5s");
+	assert_string_equal(guard_reason(&g), v.reason);
+	assert_int_equal(g.since_ms, 12 * SEC);
+
+	/* Rolled back sticks: more ticks, even healthy ones at a weight, change nothing. */
+	for (t = 13; t <= 100; t++) {
+		v = guard_tick(&g, &good, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_int_equal(v.to, GUARD_ROLLED_BACK);
+	}
+	v = guard_tick(&g, &bad, 101 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+}
+
+/* Ticks need not be on whole seconds; "for" is measured, not counted. */
+static void test_for_measured_in_ms(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30);
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 2500;
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_tick(&g, &bad, 1000).to, GUARD_BREACHING);
+	assert_int_equal(guard_tick(&g, &bad, 2000).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(guard_tick(&g, &bad, 3499).kind, GUARD_VERDICT_NONE);
+	v = guard_tick(&g, &bad, 3500);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 2.5s");
+}
+
+static void test_for_zero_acts_at_once(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30);
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	v = guard_tick(&g, &bad, 1 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(v.from, GUARD_WATCHING);
+	assert_int_equal(v.to, GUARD_ROLLED_BACK);
+	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 0s");
+}
+
+/* ---- the Wilson rule against noise --------------------------------------- */
+
+/* 1 % errors at 20 req/s over a 30 s window: 600 requests with 6 to 14
+ * errors is noise (14/600 = 2.3 % > 2 % raw), never a breach. */
+static void test_wilson_noise_does_not_breach(void **unused)
+{
+	static const double errs[] = { 6, 9, 12, 7, 13, 8, 14, 10, 11, 12, 14, 13, 6, 12 };
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	for (t = 0; t < 1000; t++) {
+		in = traffic(600, errs[t % (sizeof(errs) / sizeof(errs[0]))]);
+		v = guard_tick(&g, &in, (t + 1) * SEC);
+		assert_true(v.judged);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_int_equal(v.to, GUARD_WATCHING);
+	}
+	/* While 30 % at 100 requests is a breach. */
+	in = traffic(100, 30);
+	v = guard_tick(&g, &in, 1001 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+}
+
+/* The bound sits just past 18 of 600: 19 breaches, 18 does not. */
+static void test_wilson_boundary(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input in;
+
+	(void)unused;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	in = traffic(600, 18);
+	assert_int_equal(guard_tick(&g, &in, 1 * SEC).kind, GUARD_VERDICT_NONE);
+	assert_float_equal(g.last.lower[POOL_CANARY], 0.01906, 1e-4);
+	in = traffic(600, 19);
+	assert_int_equal(guard_tick(&g, &in, 2 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+	assert_float_equal(g.breach.value, 0.02036, 1e-4);
+	assert_float_equal(g.breach.observed, 19.0 / 600.0, 1e-12);
+	assert_float_equal(g.breach.threshold, 0.02, 1e-12);
+}
+
+/* ---- relative thresholds -------------------------------------------------- */
+
+static void test_error_rate_increase(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_error_rate_increase = 0.01;
+	guard_init(&g, &c, W5, 0);
+	/* 1.5 % vs 1 %: 0.0091 - 0.0121 < 0: fine. */
+	in = traffic(1000, 15);
+	v = guard_tick(&g, &in, 1 * SEC);
+	assert_true(v.judged);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_float_equal(g.last.error_rate_increase, 0.00911 - 0.01215, 1e-4);
+	/* 4 % vs 1 %: 0.0295 - 0.0121 = 0.0174 > 0.01. */
+	in = traffic(1000, 40);
+	v = guard_tick(&g, &in, 2 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE_INCREASE);
+	assert_float_equal(g.breach.value, 0.02951 - 0.01215, 1e-4);
+	assert_string_equal(v.reason, "canary error_rate 0.040 vs baseline 0.010: increase 0.017 "
+	                    "(95% lower bound 0.030 - 95% upper bound 0.012) > 0.010 for 0s");
+}
+
+static void test_p99_ratio(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	in = latency(1000, 10, 150, 300);                  /* 1.50: not above */
+	v = guard_tick(&g, &in, 1 * SEC);
+	assert_int_equal(v.to, GUARD_WATCHING);
+	assert_float_equal(g.last.p99_ratio, 1.5, 1e-12);
+	in = latency(1000, 10, 310, 300);                  /* 3.10 */
+	for (t = 2; t <= 6; t++)
+		assert_int_equal(guard_tick(&g, &in, t * SEC).kind, GUARD_VERDICT_NONE);
+	v = guard_tick(&g, &in, 7 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_string_equal(v.reason, "canary p99 / baseline p99 = 3.10 > 1.50 for 5s");
+}
+
+/* ---- zero baselines and bad numbers --------------------------------------- */
+
+static void test_zero_baseline_traffic(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_error_rate_increase = 0.01;
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	/* No baseline at all: both relative checks are skipped, not breached. */
+	in = latency(1000, 10, 5000, 9000);
+	in.pools[POOL_CANARY].errors = 300;
+	in.pools[POOL_BASELINE] = (struct guard_pool_sample){ 0, 0, 0, 0, 0 };
+	v = guard_tick(&g, &in, 1 * SEC);
+	assert_true(v.judged);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_int_equal(v.to, GUARD_WATCHING);
+	assert_true(isnan(g.last.error_rate_increase));
+	assert_true(isnan(g.last.p99_ratio));
+	assert_true(isnan(g.last.error_rate[POOL_BASELINE]));
+	/* A baseline below min_requests is as good as none. */
+	in.pools[POOL_BASELINE] = (struct guard_pool_sample){ 99, 0, 1, 1, 1 };
+	v = guard_tick(&g, &in, 2 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_true(isnan(g.last.p99_ratio));
+}
+
+static void test_zero_baseline_errors_and_p99(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_error_rate_increase = 0.01;
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	/* Zero baseline errors: upper bound 0.0004; a 1 % canary (lower 0.0054)
+	 * is 0.005 worse at most: fine. */
+	in = traffic(1000, 10);
+	in.pools[POOL_BASELINE].errors = 0;
+	in.pools[POOL_BASELINE].p99_ms = 0;              /* and p99 0: ratio skipped */
+	in.pools[POOL_CANARY].p99_ms = 900;
+	v = guard_tick(&g, &in, 1 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_float_equal(g.last.upper[POOL_BASELINE], 0.00038, 1e-5);
+	assert_true(isnan(g.last.p99_ratio));
+	/* 5 % against a perfect baseline is a breach. */
+	in.pools[POOL_CANARY].errors = 50;
+	v = guard_tick(&g, &in, 2 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE_INCREASE);
+}
+
+static void test_nan_and_garbage_inputs(void **unused)
+{
+	const double bad[] = { NAN, INFINITY, -INFINITY, -1.0 };
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+	char buf[GUARD_SHOW_MAX];
+	uint64_t t = 0;
+	size_t i, f;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_error_rate = 0.02;
+	c.thresholds.max_error_rate_increase = 0.01;
+	c.thresholds.max_p50_ms = 50;
+	c.thresholds.max_p99_ms = 200;
+	c.thresholds.max_p999_ms = 1000;
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	/* Every single field of either pool made garbage, the rest healthy. */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (f = 0; f < 2 * 5; f++) {
+			double *fields;
+
+			in = latency(2000, 10, 100, 300);
+			fields = &in.pools[f / 5].requests;
+			fields[f % 5] = bad[i];
+			v = guard_tick(&g, &in, ++t * SEC);
+			assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+			assert_int_equal(v.to, GUARD_WATCHING);
+			assert_int_equal(guard_format_show(&g, t * SEC, NULL, buf, sizeof(buf)), 0);
+		}
+	}
+	/* All of them at once. */
+	in.canary_weight = W5;
+	for (f = 0; f < POOL_COUNT; f++)
+		in.pools[f] = (struct guard_pool_sample){ NAN, NAN, NAN, NAN, NAN };
+	v = guard_tick(&g, &in, ++t * SEC);
+	assert_false(v.judged);
+	assert_int_equal(v.to, GUARD_WATCHING);
+	assert_string_equal(g.last.note, "no canary data");
+	/* NaN errors only: the error checks are skipped, latencies still judged. */
+	in = latency(2000, 10, 500, 300);
+	in.pools[POOL_CANARY].errors = NAN;
+	v = guard_tick(&g, &in, ++t * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_P99);
+	/* More errors than requests: counted as all errors, never a crash. */
+	guard_rearm(&g, W5, ++t * SEC);
+	in = traffic(200, 500);
+	v = guard_tick(&g, &in, ++t * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE);
+	assert_float_equal(g.breach.observed, 1.0, 1e-12);
+}
+
+/* ---- latency thresholds --------------------------------------------------- */
+
+static void test_latency_thresholds(void **unused)
+{
+	static const struct {
+		size_t field;               /* offset of the threshold */
+		double th;
+		double p50, p99, p999;
+		enum guard_metric metric;
+		const char *reason;
+	} cases[] = {
+		{ offsetof(struct cfg_thresholds, max_p50_ms), 50.0, 50.1, 60, 70, GUARD_METRIC_P50,
+		  "canary p50 50.1ms > 50.0ms for 5s" },
+		{ offsetof(struct cfg_thresholds, max_p99_ms), 150.0, 10, 182.4, 300, GUARD_METRIC_P99,
+		  "canary p99 182.4ms > 150.0ms for 5s" },
+		{ offsetof(struct cfg_thresholds, max_p999_ms), 1000.0, 10, 100, 1234.5,
+		  GUARD_METRIC_P999, "canary p999 1234.5ms > 1000.0ms for 5s" },
+	};
+	size_t i;
+	uint64_t t;
+
+	(void)unused;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cfg_guard c = base_cfg();
+		struct guard g;
+		struct guard_input ok, slow;
+		struct guard_verdict v;
+
+		*(double *)((char *)&c.thresholds + cases[i].field) = cases[i].th;
+		guard_init(&g, &c, W5, 0);
+		/* At the threshold exactly is not above it. */
+		ok = latency(5000, cases[i].th, cases[i].th, cases[i].th);
+		slow = latency(5000, cases[i].p50, cases[i].p99, cases[i].p999);
+		v = guard_tick(&g, &ok, 1 * SEC);
+		assert_int_equal(v.to, GUARD_WATCHING);
+		for (t = 2; t <= 6; t++) {
+			v = guard_tick(&g, &slow, t * SEC);
+			assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+			assert_int_equal(v.to, GUARD_BREACHING);
+			assert_int_equal(g.breach.metric, cases[i].metric);
+		}
+		v = guard_tick(&g, &slow, 7 * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+		assert_string_equal(v.reason, cases[i].reason);
+	}
+}
+
+/* p999 is judged from 1000 canary requests on. */
+static void test_p999_needs_1000_samples(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_p999_ms = 1000;
+	guard_init(&g, &c, W5, 0);
+	in = latency(999, 10, 100, 60000);
+	v = guard_tick(&g, &in, 1 * SEC);
+	assert_true(v.judged);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	in = latency(GUARD_P999_MIN_SAMPLES, 10, 100, 60000);
+	v = guard_tick(&g, &in, 2 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_string_equal(v.reason, "canary p999 60000.0ms > 1000.0ms for 0s");
+}
+
+/* Value and threshold never print alike: more decimals when needed. */
+static void test_reason_precision(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in = latency(2000, 10, 150.04, 300);
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_p99_ms = 150;
+	guard_init(&g, &c, W5, 0);
+	v = guard_tick(&g, &in, SEC);
+	assert_string_equal(v.reason, "canary p99 150.04ms > 150.00ms for 0s");
+
+	c.thresholds = no_thresholds();
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	in = latency(2000, 10, 150.3, 300);               /* baseline p99 100 */
+	v = guard_tick(&g, &in, SEC);
+	assert_string_equal(v.reason, "canary p99 / baseline p99 = 1.503 > 1.500 for 0s");
+
+	/* Absurd but finite numbers only make a long text, cut short. */
+	c.thresholds = no_thresholds();
+	c.thresholds.max_p99_ms = 150;
+	guard_init(&g, &c, W5, 0);
+	in = latency(2000, 10, 1e300, 300);
+	v = guard_tick(&g, &in, SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_true(strlen(v.reason) < GUARD_REASON_MAX);
+}
+
+/* Several thresholds breached: the first in metric order is reported. */
+static void test_breach_order(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in = latency(2000, 900, 900, 900);
+	struct guard_verdict v;
+
+	(void)unused;
+	c.for_ms = 0;
+	c.thresholds.max_p99_ms = 100;
+	c.thresholds.max_p50_ms = 100;
+	guard_init(&g, &c, W5, 0);
+	v = guard_tick(&g, &in, SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_P50);
+}
+
+/* ---- alert ------------------------------------------------------------------ */
+
+static void test_alert_once_per_episode(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30), good = traffic(600, 6);
+	struct guard_verdict v;
+	int alerts = 0;
+	uint64_t t;
+
+	(void)unused;
+	c.action = GUARD_ACTION_ALERT;
+	guard_init(&g, &c, W5, 0);
+	for (t = 1; t <= 100; t++) {
+		v = guard_tick(&g, &bad, t * SEC);
+		assert_int_not_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+		assert_int_equal(v.to, GUARD_BREACHING);
+		if (v.kind == GUARD_VERDICT_ALERT) {
+			alerts++;
+			assert_int_equal(t, 6);
+			assert_string_equal(v.reason, "canary error_rate 0.300 "
+			                    "(95% lower bound 0.219) > 0.020 for 5s");
+		}
+	}
+	assert_int_equal(alerts, 1);
+	assert_int_equal(g.since_ms, 1 * SEC);
+	assert_non_null(guard_reason(&g));
+	assert_non_null(strstr(guard_reason(&g), "for 99s"));
+
+	/* Recovery ends the episode; a new one alerts again, once. */
+	v = guard_tick(&g, &good, 101 * SEC);
+	assert_int_equal(v.to, GUARD_WATCHING);
+	for (t = 102; t <= 200; t++) {
+		v = guard_tick(&g, &bad, t * SEC);
+		if (v.kind == GUARD_VERDICT_ALERT) {
+			alerts++;
+			assert_int_equal(t, 107);
+		}
+	}
+	assert_int_equal(alerts, 2);
+	assert_int_equal(g.state, GUARD_BREACHING);
+}
+
+/* Switching to rollback by a reload during an alerted episode acts. */
+static void test_alert_then_reload_to_rollback(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30);
+
+	(void)unused;
+	c.action = GUARD_ACTION_ALERT;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_tick(&g, &bad, 1 * SEC).kind, GUARD_VERDICT_ALERT);
+	assert_int_equal(guard_tick(&g, &bad, 2 * SEC).kind, GUARD_VERDICT_NONE);
+	c.action = GUARD_ACTION_ROLLBACK;
+	guard_configure(&g, &c);
+	assert_int_equal(g.state, GUARD_BREACHING);
+	assert_int_equal(guard_tick(&g, &bad, 3 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+}
+
+/* ---- operator commands ------------------------------------------------------ */
+
+static void test_pause_resume(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30);
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	for (t = 1; t <= 4; t++)
+		guard_tick(&g, &bad, t * SEC);
+	assert_int_equal(g.state, GUARD_BREACHING);
+	assert_true(guard_pause(&g, 5 * SEC));
+	assert_int_equal(g.state, GUARD_PAUSED);
+	assert_int_equal(g.since_ms, 5 * SEC);
+	assert_false(guard_pause(&g, 6 * SEC));          /* already paused */
+	for (t = 6; t <= 100; t++) {
+		v = guard_tick(&g, &bad, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_false(v.judged);
+		assert_int_equal(v.to, GUARD_PAUSED);
+	}
+	assert_string_equal(g.last.note, "paused");
+	/* Weight changes while paused do not unpause. */
+	assert_false(guard_rearm(&g, 1000, 100 * SEC));
+	assert_int_equal(g.state, GUARD_PAUSED);
+
+	assert_true(guard_resume(&g, W5, 101 * SEC));
+	assert_int_equal(g.state, GUARD_WATCHING);
+	/* The episode starts over: the action needs a full "for" again. */
+	for (t = 102; t <= 106; t++)
+		assert_int_equal(guard_tick(&g, &bad, t * SEC).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.breach_start_ms, 102 * SEC);
+	assert_int_equal(guard_tick(&g, &bad, 107 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+
+	/* Pause does not hide a rollback, and resume does not undo it. */
+	assert_false(guard_pause(&g, 108 * SEC));
+	assert_int_equal(g.state, GUARD_ROLLED_BACK);
+	assert_false(guard_resume(&g, 0, 109 * SEC));
+	assert_int_equal(g.state, GUARD_ROLLED_BACK);
+	/* Resume at weight 0 / 100. */
+	guard_rearm(&g, 0, 110 * SEC);
+	guard_pause(&g, 111 * SEC);
+	guard_resume(&g, 0, 112 * SEC);
+	assert_int_equal(g.state, GUARD_IDLE);
+	guard_pause(&g, 113 * SEC);
+	guard_resume(&g, WEIGHT_SCALE, 114 * SEC);
+	assert_int_equal(g.state, GUARD_PROMOTED);
+}
+
+static void test_rearm(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30), good = traffic(600, 6);
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_tick(&g, &bad, 1 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+	/* The runtime set canary 0; then an operator sets 2 %. */
+	assert_true(guard_rearm(&g, 200, 30 * SEC));
+	assert_int_equal(g.state, GUARD_WATCHING);
+	assert_int_equal(g.since_ms, 30 * SEC);
+	assert_null(guard_reason(&g));
+	assert_string_equal(g.state_reason, "");
+	assert_false(g.last.judged);
+	/* Fresh window, fresh judgement: it can roll back again. */
+	good.canary_weight = 200;
+	for (t = 31; t <= 40; t++) {
+		v = guard_tick(&g, &good, t * SEC);
+		assert_int_equal(v.to, GUARD_WATCHING);
+	}
+	bad.canary_weight = 200;
+	assert_int_equal(guard_tick(&g, &bad, 41 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+
+	/* Re-arm into each weight class; since moves even without a state change. */
+	guard_rearm(&g, 0, 50 * SEC);
+	assert_int_equal(g.state, GUARD_IDLE);
+	assert_false(guard_rearm(&g, 0, 51 * SEC));
+	assert_int_equal(g.since_ms, 51 * SEC);
+	guard_rearm(&g, WEIGHT_SCALE, 52 * SEC);
+	assert_int_equal(g.state, GUARD_PROMOTED);
+	guard_rearm(&g, 5000, 53 * SEC);
+	assert_int_equal(g.state, GUARD_WATCHING);
+
+	/* Re-arming in the middle of an episode drops it. */
+	c.for_ms = 5 * SEC;
+	guard_configure(&g, &c);
+	bad.canary_weight = 5000;
+	guard_tick(&g, &bad, 54 * SEC);
+	assert_int_equal(g.state, GUARD_BREACHING);
+	guard_rearm(&g, 5000, 55 * SEC);
+	assert_int_equal(g.state, GUARD_WATCHING);
+	for (t = 56; t <= 60; t++)
+		assert_int_equal(guard_tick(&g, &bad, t * SEC).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(guard_tick(&g, &bad, 61 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+}
+
+static void test_manual_rollback(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input good = traffic(600, 6);
+	char buf[512];
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	assert_true(guard_rolled_back(&g, "bad deploy \"v2\"", 10 * SEC));
+	assert_int_equal(g.state, GUARD_ROLLED_BACK);
+	assert_int_equal(g.since_ms, 10 * SEC);
+	assert_string_equal(guard_reason(&g), "bad deploy \"v2\"");
+	assert_int_equal(guard_format_json(&g, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "{\"state\":\"rolled_back\",\"since\":\"2026-11-23T12:00:00Z\","
+	                    "\"reason\":\"bad deploy \\\"v2\\\"\"}");
+	/* Ticks keep it, whatever the weight says. */
+	assert_int_equal(guard_tick(&g, &good, 11 * SEC).to, GUARD_ROLLED_BACK);
+
+	/* No reason given. */
+	guard_rearm(&g, W5, 20 * SEC);
+	guard_rolled_back(&g, NULL, 21 * SEC);
+	assert_string_equal(guard_reason(&g), "manual rollback");
+	guard_rearm(&g, W5, 22 * SEC);
+	guard_rolled_back(&g, "", 23 * SEC);
+	assert_string_equal(guard_reason(&g), "manual rollback");
+
+	/* Control characters and broken UTF-8 never reach the JSON. */
+	guard_rearm(&g, W5, 24 * SEC);
+	guard_rolled_back(&g, "a\tb\nc\\ \xff\xc3\xa9 \xe2\x82", 25 * SEC);
+	assert_string_equal(guard_reason(&g), "a b c\\ ?\xc3\xa9 ??");
+	assert_int_equal(guard_format_json(&g, NULL, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "{\"state\":\"rolled_back\",\"since\":null,"
+	                    "\"reason\":\"a b c\\\\ ?\xc3\xa9 ??\"}");
+}
+
+static void test_copy_text_cuts_at_characters(void **unused)
+{
+	char dst[6];
+	char big[2 * GUARD_REASON_MAX];
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+
+	(void)unused;
+	guard_copy_text(dst, sizeof(dst), "ab\xc3\xa9\xc3\xa9");     /* "abéé": 6 bytes */
+	assert_string_equal(dst, "ab\xc3\xa9");
+	guard_copy_text(dst, sizeof(dst), NULL);
+	assert_string_equal(dst, "");
+	guard_copy_text(dst, sizeof(dst), "\xed\xa0\x80");            /* a surrogate */
+	assert_string_equal(dst, "???");
+	guard_copy_text(dst, sizeof(dst), "\xf0\x9f\x98\x80!");        /* U+1F600 */
+	assert_string_equal(dst, "\xf0\x9f\x98\x80!");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	guard_init(&g, &c, W5, 0);
+	guard_rolled_back(&g, big, 1);
+	assert_int_equal(strlen(guard_reason(&g)), GUARD_REASON_MAX - 1);
+}
+
+static void test_restore(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input good = traffic(600, 6);
+
+	(void)unused;
+	guard_init(&g, &c, 0, 0);
+	assert_true(guard_restore(&g, GUARD_ROLLED_BACK, 0, 5));
+	assert_int_equal(g.state, GUARD_ROLLED_BACK);
+	assert_string_equal(guard_reason(&g), "rolled back before the restart");
+	assert_int_equal(guard_tick(&g, &good, 6).to, GUARD_ROLLED_BACK);
+
+	guard_init(&g, &c, W5, 0);
+	assert_true(guard_restore(&g, GUARD_PAUSED, W5, 5));
+	assert_int_equal(g.state, GUARD_PAUSED);
+	assert_true(g.paused);
+	guard_resume(&g, W5, 6);
+	assert_int_equal(g.state, GUARD_WATCHING);
+
+	guard_init(&g, &c, W5, 0);
+	assert_false(guard_restore(&g, GUARD_BREACHING, W5, 5));
+	assert_int_equal(g.state, GUARD_WATCHING);
+	assert_true(guard_restore(&g, GUARD_PROMOTED, WEIGHT_SCALE, 5));
+	assert_int_equal(g.state, GUARD_PROMOTED);
+}
+
+static void test_set_thresholds(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.05);
+	struct guard g;
+	struct guard_input in = traffic(1000, 40);        /* lower bound 0.0295 */
+	struct cfg_thresholds th = no_thresholds();
+
+	(void)unused;
+	c.for_ms = 0;
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_tick(&g, &in, 1 * SEC).kind, GUARD_VERDICT_NONE);
+	th.max_error_rate = 0.02;
+	guard_set_thresholds(&g, &th);
+	assert_int_equal(guard_tick(&g, &in, 2 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+	/* A threshold that is not a round thousandth shows all its digits. */
+	guard_rearm(&g, W5, 3 * SEC);
+	th.max_error_rate = 0.0015;
+	guard_set_thresholds(&g, &th);
+	in = traffic(10000, 40);
+	assert_int_equal(guard_tick(&g, &in, 4 * SEC).kind, GUARD_VERDICT_ROLLBACK);
+	assert_string_equal(g.breach.reason,
+	                    "canary error_rate 0.0040 (95% lower bound 0.0029) > 0.0015 for 0s");
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static void test_format_json(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30);
+	char buf[256], tiny[20];
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_format_json(&g, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "{\"state\":\"watching\",\"since\":\"2026-11-23T12:00:00Z\","
+	                    "\"reason\":null}");
+	guard_tick(&g, &bad, 1 * SEC);
+	guard_tick(&g, &bad, 3 * SEC);
+	assert_int_equal(guard_format_json(&g, "t", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "{\"state\":\"breaching\",\"since\":\"t\",\"reason\":"
+	                    "\"canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 2s\"}");
+	assert_int_equal(guard_format_json(&g, "t", tiny, sizeof(tiny)), -1);
+	assert_true(strlen(tiny) < sizeof(tiny));
+	assert_int_equal(guard_format_json(&g, "t", tiny, 0), -1);
+}
+
+/* A reason longer than any the guard keeps. */
+static const char *big_reason(void)
+{
+	static char text[2 * GUARD_REASON_MAX];
+
+	memset(text, 'r', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	return text;
+}
+
+static void test_format_show(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input in = traffic(600, 6);
+	char buf[GUARD_SHOW_MAX], tiny[64];
+	int i;
+
+	(void)unused;
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	guard_tick(&g, &in, 1 * SEC);
+	assert_int_equal(guard_format_show(&g, 2 * SEC, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "state watching\n"));
+	assert_non_null(strstr(buf, "since 2026-11-23T12:00:00Z\n"));
+	assert_non_null(strstr(buf, "reason -\n"));
+	assert_non_null(strstr(buf, "action rollback\n"));
+	assert_non_null(strstr(buf, "interval 1s\nmin_requests 100\nfor 5s\n"));
+	assert_non_null(strstr(buf, "max_error_rate 0.0200\n"));
+	assert_non_null(strstr(buf, "max_p50_ms off\n"));
+	assert_non_null(strstr(buf, "max_p99_ratio 1.50\n"));
+	assert_non_null(strstr(buf, "canary_weight 5.00\n"));
+	assert_non_null(strstr(buf, "judged yes\n"));
+	assert_non_null(strstr(buf, "canary requests 600 errors 6 error_rate 0.0100 "
+	                        "wilson95 0.0046..0.0216 p50_ms 10.0 p99_ms 100.0 p999_ms 300.0\n"));
+	assert_non_null(strstr(buf, "baseline requests 10000 errors 100 "));
+	assert_non_null(strstr(buf, "p99_ratio 1.00\n"));
+	assert_non_null(strstr(buf, "last_breach none\n"));
+	assert_int_equal(buf[strlen(buf) - 1], '\n');
+
+	in = traffic(100, 30);
+	guard_tick(&g, &in, 3 * SEC);
+	in = traffic(50, 0);
+	guard_tick(&g, &in, 4 * SEC);
+	assert_int_equal(guard_format_show(&g, 20 * SEC, NULL, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "state breaching\nsince -\nreason canary error_rate"));
+	assert_non_null(strstr(buf, "judged no (canary has 50 of 100 requests in the window)\n"));
+	assert_non_null(strstr(buf, "last_breach 17s ago: canary error_rate 0.300"));
+	assert_non_null(strstr(buf, "p999_ms 300.0\nerror_rate_increase -\n"));
+	assert_int_equal(guard_format_show(&g, 20 * SEC, NULL, tiny, sizeof(tiny)), -1);
+
+	/* The largest output: long reasons, every number absurd. */
+	c.thresholds.max_p99_ms = 1e300;
+	c.thresholds.max_p50_ms = 1e300;
+	c.thresholds.max_p999_ms = 1e300;
+	c.min_requests = UINT64_MAX;
+	guard_configure(&g, &c);
+	guard_rolled_back(&g, big_reason(), 21 * SEC);
+	g.breach.metric = GUARD_METRIC_P99;
+	memcpy(g.breach.reason, g.state_reason, sizeof(g.breach.reason));
+	for (i = 0; i < POOL_COUNT; i++) {
+		g.last.pools[i] = (struct guard_pool_sample){ 1e300, 1e300, 1e300, 1e300, 1e300 };
+		g.last.error_rate[i] = g.last.lower[i] = g.last.upper[i] = 1e300;
+	}
+	g.last.error_rate_increase = g.last.p99_ratio = -1e300;
+	memset(g.last.note, 'n', sizeof(g.last.note) - 1);
+	assert_int_equal(guard_format_show(&g, UINT64_MAX, big_reason(), buf, sizeof(buf)), 0);
+	assert_true(strlen(buf) < GUARD_SHOW_MAX / 2);
+}
+
+/* ---- a long healthy run ------------------------------------------------------- */
+
+/* splitmix64: the test's own generator. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static double rng_unit(uint64_t *s)
+{
+	return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Binomial(n, p) by n coin flips. */
+static unsigned rng_binomial(uint64_t *s, unsigned n, double p)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += rng_unit(s) < p;
+	return k;
+}
+
+/* Approximately standard normal (Irwin-Hall, 12 uniforms). */
+static double rng_normal(uint64_t *s)
+{
+	double sum = 0.0;
+	int i;
+
+	for (i = 0; i < 12; i++)
+		sum += rng_unit(s);
+	return sum - 6.0;
+}
+
+#define WINDOW 30                       /* seconds, one slot per second */
+#define TICKS 10000
+
+struct slot {
+	unsigned req[POOL_COUNT];
+	unsigned err[POOL_COUNT];
+};
+
+/* One second of traffic: ~20 req/s to the canary (5 %), ~380 to the
+ * baseline, each request an error with probability ERR_RATE[pool]. */
+static void one_second(uint64_t *s, struct slot *sl, const double err_rate[POOL_COUNT])
+{
+	sl->req[POOL_CANARY] = rng_binomial(s, 40, 0.5);
+	sl->req[POOL_BASELINE] = 360 + rng_binomial(s, 40, 0.5);
+	sl->err[POOL_CANARY] = rng_binomial(s, sl->req[POOL_CANARY], err_rate[POOL_CANARY]);
+	sl->err[POOL_BASELINE] = rng_binomial(s, sl->req[POOL_BASELINE], err_rate[POOL_BASELINE]);
+}
+
+/* The window's numbers; latencies are noisy but healthy on both sides. */
+static struct guard_input window_input(uint64_t *s, const struct slot *ring)
+{
+	struct guard_input in = { .canary_weight = W5 };
+	int p, i;
+
+	for (p = 0; p < POOL_COUNT; p++) {
+		for (i = 0; i < WINDOW; i++) {
+			in.pools[p].requests += ring[i].req[p];
+			in.pools[p].errors += ring[i].err[p];
+		}
+		in.pools[p].p50_ms = 20.0 + 2.0 * rng_normal(s);
+		in.pools[p].p99_ms = 120.0 + 10.0 * rng_normal(s);
+		in.pools[p].p999_ms = 300.0 + 30.0 * rng_normal(s);
+	}
+	return in;
+}
+
+static void test_long_healthy_run(void **unused)
+{
+	const double healthy[POOL_COUNT] = { 0.01, 0.01 }, broken[POOL_COUNT] = { 0.01, 0.10 };
+	struct cfg_guard c = base_cfg();                 /* the documented defaults ... */
+	struct slot ring[WINDOW];
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+	uint64_t seed = 20261123, t;
+	unsigned rollbacks = 0, breaching_ticks = 0, judged = 0, max_err = 0;
+
+	(void)unused;
+	c.thresholds.max_error_rate = 0.02;
+	c.thresholds.max_error_rate_increase = 0.01;
+	c.thresholds.max_p99_ratio = 1.5;
+	c.thresholds.max_p99_ms = 200;                   /* ... and a latency bound */
+	c.thresholds.max_p999_ms = 1000;
+	memset(ring, 0, sizeof(ring));
+	guard_init(&g, &c, W5, 0);
+	for (t = 1; t <= TICKS; t++) {
+		one_second(&seed, &ring[t % WINDOW], healthy);
+		in = window_input(&seed, ring);
+		v = guard_tick(&g, &in, t * SEC);
+		rollbacks += v.kind == GUARD_VERDICT_ROLLBACK;
+		assert_int_not_equal(v.kind, GUARD_VERDICT_ALERT);
+		breaching_ticks += v.to == GUARD_BREACHING;
+		judged += v.judged;
+		if (in.pools[POOL_CANARY].errors > max_err)
+			max_err = (unsigned)in.pools[POOL_CANARY].errors;
+	}
+	print_message("healthy run: %u ticks, %u judged, %u breaching, %u rollbacks, "
+	              "max canary errors in a window %u; last breach: %s\n", TICKS, judged,
+	              breaching_ticks, rollbacks, max_err,
+	              g.breach.metric == GUARD_METRIC_NONE ? "none" : g.breach.reason);
+	assert_int_equal(rollbacks, 0);
+	assert_int_equal(g.state, GUARD_WATCHING);
+	assert_true(judged >= TICKS - 10);              /* the first ~5 s fill the window */
+
+	/* Then the canary breaks (10 % errors): rolled back well within the
+	 * 30 s the product promises. */
+	for (; t <= TICKS + 60; t++) {
+		one_second(&seed, &ring[t % WINDOW], broken);
+		in = window_input(&seed, ring);
+		v = guard_tick(&g, &in, t * SEC);
+		if (v.kind == GUARD_VERDICT_ROLLBACK)
+			break;
+	}
+	print_message("broken canary rolled back after %llu s\n",
+	              (unsigned long long)(t - TICKS));
+	assert_int_equal(g.state, GUARD_ROLLED_BACK);
+	assert_true(t - TICKS <= 30);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_state_names_round_trip),
+		cmocka_unit_test(test_wilson_by_hand),
+		cmocka_unit_test(test_init_state_from_weight),
+		cmocka_unit_test(test_idle_and_promoted_do_not_judge),
+		cmocka_unit_test(test_disabled_guard_never_judges),
+		cmocka_unit_test(test_min_requests_gate),
+		cmocka_unit_test(test_gate_during_episode),
+		cmocka_unit_test(test_for_hysteresis),
+		cmocka_unit_test(test_for_measured_in_ms),
+		cmocka_unit_test(test_for_zero_acts_at_once),
+		cmocka_unit_test(test_wilson_noise_does_not_breach),
+		cmocka_unit_test(test_wilson_boundary),
+		cmocka_unit_test(test_error_rate_increase),
+		cmocka_unit_test(test_p99_ratio),
+		cmocka_unit_test(test_zero_baseline_traffic),
+		cmocka_unit_test(test_zero_baseline_errors_and_p99),
+		cmocka_unit_test(test_nan_and_garbage_inputs),
+		cmocka_unit_test(test_latency_thresholds),
+		cmocka_unit_test(test_p999_needs_1000_samples),
+		cmocka_unit_test(test_reason_precision),
+		cmocka_unit_test(test_breach_order),
+		cmocka_unit_test(test_alert_once_per_episode),
+		cmocka_unit_test(test_alert_then_reload_to_rollback),
+		cmocka_unit_test(test_pause_resume),
+		cmocka_unit_test(test_rearm),
+		cmocka_unit_test(test_manual_rollback),
+		cmocka_unit_test(test_copy_text_cuts_at_characters),
+		cmocka_unit_test(test_restore),
+		cmocka_unit_test(test_set_thresholds),
+		cmocka_unit_test(test_format_json),
+		cmocka_unit_test(test_format_show),
+		cmocka_unit_test(test_long_healthy_run),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
