@@ -1,0 +1,1104 @@
+/* control: the control socket's line protocol and its UNIX socket listener
+ * (see include/weir/control.h and INTERFACE.md, "Control socket").
+ *
+ * The protocol half (control_execute) is pure: it tokenizes one line, finds
+ * the command in the keyword table below, checks its arguments and calls the
+ * runtime's operation. Nothing is called before the whole command has been
+ * validated, so a refused command changes nothing. "help" is generated from
+ * the same table, so it cannot drift from what is accepted.
+ *
+ * The socket half serves any number of clients on one event base. A client
+ * costs at most one input line (CONTROL_MAX_LINE plus one read) and its
+ * pending replies: once those pass CLIENT_OUTPUT_HIGH we stop reading and
+ * executing its commands until it has read them back down to
+ * CLIENT_OUTPUT_LOW, so a client that never reads cannot make us queue more
+ * than one reply beyond the mark; it is dropped by the write timeout. */
+#include "weir/control.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "weir/config.h"
+
+/* ---- protocol limits ------------------------------------------------------ */
+
+#define MAX_TOKENS 8            /* tokens kept; more are counted, not stored */
+#define ECHO_MAX 64             /* bytes of a client's token echoed in a reply */
+#define NUMBER_MAX 32           /* longest token taken for a number */
+#define EVENTS_DEFAULT 20u
+#define EVENTS_MAX 10000u
+#define ERR_MAX 4096            /* a handler's reason, e.g. every reload error */
+#define ARGS_ANY UINT_MAX
+
+/* ---- text checks and echo ------------------------------------------------- */
+
+/* Length of the UTF-8 sequence at S (at most N bytes) if it is well formed
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF) and
+ * not a C1 control; 0 otherwise. S[0] >= 0x80. */
+static size_t utf8_char_len(const unsigned char *s, size_t n)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2;
+		if (s[0] == 0xc2)
+			lo = 0xa0;          /* U+0080..U+009F are C1 controls */
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* True when LINE is text a person could have typed: printable ASCII, tabs
+ * and well-formed UTF-8 (a rollback reason may be in any language). NUL,
+ * other control characters, DEL and broken UTF-8 are refused. */
+static bool line_is_text(const char *line, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)line;
+	size_t i = 0;
+
+	while (i < len) {
+		if (s[i] < 0x80) {
+			if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f)
+				return false;
+			i++;
+		} else {
+			size_t n = utf8_char_len(s + i, len - i);
+			if (n == 0)
+				return false;
+			i += n;
+		}
+	}
+	return true;
+}
+
+/* Copy the client's bytes P[0..N) into BUF (at least ECHO_MAX + 4 bytes) for
+ * quoting in a reply: tabs become spaces, other control bytes '?', and a
+ * long token is cut at a character boundary after ECHO_MAX bytes and marked
+ * with "...". */
+static const char *echo(char *buf, size_t size, const char *p, size_t n)
+{
+	size_t cut = n, o = 0;
+
+	if (cut > ECHO_MAX) {
+		cut = ECHO_MAX;
+		while (cut > 0 && ((unsigned char)p[cut] & 0xc0) == 0x80)
+			cut--;
+	}
+	if (cut > size - 4)
+		cut = size - 4;
+	for (size_t i = 0; i < cut; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		buf[o++] = ch == '\t' ? ' ' : (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	if (cut < n) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* ---- tokens ---------------------------------------------------------------- */
+
+struct tok {
+	const char *p;
+	size_t len;
+};
+
+static bool tok_is(const struct tok *t, const char *word)
+{
+	size_t n = strlen(word);
+	return t->len == n && memcmp(t->p, word, n) == 0;
+}
+
+/* A tokenized line. Tokens are separated by runs of spaces and tabs; only the
+ * first MAX_TOKENS are stored but all are counted. */
+struct cmdline {
+	const char *line;
+	size_t len;
+	struct tok toks[MAX_TOKENS];
+	size_t ntoks;
+};
+
+static void tokenize(struct cmdline *cl, const char *line, size_t len)
+{
+	size_t i = 0;
+
+	cl->line = line;
+	cl->len = len;
+	cl->ntoks = 0;
+	for (;;) {
+		while (i < len && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		size_t start = i;
+		while (i < len && line[i] != ' ' && line[i] != '\t')
+			i++;
+		if (cl->ntoks < MAX_TOKENS)
+			cl->toks[cl->ntoks] = (struct tok){ line + start, i - start };
+		cl->ntoks++;
+	}
+}
+
+/* ---- the command table ------------------------------------------------------ */
+
+/* What a handler gets: the operations and the arguments after the command's
+ * words. ARGS holds them all for commands with a bounded arity (at most
+ * MAX_TOKENS words and arguments); REST is the line from the first argument
+ * on, outer blanks trimmed (empty without arguments): rollback's REASON. */
+struct call {
+	const struct control_ops *ops;
+	const struct command *cmd;
+	const struct tok *args;
+	size_t nargs;
+	const char *rest;
+	size_t restlen;
+};
+
+/* A handler appends its payload lines to OUT and returns 0, or returns -1
+ * with a one-line reason in ERR. It validates everything before it calls an
+ * operation. */
+typedef int (*command_fn)(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+
+struct command {
+	const char *words[2];   /* the keyword(s); words[1] NULL for one word */
+	const char *usage;      /* shown by help and in "ERR usage: ..." */
+	const char *summary;    /* shown by help */
+	unsigned min_args;
+	unsigned max_args;      /* ARGS_ANY: no limit */
+	command_fn run;
+};
+
+static int cmd_help(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_show_weights(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_set_weight(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_rollback(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_promote(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_pause(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_resume(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_show_stats(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_show_guard(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_show_events(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_show_report(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_reload(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+
+/* Every command, in the order help lists them. */
+static const struct command commands[] = {
+	{ { "help", NULL }, "help",
+	  "list the commands", 0, 0, cmd_help },
+	{ { "show", "weights" }, "show weights",
+	  "the weight of each pool in percent", 0, 0, cmd_show_weights },
+	{ { "set", "weight" }, "set weight canary|baseline PERCENT",
+	  "set that pool to PERCENT (0 to 100, steps of 0.01), the other to the rest; re-arms the guard",
+	  2, 2, cmd_set_weight },
+	{ { "rollback", NULL }, "rollback [REASON...]",
+	  "canary to 0 at once; guard state rolled_back", 0, ARGS_ANY, cmd_rollback },
+	{ { "promote", NULL }, "promote",
+	  "next rollout step (or canary 100 without a rollout)", 0, 0, cmd_promote },
+	{ { "pause", NULL }, "pause",
+	  "stop the guard's judgement and the rollout's auto-advance", 0, 0, cmd_pause },
+	{ { "resume", NULL }, "resume",
+	  "restart the guard's judgement and the rollout's auto-advance", 0, 0, cmd_resume },
+	{ { "show", "stats" }, "show stats",
+	  "the /stats.json document, on one line", 0, 0, cmd_show_stats },
+	{ { "show", "guard" }, "show guard",
+	  "guard state, thresholds, the judged values and the last breach", 0, 0, cmd_show_guard },
+	{ { "show", "events" }, "show events [N]",
+	  "the last N events (default 20, at most 10000), one JSON object per line",
+	  0, 1, cmd_show_events },
+	{ { "show", "report" }, "show report",
+	  "the canary run so far as JSON (as /report.json)", 0, 0, cmd_show_report },
+	{ { "reload", NULL }, "reload",
+	  "re-read the configuration file, as SIGHUP does", 0, 0, cmd_reload },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static size_t command_nwords(const struct command *cmd)
+{
+	return cmd->words[1] ? 2 : 1;
+}
+
+/* The command whose words start CL (the one with the most words when several
+ * would), or NULL. */
+static const struct command *command_find(const struct cmdline *cl)
+{
+	const struct command *best = NULL;
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		const struct command *cmd = &commands[i];
+		size_t nw = command_nwords(cmd), w;
+
+		if (cl->ntoks < nw)
+			continue;
+		for (w = 0; w < nw; w++)
+			if (!tok_is(&cl->toks[w], cmd->words[w]))
+				break;
+		if (w == nw && (!best || nw > command_nwords(best)))
+			best = cmd;
+	}
+	return best;
+}
+
+/* How many tokens of CL to quote in "unknown command": the first, and the
+ * second too when the first is the start of some command ("show foo"). */
+static size_t unknown_words(const struct cmdline *cl)
+{
+	if (cl->ntoks < 2)
+		return cl->ntoks;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (commands[i].words[1] && tok_is(&cl->toks[0], commands[i].words[0]))
+			return 2;
+	return 1;
+}
+
+/* ---- handlers ----------------------------------------------------------------- */
+
+static int not_available(const struct call *call, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s is not available on this server", call->cmd->usage);
+	return -1;
+}
+
+/* PERCENT: plain decimal digits with an optional fraction ("5", "95.5",
+ * "0.25", ".5"). Signs, exponents, hex, "nan" and "inf" are refused here so
+ * that what an operator typed is exactly what is applied; range and the
+ * 0.01 step are checked by config_percent_to_weight, as for the file. */
+static int parse_percent(const struct tok *t, uint32_t *weight)
+{
+	char buf[NUMBER_MAX + 1];
+	size_t digits = 0, dots = 0;
+	char *end;
+	double v;
+
+	if (t->len == 0 || t->len > NUMBER_MAX)
+		return -1;
+	for (size_t i = 0; i < t->len; i++) {
+		if (t->p[i] >= '0' && t->p[i] <= '9')
+			digits++;
+		else if (t->p[i] == '.')
+			dots++;
+		else
+			return -1;
+	}
+	if (digits == 0 || dots > 1)
+		return -1;
+	memcpy(buf, t->p, t->len);
+	buf[t->len] = '\0';
+	errno = 0;
+	v = strtod(buf, &end);
+	if (end != buf + t->len || errno != 0)
+		return -1;          /* e.g. a locale whose decimal point is not '.' */
+	return config_percent_to_weight(v, weight);
+}
+
+/* N for "show events": a whole number from 1 to EVENTS_MAX, digits only. */
+static int parse_count(const struct tok *t, unsigned *n)
+{
+	unsigned v = 0;
+
+	if (t->len == 0)
+		return -1;
+	for (size_t i = 0; i < t->len; i++) {
+		if (t->p[i] < '0' || t->p[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned)(t->p[i] - '0');
+		if (v > EVENTS_MAX)
+			return -1;
+	}
+	if (v == 0)
+		return -1;
+	*n = v;
+	return 0;
+}
+
+static int cmd_help(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	int width = 0;
+
+	(void)call;
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		int n = (int)strlen(commands[i].usage);
+		if (n > width)
+			width = n;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (evbuffer_add_printf(out, "%-*s  %s\n", width, commands[i].usage,
+		                        commands[i].summary) < 0) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int cmd_show_weights(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	if (!ops->show_weights)
+		return not_available(call, err, errlen);
+	return ops->show_weights(ops->ctx, out, err, errlen);
+}
+
+static int cmd_set_weight(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+	const struct tok *pool_tok = &call->args[0], *pct_tok = &call->args[1];
+	char quoted[ECHO_MAX + 4];
+	enum pool_id pool;
+	uint32_t weight;
+
+	(void)out;
+	if (tok_is(pool_tok, "canary")) {
+		pool = POOL_CANARY;
+	} else if (tok_is(pool_tok, "baseline")) {
+		pool = POOL_BASELINE;
+	} else {
+		snprintf(err, errlen, "pool must be canary or baseline (got %s)",
+		         echo(quoted, sizeof(quoted), pool_tok->p, pool_tok->len));
+		return -1;
+	}
+	if (parse_percent(pct_tok, &weight) < 0) {
+		snprintf(err, errlen, "weight must be a number from 0 to 100 in steps of 0.01 (got %s)",
+		         echo(quoted, sizeof(quoted), pct_tok->p, pct_tok->len));
+		return -1;
+	}
+	if (!ops->set_weight)
+		return not_available(call, err, errlen);
+	return ops->set_weight(ops->ctx, pool, weight, err, errlen);
+}
+
+static int cmd_rollback(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+	char *reason = NULL;
+	int rc;
+
+	(void)out;
+	if (!ops->rollback)
+		return not_available(call, err, errlen);
+	if (call->restlen > 0) {
+		reason = malloc(call->restlen + 1);
+		if (!reason) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		/* Tabs become spaces: the reason goes to the event log as is. */
+		for (size_t i = 0; i < call->restlen; i++)
+			reason[i] = call->rest[i] == '\t' ? ' ' : call->rest[i];
+		reason[call->restlen] = '\0';
+	}
+	rc = ops->rollback(ops->ctx, reason, err, errlen);
+	free(reason);
+	return rc;
+}
+
+static int cmd_promote(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	(void)out;
+	if (!ops->promote)
+		return not_available(call, err, errlen);
+	return ops->promote(ops->ctx, err, errlen);
+}
+
+static int cmd_pause(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	(void)out;
+	if (!ops->pause)
+		return not_available(call, err, errlen);
+	return ops->pause(ops->ctx, err, errlen);
+}
+
+static int cmd_resume(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	(void)out;
+	if (!ops->resume)
+		return not_available(call, err, errlen);
+	return ops->resume(ops->ctx, err, errlen);
+}
+
+static int cmd_show_stats(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	if (!ops->show_stats)
+		return not_available(call, err, errlen);
+	return ops->show_stats(ops->ctx, out, err, errlen);
+}
+
+static int cmd_show_guard(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	if (!ops->show_guard)
+		return not_available(call, err, errlen);
+	return ops->show_guard(ops->ctx, out, err, errlen);
+}
+
+static int cmd_show_events(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+	unsigned n = EVENTS_DEFAULT;
+
+	if (call->nargs == 1 && parse_count(&call->args[0], &n) < 0) {
+		char quoted[ECHO_MAX + 4];
+		snprintf(err, errlen, "N must be a whole number from 1 to %u (got %s)", EVENTS_MAX,
+		         echo(quoted, sizeof(quoted), call->args[0].p, call->args[0].len));
+		return -1;
+	}
+	if (!ops->show_events)
+		return not_available(call, err, errlen);
+	return ops->show_events(ops->ctx, n, out, err, errlen);
+}
+
+static int cmd_show_report(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	if (!ops->show_report)
+		return not_available(call, err, errlen);
+	return ops->show_report(ops->ctx, out, err, errlen);
+}
+
+static int cmd_reload(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	(void)out;
+	if (!ops->reload)
+		return not_available(call, err, errlen);
+	return ops->reload(ops->ctx, err, errlen);
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+/* Append "ERR <reason>\n\n". The reason is made one line: a handler may
+ * return several (reload's file:line errors), which are joined with "; ";
+ * other control bytes become spaces. */
+static void reply_err(struct evbuffer *out, const char *reason)
+{
+	size_t n = strlen(reason), o = 0;
+	char *line = malloc(2 * n + 1);
+
+	if (!line) {
+		evbuffer_add(out, "ERR out of memory\n\n", 19);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)reason[i];
+		if (ch == '\n' || ch == '\r') {
+			while (o > 0 && (line[o - 1] == ' ' || line[o - 1] == ';'))
+				o--;
+			if (o > 0) {
+				line[o++] = ';';
+				line[o++] = ' ';
+			}
+			while (i + 1 < n && (reason[i + 1] == '\n' || reason[i + 1] == '\r'))
+				i++;
+		} else {
+			line[o++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+		}
+	}
+	while (o > 0 && (line[o - 1] == ' ' || line[o - 1] == ';'))
+		o--;
+	if (o == 0) {
+		evbuffer_add(out, "ERR command failed\n\n", 20);
+	} else {
+		evbuffer_add(out, "ERR ", 4);
+		evbuffer_add(out, line, o);
+		evbuffer_add(out, "\n\n", 2);
+	}
+	free(line);
+}
+
+/* True when PAYLOAD can be sent as is: empty, or lines that each end in "\n"
+ * with no empty one among them (an empty line would end the reply early). */
+static bool payload_is_clean(struct evbuffer *payload)
+{
+	size_t len = evbuffer_get_length(payload);
+	struct evbuffer_ptr pos;
+	char c;
+
+	if (len == 0)
+		return true;
+	if (evbuffer_copyout(payload, &c, 1) != 1 || c == '\n')
+		return false;
+	if (evbuffer_ptr_set(payload, &pos, len - 1, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(payload, &pos, &c, 1) != 1 || c != '\n')
+		return false;
+	return evbuffer_search(payload, "\n\n", 2, NULL).pos < 0;
+}
+
+/* Append "OK\n", PAYLOAD (emptied) and the final empty line. A handler's
+ * stray empty lines are dropped and a missing final newline is added, so the
+ * framing holds whatever the runtime wrote. */
+static void reply_ok(struct evbuffer *out, struct evbuffer *payload)
+{
+	evbuffer_add(out, "OK\n", 3);
+	if (payload_is_clean(payload)) {
+		evbuffer_add_buffer(out, payload);
+	} else {
+		size_t len = evbuffer_get_length(payload), start = 0;
+		const char *p = (const char *)evbuffer_pullup(payload, -1);
+
+		for (size_t i = 0; p && i <= len; i++) {
+			if (i == len || p[i] == '\n') {
+				if (i > start) {
+					evbuffer_add(out, p + start, i - start);
+					evbuffer_add(out, "\n", 1);
+				}
+				start = i + 1;
+			}
+		}
+		evbuffer_drain(payload, len);
+	}
+	evbuffer_add(out, "\n", 1);
+}
+
+void control_execute(const struct control_ops *ops, const char *line, size_t len, struct evbuffer *out)
+{
+	char quoted[ECHO_MAX + 4], err[ERR_MAX];
+	const struct command *cmd;
+	struct evbuffer *payload;
+	struct cmdline cl;
+	struct call call;
+	size_t nw;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (!line_is_text(line, len)) {
+		reply_err(out, "invalid bytes in command");
+		return;
+	}
+	tokenize(&cl, line, len);
+	if (cl.ntoks == 0) {
+		reply_err(out, "empty command (try help)");
+		return;
+	}
+
+	cmd = command_find(&cl);
+	if (!cmd) {
+		size_t n = unknown_words(&cl);
+		const char *end = cl.toks[n - 1].p + cl.toks[n - 1].len;
+		echo(quoted, sizeof(quoted), cl.toks[0].p, (size_t)(end - cl.toks[0].p));
+		evbuffer_add_printf(out, "ERR unknown command '%s' (try help)\n\n", quoted);
+		return;
+	}
+	nw = command_nwords(cmd);
+	if (cl.ntoks - nw < cmd->min_args || cl.ntoks - nw > cmd->max_args) {
+		evbuffer_add_printf(out, "ERR usage: %s\n\n", cmd->usage);
+		return;
+	}
+
+	call = (struct call){ .ops = ops, .cmd = cmd, .args = cl.toks + nw, .nargs = cl.ntoks - nw };
+	if (call.nargs > 0) {
+		const char *end = line + len;
+		while (end > call.args[0].p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		call.rest = call.args[0].p;
+		call.restlen = (size_t)(end - call.rest);
+	}
+
+	payload = evbuffer_new();
+	if (!payload) {
+		reply_err(out, "out of memory");
+		return;
+	}
+	err[0] = '\0';
+	if (cmd->run(&call, payload, err, sizeof(err)) == 0)
+		reply_ok(out, payload);
+	else
+		reply_err(out, err);
+	evbuffer_free(payload);
+}
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+#define CLIENT_MAX 256                          /* connections at once */
+#define CLIENT_OUTPUT_HIGH (64 * 1024)          /* stop executing above this */
+#define CLIENT_OUTPUT_LOW (16 * 1024)           /* resume below this */
+#define CLIENT_IDLE_SECONDS 300                 /* nothing received */
+#define CLIENT_WRITE_SECONDS 60                 /* replies not being read */
+#define ACCEPT_RETRY_SECONDS 1                  /* after EMFILE and the like */
+
+struct client {
+	struct control *ctl;
+	struct bufferevent *bev;
+	bool discarding;        /* inside an over-long line: drop up to the next LF */
+	bool eof;               /* the client will send nothing more */
+	struct client *prev, *next;
+};
+
+struct control {
+	struct event_base *base;
+	struct control_ops ops;
+	struct evconnlistener *listener;
+	struct event *retry;            /* re-enables the listener after an accept error */
+	char *path;
+	dev_t dev;                      /* the socket file we created, so that we */
+	ino_t ino;                      /* never unlink somebody else's */
+	struct client *clients;
+	size_t nclients;
+	bool unlinked;                  /* the socket file is gone already */
+	unsigned busy;                  /* commands executing right now */
+	bool doomed;                    /* control_free was called during one */
+};
+
+static void control_destroy(struct control *c);
+
+static void client_free(struct client *cl)
+{
+	struct control *c = cl->ctl;
+
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		c->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	c->nclients--;
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+/* Take the next thing to do from the client's input. Returns 1 with a line
+ * in *LINE (release with free) to execute, 2 after an over-long line was
+ * consumed (reply "ERR line too long"), 0 when a whole line has not arrived
+ * yet. At EOF, an unterminated last line counts as a line. */
+static int client_next_line(struct client *cl, struct evbuffer *in, char **line, size_t *len)
+{
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		struct evbuffer_ptr eol;
+
+		if (avail == 0)
+			return 0;
+		eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+		if (cl->discarding) {
+			if (eol.pos < 0) {
+				evbuffer_drain(in, avail);
+				return 0;
+			}
+			evbuffer_drain(in, (size_t)eol.pos + 1);
+			cl->discarding = false;
+			continue;
+		}
+		if (eol.pos < 0) {
+			/* +1: room for the "\r" of a "\r\n" still on its way. */
+			if (avail > CONTROL_MAX_LINE + 1) {
+				evbuffer_drain(in, avail);
+				cl->discarding = !cl->eof;
+				return 2;
+			}
+			if (!cl->eof)
+				return 0;
+			*line = malloc(avail + 1);
+			if (!*line)
+				return -1;
+			evbuffer_remove(in, *line, avail);
+			(*line)[avail] = '\0';
+			*len = avail;
+			return 1;
+		}
+		if ((size_t)eol.pos > CONTROL_MAX_LINE + 1) {
+			evbuffer_drain(in, (size_t)eol.pos + 1);
+			return 2;
+		}
+		*line = evbuffer_readln(in, len, EVBUFFER_EOL_LF);
+		if (!*line)
+			return -1;
+		if (*len > CONTROL_MAX_LINE && !(*len == CONTROL_MAX_LINE + 1 && (*line)[*len - 1] == '\r')) {
+			free(*line);
+			return 2;
+		}
+		return 1;
+	}
+}
+
+/* Execute what the client has sent, as far as its unread replies allow, and
+ * close it once it is finished with. Returns -1 when the client (or the
+ * whole control socket) was freed. */
+static int client_pump(struct client *cl)
+{
+	struct control *c = cl->ctl;
+	struct evbuffer *in = bufferevent_get_input(cl->bev);
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+
+	while (evbuffer_get_length(out) < CLIENT_OUTPUT_HIGH) {
+		char *line = NULL;
+		size_t len = 0;
+		int r = client_next_line(cl, in, &line, &len);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			client_free(cl);        /* out of memory: drop this client only */
+			return -1;
+		}
+		if (r == 2) {
+			evbuffer_add(out, "ERR line too long\n\n", 19);
+			continue;
+		}
+		c->busy++;
+		control_execute(&c->ops, line, len, out);
+		c->busy--;
+		free(line);
+		if (c->doomed && c->busy == 0) {
+			control_destroy(c);
+			return -1;
+		}
+	}
+
+	if (cl->eof) {
+		if (evbuffer_get_length(in) == 0 && evbuffer_get_length(out) == 0) {
+			client_free(cl);
+			return -1;
+		}
+	} else if (evbuffer_get_length(out) >= CLIENT_OUTPUT_HIGH) {
+		bufferevent_disable(cl->bev, EV_READ);
+	} else {
+		bufferevent_enable(cl->bev, EV_READ);
+	}
+	return 0;
+}
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	client_pump(arg);
+}
+
+/* Called whenever a write leaves at most CLIENT_OUTPUT_LOW bytes queued. */
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	client_pump(arg);
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *cl = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		/* Answer what was sent, then close once the replies are out. */
+		cl->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		client_pump(cl);
+		return;
+	}
+	/* BEV_EVENT_ERROR (reset, EPIPE) or BEV_EVENT_TIMEOUT (idle, or not
+	 * reading its replies). */
+	client_free(cl);
+}
+
+/* Refuse a connection beyond CLIENT_MAX with a proper reply, never blocking. */
+static void refuse_client(evutil_socket_t fd)
+{
+	static const char msg[] = "ERR too many control connections\n\n";
+	ssize_t n = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	(void)n;
+	evutil_closesocket(fd);
+}
+
+static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+	struct control *c = arg;
+	struct timeval idle = { CLIENT_IDLE_SECONDS, 0 }, wr = { CLIENT_WRITE_SECONDS, 0 };
+	struct client *cl;
+
+	(void)lis;
+	(void)sa;
+	(void)salen;
+	if (c->nclients >= CLIENT_MAX) {
+		refuse_client(fd);
+		return;
+	}
+	cl = calloc(1, sizeof(*cl));
+	if (!cl) {
+		evutil_closesocket(fd);
+		return;
+	}
+	cl->ctl = c;
+	cl->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!cl->bev) {
+		evutil_closesocket(fd);
+		free(cl);
+		return;
+	}
+	bufferevent_setcb(cl->bev, client_read_cb, client_write_cb, client_event_cb, cl);
+	bufferevent_setwatermark(cl->bev, EV_WRITE, CLIENT_OUTPUT_LOW, 0);
+	bufferevent_set_timeouts(cl->bev, &idle, &wr);
+	if (bufferevent_enable(cl->bev, EV_READ) < 0) {
+		bufferevent_free(cl->bev);
+		free(cl);
+		return;
+	}
+	cl->next = c->clients;
+	if (c->clients)
+		c->clients->prev = cl;
+	c->clients = cl;
+	c->nclients++;
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *c = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(c->listener);
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOBUFS ...). The listening socket stays
+ * readable, so pause it for a moment rather than spin. */
+static void accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+	struct control *c = arg;
+	struct timeval tv = { ACCEPT_RETRY_SECONDS, 0 };
+
+	evconnlistener_disable(lis);
+	evtimer_add(c->retry, &tv);
+}
+
+/* ---- the socket file ------------------------------------------------------------------ */
+
+/* A message for control_new's caller. A message longer than its buffer is
+ * cut short, which is all a caller could do with it anyway. */
+static void errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Make PATH free for bind: nothing there, or a socket nobody answers on (left
+ * by a crashed run), which is removed. Anything else is refused. */
+static int clear_stale_socket(const struct sockaddr_un *sun, char *err, size_t errlen)
+{
+	const char *path = sun->sun_path;
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		errorf(err, errlen, "cannot check control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		errorf(err, errlen, "control socket %s exists and is not a socket (not removed)", path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		errorf(err, errlen, "cannot check control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Non-blocking: a live listener with a full backlog says EAGAIN, which
+	 * is as live as an accepted connection. */
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
+		close(fd);
+		errorf(err, errlen, "another process is listening on control socket %s", path);
+		return -1;
+	}
+	rc = errno;
+	close(fd);
+	if (rc != ECONNREFUSED) {
+		errorf(err, errlen, "cannot check control socket %s: %s", path, strerror(rc));
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		errorf(err, errlen, "cannot remove stale control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Create, bind (mode 0600) and return a listening-ready socket on SUN. */
+static int bind_socket(const struct sockaddr_un *sun, char *err, size_t errlen)
+{
+	const char *path = sun->sun_path;
+	mode_t old_mask;
+	int fd, rc;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		errorf(err, errlen, "cannot create control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* The umask makes the file 0600 from the first instant; the chmod holds
+	 * even where a socket file ignores the umask. umask is process-wide:
+	 * control_new runs on the main thread before anything else creates files. */
+	old_mask = umask(077);
+	rc = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	umask(old_mask);
+	if (rc < 0) {
+		errorf(err, errlen, "cannot bind control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (chmod(path, 0600) < 0) {
+		errorf(err, errlen, "cannot set mode 0600 on control socket %s: %s", path, strerror(errno));
+		unlink(path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct control *control_new(struct event_base *base, const char *path, const struct control_ops *ops,
+                            char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct control *c = NULL;
+	struct stat st;
+	size_t plen = strlen(path);
+	int fd = -1;
+	bool bound = false;
+
+	if (plen == 0) {
+		snprintf(err, errlen, "control socket path is empty");
+		return NULL;
+	}
+	if (plen >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control socket path %s is too long (%zu bytes, at most %zu)", path,
+		         plen, sizeof(sun.sun_path) - 1);
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, plen + 1);
+
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->path = strdup(path))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->base = base;
+	c->ops = *ops;
+	c->retry = evtimer_new(base, retry_cb, c);
+	if (!c->retry) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	if (clear_stale_socket(&sun, err, errlen) < 0)
+		goto fail;
+	fd = bind_socket(&sun, err, errlen);
+	if (fd < 0)
+		goto fail;
+	bound = true;
+	if (stat(path, &st) < 0) {
+		errorf(err, errlen, "cannot stat control socket %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+
+	c->listener = evconnlistener_new(base, accept_cb, c, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+	                                 SOMAXCONN, fd);
+	if (!c->listener) {
+		errorf(err, errlen, "cannot listen on control socket %s: %s", path, strerror(errno ? errno : ENOMEM));
+		goto fail;
+	}
+	fd = -1;                        /* the listener owns it now */
+	evconnlistener_set_error_cb(c->listener, accept_error_cb);
+	return c;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (bound)
+		unlink(path);
+	if (c) {
+		if (c->retry)
+			event_free(c->retry);
+		free(c->path);
+		free(c);
+	}
+	return NULL;
+}
+
+/* Stop accepting and remove the socket file, if it is still ours: a newer
+ * weir (or a reload) may have replaced it meanwhile. */
+static void control_close_listener(struct control *c)
+{
+	struct stat st;
+
+	if (c->listener) {
+		evconnlistener_free(c->listener);
+		c->listener = NULL;
+	}
+	evtimer_del(c->retry);
+	if (!c->unlinked && stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+		unlink(c->path);
+	c->unlinked = true;
+}
+
+static void control_destroy(struct control *c)
+{
+	while (c->clients)
+		client_free(c->clients);
+	control_close_listener(c);
+	event_free(c->retry);
+	free(c->path);
+	free(c);
+}
+
+/* Safe from inside an operation (e.g. a reload that moves the socket): the
+ * destruction then waits until that command has returned. */
+void control_free(struct control *c)
+{
+	if (!c)
+		return;
+	if (c->busy > 0) {
+		c->doomed = true;
+		control_close_listener(c);      /* give the path back right away */
+		return;
+	}
+	control_destroy(c);
+}
