@@ -301,6 +301,8 @@ static void clear_judgement(struct guard_judgement *j, uint64_t now_ms)
 		j->upper[p] = NAN;
 	}
 	j->error_rate_increase = NAN;
+	j->canary_lo_ms[0] = j->canary_lo_ms[1] = j->canary_lo_ms[2] = NAN;
+	j->baseline_p99_hi_ms = NAN;
 	j->p99_ratio = NAN;
 }
 
@@ -438,10 +440,43 @@ static bool enough(const struct guard *g, double requests)
 	return have(requests) && requests >= (double)g->min_requests;
 }
 
+double guard_quantile_bound_pct(double n, double q, bool upper)
+{
+	if (!(n >= 1.0) || !(q > 0.0 && q < 1.0))
+		return NAN;
+	double rank = n * q + (upper ? 1.0 : -1.0) * GUARD_WILSON_Z * sqrt(n * q * (1.0 - q));
+	rank = ceil(rank);
+	if (rank < 1.0)
+		rank = 1.0;
+	if (rank > n)
+		rank = n;
+	return 100.0 * rank / n;
+}
+
+/* The latency bounds of J: from IN's quantile function when it has one,
+ * else the point estimates. */
+static void latency_bounds(struct guard_judgement *j, const struct guard_input *in)
+{
+	static const double qs[3] = { 0.5, 0.99, 0.999 };
+	const struct guard_pool_sample *b = &j->pools[POOL_BASELINE], *c = &j->pools[POOL_CANARY];
+	double point[3] = { c->p50_ms, c->p99_ms, c->p999_ms };
+
+	for (int i = 0; i < 3; i++) {
+		j->canary_lo_ms[i] = point[i];
+		if (in->quantile_ms && have(c->requests) && have(point[i]))
+			j->canary_lo_ms[i] = sane(in->quantile_ms(in->quantile_ctx, POOL_CANARY,
+			                                          guard_quantile_bound_pct(c->requests, qs[i], false)));
+	}
+	j->baseline_p99_hi_ms = b->p99_ms;
+	if (in->quantile_ms && have(b->requests) && have(b->p99_ms))
+		j->baseline_p99_hi_ms = sane(in->quantile_ms(in->quantile_ctx, POOL_BASELINE,
+		                                             guard_quantile_bound_pct(b->requests, 0.99, true)));
+}
+
 /* Fill the derived values of J from its (sanitised) pools. */
 static void derive(const struct guard *g, struct guard_judgement *j)
 {
-	const struct guard_pool_sample *b = &j->pools[POOL_BASELINE], *c = &j->pools[POOL_CANARY];
+	const struct guard_pool_sample *b = &j->pools[POOL_BASELINE];
 	int p;
 
 	for (p = 0; p < POOL_COUNT; p++) {
@@ -454,8 +489,9 @@ static void derive(const struct guard *g, struct guard_judgement *j)
 	}
 	if (enough(g, b->requests) && have(j->lower[POOL_CANARY]) && have(j->upper[POOL_BASELINE]))
 		j->error_rate_increase = j->lower[POOL_CANARY] - j->upper[POOL_BASELINE];
-	if (enough(g, b->requests) && have(b->p99_ms) && b->p99_ms > 0.0 && have(c->p99_ms))
-		j->p99_ratio = c->p99_ms / b->p99_ms;
+	if (enough(g, b->requests) && have(j->baseline_p99_hi_ms) && j->baseline_p99_hi_ms > 0.0 &&
+	    have(j->canary_lo_ms[1]))
+		j->p99_ratio = j->canary_lo_ms[1] / j->baseline_p99_hi_ms;
 }
 
 /* Decimals that show THRESHOLD exactly (3 to 6): a threshold of 0.0015 must
@@ -512,13 +548,22 @@ static void describe(const struct guard_judgement *j, struct guard_breach *b)
 	case GUARD_METRIC_P99:
 	case GUARD_METRIC_P999:
 		d = distinct_decimals(b->value, b->threshold, 1);
-		n = snprintf(b->reason, sizeof(b->reason), "canary %s %.*fms > %.*fms",
-		             name, d, b->value, d, b->threshold);
+		if (b->value != b->observed)
+			n = snprintf(b->reason, sizeof(b->reason), "canary %s %.*fms (95%% lower bound %.*fms) > %.*fms",
+			             name, d, b->observed, d, b->value, d, b->threshold);
+		else
+			n = snprintf(b->reason, sizeof(b->reason), "canary %s %.*fms > %.*fms",
+			             name, d, b->value, d, b->threshold);
 		break;
 	case GUARD_METRIC_P99_RATIO:
 		d = distinct_decimals(b->value, b->threshold, 2);
-		n = snprintf(b->reason, sizeof(b->reason),
-		             "canary p99 / baseline p99 = %.*f > %.*f", d, b->value, d, b->threshold);
+		if (b->value != b->observed)
+			n = snprintf(b->reason, sizeof(b->reason),
+			             "canary p99 / baseline p99 = %.*f (95%% bounds: %.*f) > %.*f", d, b->observed, d,
+			             b->value, d, b->threshold);
+		else
+			n = snprintf(b->reason, sizeof(b->reason),
+			             "canary p99 / baseline p99 = %.*f > %.*f", d, b->value, d, b->threshold);
 		break;
 	case GUARD_METRIC_NONE:
 		b->reason[0] = '\0';
@@ -566,23 +611,30 @@ static bool find_breach(const struct guard *g, const struct guard_judgement *j,
 		b->value = j->error_rate_increase;
 		b->observed = j->error_rate[POOL_CANARY];
 		b->threshold = th->max_error_rate_increase;
-	} else if (is_set(th->max_p50_ms) && have(c->p50_ms) && c->p50_ms > th->max_p50_ms) {
+	} else if (is_set(th->max_p50_ms) && have(j->canary_lo_ms[0]) && j->canary_lo_ms[0] > th->max_p50_ms) {
 		b->metric = GUARD_METRIC_P50;
-		b->value = b->observed = c->p50_ms;
+		b->value = j->canary_lo_ms[0];
+		b->observed = c->p50_ms;
 		b->threshold = th->max_p50_ms;
-	} else if (is_set(th->max_p99_ms) && have(c->p99_ms) && c->p99_ms > th->max_p99_ms) {
+	} else if (is_set(th->max_p99_ms) && have(j->canary_lo_ms[1]) && j->canary_lo_ms[1] > th->max_p99_ms) {
 		b->metric = GUARD_METRIC_P99;
-		b->value = b->observed = c->p99_ms;
+		b->value = j->canary_lo_ms[1];
+		b->observed = c->p99_ms;
 		b->threshold = th->max_p99_ms;
 	} else if (is_set(th->max_p999_ms) && c->requests >= GUARD_P999_MIN_SAMPLES &&
-	           have(c->p999_ms) && c->p999_ms > th->max_p999_ms) {
+	           have(j->canary_lo_ms[2]) && j->canary_lo_ms[2] > th->max_p999_ms) {
 		b->metric = GUARD_METRIC_P999;
-		b->value = b->observed = c->p999_ms;
+		b->value = j->canary_lo_ms[2];
+		b->observed = c->p999_ms;
 		b->threshold = th->max_p999_ms;
 	} else if (is_set(th->max_p99_ratio) && have(j->p99_ratio) &&
 	           j->p99_ratio > th->max_p99_ratio) {
 		b->metric = GUARD_METRIC_P99_RATIO;
-		b->value = b->observed = j->p99_ratio;
+		b->value = j->p99_ratio;
+		b->observed = have(c->p99_ms) && have(j->pools[POOL_BASELINE].p99_ms) &&
+		                      j->pools[POOL_BASELINE].p99_ms > 0.0
+		                  ? c->p99_ms / j->pools[POOL_BASELINE].p99_ms
+		                  : j->p99_ratio;
 		b->threshold = th->max_p99_ratio;
 	}
 	if (b->metric == GUARD_METRIC_NONE)
@@ -645,6 +697,7 @@ struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, u
 	if (!may_judge(g, now_ms))
 		goto done;
 	j->judged = true;
+	latency_bounds(j, in);
 	derive(g, j);
 	if (!find_breach(g, j, &b)) {
 		set_state(g, GUARD_WATCHING, now_ms);       /* recovery ends the episode */

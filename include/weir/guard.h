@@ -81,7 +81,20 @@ struct guard_pool_sample {
 struct guard_input {
 	struct guard_pool_sample pools[POOL_COUNT];   /* indexed by enum pool_id */
 	uint32_t canary_weight;                       /* hundredths of a percent */
+	/* Optional: the latency (ms) at PERCENTILE (0..100) of POOL's window.
+	 * With it, latency checks judge confidence bounds of the percentiles
+	 * (see guard_quantile_bound_pct) rather than the point estimates, so a
+	 * p99 drawn from a few hundred canary requests cannot trip a threshold
+	 * by sampling noise alone. NULL: the point estimates are judged. */
+	double (*quantile_ms)(void *ctx, enum pool_id pool, double percentile);
+	void *quantile_ctx;
 };
+
+/* The percentile (0..100) whose value is a 95 % confidence bound of the
+ * Q-quantile (0..1) estimated from N samples: the order statistic at rank
+ * n*q - z*sqrt(n*q*(1-q)) (lower bound) or + (UPPER), z = GUARD_WILSON_Z,
+ * clamped to 1..n. NaN when n < 1. */
+double guard_quantile_bound_pct(double n, double q, bool upper);
 
 /* The thresholds, in the order they are checked. */
 enum guard_metric {
@@ -125,7 +138,10 @@ struct guard_judgement {
 	double lower[POOL_COUNT];     /* Wilson bounds */
 	double upper[POOL_COUNT];
 	double error_rate_increase;   /* canary lower - baseline upper */
-	double p99_ratio;             /* canary p99 / baseline p99 */
+	double canary_lo_ms[3];       /* lower bounds of the canary's p50, p99, p999
+	                               * (the point estimates without quantile_ms) */
+	double baseline_p99_hi_ms;    /* upper bound of the baseline's p99 */
+	double p99_ratio;             /* canary p99 lower bound / baseline p99 upper bound */
 };
 
 /* The guard. Plain data: embed it, no release needed. Read the fields

@@ -1222,6 +1222,92 @@ static void test_long_healthy_run(void **unused)
 	assert_true(t - TICKS <= 30);
 }
 
+
+/* ---- latency confidence bounds -------------------------------------------- */
+
+static void test_quantile_bound_pct(void **unused)
+{
+	(void)unused;
+	/* n = 600, q = 0.99: rank 594 -/+ 1.96 * sqrt(5.94) = 589.2 / 598.8 -> 590 / 599 */
+	assert_float_equal(guard_quantile_bound_pct(600, 0.99, false), 100.0 * 590 / 600, 1e-9);
+	assert_float_equal(guard_quantile_bound_pct(600, 0.99, true), 100.0 * 599 / 600, 1e-9);
+	/* n = 10000, q = 0.5: 5000 -/+ 98 */
+	assert_float_equal(guard_quantile_bound_pct(10000, 0.5, false), 49.02, 1e-9);
+	assert_float_equal(guard_quantile_bound_pct(10000, 0.5, true), 50.98, 1e-9);
+	/* clamped to one sample .. all samples */
+	assert_float_equal(guard_quantile_bound_pct(1, 0.99, false), 100.0, 1e-9);
+	assert_float_equal(guard_quantile_bound_pct(3, 0.01, false), 100.0 / 3, 1e-9);
+	assert_true(isnan(guard_quantile_bound_pct(0, 0.99, false)));
+	assert_true(isnan(guard_quantile_bound_pct(100, 1.0, false)));
+}
+
+/* A fake window: the canary's latencies are one of two curves, the
+ * baseline's another; each maps a percentile to milliseconds. */
+struct fake_windows {
+	double canary_shift_ms;
+	int calls;
+};
+
+static double fake_quantile(void *ctx, enum pool_id pool, double pct)
+{
+	struct fake_windows *f = ctx;
+	f->calls++;
+	/* 1 ms up to the 98th percentile, then a steep tail: p99 = 3.1 ms,
+	 * p98.33 = 1.6 ms. Both pools share it; the canary may be shifted. */
+	double v = pct <= 98.0 ? 1.0 : 1.0 + (pct - 98.0) * 2.1;
+	return pool == POOL_CANARY ? v + f->canary_shift_ms : v;
+}
+
+static void test_latency_bounds_against_noise(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct fake_windows f = { 0, 0 };
+	struct guard g;
+	struct guard_input in;
+	struct guard_verdict v;
+	uint64_t t;
+
+	(void)unused;
+	c.thresholds.max_p99_ratio = 1.5;
+	c.thresholds.max_p99_ms = 3.0;
+	guard_init(&g, &c, W5, 0);
+	/* The point estimates look bad: canary p99 3.1 ms against 1.5 ms and
+	 * against 3.0 ms. But 600 samples cannot tell: the lower bound of the
+	 * canary's p99 (rank 590 of 600, 98.33 %) is 1.7 ms, and the baseline's
+	 * upper bound (10,000 samples) is in the same tail. No breach. */
+	in = traffic(600, 0);
+	in.pools[POOL_CANARY].p99_ms = 3.1;
+	in.pools[POOL_BASELINE].p99_ms = 1.5;
+	in.quantile_ms = fake_quantile;
+	in.quantile_ctx = &f;
+	for (t = 1; t <= 10; t++) {
+		v = guard_tick(&g, &in, t * SEC);
+		assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+		assert_int_equal(v.to, GUARD_WATCHING);
+	}
+	assert_true(f.calls > 0);
+	assert_true(g.last.canary_lo_ms[1] < 2.0);
+	/* Without the quantile function the same numbers breach. */
+	struct guard g2;
+	struct guard_input in2 = in;
+	in2.quantile_ms = NULL;
+	guard_init(&g2, &c, W5, 0);
+	assert_int_equal(guard_tick(&g2, &in2, 1 * SEC).to, GUARD_BREACHING);
+
+	/* A canary that is really slower (+50 ms everywhere) breaches at once
+	 * and is rolled back after guard.for; the reason shows both numbers. */
+	f.canary_shift_ms = 50.0;
+	in.pools[POOL_CANARY].p99_ms = 53.1;
+	v = guard_tick(&g, &in, 11 * SEC);
+	assert_int_equal(v.to, GUARD_BREACHING);
+	for (t = 12; t < 16; t++)
+		assert_int_equal(guard_tick(&g, &in, t * SEC).kind, GUARD_VERDICT_NONE);
+	v = guard_tick(&g, &in, 16 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_non_null(strstr(v.reason, "canary p99 53.1ms (95% lower bound"));
+	assert_non_null(strstr(v.reason, "> 3.0ms for 5s"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1257,6 +1343,8 @@ int main(void)
 		cmocka_unit_test(test_format_json),
 		cmocka_unit_test(test_format_show),
 		cmocka_unit_test(test_long_healthy_run),
+		cmocka_unit_test(test_quantile_bound_pct),
+		cmocka_unit_test(test_latency_bounds_against_noise),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
