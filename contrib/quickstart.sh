@@ -57,7 +57,15 @@ test)
 	build "$top/build-san" --enable-sanitizers
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		run_tests "$top/build-san"
+	# One closing line a CI reader can count: "tests: N passed, M failed".
+	passed=0; failed=0
+	for d in build build-san; do
+		p=$(sed -n 's/^# PASS: *//p' "$top/$d/test-suite.log" | head -1)
+		f=$(sed -n 's/^# FAIL: *//p' "$top/$d/test-suite.log" | head -1)
+		passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+	done
 	echo "quickstart: all tests passed (plain and ASan+UBSan builds)"
+	echo "tests: $passed passed, $failed failed"
 	;;
 demo)
 	install_deps

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 
+#include "weir/canary.h"
 #include "weir/clock.h"
 #include "weir/stats.h"
 #include "weir/worker.h"
@@ -98,11 +99,9 @@ static void stats_json(struct runtime *rt, struct stats_snapshot *snap, struct e
 		json_view(b, &snap->pools[p].window, true, rate_sec);
 		evbuffer_add_printf(b, "}");
 	}
-	char since[32];
-	clock_format_wall(since, sizeof(since), 0);
-	evbuffer_add_printf(b, "},\"guard\":{\"state\":\"%s\",\"since\":null,\"reason\":null},",
-	                    cw == 0 ? "idle" : "watching");
-	evbuffer_add_printf(b, "\"rollout\":null,\"events\":[]}");
+	evbuffer_add_printf(b, "},");
+	canary_stats_json(rt->canary, b);
+	evbuffer_add_printf(b, "}");
 }
 
 char *admin_stats_json(struct runtime *rt)
@@ -159,17 +158,7 @@ static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct
 		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", pool_names[p],
 		                    (unsigned long long)hdr_count(v->latency_us));
 	}
-	static const char *const states[] = { "idle", "watching", "breaching", "rolled_back", "paused", "promoted" };
-	const char *cur = cw == 0 ? "idle" : "watching";
-	evbuffer_add_printf(b, "# HELP weir_guard_state The guard's state (1 for the current one).\n"
-	                       "# TYPE weir_guard_state gauge\n");
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		evbuffer_add_printf(b, "weir_guard_state{state=\"%s\"} %d\n", states[i], strcmp(states[i], cur) == 0);
-	evbuffer_add_printf(b, "# HELP weir_weight_changes_total Weight changes, per actor.\n"
-	                       "# TYPE weir_weight_changes_total counter\n");
-	static const char *const actors[] = { "guard", "control", "rollout", "config" };
-	for (size_t i = 0; i < sizeof(actors) / sizeof(actors[0]); i++)
-		evbuffer_add_printf(b, "weir_weight_changes_total{actor=\"%s\"} 0\n", actors[i]);
+	canary_metrics(rt->canary, b);
 }
 
 static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
@@ -195,7 +184,8 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 	if (!path)
 		path = "";
 	bool known = strcmp(path, "/") == 0 || strcmp(path, "/stats.json") == 0 ||
-	             strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0;
+	             strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+	             strcmp(path, "/report.json") == 0;
 	if (!known) {
 		evbuffer_add_printf(b, "not found\n");
 		reply(req, 404, "Not Found", "text/plain", b);
@@ -208,6 +198,10 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 		reply(req, 200, "OK", "text/plain", b);
 	} else if (strcmp(path, "/stats.json") == 0) {
 		stats_json(a->rt, a->snap, b);
+		evbuffer_add(b, "\n", 1);
+		reply(req, 200, "OK", "application/json", b);
+	} else if (strcmp(path, "/report.json") == 0) {
+		canary_report_json(a->rt->canary, b);
 		evbuffer_add(b, "\n", 1);
 		reply(req, 200, "OK", "application/json", b);
 	} else if (strcmp(path, "/metrics") == 0) {

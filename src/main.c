@@ -75,7 +75,5 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	int rc = runtime_run(cfg);
-	config_free(cfg);
-	return rc;
+	return runtime_run(cfg); /* it owns cfg now */
 }

@@ -58,7 +58,7 @@ static void forward_response_body(struct client_conn *c);
 
 static inline const struct weir_config *conf(const struct client_conn *c)
 {
-	return c->w->rt->cfg;
+	return c->w->cfg;
 }
 
 static void set_nodelay(evutil_socket_t fd)
@@ -154,6 +154,11 @@ static void upstream_free(struct upstream_conn *up)
 	free(up);
 }
 
+void proxy_upstream_free(struct upstream_conn *up)
+{
+	upstream_free(up);
+}
+
 /* Detach C's upstream. A connection that finished a clean keep-alive exchange
  * goes back to its server's idle list; anything else is closed. */
 static void upstream_release(struct client_conn *c, bool reusable)
@@ -161,12 +166,17 @@ static void upstream_release(struct client_conn *c, bool reusable)
 	struct upstream_conn *up = c->up;
 	struct worker *w = c->w;
 	struct worker_pool *wp = &w->pools[up->pool];
-	struct server_rt *sr = &wp->servers[up->server];
+	struct server_rt *sr = up->gen == w->gen ? &wp->servers[up->server] : NULL;
 
 	c->up = NULL;
+	up->client = NULL;
+	if (up->gen != w->gen) {
+		/* The server tables were rebuilt by a reload: this one is history. */
+		upstream_free(up);
+		return;
+	}
 	if (wp->views[up->server].active)
 		wp->views[up->server].active--;
-	up->client = NULL;
 	if (!reusable || w->draining || sr->nidle >= MAX_IDLE_PER_SERVER) {
 		upstream_free(up);
 		return;
@@ -186,13 +196,14 @@ static void upstream_release(struct client_conn *c, bool reusable)
 
 static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id pool, int server)
 {
-	const struct cfg_addr *a = &w->rt->cfg->pools[pool].servers[server];
+	const struct cfg_addr *a = &w->cfg->pools[pool].servers[server];
 	struct upstream_conn *up = calloc(1, sizeof(*up));
 	if (!up)
 		return NULL;
 	up->w = w;
 	up->pool = pool;
 	up->server = server;
+	up->gen = w->gen;
 	up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!up->bev) {
 		free(up);
@@ -210,6 +221,8 @@ static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id poo
 static void server_mark_down(struct worker *w, enum pool_id pool, int server, uint64_t now_ms)
 {
 	struct worker_pool *wp = &w->pools[pool];
+	if ((size_t)server >= wp->nservers)
+		return;
 	struct server_rt *sr = &wp->servers[server];
 	unsigned shift = sr->fails < 5 ? sr->fails : 5;
 	uint64_t backoff = 1000u << shift; /* 1 s, 2 s ... 32 s, capped at 30 s */
@@ -225,6 +238,8 @@ static void server_mark_down(struct worker *w, enum pool_id pool, int server, ui
 
 static void server_mark_up(struct worker *w, enum pool_id pool, int server)
 {
+	if ((size_t)server >= w->pools[pool].nservers)
+		return;
 	w->pools[pool].servers[server].fails = 0;
 	w->pools[pool].views[server].down_until_ms = 0;
 }
@@ -889,12 +904,14 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 			any_up = true;
 	if (!any_up)
 		return false;
+	bool current = old->gen == c->w->gen;
 	c->up = NULL;
-	if (wp->views[old->server].active)
+	if (current && wp->views[old->server].active)
 		wp->views[old->server].active--;
 	if (upstream_attach(c, now_ms) < 0) {
 		c->up = old;
-		wp->views[old->server].active++;
+		if (current)
+			wp->views[old->server].active++;
 		return false;
 	}
 	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_output(old->bev));
@@ -907,7 +924,8 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 static void connect_failed(struct client_conn *c)
 {
 	uint64_t now_ms = clock_now_ms();
-	server_mark_down(c->w, c->pool, c->up->server, now_ms);
+	if (c->up->gen == c->w->gen)
+		server_mark_down(c->w, c->pool, c->up->server, now_ms);
 	if (!retry_other_server(c, now_ms)) {
 		upstream_release(c, false);
 		reply_error(c, 502, true);
@@ -981,7 +999,8 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 		break;
 	case CONN_CONNECT: {
 		uint64_t now_ms = clock_now_ms();
-		server_mark_down(c->w, c->pool, c->up->server, now_ms);
+		if (c->up->gen == c->w->gen)
+			server_mark_down(c->w, c->pool, c->up->server, now_ms);
 		if (!retry_other_server(c, now_ms)) {
 			upstream_release(c, false);
 			reply_error(c, 504, true);
@@ -1026,7 +1045,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	(void)socklen;
 
 	uint32_t n = atomic_fetch_add_explicit(&rt->nconns, 1, memory_order_relaxed);
-	if (w->draining || n >= rt->cfg->limits.max_connections) {
+	if (w->draining || n >= w->cfg->limits.max_connections) {
 		atomic_fetch_sub_explicit(&rt->nconns, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&rt->refused_conns, 1, memory_order_relaxed);
 		evutil_closesocket(fd);
@@ -1048,7 +1067,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, BP_LOW, 0);
 	/* A client that stops reading its response is cut after the idle timeout. */
-	struct timeval idle = ms_to_tv(rt->cfg->timeouts.idle_ms);
+	struct timeval idle = ms_to_tv(w->cfg->timeouts.idle_ms);
 	bufferevent_set_timeouts(c->bev, NULL, &idle);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = w->conns;

@@ -12,10 +12,92 @@
 #include <event2/thread.h>
 
 #include "weir/admin.h"
+#include "weir/canary.h"
+#include "weir/config.h"
+#include "weir/control.h"
+#include "weir/diag.h"
 #include "weir/clock.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
 #include "weir/worker.h"
+
+/* What a reload cannot change in a running process: said once, in the log. */
+static void warn_restart_only(const struct weir_config *old, const struct weir_config *cfg)
+{
+	bool listen_changed = old->nlisteners != cfg->nlisteners;
+	for (size_t i = 0; !listen_changed && i < cfg->nlisteners; i++)
+		listen_changed = strcmp(old->listeners[i].addr.text, cfg->listeners[i].addr.text) != 0 ||
+		                 old->listeners[i].tls != cfg->listeners[i].tls;
+	if (listen_changed)
+		log_warn("reload: listen changed; it takes effect at the next restart");
+	if (old->workers != cfg->workers)
+		log_warn("reload: workers changed; it takes effect at the next restart");
+	if (old->admin_http_set != cfg->admin_http_set ||
+	    (cfg->admin_http_set && strcmp(old->admin_http.text, cfg->admin_http.text) != 0))
+		log_warn("reload: admin.http changed; it takes effect at the next restart");
+	if (strcmp(old->admin_socket, cfg->admin_socket) != 0)
+		log_warn("reload: admin.socket changed; it takes effect at the next restart");
+	if (strcmp(old->state_file, cfg->state_file) != 0 || strcmp(old->event_log, cfg->event_log) != 0)
+		log_warn("reload: state_file/event_log changed; they take effect at the next restart");
+	if (old->guard.window_ms != cfg->guard.window_ms)
+		log_warn("reload: guard.window changed; it takes effect at the next restart");
+	if (old->split.canary_weight != cfg->split.canary_weight)
+		log_info("reload: split.canary_weight is not applied: the current weights stay "
+		         "(use weirctl set weight)");
+}
+
+int runtime_reload(struct runtime *rt, char *err, size_t errlen)
+{
+	struct diag d;
+	struct weir_config *cfg;
+
+	if (rt->old_cfg) {
+		snprintf(err, errlen, "a reload is still being applied; try again");
+		return -1;
+	}
+	diag_init(&d);
+	cfg = config_load(rt->cfg->path, &d);
+	for (size_t i = 0; i < d.n; i++)
+		log_warn("reload: %s", d.msgs[i].text);
+	if (!cfg) {
+		char *joined = diag_join_errors(&d);
+		snprintf(err, errlen, "invalid configuration, nothing changed: %s", joined ? joined : "?");
+		free(joined);
+		diag_dispose(&d);
+		log_error("reload refused: the configuration is invalid; still running on the old one");
+		return -1;
+	}
+	diag_dispose(&d);
+	/* Settings that only a restart can change stay as they are. */
+	warn_restart_only(rt->cfg, cfg);
+	rt->old_cfg = rt->cfg;
+	rt->cfg = cfg;
+	atomic_store(&rt->reconf_pending, rt->nworkers);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		worker_request_reconfigure(&rt->workers[i], cfg);
+	canary_reconfigure(rt->canary, cfg);
+	log_info("reload: %s applied", cfg->path);
+	return 0;
+}
+
+static void reconf_done_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct runtime *rt = arg;
+	(void)fd;
+	(void)events;
+	config_free(rt->old_cfg);
+	rt->old_cfg = NULL;
+}
+
+static void sighup_cb(evutil_socket_t sig, short events, void *arg)
+{
+	char err[1024];
+	(void)sig;
+	(void)events;
+	log_info("SIGHUP: reloading the configuration");
+	if (runtime_reload(arg, err, sizeof(err)) < 0)
+		log_error("reload: %s", err);
+}
 
 static void stop_timer_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -45,7 +127,7 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 		evtimer_add(rt->stop_timer, &tv);
 }
 
-int runtime_run(const struct weir_config *cfg)
+int runtime_run(struct weir_config *cfg)
 {
 	struct runtime *rt = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
@@ -55,6 +137,7 @@ int runtime_run(const struct weir_config *cfg)
 
 	if (evthread_use_pthreads() < 0) {
 		log_error("libevent has no thread support");
+		config_free(cfg);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -62,12 +145,14 @@ int runtime_run(const struct weir_config *cfg)
 		if (cfg->listeners[i].tls) {
 			log_error("%s: TLS listeners are not supported by this build yet",
 			          cfg->listeners[i].addr.text);
+			config_free(cfg);
 			return 2;
 		}
 	}
 	for (int p = 0; p < POOL_COUNT; p++) {
 		if (cfg->pools[p].tls.enabled) {
 			log_error("TLS to backend pools is not supported by this build yet");
+			config_free(cfg);
 			return 2;
 		}
 	}
@@ -75,16 +160,19 @@ int runtime_run(const struct weir_config *cfg)
 	rt = calloc(1, sizeof(*rt));
 	if (!rt) {
 		log_error("out of memory");
+		config_free(cfg);
 		return 2;
 	}
 	rt->cfg = cfg;
 	rt->start_us = clock_now_us();
 	atomic_store(&rt->canary_weight, cfg->split.canary_weight);
 	rt->base = event_base_new();
+	if (rt->base)
+		rt->reconf_done = event_new(rt->base, -1, 0, reconf_done_cb, rt);
 	rt->stats = stats_new(cfg->guard.window_ms);
 	rt->nworkers = cfg->workers;
 	rt->workers = calloc(rt->nworkers, sizeof(*rt->workers));
-	if (!rt->base || !rt->stats || !rt->workers) {
+	if (!rt->base || !rt->reconf_done || !rt->stats || !rt->workers) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -98,6 +186,21 @@ int runtime_run(const struct weir_config *cfg)
 			goto out;
 		}
 	}
+	/* The weights (state file first) before any worker accepts. */
+	rt->canary = canary_new(rt, err, sizeof(err));
+	if (!rt->canary) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (cfg->admin_socket[0]) {
+		struct control_ops ops;
+		canary_control_ops(rt->canary, &ops);
+		rt->control = control_new(rt->base, cfg->admin_socket, &ops, err, sizeof(err));
+		if (!rt->control) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
 	if (cfg->admin_http_set) {
 		rt->admin = admin_new(rt, err, sizeof(err));
 		if (!rt->admin) {
@@ -107,7 +210,9 @@ int runtime_run(const struct weir_config *cfg)
 	}
 	sigterm = evsignal_new(rt->base, SIGTERM, stop_signal_cb, rt);
 	sigint = evsignal_new(rt->base, SIGINT, stop_signal_cb, rt);
-	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0) {
+	rt->sighup = evsignal_new(rt->base, SIGHUP, sighup_cb, rt);
+	if (!sigterm || !sigint || !rt->sighup || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0 || evsignal_add(rt->sighup, NULL) < 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
@@ -119,7 +224,7 @@ int runtime_run(const struct weir_config *cfg)
 	}
 	if (started == rt->nworkers) {
 		log_info("weir %s: %zu listener(s), %u worker(s), canary %.2f%%", PACKAGE_VERSION,
-		         cfg->nlisteners, rt->nworkers, cfg->split.canary_weight / 100.0);
+		         cfg->nlisteners, rt->nworkers, atomic_load(&rt->canary_weight) / 100.0);
 		for (size_t i = 0; i < cfg->nlisteners; i++)
 			log_info("listening on %s", cfg->listeners[i].addr.text);
 		event_base_dispatch(rt->base);
@@ -139,14 +244,23 @@ out:
 		event_free(sigint);
 	if (rt->stop_timer)
 		event_free(rt->stop_timer);
+	if (rt->sighup)
+		event_free(rt->sighup);
+	control_free(rt->control);
 	admin_free(rt->admin);
 	if (rt->workers)
 		for (unsigned i = 0; i < rt->nworkers; i++)
 			worker_dispose(&rt->workers[i]);
 	free(rt->workers);
+	canary_free(rt->canary);
 	stats_free(rt->stats);
+	if (rt->reconf_done)
+		event_free(rt->reconf_done);
 	if (rt->base)
 		event_base_free(rt->base);
+	/* A reload still in flight when the workers stopped: they are joined now. */
+	config_free(rt->old_cfg);
+	config_free(rt->cfg);
 	free(rt);
 	return rc;
 }

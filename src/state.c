@@ -638,6 +638,22 @@ void event_log_close(struct event_log *log)
 	free(log);
 }
 
+int event_format_line(const struct weir_event *ev, char *line, size_t linelen, char *err, size_t errlen)
+{
+	char buf[EVENT_LINE_CAP];
+	long n = format_event(buf, ev, err, errlen);
+
+	if (n < 0)
+		return -1;
+	if ((size_t)n > linelen) {
+		snprintf(err, errlen, "event line of %ld bytes does not fit a buffer of %zu", n - 1, linelen);
+		return -1;
+	}
+	memcpy(line, buf, (size_t)n - 1);
+	line[n - 1] = '\0';
+	return 0;
+}
+
 int event_log_append(struct event_log *log, const struct weir_event *ev, char *line, size_t linelen,
                      char *err, size_t errlen)
 {

@@ -157,8 +157,18 @@ void stats_snapshot_free(struct stats_snapshot *snap)
 
 void stats_snapshot_take(struct stats *s, uint64_t now_ms, struct stats_snapshot *snap)
 {
+	stats_snapshot_take_since(s, now_ms, 0, snap);
+}
+
+void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_ms,
+                               struct stats_snapshot *snap)
+{
 	int64_t newest = (int64_t)(now_ms / s->slot_ms);
 	int64_t oldest = newest - (int64_t)s->nslots + 1;
+	int64_t since = (int64_t)(since_ms / s->slot_ms);
+
+	if (since > oldest)
+		oldest = since;
 
 	snap->window_ms = s->slot_ms * s->nslots;
 	pthread_mutex_lock(&s->mu);

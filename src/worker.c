@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 
 #include "weir/clock.h"
+#include "weir/log.h"
 #include "weir/proxy.h"
 
 #define LISTEN_BACKLOG 1024
@@ -105,27 +106,107 @@ void worker_conn_closed(struct worker *w)
 		event_base_loopexit(w->base, NULL);
 }
 
+static void pools_free(struct worker_pool *pools)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		free(pools[p].views);
+		free(pools[p].servers);
+		free(pools[p].pub);
+		memset(&pools[p], 0, sizeof(pools[p]));
+	}
+}
+
+/* Server tables for CFG's pools; CURSOR staggers the workers' rotations. */
+static int pools_build(struct worker_pool *pools, const struct weir_config *cfg, uint32_t cursor)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct worker_pool *wp = &pools[p];
+		wp->nservers = cfg->pools[p].nservers;
+		wp->views = calloc(wp->nservers, sizeof(*wp->views));
+		wp->servers = calloc(wp->nservers, sizeof(*wp->servers));
+		wp->pub = calloc(wp->nservers, sizeof(*wp->pub));
+		wp->cursor = cursor;
+		if (!wp->views || !wp->servers || !wp->pub) {
+			pools_free(pools);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Take the configuration the main thread handed over: new server tables
+ * (a server whose address stays keeps its idle connections and back-off),
+ * new limits and timeouts for new requests. Exchanges in flight finish on the
+ * connections they have; those are closed rather than pooled afterwards. */
+static void reconf_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	const struct weir_config *cfg = w->next_cfg;
+	struct worker_pool fresh[POOL_COUNT];
+	(void)fd;
+	(void)events;
+
+	memset(fresh, 0, sizeof(fresh));
+	if (pools_build(fresh, cfg, w->id) == 0) {
+		for (int p = 0; p < POOL_COUNT; p++) {
+			struct worker_pool *old = &w->pools[p];
+			for (size_t n = 0; n < fresh[p].nservers; n++) {
+				const char *addr = cfg->pools[p].servers[n].text;
+				for (size_t o = 0; o < old->nservers; o++) {
+					if (strcmp(w->cfg->pools[p].servers[o].text, addr) != 0)
+						continue;
+					fresh[p].views[n].down_until_ms = old->views[o].down_until_ms;
+					fresh[p].servers[n] = old->servers[o];
+					memset(&old->servers[o], 0, sizeof(old->servers[o]));
+					for (struct upstream_conn *up = fresh[p].servers[n].idle; up; up = up->next) {
+						up->server = (int)n;
+						up->gen = w->gen + 1;
+					}
+					break;
+				}
+			}
+			for (size_t o = 0; o < old->nservers; o++)
+				while (old->servers[o].idle)
+					proxy_upstream_free(old->servers[o].idle);
+		}
+		pthread_mutex_lock(&w->pools_lock);
+		pools_free(w->pools);
+		memcpy(w->pools, fresh, sizeof(fresh));
+		w->gen++;
+		w->cfg = cfg;
+		pthread_mutex_unlock(&w->pools_lock);
+		worker_publish(w);
+	} else {
+		/* Out of memory: stay on the old configuration. It is never freed,
+		 * and the main thread refuses further reloads (one still pending). */
+		log_error("worker %u: out of memory while reloading; keeping the old configuration", w->id);
+		return;
+	}
+	if (atomic_fetch_sub(&w->rt->reconf_pending, 1) == 1)
+		event_active(w->rt->reconf_done, EV_TIMEOUT, 0);
+}
+
 int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, size_t errlen)
 {
 	const struct weir_config *cfg = rt->cfg;
 
 	memset(w, 0, sizeof(*w));
 	w->rt = rt;
+	w->cfg = cfg;
 	w->id = id;
+	pthread_mutex_init(&w->pools_lock, NULL);
 	split_rng_seed(&w->rng, clock_now_us() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid());
 	w->base = event_base_new();
 	if (!w->base) {
 		snprintf(err, errlen, "cannot create an event loop");
 		return -1;
 	}
+	if (pools_build(w->pools, cfg, id) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (int p = 0; p < POOL_COUNT; p++) {
-		struct worker_pool *wp = &w->pools[p];
-		wp->nservers = cfg->pools[p].nservers;
-		wp->views = calloc(wp->nservers, sizeof(*wp->views));
-		wp->servers = calloc(wp->nservers, sizeof(*wp->servers));
-		wp->pub = calloc(wp->nservers, sizeof(*wp->pub));
-		wp->cursor = id; /* workers start their rotations at different servers */
-		if (!wp->views || !wp->servers || !wp->pub || stats_interval_init(&w->rec[p]) < 0) {
+		if (stats_interval_init(&w->rec[p]) < 0) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -149,7 +230,8 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 	}
 	w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
 	w->wake = event_new(w->base, -1, 0, wake_cb, w);
-	if (!w->tick || !w->wake) {
+	w->reconf = event_new(w->base, -1, 0, reconf_cb, w);
+	if (!w->tick || !w->wake || !w->reconf) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -205,30 +287,41 @@ void worker_dispose(struct worker *w)
 		event_free(w->tick);
 	if (w->wake)
 		event_free(w->wake);
+	if (w->reconf)
+		event_free(w->reconf);
 	proxy_free_cache(w);
-	for (int p = 0; p < POOL_COUNT; p++) {
-		free(w->pools[p].views);
-		free(w->pools[p].servers);
-		free(w->pools[p].pub);
+	pools_free(w->pools);
+	for (int p = 0; p < POOL_COUNT; p++)
 		stats_interval_dispose(&w->rec[p]);
-	}
 	if (w->base)
 		event_base_free(w->base);
+	if (w->rt)
+		pthread_mutex_destroy(&w->pools_lock);
 	memset(w, 0, sizeof(*w));
 }
 
-void worker_server_state(const struct runtime *rt, enum pool_id pool, size_t server,
+void worker_server_state(struct runtime *rt, enum pool_id pool, size_t server,
                          uint32_t *active, uint64_t *down_until_ms)
 {
 	*active = 0;
 	*down_until_ms = 0;
 	for (unsigned i = 0; i < rt->nworkers; i++) {
-		const struct worker_pool *wp = &rt->workers[i].pools[pool];
-		if (server >= wp->nservers || !wp->pub)
-			continue;
-		*active += atomic_load_explicit(&wp->pub[server].active, memory_order_relaxed);
-		uint64_t d = atomic_load_explicit(&wp->pub[server].down_until_ms, memory_order_relaxed);
-		if (d > *down_until_ms)
-			*down_until_ms = d;
+		struct worker *w = &rt->workers[i];
+		pthread_mutex_lock(&w->pools_lock);
+		const struct worker_pool *wp = &w->pools[pool];
+		/* A worker that has not taken a reload yet has other tables. */
+		if (w->cfg == rt->cfg && server < wp->nservers && wp->pub) {
+			*active += atomic_load_explicit(&wp->pub[server].active, memory_order_relaxed);
+			uint64_t d = atomic_load_explicit(&wp->pub[server].down_until_ms, memory_order_relaxed);
+			if (d > *down_until_ms)
+				*down_until_ms = d;
+		}
+		pthread_mutex_unlock(&w->pools_lock);
 	}
+}
+
+void worker_request_reconfigure(struct worker *w, const struct weir_config *cfg)
+{
+	w->next_cfg = cfg;
+	event_active(w->reconf, EV_TIMEOUT, 0);
 }

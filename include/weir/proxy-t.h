@@ -89,6 +89,8 @@ struct upstream_conn {
 	bool connected;
 	bool reused;
 	bool idle;                          /* linked in its server's idle list */
+	uint32_t gen;                       /* the worker's server-table generation it
+	                                       belongs to; an older one after a reload */
 };
 
 /* A worker's private view of one server. */
@@ -108,6 +110,11 @@ struct worker_pool {
 
 struct worker {
 	struct runtime *rt;
+	const struct weir_config *cfg;      /* this worker's view; switched on reload */
+	uint32_t gen;                       /* bumped when the server tables are rebuilt */
+	pthread_mutex_t pools_lock;         /* table swap vs. the admin page's reads */
+	const struct weir_config *next_cfg; /* handed over by the main thread */
+	struct event *reconf;               /* cross-thread: take next_cfg */
 	unsigned id;
 	pthread_t thread;
 	struct event_base *base;
@@ -128,7 +135,10 @@ struct worker {
 };
 
 struct runtime {
-	const struct weir_config *cfg;
+	struct weir_config *cfg;            /* the current configuration (main thread) */
+	struct weir_config *old_cfg;        /* the previous one, until every worker let go */
+	_Atomic unsigned reconf_pending;    /* workers that have not switched yet */
+	struct event *reconf_done;          /* cross-thread: free old_cfg */
 	struct event_base *base;            /* main thread: signals, admin, control, guard */
 	_Atomic uint32_t canary_weight;     /* the whole weight set: one atomic word */
 	_Atomic uint32_t nconns;            /* client connections, all workers */

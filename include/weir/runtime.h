@@ -7,9 +7,10 @@
 
 #include "weir/config-t.h"
 
-/* Run weir on CFG until stopped. Returns the process exit status:
- * 0 after a clean stop, 2 for a runtime failure (cannot bind ...). */
-int runtime_run(const struct weir_config *cfg);
+/* Run weir on CFG until stopped; takes ownership of CFG (a reload replaces
+ * it). Returns the process exit status: 0 after a clean stop, 2 for a runtime
+ * failure (cannot bind, cannot read the state file ...). */
+int runtime_run(struct weir_config *cfg);
 
 struct runtime;
 

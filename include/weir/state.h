@@ -67,6 +67,10 @@ void event_log_close(struct event_log *log);
 int event_log_append(struct event_log *log, const struct weir_event *ev, char *line, size_t linelen,
                      char *err, size_t errlen);
 
+/* Format EV as event_log_append would, without writing it anywhere (for
+ * /stats.json when no event log is configured). Returns 0 or -1 with ERR. */
+int event_format_line(const struct weir_event *ev, char *line, size_t linelen, char *err, size_t errlen);
+
 /* The last N complete, well-formed lines of the log at PATH, oldest first,
  * as a malloc'd array of malloc'd strings (*out, *count; NULL and 0 when
  * there are none). A torn last line (no newline), a line that does not start

@@ -90,6 +90,10 @@ struct stats_snapshot {
 struct stats_snapshot *stats_snapshot_new(void);
 void stats_snapshot_free(struct stats_snapshot *snap);
 void stats_snapshot_take(struct stats *s, uint64_t now_ms, struct stats_snapshot *snap);
+/* Same, with the window restricted to slots from SINCE_MS on (a re-armed guard
+ * judges a fresh window; the slot holding SINCE_MS is included). */
+void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_ms,
+                               struct stats_snapshot *snap);
 
 /* Error rate of a view (0 when it has no requests). */
 double stats_view_error_rate(const struct stats_view *v);

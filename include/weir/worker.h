@@ -28,8 +28,14 @@ void worker_request_stop(struct worker *w);
 /* From the worker's own thread: a client connection was closed. */
 void worker_conn_closed(struct worker *w);
 
-/* Sum, over all workers, of the published state of one server. */
-void worker_server_state(const struct runtime *rt, enum pool_id pool, size_t server,
+/* Sum, over all workers, of the published state of one server of the
+ * current configuration (rt->cfg). Main thread. */
+void worker_server_state(struct runtime *rt, enum pool_id pool, size_t server,
                          uint32_t *active, uint64_t *down_until_ms);
+
+/* From the main thread: switch W to CFG (a reload). W lets go of its old
+ * configuration, then decrements rt->reconf_pending and, at zero, activates
+ * rt->reconf_done. */
+void worker_request_reconfigure(struct worker *w, const struct weir_config *cfg);
 
 #endif

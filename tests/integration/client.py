@@ -5,6 +5,11 @@
                                               "baseline=B canary=C other=O"
   client.py sticky PORT USERS                 one GET per user id (X-User-Id);
                                               prints "user-K POOL" lines
+  client.py load PORT RPS SECONDS [USERS]      paced keep-alive GETs from 4
+                                              threads for SECONDS (bounded),
+                                              prints "baseline=B canary=C other=O
+                                              errors=E"; with USERS, each request
+                                              carries a random X-User-Id
   client.py raw PORT FILE                     send FILE's bytes as is, print
                                               everything until the peer closes
                                               (bounded by 10 s)
@@ -51,6 +56,51 @@ def sticky(port, users):
     conn.close()
 
 
+def load(port, rps, seconds, users):
+    import random
+    import threading
+    nthreads = 4
+    seen = {"baseline": 0, "canary": 0, "other": 0, "errors": 0}
+    lock = threading.Lock()
+    start = time.monotonic()
+    interval = nthreads / float(rps)
+
+    def worker(k):
+        rnd = random.Random(k)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        next_at = start + k * interval / nthreads
+        while True:
+            now = time.monotonic()
+            if now - start >= seconds:
+                break
+            if next_at > now:
+                time.sleep(next_at - now)
+            next_at += interval
+            hdrs = {"X-User-Id": "user-%d" % rnd.randrange(users)} if users else {}
+            try:
+                conn.request("GET", "/load", headers=hdrs)
+                resp = conn.getresponse()
+                resp.read()
+                pool = resp.getheader("X-Weir-Pool", "other")
+                bad = resp.status >= 500
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                pool, bad = "other", True
+            with lock:
+                seen[pool if pool in seen else "other"] += 1
+                seen["errors"] += bad
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("baseline=%d canary=%d other=%d errors=%d" % (seen["baseline"], seen["canary"],
+                                                        seen["other"], seen["errors"]))
+
+
 def raw(port, path):
     data = open(path, "rb").read()
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -75,6 +125,9 @@ def main():
         count(port, int(sys.argv[3]), sys.argv[4:])
     elif cmd == "sticky":
         sticky(port, int(sys.argv[3]))
+    elif cmd == "load":
+        load(port, float(sys.argv[3]), float(sys.argv[4]),
+             int(sys.argv[5]) if len(sys.argv) > 5 else 0)
     elif cmd == "raw":
         raw(port, sys.argv[3])
     else:

@@ -1,0 +1,648 @@
+/* canary: weights, guard, rollout, persistence and report (see canary.h).
+ *
+ * Order of a change made by an operator: the new state file and the event are
+ * written first, then the weight is published; if persisting fails, nothing
+ * changes and the command answers ERR. Order of a change made by the guard:
+ * the weight is published first (protecting users comes before bookkeeping),
+ * then persisted; a persistence failure is logged. */
+#include "config.h"
+
+#include "weir/canary.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "weir/admin.h"
+#include "weir/clock.h"
+#include "weir/guard.h"
+#include "weir/log.h"
+#include "weir/rollout.h"
+#include "weir/runtime.h"
+#include "weir/state.h"
+#include "weir/stats.h"
+
+#define RECENT_EVENTS 20             /* events kept for /stats.json and the page */
+#define EVENT_LINE_MAX 2048
+#define REPORT_JSON_MAX (256 * 1024)
+
+enum actor { ACTOR_GUARD, ACTOR_CONTROL, ACTOR_ROLLOUT, ACTOR_CONFIG, ACTOR_COUNT };
+static const char *const actor_names[ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
+
+struct canary {
+	struct runtime *rt;
+	const struct weir_config *cfg;
+	uint32_t weight;                 /* the published canary weight */
+	struct guard guard;
+	struct rollout rollout;
+	bool has_rollout;
+	struct rollout_history history;
+	struct event_log *elog;
+	struct event *tick;
+	uint64_t window_since_ms;        /* the guard judges data from here on */
+	struct stats_snapshot *snap;
+	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
+	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
+	size_t recent_first, nrecent;
+	uint64_t weight_changes[ACTOR_COUNT];
+};
+
+/* ---- time and text -------------------------------------------------------------- */
+
+static void wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
+{
+	const struct canary *c = ctx;
+	int64_t wall_ms = (int64_t)mono_ms + c->wall_offset_ms;
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && len)
+		buf[0] = '\0';
+}
+
+static void recent_add(struct canary *c, const char *line)
+{
+	char *copy = strdup(line);
+	if (!copy)
+		return;
+	if (c->nrecent == RECENT_EVENTS) {
+		free(c->recent[c->recent_first]);
+		c->recent[c->recent_first] = copy;
+		c->recent_first = (c->recent_first + 1) % RECENT_EVENTS;
+	} else {
+		c->recent[(c->recent_first + c->nrecent) % RECENT_EVENTS] = copy;
+		c->nrecent++;
+	}
+}
+
+/* ---- persistence ------------------------------------------------------------------ */
+
+static int save_state(struct canary *c, uint32_t weight, enum guard_state gs, char *err, size_t errlen)
+{
+	if (!c->cfg->state_file[0])
+		return 0;
+	struct weir_state st = { .canary_weight = weight,
+	                         .rollout_step = c->has_rollout ? c->rollout.cur : -1 };
+	snprintf(st.guard_state, sizeof(st.guard_state), "%s", guard_state_name(gs));
+	return state_save(c->cfg->state_file, &st, err, errlen);
+}
+
+/* Record an event: event log (flushed) and the recent ring. */
+static int record_event(struct canary *c, enum actor actor, const char *action, uint32_t before,
+                        uint32_t after, const char *reason, char *err, size_t errlen)
+{
+	struct weir_event ev = { .actor = actor_names[actor], .action = action, .before = before,
+	                         .after = after, .reason = reason && reason[0] ? reason : NULL };
+	char line[EVENT_LINE_MAX];
+
+	if (c->elog) {
+		if (event_log_append(c->elog, &ev, line, sizeof(line), err, errlen) < 0)
+			return -1;
+	} else if (event_format_line(&ev, line, sizeof(line), err, errlen) < 0) {
+		return -1;
+	}
+	recent_add(c, line);
+	return 0;
+}
+
+/* ---- weight changes ------------------------------------------------------------------ */
+
+/* Close the current report step with its numbers and open one at AFTER. */
+static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum actor actor,
+                        const char *reason, uint64_t now_ms)
+{
+	struct rollout_record *cur = rollout_history_current(&c->history);
+	if (cur) {
+		stats_snapshot_take(c->rt->stats, now_ms, c->snap);
+		cur->has_numbers = true;
+		for (int p = 0; p < POOL_COUNT; p++) {
+			const struct stats_view *v = &c->snap->pools[p].step;
+			cur->pools[p].requests = v->requests;
+			cur->pools[p].errors = v->errors;
+			cur->pools[p].error_rate = stats_view_error_rate(v);
+			cur->pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
+			cur->pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
+			cur->pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
+		}
+	}
+	rollout_history_change(&c->history, after, outcome, actor_names[actor], reason, now_ms);
+	stats_reset_step(c->rt->stats);
+}
+
+static void publish_weight(struct canary *c, uint32_t weight)
+{
+	c->weight = weight;
+	atomic_store_explicit(&c->rt->canary_weight, weight, memory_order_release);
+}
+
+/* An operator's (or the rollout's) change: persist first, then publish.
+ * GUARD_AFTER is the guard as it will be after the change (already computed
+ * on a copy). Returns 0, or -1 with ERR and nothing changed. */
+static int change_weight_persisted(struct canary *c, uint32_t after, const struct guard *guard_after,
+                                   enum actor actor, const char *action, enum rollout_outcome outcome,
+                                   const char *reason, uint64_t now_ms, char *err, size_t errlen)
+{
+	uint32_t before = c->weight;
+	char ignored[256];
+
+	if (save_state(c, after, guard_after->state, err, errlen) < 0)
+		return -1;
+	if (record_event(c, actor, action, before, after, reason, err, errlen) < 0) {
+		save_state(c, before, c->guard.state, ignored, sizeof(ignored));
+		return -1;
+	}
+	publish_weight(c, after);
+	c->guard = *guard_after;
+	c->weight_changes[actor] += before != after;
+	if (before != after)
+		report_step(c, after, outcome, actor, reason, now_ms);
+	log_info("%s %s: canary %.2f%% -> %.2f%%%s%s", actor_names[actor], action, before / 100.0,
+	         after / 100.0, reason && reason[0] ? ": " : "", reason ? reason : "");
+	return 0;
+}
+
+/* A fresh judgement after a change the guard did not make. */
+static void rearm(struct canary *c, uint64_t now_ms)
+{
+	c->window_since_ms = now_ms;
+	if (c->has_rollout) {
+		rollout_rearm(&c->rollout, c->weight, now_ms);
+		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
+	}
+}
+
+/* ---- control operations ------------------------------------------------------------------ */
+
+static int op_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	(void)err;
+	(void)errlen;
+	evbuffer_add_printf(out, "baseline %.2f\ncanary %.2f\n", (WEIGHT_SCALE - c->weight) / 100.0,
+	                    c->weight / 100.0);
+	return 0;
+}
+
+static int op_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	uint64_t now = clock_now_ms();
+	uint32_t canary = pool == POOL_CANARY ? weight : WEIGHT_SCALE - weight;
+	struct guard g = c->guard;
+
+	guard_rearm(&g, canary, now);
+	if (change_weight_persisted(c, canary, &g, ACTOR_CONTROL, "set_weight",
+	                            rollout_outcome_for_weights(c->weight, canary), NULL, now, err, errlen) < 0)
+		return -1;
+	rearm(c, now);
+	return 0;
+}
+
+static int op_rollback(void *ctx, const char *reason, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	uint64_t now = clock_now_ms();
+	struct guard g = c->guard;
+	char why[GUARD_REASON_MAX];
+
+	guard_copy_text(why, sizeof(why), reason && reason[0] ? reason : "manual rollback");
+	guard_rolled_back(&g, why, now);
+	if (change_weight_persisted(c, 0, &g, ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
+	                            err, errlen) < 0)
+		return -1;
+	if (c->has_rollout)
+		rollout_rolled_back(&c->rollout);
+	return 0;
+}
+
+static int op_promote(void *ctx, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	uint64_t now = clock_now_ms();
+	uint32_t target = WEIGHT_SCALE;
+	struct rollout saved;
+
+	if (c->has_rollout) {
+		saved = c->rollout;
+		if (rollout_promote(&c->rollout, now, &target, err, errlen) < 0)
+			return -1;
+	}
+	struct guard g = c->guard;
+	guard_rearm(&g, target, now);
+	if (c->has_rollout)
+		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
+	if (change_weight_persisted(c, target, &g, ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
+	                            err, errlen) < 0) {
+		if (c->has_rollout)
+			c->rollout = saved;
+		return -1;
+	}
+	c->window_since_ms = now;
+	return 0;
+}
+
+static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errlen)
+{
+	uint64_t now = clock_now_ms();
+	struct guard g = c->guard;
+
+	if (pause)
+		guard_pause(&g, now);
+	else
+		guard_resume(&g, c->weight, now);
+	if (save_state(c, c->weight, g.state, err, errlen) < 0)
+		return -1;
+	if (record_event(c, ACTOR_CONTROL, pause ? "pause" : "resume", c->weight, c->weight, NULL, err,
+	                 errlen) < 0)
+		return -1;
+	c->guard = g;
+	if (c->has_rollout) {
+		if (pause)
+			rollout_pause(&c->rollout);
+		else
+			rollout_resume(&c->rollout);
+	}
+	if (!pause)
+		c->window_since_ms = now;
+	log_info("control %s: guard %s", pause ? "pause" : "resume", guard_state_name(g.state));
+	return 0;
+}
+
+static int op_pause(void *ctx, char *err, size_t errlen)
+{
+	return pause_or_resume(ctx, true, err, errlen);
+}
+
+static int op_resume(void *ctx, char *err, size_t errlen)
+{
+	return pause_or_resume(ctx, false, err, errlen);
+}
+
+static int op_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	char *json = admin_stats_json(c->rt);
+	if (!json) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	evbuffer_add_printf(out, "%s\n", json);
+	free(json);
+	return 0;
+}
+
+static int op_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	char since[40];
+	char *buf = malloc(GUARD_SHOW_MAX);
+
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	wall_format(c->guard.since_ms, since, sizeof(since), c);
+	guard_format_show(&c->guard, clock_now_ms(), since, buf, GUARD_SHOW_MAX);
+	evbuffer_add(out, buf, strlen(buf));
+	free(buf);
+	return 0;
+}
+
+static int op_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+
+	if (c->cfg->event_log[0]) {
+		char **lines = NULL;
+		size_t count = 0;
+		if (event_log_read_last(c->cfg->event_log, n, &lines, &count, err, errlen) < 0)
+			return -1;
+		for (size_t i = 0; i < count; i++)
+			evbuffer_add_printf(out, "%s\n", lines[i]);
+		event_log_lines_free(lines, count);
+		return 0;
+	}
+	size_t skip = c->nrecent > n ? c->nrecent - n : 0;
+	for (size_t i = skip; i < c->nrecent; i++)
+		evbuffer_add_printf(out, "%s\n", c->recent[(c->recent_first + i) % RECENT_EVENTS]);
+	return 0;
+}
+
+static int op_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	canary_report_json(ctx, out);
+	evbuffer_add(out, "\n", 1);
+	return 0;
+}
+
+static int op_reload(void *ctx, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	return runtime_reload(c->rt, err, errlen);
+}
+
+void canary_control_ops(struct canary *c, struct control_ops *ops)
+{
+	memset(ops, 0, sizeof(*ops));
+	ops->ctx = c;
+	ops->show_weights = op_show_weights;
+	ops->set_weight = op_set_weight;
+	ops->rollback = op_rollback;
+	ops->promote = op_promote;
+	ops->pause = op_pause;
+	ops->resume = op_resume;
+	ops->show_stats = op_show_stats;
+	ops->show_guard = op_show_guard;
+	ops->show_events = op_show_events;
+	ops->show_report = op_show_report;
+	ops->reload = op_reload;
+}
+
+/* ---- the guard's tick ------------------------------------------------------------------ */
+
+static const char *transition_action(enum guard_state to)
+{
+	switch (to) {
+	case GUARD_BREACHING: return "breach";
+	case GUARD_WATCHING: return "recover";
+	default: return guard_state_name(to);
+	}
+}
+
+/* The guard's view of the window histograms (for latency confidence bounds). */
+static double window_quantile_ms(void *ctx, enum pool_id pool, double percentile)
+{
+	const struct canary *c = ctx;
+	return stats_view_percentile_ms(&c->snap->pools[pool].window, percentile);
+}
+
+static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct canary *c = arg;
+	uint64_t now = clock_now_ms();
+	struct guard_input in;
+	char err[256];
+	(void)fd;
+	(void)events;
+
+	stats_snapshot_take_since(c->rt->stats, now, c->window_since_ms, c->snap);
+	memset(&in, 0, sizeof(in));
+	in.canary_weight = c->weight;
+	in.quantile_ms = window_quantile_ms;
+	in.quantile_ctx = c;
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct stats_view *v = &c->snap->pools[p].window;
+		in.pools[p].requests = (double)v->requests;
+		in.pools[p].errors = (double)v->errors;
+		in.pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
+		in.pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
+		in.pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
+	}
+	struct guard_verdict v = guard_tick(&c->guard, &in, now);
+
+	if (v.kind == GUARD_VERDICT_ROLLBACK) {
+		/* Users first: publish, then persist. */
+		uint32_t before = c->weight;
+		publish_weight(c, 0);
+		c->weight_changes[ACTOR_GUARD]++;
+		if (c->has_rollout)
+			rollout_rolled_back(&c->rollout);
+		log_warn("guard rollback: canary %.2f%% -> 0.00%%: %s", before / 100.0, v.reason);
+		if (save_state(c, 0, c->guard.state, err, sizeof(err)) < 0)
+			log_error("%s", err);
+		if (record_event(c, ACTOR_GUARD, "rollback", before, 0, v.reason, err, sizeof(err)) < 0)
+			log_error("%s", err);
+		report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, ACTOR_GUARD, v.reason, now);
+		return;
+	}
+	if (v.kind == GUARD_VERDICT_ALERT) {
+		log_warn("guard alert: %s", v.reason);
+		if (record_event(c, ACTOR_GUARD, "alert", c->weight, c->weight, v.reason, err, sizeof(err)) < 0)
+			log_error("%s", err);
+	} else if (v.from != v.to && (v.to == GUARD_BREACHING || v.from == GUARD_BREACHING)) {
+		log_info("guard %s%s%s", transition_action(v.to), v.reason ? ": " : "", v.reason ? v.reason : "");
+		if (record_event(c, ACTOR_GUARD, transition_action(v.to), c->weight, c->weight, v.reason, err,
+		                 sizeof(err)) < 0)
+			log_error("%s", err);
+	}
+	if (v.from != v.to && save_state(c, c->weight, c->guard.state, err, sizeof(err)) < 0)
+		log_error("%s", err);
+
+	uint32_t next;
+	if (c->has_rollout && rollout_tick(&c->rollout, c->guard.state, v.judged, now, &next)) {
+		struct guard g = c->guard;
+		char why[128];
+		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
+		guard_rearm(&g, next, now);
+		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
+		if (change_weight_persisted(c, next, &g, ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
+		                            err, sizeof(err)) < 0)
+			log_error("rollout advance not applied: %s", err);
+		else
+			c->window_since_ms = now;
+	}
+}
+
+/* ---- JSON for the admin listener ---------------------------------------------------------- */
+
+void canary_stats_json(struct canary *c, struct evbuffer *out)
+{
+	char since[40], buf[2048];
+
+	wall_format(c->guard.since_ms, since, sizeof(since), c);
+	guard_format_json(&c->guard, since, buf, sizeof(buf));
+	evbuffer_add_printf(out, "\"guard\":%s,\"rollout\":", buf);
+	if (c->has_rollout) {
+		uint64_t at;
+		char next[40];
+		bool has_next = rollout_next_at(&c->rollout, &at);
+		if (has_next)
+			wall_format(at, next, sizeof(next), c);
+		rollout_format_json(&c->rollout, has_next ? next : NULL, buf, sizeof(buf));
+		evbuffer_add(out, buf, strlen(buf));
+	} else {
+		evbuffer_add_printf(out, "null");
+	}
+	evbuffer_add_printf(out, ",\"events\":[");
+	for (size_t i = 0; i < c->nrecent; i++)
+		evbuffer_add_printf(out, "%s%s", i ? "," : "", c->recent[(c->recent_first + i) % RECENT_EVENTS]);
+	evbuffer_add_printf(out, "]");
+}
+
+void canary_report_json(struct canary *c, struct evbuffer *out)
+{
+	uint64_t now = clock_now_ms();
+	char *buf = malloc(REPORT_JSON_MAX);
+	struct rollout_record *cur = rollout_history_current(&c->history);
+
+	if (!buf) {
+		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	if (cur) { /* the current step's numbers so far */
+		stats_snapshot_take(c->rt->stats, now, c->snap);
+		cur->has_numbers = true;
+		for (int p = 0; p < POOL_COUNT; p++) {
+			const struct stats_view *v = &c->snap->pools[p].step;
+			cur->pools[p].requests = v->requests;
+			cur->pools[p].errors = v->errors;
+			cur->pools[p].error_rate = stats_view_error_rate(v);
+			cur->pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
+			cur->pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
+			cur->pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
+		}
+	}
+	rollout_history_format_json(&c->history, now, wall_format, c, buf, REPORT_JSON_MAX);
+	evbuffer_add(out, buf, strlen(buf));
+	free(buf);
+}
+
+void canary_metrics(struct canary *c, struct evbuffer *out)
+{
+	evbuffer_add_printf(out, "# HELP weir_guard_state The guard's state (1 for the current one).\n"
+	                         "# TYPE weir_guard_state gauge\n");
+	for (int s = 0; s < GUARD_STATE_COUNT; s++)
+		evbuffer_add_printf(out, "weir_guard_state{state=\"%s\"} %d\n", guard_state_name((enum guard_state)s),
+		                    c->guard.state == (enum guard_state)s);
+	evbuffer_add_printf(out, "# HELP weir_weight_changes_total Weight changes since start, per actor.\n"
+	                         "# TYPE weir_weight_changes_total counter\n");
+	for (int a = 0; a < ACTOR_COUNT; a++)
+		evbuffer_add_printf(out, "weir_weight_changes_total{actor=\"%s\"} %llu\n", actor_names[a],
+		                    (unsigned long long)c->weight_changes[a]);
+}
+
+const char *canary_guard_state(const struct canary *c)
+{
+	return guard_state_name(c->guard.state);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static void start_tick(struct canary *c)
+{
+	struct timeval tv = { .tv_sec = (time_t)(c->cfg->guard.interval_ms / 1000),
+	                      .tv_usec = (suseconds_t)(c->cfg->guard.interval_ms % 1000) * 1000 };
+	event_del(c->tick);
+	event_add(c->tick, &tv);
+}
+
+void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
+{
+	uint64_t now = clock_now_ms();
+	char err[256];
+
+	c->cfg = cfg;
+	guard_configure(&c->guard, &cfg->guard);
+	if (cfg->rollout.present) {
+		if (c->has_rollout) {
+			if (rollout_reconfigure(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) < 0)
+				log_error("rollout: %s", err);
+		} else if (rollout_init(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) == 0) {
+			c->has_rollout = true;
+		} else {
+			log_error("rollout: %s", err);
+		}
+	} else if (c->has_rollout) {
+		rollout_dispose(&c->rollout);
+		c->has_rollout = false;
+	}
+	if (c->has_rollout)
+		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
+	start_tick(c);
+}
+
+struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
+{
+	const struct weir_config *cfg = rt->cfg;
+	struct canary *c = calloc(1, sizeof(*c));
+	uint64_t now = clock_now_ms();
+	struct weir_state st;
+	int loaded = 0;
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->rt = rt;
+	c->cfg = cfg;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)now;
+	c->snap = stats_snapshot_new();
+	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
+	if (!c->snap || !c->tick) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->weight = cfg->split.canary_weight;
+	if (cfg->state_file[0]) {
+		loaded = state_load(cfg->state_file, &st, err, errlen);
+		if (loaded < 0)
+			goto fail;
+		if (loaded)
+			c->weight = st.canary_weight;
+	}
+	guard_init(&c->guard, &cfg->guard, c->weight, now);
+	if (cfg->rollout.present) {
+		if (rollout_init(&c->rollout, &cfg->rollout, c->weight, now, err, errlen) < 0)
+			goto fail;
+		c->has_rollout = true;
+		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
+	}
+	if (loaded) {
+		int gs = guard_state_parse(st.guard_state);
+		if (gs >= 0)
+			guard_restore(&c->guard, (enum guard_state)gs, c->weight, now);
+		if (c->has_rollout && c->guard.state == GUARD_ROLLED_BACK)
+			rollout_rolled_back(&c->rollout);
+		if (c->has_rollout && c->guard.state == GUARD_PAUSED)
+			rollout_pause(&c->rollout);
+	}
+	rollout_history_init(&c->history, c->weight, now);
+	if (cfg->event_log[0]) {
+		c->elog = event_log_open(cfg->event_log, err, errlen);
+		if (!c->elog)
+			goto fail;
+		char **lines = NULL;
+		size_t count = 0;
+		char ignored[256];
+		if (event_log_read_last(cfg->event_log, RECENT_EVENTS, &lines, &count, ignored, sizeof(ignored)) == 0) {
+			for (size_t i = 0; i < count; i++)
+				recent_add(c, lines[i]);
+			event_log_lines_free(lines, count);
+		}
+	}
+	if (save_state(c, c->weight, c->guard.state, err, errlen) < 0)
+		goto fail;
+	if (loaded && st.canary_weight != cfg->split.canary_weight)
+		log_info("state file %s: canary %.2f%% (split.canary_weight %.2f%% is ignored)", cfg->state_file,
+		         c->weight / 100.0, cfg->split.canary_weight / 100.0);
+	publish_weight(c, c->weight);
+	c->window_since_ms = now;
+	start_tick(c);
+	return c;
+fail:
+	canary_free(c);
+	return NULL;
+}
+
+void canary_free(struct canary *c)
+{
+	if (!c)
+		return;
+	if (c->tick)
+		event_free(c->tick);
+	if (c->has_rollout)
+		rollout_dispose(&c->rollout);
+	event_log_close(c->elog);
+	stats_snapshot_free(c->snap);
+	for (size_t i = 0; i < c->nrecent; i++)
+		free(c->recent[(c->recent_first + i) % RECENT_EVENTS]);
+	free(c);
+}
