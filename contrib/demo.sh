@@ -11,6 +11,9 @@ weirctl=$build/src/weirctl
 backend=$build/contrib/weir-demo-backend
 run=/tmp/weir-demo
 mkdir -p "$run"
+# A demo starts fresh: weir itself would keep a previous demo's rollback
+# (the state file wins over the configuration, as it must in production).
+rm -f "$run/state" "$run/events.log" "$run/weir.sock"
 
 pids=()
 cleanup() {
