@@ -11,7 +11,8 @@ top=$(pwd)
 # Build and test dependencies (Debian package names).
 DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libssl-dev libconfig-dev libcmocka-dev
-      curl openssl python3 procps)
+      curl openssl python3 procps
+      chromium fonts-liberation)
 
 install_deps() {
 	local missing=()

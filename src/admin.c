@@ -15,6 +15,7 @@
 
 #include "weir/canary.h"
 #include "weir/clock.h"
+#include "weir/page.h"
 #include "weir/stats.h"
 #include "weir/worker.h"
 
@@ -208,7 +209,7 @@ static void admin_cb(struct evhttp_request *req, void *arg)
 		metrics_text(a->rt, a->snap, b);
 		reply(req, 200, "OK", "text/plain; version=0.0.4", b);
 	} else {
-		evbuffer_add_printf(b, "<!doctype html><title>weir</title><p>weir: see /stats.json</p>\n");
+		evbuffer_add(b, admin_page_html, admin_page_html_len);
 		reply(req, 200, "OK", "text/html; charset=utf-8", b);
 	}
 out:
