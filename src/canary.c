@@ -111,24 +111,30 @@ static int record_event(struct canary *c, enum actor actor, const char *action, 
 
 /* ---- weight changes ------------------------------------------------------------------ */
 
+/* Put the step views' numbers into the report's current step. */
+static void fill_step_numbers(struct canary *c, uint64_t now_ms)
+{
+	struct rollout_record *cur = rollout_history_current(&c->history);
+	if (!cur)
+		return;
+	stats_snapshot_take(c->rt->stats, now_ms, c->snap);
+	cur->has_numbers = true;
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct stats_view *v = &c->snap->pools[p].step;
+		cur->pools[p].requests = v->requests;
+		cur->pools[p].errors = v->errors;
+		cur->pools[p].error_rate = stats_view_error_rate(v);
+		cur->pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
+		cur->pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
+		cur->pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
+	}
+}
+
 /* Close the current report step with its numbers and open one at AFTER. */
 static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum actor actor,
                         const char *reason, uint64_t now_ms)
 {
-	struct rollout_record *cur = rollout_history_current(&c->history);
-	if (cur) {
-		stats_snapshot_take(c->rt->stats, now_ms, c->snap);
-		cur->has_numbers = true;
-		for (int p = 0; p < POOL_COUNT; p++) {
-			const struct stats_view *v = &c->snap->pools[p].step;
-			cur->pools[p].requests = v->requests;
-			cur->pools[p].errors = v->errors;
-			cur->pools[p].error_rate = stats_view_error_rate(v);
-			cur->pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
-			cur->pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
-			cur->pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
-		}
-	}
+	fill_step_numbers(c, now_ms);
 	rollout_history_change(&c->history, after, outcome, actor_names[actor], reason, now_ms);
 	stats_reset_step(c->rt->stats);
 }
@@ -479,25 +485,12 @@ void canary_report_json(struct canary *c, struct evbuffer *out)
 {
 	uint64_t now = clock_now_ms();
 	char *buf = malloc(REPORT_JSON_MAX);
-	struct rollout_record *cur = rollout_history_current(&c->history);
 
 	if (!buf) {
 		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}");
 		return;
 	}
-	if (cur) { /* the current step's numbers so far */
-		stats_snapshot_take(c->rt->stats, now, c->snap);
-		cur->has_numbers = true;
-		for (int p = 0; p < POOL_COUNT; p++) {
-			const struct stats_view *v = &c->snap->pools[p].step;
-			cur->pools[p].requests = v->requests;
-			cur->pools[p].errors = v->errors;
-			cur->pools[p].error_rate = stats_view_error_rate(v);
-			cur->pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
-			cur->pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
-			cur->pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
-		}
-	}
+	fill_step_numbers(c, now); /* the current step's numbers so far */
 	rollout_history_format_json(&c->history, now, wall_format, c, buf, REPORT_JSON_MAX);
 	evbuffer_add(out, buf, strlen(buf));
 	free(buf);

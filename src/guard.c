@@ -43,6 +43,7 @@
  *     acts on the first breached tick), the action: rollback -> ROLLED_BACK;
  *     alert -> one alert for the episode, state stays BREACHING. */
 #include "weir/guard.h"
+#include "weir/textbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -100,63 +101,27 @@ const char *guard_metric_name(enum guard_metric m)
 	return "unknown";
 }
 
-/* ---- bounded text output ------------------------------------------------- */
-
-/* Appends into a caller buffer; remembers truncation instead of ignoring it. */
-struct out {
-	char *buf;
-	size_t len;
-	size_t off;
-	bool truncated;
-};
-
-static void out_start(struct out *o, char *buf, size_t len)
-{
-	o->buf = buf;
-	o->len = len;
-	o->off = 0;
-	o->truncated = len == 0;
-	if (len > 0)
-		buf[0] = '\0';
-}
-
-__attribute__((format(printf, 2, 3)))
-static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->truncated)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->off, o->len - o->off, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->len - o->off) {
-		o->truncated = true;
-		return;
-	}
-	o->off += (size_t)n;
-}
+/* ---- bounded text output (textbuf.h) ---------------------------------- */
 
 /* S as a JSON string literal. Stored reasons are already free of control
  * characters and invalid UTF-8 (guard_copy_text); escape anyway. */
-static void out_json_string(struct out *o, const char *s)
+static void out_json_string(struct textbuf *o, const char *s)
 {
 	const unsigned char *p;
 
-	out_printf(o, "\"");
+	textbuf_printf(o, "\"");
 	for (p = (const unsigned char *)s; *p != '\0' && !o->truncated; p++) {
 		if (*p == '"' || *p == '\\')
-			out_printf(o, "\\%c", *p);
+			textbuf_printf(o, "\\%c", *p);
 		else if (*p < 0x20 || *p == 0x7f)
-			out_printf(o, "\\u%04x", *p);
+			textbuf_printf(o, "\\u%04x", *p);
 		else
-			out_printf(o, "%c", *p);
+			textbuf_printf(o, "%c", *p);
 	}
-	out_printf(o, "\"");
+	textbuf_printf(o, "\"");
 }
 
-static int out_finish(const struct out *o)
+static int out_finish(const struct textbuf *o)
 {
 	return o->truncated ? -1 : 0;
 }
@@ -741,75 +706,75 @@ done:
 int guard_format_json(const struct guard *g, const char *since_wall, char *buf, size_t len)
 {
 	const char *reason = guard_reason(g);
-	struct out o;
+	struct textbuf o;
 
-	out_start(&o, buf, len);
-	out_printf(&o, "{\"state\":\"%s\",\"since\":", guard_state_name(g->state));
+	textbuf_start(&o, buf, len);
+	textbuf_printf(&o, "{\"state\":\"%s\",\"since\":", guard_state_name(g->state));
 	if (since_wall != NULL)
 		out_json_string(&o, since_wall);
 	else
-		out_printf(&o, "null");
-	out_printf(&o, ",\"reason\":");
+		textbuf_printf(&o, "null");
+	textbuf_printf(&o, ",\"reason\":");
 	if (reason != NULL)
 		out_json_string(&o, reason);
 	else
-		out_printf(&o, "null");
-	out_printf(&o, "}");
+		textbuf_printf(&o, "null");
+	textbuf_printf(&o, "}");
 	return out_finish(&o);
 }
 
 /* "5s", or "1500ms" when not whole seconds. */
-static void out_duration(struct out *o, uint64_t ms)
+static void out_duration(struct textbuf *o, uint64_t ms)
 {
 	if (ms % 1000 == 0)
-		out_printf(o, "%llus", (unsigned long long)(ms / 1000));
+		textbuf_printf(o, "%llus", (unsigned long long)(ms / 1000));
 	else
-		out_printf(o, "%llums", (unsigned long long)ms);
+		textbuf_printf(o, "%llums", (unsigned long long)ms);
 }
 
 /* V with DECIMALS, or "-" when NaN. Absurdly large numbers in exponent
  * form, so that GUARD_SHOW_MAX holds the output whatever came in. */
-static void out_num(struct out *o, int decimals, double v)
+static void out_num(struct textbuf *o, int decimals, double v)
 {
 	if (isnan(v))
-		out_printf(o, "-");
+		textbuf_printf(o, "-");
 	else if (fabs(v) < 1e12)
-		out_printf(o, "%.*f", decimals, v);
+		textbuf_printf(o, "%.*f", decimals, v);
 	else
-		out_printf(o, "%.6g", v);
+		textbuf_printf(o, "%.6g", v);
 }
 
-static void out_threshold(struct out *o, const char *name, int decimals, double v)
+static void out_threshold(struct textbuf *o, const char *name, int decimals, double v)
 {
-	out_printf(o, "%s ", name);
+	textbuf_printf(o, "%s ", name);
 	if (isnan(v))
-		out_printf(o, "off");
+		textbuf_printf(o, "off");
 	else
 		out_num(o, decimals, v);
-	out_printf(o, "\n");
+	textbuf_printf(o, "\n");
 }
 
-static void out_pool(struct out *o, const struct guard_judgement *j, enum pool_id p)
+static void out_pool(struct textbuf *o, const struct guard_judgement *j, enum pool_id p)
 {
 	const struct guard_pool_sample *s = &j->pools[p];
 
-	out_printf(o, "%s requests ", p == POOL_CANARY ? "canary" : "baseline");
+	textbuf_printf(o, "%s requests ", p == POOL_CANARY ? "canary" : "baseline");
 	out_num(o, 0, s->requests);
-	out_printf(o, " errors ");
+	textbuf_printf(o, " errors ");
 	out_num(o, 0, s->errors);
-	out_printf(o, " error_rate ");
+	textbuf_printf(o, " error_rate ");
 	out_num(o, 4, j->error_rate[p]);
-	out_printf(o, " wilson95 ");
+	textbuf_printf(o, " wilson95 ");
 	out_num(o, 4, j->lower[p]);
-	out_printf(o, "..");
+	textbuf_printf(o, "..");
 	out_num(o, 4, j->upper[p]);
-	out_printf(o, " p50_ms ");
+	textbuf_printf(o, " p50_ms ");
 	out_num(o, 1, s->p50_ms);
-	out_printf(o, " p99_ms ");
+	textbuf_printf(o, " p99_ms ");
 	out_num(o, 1, s->p99_ms);
-	out_printf(o, " p999_ms ");
+	textbuf_printf(o, " p999_ms ");
 	out_num(o, 1, s->p999_ms);
-	out_printf(o, "\n");
+	textbuf_printf(o, "\n");
 }
 
 int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, char *buf,
@@ -817,45 +782,45 @@ int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_
 {
 	const struct guard_judgement *j = &g->last;
 	const char *reason = guard_reason(g);
-	struct out o;
+	struct textbuf o;
 
-	out_start(&o, buf, len);
-	out_printf(&o, "state %s\n", guard_state_name(g->state));
-	out_printf(&o, "since %s\n", since_wall != NULL ? since_wall : "-");
-	out_printf(&o, "reason %s\n", reason != NULL ? reason : "-");
-	out_printf(&o, "enabled %s\n", g->enabled ? "yes" : "no");
-	out_printf(&o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
-	out_printf(&o, "interval ");
+	textbuf_start(&o, buf, len);
+	textbuf_printf(&o, "state %s\n", guard_state_name(g->state));
+	textbuf_printf(&o, "since %s\n", since_wall != NULL ? since_wall : "-");
+	textbuf_printf(&o, "reason %s\n", reason != NULL ? reason : "-");
+	textbuf_printf(&o, "enabled %s\n", g->enabled ? "yes" : "no");
+	textbuf_printf(&o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
+	textbuf_printf(&o, "interval ");
 	out_duration(&o, g->interval_ms);
-	out_printf(&o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
+	textbuf_printf(&o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
 	out_duration(&o, g->for_ms);
-	out_printf(&o, "\n");
+	textbuf_printf(&o, "\n");
 	out_threshold(&o, "max_error_rate", 4, g->th.max_error_rate);
 	out_threshold(&o, "max_error_rate_increase", 4, g->th.max_error_rate_increase);
 	out_threshold(&o, "max_p50_ms", 1, g->th.max_p50_ms);
 	out_threshold(&o, "max_p99_ms", 1, g->th.max_p99_ms);
 	out_threshold(&o, "max_p999_ms", 1, g->th.max_p999_ms);
 	out_threshold(&o, "max_p99_ratio", 2, g->th.max_p99_ratio);
-	out_printf(&o, "canary_weight %.2f\n", j->canary_weight / 100.0);
+	textbuf_printf(&o, "canary_weight %.2f\n", j->canary_weight / 100.0);
 	if (j->judged)
-		out_printf(&o, "judged yes\n");
+		textbuf_printf(&o, "judged yes\n");
 	else
-		out_printf(&o, "judged no (%s)\n", j->note);
+		textbuf_printf(&o, "judged no (%s)\n", j->note);
 	out_pool(&o, j, POOL_BASELINE);
 	out_pool(&o, j, POOL_CANARY);
-	out_printf(&o, "error_rate_increase ");
+	textbuf_printf(&o, "error_rate_increase ");
 	out_num(&o, 4, j->error_rate_increase);
-	out_printf(&o, "\np99_ratio ");
+	textbuf_printf(&o, "\np99_ratio ");
 	out_num(&o, 2, j->p99_ratio);
-	out_printf(&o, "\n");
+	textbuf_printf(&o, "\n");
 	if (g->breach.metric == GUARD_METRIC_NONE) {
-		out_printf(&o, "last_breach none\n");
+		textbuf_printf(&o, "last_breach none\n");
 	} else {
 		uint64_t age = now_ms > g->breach.at_ms ? now_ms - g->breach.at_ms : 0;
 
-		out_printf(&o, "last_breach ");
+		textbuf_printf(&o, "last_breach ");
 		out_duration(&o, age / 1000 * 1000);
-		out_printf(&o, " ago: %s\n", g->breach.reason);
+		textbuf_printf(&o, " ago: %s\n", g->breach.reason);
 	}
 	return out_finish(&o);
 }

@@ -1,6 +1,7 @@
 /* rollout: staged progression and the history of weight steps (see
  * include/weir/rollout.h). Pure functions over plain data. */
 #include "weir/rollout.h"
+#include "weir/textbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -8,88 +9,51 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- bounded text output ------------------------------------------------- */
-
-/* Appends into a caller buffer; remembers truncation instead of ignoring it.
- * (guard.c has the same few lines; two copies are cheaper than a module.) */
-struct out {
-	char *buf;
-	size_t len;
-	size_t off;
-	bool truncated;
-};
-
-static void out_start(struct out *o, char *buf, size_t len)
-{
-	o->buf = buf;
-	o->len = len;
-	o->off = 0;
-	o->truncated = len == 0;
-	if (len > 0)
-		buf[0] = '\0';
-}
-
-__attribute__((format(printf, 2, 3)))
-static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->truncated)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->off, o->len - o->off, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->len - o->off) {
-		o->truncated = true;
-		return;
-	}
-	o->off += (size_t)n;
-}
+/* ---- bounded text output (textbuf.h) ---------------------------------- */
 
 /* S as a JSON string, or null when S is NULL or "". S went through
  * guard_copy_text (valid UTF-8, no control characters); escape anyway. */
-static void out_json_string_or_null(struct out *o, const char *s)
+static void out_json_string_or_null(struct textbuf *o, const char *s)
 {
 	const unsigned char *p;
 
 	if (s == NULL || s[0] == '\0') {
-		out_printf(o, "null");
+		textbuf_printf(o, "null");
 		return;
 	}
-	out_printf(o, "\"");
+	textbuf_printf(o, "\"");
 	for (p = (const unsigned char *)s; *p != '\0' && !o->truncated; p++) {
 		if (*p == '"' || *p == '\\')
-			out_printf(o, "\\%c", *p);
+			textbuf_printf(o, "\\%c", *p);
 		else if (*p < 0x20 || *p == 0x7f)
-			out_printf(o, "\\u%04x", *p);
+			textbuf_printf(o, "\\u%04x", *p);
 		else
-			out_printf(o, "%c", *p);
+			textbuf_printf(o, "%c", *p);
 	}
-	out_printf(o, "\"");
+	textbuf_printf(o, "\"");
 }
 
 /* A weight as a percentage without trailing zeros: 1, 2.5, 0.01. */
-static void out_weight(struct out *o, uint32_t w)
+static void out_weight(struct textbuf *o, uint32_t w)
 {
 	if (w % 100 == 0)
-		out_printf(o, "%u", (unsigned)(w / 100));
+		textbuf_printf(o, "%u", (unsigned)(w / 100));
 	else if (w % 10 == 0)
-		out_printf(o, "%u.%u", (unsigned)(w / 100), (unsigned)(w % 100 / 10));
+		textbuf_printf(o, "%u.%u", (unsigned)(w / 100), (unsigned)(w % 100 / 10));
 	else
-		out_printf(o, "%u.%02u", (unsigned)(w / 100), (unsigned)(w % 100));
+		textbuf_printf(o, "%u.%02u", (unsigned)(w / 100), (unsigned)(w % 100));
 }
 
 /* A JSON number, null when not finite. */
-static void out_double(struct out *o, double v)
+static void out_double(struct textbuf *o, double v)
 {
 	if (isfinite(v))
-		out_printf(o, "%.6g", v);
+		textbuf_printf(o, "%.6g", v);
 	else
-		out_printf(o, "null");
+		textbuf_printf(o, "null");
 }
 
-static int out_finish(const struct out *o)
+static int out_finish(const struct textbuf *o)
 {
 	return o->truncated ? -1 : 0;
 }
@@ -286,19 +250,19 @@ bool rollout_next_at(const struct rollout *r, uint64_t *at_ms)
 
 int rollout_format_json(const struct rollout *r, const char *next_at_wall, char *buf, size_t len)
 {
-	struct out o;
+	struct textbuf o;
 	size_t i;
 
-	out_start(&o, buf, len);
-	out_printf(&o, "{\"step\":%zu,\"steps\":[", rollout_step_number(r));
+	textbuf_start(&o, buf, len);
+	textbuf_printf(&o, "{\"step\":%zu,\"steps\":[", rollout_step_number(r));
 	for (i = 0; i < r->nsteps; i++) {
 		if (i > 0)
-			out_printf(&o, ",");
+			textbuf_printf(&o, ",");
 		out_weight(&o, r->steps[i].weight);
 	}
-	out_printf(&o, "],\"next_at\":");
+	textbuf_printf(&o, "],\"next_at\":");
 	out_json_string_or_null(&o, next_at_wall);
-	out_printf(&o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s}", r->auto_advance ? "true" : "false",
+	textbuf_printf(&o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s}", r->auto_advance ? "true" : "false",
 	           r->paused ? "true" : "false", r->stopped ? "true" : "false");
 	return out_finish(&o);
 }
@@ -389,26 +353,26 @@ struct rollout_record *rollout_history_current(struct rollout_history *h)
 	return h->count > 0 ? slot(h, h->count - 1) : NULL;
 }
 
-static void out_pool_numbers(struct out *o, const char *name, const struct rollout_pool_numbers *p)
+static void out_pool_numbers(struct textbuf *o, const char *name, const struct rollout_pool_numbers *p)
 {
-	out_printf(o, "\"%s\":{\"requests\":%llu,\"errors\":%llu,\"error_rate\":", name,
+	textbuf_printf(o, "\"%s\":{\"requests\":%llu,\"errors\":%llu,\"error_rate\":", name,
 	           (unsigned long long)p->requests, (unsigned long long)p->errors);
 	out_double(o, p->error_rate);
-	out_printf(o, ",\"p50_ms\":");
+	textbuf_printf(o, ",\"p50_ms\":");
 	out_double(o, p->p50_ms);
-	out_printf(o, ",\"p99_ms\":");
+	textbuf_printf(o, ",\"p99_ms\":");
 	out_double(o, p->p99_ms);
-	out_printf(o, ",\"p999_ms\":");
+	textbuf_printf(o, ",\"p999_ms\":");
 	out_double(o, p->p999_ms);
-	out_printf(o, "}");
+	textbuf_printf(o, "}");
 }
 
-static void out_time(struct out *o, uint64_t ms, rollout_wall_fn wall, void *ctx)
+static void out_time(struct textbuf *o, uint64_t ms, rollout_wall_fn wall, void *ctx)
 {
 	char text[64];
 
 	if (wall == NULL) {
-		out_printf(o, "null");
+		textbuf_printf(o, "null");
 		return;
 	}
 	text[0] = '\0';
@@ -420,11 +384,11 @@ static void out_time(struct out *o, uint64_t ms, rollout_wall_fn wall, void *ctx
 int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms,
                                 rollout_wall_fn wall, void *ctx, char *buf, size_t len)
 {
-	struct out o;
+	struct textbuf o;
 	size_t i;
 
-	out_start(&o, buf, len);
-	out_printf(&o, "{\"steps\":[");
+	textbuf_start(&o, buf, len);
+	textbuf_printf(&o, "{\"steps\":[");
 	for (i = 0; i < h->count; i++) {
 		const struct rollout_record *r = rollout_history_get(h, i);
 		bool current = r->outcome == ROLLOUT_OUTCOME_CURRENT;
@@ -432,33 +396,33 @@ int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms
 
 		if (end < r->start_ms)
 			end = r->start_ms;
-		out_printf(&o, "%s{\"step\":%llu,\"weight\":", i > 0 ? "," : "",
+		textbuf_printf(&o, "%s{\"step\":%llu,\"weight\":", i > 0 ? "," : "",
 		           (unsigned long long)r->seq);
 		out_weight(&o, r->weight);
-		out_printf(&o, ",\"start\":");
+		textbuf_printf(&o, ",\"start\":");
 		out_time(&o, r->start_ms, wall, ctx);
-		out_printf(&o, ",\"end\":");
+		textbuf_printf(&o, ",\"end\":");
 		if (current)
-			out_printf(&o, "null");
+			textbuf_printf(&o, "null");
 		else
 			out_time(&o, r->end_ms, wall, ctx);
-		out_printf(&o, ",\"duration_seconds\":%.3f,\"outcome\":\"%s\",\"actor\":",
+		textbuf_printf(&o, ",\"duration_seconds\":%.3f,\"outcome\":\"%s\",\"actor\":",
 		           (double)(end - r->start_ms) / 1000.0, rollout_outcome_name(r->outcome));
 		out_json_string_or_null(&o, r->actor);
-		out_printf(&o, ",\"reason\":");
+		textbuf_printf(&o, ",\"reason\":");
 		out_json_string_or_null(&o, r->reason);
-		out_printf(&o, ",\"pools\":");
+		textbuf_printf(&o, ",\"pools\":");
 		if (r->has_numbers) {
-			out_printf(&o, "{");
+			textbuf_printf(&o, "{");
 			out_pool_numbers(&o, "baseline", &r->pools[POOL_BASELINE]);
-			out_printf(&o, ",");
+			textbuf_printf(&o, ",");
 			out_pool_numbers(&o, "canary", &r->pools[POOL_CANARY]);
-			out_printf(&o, "}");
+			textbuf_printf(&o, "}");
 		} else {
-			out_printf(&o, "null");
+			textbuf_printf(&o, "null");
 		}
-		out_printf(&o, "}");
+		textbuf_printf(&o, "}");
 	}
-	out_printf(&o, "],\"dropped\":%llu}", (unsigned long long)h->dropped);
+	textbuf_printf(&o, "],\"dropped\":%llu}", (unsigned long long)h->dropped);
 	return out_finish(&o);
 }
