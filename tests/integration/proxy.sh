@@ -170,4 +170,21 @@ assert_eq "weir still serves after a timeout" 200 "$(http_status "http://127.0.0
 rc=0; stop_bg weir || rc=$?
 assert_eq "SIGTERM: clean exit 0" 0 "$rc"
 
+# ---- drain: SIGTERM stops accepting and lets the request in flight finish ----------
+start_weir 0
+backend_set "$B1" "latency_ms=700"
+h0=$(backend_hits "$B1")
+hcurl -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY/draining" >"$T/drain.code" &
+curl_pid=$!
+hits_above() { [ "$(backend_hits "$B1")" -gt "$1" ]; }
+wait_for "the request to reach the backend" 5 hits_above "$h0"
+kill_bg weir TERM
+wait_port_closed "$PROXY" 5
+ok "draining weir stops accepting at once"
+wait "$curl_pid" || true
+assert_eq "the request in flight completed during the drain" 200 "$(cat "$T/drain.code")"
+rc=0; wait_bg weir 10 || rc=$?
+assert_eq "drained weir exits 0" 0 "$rc"
+backend_set "$B1" "latency_ms=0"
+
 done_testing
