@@ -36,6 +36,9 @@ static const char *const actor_names[ACTOR_COUNT] = { "guard", "control", "rollo
 struct canary {
 	struct runtime *rt;
 	const struct weir_config *cfg;
+	/* Restart-only settings: kept from the configuration weir started with. */
+	char *state_file;
+	char *event_log;
 	uint32_t weight;                 /* the published canary weight */
 	struct guard guard;
 	struct rollout rollout;
@@ -83,12 +86,12 @@ static void recent_add(struct canary *c, const char *line)
 
 static int save_state(struct canary *c, uint32_t weight, enum guard_state gs, char *err, size_t errlen)
 {
-	if (!c->cfg->state_file[0])
+	if (!c->state_file[0])
 		return 0;
 	struct weir_state st = { .canary_weight = weight,
 	                         .rollout_step = c->has_rollout ? c->rollout.cur : -1 };
 	snprintf(st.guard_state, sizeof(st.guard_state), "%s", guard_state_name(gs));
-	return state_save(c->cfg->state_file, &st, err, errlen);
+	return state_save(c->state_file, &st, err, errlen);
 }
 
 /* Record an event: event log (flushed) and the recent ring. */
@@ -322,10 +325,10 @@ static int op_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err
 {
 	struct canary *c = ctx;
 
-	if (c->cfg->event_log[0]) {
+	if (c->event_log[0]) {
 		char **lines = NULL;
 		size_t count = 0;
-		if (event_log_read_last(c->cfg->event_log, n, &lines, &count, err, errlen) < 0)
+		if (event_log_read_last(c->event_log, n, &lines, &count, err, errlen) < 0)
 			return -1;
 		for (size_t i = 0; i < count; i++)
 			evbuffer_add_printf(out, "%s\n", lines[i]);
@@ -569,7 +572,9 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	c->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)now;
 	c->snap = stats_snapshot_new();
 	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
-	if (!c->snap || !c->tick) {
+	c->state_file = strdup(cfg->state_file);
+	c->event_log = strdup(cfg->event_log);
+	if (!c->snap || !c->tick || !c->state_file || !c->event_log) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -635,6 +640,8 @@ void canary_free(struct canary *c)
 		rollout_dispose(&c->rollout);
 	event_log_close(c->elog);
 	stats_snapshot_free(c->snap);
+	free(c->state_file);
+	free(c->event_log);
 	for (size_t i = 0; i < c->nrecent; i++)
 		free(c->recent[(c->recent_first + i) % RECENT_EVENTS]);
 	free(c);

@@ -54,7 +54,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg);
 static void upstream_event_cb(struct bufferevent *bev, short events, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short events, void *arg);
 static void client_parse_head(struct client_conn *c);
-static void forward_response_body(struct client_conn *c);
+static bool forward_response_body(struct client_conn *c);
 
 static inline const struct weir_config *conf(const struct client_conn *c)
 {
@@ -110,6 +110,7 @@ static void request_reset(struct client_conn *c)
 	c->tries = 0;
 	c->up = NULL;
 	c->req_done = false;
+	c->replay_ok = false;
 	c->resp_started = false;
 	c->status = 0;
 	c->upstream_read_paused = false;
@@ -246,7 +247,7 @@ static void server_mark_up(struct worker *w, enum pool_id pool, int server)
 
 /* Choose a server of C's pool and give C a connection to it: an idle one if
  * there is one, else a new one. Returns 0, or -1 when none could be had. */
-static int upstream_attach(struct client_conn *c, uint64_t now_ms)
+static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_idle)
 {
 	struct worker *w = c->w;
 	struct worker_pool *wp = &w->pools[c->pool];
@@ -258,7 +259,7 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms)
 	c->server = s;
 	c->tries++;
 	struct server_rt *sr = &wp->servers[s];
-	if (sr->idle) {
+	if (sr->idle && allow_idle) {
 		up = sr->idle;
 		idle_unlink(up);
 		up->idle = false;
@@ -273,8 +274,10 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms)
 	up->client = c;
 	c->up = up;
 	wp->views[s].active++;
+	/* The backend's read timeout starts when the request is complete: a slow
+	 * or stalled upload is the client's doing, not the pool's. */
 	struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
-	bufferevent_set_timeouts(up->bev, &backend, &backend);
+	bufferevent_set_timeouts(up->bev, c->req_done ? &backend : NULL, &backend);
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
 	bufferevent_enable(up->bev, EV_READ | EV_WRITE);
 	return 0;
@@ -298,6 +301,10 @@ static void conn_close(struct client_conn *c)
 
 	if (c->up)
 		upstream_release(c, false);
+	if (c->replay) {
+		evbuffer_free(c->replay);
+		c->replay = NULL;
+	}
 	evtimer_del(&c->timer);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
@@ -481,8 +488,10 @@ static void write_request_head(struct client_conn *c, const char *buf, struct ev
 	const struct http1_head *h = &c->req.head;
 	struct http1_span tok[MAX_CONN_TOKENS];
 	size_t ntok = connection_tokens(buf, h, tok);
-	/* The head is at most max_header_bytes; what weir adds is bounded too. */
-	size_t cap = h->head_len + sizeof(c->peer) + 160;
+	/* The head is at most max_header_bytes; what weir adds is bounded too:
+	 * one SP per field ("Name:value" comes out as "Name: value"), the peer,
+	 * and at most 97 bytes of fields of its own. */
+	size_t cap = h->head_len + h->nheaders + sizeof(c->peer) + 160;
 	struct evbuffer_iovec vec;
 	bool xff_seen = false;
 
@@ -590,7 +599,11 @@ static int forward_request_body(struct client_conn *c)
 		return -1;
 	}
 	if (r == 1) {
+		struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
+		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
 		c->req_done = true;
+		bufferevent_set_timeouts(c->up->bev, &backend, &backend);
+		bufferevent_set_timeouts(c->bev, NULL, &idle);
 		/* Hold any pipelined request until this response is complete. */
 		client_pause_read(c);
 	} else if (evbuffer_get_length(out) > BP_HIGH) {
@@ -620,17 +633,34 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->req_done = h->body == HTTP1_BODY_NONE ||
 	              (h->body == HTTP1_BODY_LENGTH && h->content_length == 0);
 	c->pool = choose_pool(c, buf);
-	if (upstream_attach(c, c->t_head_us / 1000) < 0) {
+	if (upstream_attach(c, c->t_head_us / 1000, true) < 0) {
 		reply_error(c, 502, true);
 		return;
 	}
 	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
+	/* A reused connection may have been closed by its server just now: keep
+	 * what it takes to resend a bodiless safe request once (RFC 9110 9.2.2). */
+	if (c->up->reused && c->req_done &&
+	    (span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
+	     span_ieq_name(buf, h->method, "OPTIONS", 7))) {
+		if (!c->replay)
+			c->replay = evbuffer_new();
+		if (c->replay) {
+			evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
+			write_request_head(c, buf, c->replay);
+			c->replay_ok = true;
+		}
+	}
 	evbuffer_drain(in, h->head_len);
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
-	if (c->req_done)
+	if (c->req_done) {
 		client_pause_read(c);
-	else
+	} else {
+		/* A client that stops sending its body is cut (408, not counted). */
+		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
+		bufferevent_set_timeouts(c->bev, &idle, &idle);
 		forward_request_body(c);
+	}
 }
 
 static void client_parse_head(struct client_conn *c)
@@ -670,7 +700,9 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct http1_span tok[MAX_CONN_TOKENS];
 	size_t ntok = connection_tokens(buf, h, tok);
-	size_t cap = h->head_len + 128;
+	/* One SP per field ("Name:value" comes out as "Name: value"), one after a
+	 * status code sent without a reason, and at most 75 bytes of our fields. */
+	size_t cap = h->head_len + h->nheaders + 1 + 128;
 	struct evbuffer_iovec vec;
 
 	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
@@ -777,7 +809,9 @@ static int response_begin(struct client_conn *c)
 		c->resp_keep_alive = h->keep_alive;
 		if (h->body == HTTP1_BODY_CHUNKED)
 			http1_chunked_init(&c->resp_chunked);
-		bool will_close = !c->req_keep_alive || h->body == HTTP1_BODY_CLOSE || c->w->draining;
+		/* A request body still coming in means a close (exchange_finish). */
+		bool will_close = !c->req_keep_alive || h->body == HTTP1_BODY_CLOSE || c->w->draining ||
+		                  !c->req_done;
 		write_response_head(c, buf, will_close);
 		evbuffer_drain(in, h->head_len);
 		c->resp_started = true;
@@ -785,7 +819,9 @@ static int response_begin(struct client_conn *c)
 	}
 }
 
-static void forward_response_body(struct client_conn *c)
+/* Returns true while the body goes on; false when the exchange ended (C may
+ * be closed, or already serving the next pipelined request: do not touch). */
+static bool forward_response_body(struct client_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -793,16 +829,17 @@ static void forward_response_body(struct client_conn *c)
 
 	if (r < 0) {
 		reply_error(c, 502, true); /* the response started: closes the client */
-		return;
+		return false;
 	}
 	if (r == 1) {
 		exchange_finish(c);
-		return;
+		return false;
 	}
 	if (evbuffer_get_length(out) > BP_HIGH && !c->upstream_read_paused) {
 		bufferevent_disable(c->up->bev, EV_READ);
 		c->upstream_read_paused = true;
 	}
+	return true;
 }
 
 /* ---- callbacks ----------------------------------------------------------------- */
@@ -853,8 +890,24 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct client_conn *c = arg;
-	(void)bev;
-	(void)events;
+
+	if ((events & BEV_EVENT_TIMEOUT) && (events & BEV_EVENT_READING) && !c->req_done && c->up) {
+		reply_error(c, 408, false);
+		return;
+	}
+	/* A client that half-closed after its request (EOF, no error) still reads
+	 * what it was sent: between requests, or already closing, flush the
+	 * output first. libevent has stopped reading; client_write_cb closes when
+	 * the output is empty, and the FLUSH timeout bounds how long. */
+	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
+	    (c->state == CONN_IDLE || c->state == CONN_FLUSH) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		if (c->state == CONN_IDLE)
+			conn_set_state(c, CONN_FLUSH);
+		bufferevent_disable(bev, EV_READ);
+		c->client_read_paused = true;
+		return;
+	}
 	/* EOF, error or write timeout: the client is gone. A request in flight is
 	 * not measured: it was neither answered nor failed by its backend. */
 	conn_close(c);
@@ -908,7 +961,7 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 	c->up = NULL;
 	if (current && wp->views[old->server].active)
 		wp->views[old->server].active--;
-	if (upstream_attach(c, now_ms) < 0) {
+	if (upstream_attach(c, now_ms, true) < 0) {
 		c->up = old;
 		if (current)
 			wp->views[old->server].active++;
@@ -940,7 +993,8 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 	if (events & BEV_EVENT_CONNECTED) {
 		up->connected = true;
 		set_nodelay(bufferevent_getfd(bev));
-		server_mark_up(up->w, up->pool, up->server);
+		if (up->gen == up->w->gen) /* else its index is one of the old table */
+			server_mark_up(up->w, up->pool, up->server);
 		if (c && c->state == CONN_CONNECT)
 			conn_set_state(c, CONN_EXCHANGE);
 		return;
@@ -956,6 +1010,19 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 	if (events & BEV_EVENT_TIMEOUT) {
 		upstream_release(c, false);
 		reply_error(c, 504, true);
+		return;
+	}
+	if (c->replay_ok && up->reused && !c->resp_started && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+		/* The server closed the idle connection as we reused it; nothing of
+		 * the request was processed. Once more, on a new connection. */
+		c->replay_ok = false;
+		upstream_release(c, false);
+		if (upstream_attach(c, clock_now_ms(), false) == 0) {
+			evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->replay);
+			conn_set_state(c, CONN_CONNECT);
+			return;
+		}
+		reply_error(c, 502, true);
 		return;
 	}
 	/* EOF or error. A read-until-close body ends here; anything else is a
@@ -975,8 +1042,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 			exchange_finish(c);
 			return;
 		}
-		forward_response_body(c);
-		if (!c->up || c->state != CONN_EXCHANGE)
+		if (!forward_response_body(c))
 			return;
 	}
 	upstream_release(c, false);

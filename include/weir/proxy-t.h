@@ -67,6 +67,8 @@ struct client_conn {
 	struct http1_chunked req_chunked;
 	bool req_done;
 	bool client_read_paused;            /* backpressure or pipelining */
+	struct evbuffer *replay;            /* the head sent on a reused upstream ... */
+	bool replay_ok;                     /* ... which may be resent once on a new one */
 
 	/* Its response. */
 	struct http1_parser resp;
