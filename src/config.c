@@ -68,8 +68,10 @@
  *   - errors.statuses is "5xx", "4xx", a status (integer or string), or a list
  *     of those. An empty list is allowed: then only weir's own 502/504 count.
  *   - state_file, event_log and access_log must be different files when set.
- *   - TLS files (certificate, key, ca) are opened once to check that they are
- *     readable; they are not parsed here.
+ *   - TLS files (certificate, key, ca) must be readable, and are then loaded
+ *     once by tls.c the way the daemon will load them: a certificate chain
+ *     or key that does not parse, a key that does not match its certificate,
+ *     or a CA file without a certificate is reported at the key's line.
  *   - The only warning is guard.interval + guard.for > 30s (INTERFACE.md). It is
  *     given whenever the sum exceeds 30s, even with the guard disabled or in
  *     "alert" mode, because the configuration would break the promise as soon
@@ -103,6 +105,7 @@
 #include <openssl/ssl.h>
 
 #include "weir/config.h"
+#include "weir/tls.h"
 
 /* ---- out-of-memory wrappers (startup code: abort) ------------------------ */
 
@@ -381,9 +384,13 @@ static bool loc_before(const struct loc *a, const struct loc *b)
  * order (stable, so messages about one line keep their order). */
 static void sort_by_location(struct ctx *c)
 {
-	struct diag_msg *msgs = c->diag->msgs + c->start;
+	struct diag_msg *msgs;
 	size_t i, j;
 
+	/* Without a message the array may be NULL, and NULL + 0 is undefined. */
+	if (c->nlocs < 2)
+		return;
+	msgs = c->diag->msgs + c->start;
 	for (i = 1; i < c->nlocs; i++) {
 		struct diag_msg m = msgs[i];
 		struct loc l = c->locs[i];
@@ -789,15 +796,26 @@ static void parse_listen_tls(struct ctx *c, const config_setting_t *g, const cha
 {
 	static const char *const keys[] = { "certificate", "key", "min_version", NULL };
 	static const char *const versions[] = { "1.2", "1.3", NULL };
+	size_t nerrors;
+	bool readable;
+	enum tls_fault fault;
+	char msg[768];
 	int v;
 
 	check_keys(c, g, gpath, keys);
+	nerrors = c->diag->nerrors;
 	if (read_file_path(c, g, gpath, "certificate", "certificate", &t->certificate) == 0)
 		error_at(c, g, "%s.certificate is required", gpath);
 	if (read_file_path(c, g, gpath, "key", "key", &t->key) == 0)
 		error_at(c, g, "%s.key is required", gpath);
+	readable = c->diag->nerrors == nerrors;
 	if (read_choice(c, g, gpath, "min_version", versions, "\"1.2\" or \"1.3\"", &v) > 0)
 		t->min_version = v == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+	/* Readable files: do they make a working pair? */
+	if (readable && t->certificate && t->key && tls_check_listen(t, &fault, msg, sizeof(msg)) < 0) {
+		const char *key = fault == TLS_FAULT_KEY ? "key" : "certificate";
+		error_at(c, member(g, key), "%s: %s", path_key(gpath, key).s, msg);
+	}
 }
 
 /* One listen entry: an address string or { address; tls; }. Returns 1 when
@@ -952,10 +970,17 @@ static void parse_pool_tls(struct ctx *c, const config_setting_t *g, const char 
 {
 	static const char *const keys[] = { "ca", "server_name", "verify", NULL };
 	const char *v = NULL;
+	size_t nerrors;
+	enum tls_fault fault;
+	char msg[768];
 
 	t->enabled = true;
 	check_keys(c, g, gpath, keys);
+	nerrors = c->diag->nerrors;
 	read_file_path(c, g, gpath, "ca", "CA file", &t->ca);
+	/* A readable CA file: does it hold certificates? */
+	if (c->diag->nerrors == nerrors && t->ca && tls_check_upstream(t, &fault, msg, sizeof(msg)) < 0)
+		error_at(c, member(g, "ca"), "%s: %s", path_key(gpath, "ca").s, msg);
 	if (read_string(c, g, gpath, "server_name", &v) > 0) {
 		const char *p;
 		bool ok = v[0] != '\0';

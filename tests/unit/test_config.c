@@ -15,14 +15,18 @@
 #include <netinet/in.h>
 
 #include <cmocka.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "weir/config.h"
 
 /* ---- fixture: a temporary directory with TLS files --------------------- */
 
+/* cert/key: a matching pair (the certificate self-signed, so also the CA);
+ * other_key: a key of another pair; junk: a file that is no PEM at all. */
 static char tmpdir[64];
-static char cert_path[128], key_path[128], ca_path[128];
+static char cert_path[128], key_path[128], ca_path[128], other_key_path[128], junk_path[128];
 
 static void write_file(const char *path, const char *text)
 {
@@ -33,8 +37,49 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
+static EVP_PKEY *write_key(const char *path)
+{
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(key);
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+	assert_int_equal(fclose(f), 0);
+	return key;
+}
+
+/* A self-signed certificate for KEY, valid for a day, to each of PATHS. */
+static void write_cert(EVP_PKEY *key, const char *const *paths)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, 2), 1);
+	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 1), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	name = X509_get_subject_name(x);
+	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	                                            (const unsigned char *)"weir test", -1, -1, 0), 1);
+	assert_int_equal(X509_set_issuer_name(x, name), 1);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	for (; *paths; paths++) {
+		FILE *f = fopen(*paths, "w");
+		assert_non_null(f);
+		assert_int_equal(PEM_write_X509(f, x), 1);
+		assert_int_equal(fclose(f), 0);
+	}
+	X509_free(x);
+}
+
 static int setup_files(void **state)
 {
+	const char *const certs[] = { cert_path, ca_path, NULL };
+	EVP_PKEY *key;
+
 	(void)state;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weir-test-config-XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
@@ -42,9 +87,13 @@ static int setup_files(void **state)
 	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", tmpdir);
 	snprintf(key_path, sizeof(key_path), "%s/key.pem", tmpdir);
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
-	write_file(cert_path, "not parsed by the configuration check\n");
-	write_file(key_path, "not parsed either\n");
-	write_file(ca_path, "nor this\n");
+	snprintf(other_key_path, sizeof(other_key_path), "%s/other-key.pem", tmpdir);
+	snprintf(junk_path, sizeof(junk_path), "%s/junk.pem", tmpdir);
+	key = write_key(key_path);
+	write_cert(key, certs);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(write_key(other_key_path));
+	write_file(junk_path, "not PEM\n");
 	return 0;
 }
 
@@ -56,6 +105,8 @@ static int teardown_files(void **state)
 	unlink(cert_path);
 	unlink(key_path);
 	unlink(ca_path);
+	unlink(other_key_path);
+	unlink(junk_path);
 	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
 	unlink(path);
 	return rmdir(tmpdir);
@@ -883,6 +934,12 @@ static void test_pool_errors(void **state)
 	                   " tls = { ca = \"%s\"; server_name = \"a b\"; }; }; };\n", ca_path);
 	check_error_text(text, 4, "pools.canary.tls.server_name must be a host name without spaces");
 	free(text);
+	/* Readable is not enough: the CA file must hold certificates. */
+	text = xasprintf_t(MIN_LISTEN "pools = { baseline = { servers = ( \"127.0.0.1:9001\" ); };\n"
+	                   " canary = { servers = ( \"127.0.0.1:9101\" );\n"
+	                   " tls = {\n ca = \"%s\"; }; }; };\n", junk_path);
+	check_error_text(text, 5, "pools.canary.tls.ca: cannot load PEM CA certificates from");
+	free(text);
 }
 
 static void test_listener_tls_errors(void **state)
@@ -927,6 +984,23 @@ static void test_listener_tls_errors(void **state)
 	                  "listen[0].address is required");
 	check_errors_text("listen = ( { tls = { }; } );\n" MIN_POOLS, 3, 1,
 	                  "listen[0].tls.certificate is required");
+	/* Readable files that do not make a working pair, each at its own line. */
+	text = xasprintf_t("listen = ( { address = \"127.0.0.1:8443\";\n"
+	                   " tls = { certificate = \"%s\";\n key = \"%s\"; }; } );\n" MIN_POOLS,
+	                   cert_path, other_key_path);
+	check_error_text(text, 3, "listen[0].tls.key: private key");
+	check_error_text(text, 3, "does not match certificate");
+	free(text);
+	text = xasprintf_t("listen = ( { address = \"127.0.0.1:8443\";\n"
+	                   " tls = { certificate = \"%s\";\n key = \"%s\"; }; } );\n" MIN_POOLS,
+	                   junk_path, key_path);
+	check_error_text(text, 2, "listen[0].tls.certificate: cannot load a PEM certificate chain");
+	free(text);
+	text = xasprintf_t("listen = ( { address = \"127.0.0.1:8443\";\n"
+	                   " tls = { certificate = \"%s\";\n key = \"%s\"; }; } );\n" MIN_POOLS,
+	                   cert_path, junk_path);
+	check_error_text(text, 3, "listen[0].tls.key: cannot load an unencrypted PEM private key");
+	free(text);
 }
 
 /* Every error is reported, not just the first, in line order. */

@@ -1,0 +1,302 @@
+#!/bin/bash
+# bench/tls.sh: weir against HAProxy as an HTTPS terminating proxy.
+#
+# One backend (nginx answering `return 200`, or the demo backend) behind two
+# proxies that terminate TLS with the same certificate and key: weir (one
+# worker) and HAProxy 2.6 (nbthread 1), each pinned to PROXY_CPU while wrk
+# and the backend share LOAD_CPU. Both keep connections to the backend alive
+# and offer the same TLS settings (TLS 1.2 minimum, ECDHE+AEAD ciphers for
+# 1.2, OpenSSL's suites for 1.3, ALPN http/1.1).
+#
+# Two measures, interleaved (the proxy order alternates every repetition):
+#   handshakes   new connections per second: wrk sends "Connection: close",
+#                so every request opens a new connection with a full TLS
+#                handshake (wrk never offers a session back, so there is no
+#                resumption); requests/s = handshakes/s.
+#   keepalive    requests per second over established HTTPS connections.
+#   plain        the same over plain HTTP (a second, plain listener on each
+#                proxy): the reference that tells TLS's share of the cost.
+# For each run the script prints requests/s, the proxy's CPU use (a run at
+# well under 100 % was limited by the client side, not the proxy) and the
+# proxy's cost per request in CPU microseconds; then the medians and weir's
+# ratios to HAProxy. On a machine shared with other work, requests/s swing
+# with the neighbours while the cost per request barely moves: compare
+# "per core" (1e6 / cost: what one core could do) when the runs disagree.
+#
+# Usage (from the build directory, or with WEIR= set):
+#   bench/tls.sh                          # about 3 minutes with the defaults
+#   KEY=ec DURATION=5s REPEATS=1 bench/tls.sh
+#
+# Settings (environment):
+#   WEIR=PATH          weir binary (default: ./src/weir, else next to this script)
+#   DEMO_BACKEND=PATH  contrib/weir-demo-backend (only for BACKEND=demo)
+#   BACKEND=nginx      or "demo"
+#   KEY=rsa            the certificate's key: "rsa" (2048 bits: the server's
+#                      signature dominates a handshake, so the proxy is the
+#                      bottleneck) or "ec" (P-256: cheap for the server, and
+#                      the client's verification may limit instead)
+#   CONNS_NEW=50       wrk connections for the handshake measure
+#   CONNS_KA=50        wrk connections for the keep-alive measures
+#   MEASURES="handshakes keepalive plain"
+#   DURATION=10s       length of one measured run
+#   REPEATS=3          measured runs per proxy and measure
+#   WRK_THREADS=1
+#   PROXY_CPU=1        CPU of the proxy under test; LOAD_CPU=0 for wrk and backend
+#   KEEP_TMP=0         1 keeps the scratch directory
+#
+# Everything listens on 127.0.0.1 on ports the kernel hands out; every process
+# is started by this script and stopped on exit. Requires wrk, haproxy,
+# openssl, curl, python3, taskset, and nginx for BACKEND=nginx.
+set -euo pipefail
+
+PROG=tls.sh
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+note() { echo "$PROG: $*" >&2; }
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+BACKEND=${BACKEND:-nginx}
+KEY=${KEY:-rsa}
+CONNS_NEW=${CONNS_NEW:-50}
+CONNS_KA=${CONNS_KA:-50}
+DURATION=${DURATION:-10s}
+REPEATS=${REPEATS:-3}
+MEASURES=${MEASURES:-handshakes keepalive plain}
+WRK_THREADS=${WRK_THREADS:-1}
+PROXY_CPU=${PROXY_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+KEEP_TMP=${KEEP_TMP:-0}
+
+find_bin() {	# NAME CANDIDATE...: the first executable candidate
+	local name=$1 c
+	shift
+	for c in "$@"; do
+		[ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
+	done
+	die "$name not found (tried: $*); build weir first or set the variable"
+}
+WEIR=$(find_bin weir "${WEIR:-}" ./src/weir "$BENCH_DIR/../src/weir")
+case $BACKEND in
+nginx) command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)" ;;
+demo) DEMO_BACKEND=$(find_bin weir-demo-backend "${DEMO_BACKEND:-}" ./contrib/weir-demo-backend \
+	"$BENCH_DIR/../contrib/weir-demo-backend") ;;
+*) die "BACKEND must be nginx or demo (got $BACKEND)" ;;
+esac
+for tool in wrk haproxy openssl curl python3 taskset; do
+	command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+case $KEY in rsa | ec) ;; *) die "KEY must be rsa or ec (got $KEY)" ;; esac
+for m in $MEASURES; do
+	case $m in handshakes | keepalive | plain) ;; *) die "unknown measure $m" ;; esac
+done
+case $REPEATS in '' | *[!0-9]* | 0) die "REPEATS must be a positive integer" ;; esac
+if [ "$(nproc)" -lt 2 ]; then
+	note "only one CPU: proxy, wrk and backend share it; results say little"
+	PROXY_CPU=0 LOAD_CPU=0
+fi
+PIN_PROXY=(taskset -c "$PROXY_CPU")
+PIN_LOAD=(taskset -c "$LOAD_CPU")
+
+# ---- scratch directory and cleanup ----------------------------------------------
+T=$(mktemp -d /tmp/weir-bench-tls.XXXXXX)
+PIDS=()
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP_TMP" = 1 ]; then note "scratch directory kept: $T"; else rm -rf "$T"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+declare -A STARTED=()
+start() {	# NAME CMD...: run CMD in the background, log to $T/NAME.log
+	local name=$1
+	shift
+	"$@" >"$T/$name.log" 2>&1 &
+	PIDS+=("$!")
+	STARTED[$name]=$!
+}
+
+free_ports() {	# N distinct free loopback ports
+	python3 -S -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+wait_200() {	# NAME URL PID [CURL_ARGS...]: until URL answers 200, at most 10 s
+	local name=$1 url=$2 pid=$3 code=000
+	shift 3
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || { sed 's/^/    /' "$T/$name.log" >&2; die "$name exited"; }
+		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" "$url" || true)
+		[ "$code" = 200 ] && return 0
+		sleep 0.1
+	done
+	sed 's/^/    /' "$T/$name.log" >&2
+	die "$name does not answer 200 at $url (last status $code)"
+}
+
+read -r P_BE P_WEIR P_WEIR_PLAIN P_WEIR_ADMIN P_HAPROXY P_HAPROXY_PLAIN <<<"$(free_ports 6)"
+
+# ---- certificate: a CA and a leaf for 127.0.0.1 ------------------------------------
+KEYOPT=(-newkey rsa:2048)
+[ "$KEY" = rsa ] || KEYOPT=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+openssl req -x509 "${KEYOPT[@]}" -nodes -subj "/CN=bench CA" -days 2 \
+	-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+openssl req -new "${KEYOPT[@]}" -nodes -subj "/CN=localhost" -keyout "$T/leaf.key" \
+	-out "$T/leaf.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$T/leaf.ext"
+openssl x509 -req -in "$T/leaf.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -set_serial 1 -days 2 \
+	-extfile "$T/leaf.ext" -out "$T/leaf.pem" 2>/dev/null
+cat "$T/leaf.pem" "$T/ca.pem" >"$T/chain.pem"
+cat "$T/chain.pem" "$T/leaf.key" >"$T/haproxy.pem"	# HAProxy wants both in one file
+
+# ---- backend ---------------------------------------------------------------------------
+mkdir -p "$T/nginx-tmp"
+if [ "$BACKEND" = nginx ]; then
+	cat >"$T/backend.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $T/backend.pid;
+error_log $T/backend.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  client_body_temp_path $T/nginx-tmp/body;
+  server {
+    listen 127.0.0.1:$P_BE backlog=4096;
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+	start be "${PIN_LOAD[@]}" nginx -e "$T/backend.err" -p "$T" -c "$T/backend.conf"
+else
+	start be "${PIN_LOAD[@]}" "$DEMO_BACKEND" --listen "127.0.0.1:$P_BE" --name be
+fi
+wait_200 be "http://127.0.0.1:$P_BE/" "${STARTED[be]}"
+
+# ---- proxies -----------------------------------------------------------------------------
+cat >"$T/weir.conf" <<EOF
+listen = ( { address = "127.0.0.1:$P_WEIR";
+             tls = { certificate = "$T/chain.pem"; key = "$T/leaf.key"; }; },
+           "127.0.0.1:$P_WEIR_PLAIN" );
+workers = 1;
+admin = { http = "127.0.0.1:$P_WEIR_ADMIN"; socket = ""; };
+pools = { baseline = { servers = ( "127.0.0.1:$P_BE" ); };
+          canary   = { servers = ( "127.0.0.1:$P_BE" ); }; };
+state_file = "";
+event_log = "";
+EOF
+"$WEIR" -t -c "$T/weir.conf" >/dev/null || die "weir rejects $T/weir.conf"
+start weir "${PIN_PROXY[@]}" "$WEIR" -c "$T/weir.conf"
+
+# The settings weir uses, spelled for HAProxy; keep-alive to the backend with
+# any idle connection reusable (http-reuse always); the same forwarded headers.
+cat >"$T/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4096
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+  ssl-default-bind-ciphers ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 30s
+  option http-keep-alive
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$P_HAPROXY ssl crt $T/haproxy.pem alpn http/1.1
+  default_backend be
+frontend plain
+  bind 127.0.0.1:$P_HAPROXY_PLAIN
+  default_backend be
+backend be
+  option forwardfor
+  http-request set-header X-Forwarded-Proto https
+  server be 127.0.0.1:$P_BE
+EOF
+haproxy -c -q -f "$T/haproxy.cfg" || die "haproxy rejects $T/haproxy.cfg"
+start haproxy "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg"
+
+declare -A URL=([weir]="https://127.0.0.1:$P_WEIR/" [haproxy]="https://127.0.0.1:$P_HAPROXY/")
+declare -A PLAIN_URL=([weir]="http://127.0.0.1:$P_WEIR_PLAIN/" [haproxy]="http://127.0.0.1:$P_HAPROXY_PLAIN/")
+declare -A PID=([weir]=${STARTED[weir]} [haproxy]=${STARTED[haproxy]})
+for p in weir haproxy; do
+	wait_200 "$p" "${URL[$p]}" "${PID[$p]}" --cacert "$T/ca.pem"
+	wait_200 "$p" "${PLAIN_URL[$p]}" "${PID[$p]}"
+done
+
+# ---- measuring -------------------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }	# utime + stime of PID, all threads
+
+# run MEASURE PROXY: one wrk run; prints "requests/s cpu% cpu-us-per-request"
+run() {
+	local measure=$1 p=$2 conns=$CONNS_KA hdr=() url=${URL[$2]} t0 t1 s0 s1 out=$T/wrk-$1-$2.txt rps n errs
+	case $measure in
+	handshakes) conns=$CONNS_NEW hdr=(-H "Connection: close") ;;
+	plain) url=${PLAIN_URL[$p]} ;;
+	esac
+	t0=$(ticks "${PID[$p]}")
+	s0=$(date +%s%N)
+	"${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" "${hdr[@]}" "$url" >"$out" 2>&1 ||
+		{ cat "$out" >&2; die "wrk failed against $p"; }
+	s1=$(date +%s%N)
+	t1=$(ticks "${PID[$p]}")
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+	n=$(awk '/ requests in / {print $1}' "$out")
+	errs=$(awk '/Non-2xx|Socket errors/' "$out")
+	[ -z "$errs" ] || note "$measure $p: $errs"
+	awk -v r="$rps" -v n="$n" -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v ns=$((s1 - s0)) \
+		'BEGIN { printf "%.0f %.0f %.1f\n", r, 100 * t / hz / (ns / 1e9), n ? 1e6 * t / hz / n : 0 }'
+}
+
+median() {
+	sort -n | awk '{v[NR] = $1} END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo "== weir vs HAProxy over HTTPS ($KEY key, backend $BACKEND, $DURATION runs, proxy on CPU $PROXY_CPU)"
+# A short warm-up of each, not recorded.
+for p in weir haproxy; do DURATION=2s run keepalive "$p" >/dev/null; done
+declare -A RPS=() COST=()
+for measure in $MEASURES; do
+	for ((r = 1; r <= REPEATS; r++)); do
+		order="weir haproxy"
+		((r % 2 == 0)) && order="haproxy weir"
+		for p in $order; do
+			read -r rps cpu cost <<<"$(run "$measure" "$p")"
+			printf '   %-10s %-8s run %d: %8s req/s  proxy CPU %3s%%  %6s us/req\n' \
+				"$measure" "$p" "$r" "$rps" "$cpu" "$cost"
+			RPS[$measure-$p]="${RPS[$measure-$p]:-} $rps"
+			COST[$measure-$p]="${COST[$measure-$p]:-} $cost"
+		done
+	done
+done
+med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+echo "== medians (per core = 1e6 / us per request: one core's worth of the proxy)"
+for measure in $MEASURES; do
+	w=$(med "${RPS[$measure-weir]}") h=$(med "${RPS[$measure-haproxy]}")
+	wc=$(med "${COST[$measure-weir]}") hc=$(med "${COST[$measure-haproxy]}")
+	awk -v m="$measure" -v w="$w" -v h="$h" -v wc="$wc" -v hc="$hc" 'BEGIN {
+		printf "   %-10s req/s   weir %8.0f  haproxy %8.0f  weir/haproxy %.2f\n", m, w, h, h ? w / h : 0
+		printf "   %-10s per core weir %8.0f  haproxy %8.0f  weir/haproxy %.2f\n", m,
+			wc ? 1e6 / wc : 0, hc ? 1e6 / hc : 0, wc ? hc / wc : 0 }'
+done

@@ -1,0 +1,97 @@
+/* tls: OpenSSL 3 for the data path. TLS termination on listeners, verified
+ * TLS to backend pools, and the checks "weir -t" makes on the files.
+ *
+ * The SSL_CTXs of one configuration live in a struct tls_set, built on the
+ * main thread (at start and at every reload) and read by the workers. An
+ * SSL_CTX is reference counted: every SSL made from it holds a reference, so
+ * a connection established before a reload keeps its old context (and its
+ * old certificate) alive until it closes, whatever happens to the set. */
+#ifndef WEIR_TLS_H
+#define WEIR_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/util.h>
+#include <openssl/types.h>
+
+#include "weir/config-t.h"
+
+/* Kept as declarations so that config.c can check files without seeing the
+ * data path (proxy-t.h, libevent). */
+struct bufferevent;
+struct event_base;
+struct evconnlistener;
+struct server_rt;
+struct upstream_conn;
+struct worker;
+
+/* Which file a failed check is about. */
+enum tls_fault {
+	TLS_FAULT_NONE,          /* not a file: OpenSSL itself failed */
+	TLS_FAULT_CERTIFICATE,
+	TLS_FAULT_KEY,
+	TLS_FAULT_CA
+};
+
+/* Load T's certificate chain and key as a listener would, and let go of them.
+ * Returns 0, or -1 with the faulty file in *FAULT and a message in ERR
+ * (size ERRLEN), e.g. "private key k.pem does not match certificate c.pem". */
+int tls_check_listen(const struct cfg_tls_listen *t, enum tls_fault *fault, char *err,
+                     size_t errlen);
+
+/* Same for a pool's TLS settings (the CA file). */
+int tls_check_upstream(const struct cfg_tls_upstream *t, enum tls_fault *fault, char *err,
+                       size_t errlen);
+
+struct tls_set;
+
+/* The contexts for CFG: one per listening socket (NULL for a plain one) and
+ * one per pool with TLS. RUNNING is the set in use (NULL at start): the
+ * listening sockets are those the process opened at start, so on a reload a
+ * TLS listener takes the certificate of the new CFG's listener with the same
+ * address, and keeps its current context when CFG has none. Main thread.
+ * Returns the set, or NULL with a message in ERR. Release with tls_set_free. */
+struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set *running,
+                            char *err, size_t errlen);
+
+/* Drop the set's references (connections keep theirs). NULL is fine. */
+void tls_set_free(struct tls_set *set);
+
+/* The context of W's listener L, NULL for a plain one. Worker thread. */
+SSL_CTX *tls_listener_ctx(const struct worker *w, const struct evconnlistener *l);
+
+/* The context of W's pool P, NULL for plain TCP. Worker thread. */
+SSL_CTX *tls_pool_ctx(const struct worker *w, enum pool_id p);
+
+/* A server-side TLS bufferevent on the accepted socket FD (handshake first).
+ * Returns NULL on failure (FD is then still the caller's to close). */
+struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
+                                           SSL_CTX *ctx);
+
+/* A client-side TLS bufferevent for UP (pool, server, worker filled in), not
+ * yet connected: bufferevent_socket_connect it. SNI and the host check come
+ * from the pool's server_name (without one: no SNI, and the certificate must
+ * name the server's IP address); the server's cached session is offered.
+ * Returns NULL on failure. */
+struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx);
+
+/* True when a client connection's BEV reported EVENTS (error) before its TLS
+ * handshake completed: a handshake failure. False for plain bufferevents. */
+bool tls_handshake_failed(struct bufferevent *bev, short events);
+
+/* UP could not connect. When that was a TLS failure (handshake, verification)
+ * it is counted in rt->tls_upstream_failures and, if the server was up in
+ * this worker until now, logged with its reason: once per server and back-off
+ * period, not once per request. Call before marking the server down. */
+void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms);
+
+/* Free BEV; on an established TLS connection first send close_notify, so that
+ * the peer can tell a complete read-until-close body from a cut one. */
+void tls_bufferevent_free(struct bufferevent *bev);
+
+/* Free the cached sessions of a server table (N servers). */
+void tls_sessions_free(struct server_rt *servers, size_t n);
+
+#endif

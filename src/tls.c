@@ -1,0 +1,529 @@
+/* tls: OpenSSL contexts for listeners and pools, the TLS bufferevents of the
+ * data path, and the file checks of the configuration.
+ *
+ * Decisions:
+ *   - Listeners: TLS 1.2 or 1.3 as min_version says, no renegotiation, no
+ *     compression, TLS 1.2 ciphers restricted to ECDHE with AES-GCM or
+ *     ChaCha20-Poly1305 (forward secrecy, AEAD only); TLS 1.3 keeps OpenSSL's
+ *     suites. ALPN answers "http/1.1" when the client offers it and nothing
+ *     otherwise (the client then speaks HTTP/1.1 by default or gives up).
+ *   - Resumption is by session tickets only: the context is shared by every
+ *     worker, so any worker can resume any ticket, without the lock of a
+ *     server-side session cache. A reload makes new contexts and so new
+ *     ticket keys: clients then do one full handshake, which is what one wants
+ *     after a key change.
+ *   - Pools: TLS 1.2 minimum, the peer verified against ca (or the system
+ *     store) unless verify = false. server_name gives SNI and the name the
+ *     certificate must carry; without it, no SNI is sent and the certificate
+ *     must carry the server's IP address. The last session of each server is
+ *     kept per worker and offered by the next connection to that server.
+ *   - A TLS failure with a server (handshake, verification) is a connect
+ *     failure: the server is marked down with back-off and the request is
+ *     that pool's 502. It is logged when it marks an up server down, so once
+ *     per server and back-off period in each worker, not once per request.
+ *   - Encrypted private keys are refused (weir never prompts for a password).
+ *   - A peer closing without close_notify reads as an end of file, as many
+ *     HTTP peers close that way; framing tells a cut body from a complete
+ *     one, and for a backend's read-until-close body TLS is then no better
+ *     than plain HTTP. weir itself sends close_notify before it closes an
+ *     established connection, so its clients can tell. */
+#include "weir/tls.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "weir/log.h"
+#include "weir/proxy-t.h"
+
+/* Output up to this size is sent as one TLS record (see coalesce_cb). */
+#define COALESCE_MAX 16384
+
+/* TLS 1.2 suites: ECDHE key exchange, AEAD ciphers, never anonymous. */
+#define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
+static const unsigned char alpn_http11[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1' };
+static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
+
+struct tls_listen_slot {
+	struct sockaddr_storage ss;  /* the listening socket's address */
+	socklen_t len;
+	char *text;                  /* as written, for messages */
+	SSL_CTX *ctx;                /* NULL: plain */
+};
+
+struct tls_set {
+	struct tls_listen_slot *listen;  /* one per listening socket, in order */
+	size_t nlisten;
+	SSL_CTX *pool[POOL_COUNT];       /* NULL: plain TCP */
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		snprintf(err, errlen, "?");
+	else if ((size_t)n >= errlen && errlen > 4)
+		memcpy(err + errlen - 4, "...", 4); /* say that it was cut */
+}
+
+/* The reason of the OpenSSL error of this thread, for a message. */
+static const char *ossl_reason(void)
+{
+	unsigned long e = ERR_peek_error(); /* the first: the root cause */
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	return r ? r : "unknown error";
+}
+
+/* Password callback: weir never prompts, so an encrypted key fails to load. */
+static int no_password(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return 0;
+}
+
+/* Settings both sides share. Returns 0 or -1. */
+static int common_setup(SSL_CTX *ctx, int min_version)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, min_version) != 1)
+		return -1;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	                         SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_default_passwd_cb(ctx, no_password);
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1)
+		return -1;
+	return 0;
+}
+
+/* ---- listeners ----------------------------------------------------------- */
+
+/* ALPN: "http/1.1" if the client offers it; otherwise no ALPN at all. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	for (unsigned int i = 0; i < inlen;) {
+		unsigned int n = in[i];
+		if (n == alpn_http11[0] && i + 1 + n <= inlen &&
+		    memcmp(in + i + 1, alpn_http11 + 1, n) == 0) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)n;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + n;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
+static EVP_PKEY *load_key(const char *path)
+{
+	BIO *b = BIO_new_file(path, "r");
+	EVP_PKEY *key = NULL;
+
+	if (b) {
+		key = PEM_read_bio_PrivateKey(b, NULL, no_password, NULL);
+		BIO_free(b);
+	}
+	return key;
+}
+
+static SSL_CTX *listen_ctx_new(const struct cfg_tls_listen *t, enum tls_fault *fault, char *err,
+                               size_t errlen)
+{
+	static const unsigned char sid_ctx[] = "weir";
+	SSL_CTX *ctx = NULL;
+	EVP_PKEY *key = NULL;
+	X509 *cert;
+
+	*fault = TLS_FAULT_NONE;
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx || common_setup(ctx, t->min_version) < 0) {
+		errf(err, errlen, "cannot set up a TLS context: %s", ossl_reason());
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, t->certificate) != 1) {
+		*fault = TLS_FAULT_CERTIFICATE;
+		errf(err, errlen, "cannot load a PEM certificate chain from %s (%s)", t->certificate,
+		     ossl_reason());
+		goto fail;
+	}
+	key = load_key(t->key);
+	if (!key) {
+		*fault = TLS_FAULT_KEY;
+		errf(err, errlen, "cannot load an unencrypted PEM private key from %s (%s)", t->key,
+		     ossl_reason());
+		goto fail;
+	}
+	cert = SSL_CTX_get0_certificate(ctx);
+	if (!cert || X509_check_private_key(cert, key) != 1) {
+		*fault = TLS_FAULT_KEY;
+		errf(err, errlen, "private key %s does not match certificate %s", t->key, t->certificate);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		*fault = TLS_FAULT_KEY;
+		errf(err, errlen, "cannot use private key %s (%s)", t->key, ossl_reason());
+		goto fail;
+	}
+	EVP_PKEY_free(key);
+	key = NULL;
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	/* Idle keep-alive connections then hold no record buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	ERR_clear_error();
+	return ctx;
+fail:
+	EVP_PKEY_free(key);
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
+}
+
+int tls_check_listen(const struct cfg_tls_listen *t, enum tls_fault *fault, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = listen_ctx_new(t, fault, err, errlen);
+
+	if (!ctx)
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* ---- pools ----------------------------------------------------------------- */
+
+/* A new session from a pool's server: keep it for the next connection to that
+ * server (this worker only). Returns 1 when the reference was taken. */
+static int keep_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct upstream_conn *up = SSL_get_app_data(ssl);
+	struct worker_pool *wp;
+	struct server_rt *sr;
+
+	if (!up || up->gen != up->w->gen || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	wp = &up->w->pools[up->pool];
+	if (up->server < 0 || (size_t)up->server >= wp->nservers)
+		return 0;
+	sr = &wp->servers[up->server];
+	SSL_SESSION_free(sr->session);
+	sr->session = sess;
+	return 1;
+}
+
+static SSL_CTX *upstream_ctx_new(const struct cfg_tls_upstream *t, enum tls_fault *fault,
+                                 char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+
+	*fault = TLS_FAULT_NONE;
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx || common_setup(ctx, TLS1_2_VERSION) < 0 ||
+	    SSL_CTX_set_alpn_protos(ctx, alpn_http11, sizeof(alpn_http11)) != 0) {
+		errf(err, errlen, "cannot set up a TLS context: %s", ossl_reason());
+		goto fail;
+	}
+	if (t->ca) {
+		if (SSL_CTX_load_verify_file(ctx, t->ca) != 1) {
+			*fault = TLS_FAULT_CA;
+			errf(err, errlen, "cannot load PEM CA certificates from %s (%s)", t->ca, ossl_reason());
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		errf(err, errlen, "cannot load the system's CA certificates (%s)", ossl_reason());
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, keep_session);
+	ERR_clear_error();
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return NULL;
+}
+
+int tls_check_upstream(const struct cfg_tls_upstream *t, enum tls_fault *fault, char *err,
+                       size_t errlen)
+{
+	SSL_CTX *ctx = upstream_ctx_new(t, fault, err, errlen);
+
+	if (!ctx)
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
+/* ---- the set of one configuration -------------------------------------------- */
+
+static const struct cfg_listener *find_tls_listener(const struct weir_config *cfg,
+                                                    const struct tls_listen_slot *slot)
+{
+	for (size_t i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_addr *a = &cfg->listeners[i].addr;
+		if (cfg->listeners[i].tls && a->len == slot->len && memcmp(&a->ss, &slot->ss, a->len) == 0)
+			return &cfg->listeners[i];
+	}
+	return NULL;
+}
+
+struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set *running,
+                            char *err, size_t errlen)
+{
+	struct tls_set *set = calloc(1, sizeof(*set));
+	size_t n = running ? running->nlisten : cfg->nlisteners;
+	char msg[768];
+	enum tls_fault fault;
+
+	if (!set || !(set->listen = calloc(n ? n : 1, sizeof(*set->listen)))) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	set->nlisten = n;
+	for (size_t i = 0; i < n; i++) {
+		struct tls_listen_slot *slot = &set->listen[i];
+		const struct cfg_listener *want;
+		const char *text;
+
+		if (running) {
+			const struct tls_listen_slot *old = &running->listen[i];
+			slot->ss = old->ss;
+			slot->len = old->len;
+			text = old->text;
+			want = old->ctx ? find_tls_listener(cfg, slot) : NULL;
+			if (old->ctx && !want) {
+				/* The new file has no TLS on this socket; a restart will
+				 * say so. Until then it keeps its certificate. */
+				SSL_CTX_up_ref(old->ctx);
+				slot->ctx = old->ctx;
+			}
+		} else {
+			slot->ss = cfg->listeners[i].addr.ss;
+			slot->len = cfg->listeners[i].addr.len;
+			text = cfg->listeners[i].addr.text;
+			want = cfg->listeners[i].tls ? &cfg->listeners[i] : NULL;
+		}
+		slot->text = strdup(text);
+		if (!slot->text) {
+			errf(err, errlen, "out of memory");
+			goto fail;
+		}
+		if (want && !(slot->ctx = listen_ctx_new(&want->tls_conf, &fault, msg, sizeof(msg)))) {
+			errf(err, errlen, "listener %s: %s", text, msg);
+			goto fail;
+		}
+	}
+	for (int p = 0; p < POOL_COUNT; p++) {
+		if (!cfg->pools[p].tls.enabled)
+			continue;
+		set->pool[p] = upstream_ctx_new(&cfg->pools[p].tls, &fault, msg, sizeof(msg));
+		if (!set->pool[p]) {
+			errf(err, errlen, "pools.%s.tls: %s", pool_names[p], msg);
+			goto fail;
+		}
+	}
+	return set;
+fail:
+	tls_set_free(set);
+	return NULL;
+}
+
+void tls_set_free(struct tls_set *set)
+{
+	if (!set)
+		return;
+	if (set->listen) {
+		for (size_t i = 0; i < set->nlisten; i++) {
+			SSL_CTX_free(set->listen[i].ctx);
+			free(set->listen[i].text);
+		}
+		free(set->listen);
+	}
+	for (int p = 0; p < POOL_COUNT; p++)
+		SSL_CTX_free(set->pool[p]);
+	free(set);
+}
+
+SSL_CTX *tls_listener_ctx(const struct worker *w, const struct evconnlistener *l)
+{
+	if (!w->tls)
+		return NULL;
+	for (size_t i = 0; i < w->nlisteners && i < w->tls->nlisten; i++)
+		if (w->listeners[i] == l)
+			return w->tls->listen[i].ctx;
+	return NULL;
+}
+
+SSL_CTX *tls_pool_ctx(const struct worker *w, enum pool_id p)
+{
+	return w->tls ? w->tls->pool[p] : NULL;
+}
+
+/* ---- connections ------------------------------------------------------------- */
+
+/* libevent hands each chain of an output buffer to its own SSL_write: one
+ * record and one syscall per chain, and a response is a head and a body in
+ * two chains at least. Small outputs are made one chain before they leave, so
+ * a small response costs one record and one write. */
+static void coalesce_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	(void)arg;
+	if (info->n_added && info->orig_size && evbuffer_get_length(buf) <= COALESCE_MAX)
+		(void)evbuffer_pullup(buf, -1);
+}
+
+struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
+                                           SSL_CTX *ctx)
+{
+	SSL *ssl = SSL_new(ctx);
+	struct bufferevent *bev;
+
+	if (!ssl)
+		return NULL;
+	/* With BEV_OPT_CLOSE_ON_FREE libevent owns SSL from here, failure included. */
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (bev) {
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		if (!evbuffer_add_cb(bufferevent_get_output(bev), coalesce_cb, NULL)) {
+			bufferevent_free(bev);
+			return NULL;
+		}
+	}
+	return bev;
+}
+
+/* The numeric host of A, for the certificate's IP address check. */
+static int addr_host(const struct cfg_addr *a, char *out, size_t outlen)
+{
+	const void *src;
+
+	if (a->ss.ss_family == AF_INET6)
+		src = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	else if (a->ss.ss_family == AF_INET)
+		src = &((const struct sockaddr_in *)&a->ss)->sin_addr;
+	else
+		return -1;
+	return inet_ntop(a->ss.ss_family, src, out, (socklen_t)outlen) ? 0 : -1;
+}
+
+struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx)
+{
+	const struct cfg_pool *pool = &up->w->cfg->pools[up->pool];
+	const struct cfg_tls_upstream *t = &pool->tls;
+	const struct server_rt *sr = &up->w->pools[up->pool].servers[up->server];
+	struct bufferevent *bev;
+	SSL *ssl = SSL_new(ctx);
+
+	if (!ssl)
+		return NULL;
+	SSL_set_app_data(ssl, up);
+	if (t->server_name) {
+		if (SSL_set_tlsext_host_name(ssl, t->server_name) != 1 ||
+		    (t->verify && SSL_set1_host(ssl, t->server_name) != 1))
+			goto fail;
+	} else if (t->verify) {
+		char host[INET6_ADDRSTRLEN];
+		if (addr_host(&pool->servers[up->server], host, sizeof(host)) < 0 ||
+		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
+			goto fail;
+	}
+	if (sr->session)
+		(void)SSL_set_session(ssl, sr->session);
+	bev = bufferevent_openssl_socket_new(up->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                     BEV_OPT_CLOSE_ON_FREE);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+bool tls_handshake_failed(struct bufferevent *bev, short events)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	return ssl && (events & BEV_EVENT_ERROR) && !SSL_is_init_finished(ssl);
+}
+
+void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(up->bev);
+	const struct worker_pool *wp = &up->w->pools[up->pool];
+	unsigned long e;
+	long vr;
+	char why[300];
+
+	if (!ssl)
+		return;
+	vr = SSL_get_verify_result(ssl);
+	e = bufferevent_get_openssl_error(up->bev);
+	if (vr != X509_V_OK) {
+		errf(why, sizeof(why), "certificate verification failed: %s",
+		     X509_verify_cert_error_string(vr));
+	} else if (e) {
+		const char *r = ERR_reason_error_string(e);
+		errf(why, sizeof(why), "handshake failed: %s", r ? r : "unknown error");
+	} else {
+		return; /* refused, reset, closed: not a TLS matter */
+	}
+	atomic_fetch_add_explicit(&up->w->rt->tls_upstream_failures, 1, memory_order_relaxed);
+	if (up->server >= 0 && (size_t)up->server < wp->nservers &&
+	    wp->views[up->server].down_until_ms <= now_ms)
+		log_warn("pool %s, server %s: TLS %s; marked down", pool_names[up->pool],
+		         up->w->cfg->pools[up->pool].servers[up->server].text, why);
+}
+
+void tls_bufferevent_free(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl && SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+	bufferevent_free(bev);
+}
+
+void tls_sessions_free(struct server_rt *servers, size_t n)
+{
+	for (size_t i = 0; servers && i < n; i++) {
+		SSL_SESSION_free(servers[i].session);
+		servers[i].session = NULL;
+	}
+}
