@@ -1,0 +1,200 @@
+#!/bin/bash
+# Misbehaving backends (tests/integration/evil_backend.py, one process, the
+# misbehaviour chosen by the request path): each gives the client a clean
+# 502 or 504, or a closed connection once the response has started; each
+# counts as exactly one error of its pool; no upstream connection that saw
+# it is pooled again (the next request gets its own answer); weir keeps
+# serving throughout.
+. "$(dirname "$0")/lib.sh"
+EVIL=("$WEIR_PYTHON" -S "$top_srcdir/tests/integration/evil_backend.py")
+
+BE=$(free_port); DEAD=$(free_port); PROXY=$(free_port); ADMIN=$(free_port)
+start_bg evil "${EVIL[@]}" serve "$BE"
+wait_port "$BE" 10 "$BG_PID"
+
+cat >"$T/weir.conf" <<CONF
+listen = ( "127.0.0.1:$PROXY" );
+admin = { http = "127.0.0.1:$ADMIN"; socket = ""; };
+pools = {
+  baseline = { servers = ( "127.0.0.1:$BE" ); };
+  canary   = { servers = ( "127.0.0.1:$DEAD" ); };
+};
+split = { canary_weight = 0; override_header = "X-Weir-Pool"; };
+timeouts = { backend = "1s"; connect = "1s"; };
+state_file = ""; event_log = "";
+CONF
+start_bg weir "$WEIR" -c "$T/weir.conf"
+wait_port "$PROXY" 10 "$BG_PID"
+wait_port "$ADMIN" 10 "$BG_PID"
+
+evil_stats() { hcurl "http://127.0.0.1:$BE/__evil/stats"; }
+errors() { json_get "$(hcurl "http://127.0.0.1:$ADMIN/stats.json")" ".pools.$1.total.errors"; }
+errors_are() { [[ $(errors "$1") == "$2" ]]; }	# POOL N, for wait_for
+upstream_closed() { ! json_get "$(evil_stats)" .open_ids | grep -qw "$1"; }
+fields() {	# JSON KEY...: the values at the top-level KEYs, one line
+	"$WEIR_PYTHON" -S -c 'import json, sys
+d = json.loads(sys.argv[1])
+print(" ".join(str(d.get(k, "-")) or "-" for k in sys.argv[2:]))' "$@"
+}
+# conn_of PATH: the upstream connection (evil's id) that carried PATH, 0 if none
+conn_of() {
+	json_get "$(evil_stats)" .log | "$WEIR_PYTHON" -S -c '
+import json, sys
+print(([0] + [e[0] for e in json.load(sys.stdin) if e[2] == sys.argv[1]])[-1])' "$1"
+}
+
+# get PATH [HEADER...]: one GET on a fresh client connection; sets STATUS
+# END COMPLETE CONNECTION BODY.
+get() {
+	local path=$1
+	shift
+	{
+		printf 'GET %s HTTP/1.1\r\nHost: t\r\n' "$path"
+		if (($#)); then printf '%s\r\n' "$@"; fi
+		printf '\r\n'
+	} >"$T/req"
+	local out
+	out=$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)
+	read -r STATUS END COMPLETE CONNECTION < <(fields "$out" status end complete connection)
+	BODY=$(json_get "$out" .body)
+}
+
+# check_next TAG: weir still serves, and a new request gets its own answer
+# (not bytes left over from a broken exchange).
+check_next() {
+	get "/next-$1" "Connection: close"
+	assert_eq "$1: the next request works" 200 "$STATUS"
+	assert_eq "$1: and gets its own answer" "/next-$1" "$(json_get "$BODY" .path)"
+}
+
+# bad MODE WANT: WANT 502 or 504, an answer from weir with Connection:
+# close; "cut": the response had started, so all the client can be told is
+# a close before the response is complete (weir may or may not have flushed
+# the head it had queued).
+bad() {
+	local mode=$1 want=$2 e0 conn
+	get "/prime-$mode" "Connection: close"	# leaves an idle pooled connection
+	assert_eq "$mode: priming request" 200 "$STATUS"
+	e0=$(errors baseline)
+	get "/mode/$mode"
+	if [[ $want == cut ]]; then
+		assert_eq "$mode: no complete response, the connection closed" "closed False" \
+			"$([[ $END == reset ]] && echo closed || echo "$END") $COMPLETE"
+		[[ $STATUS == 0 ]] && note "$mode: the client got nothing at all (queued head discarded)"
+	else
+		assert_eq "$mode: weir answered" "$want" "$STATUS"
+		assert_eq "$mode: with Connection: close" close "$CONNECTION"
+		assert_ne "$mode: and closed" timeout "$END"
+	fi
+	wait_for "$mode: one error counted" 5 errors_are baseline $((e0 + 1))
+	ok "$mode: counted as one error of the baseline pool"
+	conn=$(conn_of "/mode/$mode")
+	assert_ne "$mode: the request reached the backend" 0 "$conn"
+	wait_for "$mode: the upstream connection to close" 5 upstream_closed "$conn"
+	ok "$mode: its upstream connection was not kept"
+	check_next "$mode"
+	assert_eq "$mode: weir is running" yes "$(bg_alive weir && echo yes || echo no)"
+}
+
+# ---- broken responses ---------------------------------------------------------------
+bad reset_mid_head 502
+bad close_mid_head 502
+bad close_no_answer 502
+bad bad_status 502
+bad garbage 502
+bad lf_only 502
+bad two_cl 502
+bad te_cl 502
+bad huge_head 502
+bad switch 502
+bad never_respond 504
+bad reset_mid_body cut
+bad cl_short cut
+bad bad_chunk cut
+bad chunk_eof cut
+bad never_finish cut
+
+# ---- connection refused: 502, the canary's error, never moved to the baseline ----------
+e0=$(errors canary); r0=$(json_get "$(evil_stats)" .requests)
+get /refused "X-Weir-Pool: canary"
+assert_eq "refused: weir answered" 502 "$STATUS"
+assert_eq "refused: with Connection: close" close "$CONNECTION"
+wait_for "refused: one canary error" 5 errors_are canary $((e0 + 1))
+ok "refused: counted as one error of the canary pool"
+assert_eq "refused: not moved to the baseline" "$r0" "$(json_get "$(evil_stats)" .requests)"
+check_next refused
+
+# ---- a Content-Length that is too short for what follows: a desync attempt -------------
+e0=$(errors baseline)
+get /mode/cl_long "Connection: close"
+assert_eq "cl_long: the declared body is relayed" "200 True 0123456789" "$STATUS $COMPLETE $BODY"
+conn=$(conn_of /mode/cl_long)
+wait_for "cl_long: the upstream connection to close" 5 upstream_closed "$conn"
+ok "cl_long: the connection with bytes after the response was not kept"
+check_next cl_long
+assert_eq "cl_long: no error (the answer itself was fine)" "$e0" "$(errors baseline)"
+# The same with the next request pipelined behind it on one client
+# connection: the bytes after the declared length must not become its answer.
+printf 'GET /mode/cl_long HTTP/1.1\r\nHost: t\r\n\r\nGET /behind HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >"$T/req"
+raw=$("${EVIL[@]}" probe "$PROXY" "$T/req" 10 | json_get - .raw)
+assert_not_contains "cl_long pipelined: the extra response never reaches the client" SMUGGLED "$raw"
+assert_contains "cl_long pipelined: the second request gets its own answer" '"path": "/behind"' "$raw"
+
+# ---- a response whose Connection field names its Content-Length -------------------------
+# The client must still learn the body's length; dropped, the body would run
+# into the next response on the client's keep-alive connection.
+printf 'GET /mode/conn_cl HTTP/1.1\r\nHost: t\r\n\r\nGET /behind-conn-cl HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' >"$T/req"
+out=$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)
+read -r STATUS COMPLETE < <(fields "$out" status complete)
+assert_eq "conn_cl: the response keeps its length" "200 True hello" "$STATUS $COMPLETE $(json_get "$out" .body)"
+assert_contains "conn_cl: the next response is separate and its own" '"path": "/behind-conn-cl"' \
+	"$(json_get "$out" .raw | tail -n 1)"
+
+# ---- an unsolicited response on an idle pooled connection ------------------------------
+get /mode/unsolicited "Connection: close"
+assert_eq "unsolicited: the requested answer" "200 /mode/unsolicited" "$STATUS $(json_get "$BODY" .path)"
+conn=$(conn_of /mode/unsolicited)
+wait_for "unsolicited: weir to drop the connection" 5 upstream_closed "$conn"
+ok "unsolicited: the idle connection that spoke out of turn was closed"
+check_next unsolicited
+
+# ---- the backend closes a pooled connection as weir reuses it ----------------------------
+# RFC 9112 9.3.1 would allow retrying an idempotent request here; weir
+# answers 502 instead (the pool's error), and must not reuse the connection.
+get /mode/close_on_next "Connection: close"
+assert_eq "close_on_next: first answer" 200 "$STATUS"
+conn=$(conn_of /mode/close_on_next)
+e0=$(errors baseline)
+get /reuse "Connection: close"
+on_conn=$(json_get "$(evil_stats)" .log | "$WEIR_PYTHON" -S -c '
+import json, sys
+print(any(e[0] == int(sys.argv[1]) and e[2] == "/reuse" for e in json.load(sys.stdin)))' "$conn")
+assert_eq "close during reuse: the request went out on the pooled connection" True "$on_conn"
+if [[ $STATUS == 502 ]]; then
+	wait_for "close during reuse: one error counted" 5 errors_are baseline $((e0 + 1))
+	ok "close during reuse: 502, counted as the pool's error"
+else
+	assert_eq "close during reuse: retried elsewhere, its own answer" "200 /reuse" \
+		"$STATUS $(json_get "$BODY" .path)"
+fi
+check_next close_on_next
+
+# ---- everything is still consistent ----------------------------------------------------
+# Keep-alive exchanges after all that reuse connections and get their answers.
+out=$("$WEIR_PYTHON" -S - "$PROXY" <<'PY'
+import http.client, json, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+wrong = 0
+for i in range(50):
+    conn.request("GET", "/final/%d" % i)
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200 or json.loads(body)["path"] != "/final/%d" % i:
+        wrong += 1
+print(wrong)
+PY
+)
+assert_eq "50 keep-alive requests afterwards, each with its own answer" 0 "$out"
+rc=0; stop_bg weir || rc=$?
+assert_eq "SIGTERM: clean exit 0" 0 "$rc"
+done_testing
