@@ -12,7 +12,8 @@ top=$(pwd)
 DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libssl-dev libconfig-dev libcmocka-dev
       curl openssl python3 procps
-      chromium fonts-liberation)
+      chromium fonts-liberation
+      mandoc logrotate libsystemd-dev systemd man-db prometheus)
 
 install_deps() {
 	local missing=()
@@ -26,7 +27,8 @@ install_deps() {
 		fi
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq "${missing[@]}" >/dev/null
+		# Recommends would pull in services (prometheus-node-exporter ...).
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 	fi
 }
 

@@ -159,6 +159,15 @@ static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct
 		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", pool_names[p],
 		                    (unsigned long long)hdr_count(v->latency_us));
 	}
+	evbuffer_add_printf(b, "# HELP weir_tls_handshake_failures_total Client TLS handshakes that failed.\n"
+	                       "# TYPE weir_tls_handshake_failures_total counter\n"
+	                       "weir_tls_handshake_failures_total %llu\n",
+	                    (unsigned long long)atomic_load(&rt->tls_handshake_failures));
+	evbuffer_add_printf(b, "# HELP weir_tls_upstream_failures_total TLS handshakes or verifications "
+	                       "with backend servers that failed.\n"
+	                       "# TYPE weir_tls_upstream_failures_total counter\n"
+	                       "weir_tls_upstream_failures_total %llu\n",
+	                    (unsigned long long)atomic_load(&rt->tls_upstream_failures));
 	canary_metrics(rt->canary, b);
 }
 

@@ -21,8 +21,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "weir/accesslog.h"
 #include "weir/clock.h"
 #include "weir/split.h"
+#include "weir/tls.h"
 #include "weir/worker.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this */
@@ -114,6 +116,9 @@ static void request_reset(struct client_conn *c)
 	c->resp_started = false;
 	c->status = 0;
 	c->upstream_read_paused = false;
+	accesslog_req_clear(&c->al_req);
+	c->al_server[0] = '\0';
+	c->resp_bytes = 0;
 }
 
 static void client_pause_read(struct client_conn *c)
@@ -151,7 +156,7 @@ static void upstream_free(struct upstream_conn *up)
 {
 	if (up->idle)
 		idle_unlink(up);
-	bufferevent_free(up->bev);
+	tls_bufferevent_free(up->bev);
 	free(up);
 }
 
@@ -198,6 +203,7 @@ static void upstream_release(struct client_conn *c, bool reusable)
 static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id pool, int server)
 {
 	const struct cfg_addr *a = &w->cfg->pools[pool].servers[server];
+	SSL_CTX *tls = tls_pool_ctx(w, pool);
 	struct upstream_conn *up = calloc(1, sizeof(*up));
 	if (!up)
 		return NULL;
@@ -205,7 +211,8 @@ static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id poo
 	up->pool = pool;
 	up->server = server;
 	up->gen = w->gen;
-	up->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	up->bev = tls ? tls_connect_bufferevent(up, tls)
+	              : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!up->bev) {
 		free(up);
 		return NULL;
@@ -258,6 +265,13 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 		return -1;
 	c->server = s;
 	c->tries++;
+	if (w->alog.log) {
+		/* A copy: a reload may free this configuration before the line is written. */
+		const char *text = conf(c)->pools[c->pool].servers[s].text;
+		size_t n = strnlen(text, sizeof(c->al_server) - 1);
+		memcpy(c->al_server, text, n);
+		c->al_server[n] = '\0';
+	}
 	struct server_rt *sr = &wp->servers[s];
 	if (sr->idle && allow_idle) {
 		up = sr->idle;
@@ -285,12 +299,36 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 
 /* ---- measurement ----------------------------------------------------------- */
 
+static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
+
+/* C's access log line for STATUS. LATENCY_US < 0: the request never reached
+ * a pool (weir refused it), so pool, server and latency are "-". */
+static void log_access(struct client_conn *c, int status, int64_t latency_us)
+{
+	struct accesslog_buf *b = &c->w->alog;
+
+	if (!b->log)
+		return;
+	struct accesslog_entry e = {
+		.time_us = accesslog_now_us(),
+		.client = c->peer,
+		.req = &c->al_req,
+		.status = status,
+		.pool = latency_us >= 0 ? pool_names[c->pool] : NULL,
+		.server = latency_us >= 0 && c->al_server[0] ? c->al_server : NULL,
+		.bytes = c->resp_bytes,
+		.latency_us = latency_us,
+	};
+	accesslog_append(b, &e);
+}
+
 static void record_exchange(struct client_conn *c, int status)
 {
 	uint64_t now = clock_now_us();
 	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
 	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
 	stats_interval_record(&c->w->rec[c->pool], latency, error);
+	log_access(c, status, (int64_t)latency);
 }
 
 /* ---- closing --------------------------------------------------------------- */
@@ -306,7 +344,7 @@ static void conn_close(struct client_conn *c)
 		c->replay = NULL;
 	}
 	evtimer_del(&c->timer);
-	bufferevent_free(c->bev);
+	tls_bufferevent_free(c->bev);
 	c->bev = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
@@ -360,22 +398,32 @@ static const char *status_reason(int status)
  * already started, the client can only be told by closing. */
 static void reply_error(struct client_conn *c, int status, bool counted)
 {
+	bool started = c->resp_started;
+
+	if (!started) {
+		const char *reason = status_reason(status);
+		struct evbuffer *out = bufferevent_get_output(c->bev);
+		int n = evbuffer_add_printf(out,
+		                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+		                            "Connection: close\r\n\r\n%d %s\n",
+		                            status, reason, strlen(reason) + 5, status, reason);
+		if (n > 0)
+			c->resp_bytes += (uint64_t)n;
+		c->resp_started = true;
+	}
 	if (counted) {
 		record_exchange(c, status);
 		c->status = status;
+	} else {
+		/* Refused before routing; or a broken request body after it. */
+		uint64_t now = clock_now_us();
+		log_access(c, status, c->server < 0 ? -1
+		           : (int64_t)(now > c->t_head_us ? now - c->t_head_us : 0));
 	}
-	if (c->resp_started) {
+	if (started)
 		conn_close(c);
-		return;
-	}
-	const char *reason = status_reason(status);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evbuffer_add_printf(out,
-	                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-	                    "Connection: close\r\n\r\n%d %s\n",
-	                    status, reason, strlen(reason) + 5, status, reason);
-	c->resp_started = true;
-	conn_flush_and_close(c);
+	else
+		conn_flush_and_close(c);
 }
 
 /* ---- request head ------------------------------------------------------------ */
@@ -619,6 +667,9 @@ static void request_begin(struct client_conn *c, const char *buf)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	c->t_head_us = clock_now_us();
+	if (c->w->alog.log)
+		accesslog_req_set(&c->al_req, buf + h->method.off, h->method.len, buf + h->target.off,
+		                  h->target.len);
 	if (h->is_connect) {
 		reply_error(c, 501, false);
 		return;
@@ -732,6 +783,7 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	p = PUT_LIT(p, "\r\n");
 	vec.iov_len = (size_t)(p - (char *)vec.iov_base);
 	evbuffer_commit_space(out, &vec, 1);
+	c->resp_bytes += vec.iov_len;
 }
 
 /* The response is complete: measure it, recycle the upstream, and go on with
@@ -794,9 +846,10 @@ static int response_begin(struct client_conn *c)
 		}
 		if (h->status < 200) {
 			/* Interim response: relay it to HTTP/1.1 clients, then read on. */
-			if (c->req_minor)
+			if (c->req_minor) {
 				evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), h->head_len);
-			else
+				c->resp_bytes += h->head_len;
+			} else
 				evbuffer_drain(in, h->head_len);
 			http1_parser_init(&c->resp, HTTP1_RESPONSE, c->resp.max_head_bytes,
 			                  c->resp.max_line_bytes);
@@ -825,8 +878,11 @@ static bool forward_response_body(struct client_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t before = evbuffer_get_length(out);
 	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked);
+	size_t after = evbuffer_get_length(out);
 
+	c->resp_bytes += after > before ? after - before : 0;
 	if (r < 0) {
 		reply_error(c, 502, true); /* the response started: closes the client */
 		return false;
@@ -891,6 +947,10 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct client_conn *c = arg;
 
+	if (events & BEV_EVENT_CONNECTED)
+		return; /* the TLS handshake is done; requests follow */
+	if (c->is_tls && tls_handshake_failed(bev, events))
+		atomic_fetch_add_explicit(&c->w->rt->tls_handshake_failures, 1, memory_order_relaxed);
 	if ((events & BEV_EVENT_TIMEOUT) && (events & BEV_EVENT_READING) && !c->req_done && c->up) {
 		reply_error(c, 408, false);
 		return;
@@ -977,8 +1037,10 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 static void connect_failed(struct client_conn *c)
 {
 	uint64_t now_ms = clock_now_ms();
-	if (c->up->gen == c->w->gen)
+	if (c->up->gen == c->w->gen) {
+		tls_upstream_failed(c->up, now_ms); /* a TLS failure is a connect failure */
 		server_mark_down(c->w, c->pool, c->up->server, now_ms);
+	}
 	if (!retry_other_server(c, now_ms)) {
 		upstream_release(c, false);
 		reply_error(c, 502, true);
@@ -1029,6 +1091,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 	 * backend that broke off. */
 	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE) {
 		struct evbuffer *in = bufferevent_get_input(bev);
+		c->resp_bytes += evbuffer_get_length(in);
 		evbuffer_add_buffer(bufferevent_get_output(c->bev), in);
 		c->resp_keep_alive = false;
 		exchange_finish(c);
@@ -1038,6 +1101,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 	    evbuffer_get_length(bufferevent_get_input(bev)) && response_begin(c) == 1) {
 		/* The head and maybe the body arrived with the close. */
 		if (c->resp_body == HTTP1_BODY_CLOSE) {
+			c->resp_bytes += evbuffer_get_length(bufferevent_get_input(bev));
 			evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(bev));
 			exchange_finish(c);
 			return;
@@ -1107,7 +1171,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 {
 	struct worker *w = arg;
 	struct runtime *rt = w->rt;
-	(void)l;
+	SSL_CTX *tls = tls_listener_ctx(w, l);
 	(void)socklen;
 
 	uint32_t n = atomic_fetch_add_explicit(&rt->nconns, 1, memory_order_relaxed);
@@ -1121,7 +1185,9 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	if (!c)
 		goto refuse;
 	c->w = w;
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->is_tls = tls != NULL;
+	c->bev = tls ? tls_accept_bufferevent(w->base, fd, tls)
+	             : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		free(c);
 		goto refuse;

@@ -10,7 +10,11 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
+#include "weir/accesslog.h"
 #include "weir/admin.h"
 #include "weir/canary.h"
 #include "weir/config.h"
@@ -19,6 +23,7 @@
 #include "weir/clock.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
+#include "weir/tls.h"
 #include "weir/worker.h"
 
 /* What a reload cannot change in a running process: said once, in the log. */
@@ -39,6 +44,8 @@ static void warn_restart_only(const struct weir_config *old, const struct weir_c
 		log_warn("reload: admin.socket changed; it takes effect at the next restart");
 	if (strcmp(old->state_file, cfg->state_file) != 0 || strcmp(old->event_log, cfg->event_log) != 0)
 		log_warn("reload: state_file/event_log changed; they take effect at the next restart");
+	if (strcmp(old->access_log, cfg->access_log) != 0)
+		log_warn("reload: access_log changed; it takes effect at the next restart");
 	if (old->guard.window_ms != cfg->guard.window_ms)
 		log_warn("reload: guard.window changed; it takes effect at the next restart");
 	if (old->split.canary_weight != cfg->split.canary_weight)
@@ -50,6 +57,8 @@ int runtime_reload(struct runtime *rt, char *err, size_t errlen)
 {
 	struct diag d;
 	struct weir_config *cfg;
+	struct tls_set *tls;
+	char msg[768];
 
 	if (rt->old_cfg) {
 		snprintf(err, errlen, "a reload is still being applied; try again");
@@ -68,10 +77,22 @@ int runtime_reload(struct runtime *rt, char *err, size_t errlen)
 		return -1;
 	}
 	diag_dispose(&d);
+	/* Certificates and keys are loaded here, on the main thread: a file that
+	 * changed since it was checked refuses the reload, and the workers never
+	 * see a half-made context. */
+	tls = tls_set_new(cfg, rt->tls, msg, sizeof(msg));
+	if (!tls) {
+		config_free(cfg);
+		snprintf(err, errlen, "invalid configuration, nothing changed: %s", msg);
+		log_error("reload refused: %s; still running on the old configuration", msg);
+		return -1;
+	}
 	/* Settings that only a restart can change stay as they are. */
 	warn_restart_only(rt->cfg, cfg);
 	rt->old_cfg = rt->cfg;
 	rt->cfg = cfg;
+	rt->old_tls = rt->tls;
+	rt->tls = tls; /* the workers take it with CFG */
 	atomic_store(&rt->reconf_pending, rt->nworkers);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		worker_request_reconfigure(&rt->workers[i], cfg);
@@ -87,6 +108,8 @@ static void reconf_done_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	config_free(rt->old_cfg);
 	rt->old_cfg = NULL;
+	tls_set_free(rt->old_tls); /* connections keep the contexts they use */
+	rt->old_tls = NULL;
 }
 
 static void sighup_cb(evutil_socket_t sig, short events, void *arg)
@@ -95,8 +118,31 @@ static void sighup_cb(evutil_socket_t sig, short events, void *arg)
 	(void)sig;
 	(void)events;
 	log_info("SIGHUP: reloading the configuration");
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "RELOADING=1");
+#endif
 	if (runtime_reload(arg, err, sizeof(err)) < 0)
 		log_error("reload: %s", err);
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+}
+
+/* logrotate renamed the access log: go on in a new file at its path. */
+static void sigusr1_cb(evutil_socket_t sig, short events, void *arg)
+{
+	struct runtime *rt = arg;
+	char err[1024];
+	(void)sig;
+	(void)events;
+	if (!rt->access_log) {
+		log_info("SIGUSR1: no access log to reopen");
+		return;
+	}
+	if (accesslog_reopen(rt->access_log, err, sizeof(err)) < 0)
+		log_error("SIGUSR1: %s; still writing to the old file", err);
+	else
+		log_info("SIGUSR1: access log reopened");
 }
 
 static void stop_timer_cb(evutil_socket_t fd, short events, void *arg)
@@ -116,6 +162,9 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 	if (rt->stopping)
 		return;
 	rt->stopping = true;
+#ifdef HAVE_LIBSYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
 	log_info("%s: draining (up to %llu ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	         (unsigned long long)rt->cfg->timeouts.drain_ms);
 	for (unsigned i = 0; i < rt->nworkers; i++)
@@ -141,21 +190,6 @@ int runtime_run(struct weir_config *cfg)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		if (cfg->listeners[i].tls) {
-			log_error("%s: TLS listeners are not supported by this build yet",
-			          cfg->listeners[i].addr.text);
-			config_free(cfg);
-			return 2;
-		}
-	}
-	for (int p = 0; p < POOL_COUNT; p++) {
-		if (cfg->pools[p].tls.enabled) {
-			log_error("TLS to backend pools is not supported by this build yet");
-			config_free(cfg);
-			return 2;
-		}
-	}
 
 	rt = calloc(1, sizeof(*rt));
 	if (!rt) {
@@ -177,6 +211,19 @@ int runtime_run(struct weir_config *cfg)
 		goto out;
 	}
 	if (worker_probe_listeners(cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (cfg->access_log[0]) {
+		/* Before the workers: each takes a buffer into it. */
+		rt->access_log = accesslog_open(cfg->access_log, err, sizeof(err));
+		if (!rt->access_log) {
+			log_error("%s", err);
+			goto out;
+		}
+	}
+	rt->tls = tls_set_new(cfg, NULL, err, sizeof(err));
+	if (!rt->tls) {
 		log_error("%s", err);
 		goto out;
 	}
@@ -211,8 +258,11 @@ int runtime_run(struct weir_config *cfg)
 	sigterm = evsignal_new(rt->base, SIGTERM, stop_signal_cb, rt);
 	sigint = evsignal_new(rt->base, SIGINT, stop_signal_cb, rt);
 	rt->sighup = evsignal_new(rt->base, SIGHUP, sighup_cb, rt);
-	if (!sigterm || !sigint || !rt->sighup || evsignal_add(sigterm, NULL) < 0 ||
-	    evsignal_add(sigint, NULL) < 0 || evsignal_add(rt->sighup, NULL) < 0) {
+	/* Always caught, access log or not: SIGUSR1's default action kills. */
+	rt->sigusr1 = evsignal_new(rt->base, SIGUSR1, sigusr1_cb, rt);
+	if (!sigterm || !sigint || !rt->sighup || !rt->sigusr1 || evsignal_add(sigterm, NULL) < 0 ||
+	    evsignal_add(sigint, NULL) < 0 || evsignal_add(rt->sighup, NULL) < 0 ||
+	    evsignal_add(rt->sigusr1, NULL) < 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
@@ -226,7 +276,11 @@ int runtime_run(struct weir_config *cfg)
 		log_info("weir %s: %zu listener(s), %u worker(s), canary %.2f%%", PACKAGE_VERSION,
 		         cfg->nlisteners, rt->nworkers, atomic_load(&rt->canary_weight) / 100.0);
 		for (size_t i = 0; i < cfg->nlisteners; i++)
-			log_info("listening on %s", cfg->listeners[i].addr.text);
+			log_info("listening on %s%s", cfg->listeners[i].addr.text,
+			         cfg->listeners[i].tls ? " (TLS)" : "");
+#ifdef HAVE_LIBSYSTEMD
+		sd_notifyf(0, "READY=1\nSTATUS=canary %.2f%%", atomic_load(&rt->canary_weight) / 100.0);
+#endif
 		event_base_dispatch(rt->base);
 		rc = 0;
 	} else {
@@ -246,12 +300,23 @@ out:
 		event_free(rt->stop_timer);
 	if (rt->sighup)
 		event_free(rt->sighup);
+	if (rt->sigusr1)
+		event_free(rt->sigusr1);
 	control_free(rt->control);
 	admin_free(rt->admin);
 	if (rt->workers)
 		for (unsigned i = 0; i < rt->nworkers; i++)
 			worker_dispose(&rt->workers[i]);
 	free(rt->workers);
+	if (rt->access_log) {
+		/* The workers handed over their last lines in worker_dispose. */
+		struct accesslog_stats st;
+		accesslog_get_stats(rt->access_log, &st);
+		accesslog_close(rt->access_log);
+		if (st.lines_dropped)
+			log_warn("access log: %llu line(s) could not be written (last error: %s)",
+			         (unsigned long long)st.lines_dropped, strerror(st.last_errno));
+	}
 	canary_free(rt->canary);
 	stats_free(rt->stats);
 	if (rt->reconf_done)
@@ -261,6 +326,8 @@ out:
 	/* A reload still in flight when the workers stopped: they are joined now. */
 	config_free(rt->old_cfg);
 	config_free(rt->cfg);
+	tls_set_free(rt->old_tls);
+	tls_set_free(rt->tls);
 	free(rt);
 	return rc;
 }

@@ -14,9 +14,11 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 
+#include "weir/accesslog.h"
 #include "weir/clock.h"
 #include "weir/log.h"
 #include "weir/proxy.h"
+#include "weir/tls.h"
 
 #define LISTEN_BACKLOG 1024
 #define TICK_MS 200 /* stats flush and server-state publication period */
@@ -76,6 +78,9 @@ static void worker_flush(struct worker *w)
 	for (int p = 0; p < POOL_COUNT; p++)
 		stats_flush(w->rt->stats, (enum pool_id)p, &w->rec[p], now_ms);
 	worker_publish(w);
+	/* Hand the access log lines to its writer thread (no I/O here): on the
+	 * tick, so a quiet server's lines still reach the file, and at exit. */
+	accesslog_flush(&w->alog);
 }
 
 static void tick_cb(evutil_socket_t fd, short events, void *arg)
@@ -109,6 +114,7 @@ void worker_conn_closed(struct worker *w)
 static void pools_free(struct worker_pool *pools)
 {
 	for (int p = 0; p < POOL_COUNT; p++) {
+		tls_sessions_free(pools[p].servers, pools[p].nservers);
 		free(pools[p].views);
 		free(pools[p].servers);
 		free(pools[p].pub);
@@ -136,12 +142,18 @@ static int pools_build(struct worker_pool *pools, const struct weir_config *cfg,
 
 /* Take the configuration the main thread handed over: new server tables
  * (a server whose address stays keeps its idle connections and back-off),
- * new limits and timeouts for new requests. Exchanges in flight finish on the
- * connections they have; those are closed rather than pooled afterwards. */
+ * new limits and timeouts for new requests, new TLS contexts. Exchanges in
+ * flight finish on the connections they have; those are closed rather than
+ * pooled afterwards. In a pool with TLS before or after, idle connections,
+ * cached sessions and back-off go: the next connection is verified as the
+ * files say now, at once (a reload is how a fixed certificate is taken). */
 static void reconf_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct worker *w = arg;
 	const struct weir_config *cfg = w->next_cfg;
+	/* Set with CFG and stable until every worker took it: the main thread
+	 * refuses another reload until then. */
+	const struct tls_set *tls = w->rt->tls;
 	struct worker_pool fresh[POOL_COUNT];
 	(void)fd;
 	(void)events;
@@ -150,6 +162,15 @@ static void reconf_cb(evutil_socket_t fd, short events, void *arg)
 	if (pools_build(fresh, cfg, w->id) == 0) {
 		for (int p = 0; p < POOL_COUNT; p++) {
 			struct worker_pool *old = &w->pools[p];
+			if (w->cfg->pools[p].tls.enabled || cfg->pools[p].tls.enabled) {
+				for (size_t o = 0; o < old->nservers; o++) {
+					while (old->servers[o].idle)
+						proxy_upstream_free(old->servers[o].idle);
+					old->servers[o].fails = 0;
+					old->views[o].down_until_ms = 0;
+				}
+				tls_sessions_free(old->servers, old->nservers);
+			}
 			for (size_t n = 0; n < fresh[p].nservers; n++) {
 				const char *addr = cfg->pools[p].servers[n].text;
 				for (size_t o = 0; o < old->nservers; o++) {
@@ -174,6 +195,7 @@ static void reconf_cb(evutil_socket_t fd, short events, void *arg)
 		memcpy(w->pools, fresh, sizeof(fresh));
 		w->gen++;
 		w->cfg = cfg;
+		w->tls = tls;
 		pthread_mutex_unlock(&w->pools_lock);
 		worker_publish(w);
 	} else {
@@ -193,6 +215,7 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 	memset(w, 0, sizeof(*w));
 	w->rt = rt;
 	w->cfg = cfg;
+	w->tls = rt->tls;
 	w->id = id;
 	pthread_mutex_init(&w->pools_lock, NULL);
 	split_rng_seed(&w->rng, clock_now_us() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid());
@@ -210,6 +233,10 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+	}
+	if (accesslog_buf_init(&w->alog, rt->access_log) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
 	w->listeners = calloc(cfg->nlisteners, sizeof(*w->listeners));
 	if (!w->listeners) {
@@ -293,6 +320,7 @@ void worker_dispose(struct worker *w)
 	pools_free(w->pools);
 	for (int p = 0; p < POOL_COUNT; p++)
 		stats_interval_dispose(&w->rec[p]);
+	accesslog_buf_dispose(&w->alog); /* hands over what is left; before accesslog_close */
 	if (w->base)
 		event_base_free(w->base);
 	if (w->rt)

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "weir/accesslog.h"
 #include "weir/config-t.h"
 #include "weir/http1.h"
 #include "weir/split.h"
@@ -19,9 +20,11 @@
 struct runtime;
 struct worker;
 struct upstream_conn;
+struct accesslog;
 struct admin;
 struct canary;
 struct control;
+struct tls_set;
 
 /* A server as other threads may read it: each worker publishes its own view
  * at every tick; the admin page sums them and never touches private state. */
@@ -79,6 +82,11 @@ struct client_conn {
 	bool resp_keep_alive;
 	int status;
 	bool upstream_read_paused;          /* backpressure */
+
+	/* For the access log (filled only when it is on). */
+	struct accesslog_req al_req;        /* method and target, copied at request_begin */
+	char al_server[ACCESSLOG_ADDR_MAX]; /* the chosen server's address; "" before choice */
+	uint64_t resp_bytes;                /* response bytes passed to the client */
 };
 
 struct upstream_conn {
@@ -100,6 +108,8 @@ struct server_rt {
 	struct upstream_conn *idle;         /* idle keep-alive connections, LIFO */
 	uint32_t nidle;
 	uint32_t fails;                     /* consecutive connect failures */
+	struct ssl_session_st *session;     /* SSL_SESSION, TLS pools: offered by the next
+	                                       connection to this server */
 };
 
 struct worker_pool {
@@ -116,6 +126,7 @@ struct worker {
 	uint32_t gen;                       /* bumped when the server tables are rebuilt */
 	pthread_mutex_t pools_lock;         /* table swap vs. the admin page's reads */
 	const struct weir_config *next_cfg; /* handed over by the main thread */
+	const struct tls_set *tls;          /* TLS contexts of cfg (owned by the runtime) */
 	struct event *reconf;               /* cross-thread: take next_cfg */
 	unsigned id;
 	pthread_t thread;
@@ -127,6 +138,7 @@ struct worker {
 
 	struct split_rng rng;
 	struct stats_interval rec[POOL_COUNT];
+	struct accesslog_buf alog;          /* this thread's access log lines */
 	struct worker_pool pools[POOL_COUNT];
 
 	struct client_conn *conns;          /* open client connections */
@@ -139,12 +151,16 @@ struct worker {
 struct runtime {
 	struct weir_config *cfg;            /* the current configuration (main thread) */
 	struct weir_config *old_cfg;        /* the previous one, until every worker let go */
+	struct tls_set *tls;                /* TLS contexts of cfg */
+	struct tls_set *old_tls;            /* of old_cfg, freed with it */
 	_Atomic unsigned reconf_pending;    /* workers that have not switched yet */
 	struct event *reconf_done;          /* cross-thread: free old_cfg */
 	struct event_base *base;            /* main thread: signals, admin, control, guard */
 	_Atomic uint32_t canary_weight;     /* the whole weight set: one atomic word */
 	_Atomic uint32_t nconns;            /* client connections, all workers */
 	_Atomic uint64_t refused_conns;     /* over max_connections */
+	_Atomic uint64_t tls_handshake_failures; /* client handshakes that failed */
+	_Atomic uint64_t tls_upstream_failures;  /* TLS failures connecting to servers */
 	struct stats *stats;
 	struct worker *workers;
 	unsigned nworkers;
@@ -157,6 +173,8 @@ struct runtime {
 	struct canary *canary;
 	struct control *control;
 	struct event *sighup;
+	struct event *sigusr1;              /* reopen the access log (logrotate) */
+	struct accesslog *access_log;       /* NULL: access_log = "" */
 };
 
 #endif
