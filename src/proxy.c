@@ -219,11 +219,20 @@ static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id poo
 	}
 	bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
 	if (bufferevent_socket_connect(up->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+		int e = errno; /* for upstream_attach: whose fault it was */
 		bufferevent_free(up->bev);
 		free(up);
+		errno = e;
 		return NULL;
 	}
 	return up;
+}
+
+/* A connect that failed before reaching the network for lack of weir's own
+ * resources: descriptors, local ports, buffers, memory. */
+static bool local_shortage(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL;
 }
 
 static void server_mark_down(struct worker *w, enum pool_id pool, int server, uint64_t now_ms)
@@ -253,7 +262,9 @@ static void server_mark_up(struct worker *w, enum pool_id pool, int server)
 }
 
 /* Choose a server of C's pool and give C a connection to it: an idle one if
- * there is one, else a new one. Returns 0, or -1 when none could be had. */
+ * there is one, else a new one. Returns 0, -1 when none could be had, or -2
+ * when weir itself is short of descriptors or memory (the server is not to
+ * blame, and is not marked down). */
 static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_idle)
 {
 	struct worker *w = c->w;
@@ -281,6 +292,8 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	} else {
 		up = upstream_connect(w, c->pool, s);
 		if (!up) {
+			if (local_shortage(errno))
+				return -2;
 			server_mark_down(w, c->pool, s, now_ms);
 			return -1;
 		}
@@ -447,6 +460,17 @@ static bool is_hop_by_hop(const char *buf, struct http1_span n)
 	}
 }
 
+/* Content-Length crosses whatever a Connection field lists (RFC 9110 7.6.1
+ * would have weir drop it): the body is relayed as it was framed, so the
+ * next hop must see its length. Dropped, the body would reach the backend
+ * as a second request on the connection (smuggling), or the client as the
+ * start of the next response. Transfer-Encoding needs no exception: weir
+ * writes its own. */
+static bool is_content_length(const char *buf, struct http1_span n)
+{
+	return n.len == 14 && strncasecmp(buf + n.off, "content-length", 14) == 0;
+}
+
 /* Names listed in Connection fields are hop-by-hop too. */
 static size_t connection_tokens(const char *buf, const struct http1_head *h, struct http1_span *tok)
 {
@@ -552,7 +576,8 @@ static void write_request_head(struct client_conn *c, const char *buf, struct ev
 	p = c->req_minor ? PUT_LIT(p, " HTTP/1.1\r\n") : PUT_LIT(p, " HTTP/1.0\r\n");
 	for (unsigned i = 0; i < h->nheaders; i++) {
 		struct http1_span n = h->headers[i].name;
-		if (is_hop_by_hop(buf, n) || (ntok && is_connection_named(buf, n, tok, ntok)) ||
+		if (is_hop_by_hop(buf, n) ||
+		    (ntok && !is_content_length(buf, n) && is_connection_named(buf, n, tok, ntok)) ||
 		    span_ieq_name(buf, n, "x-forwarded-proto", 17) ||
 		    span_ieq_name(buf, n, "x-forwarded-for", 15))
 			continue;
@@ -684,8 +709,11 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->req_done = h->body == HTTP1_BODY_NONE ||
 	              (h->body == HTTP1_BODY_LENGTH && h->content_length == 0);
 	c->pool = choose_pool(c, buf);
-	if (upstream_attach(c, c->t_head_us / 1000, true) < 0) {
-		reply_error(c, 502, true);
+	int r = upstream_attach(c, c->t_head_us / 1000, true);
+	if (r < 0) {
+		/* weir's own shortage is a 503 and not the pool's error: counting it
+		 * would let an overloaded proxy roll a healthy canary back. */
+		reply_error(c, r == -2 ? 503 : 502, r != -2);
 		return;
 	}
 	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
@@ -764,7 +792,8 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	p = PUT_LIT(p, "\r\n");
 	for (unsigned i = 0; i < h->nheaders; i++) {
 		struct http1_span n = h->headers[i].name;
-		if (is_hop_by_hop(buf, n) || (ntok && is_connection_named(buf, n, tok, ntok)))
+		if (is_hop_by_hop(buf, n) ||
+		    (ntok && !is_content_length(buf, n) && is_connection_named(buf, n, tok, ntok)))
 			continue;
 		p = put_span(p, buf, n);
 		p = PUT_LIT(p, ": ");

@@ -22,6 +22,8 @@
 
 #define LISTEN_BACKLOG 1024
 #define TICK_MS 200 /* stats flush and server-state publication period */
+#define ACCEPT_PAUSE_MS 100    /* accept(2) failed for lack of resources: retry after */
+#define ACCEPT_WARN_MS 10000   /* at most one warning about it per worker this often */
 
 /* A listening socket for ADDR; with SO_REUSEPORT when REUSEPORT. */
 static int listen_socket(const struct cfg_addr *addr, bool reuseport, char *err, size_t errlen)
@@ -103,6 +105,43 @@ static void wake_cb(evutil_socket_t fd, short events, void *arg)
 	proxy_close_idle(w);
 	if (w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
+}
+
+/* The pause is over: accept again, unless draining began meanwhile. */
+static void accept_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	(void)fd;
+	(void)events;
+	if (w->draining)
+		return;
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+/* accept(2) failed with an error that is not "try again": the process or the
+ * system is out of descriptors (EMFILE, ENFILE) or memory. The connection
+ * stays in the backlog, so the listener would be woken at once, again and
+ * again: a spinning core and a log line per failed call. Pause accepting
+ * instead; open connections are still served and free descriptors as they
+ * close, and the backlog waits for the next try. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct worker *w = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval pause = { .tv_sec = 0, .tv_usec = ACCEPT_PAUSE_MS * 1000 };
+	uint64_t now = clock_now_ms();
+
+	(void)l;
+	for (size_t i = 0; i < w->nlisteners; i++)
+		evconnlistener_disable(w->listeners[i]);
+	evtimer_add(w->accept_resume, &pause);
+	if (w->accept_warned_ms == 0 || now - w->accept_warned_ms >= ACCEPT_WARN_MS) {
+		w->accept_warned_ms = now;
+		log_warn("worker %u: cannot accept connections: %s (pausing for %d ms; "
+		         "this warning at most every %d s)",
+		         w->id, evutil_socket_error_to_string(e), ACCEPT_PAUSE_MS, ACCEPT_WARN_MS / 1000);
+	}
 }
 
 void worker_conn_closed(struct worker *w)
@@ -253,12 +292,14 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 			snprintf(err, errlen, "cannot listen on %s", cfg->listeners[i].addr.text);
 			return -1;
 		}
+		evconnlistener_set_error_cb(w->listeners[i], accept_error_cb);
 		w->nlisteners++;
 	}
 	w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
 	w->wake = event_new(w->base, -1, 0, wake_cb, w);
 	w->reconf = event_new(w->base, -1, 0, reconf_cb, w);
-	if (!w->tick || !w->wake || !w->reconf) {
+	w->accept_resume = evtimer_new(w->base, accept_resume_cb, w);
+	if (!w->tick || !w->wake || !w->reconf || !w->accept_resume) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -316,6 +357,8 @@ void worker_dispose(struct worker *w)
 		event_free(w->wake);
 	if (w->reconf)
 		event_free(w->reconf);
+	if (w->accept_resume)
+		event_free(w->accept_resume);
 	proxy_free_cache(w);
 	pools_free(w->pools);
 	for (int p = 0; p < POOL_COUNT; p++)

@@ -135,6 +135,8 @@ struct worker {
 	size_t nlisteners;
 	struct event *tick;                 /* flush stats, publish server states */
 	struct event *wake;                 /* cross-thread: begin draining */
+	struct event *accept_resume;        /* accepting paused (out of descriptors) */
+	uint64_t accept_warned_ms;          /* last "cannot accept" warning */
 
 	struct split_rng rng;
 	struct stats_interval rec[POOL_COUNT];
