@@ -258,7 +258,16 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 	w->id = id;
 	pthread_mutex_init(&w->pools_lock, NULL);
 	split_rng_seed(&w->rng, clock_now_us() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid());
-	w->base = event_base_new();
+	/* The epoll changelist folds the enable/disable pairs a request makes
+	 * within one loop iteration (pause reading, resume, arm writing) into
+	 * at most one epoll_ctl per descriptor and iteration. weir never dup()s
+	 * a descriptor it hands to libevent, the changelist's one caveat. */
+	struct event_config *ecfg = event_config_new();
+	if (ecfg) {
+		event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		w->base = event_base_new_with_config(ecfg);
+		event_config_free(ecfg);
+	}
 	if (!w->base) {
 		snprintf(err, errlen, "cannot create an event loop");
 		return -1;
