@@ -381,6 +381,18 @@ static void conn_close(struct client_conn *c)
 	worker_conn_closed(w);
 }
 
+/* Close with a reset: the response was cut short, and its body is delimited
+ * by the close, so a clean close would tell the client it is complete. */
+static void conn_abort(struct client_conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	if (fd >= 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_close(c);
+}
+
 /* Close once everything queued for the client has been written. */
 static void conn_flush_and_close(struct client_conn *c)
 {
@@ -437,7 +449,9 @@ static void reply_error(struct client_conn *c, int status, bool counted)
 		log_access(c, status, c->server < 0 ? -1
 		           : (int64_t)(now > c->t_head_us ? now - c->t_head_us : 0));
 	}
-	if (started)
+	if (started && c->resp_body == HTTP1_BODY_CLOSE)
+		conn_abort(c);
+	else if (started)
 		conn_close(c);
 	else
 		conn_flush_and_close(c);
@@ -1120,9 +1134,9 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		reply_error(c, 502, true);
 		return;
 	}
-	/* EOF or error. A read-until-close body ends here; anything else is a
-	 * backend that broke off. */
-	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE) {
+	/* EOF or error. A read-until-close body ends here at a clean close (a
+	 * reset cuts it short); anything else is a backend that broke off. */
+	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE && !(events & BEV_EVENT_ERROR)) {
 		struct evbuffer *in = bufferevent_get_input(bev);
 		c->resp_bytes += evbuffer_get_length(in);
 		evbuffer_add_buffer(bufferevent_get_output(c->bev), in);

@@ -53,10 +53,8 @@ get() {
 		if (($#)); then printf '%s\r\n' "$@"; fi
 		printf '\r\n'
 	} >"$T/req"
-	local out
-	out=$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)
-	read -r STATUS END COMPLETE CONNECTION < <(fields "$out" status end complete connection)
-	BODY=$(json_get "$out" .body)
+	read -r STATUS END COMPLETE CONNECTION BODY < <(EVIL_FIELDS="status end complete connection body" \
+		"${EVIL[@]}" probe "$PROXY" "$T/req" 10)
 }
 
 # check_next TAG: weir still serves, and a new request gets its own answer
@@ -113,6 +111,19 @@ bad cl_short cut
 bad bad_chunk cut
 bad chunk_eof cut
 bad never_finish cut
+
+# ---- a body delimited by the close, cut short -----------------------------------------
+# Only the backend's clean close ends such a body. Cut by a reset or by the
+# backend timeout, the client must not be told it is complete (a clean
+# close is all it could go by), and the pool must count it.
+for mode in close_delim_reset close_delim_stall; do
+	e0=$(errors baseline)
+	get "/mode/$mode"
+	assert_eq "$mode: the client's connection is reset, not closed cleanly" reset "$END"
+	wait_for "$mode: one error counted" 5 errors_are baseline $((e0 + 1))
+	ok "$mode: counted as one error of the baseline pool"
+	check_next "$mode"
+done
 
 # ---- connection refused: 502, the canary's error, never moved to the baseline ----------
 e0=$(errors canary); r0=$(json_get "$(evil_stats)" .requests)
