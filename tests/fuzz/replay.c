@@ -110,18 +110,20 @@ int main(int argc, char **argv)
 	char base[2048], dir[2400];
 	int failed = 0;
 
-	if (argc > 1)
-		snprintf(base, sizeof(base), "%s", argv[1]);
-	else if (top)
-		snprintf(base, sizeof(base), "%s/tests/fuzz", top);
-	else {
+	if (argc < 2 && !top) {
 		fprintf(stderr, "usage: replay DIR (or set top_srcdir)\n");
+		return 2;
+	}
+	if ((argc > 1 ? snprintf(base, sizeof(base), "%s", argv[1])
+	              : snprintf(base, sizeof(base), "%s/tests/fuzz", top)) >= (int)sizeof(base)) {
+		fprintf(stderr, "replay: directory name too long\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(harnesses) / sizeof(harnesses[0]); i++) {
 		const struct harness *h = &harnesses[i];
 		long corpus, crashes;
 
+		/* BASE is under 2048 bytes: both names fit DIR. */
 		snprintf(dir, sizeof(dir), "%s/corpus/%s", base, h->name);
 		corpus = replay_dir(h, dir, 0);
 		snprintf(dir, sizeof(dir), "%s/regressions/%s", base, h->name);

@@ -13,6 +13,10 @@ what weir makes of it and of hostile clients (stdlib only).
                                         "talked/requests" from its stats;
                                         with FILE2, send it once the backend
                                         has counted the request of FILE
+  evil_backend.py probes PORT BACKEND WAIT FILE...
+                                        probe each FILE in turn (BACKEND 0:
+                                        none), one line each of the values
+                                        $EVIL_FIELDS names
   evil_backend.py dribble PORT FILE MS  send FILE one byte every MS ms until
                                         the peer answers or closes; print the
                                         same JSON plus "sent" (bytes written)
@@ -24,6 +28,9 @@ what weir makes of it and of hostile clients (stdlib only).
   evil_backend.py stall PORT PATH       request PATH, then never read; runs
                                         until killed (at most 120 s)
 
+With EVIL_FIELDS="status end ..." in the environment, the clients print just
+those values, on one line ("-" for none), instead of JSON.
+
 The backend serves every request on keep-alive connections (one thread per
 connection). What it does is chosen by the request path, so one process
 serves every case of a test:
@@ -33,6 +40,8 @@ serves every case of a test:
   /mode/close_mid_head            half a head, then a clean close
   /mode/close_no_answer           close without a byte
   /mode/reset_mid_body            head with Content-Length 1000, 100 bytes, reset
+  /mode/close_delim_reset         a body delimited by the close, cut by a reset
+  /mode/close_delim_stall         a body delimited by the close, then silence
   /mode/never_respond             say nothing until the peer closes
   /mode/never_finish              head with Content-Length 1000, 10 bytes, then silence
   /mode/bad_status                "HTTP/1.1 2x0 OK"
@@ -65,6 +74,7 @@ Request bodies (Content-Length or chunked) are read before any answer; a
 malformed chunked body closes the connection. Every wait is bounded.
 """
 import json
+import os
 import socket
 import struct
 import sys
@@ -242,6 +252,15 @@ def answer(sock, c, mode, cid, nth, path, blen, client_close):
         time.sleep(0.05)
         reset(sock)
         return False
+    if mode == "close_delim_reset":
+        send(sock, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"z" * 100)
+        time.sleep(0.05)
+        reset(sock)
+        return False
+    if mode == "close_delim_stall":
+        send(sock, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"z" * 100)
+        c.wait_eof()
+        return False
     if mode == "never_respond":
         c.wait_eof()
         return False
@@ -410,6 +429,23 @@ def reached(port):
     return "%d/%d" % (st["talked"], st["requests"])
 
 
+def emit(out):
+    """Print OUT as JSON, or with $EVIL_FIELDS ("status end ...") just those
+    values on one line, "-" for a missing or empty one."""
+    keys = os.environ.get("EVIL_FIELDS")
+    if keys:
+        print(" ".join(str(out.get(k, "")) or "-" for k in keys.split()))
+    else:
+        print(json.dumps(out))
+
+
+def probes(port, backend, wait, paths):
+    """probe, one fresh connection per file, one line of $EVIL_FIELDS each."""
+    for path in paths:
+        probe(port, path, wait, backend, None)
+        sys.stdout.flush()
+
+
 def probe(port, path, wait, backend, path2):
     data = open(path, "rb").read()
     before = reached(backend) if backend else None
@@ -430,7 +466,7 @@ def probe(port, path, wait, backend, path2):
     out = describe(got, end)
     if backend:
         out["reached_before"], out["reached_after"] = before, reached(backend)
-    print(json.dumps(out))
+    emit(out)
 
 
 def dribble(port, path, ms):
@@ -465,7 +501,7 @@ def dribble(port, path, ms):
     s.close()
     out = describe(got, end)
     out["sent"] = sent
-    print(json.dumps(out))
+    emit(out)
 
 
 def flood(port, n, hold, path):
@@ -499,7 +535,7 @@ def flood(port, n, hold, path):
         time.sleep(left)
     for s in socks:
         s.close()
-    print(json.dumps({"opened": opened, "closed_early": early}))
+    emit({"opened": opened, "closed_early": early})
 
 
 def stall(port, path):
@@ -520,6 +556,8 @@ def main():
         probe(port, sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 10.0,
               int(sys.argv[5]) if len(sys.argv) > 5 else 0,
               sys.argv[6] if len(sys.argv) > 6 else None)
+    elif cmd == "probes":
+        probes(port, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5:])
     elif cmd == "dribble":
         dribble(port, sys.argv[3], float(sys.argv[4]))
     elif cmd == "flood":

@@ -44,14 +44,14 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # ---- slowloris: a head dribbled byte by byte ------------------------------------------
 printf 'GET /slow HTTP/1.1\r\nHost: a\r\nUser-Agent: %s\r\n\r\n' "$(head -c 200 /dev/zero | tr '\0' s)" >"$T/head.req"
-read -r status end sent < <(fields "$("${EVIL[@]}" dribble "$PROXY" "$T/head.req" 200)" status end sent)
+read -r status end sent < <(EVIL_FIELDS="status end sent" "${EVIL[@]}" dribble "$PROXY" "$T/head.req" 200)
 assert_eq "slowloris head: 408" 408 "$status"
 assert_eq "slowloris head: connection closed" closed "$end"
 assert_num "slowloris head: cut before the head was complete ($sent bytes sent)" "$sent" "<" 240
 
 # ---- an idle connection that never sends a byte is closed after timeouts.idle -----------
 : >"$T/empty.req"
-read -r status end < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/empty.req" 20)" status end)
+read -r status end < <(EVIL_FIELDS="status end" "${EVIL[@]}" probe "$PROXY" "$T/empty.req" 20)
 assert_eq "silent connection: closed without an answer" "0 closed" "$status $end"
 
 # ---- a request body that stops half way: cut, 408, not the backend's error ------------
@@ -59,7 +59,7 @@ assert_eq "silent connection: closed without an answer" "0 closed" "$status $end
 # pool, any client could push a canary's error rate up and trigger a rollback.
 read -r e0 r0 < <(fields "$(json_get "$(stats)" .pools.baseline.total)" errors requests)
 printf 'POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 200\r\n\r\n%s' "$(head -c 100 /dev/zero | tr '\0' b)" >"$T/body.req"
-read -r status end < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/body.req" 20)" status end)
+read -r status end < <(EVIL_FIELDS="status end" "${EVIL[@]}" probe "$PROXY" "$T/body.req" 20)
 assert_eq "stalled body: cut by a timeout and answered 408" "408 closed" "$status $end"
 assert_eq "weir serves after the slow clients" 200 "$(http_status "http://127.0.0.1:$PROXY/after-slow")"
 # Once that later request is counted, so is anything recorded before it.
@@ -69,7 +69,7 @@ assert_eq "stalled body: not counted as the pool's error" "$e0" "$(json_get "$(s
 
 # ---- a flood beyond max_connections (50) ------------------------------------------------
 for round in 1 2; do
-	read -r opened early < <(fields "$("${EVIL[@]}" flood "$PROXY" 200 2)" opened closed_early)
+	read -r opened early < <(EVIL_FIELDS="opened closed_early" "${EVIL[@]}" flood "$PROXY" 200 2)
 	assert_eq "flood $round: the kernel took all 200 connections" 200 "$opened"
 	# Exactly 50 held means every slot was given back after the last round.
 	assert_eq "flood $round: weir refused all but max_connections" 150 "$early"
@@ -98,6 +98,7 @@ ok "weir serves after the stalled reader"
 # ---- file-descriptor exhaustion: ulimit -n 64, 150 connections --------------------------
 P2=$(free_port); A2=$(free_port)
 write_conf "$T/weir-fd.conf" "$P2" "$A2" 10000
+# shellcheck disable=SC2016	# expanded by the inner shell
 start_bg weirfd bash -c 'ulimit -n 64 && exec "$0" -c "$1"' "$WEIR" "$T/weir-fd.conf"
 wait_port "$P2" 10 "$BG_PID"
 assert_eq "ulimit -n 64 is in force" 64 "$(awk '/^Max open files/ { print $4 }' "/proc/$(bg_pid weirfd)/limits")"

@@ -7,6 +7,7 @@
 # Bodies whose chunked framing breaks after the head was forwarded are
 # answered 400, and the upstream connection that saw the head is closed,
 # never pooled.
+# shellcheck disable=SC2059	# the requests are printf formats (\r\n, \000) on purpose
 . "$(dirname "$0")/lib.sh"
 EVIL=("$WEIR_PYTHON" -S "$top_srcdir/tests/integration/evil_backend.py")
 
@@ -31,30 +32,37 @@ wait_port "$PROXY" 10 "$BG_PID"
 
 evil_stats() { hcurl "http://127.0.0.1:$BE/__evil/stats"; }
 repeat() { head -c "$2" /dev/zero | tr '\0' "$1"; }	# CHAR N
-# fields JSON KEY...: the values at the top-level KEYs, one line, "-" for none
-fields() {
-	"$WEIR_PYTHON" -S -c 'import json, sys
-d = json.loads(sys.argv[1])
-print(" ".join(str(d.get(k, "-")) or "-" for k in sys.argv[2:]))' "$@"
-}
 
-# req NAME WANT BYTES: send BYTES (printf format: \r \n \000 ...) on a fresh
-# connection. WANT 200: it must reach the backend (one more request head);
-# anything else: weir answers WANT with "Connection: close", closes, and the
-# backend sees nothing at all: no connection talks, no request head.
+# req NAME WANT BYTES: queue BYTES (printf format: \r \n \000 ...) to be
+# sent on a connection of its own. check_reqs sends them all (one Python
+# process, not one per case) and asserts for each: WANT 200: it reached the
+# backend (one more request head); anything else: weir answered WANT with
+# "Connection: close" and closed, and the backend saw nothing at all (no
+# connection that talked, no request head).
+REQ_NAMES=() REQ_WANTS=() REQ_FILES=()
 req() {
-	local name=$1 want=$2 status end conn before after
-	printf -- "$3" >"$T/req"
-	read -r status end conn before after < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/req" 10 "$BE")" \
-		status end connection reached_before reached_after)
-	assert_eq "$name: status" "$want" "$status"
-	if [[ $want == 200 ]]; then
-		assert_eq "$name: reached the backend once" "$((${before#*/} + 1))" "${after#*/}"
-		return
-	fi
-	assert_ne "$name: connection closed by weir" timeout "$end"
-	assert_eq "$name: answered with Connection: close" close "$conn"
-	assert_eq "$name: nothing reached the backend" "$before" "$after"
+	local f="$T/req.${#REQ_NAMES[@]}"
+	printf -- "$3" >"$f"
+	REQ_NAMES+=("$1") REQ_WANTS+=("$2") REQ_FILES+=("$f")
+}
+check_reqs() {
+	local i=0 name want status end conn before after
+	EVIL_FIELDS="status end connection reached_before reached_after" \
+		"${EVIL[@]}" probes "$PROXY" "$BE" 10 "${REQ_FILES[@]}" >"$T/probes.out"
+	while read -r status end conn before after; do
+		name=${REQ_NAMES[i]} want=${REQ_WANTS[i]}
+		i=$((i + 1))
+		assert_eq "$name: status" "$want" "$status"
+		if [[ $want == 200 ]]; then
+			assert_eq "$name: reached the backend once" "$((${before#*/} + 1))" "${after#*/}"
+			continue
+		fi
+		assert_ne "$name: connection closed by weir" timeout "$end"
+		assert_eq "$name: answered with Connection: close" close "$conn"
+		assert_eq "$name: nothing reached the backend" "$before" "$after"
+	done <"$T/probes.out"
+	assert_eq "every queued request was sent" "${#REQ_NAMES[@]}" "$i"
+	REQ_NAMES=() REQ_WANTS=() REQ_FILES=()
 }
 
 H='Host: a\r\n'
@@ -150,6 +158,7 @@ req "128 fields" 200 "GET /ok HTTP/1.1\r\n$C$(for i in $(seq 126); do printf 'X%
 # ---- a request smuggled behind a refused one never runs ------------------------------------
 req "CL.TE with a request behind it" 400 \
 	"POST / HTTP/1.1\r\n${H}Content-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n$H\r\n"
+check_reqs
 assert_not_contains "the smuggled request never reached the backend" "/smuggled" "$(evil_stats)"
 
 # ---- Content-Length named in Connection ----------------------------------------------------
@@ -158,7 +167,7 @@ assert_not_contains "the smuggled request never reached the backend" "/smuggled"
 smuggled='GET /smuggled-by-connection HTTP/1.1\r\nHost: a\r\n\r\n'
 len=$(printf -- "$smuggled" | wc -c)
 printf -- "POST /conn-cl HTTP/1.1\r\n${H}Content-Length: $len\r\nConnection: keep-alive, Content-Length\r\n$C\r\n$smuggled" >"$T/req"
-read -r status body < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)" status body)
+read -r status body < <(EVIL_FIELDS="status body" "${EVIL[@]}" probe "$PROXY" "$T/req" 10)
 assert_eq "Connection: Content-Length: the request is answered" 200 "$status"
 assert_eq "Connection: Content-Length: the backend got the body as a body" "$len" "$(json_get "$body" .body_length)"
 assert_not_contains "Connection: Content-Length: no request smuggled in the body" \
@@ -177,7 +186,7 @@ body() {
 	local name=$1 path="/body-$2" status end conn
 	printf "POST $path HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n$3" >"$T/req"
 	printf -- "$4" >"$T/req2"
-	read -r status end < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/req" 10 "$BE" "$T/req2")" status end)
+	read -r status end < <(EVIL_FIELDS="status end" "${EVIL[@]}" probe "$PROXY" "$T/req" 10 "$BE" "$T/req2")
 	assert_eq "$name: status" 400 "$status"
 	assert_ne "$name: connection closed by weir" timeout "$end"
 	conn=$(json_get "$(evil_stats)" .log | "$WEIR_PYTHON" -S -c '
@@ -187,7 +196,7 @@ print(([0] + [e[0] for e in json.load(sys.stdin) if e[2] == sys.argv[1] and not 
 	wait_for "$name: the upstream connection to close" 5 upstream_closed "$conn"
 	ok "$name: the upstream connection that saw the head was closed"
 	printf "GET /after-$2 HTTP/1.1\r\n$H$C\r\n" >"$T/req"
-	read -r status body < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)" status body)
+	read -r status body < <(EVIL_FIELDS="status body" "${EVIL[@]}" probe "$PROXY" "$T/req" 10)
 	assert_eq "$name: the next request works" 200 "$status"
 	assert_eq "$name: and gets its own answer" "/after-$2" "$(json_get "$body" .path)"
 	assert_ne "$name: on another upstream connection" "$conn" "$(json_get "$body" .conn)"
@@ -208,10 +217,10 @@ body "chunk-size line over 4 KiB" longline "5;a=$(repeat x 2000)" "$(repeat x 22
 # All at once: weir may find the error before its upstream connection is
 # even up, but whatever it sent must not stay pooled.
 printf "POST /body-once HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n" >"$T/req"
-read -r status < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)" status)
+read -r status < <(EVIL_FIELDS="status" "${EVIL[@]}" probe "$PROXY" "$T/req" 10)
 assert_eq "bad chunk in the first packet: status" 400 "$status"
 printf "GET /after-once HTTP/1.1\r\n$H$C\r\n" >"$T/req"
-read -r status body < <(fields "$("${EVIL[@]}" probe "$PROXY" "$T/req" 10)" status body)
+read -r status body < <(EVIL_FIELDS="status body" "${EVIL[@]}" probe "$PROXY" "$T/req" 10)
 assert_eq "bad chunk in the first packet: the next request gets its own answer" \
 	"200 /after-once" "$status $(json_get "$body" .path)"
 
