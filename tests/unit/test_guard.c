@@ -363,10 +363,28 @@ static void test_for_measured_in_ms(void **unused)
 	guard_init(&g, &c, W5, 0);
 	assert_int_equal(guard_tick(&g, &bad, 1000).to, GUARD_BREACHING);
 	assert_int_equal(guard_tick(&g, &bad, 2000).kind, GUARD_VERDICT_NONE);
-	assert_int_equal(guard_tick(&g, &bad, 3499).kind, GUARD_VERDICT_NONE);
-	v = guard_tick(&g, &bad, 3500);
+	/* 50 ms of slack (a tenth of the 1 s interval, at most 50 ms) */
+	assert_int_equal(guard_tick(&g, &bad, 3449).kind, GUARD_VERDICT_NONE);
+	v = guard_tick(&g, &bad, 3450);
 	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
 	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 2.5s");
+}
+
+/* Ticks drift: the fifth tick of a 1 s interval after a breach may come at
+ * 4,999 ms. guard.for = 5s must act there, not a whole interval later. */
+static void test_for_tolerates_tick_jitter(void **unused)
+{
+	struct cfg_guard c = cfg_error_rate(0.02);
+	struct guard g;
+	struct guard_input bad = traffic(100, 30);
+	uint64_t t = 10000;
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_tick(&g, &bad, t).to, GUARD_BREACHING);
+	for (int i = 1; i < 5; i++)
+		assert_int_equal(guard_tick(&g, &bad, t + (uint64_t)i * 999).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(guard_tick(&g, &bad, t + 5 * 999).kind, GUARD_VERDICT_ROLLBACK);
 }
 
 static void test_for_zero_acts_at_once(void **unused)
@@ -1320,6 +1338,7 @@ int main(void)
 		cmocka_unit_test(test_gate_during_episode),
 		cmocka_unit_test(test_for_hysteresis),
 		cmocka_unit_test(test_for_measured_in_ms),
+		cmocka_unit_test(test_for_tolerates_tick_jitter),
 		cmocka_unit_test(test_for_zero_acts_at_once),
 		cmocka_unit_test(test_wilson_noise_does_not_breach),
 		cmocka_unit_test(test_wilson_boundary),
