@@ -57,6 +57,10 @@ test)
 	install_deps
 	build "$top/build" --enable-debug
 	run_tests "$top/build"
+	# The release tarball must build and pass the suite out of tree too.
+	(cd "$top/build" && make -s distcheck >"$top/build/distcheck.log" 2>&1) ||
+		{ tail -n 80 "$top/build/distcheck.log"; exit 1; }
+	echo "quickstart: make distcheck passed"
 	build "$top/build-san" --enable-sanitizers
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		run_tests "$top/build-san"
