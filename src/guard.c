@@ -454,8 +454,14 @@ static void derive(const struct guard *g, struct guard_judgement *j)
 	}
 	if (enough(g, b->requests) && have(j->lower[POOL_CANARY]) && have(j->upper[POOL_BASELINE]))
 		j->error_rate_increase = j->lower[POOL_CANARY] - j->upper[POOL_BASELINE];
-	if (enough(g, b->requests) && have(j->baseline_p99_hi_ms) && j->baseline_p99_hi_ms > 0.0 &&
-	    have(j->canary_lo_ms[1]))
+	/* A baseline that is mostly errors (lower bound above one half) is no
+	 * yardstick for latency: its fast errors (a dead pool answers 502 in
+	 * microseconds) would make a healthy canary look slow, and a rollback
+	 * would send every request to the failing pool (bench/guard.sh saw
+	 * exactly that). */
+	bool baseline_failing = have(j->lower[POOL_BASELINE]) && j->lower[POOL_BASELINE] > 0.5;
+	if (enough(g, b->requests) && !baseline_failing && have(j->baseline_p99_hi_ms) &&
+	    j->baseline_p99_hi_ms > 0.0 && have(j->canary_lo_ms[1]))
 		j->p99_ratio = j->canary_lo_ms[1] / j->baseline_p99_hi_ms;
 }
 

@@ -370,6 +370,32 @@ static void test_for_measured_in_ms(void **unused)
 	assert_string_equal(v.reason, "canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 2.5s");
 }
 
+/* A dead baseline answers 502 in microseconds: its p99 is tiny, and a
+ * healthy canary must not be rolled back onto it for being "slower". */
+static void test_p99_ratio_skipped_when_baseline_fails(void **unused)
+{
+	struct cfg_guard c = base_cfg();
+	struct guard g;
+	struct guard_input in;
+	uint64_t t;
+
+	(void)unused;
+	c.thresholds.max_p99_ratio = 1.5;
+	guard_init(&g, &c, W5, 0);
+	in = latency(1000, 10, 100, 300);                  /* healthy canary, 1 % errors below */
+	in.pools[POOL_CANARY].errors = 10;
+	in.pools[POOL_BASELINE].errors = 9990;             /* baseline: 99.9 % errors ... */
+	in.pools[POOL_BASELINE].p50_ms = 0.05;              /* ... answered at once */
+	in.pools[POOL_BASELINE].p99_ms = 0.08;
+	for (t = 1; t <= 10; t++)
+		assert_int_equal(guard_tick(&g, &in, t * SEC).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.state, GUARD_WATCHING);
+	assert_true(isnan(g.last.p99_ratio));
+	/* The same latencies with a healthy baseline do breach. */
+	in.pools[POOL_BASELINE].errors = 100;
+	assert_int_equal(guard_tick(&g, &in, 11 * SEC).to, GUARD_BREACHING);
+}
+
 /* Ticks drift: the fifth tick of a 1 s interval after a breach may come at
  * 4,999 ms. guard.for = 5s must act there, not a whole interval later. */
 static void test_for_tolerates_tick_jitter(void **unused)
@@ -1339,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_for_hysteresis),
 		cmocka_unit_test(test_for_measured_in_ms),
 		cmocka_unit_test(test_for_tolerates_tick_jitter),
+		cmocka_unit_test(test_p99_ratio_skipped_when_baseline_fails),
 		cmocka_unit_test(test_for_zero_acts_at_once),
 		cmocka_unit_test(test_wilson_noise_does_not_breach),
 		cmocka_unit_test(test_wilson_boundary),
