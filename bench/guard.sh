@@ -130,6 +130,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # ---- scratch directory, processes and cleanup --------------------------------
 T=$(mktemp -d /tmp/weir-guardbench.XXXXXX)
 PIDS=()
+GEN_PIDS=()
 cleanup() {
 	local rc=$? pid
 	trap - EXIT INT TERM
