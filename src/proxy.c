@@ -141,6 +141,30 @@ static void client_resume_read(struct client_conn *c)
 	}
 }
 
+/* Write what is queued on BEV now, from the callback that queued it, instead
+ * of arming EV_WRITE and writing on the next loop iteration: for a message
+ * that fits the socket buffer this saves two epoll_ctl calls and a trip
+ * through epoll_wait. Whatever the socket does not take, and any error, is
+ * left to the bufferevent with EV_WRITE enabled, so its callbacks see it as
+ * before. Rule: whoever queues bytes on a plain bufferevent whose EV_WRITE is
+ * disabled (clients between responses, reused upstreams) calls this before
+ * returning to the loop. TLS bufferevents (PLAIN false) keep EV_WRITE enabled
+ * and libevent's own write path: their bytes must go through OpenSSL. */
+static void bev_write_now(struct bufferevent *bev, bool plain)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (!plain || evbuffer_get_length(out) == 0)
+		return;
+	/* A socket bufferevent keeps the front of its output frozen so that only
+	 * its own write callback drains it; that callback thaws it the same way. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) != 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
 /* ---- upstream connections ------------------------------------------------ */
 
 static void idle_unlink(struct upstream_conn *up)
@@ -215,6 +239,7 @@ static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id poo
 	up->pool = pool;
 	up->server = server;
 	up->gen = w->gen;
+	up->tls = tls != NULL;
 	up->bev = tls ? tls_connect_bufferevent(up, tls)
 	              : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!up->bev) {
@@ -310,7 +335,13 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
 	bufferevent_set_timeouts(up->bev, c->req_done ? &backend : NULL, &backend);
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
-	bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+	if (up->reused && !up->tls) {
+		/* Connected: request_begin writes the head at once (bev_write_now). */
+		bufferevent_disable(up->bev, EV_WRITE);
+		bufferevent_enable(up->bev, EV_READ);
+	} else {
+		bufferevent_enable(up->bev, EV_READ | EV_WRITE);
+	}
 	return 0;
 }
 
@@ -402,6 +433,7 @@ static void conn_flush_and_close(struct client_conn *c)
 	/* Keep reading (and discarding) so the close is not turned into a reset by
 	 * unread bytes; the FLUSH timeout bounds how long. */
 	client_resume_read(c);
+	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_close(c);
 }
@@ -695,8 +727,9 @@ static int forward_request_body(struct client_conn *c)
 		c->req_done = true;
 		bufferevent_set_timeouts(c->up->bev, &backend, &backend);
 		bufferevent_set_timeouts(c->bev, NULL, &idle);
-		/* Hold any pipelined request until this response is complete. */
-		client_pause_read(c);
+		/* A pipelined request waits in the input until this response is
+		 * complete (client_read_cb): reading is not paused for it, which
+		 * would cost two epoll_ctl calls per request. */
 	} else if (evbuffer_get_length(out) > BP_HIGH) {
 		client_pause_read(c);
 	}
@@ -750,9 +783,13 @@ static void request_begin(struct client_conn *c, const char *buf)
 	}
 	evbuffer_drain(in, h->head_len);
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
-	if (c->req_done) {
-		client_pause_read(c);
-	} else {
+	if (c->up->reused && !c->up->tls) {
+		if (c->req_done)
+			bev_write_now(c->up->bev, true);
+		else
+			bufferevent_enable(c->up->bev, EV_WRITE); /* the body streams as before */
+	}
+	if (!c->req_done) {
 		/* A client that stops sending its body is cut (408, not counted). */
 		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
 		bufferevent_set_timeouts(c->bev, &idle, &idle);
@@ -845,6 +882,7 @@ static void exchange_finish(struct client_conn *c)
 
 	record_exchange(c, c->status);
 	upstream_release(c, reusable);
+	bev_write_now(c->bev, !c->is_tls);
 	if (close_client) {
 		conn_flush_and_close(c);
 		return;
@@ -896,6 +934,7 @@ static int response_begin(struct client_conn *c)
 			if (c->req_minor) {
 				evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), h->head_len);
 				c->resp_bytes += h->head_len;
+				bev_write_now(c->bev, !c->is_tls);
 			} else
 				evbuffer_drain(in, h->head_len);
 			http1_parser_init(&c->resp, HTTP1_RESPONSE, c->resp.max_head_bytes,
@@ -938,6 +977,7 @@ static bool forward_response_body(struct client_conn *c)
 		exchange_finish(c);
 		return false;
 	}
+	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(out) > BP_HIGH && !c->upstream_read_paused) {
 		bufferevent_disable(c->up->bev, EV_READ);
 		c->upstream_read_paused = true;
@@ -960,8 +1000,8 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	case CONN_EXCHANGE:
 		if (!c->req_done)
 			forward_request_body(c);
-		else
-			client_pause_read(c);
+		else if (evbuffer_get_length(bufferevent_get_input(bev)) > conf(c)->limits.max_header_bytes)
+			client_pause_read(c); /* pipelining: hold about one head, no more */
 		break;
 	case CONN_FLUSH:
 		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
@@ -981,6 +1021,8 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 			conn_close(c);
 		return;
 	}
+	if (pending == 0 && !c->is_tls)
+		bufferevent_disable(bev, EV_WRITE); /* back to bev_write_now; no syscall */
 	if (c->upstream_read_paused && c->up && pending <= BP_LOW) {
 		c->upstream_read_paused = false;
 		bufferevent_enable(c->up->bev, EV_READ);
@@ -1000,6 +1042,14 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 		atomic_fetch_add_explicit(&c->w->rt->tls_handshake_failures, 1, memory_order_relaxed);
 	if ((events & BEV_EVENT_TIMEOUT) && (events & BEV_EVENT_READING) && !c->req_done && c->up) {
 		reply_error(c, 408, false);
+		return;
+	}
+	/* Half-closed after the whole request, while it is being answered (reading
+	 * goes on during an exchange, so this is seen now): answer, then close.
+	 * libevent has stopped reading. */
+	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) && c->up &&
+	    c->req_done && (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
+		c->req_keep_alive = false;
 		return;
 	}
 	/* A client that half-closed after its request (EOF, no error) still reads
@@ -1075,6 +1125,7 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 		return false;
 	}
 	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_output(old->bev));
+	bufferevent_enable(c->up->bev, EV_WRITE);
 	old->client = NULL;
 	upstream_free(old);
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
@@ -1248,7 +1299,14 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	/* A client that stops reading its response is cut after the idle timeout. */
 	struct timeval idle = ms_to_tv(w->cfg->timeouts.idle_ms);
 	bufferevent_set_timeouts(c->bev, NULL, &idle);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if (c->is_tls) {
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	} else {
+		/* Write-enabled is libevent's default; weir writes at once instead and
+		 * enables EV_WRITE only for what the socket did not take (bev_write_now). */
+		bufferevent_disable(c->bev, EV_WRITE);
+		bufferevent_enable(c->bev, EV_READ);
+	}
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

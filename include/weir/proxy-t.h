@@ -98,6 +98,7 @@ struct upstream_conn {
 	struct upstream_conn *prev, *next;  /* idle list of its server */
 	bool connected;
 	bool reused;
+	bool tls;                           /* a TLS bufferevent: no direct writes */
 	bool idle;                          /* linked in its server's idle list */
 	uint32_t gen;                       /* the worker's server-table generation it
 	                                       belongs to; an older one after a reload */
