@@ -635,7 +635,7 @@ fi
 
 # ---- profile ------------------------------------------------------------------------------
 profile_perf() {
-	local c pid=${PROXY_PID[weir]} ev s
+	local c ev s
 	if ! perf record -e cpu-clock -o "$T/perf-probe.data" -- true >/dev/null 2>&1; then
 		note "perf record does not work here; skipping the perf profile"
 		return 0
@@ -663,22 +663,48 @@ profile_perf() {
 	done
 	c=${CONNS##* }
 	echo
-	echo "== perf record of weir at $c connections, $PROFILE_SECS s"
-	run_wrk "$(proxy_url weir)" "$c" "$((PROFILE_SECS + 2))s" "$T/wrk-perf.txt" &
-	local wpid=$!
-	sleep 1
-	perf record -F 1999 -g -e cpu-clock -p "$pid" -o "$T/perf.data" -- sleep "$PROFILE_SECS" >/dev/null 2>&1 || true
-	wait "$wpid"
-	echo "   weir: $(awk '/^Requests\/sec:/ {print $2}' "$T/wrk-perf.txt") req/s while sampled"
-	echo "-- by object (self time)"
-	perf report -i "$T/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
-		grep -v -e '^#' -e '^$' | head -8 || true
-	echo "-- top functions (self time)"
-	perf report -i "$T/perf.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null |
-		grep -v -e '^#' -e '^$' | head -30 || true
-	echo "-- kernel entry points (inclusive time)"
-	perf report -i "$T/perf.data" --stdio --children --sort sym -g none 2>/dev/null |
-		grep -E '\[k\] (__x64_sys_[a-z_0-9]+|__sys_connect) *$' | head -14 || true
+	echo "== where the CPU goes, at $c connections (perf record -g, cpu-clock, $PROFILE_SECS s each)"
+	echo "   % of the proxy's samples. Kernel columns are inclusive (a send on loopback"
+	echo "   includes delivering the segment to the receiving socket); user columns are self time."
+	printf '   %-12s %7s %6s %6s %6s %6s %6s %6s %6s | %8s %6s %6s %6s\n' proxy req/s \
+		kernel send recv ep_ctl ep_wt ioctl conn libevent libc proxy other
+	for p in $PROXIES; do
+		[[ "$p" == weir* || "$p" == haproxy ]] || continue
+		run_wrk "$(proxy_url "$p")" "$c" "$((PROFILE_SECS + 2))s" "$T/wrk-perf-$p.txt" &
+		local wpid=$!
+		sleep 1
+		perf record -F 1999 -g -e cpu-clock -p "$(proxy_pid "$p")" -o "$T/perf-$p.data" \
+			-- sleep "$PROFILE_SECS" >/dev/null 2>&1 || true
+		wait "$wpid"
+		{
+			perf report -i "$T/perf-$p.data" --stdio --children --sort sym -g none 2>/dev/null |
+				awk '$3 == "[k]" {print "K", $4, $1}'
+			perf report -i "$T/perf-$p.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+				awk '$1 ~ /%$/ {print "D", $2, $1}'
+		} | awk -v p="$p" -v r="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$T/wrk-perf-$p.txt")" '
+			{v = $3 + 0}
+			$1 == "K" && $2 == "do_syscall_64" {sys = v}
+			$1 == "K" && ($2 == "do_writev" || $2 == "__sys_sendto" || $2 == "__sys_sendmsg") {send += v}
+			$1 == "K" && ($2 == "do_readv" || $2 == "__sys_recvfrom" || $2 == "__sys_recvmsg") {recv += v}
+			$1 == "K" && $2 == "do_epoll_ctl" {ctl = v}
+			$1 == "K" && $2 == "do_epoll_wait" {wt = v}
+			$1 == "K" && $2 == "__x64_sys_ioctl" {io = v}
+			$1 == "K" && ($2 == "__sys_connect" || $2 == "__x64_sys_close" || $2 == "__sys_socket") {conn += v}
+			$1 == "D" && $2 == "[kernel.kallsyms]" {kern = v}
+			$1 == "D" && $2 ~ /^libevent/ {lev += v}
+			$1 == "D" && $2 ~ /^libc/ {libc += v}
+			$1 == "D" && ($2 == "weir" || $2 == "haproxy") {own += v}
+			$1 == "D" {all += v}
+			END {printf "   %-12s %7s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f | %8.1f %6.1f %6.1f %6.1f\n",
+				p, r, kern, send, recv, ctl, wt, io, conn, lev, libc, own, all - kern - lev - libc - own}'
+	done
+	echo
+	echo "-- weir: top functions by self time"
+	perf report -i "$T/perf-weir.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null |
+		grep -v -e '^#' -e '^$' | head -25 || true
+	echo "-- weir: its own code and libevent, self time"
+	perf report -i "$T/perf-weir.data" --stdio --no-children --sort dso,sym -g none 2>/dev/null |
+		grep -E '^ +[0-9.]+% +(weir|libevent)' | head -20 || true
 }
 
 profile_callgrind() {
