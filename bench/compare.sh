@@ -7,10 +7,13 @@
 # keeps connections to the backends alive. wrk drives each proxy on loopback
 # at each connection count; runs are interleaved (the proxy order rotates every
 # repetition) and repeated, and the script prints requests/s, p50 and p99 of
-# every run, the medians, and weir's ratios to HAProxy.
+# every run with the proxy's CPU time per request and the load on both cores,
+# the medians, and weir's ratios to HAProxy. It checks the 90/10 split of each
+# proxy and that weir's histograms recorded every request wrk saw answered.
 #
 # Usage (from the build directory, or with WEIR= set):
 #   bench/compare.sh                      # about 4 minutes with the defaults
+#                                         # (at most 2 more on a busy machine)
 #   DURATION=5s REPEATS=1 bench/compare.sh
 #   PROFILE=perf bench/compare.sh         # then profile weir under load
 #
@@ -31,9 +34,12 @@
 #   LOAD_CPU=0       CPU wrk and the backends are pinned to
 #   DIRECT=1         also measure wrk straight against the baseline backend,
 #                    to show how much headroom the backend side has
-#   PROFILE=none     "perf": perf record + syscall counts of weir under load;
-#                    "callgrind": valgrind --tool=callgrind on a short run;
-#                    "both"
+#   PROFILE=none     "perf": then system calls per request of every proxy
+#                    (perf stat on syscall tracepoints) and where the CPU goes
+#                    in weir and HAProxy (perf record on cpu-clock, which
+#                    works without hardware counters, e.g. in a VM);
+#                    "callgrind": weir under valgrind --tool=callgrind on a
+#                    short run (user space only); "both"
 #   PROFILE_SECS=8   length of the perf profile run
 #   RETRIES=2        a run during which something else used more than
 #   MAX_OTHER=10     MAX_OTHER percent of either core (other jobs on a shared
@@ -42,6 +48,9 @@
 #                    marked '*'
 #   QUIET_WAIT=30    before each run, wait up to this many seconds for both
 #                    cores to be idle (<= MAX_OTHER percent busy) for a second
+#   EXTRA_BUDGET=120 seconds that waiting and repeating may add in all, so the
+#                    run stays bounded on a busy machine (then runs are kept,
+#                    marked '*')
 #   RESULTS=FILE     also write the raw per-run rows there (tab separated)
 #   KEEP_TMP=0       1 keeps the scratch directory (configs, logs, profiles)
 #
@@ -73,6 +82,8 @@ RESULTS=${RESULTS:-}
 RETRIES=${RETRIES:-2}
 MAX_OTHER=${MAX_OTHER:-10}
 QUIET_WAIT=${QUIET_WAIT:-30}
+EXTRA_BUDGET=${EXTRA_BUDGET:-120}
+EXTRA_USED=0
 
 find_bin() {	# NAME CANDIDATE...: the first executable candidate
 	local name=$1 c
@@ -123,6 +134,10 @@ if [ "$NCPU" -lt 2 ]; then
 fi
 PIN_PROXY="taskset -c $PROXY_CPU"
 PIN_LOAD="taskset -c $LOAD_CPU"
+
+echo "== $("$WEIR" -V) ($WEIR)$(for a in ${WEIR_ALT:-}; do printf ', %s: %s' "${a%%=*}" "$("${a#*=}" -V)"; done)"
+echo "== $(haproxy -v 2>/dev/null | head -1 || true); $(nginx -v 2>&1 || true); $(wrk -v 2>&1 | head -1 || true)"
+echo "== $NCPU CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
 
 # ---- scratch directory and cleanup ------------------------------------------
 T=$(mktemp -d /tmp/weir-compare.XXXXXX)
@@ -179,7 +194,7 @@ wait_200() {
 			sed 's/^/    /' "$T/$name.log" >&2 || true
 			die "$name exited during start-up (log above)"
 		fi
-		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$url" || true)
+		code=$(curl -s --noproxy '*' -o /dev/null -m 2 -w '%{http_code}' "$url" || true)
 		[ "$code" = 200 ] && return 0
 		sleep 0.1
 	done
@@ -348,7 +363,7 @@ done
 # The split: 1000 requests on one keep-alive connection, counted by X-Backend.
 echo "== split check (1000 requests through each proxy, by backend)"
 for p in $PROXIES; do
-	out=$(curl -s -o /dev/null -w '%{http_code} %header{x-backend}\n' "$(proxy_url "$p")split/[1-1000]")
+	out=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code} %header{x-backend}\n' "$(proxy_url "$p")split/[1-1000]")
 	bad=$(grep -vc '^200 ' <<<"$out" || true)
 	[ "$bad" = 0 ] || die "$p: $bad of 1000 requests did not answer 200"
 	n_canary=$(grep -c ' canary$' <<<"$out" || true)
@@ -367,7 +382,7 @@ to_ms() {	# wrk's "1.23ms" / "456.00us" / "1.02s" / "2.00m" as milliseconds
 		printf "%.3f", n }'
 }
 weir_recorded() {	# PROXY: requests in its histograms since start, and the canary's
-	curl -s -m 5 "http://127.0.0.1:${ADMIN[$1]}/stats.json" | python3 -c '
+	curl -s --noproxy '*' -m 5 "http://127.0.0.1:${ADMIN[$1]}/stats.json" | python3 -c '
 import json, sys
 p = json.load(sys.stdin)["pools"]
 print(p["baseline"]["total"]["requests"] + p["canary"]["total"]["requests"], p["canary"]["total"]["requests"])'
@@ -410,13 +425,16 @@ pct() { awk -v n="$1" -v d="$2" 'BEGIN {v = d ? 100 * n / d : 0; if (v < 0) v = 
 # something else used one of the two cores is run again (up to RETRIES times).
 measure() {
 	local p=$1 c=$2 run=$3 try
+	local t0
 	for ((try = 0; ; try++)); do
+		t0=$SECONDS
 		measure_once "$p" "$c" "$run" "$try"
 		[ "$CONTENDED" = 0 ] && break
-		if [ "$try" -ge "$RETRIES" ]; then
-			note "WARNING: $p c=$c run $run: the machine was busy with other work in every attempt; kept, marked '*'"
+		if [ "$try" -ge "$RETRIES" ] || [ "$EXTRA_USED" -ge "$EXTRA_BUDGET" ]; then
+			note "WARNING: $p c=$c run $run: the machine was busy with other work; kept, marked '*'"
 			break
 		fi
+		EXTRA_USED=$((EXTRA_USED + SECONDS - t0))
 		note "$p c=$c run $run: other work on the cores (proxy core $OTHER_P%, load core $OTHER_L%, steal $STEAL%); again"
 	done
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$c" "$run" "$RPS" "$P50" "$P99" \
@@ -444,8 +462,9 @@ wait_quiet() {
 		[ "$(pct $((a1 - x)) $((b1 - y)))" -gt "$busy" ] && busy=$(pct $((a1 - x)) $((b1 - y)))
 		[ "$busy" -le "$MAX_OTHER" ] && return 0
 		waited=$((waited + 1))
-		if [ "$waited" -ge "$QUIET_WAIT" ]; then
-			note "the cores are still ${busy}% busy with other work after ${QUIET_WAIT}s; measuring anyway"
+		EXTRA_USED=$((EXTRA_USED + 1))
+		if [ "$waited" -ge "$QUIET_WAIT" ] || [ "$EXTRA_USED" -ge "$EXTRA_BUDGET" ]; then
+			note "the cores are still ${busy}% busy with other work after ${waited}s; measuring anyway"
 			return 0
 		fi
 	done
@@ -583,7 +602,7 @@ for c in $CONNS; do
 	done
 done
 
-WEIRS=$(for p in $PROXIES; do [[ "$p" == weir* ]] && echo "$p"; done)
+WEIRS=$(for p in $PROXIES; do if [[ "$p" == weir* ]]; then echo "$p"; fi; done)
 for other in haproxy nginx; do
 	[[ " $PROXIES " == *" $other "* ]] && [ -n "$WEIRS" ] || continue
 	echo
@@ -681,7 +700,8 @@ profile_perf() {
 				awk '$3 == "[k]" {print "K", $4, $1}'
 			perf report -i "$T/perf-$p.data" --stdio --no-children --sort dso -g none 2>/dev/null |
 				awk '$1 ~ /%$/ {print "D", $2, $1}'
-		} | awk -v p="$p" -v r="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$T/wrk-perf-$p.txt")" '
+		} | awk -v p="$p" -v r="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$T/wrk-perf-$p.txt")" \
+			-v bin="$(basename "${WEIR_BIN[$p]:-haproxy}")" '
 			{v = $3 + 0}
 			$1 == "K" && $2 == "do_syscall_64" {sys = v}
 			$1 == "K" && ($2 == "do_writev" || $2 == "__sys_sendto" || $2 == "__sys_sendmsg") {send += v}
@@ -693,7 +713,7 @@ profile_perf() {
 			$1 == "D" && $2 == "[kernel.kallsyms]" {kern = v}
 			$1 == "D" && $2 ~ /^libevent/ {lev += v}
 			$1 == "D" && $2 ~ /^libc/ {libc += v}
-			$1 == "D" && ($2 == "weir" || $2 == "haproxy") {own += v}
+			$1 == "D" && $2 == bin {own += v}
 			$1 == "D" {all += v}
 			END {printf "   %-12s %7s %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f | %8.1f %6.1f %6.1f %6.1f\n",
 				p, r, kern, send, recv, ctl, wt, io, conn, lev, libc, own, all - kern - lev - libc - own}'
