@@ -590,6 +590,13 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	}
 	c->weight = cfg->split.canary_weight;
 	if (cfg->state_file[0]) {
+		/* A leftover costs disk space, not correctness: warn and go on. */
+		int stale = state_remove_stale_temps(cfg->state_file, err, errlen);
+		if (stale < 0)
+			log_warn("%s", err);
+		else if (stale > 0)
+			log_info("state file %s: removed %d temporary file(s) left by a crashed save",
+			         cfg->state_file, stale);
 		loaded = state_load(cfg->state_file, &st, err, errlen);
 		if (loaded < 0)
 			goto fail;
