@@ -9,6 +9,7 @@
 
 #include "weir/canary.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,9 @@
 
 #define RECENT_EVENTS 20             /* events kept for /stats.json and the page */
 #define EVENT_LINE_MAX 2048           /* state.h: an event line is always shorter */
+/* Messages of state.c name the state file or event log path (at most twice,
+ * with strerror and a few words), so this holds any of them whole. */
+#define ERR_TEXT_MAX (2 * PATH_MAX + 256)
 
 enum actor { ACTOR_GUARD, ACTOR_CONTROL, ACTOR_ROLLOUT, ACTOR_CONFIG, ACTOR_COUNT };
 static const char *const actor_names[ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
@@ -167,7 +171,7 @@ static int change_weight_persisted(struct canary *c, uint32_t after, const struc
                                    const char *reason, uint64_t now_ms, char *err, size_t errlen)
 {
 	uint32_t before = c->weight;
-	char ignored[256];
+	char ignored[ERR_TEXT_MAX];
 
 	if (save_state(c, after, guard_after->state, err, errlen) < 0)
 		return -1;
@@ -407,7 +411,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	struct canary *c = arg;
 	uint64_t now = clock_now_ms();
 	struct guard_input in;
-	char err[256];
+	char err[ERR_TEXT_MAX];
 	(void)fd;
 	(void)events;
 
@@ -541,7 +545,7 @@ static void start_tick(struct canary *c)
 void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 {
 	uint64_t now = clock_now_ms();
-	char err[256];
+	char err[ERR_TEXT_MAX];
 
 	c->cfg = cfg;
 	guard_configure(&c->guard, &cfg->guard);
@@ -626,7 +630,7 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 			goto fail;
 		char **lines = NULL;
 		size_t count = 0;
-		char ignored[256];
+		char ignored[ERR_TEXT_MAX];
 		if (event_log_read_last(cfg->event_log, RECENT_EVENTS, &lines, &count, ignored, sizeof(ignored)) == 0) {
 			for (size_t i = 0; i < count; i++)
 				recent_add(c, lines[i]);
