@@ -193,9 +193,9 @@ typedef void (*rollout_wall_fn)(uint64_t ms, char *buf, size_t len, void *ctx);
  *   "outcome":"current","actor":null,"reason":null,
  *   "pools":{"baseline":{"requests":..,"errors":..,"error_rate":..,"p50_ms":..,
  *   "p99_ms":..,"p999_ms":..},"canary":{...}}|null}, ...],"dropped":0}
- * The current step's duration runs to NOW_MS. Returns 0, or -1 when O was
- * or became truncated; a fixed buffer of ROLLOUT_HISTORY_JSON_MAX always
- * holds it (a typical history needs a small fraction of that). */
+ * The current step's duration runs to NOW_MS. Returns 0, or -1 when it did
+ * not fit; a buffer of ROLLOUT_HISTORY_JSON_MAX always holds it (a typical
+ * history needs a small fraction of that). */
 #define ROLLOUT_HISTORY_JSON_MAX (128 * 1024)
 int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms,
                                 rollout_wall_fn wall, void *ctx, struct textbuf *o);
