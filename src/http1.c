@@ -283,6 +283,98 @@ http1_span_ieq(const char *buf, struct http1_span s, const char *lower_lit)
 	return lower_lit[s.len] == '\0';
 }
 
+size_t
+http1_forward_target(const char *buf, const struct http1_head *h, char *out)
+{
+	struct http1_span t = h->authority.len ? h->path : h->target;
+	size_t k = 0;
+
+	if (h->authority.len && (t.len == 0 || buf[t.off] != '/')) {
+		if (t.len == 0 && h->method.len == 7 && memcmp(buf + h->method.off, "OPTIONS", 7) == 0) {
+			out[0] = '*';
+			return 1;
+		}
+		out[k++] = '/';
+	}
+	memcpy(out + k, buf + t.off, t.len);
+	return k + t.len;
+}
+
+/* ---- Connection-listed fields --------------------------------------------- */
+
+/* Names that cross whatever a Connection field lists (see http1.h). */
+static const char *const conn_protected[] = {
+	"host", "content-length", "transfer-encoding", "cookie", "authorization",
+	"x-forwarded-for", "x-forwarded-proto", "close", "keep-alive",
+};
+
+/* The N bytes at A equal the NUL-terminated S, ignoring ASCII case on both. */
+static bool
+ieq_any(const unsigned char *a, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i]; i++)
+		if (lower(a[i]) != lower((unsigned char)s[i]))
+			return false;
+	return i == n && s[i] == '\0';
+}
+
+static bool
+conn_name_kept(const unsigned char *t, size_t n, const char *const *keep)
+{
+	for (size_t k = 0; k < sizeof conn_protected / sizeof *conn_protected; k++)
+		if (ieq_any(t, n, conn_protected[k]))
+			return true;
+	for (; keep && *keep; keep++)
+		if (ieq_any(t, n, *keep))
+			return true;
+	return false;
+}
+
+void
+http1_conn_names_get(const char *buf, const struct http1_head *h,
+                     const char *const *keep, struct http1_conn_names *out)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+
+	out->n = 0;
+	if (!h->conn_names)
+		return;
+	for (unsigned f = 0; f < h->nheaders; f++) {
+		size_t i, end;
+
+		if (!http1_span_ieq(buf, h->headers[f].name, "connection"))
+			continue;
+		i = h->headers[f].value.off;
+		end = i + h->headers[f].value.len;
+		/* The parser checked the syntax (1#token) and the count. */
+		while (i < end && out->n < HTTP1_MAX_CONN_NAMES) {
+			size_t t = skip_ws(b, i, end), e = skip_token(b, t, end);
+
+			if (e > t && !conn_name_kept(b + t, e - t, keep))
+				out->name[out->n++] = span(t, e - t);
+			i = skip_ws(b, e, end) + 1;
+		}
+	}
+}
+
+bool
+http1_conn_names_has(const char *buf, const struct http1_conn_names *l, struct http1_span name)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+
+	for (unsigned k = 0; k < l->n; k++)
+		if (l->name[k].len == name.len) {
+			uint32_t i = 0;
+			while (i < name.len && lower(b[l->name[k].off + i]) == lower(b[name.off + i]))
+				i++;
+			if (i == name.len)
+				return true;
+		}
+	return false;
+}
+
 /* ---- head parser ---------------------------------------------------------- */
 
 enum {
@@ -305,6 +397,8 @@ enum {
 #define H1F_TE_TWICE    0x20u   /* "chunked" appeared more than once */
 #define H1F_CONN_CLOSE  0x40u
 #define H1F_CONN_KA     0x80u
+#define H1F_TE_UNSUP    0x100u  /* unknown coding, parameters, or too many codings */
+#define H1F_HOST_EMPTY  0x200u
 
 void
 http1_parser_init(struct http1_parser *p, enum http1_kind kind,
@@ -324,6 +418,7 @@ http1_parser_init(struct http1_parser *p, enum http1_kind kind,
 	p->line_start = 0;
 	p->empty_lines = 0;
 	p->flags = 0;
+	p->conn_count = 0;
 	p->error = HTTP1_E_NONE;
 
 	/* Not the header array: 2 KiB of stores per message for nothing. */
@@ -341,6 +436,10 @@ http1_parser_init(struct http1_parser *p, enum http1_kind kind,
 	h->is_head = false;
 	h->is_connect = false;
 	h->has_upgrade = false;
+	h->conn_names = false;
+	h->authority = span(0, 0);
+	h->path = span(0, 0);
+	h->ncodings = 0;
 }
 
 static enum http1_result
@@ -384,11 +483,11 @@ authority_form(const unsigned char *t, size_t n)
 }
 
 /* "http://" or "https://" (any case), then a non-empty authority without
- * userinfo, then anything. */
+ * userinfo and with a host, then anything. Sets h->authority and h->path. */
 static bool
-absolute_form(const unsigned char *t, size_t n)
+absolute_form(struct http1_head *h, const unsigned char *t, size_t n)
 {
-	size_t i;
+	size_t i, a;
 
 	if (n > 7 && ieq(t, "http://", 7))
 		i = 7;
@@ -396,16 +495,18 @@ absolute_form(const unsigned char *t, size_t n)
 		i = 8;
 	else
 		return false;
-	if (t[i] == '/' || t[i] == '?' || t[i] == '#')
+	if (t[i] == '/' || t[i] == '?' || t[i] == '#' || t[i] == ':')
 		return false;
-	for (; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
+	for (a = i; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
 		if (!IS(t[i], CT_HOST))
 			return false;
+	h->authority = span(h->target.off + a, i - a);
+	h->path = span(h->target.off + i, n - i);
 	return true;
 }
 
 static enum http1_error
-check_target_form(const struct http1_head *h, const unsigned char *b)
+check_target_form(struct http1_head *h, const unsigned char *b)
 {
 	const unsigned char *t = b + h->target.off;
 	size_t n = h->target.len;
@@ -417,7 +518,7 @@ check_target_form(const struct http1_head *h, const unsigned char *b)
 	if (n == 1 && t[0] == '*')
 		return h->method.len == 7 && memcmp(b + h->method.off, "OPTIONS", 7) == 0 ?
 		       HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
-	return absolute_form(t, n) ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
+	return absolute_form(h, t, n) ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
 }
 
 /* Request line in [S, CR); B[CR] is '\r'. */
@@ -491,6 +592,44 @@ field_content_length(struct http1_parser *p, const unsigned char *b, size_t i, s
 	return HTTP1_E_NONE;
 }
 
+static const char *const coding_names[] = {
+	[HTTP1_TC_GZIP] = "gzip",
+	[HTTP1_TC_X_GZIP] = "x-gzip",
+	[HTTP1_TC_DEFLATE] = "deflate",
+	[HTTP1_TC_COMPRESS] = "compress",
+	[HTTP1_TC_X_COMPRESS] = "x-compress",
+};
+
+const char *
+http1_coding_name(uint8_t coding)
+{
+	if (coding == 0 || coding >= sizeof coding_names / sizeof *coding_names)
+		return "?";
+	return coding_names[coding];
+}
+
+/* The coding named by the N bytes at T, or 0 when weir does not know it. */
+static uint8_t
+coding_id(const unsigned char *t, size_t n)
+{
+	for (uint8_t k = 1; k < sizeof coding_names / sizeof *coding_names; k++)
+		if (strlen(coding_names[k]) == n && ieq(t, coding_names[k], n))
+			return k;
+	return 0;
+}
+
+/* A coding other than chunked, without parameters (ID 0: unknown). */
+static void
+add_coding(struct http1_parser *p, uint8_t id, bool params)
+{
+	struct http1_head *h = &p->head;
+
+	if (id == 0 || params || h->ncodings == HTTP1_MAX_CODINGS)
+		p->flags |= H1F_TE_UNSUP;
+	else
+		h->codings[h->ncodings++] = id;
+}
+
 /* One Transfer-Encoding line: 1#transfer-coding, appended to earlier lines. */
 static enum http1_error
 field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
@@ -499,11 +638,13 @@ field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i
 	for (;;) {
 		size_t t = i;
 		bool chunked, params = false;
+		uint8_t id;
 
 		i = skip_token(b, i, end);
 		if (i == t)             /* empty element or not a token */
 			return HTTP1_E_BAD_REQUEST;
 		chunked = i - t == 7 && ieq(b + t, "chunked", 7);
+		id = chunked ? 0 : coding_id(b + t, i - t);
 		i = skip_ws(b, i, end);
 		while (i < end && b[i] == ';') {
 			params = true;
@@ -535,6 +676,7 @@ field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i
 			p->flags |= H1F_TE_CHUNKED | H1F_TE_LAST;
 		} else {
 			p->flags &= ~H1F_TE_LAST;
+			add_coding(p, id, params);
 		}
 		if (i == end)
 			return HTTP1_E_NONE;
@@ -544,22 +686,32 @@ field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i
 	}
 }
 
-static void
+/* 1#token; empty elements are ignored (RFC 9110 5.6.1), anything else that
+ * is not a token is refused, and so is a name past HTTP1_MAX_CONN_NAMES:
+ * weir removes the fields named, and must not guess which. */
+static enum http1_error
 field_connection(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
 {
 	while (i < end) {
 		size_t t = skip_ws(b, i, end), e;
 
-		for (i = t; i < end && b[i] != ','; i++)
-			;
-		for (e = i; e > t && IS(b[e - 1], CT_WS); e--)
-			;
+		e = skip_token(b, t, end);
+		i = skip_ws(b, e, end);
+		if (i < end && b[i] != ',')
+			return HTTP1_E_BAD_REQUEST;
+		i++;
+		if (e == t)
+			continue;
+		if (++p->conn_count > HTTP1_MAX_CONN_NAMES)
+			return HTTP1_E_BAD_REQUEST;
 		if (e - t == 5 && ieq(b + t, "close", 5))
 			p->flags |= H1F_CONN_CLOSE;
 		else if (e - t == 10 && ieq(b + t, "keep-alive", 10))
 			p->flags |= H1F_CONN_KA;
-		i++;
+		else
+			p->head.conn_names = true;
 	}
+	return HTTP1_E_NONE;
 }
 
 static enum http1_error
@@ -568,6 +720,8 @@ field_host(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
 	if (p->flags & H1F_HOST)
 		return HTTP1_E_BAD_REQUEST;
 	p->flags |= H1F_HOST;
+	if (i == end)
+		p->flags |= H1F_HOST_EMPTY;
 	for (; i < end; i++)
 		if (!IS(b[i], CT_HOST))
 			return HTTP1_E_BAD_REQUEST;
@@ -599,7 +753,7 @@ field_semantics(struct http1_parser *p, const unsigned char *b,
 		break;
 	case 10:
 		if (ieq(n, "connection", 10))
-			field_connection(p, b, v, vend);
+			return field_connection(p, b, v, vend);
 		break;
 	case 14:
 		if (ieq(n, "content-length", 14))
@@ -656,6 +810,8 @@ finish_head(struct http1_parser *p, size_t head_len)
 	if (p->kind == HTTP1_REQUEST) {
 		if (h->minor_version == 1 && !(f & H1F_HOST))
 			return fail(p, HTTP1_E_BAD_REQUEST);
+		if (h->authority.len && (f & H1F_HOST_EMPTY))
+			return fail(p, HTTP1_E_BAD_REQUEST);
 		if (f & H1F_TE) {
 			if (h->minor_version == 0 || (f & H1F_CL))
 				return fail(p, HTTP1_E_BAD_REQUEST);
@@ -663,13 +819,15 @@ finish_head(struct http1_parser *p, size_t head_len)
 				return fail(p, HTTP1_E_NOT_IMPLEMENTED);
 			if (f & H1F_TE_TWICE)
 				return fail(p, HTTP1_E_BAD_REQUEST);
+			if (f & H1F_TE_UNSUP)
+				return fail(p, HTTP1_E_NOT_IMPLEMENTED);
 			h->body = HTTP1_BODY_CHUNKED;
 		} else {
 			h->body = (f & H1F_CL) ? HTTP1_BODY_LENGTH : HTTP1_BODY_NONE;
 		}
 	} else {
 		if (f & H1F_TE) {
-			if (h->minor_version == 0 || (f & (H1F_CL | H1F_TE_TWICE)) ||
+			if (h->minor_version == 0 || (f & (H1F_CL | H1F_TE_TWICE | H1F_TE_UNSUP)) ||
 			    (f & (H1F_TE_CHUNKED | H1F_TE_LAST)) == H1F_TE_CHUNKED)
 				return fail(p, HTTP1_E_BAD_RESPONSE);
 			h->body = (f & H1F_TE_LAST) ? HTTP1_BODY_CHUNKED : HTTP1_BODY_CLOSE;
@@ -864,26 +1022,25 @@ trailer_byte(int st, unsigned char ch)
 }
 
 ssize_t
-http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
+http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
+                   enum http1_chunk_part *part)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	int st = c->state;
 	size_t i = 0;
 
-	while (i < len && st != CS_DONE && st != CS_ERROR) {
-		unsigned char ch;
+	*part = HTTP1_CHUNK_FRAMING;
+	if (st == CS_DATA && len > 0) {
+		size_t n = len < c->remaining ? len : (size_t)c->remaining;
+		c->remaining -= n;
+		if (c->remaining == 0)
+			c->state = CS_DATA_CR;
+		*part = HTTP1_CHUNK_DATA;
+		return (ssize_t)n;
+	}
+	while (i < len && st != CS_DONE && st != CS_ERROR && st != CS_DATA) {
+		unsigned char ch = b[i++];
 
-		if (st == CS_DATA) {
-			size_t n = len - i;
-			if (n > c->remaining)
-				n = (size_t)c->remaining;
-			i += n;
-			c->remaining -= n;
-			if (c->remaining == 0)
-				st = CS_DATA_CR;
-			continue;
-		}
-		ch = b[i++];
 		if (st <= CS_SIZE_LF) {
 			if (++c->line_len > H1_CHUNK_LINE_MAX)
 				st = CS_ERROR;
@@ -903,7 +1060,45 @@ http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
 	c->state = st;
 	if (st == CS_ERROR)
 		return -1;
-	if (st == CS_DONE)
+	if (st == CS_DONE) {
+		if (!c->done && i > 0)
+			*part = HTTP1_CHUNK_LAST;
 		c->done = true;
+	} else if (st == CS_DATA && i > 0) {
+		*part = HTTP1_CHUNK_SIZE;
+	}
 	return (ssize_t)i;
+}
+
+ssize_t
+http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
+{
+	enum http1_chunk_part part;
+	size_t i = 0;
+
+	while (i < len && !c->done) {
+		ssize_t n = http1_chunked_step(c, buf + i, len - i, &part);
+		if (n < 0)
+			return -1;
+		i += (size_t)n;
+	}
+	return c->state == CS_ERROR ? -1 : (ssize_t)i;
+}
+
+size_t
+http1_chunk_size_line(uint64_t size, char out[HTTP1_CHUNK_SIZE_LINE_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0, k = 0;
+
+	do {
+		tmp[n++] = hex[size & 15];
+		size >>= 4;
+	} while (size);
+	while (n)
+		out[k++] = tmp[--n];
+	out[k++] = '\r';
+	out[k++] = '\n';
+	return k;
 }

@@ -85,6 +85,9 @@ static void same_head(const struct http1_head *a, const struct http1_head *b)
 	FUZZ_CHECK(a->content_length == b->content_length && a->keep_alive == b->keep_alive);
 	FUZZ_CHECK(a->expect_continue == b->expect_continue && a->is_head == b->is_head);
 	FUZZ_CHECK(a->is_connect == b->is_connect && a->has_upgrade == b->has_upgrade);
+	FUZZ_CHECK(a->conn_names == b->conn_names && a->ncodings == b->ncodings);
+	FUZZ_CHECK(memcmp(a->codings, b->codings, a->ncodings) == 0);
+	FUZZ_CHECK(span_eq(a->authority, b->authority) && span_eq(a->path, b->path));
 }
 
 static void check_head(enum http1_kind kind, const struct http1_head *h, const uint8_t *b, size_t len)
@@ -126,6 +129,10 @@ static void check_head(enum http1_kind kind, const struct http1_head *h, const u
 		FUZZ_CHECK(h->body != HTTP1_BODY_CLOSE);
 		FUZZ_CHECK(host <= 1 && (h->minor_version == 0 || host == 1));
 		FUZZ_CHECK(!(h->minor_version == 0 && te));
+		/* absolute-form: a non-empty authority inside the target */
+		if (h->authority.len)
+			FUZZ_CHECK(h->authority.off > h->target.off &&
+			           h->path.off + h->path.len == h->target.off + h->target.len);
 	} else {
 		FUZZ_CHECK(h->status >= 100 && h->status <= 599);
 		FUZZ_CHECK(span_in(h->reason, h->head_len));
