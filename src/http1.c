@@ -300,6 +300,34 @@ http1_forward_target(const char *buf, const struct http1_head *h, char *out)
 	return k + t.len;
 }
 
+size_t
+http1_put_transfer_encoding(const struct http1_head *h, bool chunked, char *out)
+{
+	static const char name[] = "Transfer-Encoding: ";
+	size_t k = sizeof name - 1;
+
+	if (h->ncodings == 0 && !chunked)
+		return 0;
+	memcpy(out, name, k);
+	for (unsigned i = 0; i < h->ncodings; i++) {
+		const char *c = http1_coding_name(h->codings[i]);
+		size_t n = strlen(c);
+
+		memcpy(out + k, c, n);
+		k += n;
+		if (i + 1 < h->ncodings || chunked) {
+			memcpy(out + k, ", ", 2);
+			k += 2;
+		}
+	}
+	if (chunked) {
+		memcpy(out + k, "chunked", 7);
+		k += 7;
+	}
+	memcpy(out + k, "\r\n", 2);
+	return k + 2;
+}
+
 /* ---- Connection-listed fields --------------------------------------------- */
 
 /* Names that cross whatever a Connection field lists (see http1.h). */

@@ -169,6 +169,14 @@ const char *http1_coding_name(uint8_t coding);
  * length written. */
 size_t http1_forward_target(const char *buf, const struct http1_head *h, char *out);
 
+/* Longest line http1_put_transfer_encoding writes. */
+#define HTTP1_TE_LINE_MAX (sizeof "Transfer-Encoding: \r\n" - 1 + \
+                           HTTP1_MAX_CODINGS * sizeof "x-compress, " + sizeof "chunked")
+/* Write into OUT the Transfer-Encoding field line (CRLF included) for H's
+ * codings (h->codings) followed by "chunked" when CHUNKED; nothing when that
+ * list is empty. OUT must hold HTTP1_TE_LINE_MAX bytes. Returns the length. */
+size_t http1_put_transfer_encoding(const struct http1_head *h, bool chunked, char *out);
+
 /* ---- Connection-listed fields (RFC 9110 7.6.1) ---------------------------
  * The field names a head's Connection fields ask the next hop to drop, minus
  * those that must cross whatever Connection says: Host, Content-Length and
