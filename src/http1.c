@@ -30,6 +30,8 @@
  *  5. Request-target form must match the method: origin-form ("/...") for
  *     any method but CONNECT; absolute-form only with the http or https
  *     scheme (case-insensitive), a non-empty authority and no userinfo;
+ *     h->authority and h->path record the absolute-form's parts, and an
+ *     authority starting with ":" (no host) is refused;
  *     authority-form (host ":" port, port 1*DIGIT) only and always for
  *     CONNECT; asterisk-form "*" only for OPTIONS. Anything else is 400. The
  *     target is not otherwise checked against RFC 3986, since deployed
@@ -60,16 +62,27 @@
  *     in this order at the end of the head: HTTP/1.0 with Transfer-Encoding
  *     400 (RFC 9112 6.1 faulty framing); Transfer-Encoding with
  *     Content-Length 400 (we refuse rather than strip CL); final coding not
- *     chunked 501; chunked more than once 400.
+ *     chunked 501; chunked more than once 400; a coding weir does not know
+ *     (known: gzip, x-gzip, deflate, compress, x-compress), a coding with
+ *     parameters, or more than HTTP1_MAX_CODINGS codings besides chunked
+ *     501. The known codings are recorded in order (h->codings) for the
+ *     proxy to forward.
  * 12. Responses: Transfer-Encoding with Content-Length, in HTTP/1.0, with
- *     chunked more than once or chunked anywhere but last is BAD_RESPONSE; a
+ *     chunked more than once or chunked anywhere but last, or with a coding
+ *     a request would get 501 for, is BAD_RESPONSE; a
  *     list ending in chunked is CHUNKED, another list is CLOSE; otherwise
  *     Content-Length gives LENGTH, and nothing gives CLOSE.
  * 13. Host: an HTTP/1.1 request without one, any request with two, or a value
  *     with a byte outside unreserved / sub-delims / "%" / ":" / "[" / "]" is
- *     400 (RFC 9112 3.2). An empty Host is accepted (RFC 9110 7.2).
- * 14. Connection is a comma-separated list compared case-insensitively;
- *     "close" wins over "keep-alive"; unknown and empty elements are ignored.
+ *     400 (RFC 9112 3.2). An empty Host is accepted (RFC 9110 7.2), except
+ *     beside an absolute-form target (whose authority replaces it).
+ * 14. Connection is a comma-separated list of tokens compared
+ *     case-insensitively; "close" wins over "keep-alive"; empty elements are
+ *     ignored, an element that is not a token is refused, and so are more
+ *     than HTTP1_MAX_CONN_NAMES elements in all Connection fields together:
+ *     the proxy removes the fields named, and a list it cut short or guessed
+ *     at would let fields through that the sender wanted removed.
+ *     conn_names says whether anything but close / keep-alive was named.
  *     A response delimited by close is never keep-alive (unless 1xx/204/304,
  *     which have no body whatever the framing fields say).
  * 15. "Expect: 100-continue" (case-insensitive, whole value) sets
@@ -82,12 +95,14 @@
  *     INT64_MAX. No whitespace after the size unless a ";" extension follows
  *     (BWS belongs to chunk-ext only). Extensions follow RFC 9112 7.1.1 with
  *     BWS around ";" and "=", token or quoted-string values; they are
- *     validated and ignored. A chunk-size line (CRLF included) above 4096
+ *     validated and reported as framing (the proxy drops them and writes
+ *     the size in minimal hex). A chunk-size line (CRLF included) above 4096
  *     bytes is refused.
  * 17. Exactly CRLF after chunk data and after every line; bare LF is refused.
  * 18. Trailer fields are validated like header fields (token name, colon, no
  *     whitespace before it, no obs-fold, value without CTL); the trailer
- *     section including its final CRLF is limited to 65536 bytes. */
+ *     section including its final CRLF is limited to 65536 bytes. They are
+ *     reported as framing: the proxy does not forward them. */
 #include <stdint.h>
 #include <string.h>
 
