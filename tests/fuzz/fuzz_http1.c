@@ -19,7 +19,10 @@
  *    or is BAD_RESPONSE (responses);
  *  - the chunked decoder agrees with itself across splits, consumes no more
  *    than it is given, ends a body right after a CRLF, and stays done or
- *    failed. */
+ *    failed; stepping through it as the proxy re-frames (http1_chunked_step)
+ *    consumes the same bytes, and its data is exactly the announced sizes;
+ *  - the new head fields (codings, Connection names, absolute-form parts)
+ *    agree across splits too, and the authority and path lie in the target. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -140,6 +143,39 @@ static void check_head(enum http1_kind kind, const struct http1_head *h, const u
 	}
 }
 
+/* Step through BODY[0..LEN) as the proxy re-frames it: it consumes what
+ * feeding does, every step makes progress, and the data bytes are exactly
+ * the sizes the SIZE steps announced. Returns the bytes consumed, or -1. */
+static ssize_t step_chunked(const uint8_t *body, size_t len)
+{
+	struct http1_chunked c;
+	enum http1_chunk_part part;
+	uint64_t announced = 0, data = 0;
+	size_t pos = 0;
+
+	http1_chunked_init(&c);
+	while (pos < len && !c.done) {
+		ssize_t n = http1_chunked_step(&c, (const char *)body + pos, len - pos, &part);
+
+		if (n < 0)
+			return -1;
+		FUZZ_CHECK(n > 0 && (size_t)n <= len - pos);
+		if (part == HTTP1_CHUNK_SIZE) {
+			FUZZ_CHECK(c.remaining > 0 && data == announced);
+			announced += c.remaining;
+		} else if (part == HTTP1_CHUNK_DATA) {
+			data += (uint64_t)n;
+			FUZZ_CHECK(data + c.remaining == announced);
+		} else if (part == HTTP1_CHUNK_LAST) {
+			FUZZ_CHECK(c.done);
+		}
+		pos += (size_t)n;
+	}
+	if (c.done)
+		FUZZ_CHECK(data == announced);
+	return (ssize_t)pos;
+}
+
 /* Decode BODY[0..LEN) as chunked, whole and in pieces; both must agree. */
 static void check_chunked(const uint8_t *body, size_t len, uint32_t seed)
 {
@@ -159,6 +195,7 @@ static void check_chunked(const uint8_t *body, size_t len, uint32_t seed)
 		FUZZ_CHECK((size_t)n1 == len);      /* short only when done or failed */
 	if (n1 < 0)
 		FUZZ_CHECK(http1_chunked_feed(&whole, "0\r\n\r\n", 5) == -1);
+	FUZZ_CHECK(step_chunked(body, len) == n1);
 
 	http1_chunked_init(&parts);
 	for (int k = 0; pos < len && k < MAX_PIECES; k++) {
