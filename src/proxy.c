@@ -3,7 +3,8 @@
  * for the next request (keep-alive, pipelining) or close.
  *
  * Both directions stream with watermark backpressure: when one side's output
- * passes BP_HIGH, reading from the other side stops until it drains to BP_LOW.
+ * passes its high mark, reading from the other side stops until it drains to
+ * a quarter of it (bp_high).
  * Nothing is allocated per request except what libevent's buffers need;
  * connection structs and upstream connections are reused. */
 #include "weir/proxy.h"
@@ -27,8 +28,12 @@
 #include "weir/tls.h"
 #include "weir/worker.h"
 
-#define BP_HIGH (256 * 1024)          /* pause the producer above this */
-#define BP_LOW (64 * 1024)            /* resume it at or below this */
+#define BP_HIGH (256 * 1024)          /* pause the producer above this... */
+#define BP_LOW (64 * 1024)            /* ...resume it at or below this (write callbacks) */
+/* ...as long as a worker's connections stay within BP_BUDGET each way; with
+ * more of them each gets its share, but never less than BP_FLOOR. */
+#define BP_BUDGET (32 * 1024 * 1024)
+#define BP_FLOOR (16 * 1024)
 /* Idle upstream connections kept per server and worker. Above this, every
  * exchange past the cap pays a connect() and a close(): with 400 client
  * connections 64 was a third of all requests. Idle ones still expire after
@@ -86,6 +91,18 @@ static struct timeval ms_to_tv(uint64_t ms)
 {
 	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
 	return tv;
+}
+
+/* The high mark of one connection's output buffers: BP_HIGH while the
+ * worker has few connections, so one transfer streams at full speed; with
+ * many, the share of BP_BUDGET, so that what a worker buffers stays near
+ * BP_BUDGET each way (plus BP_FLOOR a connection), not 256 KiB times
+ * max_connections. Producers resume at a quarter of it. */
+static size_t bp_high(const struct worker *w)
+{
+	size_t share = w->nconns ? BP_BUDGET / w->nconns : BP_HIGH;
+
+	return share > BP_HIGH ? BP_HIGH : share < BP_FLOOR ? BP_FLOOR : share;
 }
 
 /* ---- connection state ---------------------------------------------------- */
@@ -770,7 +787,7 @@ static int forward_request_body(struct client_conn *c)
 		/* A pipelined request waits in the input until this response is
 		 * complete (client_read_cb): reading is not paused for it, which
 		 * would cost two epoll_ctl calls per request. */
-	} else if (evbuffer_get_length(out) > BP_HIGH) {
+	} else if (evbuffer_get_length(out) > bp_high(c->w)) {
 		client_pause_read(c);
 	}
 	return 0;
@@ -1049,7 +1066,7 @@ static bool forward_response_body(struct client_conn *c)
 		return false;
 	}
 	bev_write_now(c->bev, !c->is_tls);
-	if (evbuffer_get_length(out) > BP_HIGH && !c->upstream_read_paused) {
+	if (evbuffer_get_length(out) > bp_high(c->w) && !c->upstream_read_paused) {
 		bufferevent_disable(c->up->bev, EV_READ);
 		c->upstream_read_paused = true;
 	}
@@ -1103,7 +1120,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		response_delivered(c);
 		return;
 	}
-	if (c->upstream_read_paused && c->up && pending <= BP_LOW) {
+	if (c->upstream_read_paused && c->up && pending <= bp_high(c->w) / 4) {
 		c->upstream_read_paused = false;
 		bufferevent_enable(c->up->bev, EV_READ);
 		/* Bytes already buffered would not trigger a read callback. */
@@ -1180,7 +1197,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
 
 	if (!c || c->req_done || !c->client_read_paused)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) <= BP_LOW) {
+	if (evbuffer_get_length(bufferevent_get_output(bev)) <= bp_high(up->w) / 4) {
 		client_resume_read(c);
 		forward_request_body(c); /* bytes that were already buffered */
 	}

@@ -42,6 +42,14 @@ what weir makes of it and of hostile clients (stdlib only).
                                         ours), from /proc/net/tcp; what weir
                                         received and did not hand to the
                                         kernel is not in it
+  evil_backend.py hold PORT IDLE SLOW PATH SECONDS GO
+                                        open IDLE connections that send
+                                        nothing, print "idle", wait (30 s at
+                                        most) for the file GO to exist, open
+                                        SLOW that request PATH and never read
+                                        (receive buffer 4 KiB, MSS 1024: the
+                                        kernel queues little for them), print
+                                        "ready", hold them all SECONDS, close
 
 With EVIL_FIELDS="status end ..." in the environment, the clients print just
 those values, on one line ("-" for none), instead of JSON.
@@ -683,6 +691,28 @@ def abandon(port, path, wait):
     emit({"inkernel": queued})
 
 
+def hold(port, idle, slow, path, seconds, go):
+    socks = []
+    for _ in range(idle):
+        socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    print("idle", flush=True)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(slow):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        s.sendall(("GET %s HTTP/1.1\r\nHost: hold\r\n\r\n" % path).encode())
+        socks.append(s)
+    print("ready", flush=True)
+    time.sleep(seconds)
+    for s in socks:
+        s.close()
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "serve":
@@ -701,6 +731,8 @@ def main():
         stall(port, sys.argv[3])
     elif cmd == "halfclose":
         halfclose(port, sys.argv[3], float(sys.argv[4]))
+    elif cmd == "hold":
+        hold(port, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6]), sys.argv[7])
     elif cmd == "abandon":
         abandon(port, sys.argv[3], float(sys.argv[4]))
     else:

@@ -11,9 +11,12 @@
 #     the pool is charged; with close_notify it is complete;
 #   - a body sent by a backend after a HEAD, 204 or 304 response never
 #     reaches the next client of that connection;
-#   - an endless stream of 1xx interim responses is cut (502) after 8.
+#   - an endless stream of 1xx interim responses is cut (502) after 8;
+#   - with many connections, each buffers less: 100 slow readers among 2,000
+#     idle connections cost weir well under 160 kB each.
 . "$(dirname "$0")/lib.sh"
 require_cmd openssl
+ulimit -n 8192 2>/dev/null || true	# for the memory check; weir inherits it
 EVIL=("$WEIR_PYTHON" -S "$top_srcdir/tests/integration/evil_backend.py")
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=evil" \
@@ -175,6 +178,38 @@ assert_eq "endless 1xx: 8 interim responses relayed" 8 "$(grep -c '^HTTP/1.1 103
 assert_contains "endless 1xx: then a 502" "HTTP/1.1 502 Bad Gateway" "$raw"
 wait_for "endless 1xx: an error of the pool" 10 errors_at_least baseline $((e0 + 1))
 assert_eq "endless 1xx: counted as the pool's error once" $((e0 + 1)) "$(total baseline errors)"
+
+# ---- memory: a worker's buffers are shared out when it has many connections -----------
+# 2,100 connections: each one's share of the 32 MiB budget is below the
+# 16 KiB floor. Each slow reader's response (512 kB) fills weir's buffers
+# (the client's small MSS keeps the kernel from queueing much of it); with a
+# fixed 256 KiB mark, weir held ~530 kB of RSS per slow reader.
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+WPID=$(bg_pid weir)
+if (($(awk '/^Max open files/ { print $4 }' "/proc/$WPID/limits") < 2500)); then
+	note "memory: skipped, weir may not open 2,500 descriptors"
+else
+	base=$(rss_kb "$WPID")
+	start_bg hold "${EVIL[@]}" hold "$PROXY" 2000 100 "/mode/big?512000&hold" 60 "$T/go"
+	held() { grep -q "$1" "$(bg_log hold)"; }
+	wait_for "2,000 idle connections to be open" 60 held idle
+	sleep 1	# weir accepts them
+	idle=$(rss_kb "$WPID")
+	touch "$T/go"
+	wait_for "100 slow readers to be open" 30 held ready
+	peak=$idle
+	for _ in $(seq 20); do	# 5 s of slow readers
+		sleep 0.25
+		r=$(rss_kb "$WPID")
+		((r > peak)) && peak=$r
+	done
+	note "weir VmRSS: $base kB, $idle kB with the connections, peak $peak kB"
+	assert_num "memory: 100 slow readers cost under 16 MB ($(((peak - idle) / 1024)) MB)" \
+		$((peak - idle)) "<" 16384
+	stop_bg hold || true	# killed by the SIGTERM: 143
+	get /after-hold "Connection: close"
+	assert_eq "memory: weir serves afterwards" 200 "$STATUS"
+fi
 
 rc=0; stop_bg weir || rc=$?
 assert_eq "SIGTERM: clean exit 0" 0 "$rc"
