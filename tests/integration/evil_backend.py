@@ -109,6 +109,7 @@ malformed chunked body closes the connection. Every wait is bounded.
 """
 import json
 import os
+import selectors
 import socket
 import struct
 import sys
@@ -614,16 +615,27 @@ def flood(port, n, hold, path):
             except OSError:
                 pass
     deadline = time.monotonic() + hold
+    # A refused connection is closed by weir at once: EOF or reset. All are
+    # watched together until HOLD is over, so that a busy machine (weir slow
+    # to accept and refuse) does not turn a late close into a held one.
+    sel = selectors.DefaultSelector()
     for s in socks:
-        # A refused connection is closed by weir at once: EOF or reset.
-        s.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
-        try:
-            if s.recv(1) == b"":
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    watched = len(socks)
+    while watched and time.monotonic() < deadline:
+        for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
+            s = key.fileobj
+            try:
+                if s.recv(1) == b"":
+                    early += 1
+            except BlockingIOError:
+                continue
+            except OSError:
                 early += 1
-        except socket.timeout:
-            pass
-        except OSError:
-            early += 1
+            sel.unregister(s)          # closed, or answered: decided
+            watched -= 1
+    sel.close()
     left = deadline - time.monotonic()
     if left > 0:
         time.sleep(left)
