@@ -204,8 +204,12 @@ else
 		((r > peak)) && peak=$r
 	done
 	note "weir VmRSS: $base kB, $idle kB with the connections, peak $peak kB"
-	assert_num "memory: 100 slow readers cost under 16 MB ($(((peak - idle) / 1024)) MB)" \
-		$((peak - idle)) "<" 16384
+	# Under AddressSanitizer every allocation has red zones (measured: 26 MB
+	# instead of 5; with the fixed marks, 51 MB without it).
+	limit=16
+	if grep -q libasan "/proc/$WPID/maps"; then limit=48; fi
+	assert_num "memory: 100 slow readers cost under $limit MB ($(((peak - idle) / 1024)) MB)" \
+		$((peak - idle)) "<" $((limit * 1024))
 	stop_bg hold || true	# killed by the SIGTERM: 143
 	get /after-hold "Connection: close"
 	assert_eq "memory: weir serves afterwards" 200 "$STATUS"
