@@ -113,7 +113,9 @@ done
 ok "$ITERATIONS kills: the state file always loaded, with an acknowledged or in-flight weight"
 ok "$ITERATIONS kills: show events always answered with events only"
 ok "every acknowledged change has its event ($acks acknowledged, $tries attempted)"
-assert_num "changes were acknowledged at all" "$acks" ">" "$ITERATIONS"
+# Not "more than one a round": each change is fsynced twice, and on a busy
+# disk or a sanitizer build a round's few hundred milliseconds may hold none.
+assert_num "changes were acknowledged at all" "$acks" ">" 0
 
 # The last round: weir starts on what the last kill left, and keeps going.
 start_bg weir "$WEIR" -c "$T/weir.conf"
