@@ -3,7 +3,8 @@
  * for the next request (keep-alive, pipelining) or close.
  *
  * Both directions stream with watermark backpressure: when one side's output
- * passes BP_HIGH, reading from the other side stops until it drains to BP_LOW.
+ * passes its high mark, reading from the other side stops until it drains to
+ * a quarter of it (bp_high).
  * Nothing is allocated per request except what libevent's buffers need;
  * connection structs and upstream connections are reused. */
 #include "weir/proxy.h"
@@ -27,8 +28,12 @@
 #include "weir/tls.h"
 #include "weir/worker.h"
 
-#define BP_HIGH (256 * 1024)          /* pause the producer above this */
-#define BP_LOW (64 * 1024)            /* resume it at or below this */
+#define BP_HIGH (256 * 1024)          /* pause the producer above this... */
+#define BP_LOW (64 * 1024)            /* ...resume it at or below this (write callbacks) */
+/* ...as long as a worker's connections stay within BP_BUDGET each way; with
+ * more of them each gets its share, but never less than BP_FLOOR. */
+#define BP_BUDGET (32 * 1024 * 1024)
+#define BP_FLOOR (16 * 1024)
 /* Idle upstream connections kept per server and worker. Above this, every
  * exchange past the cap pays a connect() and a close(): with 400 client
  * connections 64 was a third of all requests. Idle ones still expire after
@@ -37,6 +42,14 @@
 #define MAX_REQUEST_LINE 8192         /* longer request lines get 414 */
 #define MIN_RESPONSE_HEAD (64 * 1024) /* backends may send larger heads than clients */
 #define MAX_FREE_CONNS 1024           /* connection structs cached per worker */
+/* Lingering close: how long a closing connection discards what the client
+ * still sends before it is closed anyway (nginx's lingering_timeout is 5 s;
+ * a client that read its answer closes within a round trip). */
+#define LINGER_MS 3000
+/* Interim (1xx) responses relayed per request; one more is the backend's
+ * error (502). A client may ask for 100-continue and get 103 Early Hints:
+ * a few are legitimate, an endless stream is not. */
+#define MAX_INTERIM 8
 
 static const char *const conn_state_names[CONN_STATE_COUNT] = {
 	[CONN_IDLE] = "idle",
@@ -44,6 +57,7 @@ static const char *const conn_state_names[CONN_STATE_COUNT] = {
 	[CONN_CONNECT] = "connect",
 	[CONN_EXCHANGE] = "exchange",
 	[CONN_FLUSH] = "flush",
+	[CONN_LINGER] = "linger",
 };
 
 const char *conn_state_name(enum conn_state s)
@@ -78,6 +92,18 @@ static struct timeval ms_to_tv(uint64_t ms)
 	return tv;
 }
 
+/* The high mark of one connection's output buffers: BP_HIGH while the
+ * worker has few connections, so one transfer streams at full speed; with
+ * many, the share of BP_BUDGET, so that what a worker buffers stays near
+ * BP_BUDGET each way (plus BP_FLOOR a connection), not 256 KiB times
+ * max_connections. Producers resume at a quarter of it. */
+static size_t bp_high(const struct worker *w)
+{
+	size_t share = w->nconns ? BP_BUDGET / w->nconns : BP_HIGH;
+
+	return share > BP_HIGH ? BP_HIGH : share < BP_FLOOR ? BP_FLOOR : share;
+}
+
 /* ---- connection state ---------------------------------------------------- */
 
 /* The one place a state changes: it also arms the state's timeout. */
@@ -94,6 +120,7 @@ static void conn_set_state(struct client_conn *c, enum conn_state s)
 	case CONN_CONNECT: ms = t->connect_ms; break;
 	case CONN_EXCHANGE: ms = 0; break; /* the upstream's own read timeout */
 	case CONN_FLUSH: ms = t->idle_ms; break;
+	case CONN_LINGER: ms = t->idle_ms < LINGER_MS ? t->idle_ms : LINGER_MS; break;
 	case CONN_STATE_COUNT: break;
 	}
 	if (ms) {
@@ -119,6 +146,8 @@ static void request_reset(struct client_conn *c)
 	c->resp_started = false;
 	c->resp_dechunk = false;
 	c->status = 0;
+	c->interim = 0;
+	c->deliver_pending = false;
 	c->upstream_read_paused = false;
 	accesslog_req_clear(&c->al_req);
 	c->al_server[0] = '\0';
@@ -370,13 +399,18 @@ static void log_access(struct client_conn *c, int status, int64_t latency_us)
 	accesslog_append(b, &e);
 }
 
-static void record_exchange(struct client_conn *c, int status)
+/* Measure C's exchange as ended at NOW (clock_now_us). */
+static void record_exchange_at(struct client_conn *c, int status, uint64_t now)
 {
-	uint64_t now = clock_now_us();
 	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
 	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
 	stats_interval_record(&c->w->rec[c->pool], latency, error);
 	log_access(c, status, (int64_t)latency);
+}
+
+static void record_exchange(struct client_conn *c, int status)
+{
+	record_exchange_at(c, status, clock_now_us());
 }
 
 /* ---- closing --------------------------------------------------------------- */
@@ -424,6 +458,29 @@ static void conn_abort(struct client_conn *c)
 	conn_close(c);
 }
 
+/* Everything has been written: close gracefully. Closing a socket with
+ * unread input makes the kernel send a reset, and a reset arriving before
+ * the client has read the answer (a 400 after a request it had not finished
+ * sending, say) destroys it. So: close_notify on TLS, shut down writing (the
+ * client sees the end), then read and discard until the client closes too,
+ * for LINGER_MS at most (client_read_cb, client_event_cb, conn_timer_cb). */
+static void conn_linger(struct client_conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	if (fd < 0 || (c->is_tls && tls_shutdown_write(c->bev) < 0) || shutdown(fd, SHUT_WR) < 0) {
+		conn_close(c);
+		return;
+	}
+	conn_set_state(c, CONN_LINGER);
+	bufferevent_set_timeouts(c->bev, NULL, NULL); /* the state's timer bounds it */
+	bufferevent_disable(c->bev, EV_WRITE);
+	/* Also after an EOF: reading again sees it again and closes at once. */
+	bufferevent_enable(c->bev, EV_READ);
+	c->client_read_paused = false;
+	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+}
+
 /* Close once everything queued for the client has been written. */
 static void conn_flush_and_close(struct client_conn *c)
 {
@@ -435,7 +492,7 @@ static void conn_flush_and_close(struct client_conn *c)
 	client_resume_read(c);
 	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_close(c);
+		conn_linger(c);
 }
 
 static const char *status_reason(int status)
@@ -739,7 +796,7 @@ static int forward_request_body(struct client_conn *c)
 		/* A pipelined request waits in the input until this response is
 		 * complete (client_read_cb): reading is not paused for it, which
 		 * would cost two epoll_ctl calls per request. */
-	} else if (evbuffer_get_length(out) > BP_HIGH) {
+	} else if (evbuffer_get_length(out) > bp_high(c->w)) {
 		client_pause_read(c);
 	}
 	return 0;
@@ -885,19 +942,16 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	c->resp_bytes += vec.iov_len;
 }
 
-/* The response is complete: measure it, recycle the upstream, and go on with
- * the next request or close. */
-static void exchange_finish(struct client_conn *c)
+/* The whole response has been handed to the kernel: measure it (as of
+ * t_done_us: a slow reader is not the backend's latency), and go on with the
+ * next request or close. */
+static void response_delivered(struct client_conn *c)
 {
-	struct evbuffer *up_in = bufferevent_get_input(c->up->bev);
-	bool reusable = c->resp_keep_alive && c->req_done && c->resp_body != HTTP1_BODY_CLOSE &&
-	                evbuffer_get_length(up_in) == 0;
 	bool close_client = !c->req_keep_alive || c->resp_body == HTTP1_BODY_CLOSE || !c->req_done ||
 	                    c->w->draining || c->resp_dechunk;
 
-	record_exchange(c, c->status);
-	upstream_release(c, reusable);
-	bev_write_now(c->bev, !c->is_tls);
+	c->deliver_pending = false;
+	record_exchange_at(c, c->status, c->t_done_us);
 	if (close_client) {
 		conn_flush_and_close(c);
 		return;
@@ -906,6 +960,34 @@ static void exchange_finish(struct client_conn *c)
 	conn_set_state(c, CONN_IDLE);
 	client_resume_read(c);
 	client_parse_head(c); /* a pipelined request may be waiting */
+}
+
+/* The response is complete from the backend: recycle the upstream. It is
+ * measured once the client's output has been written (response_delivered,
+ * from client_write_cb when the socket did not take it all): a client that
+ * disappears first got a truncated response, which is no success. Until
+ * then the connection stays in EXCHANGE, where a client that stops reading
+ * is cut by the write timeout and a pipelined request waits. */
+static void exchange_finish(struct client_conn *c)
+{
+	struct evbuffer *up_in = bufferevent_get_input(c->up->bev);
+	/* A response without a body by the request method or status (HEAD, 204,
+	 * 304) ends where its head ends, but a backend that sends a body anyway
+	 * may do so in a later packet, after the connection went back to the
+	 * pool: the next client would get it as its response. Nothing proves
+	 * such a connection clean, so it is closed. */
+	bool bodiless = c->req_is_head || c->status == 204 || c->status == 304;
+	bool reusable = c->resp_keep_alive && c->req_done && c->resp_body != HTTP1_BODY_CLOSE &&
+	                !bodiless && evbuffer_get_length(up_in) == 0;
+
+	c->t_done_us = clock_now_us();
+	upstream_release(c, reusable);
+	bev_write_now(c->bev, !c->is_tls);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
+		c->deliver_pending = true;
+		return;
+	}
+	response_delivered(c);
 }
 
 /* Parse the response head from the upstream. Returns 1 when the final head
@@ -945,7 +1027,13 @@ static int response_begin(struct client_conn *c)
 			return -1;
 		}
 		if (h->status < 200) {
-			/* Interim response: relay it to HTTP/1.1 clients, then read on. */
+			/* Interim response: relay it to HTTP/1.1 clients, then read on.
+			 * Their number is bounded: they bypass backpressure. */
+			if (++c->interim > MAX_INTERIM) {
+				upstream_release(c, false);
+				reply_error(c, 502, true);
+				return -1;
+			}
 			if (c->req_minor) {
 				evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), h->head_len);
 				c->resp_bytes += h->head_len;
@@ -1001,7 +1089,7 @@ static bool forward_response_body(struct client_conn *c)
 		return false;
 	}
 	bev_write_now(c->bev, !c->is_tls);
-	if (evbuffer_get_length(out) > BP_HIGH && !c->upstream_read_paused) {
+	if (evbuffer_get_length(out) > bp_high(c->w) && !c->upstream_read_paused) {
 		bufferevent_disable(c->up->bev, EV_READ);
 		c->upstream_read_paused = true;
 	}
@@ -1021,12 +1109,15 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		break;
 	case CONN_CONNECT:
 	case CONN_EXCHANGE:
-		if (!c->req_done)
+		if (c->deliver_pending && !c->req_done) /* answered early: closing */
+			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		else if (!c->req_done)
 			forward_request_body(c);
 		else if (evbuffer_get_length(bufferevent_get_input(bev)) > conf(c)->limits.max_header_bytes)
 			client_pause_read(c); /* pipelining: hold about one head, no more */
 		break;
 	case CONN_FLUSH:
+	case CONN_LINGER:
 		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		break;
 	case CONN_STATE_COUNT:
@@ -1041,12 +1132,18 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_FLUSH) {
 		if (pending == 0)
-			conn_close(c);
+			conn_linger(c);
 		return;
 	}
+	if (c->state == CONN_LINGER)
+		return;
 	if (pending == 0 && !c->is_tls)
 		bufferevent_disable(bev, EV_WRITE); /* back to bev_write_now; no syscall */
-	if (c->upstream_read_paused && c->up && pending <= BP_LOW) {
+	if (pending == 0 && c->deliver_pending) {
+		response_delivered(c);
+		return;
+	}
+	if (c->upstream_read_paused && c->up && pending <= bp_high(c->w) / 4) {
 		c->upstream_read_paused = false;
 		bufferevent_enable(c->up->bev, EV_READ);
 		/* Bytes already buffered would not trigger a read callback. */
@@ -1061,6 +1158,10 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 
 	if (events & BEV_EVENT_CONNECTED)
 		return; /* the TLS handshake is done; requests follow */
+	if (c->state == CONN_LINGER) {
+		conn_close(c); /* the client closed (or failed): done */
+		return;
+	}
 	if (c->is_tls && tls_handshake_failed(bev, events))
 		atomic_fetch_add_explicit(&c->w->rt->tls_handshake_failures, 1, memory_order_relaxed);
 	if ((events & BEV_EVENT_TIMEOUT) && (events & BEV_EVENT_READING) && !c->req_done && c->up) {
@@ -1070,19 +1171,22 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	/* Half-closed after the whole request, while it is being answered (reading
 	 * goes on during an exchange, so this is seen now): answer, then close.
 	 * libevent has stopped reading. */
-	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) && c->up &&
-	    c->req_done && (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
+	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
+	    (c->up || c->deliver_pending) && c->req_done &&
+	    (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
 		c->req_keep_alive = false;
 		return;
 	}
 	/* A client that half-closed after its request (EOF, no error) still reads
 	 * what it was sent: between requests, or already closing, flush the
 	 * output first. libevent has stopped reading; client_write_cb closes when
-	 * the output is empty, and the FLUSH timeout bounds how long. */
+	 * the output is empty, and the FLUSH timeout bounds how long. A request
+	 * head begun (HEAD) can never be finished: it is dropped, and what was
+	 * queued before it is still delivered. */
 	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
-	    (c->state == CONN_IDLE || c->state == CONN_FLUSH) &&
+	    (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_FLUSH) &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-		if (c->state == CONN_IDLE)
+		if (c->state != CONN_FLUSH)
 			conn_set_state(c, CONN_FLUSH);
 		bufferevent_disable(bev, EV_READ);
 		c->client_read_paused = true;
@@ -1116,7 +1220,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
 
 	if (!c || c->req_done || !c->client_read_paused)
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) <= BP_LOW) {
+	if (evbuffer_get_length(bufferevent_get_output(bev)) <= bp_high(up->w) / 4) {
 		client_resume_read(c);
 		forward_request_body(c); /* bytes that were already buffered */
 	}
@@ -1176,6 +1280,8 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 	if (events & BEV_EVENT_CONNECTED) {
 		up->connected = true;
 		set_nodelay(bufferevent_getfd(bev));
+		if (up->tls)
+			tls_upstream_established(bev);
 		if (up->gen == up->w->gen) /* else its index is one of the old table */
 			server_mark_up(up->w, up->pool, up->server);
 		if (c && c->state == CONN_CONNECT)
@@ -1209,8 +1315,10 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	/* EOF or error. A read-until-close body ends here at a clean close (a
-	 * reset cuts it short); anything else is a backend that broke off. */
-	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE && !(events & BEV_EVENT_ERROR)) {
+	 * reset cuts it short, and so does a TLS backend that closes without
+	 * close_notify); anything else is a backend that broke off. */
+	bool clean = !(events & BEV_EVENT_ERROR) && tls_clean_eof(bev);
+	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE && clean) {
 		struct evbuffer *in = bufferevent_get_input(bev);
 		c->resp_bytes += evbuffer_get_length(in);
 		evbuffer_add_buffer(bufferevent_get_output(c->bev), in);
@@ -1218,17 +1326,26 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		exchange_finish(c);
 		return;
 	}
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t queued = evbuffer_get_length(out);
 	if (!c->resp_started && (events & BEV_EVENT_EOF) &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) && response_begin(c) == 1) {
 		/* The head and maybe the body arrived with the close. */
-		if (c->resp_body == HTTP1_BODY_CLOSE) {
+		if (c->resp_body == HTTP1_BODY_CLOSE && clean) {
 			c->resp_bytes += evbuffer_get_length(bufferevent_get_input(bev));
-			evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(bev));
+			evbuffer_add_buffer(out, bufferevent_get_input(bev));
 			exchange_finish(c);
 			return;
 		}
-		if (!forward_response_body(c))
+		if (c->resp_body == HTTP1_BODY_CLOSE && queued == 0 && c->interim == 0) {
+			/* Truncated, and nothing of it has left weir yet (no interim
+			 * response before it): the client can still get a 502. */
+			evbuffer_drain(out, evbuffer_get_length(out));
+			c->resp_bytes = 0;
+			c->resp_started = false;
+		} else if (!forward_response_body(c)) {
 			return;
+		}
 	}
 	upstream_release(c, false);
 	reply_error(c, 502, true);
@@ -1243,6 +1360,7 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 	switch (c->state) {
 	case CONN_IDLE:
 	case CONN_FLUSH:
+	case CONN_LINGER:
 		conn_close(c);
 		break;
 	case CONN_HEAD:

@@ -24,9 +24,11 @@
  *   - Encrypted private keys are refused (weir never prompts for a password).
  *   - A peer closing without close_notify reads as an end of file, as many
  *     HTTP peers close that way; framing tells a cut body from a complete
- *     one, and for a backend's read-until-close body TLS is then no better
- *     than plain HTTP. weir itself sends close_notify before it closes an
- *     established connection, so its clients can tell. */
+ *     one. The exception is a backend's read-until-close body: there only
+ *     close_notify proves the end, so on an established connection to a
+ *     server a close without it is an error (tls_upstream_established), and
+ *     such a response counts as truncated. weir itself sends close_notify
+ *     before it closes an established connection, so its clients can tell. */
 #include "weir/tls.h"
 
 #include <arpa/inet.h>
@@ -508,15 +510,43 @@ void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms)
 		         up->w->cfg->pools[up->pool].servers[up->server].text, why);
 }
 
+int tls_shutdown_write(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (!ssl || !SSL_is_init_finished(ssl) || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return -1;
+	if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+		int r = SSL_shutdown(ssl);
+		ERR_clear_error();
+		/* 0: sent, the peer's not yet received; 1: both; < 0: not written. */
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void tls_upstream_established(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl)
+		SSL_clear_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
+bool tls_clean_eof(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	return !ssl || (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
 void tls_bufferevent_free(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
-	if (ssl && SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		(void)SSL_shutdown(ssl);
-		ERR_clear_error();
-	}
+	if (ssl && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
+		(void)tls_shutdown_write(bev);
 	bufferevent_free(bev);
 }
 

@@ -41,6 +41,9 @@ enum conn_state {
 	CONN_EXCHANGE,    /* request forwarded (its body may still stream); awaiting or
 	                     relaying the response (timeouts.backend, on the upstream) */
 	CONN_FLUSH,       /* the last response is queued: flush the output, then close */
+	CONN_LINGER,      /* all written, writing shut down: discard input until the
+	                     client closes, so unread bytes cannot turn the close into a
+	                     reset that destroys the answer (LINGER_MS at most) */
 	CONN_STATE_COUNT
 };
 
@@ -83,6 +86,10 @@ struct client_conn {
 	struct http1_chunked resp_chunked;
 	bool resp_keep_alive;
 	int status;
+	uint16_t interim;                   /* 1xx responses relayed for this request */
+	bool deliver_pending;               /* complete, but not all handed to the kernel:
+	                                       measured once it is (t_done_us) */
+	uint64_t t_done_us;                 /* the response was complete from the backend */
 	bool upstream_read_paused;          /* backpressure */
 
 	/* For the access log (filled only when it is on). */

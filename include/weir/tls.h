@@ -91,6 +91,22 @@ void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms);
  * the peer can tell a complete read-until-close body from a cut one. */
 void tls_bufferevent_free(struct bufferevent *bev);
 
+/* Send close_notify on BEV, a TLS bufferevent whose output is empty, before
+ * the caller shuts its socket down for writing. Returns 0, or -1 when the
+ * connection is not established or the alert could not be written whole
+ * (then just close). */
+int tls_shutdown_write(struct bufferevent *bev);
+
+/* True when BEV's peer ended the connection properly: always for a plain
+ * bufferevent; for TLS, when its close_notify was received. */
+bool tls_clean_eof(struct bufferevent *bev);
+
+/* BEV, a connection to a server, completed its handshake: from now on a
+ * close without close_notify is reported as an error, not an end of file.
+ * Where only the close delimits a body, it cannot be told from a truncation
+ * (during the handshake it stays a plain close: not a TLS failure). */
+void tls_upstream_established(struct bufferevent *bev);
+
 /* Free the cached sessions of a server table (N servers). */
 void tls_sessions_free(struct server_rt *servers, size_t n);
 

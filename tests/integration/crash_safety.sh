@@ -57,11 +57,15 @@ for ((i = 1; i <= ITERATIONS; i++)); do
 		10 ctl_up
 	if ((i > 1)); then
 		w=$(canary_weight)
-		# What round i-1 left behind: the last acknowledged weight, or the
-		# one that was in flight when the kill came.
-		last_ack=$(awk '$1 == "ack" { k = $2 } END { print k }' "$T/log")
+		# What round i-1 left behind: its last acknowledged weight, or the
+		# one that was in flight when the kill came. A round that had no
+		# change acknowledged (a slow start, a sanitizer build) may also
+		# leave the weight it started with, which need not be an
+		# acknowledged one: the previous round's in-flight change may have
+		# been written before that kill.
+		last_ack=$(awk -v r="r$((i - 1)):" '$1 == "ack" && index($2, r) == 1 { k = $2 } END { print k }' "$T/log")
 		want_ack=$(awk -v k="$last_ack" '$1 == "try" && $2 == k { print $3 }' "$T/log")
-		want_ack=${want_ack:-5.00}	# nothing acknowledged yet: split.canary_weight
+		want_ack=${want_ack:-$round_start_w}
 		want_try=$(awk '$1 == "try" { w = $3 } END { print w }' "$T/log")
 		if [[ $w != "$want_ack" && $w != "$want_try" ]]; then
 			fail "round $((i - 1)): canary $w after the restart; last acknowledged $want_ack, in flight $want_try"
@@ -93,6 +97,7 @@ PY
 			fail "round $((i - 1)): $events control events in the log for $acks acknowledged and $tries attempted changes"
 		fi
 	fi
+	round_start_w=$(canary_weight)
 	start_bg driver bash "$T/driver.sh" "$WEIRCTL" "$SOCK" "$T/log" "$i"
 	sleep "0.$(printf '%03d' $((RANDOM % 400 + 20)))"
 	kill_bg weir KILL
@@ -108,7 +113,9 @@ done
 ok "$ITERATIONS kills: the state file always loaded, with an acknowledged or in-flight weight"
 ok "$ITERATIONS kills: show events always answered with events only"
 ok "every acknowledged change has its event ($acks acknowledged, $tries attempted)"
-assert_num "changes were acknowledged at all" "$acks" ">" "$ITERATIONS"
+# Not "more than one a round": each change is fsynced twice, and on a busy
+# disk or a sanitizer build a round's few hundred milliseconds may hold none.
+assert_num "changes were acknowledged at all" "$acks" ">" 0
 
 # The last round: weir starts on what the last kill left, and keeps going.
 # A kill during a save leaves state.tmp.<pid>: plant one whose pid is gone

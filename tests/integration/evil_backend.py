@@ -2,7 +2,8 @@
 """A scriptable misbehaving HTTP/1.1 backend, and the raw clients that check
 what weir makes of it and of hostile clients (stdlib only).
 
-  evil_backend.py serve PORT            the backend, on 127.0.0.1:PORT
+  evil_backend.py serve PORT [CERT KEY] the backend, on 127.0.0.1:PORT; with a
+                                        certificate and key, over TLS
   evil_backend.py probe PORT FILE [WAIT [BACKEND [FILE2]]]
                                         send FILE's bytes on one connection,
                                         read until the peer closes (at most
@@ -27,6 +28,28 @@ what weir makes of it and of hostile clients (stdlib only).
                                         "closed_early"}
   evil_backend.py stall PORT PATH       request PATH, then never read; runs
                                         until killed (at most 120 s)
+  evil_backend.py halfclose PORT PATH WAIT
+                                        request PATH and begin a second
+                                        request, read nothing for WAIT s, shut
+                                        down writing, then read to the end;
+                                        print the probe's JSON and "inkernel"
+  evil_backend.py abandon PORT PATH WAIT
+                                        request PATH, read nothing for WAIT s,
+                                        then close with a reset; print
+                                        {"inkernel"}: the bytes of the
+                                        response in the kernel's queues at
+                                        that moment (weir's send queue and
+                                        ours), from /proc/net/tcp; what weir
+                                        received and did not hand to the
+                                        kernel is not in it
+  evil_backend.py hold PORT IDLE SLOW PATH SECONDS GO
+                                        open IDLE connections that send
+                                        nothing, print "idle", wait (30 s at
+                                        most) for the file GO to exist, open
+                                        SLOW that request PATH and never read
+                                        (receive buffer 4 KiB, MSS 1024: the
+                                        kernel queues little for them), print
+                                        "ready", hold them all SECONDS, close
 
 With EVIL_FIELDS="status end ..." in the environment, the clients print just
 those values, on one line ("-" for none), instead of JSON.
@@ -72,6 +95,17 @@ serves every case of a test:
                                   idle connection
   /mode/close_on_next             200 (keep-alive), then close the connection
                                   when the next request arrives on it, unanswered
+  /mode/close_delim               200 with a 1000-byte body delimited by the
+                                  close; over TLS the close sends no
+                                  close_notify (a truncation, for all a peer
+                                  can tell)
+  /mode/close_delim_notify        the same, closed with close_notify
+  /mode/late_body?204             a 204 (?304: a 304; ?head: the head of a
+                                  200 with Content-Length 8, as for HEAD),
+                                  and 1 s later, unasked, a whole response
+                                  "SMUGGLED" on the same connection
+  /mode/endless_1xx               103 Early Hints every 10 ms, for 30 s
+  /mode/big?N[&...]               200 with a body of N bytes "b"
   /__evil/stats                   {"conns", "open", "open_ids", "talked",
                                   "requests", "log": [[conn, nth, path,
                                   body_complete], ... the last 200]}; "talked"
@@ -84,6 +118,7 @@ malformed chunked body closes the connection. Every wait is bounded.
 """
 import json
 import os
+import selectors
 import socket
 import struct
 import sys
@@ -179,6 +214,15 @@ def read_chunked(c):
 
 def send(sock, data):
     sock.sendall(data)
+
+
+def quiet_close(sock):
+    """Close TCP only: over TLS, without close_notify."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def reset(sock):
@@ -352,6 +396,39 @@ def answer(sock, c, mode, cid, nth, path, blen, client_close):
         send(sock, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         c.wait_eof(5)
         return False
+    if mode in ("close_delim", "close_delim_notify"):
+        send(sock, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"d" * 1000)
+        time.sleep(0.05)
+        if mode == "close_delim_notify" and hasattr(sock, "unwrap"):
+            sock.settimeout(5)
+            try:
+                sock.unwrap()
+            except (OSError, ValueError):
+                pass
+        else:
+            quiet_close(sock)
+        return False
+    if mode == "late_body":
+        arg = path.split("?", 1)[1] if "?" in path else "204"
+        if arg == "head":
+            send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n")
+        elif arg == "304":
+            send(sock, b"HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+        else:
+            send(sock, b"HTTP/1.1 204 No Content\r\n\r\n")
+        time.sleep(1)
+        send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED")
+        return True
+    if mode == "big":
+        n = int(path.split("?", 1)[1].split("&", 1)[0])
+        send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n + b"b" * n)
+        return True
+    if mode == "endless_1xx":
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            send(sock, b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            time.sleep(0.01)
+        return False
     body = json.dumps({"conn": cid, "nth": nth, "path": path, "body_length": blen}).encode()
     send(sock, ok_response(body, client_close))
     if mode == "unsolicited":
@@ -375,7 +452,22 @@ def conn_thread(sock, cid):
             STATS.open_ids.discard(cid)
 
 
-def serve(port):
+def tls_handle(sock, cid, ctx):
+    sock.settimeout(10)
+    try:
+        sock = ctx.wrap_socket(sock, server_side=True)
+    except (OSError, ValueError):
+        sock.close()
+        return
+    conn_thread(sock, cid)
+
+
+def serve(port, cert=None, key=None):
+    ctx = None
+    if cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port))
@@ -387,7 +479,10 @@ def serve(port):
             STATS.open += 1
             cid = STATS.conns
             STATS.open_ids.add(cid)
-        threading.Thread(target=conn_thread, args=(sock, cid), daemon=True).start()
+        if ctx:
+            threading.Thread(target=tls_handle, args=(sock, cid, ctx), daemon=True).start()
+        else:
+            threading.Thread(target=conn_thread, args=(sock, cid), daemon=True).start()
 
 
 # ---- clients --------------------------------------------------------------------
@@ -556,16 +651,27 @@ def flood(port, n, hold, path):
             except OSError:
                 pass
     deadline = time.monotonic() + hold
+    # A refused connection is closed by weir at once: EOF or reset. All are
+    # watched together until HOLD is over, so that a busy machine (weir slow
+    # to accept and refuse) does not turn a late close into a held one.
+    sel = selectors.DefaultSelector()
     for s in socks:
-        # A refused connection is closed by weir at once: EOF or reset.
-        s.settimeout(max(0.01, min(0.2, deadline - time.monotonic())))
-        try:
-            if s.recv(1) == b"":
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    watched = len(socks)
+    while watched and time.monotonic() < deadline:
+        for key, _ in sel.select(max(0.0, deadline - time.monotonic())):
+            s = key.fileobj
+            try:
+                if s.recv(1) == b"":
+                    early += 1
+            except BlockingIOError:
+                continue
+            except OSError:
                 early += 1
-        except socket.timeout:
-            pass
-        except OSError:
-            early += 1
+            sel.unregister(s)          # closed, or answered: decided
+            watched -= 1
+    sel.close()
     left = deadline - time.monotonic()
     if left > 0:
         time.sleep(left)
@@ -584,10 +690,81 @@ def stall(port, path):
     s.close()
 
 
+def slow_socket(port):
+    """A client socket with a small receive window: what weir sends it stays
+    in weir's buffers while it does not read."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connect: the window
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def in_kernel(s):
+    """Bytes queued on the loopback connection S towards us: in the peer's
+    send queue and in our receive queue (IPv4 /proc/net/tcp)."""
+    me = "0100007F:%04X" % s.getsockname()[1]
+    peer = "0100007F:%04X" % s.getpeername()[1]
+    n = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            col = line.split()
+            tx, rx = (int(v, 16) for v in col[4].split(":"))
+            if col[1] == me and col[2] == peer:
+                n += rx
+            elif col[1] == peer and col[2] == me:
+                n += tx
+    return n
+
+
+def halfclose(port, path, wait):
+    s = slow_socket(port)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: h\r\n\r\nGET /second HTTP/1.1\r\nHo" % path).encode())
+    time.sleep(wait)
+    queued = in_kernel(s)
+    s.shutdown(socket.SHUT_WR)
+    got, end = read_to_end(s, time.monotonic() + 30)
+    s.close()
+    out = describe(got, end)
+    out["inkernel"] = queued
+    emit(out)
+
+
+def abandon(port, path, wait):
+    s = slow_socket(port)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: h\r\n\r\n" % path).encode())
+    time.sleep(wait)
+    queued = in_kernel(s)
+    reset(s)
+    emit({"inkernel": queued})
+
+
+def hold(port, idle, slow, path, seconds, go):
+    socks = []
+    for _ in range(idle):
+        socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    print("idle", flush=True)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for _ in range(slow):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        s.sendall(("GET %s HTTP/1.1\r\nHost: hold\r\n\r\n" % path).encode())
+        socks.append(s)
+    print("ready", flush=True)
+    time.sleep(seconds)
+    for s in socks:
+        s.close()
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "serve":
-        serve(port)
+        serve(port, *sys.argv[3:5])
     elif cmd == "probe":
         probe(port, sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 10.0,
               int(sys.argv[5]) if len(sys.argv) > 5 else 0,
@@ -600,6 +777,12 @@ def main():
         flood(port, int(sys.argv[3]), float(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else None)
     elif cmd == "stall":
         stall(port, sys.argv[3])
+    elif cmd == "halfclose":
+        halfclose(port, sys.argv[3], float(sys.argv[4]))
+    elif cmd == "hold":
+        hold(port, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], float(sys.argv[6]), sys.argv[7])
+    elif cmd == "abandon":
+        abandon(port, sys.argv[3], float(sys.argv[4]))
     else:
         sys.exit("evil_backend.py: unknown command %s" % cmd)
 

@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""weir's resident memory with many idle connections and many slow readers.
+
+  bench/memory.py [IDLE [SLOW [BODY]]]      defaults 10000 1000 512000
+
+Starts the demo backend and weir (WEIR, DEMO_BACKEND: paths, default the
+build directory this is run from) on 127.0.0.1 ports the kernel chose, with
+limits.max_connections 20000 and timeouts long enough that nothing is cut
+while measuring. Then, printing weir's VmRSS after each step:
+  1. one request (warm-up);
+  2. IDLE connections that send nothing;
+  3. SLOW more that each request /bytes/BODY and never read. Their receive
+     buffer is 4 KiB and their MSS 1024 bytes, which keeps weir's send
+     queue to them at ~64 KiB (loopback's 64 KiB MSS would let the kernel
+     autotune it to megabytes): past that, weir's own buffers fill up to
+     its backpressure mark, and the rest of BODY waits in the backend's
+     socket buffers (BODY bounds the kernel memory the run takes).
+RSS is sampled every 0.5 s until it has not grown for 3 s (60 s at most).
+The kernel's TCP memory (/proc/net/sockstat) is printed too: it is not
+weir's RSS, but it is where a non-reading client's bytes mostly wait.
+Everything is closed and stopped at the end. Needs RLIMIT_NOFILE of at
+least IDLE + 2 * SLOW + 100 (hard limit; the soft one is raised here).
+"""
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, limit=10):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("exited before 127.0.0.1:%d opened" % port)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("127.0.0.1:%d not accepting after %d s" % (port, limit))
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tcp_mem_mb():
+    with open("/proc/net/sockstat") as f:
+        for line in f:
+            if line.startswith("TCP:"):
+                w = line.split()
+                return int(w[w.index("mem") + 1]) * 4096 // (1 << 20)
+    return -1
+
+
+def settle(pid, limit=60):
+    """RSS once it has not grown for 3 s."""
+    deadline = time.monotonic() + limit
+    peak, since = rss_kb(pid), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < 3:
+        time.sleep(0.5)
+        r = rss_kb(pid)
+        if r > peak:
+            peak, since = r, time.monotonic()
+    return peak
+
+
+def report(step, pid, conns, base):
+    r = settle(pid)
+    per = (r - base) / conns if conns else 0
+    print("%-34s VmRSS %8d kB   +%7.1f kB/conn over warm-up   kernel TCP %5d MB"
+          % (step, r, per, tcp_mem_mb()), flush=True)
+    return r
+
+
+def main():
+    idle = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
+    slow = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    body = int(sys.argv[3]) if len(sys.argv) > 3 else 512000
+    here = os.getcwd()
+    weir = os.environ.get("WEIR", os.path.join(here, "src/weir"))
+    demo = os.environ.get("DEMO_BACKEND", os.path.join(here, "contrib/weir-demo-backend"))
+    need = idle + 2 * slow + 100
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        sys.exit("RLIMIT_NOFILE hard limit %d < %d needed" % (hard, need))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))  # inherited by weir
+
+    be, px = free_port(), free_port()
+    tmp = tempfile.mkdtemp(prefix="weir-memory.")
+    conf = os.path.join(tmp, "weir.conf")
+    with open(conf, "w") as f:
+        f.write('listen = ( "127.0.0.1:%d" );\n' % px)
+        f.write('admin = { http = ""; socket = ""; };\n')
+        f.write('pools = { baseline = { servers = ( "127.0.0.1:%d" ); };\n' % be)
+        f.write('          canary = { servers = ( "127.0.0.1:%d" ); }; };\n' % be)
+        f.write('split = { canary_weight = 0; };\n')
+        f.write('timeouts = { idle = "300s"; request_header = "300s"; backend = "300s"; };\n')
+        f.write('limits = { max_connections = %d; };\n' % (idle + slow + 100))
+        f.write('state_file = ""; event_log = "";\n')
+    procs, socks = [], []
+    try:
+        procs.append(subprocess.Popen([demo, "--listen", "127.0.0.1:%d" % be],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(be, procs[-1])
+        procs.append(subprocess.Popen([weir, "-c", conf], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+        w = procs[-1]
+        wait_port(px, w)
+        print("weir %s, %d idle, %d slow readers of %d bytes" % (weir, idle, slow, body), flush=True)
+
+        s = socket.create_connection(("127.0.0.1", px), timeout=10)
+        s.sendall(b"GET /bytes/1000 HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
+        while s.recv(65536):
+            pass
+        s.close()
+        base = report("warm-up", w.pid, 0, 0)
+
+        for _ in range(idle):
+            socks.append(socket.create_connection(("127.0.0.1", px), timeout=10))
+        after_idle = report("+ %d idle" % idle, w.pid, idle, base)
+
+        req = b"GET /bytes/%d HTTP/1.1\r\nHost: m\r\n\r\n" % body
+        for _ in range(slow):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)
+            s.settimeout(10)
+            s.connect(("127.0.0.1", px))
+            s.sendall(req)
+            socks.append(s)
+        r = report("+ %d slow readers" % slow, w.pid, 0, 0)
+        print("%-34s %+8d kB   %7.1f kB per slow reader"
+              % ("slow readers alone", r - after_idle, (r - after_idle) / slow if slow else 0))
+    finally:
+        for s in socks:
+            s.close()
+        for p in reversed(procs):
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for name in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, name))
+        os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    main()
