@@ -48,6 +48,11 @@ struct canary {
 	struct event *tick;
 	uint64_t window_since_ms;        /* the guard judges data from here on */
 	struct stats_snapshot *snap;
+	/* method "sequential": the run views and their slots (hdr_slots) */
+	struct stats_view run[POOL_COUNT];
+	int64_t *slot_lo[POOL_COUNT], *slot_hi[POOL_COUNT];
+	uint64_t *slot_count[POOL_COUNT];
+	size_t slot_cap;
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
 	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
 	size_t recent_first, nrecent;
@@ -174,10 +179,18 @@ static int change_weight_persisted(struct canary *c, uint32_t after, const struc
 	return 0;
 }
 
+/* A new canary run: the window rule judges from NOW_MS on, the sequential
+ * tests start from zero evidence. */
+static void restart_run(struct canary *c, uint64_t now_ms)
+{
+	c->window_since_ms = now_ms;
+	stats_reset_run(c->rt->stats);
+}
+
 /* A fresh judgement after a change the guard did not make. */
 static void rearm(struct canary *c, uint64_t now_ms)
 {
-	c->window_since_ms = now_ms;
+	restart_run(c, now_ms);
 	if (c->has_rollout) {
 		rollout_rearm(&c->rollout, c->weight, now_ms);
 		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
@@ -250,7 +263,7 @@ static int op_promote(void *ctx, char *err, size_t errlen)
 			c->rollout = saved;
 		return -1;
 	}
-	c->window_since_ms = now;
+	restart_run(c, now);
 	return 0;
 }
 
@@ -276,7 +289,7 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 			rollout_resume(&c->rollout);
 	}
 	if (!pause)
-		c->window_since_ms = now;
+		restart_run(c, now);
 	log_info("control %s: guard %s", pause ? "pause" : "resume", guard_state_name(g.state));
 	return 0;
 }
@@ -391,14 +404,10 @@ static double window_quantile_ms(void *ctx, enum pool_id pool, double percentile
 	return stats_view_percentile_ms(&c->snap->pools[pool].window, percentile);
 }
 
-static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
+/* Method "window": the window's numbers, once per guard.interval. */
+static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 {
-	struct canary *c = arg;
-	uint64_t now = clock_now_ms();
 	struct guard_input in;
-	char err[256];
-	(void)fd;
-	(void)events;
 
 	stats_snapshot_take_since(c->rt->stats, now, c->window_since_ms, c->snap);
 	memset(&in, 0, sizeof(in));
@@ -413,7 +422,40 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		in.pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
 		in.pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
 	}
-	struct guard_verdict v = guard_tick(&c->guard, &in, now);
+	return guard_tick(&c->guard, &in, now);
+}
+
+/* Method "sequential": everything since the run started, at every fold. */
+static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
+{
+	struct seq_pool pools[POOL_COUNT];
+
+	stats_take_run(c->rt->stats, c->run);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct seq_hist *h = &pools[p].latency;
+
+		pools[p].requests = c->run[p].requests;
+		pools[p].errors = c->run[p].errors;
+		h->nslots = hdr_slots(c->run[p].latency_us, c->slot_lo[p], c->slot_hi[p], c->slot_count[p],
+		                      c->slot_cap);
+		h->lo = c->slot_lo[p];
+		h->hi = c->slot_hi[p];
+		h->count = c->slot_count[p];
+		h->total = hdr_count(c->run[p].latency_us);
+	}
+	return guard_judge(&c->guard, pools, c->weight, now);
+}
+
+static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct canary *c = arg;
+	uint64_t now = clock_now_ms();
+	char err[256];
+	(void)fd;
+	(void)events;
+
+	struct guard_verdict v = c->guard.method == GUARD_METHOD_SEQUENTIAL ? judge_sequential(c, now)
+	                                                                    : judge_window(c, now);
 
 	if (v.kind == GUARD_VERDICT_ROLLBACK) {
 		/* Users first: publish, then persist. */
@@ -454,7 +496,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		                            err, sizeof(err)) < 0)
 			log_error("rollout advance not applied: %s", err);
 		else
-			c->window_since_ms = now;
+			restart_run(c, now);
 	}
 }
 
@@ -462,11 +504,17 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 
 void canary_stats_json(struct canary *c, struct evbuffer *out)
 {
-	char since[40], buf[2048];
+	char since[40], buf[2048], tests[4096];
+	size_t len;
 
 	wall_format(c->guard.since_ms, since, sizeof(since), c);
 	guard_format_json(&c->guard, since, buf, sizeof(buf));
-	evbuffer_add_printf(out, "\"guard\":%s,\"rollout\":", buf);
+	guard_format_tests_json(&c->guard, tests, sizeof(tests));
+	/* {"state":...,"reason":...} + the judgement's members */
+	len = strlen(buf);
+	if (len > 0 && buf[len - 1] == '}')
+		buf[len - 1] = '\0';
+	evbuffer_add_printf(out, "\"guard\":%s,%s},\"rollout\":", buf, tests);
 	if (c->has_rollout) {
 		uint64_t at;
 		char next[40];
@@ -520,10 +568,16 @@ const char *canary_guard_state(const struct canary *c)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* Under "sequential" the guard looks at every fold: the workers fold every
+ * 200 ms each, at their own phase, so a 100 ms tick sees each fold within
+ * 100 ms. */
+#define SEQUENTIAL_TICK_MS 100
+
 static void start_tick(struct canary *c)
 {
-	struct timeval tv = { .tv_sec = (time_t)(c->cfg->guard.interval_ms / 1000),
-	                      .tv_usec = (suseconds_t)(c->cfg->guard.interval_ms % 1000) * 1000 };
+	uint64_t ms = c->cfg->guard.method == GUARD_METHOD_SEQUENTIAL ? SEQUENTIAL_TICK_MS
+	                                                               : c->cfg->guard.interval_ms;
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
 	event_del(c->tick);
 	event_add(c->tick, &tv);
 }
@@ -553,6 +607,22 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 	start_tick(c);
 }
 
+/* The sequential guard's buffers, allocated once. */
+static int run_views_new(struct canary *c)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		if (stats_run_view_init(&c->run[p]) < 0)
+			return -1;
+		c->slot_cap = hdr_slot_count(c->run[p].latency_us);
+		c->slot_lo[p] = calloc(c->slot_cap, sizeof(int64_t));
+		c->slot_hi[p] = calloc(c->slot_cap, sizeof(int64_t));
+		c->slot_count[p] = calloc(c->slot_cap, sizeof(uint64_t));
+		if (!c->slot_lo[p] || !c->slot_hi[p] || !c->slot_count[p])
+			return -1;
+	}
+	return 0;
+}
+
 struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 {
 	const struct weir_config *cfg = rt->cfg;
@@ -572,6 +642,10 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	c->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)now;
 	c->snap = stats_snapshot_new();
 	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
+	if (run_views_new(c) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	c->state_file = strdup(cfg->state_file);
 	c->event_log = strdup(cfg->event_log);
 	if (!c->snap || !c->tick || !c->state_file || !c->event_log) {
@@ -622,7 +696,7 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 		log_info("state file %s: canary %.2f%% (split.canary_weight %.2f%% is ignored)", cfg->state_file,
 		         c->weight / 100.0, cfg->split.canary_weight / 100.0);
 	publish_weight(c, c->weight);
-	c->window_since_ms = now;
+	restart_run(c, now);
 	start_tick(c);
 	return c;
 fail:
@@ -640,6 +714,12 @@ void canary_free(struct canary *c)
 		rollout_dispose(&c->rollout);
 	event_log_close(c->elog);
 	stats_snapshot_free(c->snap);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_run_view_dispose(&c->run[p]);
+		free(c->slot_lo[p]);
+		free(c->slot_hi[p]);
+		free(c->slot_count[p]);
+	}
 	free(c->state_file);
 	free(c->event_log);
 	for (size_t i = 0; i < c->nrecent; i++)

@@ -271,6 +271,25 @@ static void clear_judgement(struct guard_judgement *j, uint64_t now_ms)
 	j->p99_ratio = NAN;
 }
 
+/* Rebuild the sequential tests for the current thresholds and alpha. A
+ * setup that fails (alpha out of range: the configuration rejects it, so
+ * only a hand-made cfg_guard gets here) leaves the tests not ready, and the
+ * guard then judges nothing under "sequential". */
+static void setup_tests(struct guard *g)
+{
+	char err[128];
+
+	g->seq_ready = g->method == GUARD_METHOD_SEQUENTIAL &&
+	               seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
+}
+
+/* A new run: the evidence starts over. */
+static void restart_tests(struct guard *g)
+{
+	memset(&g->seq_hints, 0, sizeof(g->seq_hints));
+	g->tests_valid = false;
+}
+
 static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
 {
 	g->enabled = cfg->enabled;
@@ -279,6 +298,9 @@ static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
 	g->for_ms = cfg->for_ms;
 	g->action = cfg->action;
 	g->th = cfg->thresholds;
+	g->method = cfg->method;
+	g->alpha = cfg->alpha;
+	setup_tests(g);
 }
 
 void guard_init(struct guard *g, const struct cfg_guard *cfg, uint32_t canary_weight,
@@ -301,6 +323,7 @@ void guard_configure(struct guard *g, const struct cfg_guard *cfg)
 void guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th)
 {
 	g->th = *th;
+	setup_tests(g);
 }
 
 bool guard_restore(struct guard *g, enum guard_state state, uint32_t canary_weight,
@@ -335,6 +358,7 @@ bool guard_rearm(struct guard *g, uint32_t canary_weight, uint64_t now_ms)
 	g->since_ms = now_ms;          /* a fresh start, even in the same state */
 	g->alerted = false;
 	clear_judgement(&g->last, now_ms);
+	restart_tests(g);
 	return g->state != before;
 }
 
@@ -368,6 +392,7 @@ bool guard_resume(struct guard *g, uint32_t canary_weight, uint64_t now_ms)
 	g->canary_weight = canary_weight;
 	if (g->state != GUARD_ROLLED_BACK)
 		set_state(g, state_for_weight(g, canary_weight), now_ms);
+	restart_tests(g);
 	return g->state != before;
 }
 
@@ -615,8 +640,9 @@ static bool find_breach(const struct guard *g, const struct guard_judgement *j,
 }
 
 /* Arming and gating: returns true when this tick may judge, after moving
- * the state where the weight and the flags put it. */
-static bool may_judge(struct guard *g, uint64_t now_ms)
+ * the state where the weight and the flags put it. SEQUENTIAL: the gate is
+ * one canary request since the run started, not min_requests in the window. */
+static bool may_judge(struct guard *g, uint64_t now_ms, bool sequential)
 {
 	struct guard_judgement *j = &g->last;
 	const struct guard_pool_sample *c = &j->pools[POOL_CANARY];
@@ -637,9 +663,16 @@ static bool may_judge(struct guard *g, uint64_t now_ms)
 	} else {
 		if (g->state != GUARD_BREACHING)
 			set_state(g, GUARD_WATCHING, now_ms);
-		if (enough(g, c->requests))
+		if (sequential && !g->seq_ready)
+			n = snprintf(j->note, sizeof(j->note), "sequential tests not set up (alpha %g)",
+			             g->alpha);
+		else if (sequential && have(c->requests) && c->requests >= 1.0)
 			return true;
-		if (have(c->requests))
+		else if (sequential)
+			n = snprintf(j->note, sizeof(j->note), "no canary requests since the run started");
+		else if (enough(g, c->requests))
+			return true;
+		else if (have(c->requests))
 			n = snprintf(j->note, sizeof(j->note),
 			             "canary has %.0f of %llu requests in the window", c->requests,
 			             (unsigned long long)g->min_requests);
@@ -665,7 +698,7 @@ struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, u
 	for (p = 0; p < POOL_COUNT; p++)
 		sanitize_sample(&in->pools[p], &j->pools[p]);
 
-	if (!may_judge(g, now_ms))
+	if (!may_judge(g, now_ms, false))
 		goto done;
 	j->judged = true;
 	latency_bounds(j, in);
@@ -712,6 +745,131 @@ done:
 	return v;
 }
 
+/* ---- sequential judgement ------------------------------------------------ */
+
+/* V for a reason: DECIMALS, "inf", or "-" when unknown. */
+static void reason_num(char *buf, size_t len, int decimals, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (isinf(v))
+		snprintf(buf, len, "%sinf", v < 0 ? "-" : "");
+	else if (fabs(v) < 1e12)
+		snprintf(buf, len, "%.*f", decimals, v);
+	else
+		snprintf(buf, len, "%.6g", v);
+}
+
+/* "canary error_rate 0.302 [0.182, 0.447] > 0.050 (sequential test
+ * error_rate, canary n=63, baseline n=2104, alpha=0.0005)". */
+static void describe_sequential(const struct guard *g, enum seq_test_id id,
+                                const struct seq_result *r, struct guard_breach *b)
+{
+	char est[40], lo[40], hi[40], th[40];
+	const char *what = seq_test_name(id), *unit = "";
+	int d;
+	int n;
+
+	switch (id) {
+	case SEQ_P50:
+	case SEQ_P99:
+	case SEQ_P999:
+		d = distinct_decimals(r->lo, r->threshold, 1);
+		unit = "ms";
+		break;
+	case SEQ_P99_RATIO:
+		d = distinct_decimals(r->lo, r->threshold, 2);
+		what = "p99 / baseline p99";
+		break;
+	default:
+		d = distinct_decimals(r->lo, r->threshold, rate_decimals(r->threshold));
+		break;
+	}
+	reason_num(est, sizeof(est), d, r->estimate);
+	reason_num(lo, sizeof(lo), d, r->lo);
+	reason_num(hi, sizeof(hi), d, r->hi);
+	reason_num(th, sizeof(th), d, r->threshold);
+	n = snprintf(b->reason, sizeof(b->reason),
+	             "canary %s %s%s [%s, %s]%s > %s%s (sequential test %s, canary n=%llu, "
+	             "baseline n=%llu, alpha=%g)", what, est, unit, lo, hi, unit, th, unit,
+	             seq_test_name(id), (unsigned long long)r->n_canary,
+	             (unsigned long long)r->n_baseline, g->seq.a);
+	if (n < 0 || (size_t)n >= sizeof(b->reason))
+		b->reason[sizeof(b->reason) - 1] = '\0';
+}
+
+/* The judgement's display values from the run's pools. */
+static void fill_sequential(struct guard_judgement *j, const struct seq_pool pools[POOL_COUNT])
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct seq_pool *sp = &pools[p];
+		struct guard_pool_sample *s = &j->pools[p];
+
+		s->requests = (double)sp->requests;
+		s->errors = (double)(sp->errors > sp->requests ? sp->requests : sp->errors);
+		s->p50_ms = sane(seq_hist_quantile(&sp->latency, 0.5) / 1000.0);
+		s->p99_ms = sane(seq_hist_quantile(&sp->latency, 0.99) / 1000.0);
+		s->p999_ms = sane(seq_hist_quantile(&sp->latency, 0.999) / 1000.0);
+		if (sp->requests > 0)
+			j->error_rate[p] = s->errors / s->requests;
+	}
+}
+
+struct guard_verdict guard_judge(struct guard *g, const struct seq_pool pools[POOL_COUNT],
+                                 uint32_t canary_weight, uint64_t now_ms)
+{
+	struct guard_verdict v = { .kind = GUARD_VERDICT_NONE, .from = g->state };
+	struct guard_judgement *j = &g->last;
+	struct guard_breach b;
+	int first;
+
+	clear_judgement(j, now_ms);
+	g->canary_weight = canary_weight > WEIGHT_SCALE ? WEIGHT_SCALE : canary_weight;
+	j->canary_weight = g->canary_weight;
+	fill_sequential(j, pools);
+	if (!may_judge(g, now_ms, true))
+		goto done;
+	j->judged = true;
+	first = seq_evaluate(&g->seq, pools, &g->seq_hints, true, g->tests);
+	g->tests_valid = true;
+	if (g->tests[SEQ_ERROR_RATE_INCREASE].enabled)
+		j->error_rate_increase = g->tests[SEQ_ERROR_RATE_INCREASE].estimate;
+	if (g->tests[SEQ_P99_RATIO].enabled)
+		j->p99_ratio = g->tests[SEQ_P99_RATIO].estimate;
+	if (first < 0) {
+		set_state(g, GUARD_WATCHING, now_ms);       /* the evidence fell back */
+		goto done;
+	}
+	b.metric = (enum guard_metric)(GUARD_METRIC_ERROR_RATE + first);
+	b.value = g->tests[first].lo;
+	b.observed = g->tests[first].estimate;
+	b.threshold = g->tests[first].threshold;
+	describe_sequential(g, (enum seq_test_id)first, &g->tests[first], &b);
+	if (g->state != GUARD_BREACHING) {
+		set_state(g, GUARD_BREACHING, now_ms);
+		g->breach_start_ms = now_ms;
+		g->alerted = false;
+		v.reason = g->breach.reason;
+	}
+	b.start_ms = g->breach_start_ms;
+	b.at_ms = now_ms;
+	g->breach = b;
+	if (g->action == GUARD_ACTION_ROLLBACK) {
+		set_state(g, GUARD_ROLLED_BACK, now_ms);
+		memcpy(g->state_reason, b.reason, sizeof(g->state_reason));
+		v.kind = GUARD_VERDICT_ROLLBACK;
+		v.reason = g->breach.reason;
+	} else if (!g->alerted) {
+		g->alerted = true;
+		v.kind = GUARD_VERDICT_ALERT;
+		v.reason = g->breach.reason;
+	}
+done:
+	v.to = g->state;
+	v.judged = j->judged;
+	return v;
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 int guard_format_json(const struct guard *g, const char *since_wall, char *buf, size_t len)
@@ -731,6 +889,66 @@ int guard_format_json(const struct guard *g, const char *since_wall, char *buf, 
 	else
 		textbuf_printf(&o, "null");
 	textbuf_printf(&o, "}");
+	return out_finish(&o);
+}
+
+/* The threshold of sequential test ID. */
+static double threshold_value(const struct cfg_thresholds *th, int id)
+{
+	const double v[SEQ_TEST_COUNT] = { th->max_error_rate, th->max_error_rate_increase,
+	                                   th->max_p50_ms, th->max_p99_ms, th->max_p999_ms,
+	                                   th->max_p99_ratio };
+
+	return id >= 0 && id < SEQ_TEST_COUNT ? v[id] : NAN;
+}
+
+/* V as a JSON number, null when NaN or infinite. */
+static void out_json_num(struct textbuf *o, double v)
+{
+	if (isfinite(v))
+		textbuf_printf(o, "%.6g", v);
+	else
+		textbuf_printf(o, "null");
+}
+
+int guard_format_tests_json(const struct guard *g, char *buf, size_t len)
+{
+	struct textbuf o;
+	bool comma = false;
+
+	textbuf_start(&o, buf, len);
+	textbuf_printf(&o, "\"method\":\"%s\",\"alpha\":",
+	               g->method == GUARD_METHOD_SEQUENTIAL ? "sequential" : "window");
+	out_json_num(&o, g->alpha);
+	textbuf_printf(&o, ",\"tests\":[");
+	for (int id = 0; g->method == GUARD_METHOD_SEQUENTIAL && g->seq_ready && id < SEQ_TEST_COUNT;
+	     id++) {
+		const struct seq_result *r = &g->tests[id];
+		bool known = g->tests_valid;
+
+		if (!g->seq.enabled[id])
+			continue;
+		textbuf_printf(&o, "%s{\"name\":\"%s\",\"evidence\":", comma ? "," : "",
+		               seq_test_name((enum seq_test_id)id));
+		comma = true;
+		out_json_num(&o, known ? r->evidence : NAN);
+		textbuf_printf(&o, ",\"estimate\":");
+		out_json_num(&o, known ? r->estimate : NAN);
+		textbuf_printf(&o, ",\"interval\":[");
+		out_json_num(&o, known ? r->lo : NAN);
+		textbuf_printf(&o, ",");
+		out_json_num(&o, known ? r->hi : NAN);
+		textbuf_printf(&o, "],\"n_canary\":");
+		if (known)
+			textbuf_printf(&o, "%llu,\"n_baseline\":%llu", (unsigned long long)r->n_canary,
+			               (unsigned long long)r->n_baseline);
+		else
+			textbuf_printf(&o, "null,\"n_baseline\":null");
+		textbuf_printf(&o, ",\"threshold\":");
+		out_json_num(&o, threshold_value(&g->th, id));
+		textbuf_printf(&o, ",\"rejected\":%s}", known && r->rejected ? "true" : "false");
+	}
+	textbuf_printf(&o, "]");
 	return out_finish(&o);
 }
 
@@ -788,6 +1006,36 @@ static void out_pool(struct textbuf *o, const struct guard_judgement *j, enum po
 	textbuf_printf(o, "\n");
 }
 
+/* One "test NAME evidence E estimate V interval LO..HI threshold T n_canary
+ * N n_baseline M" line per enabled sequential test. */
+static void out_tests(struct textbuf *o, const struct guard *g)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		const struct seq_result *r = &g->tests[id];
+		bool known = g->tests_valid;
+		int d = id == SEQ_P99_RATIO ? 2 : id >= SEQ_P50 ? 1 : 4;
+
+		if (!g->seq.enabled[id])
+			continue;
+		textbuf_printf(o, "test %s evidence ", seq_test_name((enum seq_test_id)id));
+		out_num(o, 2, known ? r->evidence : NAN);
+		textbuf_printf(o, " estimate ");
+		out_num(o, d, known ? r->estimate : NAN);
+		textbuf_printf(o, " interval ");
+		out_num(o, d, known ? r->lo : NAN);
+		textbuf_printf(o, "..");
+		out_num(o, d, known && isfinite(r->hi) ? r->hi : NAN);
+		textbuf_printf(o, " threshold ");
+		out_num(o, d, threshold_value(&g->th, id));
+		if (known)
+			textbuf_printf(o, " n_canary %llu n_baseline %llu%s\n",
+			               (unsigned long long)r->n_canary, (unsigned long long)r->n_baseline,
+			               r->rejected ? " rejected" : "");
+		else
+			textbuf_printf(o, " n_canary - n_baseline -\n");
+	}
+}
+
 int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, char *buf,
                       size_t len)
 {
@@ -801,6 +1049,10 @@ int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_
 	textbuf_printf(&o, "reason %s\n", reason != NULL ? reason : "-");
 	textbuf_printf(&o, "enabled %s\n", g->enabled ? "yes" : "no");
 	textbuf_printf(&o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
+	textbuf_printf(&o, "method %s\n",
+	               g->method == GUARD_METHOD_SEQUENTIAL ? "sequential" : "window");
+	if (g->method == GUARD_METHOD_SEQUENTIAL)
+		textbuf_printf(&o, "alpha %g\n", g->alpha);
 	textbuf_printf(&o, "interval ");
 	out_duration(&o, g->interval_ms);
 	textbuf_printf(&o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
@@ -824,6 +1076,8 @@ int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_
 	textbuf_printf(&o, "\np99_ratio ");
 	out_num(&o, 2, j->p99_ratio);
 	textbuf_printf(&o, "\n");
+	if (g->method == GUARD_METHOD_SEQUENTIAL && g->seq_ready)
+		out_tests(&o, g);
 	if (g->breach.metric == GUARD_METRIC_NONE) {
 		textbuf_printf(&o, "last_breach none\n");
 	} else {

@@ -300,8 +300,8 @@ bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, uin
 	return true;
 }
 
-/* The nearest-rank P-quantile of H (highest value of its slot); NaN when empty. */
-static double hist_point(const struct seq_hist *h, double p)
+/* (seqtest.h) */
+double seq_hist_quantile(const struct seq_hist *h, double p)
 {
 	double r;
 	uint64_t rank;
@@ -450,7 +450,7 @@ static void eval_latency(const struct seq_setup *s, int i, const struct seq_pool
 	if (!detail)
 		return;
 	r->evidence = seq_bern_evidence(&s->gt[i], h->total, above);
-	r->estimate = hist_point(h, latency_p[i]) / 1000.0;
+	r->estimate = seq_hist_quantile(h, latency_p[i]) / 1000.0;
 	if (seq_quantile_lower(&s->gt[i], h, &hints->v[H_GT + i], &v))
 		r->lo = v / 1000.0;
 	if (seq_quantile_upper(&s->lt[i], h, &hints->v[H_LT + i], &v))
@@ -477,8 +477,8 @@ static void eval_ratio(const struct seq_setup *s, const struct seq_pool *c, cons
 	}
 	if (!detail)
 		return;
-	if (hist_point(&b->latency, 0.99) > 0.0)
-		r->estimate = hist_point(&c->latency, 0.99) / hist_point(&b->latency, 0.99);
+	if (seq_hist_quantile(&b->latency, 0.99) > 0.0)
+		r->estimate = seq_hist_quantile(&c->latency, 0.99) / seq_hist_quantile(&b->latency, 0.99);
 	if (seq_quantile_upper(&s->ratio_lt, &c->latency, &hints->v[H_RC_LT], &uc) &&
 	    seq_quantile_lower(&s->ratio_gt, &b->latency, &hints->v[H_RB_GT], &lb))
 		r->hi = lb > 0.0 ? uc / lb : INFINITY;
@@ -498,7 +498,7 @@ int seq_evaluate(const struct seq_setup *s, const struct seq_pool pools[POOL_COU
 		r->evidence = r->estimate = r->lo = r->hi = NAN;
 		r->threshold = threshold_of(&s->th, (enum seq_test_id)id);
 		r->n_canary = c->requests;
-		r->n_baseline = 0;
+		r->n_baseline = b->requests;
 		if (!r->enabled)
 			continue;
 		switch ((enum seq_test_id)id) {
@@ -506,7 +506,6 @@ int seq_evaluate(const struct seq_setup *s, const struct seq_pool pools[POOL_COU
 			eval_error_rate(s, c, detail, r);
 			break;
 		case SEQ_ERROR_RATE_INCREASE:
-			r->n_baseline = b->requests;
 			eval_increase(s, c, b, detail, r);
 			break;
 		case SEQ_P50:

@@ -19,7 +19,13 @@
  *   hysteresis a breach must hold on every judged tick for guard.for before
  *              the action; one clean judged tick ends the episode.
  *   action     rollback: state ROLLED_BACK (the runtime sets canary to 0);
- *              alert: state stays BREACHING, one alert per episode. */
+ *              alert: state stays BREACHING, one alert per episode.
+ *
+ * That is method "window". Under method "sequential" (the default) the
+ * runtime calls guard_judge() instead, at every fold of the workers'
+ * measurements, with the counts and histograms since the run started (the
+ * last arm or re-arm); each threshold is an anytime-valid test (seqtest.h)
+ * and the first one to reject acts at once: no gate, no `for`. */
 #ifndef WEIR_GUARD_H
 #define WEIR_GUARD_H
 
@@ -28,6 +34,7 @@
 #include <stdint.h>
 
 #include "weir/config-t.h"
+#include "weir/seqtest.h"
 
 /* The guard's states, as INTERFACE.md names them. */
 enum guard_state {
@@ -155,6 +162,17 @@ struct guard {
 	uint64_t for_ms;
 	enum guard_action action;
 	struct cfg_thresholds th;     /* NaN = not set */
+	enum guard_method method;
+	double alpha;
+
+	/* method "sequential": the tests for th and alpha, the search hints of
+	 * the current run and the last evaluation (tests_valid: there was one
+	 * since the run started). */
+	struct seq_setup seq;
+	bool seq_ready;               /* seq matches th and alpha */
+	struct seq_hints seq_hints;
+	struct seq_result tests[SEQ_TEST_COUNT];
+	bool tests_valid;
 
 	enum guard_state state;
 	uint64_t since_ms;            /* when STATE was entered */
@@ -213,6 +231,15 @@ struct guard_verdict {
 /* Judge IN at NOW_MS (once per guard.interval). Never fails. */
 struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, uint64_t now_ms);
 
+/* Judge under method "sequential" at NOW_MS: POOLS are the counts and
+ * latency histograms (microseconds) since the run started. Arming works as
+ * for guard_tick; the canary needs at least one request; the first test to
+ * reject acts at once (rollback, or an alert once per episode). The reason
+ * names the test, the estimate, its interval, both sample sizes and the
+ * test's level. Never fails. */
+struct guard_verdict guard_judge(struct guard *g, const struct seq_pool pools[POOL_COUNT],
+                                 uint32_t canary_weight, uint64_t now_ms);
+
 /* Re-arm after a weight change the guard did not make (set weight, a rollout
  * step, promote): clears ROLLED_BACK and the breach episode, state from the
  * weight (IDLE / WATCHING / PROMOTED; PAUSED stays while paused), since =
@@ -244,8 +271,17 @@ const char *guard_reason(const struct guard *g);
  * Returns 0, or -1 when it did not fit (BUF then holds a truncated prefix). */
 int guard_format_json(const struct guard *g, const char *since_wall, char *buf, size_t len);
 
+/* The judgement members of the "guard" object (the runtime appends them to
+ * guard_format_json's): "method":"sequential","alpha":0.001,"tests":[
+ * {"name":"error_rate","evidence":0.42,"estimate":0.03,"interval":[0.01,0.07],
+ * "n_canary":63,"n_baseline":0,"threshold":0.05,"rejected":false},...].
+ * "tests" lists the enabled tests under "sequential" (numbers null until the
+ * run's first judgement; interval ends null when unknown) and is [] under
+ * "window". Returns 0, or -1 when it did not fit. */
+int guard_format_tests_json(const struct guard *g, char *buf, size_t len);
+
 /* A buffer of this size always holds guard_format_show's output. */
-#define GUARD_SHOW_MAX 4096
+#define GUARD_SHOW_MAX 6144
 
 /* "show guard" payload lines ("key value\n" each) into BUF: state, since,
  * reason, settings, thresholds ("off" when not set), the last judged values

@@ -75,6 +75,10 @@ uint64_t seq_hist_count_above(const struct seq_hist *h, double t);
 /* Index of the slot holding the RANK-th smallest value (1..total). */
 size_t seq_hist_slot_of_rank(const struct seq_hist *h, uint64_t rank);
 
+/* The nearest-rank P-quantile (0..1) of H: the highest value of the slot of
+ * rank ceil(p * total). NaN when empty. */
+double seq_hist_quantile(const struct seq_hist *h, double p);
+
 /* Confidence-sequence bounds of the P-quantile of the distribution H was
  * drawn from (each side at the level its test was initialised with).
  * LOWER: with GT = seq_bern for p0 = 1 - p (the rate of values above q),

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The guard end to end, with the defaults of INTERFACE.md (interval 1s,
+# The window rule (guard.method "window"; the sequential default has its own
+# test, guard_sequential.sh) end to end, with its defaults (interval 1s,
 # window 30s, for 5s, max_error_rate 0.02, max_p99_ratio 1.5): a canary
 # switched to 30 % errors, and separately to +50 ms, is rolled back within
 # 30 s and gets no request afterwards; a healthy canary at 1 % errors and
@@ -24,7 +25,7 @@ pools = {
 split = { canary_weight = $1; expose_pool = true; };
 state_file = "$T/state";
 event_log = "$T/events.log";
-${2:-}
+${2:-guard = { method = "window"; };}
 CONF
 }
 start_weir() {
@@ -95,7 +96,7 @@ backend_set "$C1" "error_rate=0"
 
 # ---- staged rollout 1 -> 10 -> 25 -> 50 -> 100 ---------------------------------------------
 
-write_conf 1 'guard = { min_requests = 5; };
+write_conf 1 'guard = { method = "window"; min_requests = 5; };
 rollout = { steps = [ 1.0, 10.0, 25.0, 50.0, 100.0 ]; hold = "2s"; auto = true; };'
 start_weir
 assert_eq "rollout starts at step 1" 1 "$(stat_of .rollout.step)"

@@ -1352,6 +1352,127 @@ static void test_latency_bounds_against_noise(void **unused)
 	assert_non_null(strstr(v.reason, "> 3.0ms for 5s"));
 }
 
+/* ---- method "sequential" (guard_judge) ------------------------------------ */
+
+static struct cfg_guard seq_cfg(void)
+{
+	struct cfg_guard c = base_cfg();
+
+	c.method = GUARD_METHOD_SEQUENTIAL;
+	c.alpha = 0.001;
+	c.thresholds.max_error_rate = 0.05;
+	c.thresholds.max_p99_ratio = 1.5;
+	return c;
+}
+
+/* Both pools at 5 ms; REQ/ERR for the canary, 2000/10 for the baseline. */
+static int64_t seq_lo[1] = { 5000 }, seq_hi[1] = { 5004 };
+static uint64_t seq_bcount[1], seq_ccount[1];
+
+static void seq_traffic(struct seq_pool pools[POOL_COUNT], uint64_t req, uint64_t err)
+{
+	seq_bcount[0] = 2000;
+	seq_ccount[0] = req;
+	pools[POOL_BASELINE] = (struct seq_pool){ 2000, 10, { 1, seq_lo, seq_hi, seq_bcount, 2000 } };
+	pools[POOL_CANARY] = (struct seq_pool){ req, err, { req ? 1 : 0, seq_lo, seq_hi, seq_ccount, req } };
+}
+
+static void test_sequential_rolls_back_at_once(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct seq_pool pools[POOL_COUNT];
+	struct guard_verdict v;
+	char buf[GUARD_SHOW_MAX];
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	assert_true(g.seq_ready);
+	/* no canary request yet: not judged */
+	seq_traffic(pools, 0, 0);
+	v = guard_judge(&g, pools, W5, 200);
+	assert_false(v.judged);
+	assert_string_equal(g.last.note, "no canary requests since the run started");
+	/* 2 errors of 40: judged, not rejected, no min_requests gate */
+	seq_traffic(pools, 40, 2);
+	v = guard_judge(&g, pools, W5, 400);
+	assert_true(v.judged);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.state, GUARD_WATCHING);
+	assert_true(g.tests_valid && g.tests[SEQ_ERROR_RATE].evidence < 1.0);
+	/* 19 of 63: rolled back at this very judgement, no `for` */
+	seq_traffic(pools, 63, 19);
+	v = guard_judge(&g, pools, W5, 600);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(v.from, GUARD_WATCHING);
+	assert_int_equal(v.to, GUARD_ROLLED_BACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE);
+	assert_non_null(strstr(v.reason, "canary error_rate 0.302 ["));
+	assert_non_null(strstr(v.reason, "] > 0.050 (sequential test error_rate, canary n=63, "
+	                                 "baseline n=2000, alpha=0.0005)"));
+	assert_string_equal(guard_reason(&g), v.reason);
+	/* show guard lists the tests */
+	assert_int_equal(guard_format_show(&g, 1 * SEC, NULL, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "method sequential\nalpha 0.001\n"));
+	assert_non_null(strstr(buf, "test error_rate evidence "));
+	assert_non_null(strstr(buf, " threshold 0.0500 n_canary 63 n_baseline 2000 rejected\n"));
+	assert_non_null(strstr(buf, "test p99_ratio evidence "));
+	/* sticky until re-armed; the re-arm starts the evidence over */
+	assert_int_equal(guard_judge(&g, pools, W5, 800).to, GUARD_ROLLED_BACK);
+	guard_rearm(&g, W5, 1 * SEC);
+	assert_false(g.tests_valid);
+	assert_int_equal(guard_format_tests_json(&g, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "\"method\":\"sequential\",\"alpha\":0.001,\"tests\":["
+	                    "{\"name\":\"error_rate\",\"evidence\":null,\"estimate\":null,"
+	                    "\"interval\":[null,null],\"n_canary\":null,\"n_baseline\":null,"
+	                    "\"threshold\":0.05,\"rejected\":false},"
+	                    "{\"name\":\"p99_ratio\",\"evidence\":null,\"estimate\":null,"
+	                    "\"interval\":[null,null],\"n_canary\":null,\"n_baseline\":null,"
+	                    "\"threshold\":1.5,\"rejected\":false}]");
+	seq_traffic(pools, 40, 0);
+	assert_int_equal(guard_judge(&g, pools, W5, 1200).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(guard_format_tests_json(&g, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "\"n_canary\":40,\"n_baseline\":2000,\"threshold\":0.05"));
+	/* the window rule's members */
+	guard_configure(&g, &(struct cfg_guard){ .method = GUARD_METHOD_WINDOW, .alpha = 0.001 });
+	assert_int_equal(guard_format_tests_json(&g, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "\"method\":\"window\",\"alpha\":0.001,\"tests\":[]");
+	assert_int_equal(guard_format_tests_json(&g, buf, 10), -1);
+}
+
+static void test_sequential_alert_and_arming(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct seq_pool pools[POOL_COUNT];
+	struct guard_verdict v;
+
+	(void)unused;
+	c.action = GUARD_ACTION_ALERT;
+	guard_init(&g, &c, W5, 0);
+	seq_traffic(pools, 100, 40);
+	v = guard_judge(&g, pools, W5, 200);
+	assert_int_equal(v.kind, GUARD_VERDICT_ALERT);
+	assert_int_equal(v.to, GUARD_BREACHING);
+	v = guard_judge(&g, pools, W5, 400);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);      /* one alert per episode */
+	assert_int_equal(v.to, GUARD_BREACHING);
+	/* weight 0 and 100 % judge nothing; paused neither */
+	assert_int_equal(guard_judge(&g, pools, 0, 600).to, GUARD_IDLE);
+	assert_int_equal(guard_judge(&g, pools, WEIGHT_SCALE, 800).to, GUARD_PROMOTED);
+	guard_pause(&g, 900);
+	assert_false(guard_judge(&g, pools, W5, 1000).judged);
+	guard_resume(&g, W5, 1100);
+	assert_false(g.tests_valid);
+	/* a bad alpha (hand-made settings): nothing judged, said so */
+	c.alpha = 0.7;
+	guard_configure(&g, &c);
+	assert_false(g.seq_ready);
+	v = guard_judge(&g, pools, W5, 1200);
+	assert_false(v.judged);
+	assert_non_null(strstr(g.last.note, "not set up"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1391,6 +1512,8 @@ int main(void)
 		cmocka_unit_test(test_long_healthy_run),
 		cmocka_unit_test(test_quantile_bound_pct),
 		cmocka_unit_test(test_latency_bounds_against_noise),
+		cmocka_unit_test(test_sequential_rolls_back_at_once),
+		cmocka_unit_test(test_sequential_alert_and_arming),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
