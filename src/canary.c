@@ -48,10 +48,15 @@ struct canary {
 	struct event *tick;
 	uint64_t window_since_ms;        /* the guard judges data from here on */
 	struct stats_snapshot *snap;
-	/* method "sequential": the run views and their slots (hdr_slots) */
+	/* method "sequential": the run views; copies of them at the start of the
+	 * current [0] and previous [1] segment; the slots of each stream */
 	struct stats_view run[POOL_COUNT];
-	int64_t *slot_lo[POOL_COUNT], *slot_hi[POOL_COUNT];
-	uint64_t *slot_count[POOL_COUNT];
+	struct stats_view seg_base[2][POOL_COUNT];
+	uint64_t seg_start_ms[2];
+	uint64_t seg_index;              /* the current segment's number; 0: none yet */
+	uint64_t run_start_ms;
+	int64_t *slot_lo[GUARD_STREAMS][POOL_COUNT], *slot_hi[GUARD_STREAMS][POOL_COUNT];
+	uint64_t *slot_count[GUARD_STREAMS][POOL_COUNT];
 	size_t slot_cap;
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
 	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
@@ -185,6 +190,8 @@ static void restart_run(struct canary *c, uint64_t now_ms)
 {
 	c->window_since_ms = now_ms;
 	stats_reset_run(c->rt->stats);
+	c->run_start_ms = now_ms;
+	c->seg_index = 0;
 }
 
 /* A fresh judgement after a change the guard did not make. */
@@ -425,25 +432,68 @@ static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 	return guard_tick(&c->guard, &in, now);
 }
 
-/* Method "sequential": everything since the run started, at every fold. */
+/* A new segment of the run every minute (seqtest.h: late failures). */
+#define SEGMENT_MS 60000u
+
+static void view_copy(struct stats_view *dst, const struct stats_view *src)
+{
+	hdr_copy(dst->latency_us, src->latency_us);
+	dst->requests = src->requests;
+	dst->errors = src->errors;
+}
+
+/* Stream I of the guard: the run's views minus BASE (NULL for the run). */
+static void fill_evidence(struct canary *c, size_t i, const struct stats_view *base,
+                          struct guard_evidence *ev)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct stats_view *v = &c->run[p], *b = base ? &base[p] : NULL;
+		struct seq_pool *sp = &ev->pools[p];
+		struct seq_hist *h = &sp->latency;
+
+		sp->requests = b && b->requests <= v->requests ? v->requests - b->requests : b ? 0 : v->requests;
+		sp->errors = b && b->errors <= v->errors ? v->errors - b->errors : b ? 0 : v->errors;
+		h->nslots = hdr_slots_diff(v->latency_us, b ? b->latency_us : NULL, c->slot_lo[i][p],
+		                           c->slot_hi[i][p], c->slot_count[i][p], c->slot_cap);
+		h->lo = c->slot_lo[i][p];
+		h->hi = c->slot_hi[i][p];
+		h->count = c->slot_count[i][p];
+		h->total = 0;
+		for (size_t k = 0; k < h->nslots; k++)
+			h->total += h->count[k];
+	}
+}
+
+/* Method "sequential": the run since it started and its last two segments,
+ * at every fold. */
 static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 {
-	struct seq_pool pools[POOL_COUNT];
+	struct guard_evidence ev[GUARD_STREAMS];
+	size_t n = 0;
 
 	stats_take_run(c->rt->stats, c->run);
-	for (int p = 0; p < POOL_COUNT; p++) {
-		struct seq_hist *h = &pools[p].latency;
+	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
+		for (int p = 0; p < POOL_COUNT; p++) {
+			struct stats_view t = c->seg_base[1][p];
 
-		pools[p].requests = c->run[p].requests;
-		pools[p].errors = c->run[p].errors;
-		h->nslots = hdr_slots(c->run[p].latency_us, c->slot_lo[p], c->slot_hi[p], c->slot_count[p],
-		                      c->slot_cap);
-		h->lo = c->slot_lo[p];
-		h->hi = c->slot_hi[p];
-		h->count = c->slot_count[p];
-		h->total = hdr_count(c->run[p].latency_us);
+			c->seg_base[1][p] = c->seg_base[0][p];
+			c->seg_base[0][p] = t;
+			view_copy(&c->seg_base[0][p], &c->run[p]);
+		}
+		c->seg_start_ms[1] = c->seg_start_ms[0];
+		c->seg_start_ms[0] = now;
+		c->seg_index++;
 	}
-	return guard_judge(&c->guard, pools, c->weight, now);
+	ev[n].segment = 0;
+	ev[n].span_ms = now - c->run_start_ms;
+	fill_evidence(c, n, NULL, &ev[n]);
+	n++;
+	for (uint64_t k = 0; k < 2 && k < c->seg_index; k++, n++) {
+		ev[n].segment = c->seg_index - k;
+		ev[n].span_ms = now - c->seg_start_ms[k];
+		fill_evidence(c, n, c->seg_base[k], &ev[n]);
+	}
+	return guard_judge(&c->guard, ev, n, c->weight, now);
 }
 
 static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
@@ -611,14 +661,17 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 static int run_views_new(struct canary *c)
 {
 	for (int p = 0; p < POOL_COUNT; p++) {
-		if (stats_run_view_init(&c->run[p]) < 0)
+		if (stats_run_view_init(&c->run[p]) < 0 || stats_run_view_init(&c->seg_base[0][p]) < 0 ||
+		    stats_run_view_init(&c->seg_base[1][p]) < 0)
 			return -1;
 		c->slot_cap = hdr_slot_count(c->run[p].latency_us);
-		c->slot_lo[p] = calloc(c->slot_cap, sizeof(int64_t));
-		c->slot_hi[p] = calloc(c->slot_cap, sizeof(int64_t));
-		c->slot_count[p] = calloc(c->slot_cap, sizeof(uint64_t));
-		if (!c->slot_lo[p] || !c->slot_hi[p] || !c->slot_count[p])
-			return -1;
+		for (int i = 0; i < GUARD_STREAMS; i++) {
+			c->slot_lo[i][p] = calloc(c->slot_cap, sizeof(int64_t));
+			c->slot_hi[i][p] = calloc(c->slot_cap, sizeof(int64_t));
+			c->slot_count[i][p] = calloc(c->slot_cap, sizeof(uint64_t));
+			if (!c->slot_lo[i][p] || !c->slot_hi[i][p] || !c->slot_count[i][p])
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -716,9 +769,13 @@ void canary_free(struct canary *c)
 	stats_snapshot_free(c->snap);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		stats_run_view_dispose(&c->run[p]);
-		free(c->slot_lo[p]);
-		free(c->slot_hi[p]);
-		free(c->slot_count[p]);
+		stats_run_view_dispose(&c->seg_base[0][p]);
+		stats_run_view_dispose(&c->seg_base[1][p]);
+		for (int i = 0; i < GUARD_STREAMS; i++) {
+			free(c->slot_lo[i][p]);
+			free(c->slot_hi[i][p]);
+			free(c->slot_count[i][p]);
+		}
 	}
 	free(c->state_file);
 	free(c->event_log);

@@ -281,12 +281,15 @@ static void setup_tests(struct guard *g)
 
 	g->seq_ready = g->method == GUARD_METHOD_SEQUENTIAL &&
 	               seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
+	for (int i = 0; i < GUARD_STREAMS; i++)
+		g->streams[i].ready = false;
 }
 
-/* A new run: the evidence starts over. */
+/* A new run (or new thresholds): the evidence starts over. */
 static void restart_tests(struct guard *g)
 {
-	memset(&g->seq_hints, 0, sizeof(g->seq_hints));
+	for (int i = 0; i < GUARD_STREAMS; i++)
+		g->streams[i].ready = false;
 	g->tests_valid = false;
 }
 
@@ -762,10 +765,10 @@ static void reason_num(char *buf, size_t len, int decimals, double v)
 
 /* "canary error_rate 0.302 [0.182, 0.447] > 0.050 (sequential test
  * error_rate, canary n=63, baseline n=2104, alpha=0.0005)". */
-static void describe_sequential(const struct guard *g, enum seq_test_id id,
+static void describe_sequential(const struct seq_stream *st, uint64_t span_ms, enum seq_test_id id,
                                 const struct seq_result *r, struct guard_breach *b)
 {
-	char est[40], lo[40], hi[40], th[40];
+	char est[40], lo[40], hi[40], th[40], span[48] = "";
 	const char *what = seq_test_name(id), *unit = "";
 	int d;
 	int n;
@@ -789,11 +792,13 @@ static void describe_sequential(const struct guard *g, enum seq_test_id id,
 	reason_num(lo, sizeof(lo), d, r->lo);
 	reason_num(hi, sizeof(hi), d, r->hi);
 	reason_num(th, sizeof(th), d, r->threshold);
+	if (st->index > 0)
+		snprintf(span, sizeof(span), " over the last %.1fs", (double)span_ms / 1000.0);
 	n = snprintf(b->reason, sizeof(b->reason),
-	             "canary %s %s%s [%s, %s]%s > %s%s (sequential test %s, canary n=%llu, "
-	             "baseline n=%llu, alpha=%g)", what, est, unit, lo, hi, unit, th, unit,
-	             seq_test_name(id), (unsigned long long)r->n_canary,
-	             (unsigned long long)r->n_baseline, g->seq.a);
+	             "canary %s %s%s [%s, %s]%s > %s%s (sequential test %s%s, canary n=%llu, "
+	             "baseline n=%llu, alpha=%.3g)", what, est, unit, lo, hi, unit, th, unit,
+	             seq_test_name(id), span, (unsigned long long)r->n_canary,
+	             (unsigned long long)r->n_baseline, st->setup.a);
 	if (n < 0 || (size_t)n >= sizeof(b->reason))
 		b->reason[sizeof(b->reason) - 1] = '\0';
 }
@@ -815,36 +820,72 @@ static void fill_sequential(struct guard_judgement *j, const struct seq_pool poo
 	}
 }
 
-struct guard_verdict guard_judge(struct guard *g, const struct seq_pool pools[POOL_COUNT],
+/* Per test, the result of the stream with the most evidence (NaN counts
+ * as none): what show guard and /stats.json display. */
+static void merge_results(struct guard *g, size_t nstreams)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		const struct seq_result *best = &g->streams[0].results[id];
+
+		for (size_t i = 1; i < nstreams; i++) {
+			const struct seq_result *r = &g->streams[i].results[id];
+
+			if (!isnan(r->evidence) && (isnan(best->evidence) || r->evidence > best->evidence))
+				best = r;
+		}
+		g->tests[id] = *best;
+	}
+}
+
+struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *ev, size_t nev,
                                  uint32_t canary_weight, uint64_t now_ms)
 {
 	struct guard_verdict v = { .kind = GUARD_VERDICT_NONE, .from = g->state };
 	struct guard_judgement *j = &g->last;
 	struct guard_breach b;
-	int first;
+	int first = -1;
+	size_t i, fs = 0;
+	char err[128];
 
 	clear_judgement(j, now_ms);
 	g->canary_weight = canary_weight > WEIGHT_SCALE ? WEIGHT_SCALE : canary_weight;
 	j->canary_weight = g->canary_weight;
-	fill_sequential(j, pools);
-	if (!may_judge(g, now_ms, true))
+	if (nev > GUARD_STREAMS)
+		nev = GUARD_STREAMS;
+	if (nev > 0)
+		fill_sequential(j, ev[0].pools);
+	if (nev == 0 || !may_judge(g, now_ms, true))
 		goto done;
 	j->judged = true;
-	first = seq_evaluate(&g->seq, pools, &g->seq_hints, true, g->tests);
+	for (i = 0; i < nev; i++) {
+		struct seq_stream *st = &g->streams[i];
+		int r;
+
+		if (!st->ready || st->index != ev[i].segment)
+			seq_stream_start(st, &g->th, g->alpha, ev[i].segment, err, sizeof(err));
+		r = seq_stream_evaluate(st, ev[i].pools, true);
+		if (r >= 0 && first < 0) {
+			first = r;
+			fs = i;
+		}
+	}
+	merge_results(g, nev);
 	g->tests_valid = true;
 	if (g->tests[SEQ_ERROR_RATE_INCREASE].enabled)
-		j->error_rate_increase = g->tests[SEQ_ERROR_RATE_INCREASE].estimate;
+		j->error_rate_increase = g->streams[0].results[SEQ_ERROR_RATE_INCREASE].estimate;
 	if (g->tests[SEQ_P99_RATIO].enabled)
-		j->p99_ratio = g->tests[SEQ_P99_RATIO].estimate;
+		j->p99_ratio = g->streams[0].results[SEQ_P99_RATIO].estimate;
 	if (first < 0) {
 		set_state(g, GUARD_WATCHING, now_ms);       /* the evidence fell back */
 		goto done;
 	}
+	const struct seq_result *r = &g->streams[fs].results[first];
+	g->tests[first] = *r;
 	b.metric = (enum guard_metric)(GUARD_METRIC_ERROR_RATE + first);
-	b.value = g->tests[first].lo;
-	b.observed = g->tests[first].estimate;
-	b.threshold = g->tests[first].threshold;
-	describe_sequential(g, (enum seq_test_id)first, &g->tests[first], &b);
+	b.value = r->lo;
+	b.observed = r->estimate;
+	b.threshold = r->threshold;
+	describe_sequential(&g->streams[fs], ev[fs].span_ms, (enum seq_test_id)first, r, &b);
 	if (g->state != GUARD_BREACHING) {
 		set_state(g, GUARD_BREACHING, now_ms);
 		g->breach_start_ms = now_ms;

@@ -341,30 +341,39 @@ size_t hdr_slot_count(const struct hdr *h)
 	return h->counts_len;
 }
 
-size_t hdr_slots(const struct hdr *h, int64_t *lo, int64_t *hi, uint64_t *count, size_t max)
+size_t hdr_slots_diff(const struct hdr *h, const struct hdr *minus, int64_t *lo, int64_t *hi,
+                      uint64_t *count, size_t max)
 {
 	size_t i, first, last, n = 0;
 
-	if (h->total == 0)
+	if (h->total == 0 || (minus != NULL && !hdr_same_geometry(h, minus)))
 		return 0;
 	first = hdr_index(h, h->min);
 	last = hdr_index(h, h->max);
 	for (i = first; i <= last && n < max; i++) {
+		uint64_t c = h->counts[i];
 		int width_mag;
 
-		if (h->counts[i] == 0)
+		if (minus != NULL)
+			c = c > minus->counts[i] ? c - minus->counts[i] : 0;
+		if (c == 0)
 			continue;
 		lo[n] = hdr_slot_low(h, i, &width_mag);
 		hi[n] = hdr_slot_high(h, i);
-		/* The extremes are known exactly: no recorded value lies outside. */
+		/* H's extremes are known exactly: no value of H lies outside. */
 		if (lo[n] < h->min)
 			lo[n] = h->min;
 		if (hi[n] > h->max)
 			hi[n] = h->max;
-		count[n] = h->counts[i];
+		count[n] = c;
 		n++;
 	}
 	return n;
+}
+
+size_t hdr_slots(const struct hdr *h, int64_t *lo, int64_t *hi, uint64_t *count, size_t max)
+{
+	return hdr_slots_diff(h, NULL, lo, hi, count, max);
 }
 
 /* ---- combining ---------------------------------------------------------- */

@@ -528,3 +528,34 @@ int seq_evaluate(const struct seq_setup *s, const struct seq_pool pools[POOL_COU
 	}
 	return first;
 }
+
+/* ---- streams ------------------------------------------------------------- */
+
+double seq_stream_alpha(double alpha, uint64_t index)
+{
+	double j = (double)index;
+
+	return index == 0 ? alpha / 2.0 : alpha / (2.0 * j * (j + 1.0));
+}
+
+int seq_stream_start(struct seq_stream *st, const struct cfg_thresholds *th, double alpha,
+                     uint64_t index, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof(*st));
+	st->index = index;
+	if (!(alpha > 0.0 && alpha < 0.5)) {
+		snprintf(err, errlen, "alpha must be greater than 0 and less than 0.5 (got %g)", alpha);
+		return -1;
+	}
+	if (seq_setup_init(&st->setup, th, seq_stream_alpha(alpha, index), err, errlen) < 0)
+		return -1;
+	st->ready = true;
+	return 0;
+}
+
+int seq_stream_evaluate(struct seq_stream *st, const struct seq_pool pools[POOL_COUNT], bool detail)
+{
+	if (!st->ready)
+		return -1;
+	return seq_evaluate(&st->setup, pools, &st->hints, detail, st->results);
+}

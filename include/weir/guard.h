@@ -151,6 +151,9 @@ struct guard_judgement {
 	double p99_ratio;             /* canary p99 lower bound / baseline p99 upper bound */
 };
 
+/* Streams judged under "sequential": the run and two segments. */
+#define GUARD_STREAMS 3
+
 /* The guard. Plain data: embed it, no release needed. Read the fields
  * freely; change them only through the functions below. */
 struct guard {
@@ -165,12 +168,13 @@ struct guard {
 	enum guard_method method;
 	double alpha;
 
-	/* method "sequential": the tests for th and alpha, the search hints of
-	 * the current run and the last evaluation (tests_valid: there was one
-	 * since the run started). */
+	/* method "sequential": which tests are enabled (seq: th at alpha), the
+	 * streams of the current run (the run, then segments; seqtest.h) and,
+	 * per test, the last evaluation of the stream with the most evidence
+	 * (tests_valid: there was one since the run started). */
 	struct seq_setup seq;
 	bool seq_ready;               /* seq matches th and alpha */
-	struct seq_hints seq_hints;
+	struct seq_stream streams[GUARD_STREAMS];
 	struct seq_result tests[SEQ_TEST_COUNT];
 	bool tests_valid;
 
@@ -231,13 +235,23 @@ struct guard_verdict {
 /* Judge IN at NOW_MS (once per guard.interval). Never fails. */
 struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, uint64_t now_ms);
 
-/* Judge under method "sequential" at NOW_MS: POOLS are the counts and
- * latency histograms (microseconds) since the run started. Arming works as
- * for guard_tick; the canary needs at least one request; the first test to
- * reject acts at once (rollback, or an alert once per episode). The reason
- * names the test, the estimate, its interval, both sample sizes and the
- * test's level. Never fails. */
-struct guard_verdict guard_judge(struct guard *g, const struct seq_pool pools[POOL_COUNT],
+/* What one sequential judgement sees: the counts and latency histograms
+ * (microseconds) of the whole run (EV[0], segment 0) and of up to
+ * GUARD_STREAMS - 1 segments (segment numbers 1, 2, ... in the order they
+ * were started; seqtest.h explains why). */
+struct guard_evidence {
+	uint64_t segment;             /* 0: since the run started */
+	uint64_t span_ms;             /* how long it has been collected */
+	struct seq_pool pools[POOL_COUNT];
+};
+
+/* Judge under method "sequential" at NOW_MS on EV[0..NEV) (EV[0] the whole
+ * run; at most GUARD_STREAMS are used). Arming works as for guard_tick; the
+ * canary needs at least one request in the run; the first test to reject
+ * in any stream acts at once (rollback, or an alert once per episode). The
+ * reason names the test, the estimate, its interval, both sample sizes, the
+ * span of a segment and the test's level. Never fails. */
+struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *ev, size_t nev,
                                  uint32_t canary_weight, uint64_t now_ms);
 
 /* Re-arm after a weight change the guard did not make (set weight, a rollout

@@ -84,4 +84,10 @@ size_t hdr_slot_count(const struct hdr *h);
  * counts sum to hdr_count(h). O(slots between min and max). */
 size_t hdr_slots(const struct hdr *h, int64_t *lo, int64_t *hi, uint64_t *count, size_t max);
 
+/* The same for the counts of H minus those of MINUS (NULL: nothing), slot
+ * by slot, negative differences taken as 0: what H gained since MINUS was a
+ * copy of it. MINUS must have H's geometry (else 0 slots are returned). */
+size_t hdr_slots_diff(const struct hdr *h, const struct hdr *minus, int64_t *lo, int64_t *hi,
+                      uint64_t *count, size_t max);
+
 #endif

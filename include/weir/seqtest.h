@@ -157,4 +157,35 @@ struct seq_result {
 int seq_evaluate(const struct seq_setup *s, const struct seq_pool pools[POOL_COUNT],
                  struct seq_hints *hints, bool detail, struct seq_result out[SEQ_TEST_COUNT]);
 
+/* ---- streams: the whole run and its rolling segments --------------------- *
+ *
+ * Evidence accumulated since the arm dilutes a late failure: after an hour
+ * of healthy traffic the run's error rate moves slowly. So the guard also
+ * runs the tests on segments, each on the data since its own start (the
+ * runtime starts one every minute and keeps the last two). Stream 0 is the
+ * whole run at alpha/2; segment j >= 1 gets alpha / (2 j (j + 1)): these sum
+ * to alpha, so the union bound still gives P(any stream ever rejects a
+ * canary that meets every threshold) <= alpha. Segment j needs only
+ * log(j (j + 1)) more evidence than the run: after a day (j = 1440) that is
+ * about 15 nats, a few dozen requests of a gross failure. */
+
+/* The level of stream INDEX (0: the run) within ALPHA. */
+double seq_stream_alpha(double alpha, uint64_t index);
+
+/* One stream's tests, search hints and last results. Plain data. */
+struct seq_stream {
+	uint64_t index;               /* 0: the whole run; j: the j-th segment */
+	bool ready;
+	struct seq_setup setup;
+	struct seq_hints hints;
+	struct seq_result results[SEQ_TEST_COUNT];
+};
+
+/* (Re)start ST as stream INDEX for TH and ALPHA (the guard's alpha; the
+ * stream takes its share). Returns 0, or -1 with ERR (ST not ready). */
+int seq_stream_start(struct seq_stream *st, const struct cfg_thresholds *th, double alpha,
+                     uint64_t index, char *err, size_t errlen);
+/* seq_evaluate on ST's tests into ST's results; -1 when not ready. */
+int seq_stream_evaluate(struct seq_stream *st, const struct seq_pool pools[POOL_COUNT], bool detail);
+
 #endif

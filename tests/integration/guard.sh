@@ -12,7 +12,8 @@ B1=$(free_port); C1=$(free_port); PROXY=$(free_port); ADMIN=$(free_port)
 start_backend base1 "$B1" --latency-ms 5 --jitter-ms 2
 start_backend canary1 "$C1" --latency-ms 5 --jitter-ms 2
 
-# write_conf WEIGHT [EXTRA]
+WINDOW_GUARD='guard = { method = "window"; };'
+# write_conf WEIGHT [EXTRA] (EXTRA replaces WINDOW_GUARD)
 write_conf() {
 	rm -f "$T/state" "$T/events.log"
 	cat >"$T/weir.conf" <<CONF
@@ -25,7 +26,7 @@ pools = {
 split = { canary_weight = $1; expose_pool = true; };
 state_file = "$T/state";
 event_log = "$T/events.log";
-${2:-guard = { method = "window"; };}
+${2:-$WINDOW_GUARD}
 CONF
 }
 start_weir() {

@@ -85,7 +85,7 @@ assert_contains "reason has the metric and estimate" "canary error_rate" "$reaso
 assert_contains "reason has an interval" " [0." "$reason"
 assert_contains "reason has the canary sample size" "canary n=" "$reason"
 assert_contains "reason has the baseline sample size" "baseline n=" "$reason"
-assert_contains "reason has the test's level" "alpha=0.0003" "$reason"
+assert_contains "reason has the test's level" "alpha=0.000167" "$reason"
 assert_eq "guard rolled_back" rolled_back "$(stat_of .guard.state)"
 n_rb=$(n_canary)
 

@@ -1365,23 +1365,26 @@ static struct cfg_guard seq_cfg(void)
 	return c;
 }
 
-/* Both pools at 5 ms; REQ/ERR for the canary, 2000/10 for the baseline. */
+/* Both pools at 5 ms; REQ/ERR for the canary, 2000/10 for the baseline;
+ * the whole run (segment 0). */
 static int64_t seq_lo[1] = { 5000 }, seq_hi[1] = { 5004 };
 static uint64_t seq_bcount[1], seq_ccount[1];
 
-static void seq_traffic(struct seq_pool pools[POOL_COUNT], uint64_t req, uint64_t err)
+static void seq_traffic(struct guard_evidence *ev, uint64_t req, uint64_t err)
 {
 	seq_bcount[0] = 2000;
 	seq_ccount[0] = req;
-	pools[POOL_BASELINE] = (struct seq_pool){ 2000, 10, { 1, seq_lo, seq_hi, seq_bcount, 2000 } };
-	pools[POOL_CANARY] = (struct seq_pool){ req, err, { req ? 1 : 0, seq_lo, seq_hi, seq_ccount, req } };
+	ev->segment = 0;
+	ev->span_ms = 10 * SEC;
+	ev->pools[POOL_BASELINE] = (struct seq_pool){ 2000, 10, { 1, seq_lo, seq_hi, seq_bcount, 2000 } };
+	ev->pools[POOL_CANARY] = (struct seq_pool){ req, err, { req ? 1 : 0, seq_lo, seq_hi, seq_ccount, req } };
 }
 
 static void test_sequential_rolls_back_at_once(void **unused)
 {
 	struct cfg_guard c = seq_cfg();
 	struct guard g;
-	struct seq_pool pools[POOL_COUNT];
+	struct guard_evidence pools[1];
 	struct guard_verdict v;
 	char buf[GUARD_SHOW_MAX];
 
@@ -1390,26 +1393,26 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	assert_true(g.seq_ready);
 	/* no canary request yet: not judged */
 	seq_traffic(pools, 0, 0);
-	v = guard_judge(&g, pools, W5, 200);
+	v = guard_judge(&g, pools, 1, W5, 200);
 	assert_false(v.judged);
 	assert_string_equal(g.last.note, "no canary requests since the run started");
 	/* 2 errors of 40: judged, not rejected, no min_requests gate */
 	seq_traffic(pools, 40, 2);
-	v = guard_judge(&g, pools, W5, 400);
+	v = guard_judge(&g, pools, 1, W5, 400);
 	assert_true(v.judged);
 	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
 	assert_int_equal(g.state, GUARD_WATCHING);
 	assert_true(g.tests_valid && g.tests[SEQ_ERROR_RATE].evidence < 1.0);
 	/* 19 of 63: rolled back at this very judgement, no `for` */
 	seq_traffic(pools, 63, 19);
-	v = guard_judge(&g, pools, W5, 600);
+	v = guard_judge(&g, pools, 1, W5, 600);
 	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
 	assert_int_equal(v.from, GUARD_WATCHING);
 	assert_int_equal(v.to, GUARD_ROLLED_BACK);
 	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE);
 	assert_non_null(strstr(v.reason, "canary error_rate 0.302 ["));
 	assert_non_null(strstr(v.reason, "] > 0.050 (sequential test error_rate, canary n=63, "
-	                                 "baseline n=2000, alpha=0.0005)"));
+	                                 "baseline n=2000, alpha=0.00025)"));
 	assert_string_equal(guard_reason(&g), v.reason);
 	/* show guard lists the tests */
 	assert_int_equal(guard_format_show(&g, 1 * SEC, NULL, buf, sizeof(buf)), 0);
@@ -1418,7 +1421,7 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	assert_non_null(strstr(buf, " threshold 0.0500 n_canary 63 n_baseline 2000 rejected\n"));
 	assert_non_null(strstr(buf, "test p99_ratio evidence "));
 	/* sticky until re-armed; the re-arm starts the evidence over */
-	assert_int_equal(guard_judge(&g, pools, W5, 800).to, GUARD_ROLLED_BACK);
+	assert_int_equal(guard_judge(&g, pools, 1, W5, 800).to, GUARD_ROLLED_BACK);
 	guard_rearm(&g, W5, 1 * SEC);
 	assert_false(g.tests_valid);
 	assert_int_equal(guard_format_tests_json(&g, buf, sizeof(buf)), 0);
@@ -1430,7 +1433,7 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	                    "\"interval\":[null,null],\"n_canary\":null,\"n_baseline\":null,"
 	                    "\"threshold\":1.5,\"rejected\":false}]");
 	seq_traffic(pools, 40, 0);
-	assert_int_equal(guard_judge(&g, pools, W5, 1200).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(guard_judge(&g, pools, 1, W5, 1200).kind, GUARD_VERDICT_NONE);
 	assert_int_equal(guard_format_tests_json(&g, buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "\"n_canary\":40,\"n_baseline\":2000,\"threshold\":0.05"));
 	/* the window rule's members */
@@ -1440,35 +1443,77 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	assert_int_equal(guard_format_tests_json(&g, buf, 10), -1);
 }
 
+/* A failure after a long healthy run: the run's evidence is diluted, a
+ * segment's is not. */
+static void test_sequential_segments(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct guard_evidence ev[3];
+	struct guard_verdict v;
+	static uint64_t bc[1] = { 2000000 }, cc_run[1], cc_seg[1];
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	/* an hour at 1 % errors, then 200 requests at 30 % */
+	uint64_t healthy = 720000, bad = 200, err = 7200 + 60;
+	cc_run[0] = healthy + bad;
+	cc_seg[0] = 200 + bad;
+	for (int i = 0; i < 3; i++)
+		ev[i].pools[POOL_BASELINE] = (struct seq_pool){ 2000000, 20000, { 1, seq_lo, seq_hi, bc, 2000000 } };
+	ev[0].segment = 0;
+	ev[0].span_ms = 3600 * SEC;
+	ev[0].pools[POOL_CANARY] = (struct seq_pool){ healthy + bad, err, { 1, seq_lo, seq_hi, cc_run, healthy + bad } };
+	/* the run alone: no verdict yet */
+	v = guard_judge(&g, ev, 1, W5, 3600 * SEC);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	/* segment 60, the last 65 s: 200 healthy (2 errors) then the 200 */
+	ev[1] = ev[0];
+	ev[1].segment = 60;
+	ev[1].span_ms = 65 * SEC;
+	ev[1].pools[POOL_CANARY] = (struct seq_pool){ 200 + bad, 2 + 60, { 1, seq_lo, seq_hi, cc_seg, 200 + bad } };
+	v = guard_judge(&g, ev, 2, W5, 3600 * SEC + 200);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_non_null(strstr(v.reason, "(sequential test error_rate over the last 65.0s, canary n=400, "
+	                                 "baseline n=2000000, alpha=6.83e-08)"));
+	/* segment j's share: alpha / (2 j (j + 1)) / K */
+	assert_true(fabs(g.streams[1].setup.a - 0.001 / (2.0 * 60 * 61) / 2) < 1e-15);
+	assert_true(fabs(seq_stream_alpha(0.001, 0) - 0.0005) < 1e-15);
+	double sum = seq_stream_alpha(0.001, 0);
+	for (uint64_t j = 1; j < 1000000; j++)
+		sum += seq_stream_alpha(0.001, j);
+	assert_true(sum <= 0.001 && sum > 0.000999);
+}
+
 static void test_sequential_alert_and_arming(void **unused)
 {
 	struct cfg_guard c = seq_cfg();
 	struct guard g;
-	struct seq_pool pools[POOL_COUNT];
+	struct guard_evidence pools[1];
 	struct guard_verdict v;
 
 	(void)unused;
 	c.action = GUARD_ACTION_ALERT;
 	guard_init(&g, &c, W5, 0);
 	seq_traffic(pools, 100, 40);
-	v = guard_judge(&g, pools, W5, 200);
+	v = guard_judge(&g, pools, 1, W5, 200);
 	assert_int_equal(v.kind, GUARD_VERDICT_ALERT);
 	assert_int_equal(v.to, GUARD_BREACHING);
-	v = guard_judge(&g, pools, W5, 400);
+	v = guard_judge(&g, pools, 1, W5, 400);
 	assert_int_equal(v.kind, GUARD_VERDICT_NONE);      /* one alert per episode */
 	assert_int_equal(v.to, GUARD_BREACHING);
 	/* weight 0 and 100 % judge nothing; paused neither */
-	assert_int_equal(guard_judge(&g, pools, 0, 600).to, GUARD_IDLE);
-	assert_int_equal(guard_judge(&g, pools, WEIGHT_SCALE, 800).to, GUARD_PROMOTED);
+	assert_int_equal(guard_judge(&g, pools, 1, 0, 600).to, GUARD_IDLE);
+	assert_int_equal(guard_judge(&g, pools, 1, WEIGHT_SCALE, 800).to, GUARD_PROMOTED);
 	guard_pause(&g, 900);
-	assert_false(guard_judge(&g, pools, W5, 1000).judged);
+	assert_false(guard_judge(&g, pools, 1, W5, 1000).judged);
 	guard_resume(&g, W5, 1100);
 	assert_false(g.tests_valid);
 	/* a bad alpha (hand-made settings): nothing judged, said so */
 	c.alpha = 0.7;
 	guard_configure(&g, &c);
 	assert_false(g.seq_ready);
-	v = guard_judge(&g, pools, W5, 1200);
+	v = guard_judge(&g, pools, 1, W5, 1200);
 	assert_false(v.judged);
 	assert_non_null(strstr(g.last.note, "not set up"));
 }
@@ -1513,6 +1558,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_bound_pct),
 		cmocka_unit_test(test_latency_bounds_against_noise),
 		cmocka_unit_test(test_sequential_rolls_back_at_once),
+		cmocka_unit_test(test_sequential_segments),
 		cmocka_unit_test(test_sequential_alert_and_arming),
 	};
 

@@ -722,6 +722,24 @@ static void test_slots(void **state)
 	}
 	/* 5000 and 5003 share a slot at 3 figures (width 4 above 4096) */
 	assert_int_equal(hdr_slots(h, lo, hi, count, 2), 2);
+
+	/* what was added since a copy */
+	struct hdr *base = hdr_new(LOW, HIGH, 3), *other = hdr_new(LOW, HIGH, 2);
+	assert_non_null(base);
+	assert_non_null(other);
+	assert_int_equal(hdr_copy(base, h), 0);
+	hdr_record(h, 5001);
+	hdr_record(h, 7);
+	hdr_record(h, 300);
+	n = hdr_slots_diff(h, base, lo, hi, count, cap);
+	assert_int_equal(n, 3);
+	assert_true(lo[0] == 7 && hi[0] == 7 && count[0] == 1);
+	assert_true(lo[1] == 300 && hi[1] == 300 && count[1] == 1);
+	assert_true(lo[2] <= 5001 && hi[2] >= 5001 && count[2] == 1);
+	assert_int_equal(hdr_slots_diff(h, h, lo, hi, count, cap), 0);
+	assert_int_equal(hdr_slots_diff(h, other, lo, hi, count, cap), 0);
+	hdr_free(base);
+	hdr_free(other);
 	free(lo);
 	free(hi);
 	free(count);
