@@ -271,6 +271,16 @@ static void clear_judgement(struct guard_judgement *j, uint64_t now_ms)
 	j->p99_ratio = NAN;
 }
 
+/* A new run (or new thresholds): the evidence starts over. */
+static void restart_tests(struct guard *g)
+{
+	for (int i = 0; i < GUARD_STREAMS; i++)
+		g->streams[i].ready = false;
+	seq_detectors_reset(&g->det);
+	g->det_started = false;
+	g->tests_valid = false;
+}
+
 /* Rebuild the sequential tests for the current thresholds and alpha. A
  * setup that fails (alpha out of range: the configuration rejects it, so
  * only a hand-made cfg_guard gets here) leaves the tests not ready, and the
@@ -281,16 +291,8 @@ static void setup_tests(struct guard *g)
 
 	g->seq_ready = g->method == GUARD_METHOD_SEQUENTIAL &&
 	               seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
-	for (int i = 0; i < GUARD_STREAMS; i++)
-		g->streams[i].ready = false;
-}
-
-/* A new run (or new thresholds): the evidence starts over. */
-static void restart_tests(struct guard *g)
-{
-	for (int i = 0; i < GUARD_STREAMS; i++)
-		g->streams[i].ready = false;
-	g->tests_valid = false;
+	/* New thresholds are new hypotheses: their evidence starts over. */
+	restart_tests(g);
 }
 
 static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
@@ -765,7 +767,7 @@ static void reason_num(char *buf, size_t len, int decimals, double v)
 
 /* "canary error_rate 0.302 [0.182, 0.447] > 0.050 (sequential test
  * error_rate, canary n=63, baseline n=2104, alpha=0.0005)". */
-static void describe_sequential(const struct seq_stream *st, uint64_t span_ms, enum seq_test_id id,
+static void describe_sequential(double a, uint64_t span_ms, enum seq_test_id id,
                                 const struct seq_result *r, struct guard_breach *b)
 {
 	char est[40], lo[40], hi[40], th[40], span[48] = "";
@@ -792,13 +794,13 @@ static void describe_sequential(const struct seq_stream *st, uint64_t span_ms, e
 	reason_num(lo, sizeof(lo), d, r->lo);
 	reason_num(hi, sizeof(hi), d, r->hi);
 	reason_num(th, sizeof(th), d, r->threshold);
-	if (st->index > 0)
+	if (span_ms > 0)
 		snprintf(span, sizeof(span), " over the last %.1fs", (double)span_ms / 1000.0);
 	n = snprintf(b->reason, sizeof(b->reason),
 	             "canary %s %s%s [%s, %s]%s > %s%s (sequential test %s%s, canary n=%llu, "
 	             "baseline n=%llu, alpha=%.3g)", what, est, unit, lo, hi, unit, th, unit,
 	             seq_test_name(id), span, (unsigned long long)r->n_canary,
-	             (unsigned long long)r->n_baseline, st->setup.a);
+	             (unsigned long long)r->n_baseline, a);
 	if (n < 0 || (size_t)n >= sizeof(b->reason))
 		b->reason[sizeof(b->reason) - 1] = '\0';
 }
@@ -822,18 +824,47 @@ static void fill_sequential(struct guard_judgement *j, const struct seq_pool poo
 
 /* Per test, the result of the stream with the most evidence (NaN counts
  * as none): what show guard and /stats.json display. */
-static void merge_results(struct guard *g, size_t nstreams)
+static void merge_results(struct guard *g, const struct guard_evidence *ev, size_t nstreams)
 {
 	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
-		const struct seq_result *best = &g->streams[0].results[id];
+		size_t best = 0;
 
 		for (size_t i = 1; i < nstreams; i++) {
-			const struct seq_result *r = &g->streams[i].results[id];
+			double e = g->streams[i].results[id].evidence, be = g->streams[best].results[id].evidence;
 
-			if (!isnan(r->evidence) && (isnan(best->evidence) || r->evidence > best->evidence))
-				best = r;
+			if (!isnan(e) && (isnan(be) || e > be))
+				best = i;
 		}
-		g->tests[id] = *best;
+		g->tests[id] = g->streams[best].results[id];
+		g->test_span_ms[id] = best > 0 ? ev[best].span_ms : 0;
+	}
+}
+
+/* The count tests' detectors: their evidence and decision into g->tests;
+ * error_rate's estimate and interval over the data since the start that
+ * weighs most (a late failure shows its own rate, not the run's). */
+static void apply_detectors(struct guard *g, const struct seq_pool *canary, uint64_t now_ms)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		struct seq_result *r = &g->tests[id];
+		uint64_t n0, k0, tag;
+
+		if (!seq_is_count_test(&g->seq, (enum seq_test_id)id))
+			continue;
+		r->evidence = seq_detector_evidence(&g->det, &g->seq, (enum seq_test_id)id, &r->rejected);
+		if (id != SEQ_ERROR_RATE || !seq_detector_best(&g->det.d[id], &n0, &k0, &tag))
+			continue;
+		uint64_t n = canary->requests - n0, k = canary->errors - k0;
+
+		if (n0 > canary->requests || k0 > canary->errors || n == 0)
+			continue;
+		if (k > n)
+			k = n;
+		r->n_canary = n;
+		r->estimate = (double)k / (double)n;
+		r->lo = seq_rate_lower(n, k, g->seq.a);
+		r->hi = seq_rate_upper(n, k, g->seq.a);
+		g->test_span_ms[id] = tag > g->det_first_ms && now_ms > tag ? now_ms - tag : 0;
 	}
 }
 
@@ -844,7 +875,7 @@ struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *e
 	struct guard_judgement *j = &g->last;
 	struct guard_breach b;
 	int first = -1;
-	size_t i, fs = 0;
+	size_t i;
 	char err[128];
 
 	clear_judgement(j, now_ms);
@@ -857,35 +888,59 @@ struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *e
 	if (nev == 0 || !may_judge(g, now_ms, true))
 		goto done;
 	j->judged = true;
+	/* a new start for the detectors once a second */
+	bool epoch = !g->det_started || now_ms >= g->det_epoch_ms + 1000;
+	if (epoch) {
+		if (!g->det_started)
+			g->det_first_ms = now_ms;
+		g->det_epoch_ms = now_ms;
+		g->det_started = true;
+	}
+	seq_detectors_update(&g->det, &g->seq, &ev[0].pools[POOL_CANARY], epoch, now_ms);
 	for (i = 0; i < nev; i++) {
 		struct seq_stream *st = &g->streams[i];
-		int r;
 
-		if (!st->ready || st->index != ev[i].segment)
+		if (!st->ready || st->index != ev[i].segment) {
 			seq_stream_start(st, &g->th, g->alpha, ev[i].segment, err, sizeof(err));
-		r = seq_stream_evaluate(st, ev[i].pools, true);
-		if (r >= 0 && first < 0) {
-			first = r;
-			fs = i;
+			st->setup.counts_elsewhere = true;
 		}
+		seq_stream_evaluate(st, ev[i].pools, true);
 	}
-	merge_results(g, nev);
+	merge_results(g, ev, nev);
+	apply_detectors(g, &ev[0].pools[POOL_CANARY], now_ms);
 	g->tests_valid = true;
 	if (g->tests[SEQ_ERROR_RATE_INCREASE].enabled)
 		j->error_rate_increase = g->streams[0].results[SEQ_ERROR_RATE_INCREASE].estimate;
 	if (g->tests[SEQ_P99_RATIO].enabled)
 		j->p99_ratio = g->streams[0].results[SEQ_P99_RATIO].estimate;
+
+	/* The first test, in order, that any of its streams (or its detector) rejects. */
+	double a = g->seq.a;
+	for (int id = 0; id < SEQ_TEST_COUNT && first < 0; id++) {
+		if (seq_is_count_test(&g->seq, (enum seq_test_id)id)) {
+			if (g->tests[id].rejected)
+				first = id;
+			continue;
+		}
+		for (i = 0; i < nev; i++)
+			if (g->streams[i].ready && g->streams[i].results[id].rejected) {
+				first = id;
+				g->tests[id] = g->streams[i].results[id];
+				g->test_span_ms[id] = i > 0 ? ev[i].span_ms : 0;
+				a = g->streams[i].setup.a;
+				break;
+			}
+	}
 	if (first < 0) {
 		set_state(g, GUARD_WATCHING, now_ms);       /* the evidence fell back */
 		goto done;
 	}
-	const struct seq_result *r = &g->streams[fs].results[first];
-	g->tests[first] = *r;
+	const struct seq_result *r = &g->tests[first];
 	b.metric = (enum guard_metric)(GUARD_METRIC_ERROR_RATE + first);
 	b.value = r->lo;
 	b.observed = r->estimate;
 	b.threshold = r->threshold;
-	describe_sequential(&g->streams[fs], ev[fs].span_ms, (enum seq_test_id)first, r, &b);
+	describe_sequential(a, g->test_span_ms[first], (enum seq_test_id)first, r, &b);
 	if (g->state != GUARD_BREACHING) {
 		set_state(g, GUARD_BREACHING, now_ms);
 		g->breach_start_ms = now_ms;

@@ -119,13 +119,19 @@ static double terms(const struct seq_bern *b, uint64_t n, uint64_t k, double t[S
 	return max;
 }
 
+/* Terms more than this far below the largest cannot change a double sum
+ * that already holds e^0 = 1 (e^-38 < 2^-53): skipping their exp() gives
+ * the very same result, and for large n most terms are that far. */
+#define SEQ_NEGLIGIBLE 38.0
+
 static double log_mean_exp(const double t[SEQ_ALT_COUNT], double max)
 {
 	double sum = 0.0;
 	int j;
 
 	for (j = 0; j < SEQ_ALT_COUNT; j++)
-		sum += exp(t[j] - max);
+		if (t[j] > max - SEQ_NEGLIGIBLE)
+			sum += exp(t[j] - max);
 	return max + log(sum / SEQ_ALT_COUNT);
 }
 
@@ -394,7 +400,9 @@ static void eval_error_rate(const struct seq_setup *s, const struct seq_pool *c,
 	double e0 = s->th.max_error_rate;
 	uint64_t n = c->requests, k = c->errors > n ? n : c->errors;
 
-	if (e0 <= 0.0) {                /* a single error disproves "never" */
+	if (s->counts_elsewhere && seq_is_count_test(s, SEQ_ERROR_RATE)) {
+		r->evidence = NAN;      /* decided by a detector */
+	} else if (e0 <= 0.0) {         /* a single error disproves "never" */
 		r->rejected = k > 0;
 		r->evidence = k > 0 ? 1.0 : 0.0;
 	} else if (e0 >= 1.0) {         /* nothing can exceed 100 % */
@@ -446,10 +454,12 @@ static void eval_latency(const struct seq_setup *s, int i, const struct seq_pool
 	double v;
 
 	r->n_canary = h->total;
-	r->rejected = seq_bern_rejects(&s->gt[i], h->total, above);
+	if (!s->counts_elsewhere)
+		r->rejected = seq_bern_rejects(&s->gt[i], h->total, above);
 	if (!detail)
 		return;
-	r->evidence = seq_bern_evidence(&s->gt[i], h->total, above);
+	if (!s->counts_elsewhere)
+		r->evidence = seq_bern_evidence(&s->gt[i], h->total, above);
 	r->estimate = seq_hist_quantile(h, latency_p[i]) / 1000.0;
 	if (seq_quantile_lower(&s->gt[i], h, &hints->v[H_GT + i], &v))
 		r->lo = v / 1000.0;
@@ -558,4 +568,164 @@ int seq_stream_evaluate(struct seq_stream *st, const struct seq_pool pools[POOL_
 	if (!st->ready)
 		return -1;
 	return seq_evaluate(&st->setup, pools, &st->hints, detail, st->results);
+}
+
+/* ---- change-point mixtures ------------------------------------------------ */
+
+double seq_start_weight(uint64_t epoch)
+{
+	double j = (double)epoch;
+
+	return epoch == 0 ? 0.5 : 0.5 / (j * (j + 1.0));
+}
+
+void seq_detector_reset(struct seq_detector *d)
+{
+	memset(d, 0, sizeof(*d));
+	for (int j = 0; j < SEQ_ALT_COUNT; j++)
+		d->log_sum[j] = d->log_best[j] = -INFINITY;
+}
+
+static double log_add(double a, double b)
+{
+	double m = a > b ? a : b;
+
+	if (m == -INFINITY)
+		return m;
+	return m + log(exp(a - m) + exp(b - m));
+}
+
+void seq_detector_update(struct seq_detector *d, const struct seq_bern *b, uint64_t n, uint64_t k,
+                         bool new_epoch, uint64_t tag)
+{
+	uint64_t dn, dk;
+
+	if (k > n)
+		k = n;
+	if (n < d->n || k < d->k) {     /* totals went down: nothing new */
+		n = d->n;
+		k = d->k;
+	}
+	dn = n - d->n;
+	dk = k - d->k;
+	if (dk > dn)
+		dk = dn;
+	if (new_epoch) {
+		double w = seq_start_weight(d->epochs++), lw = log(w);
+
+		d->started += w;
+		for (int j = 0; j < SEQ_ALT_COUNT; j++) {
+			d->log_sum[j] = log_add(d->log_sum[j], lw);
+			if (lw > d->log_best[j]) {
+				d->log_best[j] = lw;
+				d->best_n0[j] = d->n;
+				d->best_k0[j] = d->k;
+				d->best_tag[j] = tag;
+			}
+		}
+	}
+	if (dn > 0)
+		for (int j = 0; j < SEQ_ALT_COUNT; j++) {
+			double t = (double)dk * b->up[j] + (double)(dn - dk) * b->down[j];
+
+			d->log_sum[j] += t;
+			d->log_best[j] += t;
+		}
+	d->n = n;
+	d->k = k;
+}
+
+double seq_detector_log_m(const struct seq_detector *d)
+{
+	double max = -INFINITY, sum = 0.0, rest = 1.0 - d->started;
+	int j;
+
+	for (j = 0; j < SEQ_ALT_COUNT; j++)
+		if (d->log_sum[j] > max)
+			max = d->log_sum[j];
+	if (max == -INFINITY)
+		return 0.0;
+	for (j = 0; j < SEQ_ALT_COUNT; j++)
+		if (d->log_sum[j] > max - SEQ_NEGLIGIBLE)
+			sum += exp(d->log_sum[j] - max);
+	/* (1/J) sum e^{log_sum} + rest, in log space */
+	return log_add(max + log(sum / SEQ_ALT_COUNT), rest > 0.0 ? log(rest) : -INFINITY);
+}
+
+bool seq_detector_best(const struct seq_detector *d, uint64_t *n0, uint64_t *k0, uint64_t *tag)
+{
+	int best = -1;
+
+	for (int j = 0; j < SEQ_ALT_COUNT; j++)
+		if (d->log_best[j] > -INFINITY && (best < 0 || d->log_best[j] > d->log_best[best]))
+			best = j;
+	if (best < 0)
+		return false;
+	*n0 = d->best_n0[best];
+	*k0 = d->best_k0[best];
+	*tag = d->best_tag[best];
+	return true;
+}
+
+void seq_detectors_reset(struct seq_detectors *ds)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++)
+		seq_detector_reset(&ds->d[id]);
+}
+
+bool seq_is_count_test(const struct seq_setup *s, enum seq_test_id id)
+{
+	switch (id) {
+	case SEQ_ERROR_RATE:
+		return s->enabled[id] && s->th.max_error_rate > 0.0 && s->th.max_error_rate < 1.0;
+	case SEQ_P50:
+	case SEQ_P99:
+	case SEQ_P999:
+		return s->enabled[id];
+	default:
+		return false;
+	}
+}
+
+void seq_detectors_update(struct seq_detectors *ds, const struct seq_setup *s,
+                          const struct seq_pool *canary, bool new_epoch, uint64_t tag)
+{
+	if (seq_is_count_test(s, SEQ_ERROR_RATE))
+		seq_detector_update(&ds->d[SEQ_ERROR_RATE], &s->err, canary->requests, canary->errors,
+		                    new_epoch, tag);
+	for (int i = 0; i < 3; i++) {
+		enum seq_test_id id = (enum seq_test_id)(SEQ_P50 + i);
+
+		if (seq_is_count_test(s, id))
+			seq_detector_update(&ds->d[id], &s->gt[i], canary->latency.total,
+			                    seq_hist_count_above(&canary->latency,
+			                                         threshold_of(&s->th, id) * 1000.0),
+			                    new_epoch, tag);
+	}
+}
+
+bool seq_detector_rejects(const struct seq_detectors *ds, const struct seq_setup *s,
+                          enum seq_test_id id)
+{
+	const struct seq_bern *b = id == SEQ_ERROR_RATE ? &s->err : &s->gt[id - SEQ_P50];
+	const struct seq_detector *d = &ds->d[id];
+	double max = -INFINITY;
+
+	/* M <= e^max + 1 < 1/alpha when max < log(1/alpha - 1): no exp() */
+	for (int j = 0; j < SEQ_ALT_COUNT; j++)
+		if (d->log_sum[j] > max)
+			max = d->log_sum[j];
+	if (max < log(exp(b->log_inv_alpha) - 1.0))
+		return false;
+	return seq_detector_log_m(d) >= b->log_inv_alpha;
+}
+
+double seq_detector_evidence(const struct seq_detectors *ds, const struct seq_setup *s,
+                             enum seq_test_id id, bool *rejected)
+{
+	const struct seq_bern *b = id == SEQ_ERROR_RATE ? &s->err : &s->gt[id - SEQ_P50];
+	double lm = seq_detector_log_m(&ds->d[id]);
+
+	*rejected = lm >= b->log_inv_alpha;
+	return lm > 0.0 ? lm / b->log_inv_alpha : 0.0;
 }

@@ -12,9 +12,11 @@
  *     edge (P(X < q) = 0.98999, P(X <= q) = 0.99001), the hardest case for
  *     the quantile confidence sequences; the canary's values are the
  *     baseline's times a factor;
- *   - the guard's streams exactly as canary.c keeps them: the whole run
- *     (segment 0) and, every 60 s, a new segment (the last two kept), each
- *     judged at every fold; a rollback is any stream's first rejection.
+ *   - the guard's tests exactly as guard.c runs them: the count tests
+ *     (error_rate) through a change-point detector offered a new start
+ *     every second, the others on the streams canary.c keeps (the whole
+ *     run and, every 60 s, a new segment, the last two kept), all judged
+ *     at every fold; a rollback is the first rejection of any.
  * Thresholds: max_error_rate 0.05 and max_p99_ratio 1.5 (the issue's
  * "thresholds only" setting), alpha 0.001 unless told otherwise.
  *
@@ -215,6 +217,8 @@ static long one_run(const struct params *pp, uint64_t seed, const struct cfg_thr
 	struct rng r;
 	struct pool_state pools[POOL_COUNT], seg_base[2][POOL_COUNT];
 	struct seq_stream st[STREAMS];
+	struct seq_setup full;
+	struct seq_detectors det;
 	int64_t values[POOL_COUNT][2 * NATOMS];
 	int64_t lo[POOL_COUNT][2 * NATOMS], hi[POOL_COUNT][2 * NATOMS];
 	uint64_t cnt[POOL_COUNT][2 * NATOMS];
@@ -247,10 +251,13 @@ static long one_run(const struct params *pp, uint64_t seed, const struct cfg_thr
 	if (pp->sc != SC_LATENCY55)
 		for (int k = 0; k < NATOMS; k++)
 			values[POOL_CANARY][NATOMS + k] = values[POOL_CANARY][NATOMS - 1] + 1 + k;
-	if (seq_stream_start(&st[0], th, pp->alpha, 0, err, sizeof(err)) < 0) {
+	if (seq_stream_start(&st[0], th, pp->alpha, 0, err, sizeof(err)) < 0 ||
+	    seq_setup_init(&full, th, pp->alpha, err, sizeof(err)) < 0) {
 		fprintf(stderr, "seqsim: %s\n", err);
 		exit(2);
 	}
+	st[0].setup.counts_elsewhere = true;
+	seq_detectors_reset(&det);
 	for (long f = 1; f <= folds; f++) {
 		struct seq_pool sp[POOL_COUNT];
 
@@ -267,10 +274,20 @@ static long one_run(const struct params *pp, uint64_t seed, const struct cfg_thr
 			memcpy(seg_base[1], seg_base[0], sizeof(seg_base[0]));
 			memcpy(seg_base[0], pools, sizeof(pools));
 			seg_index++;
-			for (int i = 1; i < STREAMS && (uint64_t)i <= seg_index; i++)
+			for (int i = 1; i < STREAMS && (uint64_t)i <= seg_index; i++) {
 				seq_stream_start(&st[i], th, pp->alpha, seg_index + 1 - (uint64_t)i, err,
 				                 sizeof(err));
+				st[i].setup.counts_elsewhere = true;
+			}
 		}
+		/* the detectors: a new start once a second (every 5th fold) */
+		to_pool(&pools[POOL_CANARY], NULL, values[POOL_CANARY], lo[POOL_CANARY], hi[POOL_CANARY],
+		        cnt[POOL_CANARY], &sp[POOL_CANARY]);
+		seq_detectors_update(&det, &full, &sp[POOL_CANARY], (f - 1) % 5 == 0, (uint64_t)f);
+		for (int id = 0; id < SEQ_TEST_COUNT; id++)
+			if (seq_is_count_test(&full, (enum seq_test_id)id) &&
+			    seq_detector_rejects(&det, &full, (enum seq_test_id)id))
+				return f;
 		for (int i = 0; i < STREAMS && (uint64_t)i <= seg_index; i++) {
 			for (int p = 0; p < POOL_COUNT; p++)
 				to_pool(&pools[p], i ? &seg_base[i - 1][p] : NULL, values[p], lo[p], hi[p], cnt[p],

@@ -175,6 +175,12 @@ struct guard {
 	struct seq_setup seq;
 	bool seq_ready;               /* seq matches th and alpha */
 	struct seq_stream streams[GUARD_STREAMS];
+	struct seq_detectors det;     /* the count tests (seqtest.h) */
+	uint64_t det_first_ms;        /* when the run's first start was offered */
+	uint64_t det_epoch_ms;        /* ... and the latest (one a second) */
+	bool det_started;
+	uint64_t test_span_ms[SEQ_TEST_COUNT];  /* 0: the whole run; else what the
+	                                         * shown result covers */
 	struct seq_result tests[SEQ_TEST_COUNT];
 	bool tests_valid;
 

@@ -112,6 +112,8 @@ const char *seq_test_name(enum seq_test_id id);
 /* The tests for one set of thresholds and alpha, with their precomputed
  * mixtures. Plain data; fill with seq_setup_init. */
 struct seq_setup {
+	bool counts_elsewhere;        /* error_rate and pXX are decided by detectors
+	                               * (below): seq_evaluate leaves them unrejected */
 	double alpha;
 	int ntests;                   /* enabled ones: alpha is split over them */
 	double a;                     /* alpha / ntests */
@@ -187,5 +189,65 @@ int seq_stream_start(struct seq_stream *st, const struct cfg_thresholds *th, dou
                      uint64_t index, char *err, size_t errlen);
 /* seq_evaluate on ST's tests into ST's results; -1 when not ready. */
 int seq_stream_evaluate(struct seq_stream *st, const struct seq_pool pools[POOL_COUNT], bool detail);
+
+/* ---- change-point mixtures for the count tests ------------------------- *
+ *
+ * A canary may break long after the arm. For the tests that are counts
+ * against a fixed p0 (error_rate, pXX), a detector mixes the Bernoulli
+ * mixture over start times as well: start j (offered by the caller, once a
+ * second) has weight w_j (1/2 for the arm, 1/(2 j (j+1)) after, summing to
+ * 1), and
+ *     M_t = sum_j w_j prod_{i from j to t} LR_i + (1 - sum of the weights offered)
+ * is again a nonnegative supermartingale with M_0 = 1 (each term is one
+ * from its start on, and a convex combination of supermartingales on the
+ * same data is one), so Ville's inequality holds for it as for the plain
+ * test, with no union bound. Updated in O(alternatives) per call from the
+ * totals; a failure starting at second j costs log(1/w_j) ~ 2 log j of
+ * evidence and no dilution by the healthy data before it. */
+
+/* The weight of start EPOCH (0: the arm). */
+double seq_start_weight(uint64_t epoch);
+
+struct seq_detector {
+	double log_sum[SEQ_ALT_COUNT];   /* log of sum_j w_j prod LR, per alternative */
+	double log_best[SEQ_ALT_COUNT];  /* log of its largest term */
+	uint64_t best_n0[SEQ_ALT_COUNT]; /* totals when that term's start came ... */
+	uint64_t best_k0[SEQ_ALT_COUNT];
+	uint64_t best_tag[SEQ_ALT_COUNT];/* ... and the caller's tag of it */
+	double started;                  /* the weights offered so far */
+	uint64_t epochs;                 /* starts offered so far */
+	uint64_t n, k;                   /* totals fed so far */
+};
+
+void seq_detector_reset(struct seq_detector *d);
+/* Bring D to the totals N trials, K events (since the arm), offering a new
+ * start first when NEW_EPOCH (TAG names it for seq_detector_best). Totals
+ * that went down are taken as unchanged. */
+void seq_detector_update(struct seq_detector *d, const struct seq_bern *b, uint64_t n, uint64_t k,
+                         bool new_epoch, uint64_t tag);
+/* log M_t (0 before any start). */
+double seq_detector_log_m(const struct seq_detector *d);
+/* The start of the largest single term: totals then, and its tag. False
+ * before any start. */
+bool seq_detector_best(const struct seq_detector *d, uint64_t *n0, uint64_t *k0, uint64_t *tag);
+
+/* The detectors of one run, indexed by test (error_rate, p50, p99, p999). */
+struct seq_detectors {
+	struct seq_detector d[SEQ_TEST_COUNT];
+};
+
+void seq_detectors_reset(struct seq_detectors *ds);
+/* Feed the canary's run totals (requests and errors; values surely above
+ * each latency threshold) to the enabled count tests of S. */
+void seq_detectors_update(struct seq_detectors *ds, const struct seq_setup *s,
+                          const struct seq_pool *canary, bool new_epoch, uint64_t tag);
+/* Whether count test ID is decided by a detector under S. */
+bool seq_is_count_test(const struct seq_setup *s, enum seq_test_id id);
+/* Detector ID's decision alone (cheap when far from the boundary). */
+bool seq_detector_rejects(const struct seq_detectors *ds, const struct seq_setup *s,
+                          enum seq_test_id id);
+/* Detector ID's evidence (log M / log(1/a), clipped at 0) and decision. */
+double seq_detector_evidence(const struct seq_detectors *ds, const struct seq_setup *s,
+                             enum seq_test_id id, bool *rejected);
 
 #endif

@@ -1412,7 +1412,7 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE);
 	assert_non_null(strstr(v.reason, "canary error_rate 0.302 ["));
 	assert_non_null(strstr(v.reason, "] > 0.050 (sequential test error_rate, canary n=63, "
-	                                 "baseline n=2000, alpha=0.00025)"));
+	                                 "baseline n=2000, alpha=0.0005)"));
 	assert_string_equal(guard_reason(&g), v.reason);
 	/* show guard lists the tests */
 	assert_int_equal(guard_format_show(&g, 1 * SEC, NULL, buf, sizeof(buf)), 0);
@@ -1443,46 +1443,42 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	assert_int_equal(guard_format_tests_json(&g, buf, 10), -1);
 }
 
-/* A failure after a long healthy run: the run's evidence is diluted, a
- * segment's is not. */
-static void test_sequential_segments(void **unused)
+/* A failure after ten healthy minutes (20 canary requests/s, 1 % errors,
+ * judged every 200 ms): the change-point detector catches it within a few
+ * seconds, and the reason shows the failure's own rate and span. */
+static void test_sequential_late_failure(void **unused)
 {
 	struct cfg_guard c = seq_cfg();
 	struct guard g;
-	struct guard_evidence ev[3];
-	struct guard_verdict v;
-	static uint64_t bc[1] = { 2000000 }, cc_run[1], cc_seg[1];
+	struct guard_evidence ev[1];
+	struct guard_verdict v = { .kind = GUARD_VERDICT_NONE };
+	uint64_t n = 0, k = 0, t, seed = 5, broke = 600 * SEC;
 
 	(void)unused;
 	guard_init(&g, &c, W5, 0);
-	/* an hour at 1 % errors, then 200 requests at 30 % */
-	uint64_t healthy = 720000, bad = 200, err = 7200 + 60;
-	cc_run[0] = healthy + bad;
-	cc_seg[0] = 200 + bad;
-	for (int i = 0; i < 3; i++)
-		ev[i].pools[POOL_BASELINE] = (struct seq_pool){ 2000000, 20000, { 1, seq_lo, seq_hi, bc, 2000000 } };
-	ev[0].segment = 0;
-	ev[0].span_ms = 3600 * SEC;
-	ev[0].pools[POOL_CANARY] = (struct seq_pool){ healthy + bad, err, { 1, seq_lo, seq_hi, cc_run, healthy + bad } };
-	/* the run alone: no verdict yet */
-	v = guard_judge(&g, ev, 1, W5, 3600 * SEC);
-	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
-	/* segment 60, the last 65 s: 200 healthy (2 errors) then the 200 */
-	ev[1] = ev[0];
-	ev[1].segment = 60;
-	ev[1].span_ms = 65 * SEC;
-	ev[1].pools[POOL_CANARY] = (struct seq_pool){ 200 + bad, 2 + 60, { 1, seq_lo, seq_hi, cc_seg, 200 + bad } };
-	v = guard_judge(&g, ev, 2, W5, 3600 * SEC + 200);
+	for (t = 200; t <= 700 * SEC && v.kind == GUARD_VERDICT_NONE; t += 200) {
+		for (int i = 0; i < 4; i++) {
+			double u = (double)(rng_next(&seed) >> 11) / 9007199254740992.0;
+
+			n++;
+			k += u < (t > broke ? 0.30 : 0.01);
+		}
+		seq_traffic(ev, n, k);
+		v = guard_judge(&g, ev, 1, W5, t);
+	}
 	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
-	assert_non_null(strstr(v.reason, "(sequential test error_rate over the last 65.0s, canary n=400, "
-	                                 "baseline n=2000000, alpha=6.83e-08)"));
-	/* segment j's share: alpha / (2 j (j + 1)) / K */
-	assert_true(fabs(g.streams[1].setup.a - 0.001 / (2.0 * 60 * 61) / 2) < 1e-15);
-	assert_true(fabs(seq_stream_alpha(0.001, 0) - 0.0005) < 1e-15);
-	double sum = seq_stream_alpha(0.001, 0);
-	for (uint64_t j = 1; j < 1000000; j++)
-		sum += seq_stream_alpha(0.001, j);
-	assert_true(sum <= 0.001 && sum > 0.000999);
+	assert_true(t > broke);
+	print_message("late failure: rolled back %.1f s after it began\n", (double)(t - broke) / SEC);
+	assert_true(t - broke < 10 * SEC);
+	assert_non_null(strstr(v.reason, "(sequential test error_rate over the last "));
+	/* the rate shown is the failure's, not the run's (~1.2 %) */
+	assert_true(g.tests[SEQ_ERROR_RATE].estimate > 0.15);
+	assert_true(g.tests[SEQ_ERROR_RATE].n_canary < 200);
+	double sum = 0.0;
+	for (uint64_t j = 0; j < 1000000; j++)
+		sum += seq_start_weight(j);
+	assert_true(sum <= 1.0 && sum > 0.99999);
+	assert_true(fabs(seq_stream_alpha(0.001, 60) - 0.001 / (2.0 * 60 * 61)) < 1e-18);
 }
 
 static void test_sequential_alert_and_arming(void **unused)
@@ -1558,7 +1554,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_bound_pct),
 		cmocka_unit_test(test_latency_bounds_against_noise),
 		cmocka_unit_test(test_sequential_rolls_back_at_once),
-		cmocka_unit_test(test_sequential_segments),
+		cmocka_unit_test(test_sequential_late_failure),
 		cmocka_unit_test(test_sequential_alert_and_arming),
 	};
 

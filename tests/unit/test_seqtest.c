@@ -432,6 +432,69 @@ static void test_increase_and_latency(void **state)
 	assert_string_equal(seq_test_name(SEQ_TEST_COUNT), "unknown");
 }
 
+/* The detector against the sum over starts written out, and its
+ * martingale property computed exactly over two steps. */
+static void test_detector_exact(void **state)
+{
+	struct seq_bern b;
+	struct seq_detector d;
+	/* steps: (new start?, trials, events) */
+	static const int steps[][3] = { { 1, 3, 1 }, { 0, 2, 2 }, { 1, 4, 0 }, { 1, 1, 1 }, { 0, 5, 3 } };
+	double o = 0.05 / 0.95;
+
+	(void)state;
+	seq_bern_init(&b, 0.05, 0.001);
+	seq_detector_reset(&d);
+	assert_true(seq_detector_log_m(&d) == 0.0);
+	uint64_t n = 0, k = 0, epochs = 0, start_n[8] = { 0 }, start_k[8] = { 0 };
+	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		if (steps[s][0]) {
+			start_n[epochs] = n;
+			start_k[epochs] = k;
+			epochs++;
+		}
+		n += (uint64_t)steps[s][1];
+		k += (uint64_t)steps[s][2];
+		seq_detector_update(&d, &b, n, k, steps[s][0] != 0, s);
+		/* brute force */
+		double m = 1.0;
+		for (uint64_t e = 0; e < epochs; e++) {
+			double w = seq_start_weight(e), mix = 0.0;
+
+			m -= w;
+			for (int j = 0; j < SEQ_ALT_COUNT; j++) {
+				double q = odds[j] * o / (1.0 + odds[j] * o);
+				double dk = (double)(k - start_k[e]), dn = (double)(n - start_n[e]);
+
+				mix += pow(q / 0.05, dk) * pow((1.0 - q) / 0.95, dn - dk);
+			}
+			m += w * mix / SEQ_ALT_COUNT;
+		}
+		assert_true(fabs(seq_detector_log_m(&d) - log(m)) < 1e-9);
+	}
+	uint64_t n0, k0, tag;
+	assert_true(seq_detector_best(&d, &n0, &k0, &tag));
+	/* totals going down change nothing */
+	double before = seq_detector_log_m(&d);
+	seq_detector_update(&d, &b, 1, 0, false, 0);
+	assert_true(seq_detector_log_m(&d) == before);
+
+	/* E[M] = 1 at p = p0 over two steps of 3 trials, a start before each */
+	double mean = 0.0;
+	for (int k1 = 0; k1 <= 3; k1++)
+		for (int k2 = 0; k2 <= 3; k2++) {
+			double pr = 1.0;
+			static const double c3[4] = { 1, 3, 3, 1 };
+			pr *= c3[k1] * pow(0.05, k1) * pow(0.95, 3 - k1);
+			pr *= c3[k2] * pow(0.05, k2) * pow(0.95, 3 - k2);
+			seq_detector_reset(&d);
+			seq_detector_update(&d, &b, 3, (uint64_t)k1, true, 0);
+			seq_detector_update(&d, &b, 6, (uint64_t)(k1 + k2), true, 1);
+			mean += pr * exp(seq_detector_log_m(&d));
+		}
+	assert_true(fabs(mean - 1.0) < 1e-9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -445,6 +508,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_coverage),
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_increase_and_latency),
+		cmocka_unit_test(test_detector_exact),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
