@@ -593,7 +593,15 @@ void canary_report_json(struct canary *c, struct evbuffer *out)
 	}
 	fill_step_numbers(c, now); /* the current step's numbers so far */
 	rollout_history_format_json(&c->history, now, wall_format, c, buf, REPORT_JSON_MAX);
-	evbuffer_add(out, buf, strlen(buf));
+	/* {"steps":[...],"dropped":N} + the guard's judgement: the current run's tests */
+	size_t len = strlen(buf);
+	char tests[4096];
+	if (len > 0 && buf[len - 1] == '}' && guard_format_tests_json(&c->guard, tests, sizeof(tests)) == 0) {
+		buf[len - 1] = '\0';
+		evbuffer_add_printf(out, "%s,\"guard\":{%s}}", buf, tests);
+	} else {
+		evbuffer_add(out, buf, strlen(buf));
+	}
 	free(buf);
 }
 

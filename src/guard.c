@@ -841,8 +841,8 @@ static void merge_results(struct guard *g, const struct guard_evidence *ev, size
 }
 
 /* The count tests' detectors: their evidence and decision into g->tests;
- * error_rate's estimate and interval over the data since the start that
- * weighs most (a late failure shows its own rate, not the run's). */
+ * once rejected, error_rate's estimate and interval over the data since the
+ * start that weighs most (a late failure shows its own rate, not the run's). */
 static void apply_detectors(struct guard *g, const struct seq_pool *canary, uint64_t now_ms)
 {
 	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
@@ -852,7 +852,8 @@ static void apply_detectors(struct guard *g, const struct seq_pool *canary, uint
 		if (!seq_is_count_test(&g->seq, (enum seq_test_id)id))
 			continue;
 		r->evidence = seq_detector_evidence(&g->det, &g->seq, (enum seq_test_id)id, &r->rejected);
-		if (id != SEQ_ERROR_RATE || !seq_detector_best(&g->det.d[id], &n0, &k0, &tag))
+		/* A healthy run shows the whole run; a rejection, the failure. */
+		if (id != SEQ_ERROR_RATE || !r->rejected || !seq_detector_best(&g->det.d[id], &n0, &k0, &tag))
 			continue;
 		uint64_t n = canary->requests - n0, k = canary->errors - k0;
 

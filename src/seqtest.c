@@ -153,7 +153,12 @@ bool seq_bern_rejects(const struct seq_bern *b, uint64_t n, uint64_t k)
 		return false;
 	if (max - log((double)SEQ_ALT_COUNT) >= b->log_inv_alpha)
 		return true;
-	return log_mean_exp(t, max) >= b->log_inv_alpha;
+	/* log M >= L  <=>  sum_j e^(t_j - L) >= J; here every t_j - L < log J */
+	double sum = 0.0, floor_t = max - SEQ_NEGLIGIBLE;
+	for (int j = 0; j < SEQ_ALT_COUNT; j++)
+		if (t[j] > floor_t)
+			sum += exp(t[j] - b->log_inv_alpha);
+	return sum >= (double)SEQ_ALT_COUNT;
 }
 
 double seq_bern_evidence(const struct seq_bern *b, uint64_t n, uint64_t k)
@@ -163,9 +168,17 @@ double seq_bern_evidence(const struct seq_bern *b, uint64_t n, uint64_t k)
 	return lm > 0.0 ? lm / b->log_inv_alpha : 0.0;
 }
 
-uint64_t seq_bern_max_accepted(const struct seq_bern *b, uint64_t n, uint64_t *hint)
+uint64_t seq_bern_max_accepted(const struct seq_bern *b, uint64_t n, struct seq_hint *hint)
 {
-	uint64_t lo, hi, g = hint != NULL && *hint < n ? *hint : n, step;
+	uint64_t lo, hi, g = 0, step;
+
+	if (hint != NULL) {
+		g = hint->k;
+		if (n > hint->n)
+			g += (uint64_t)((double)(n - hint->n) * b->p0 + 0.5);
+		if (g > n)
+			g = n;
+	}
 
 	/* Invariant: lo is accepted, hi is rejected (or n + 1). k = 0 is always
 	 * accepted: every term is n * down_j <= 0 < log(1/alpha). */
@@ -203,8 +216,10 @@ uint64_t seq_bern_max_accepted(const struct seq_bern *b, uint64_t n, uint64_t *h
 		else
 			lo = mid;
 	}
-	if (hint != NULL)
-		*hint = lo;
+	if (hint != NULL) {
+		hint->n = n;
+		hint->k = lo;
+	}
 	return lo;
 }
 
@@ -278,7 +293,7 @@ size_t seq_hist_slot_of_rank(const struct seq_hist *h, uint64_t rank)
 	return h->nslots > 0 ? h->nslots - 1 : 0;
 }
 
-bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, uint64_t *hint,
+bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, struct seq_hint *hint,
                         double *out)
 {
 	uint64_t n = h->total, l;
@@ -292,7 +307,7 @@ bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, uin
 	return true;
 }
 
-bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, uint64_t *hint,
+bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, struct seq_hint *hint,
                         double *out)
 {
 	uint64_t n = h->total, u;

@@ -43,12 +43,17 @@ double seq_bern_log_m(const struct seq_bern *b, uint64_t n, uint64_t k);
 bool seq_bern_rejects(const struct seq_bern *b, uint64_t n, uint64_t k);
 /* log M / log(1/alpha), clipped below at 0: >= 1 means rejected. */
 double seq_bern_evidence(const struct seq_bern *b, uint64_t n, uint64_t k);
+/* A search hint: the last (n, answer) of one boundary. Zero it to start. */
+struct seq_hint {
+	uint64_t n, k;
+};
+
 /* The largest k in 0..n that is not rejected at n (k = 0 never is; M grows
- * with k). *HINT (may be NULL) is a starting guess, updated with the answer:
- * callers whose n only grows pass the same hint every time and pay
- * O(log(step)) evaluations instead of O(log n). Any hint gives the same
- * answer. */
-uint64_t seq_bern_max_accepted(const struct seq_bern *b, uint64_t n, uint64_t *hint);
+ * with k). HINT (may be NULL) holds the previous n and answer and is
+ * updated: the search starts from the answer extrapolated at slope p0, so
+ * callers whose n grows pay O(log(error)) evaluations instead of O(log n).
+ * Any hint gives the same answer. */
+uint64_t seq_bern_max_accepted(const struct seq_bern *b, uint64_t n, struct seq_hint *hint);
 
 /* Confidence sequence bounds of a rate from K events in N trials, each at
  * ALPHA (one-sided): the smallest / largest p0 that the one-sided test
@@ -87,9 +92,9 @@ double seq_hist_quantile(const struct seq_hist *h, double p);
  * q), u = max_accepted(LT, n); the bound is the highest value of the slot
  * of rank u + 1. Return false (nothing known yet) when the rank is out of
  * 1..n. HINT as for seq_bern_max_accepted (may be NULL). */
-bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, uint64_t *hint,
+bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, struct seq_hint *hint,
                         double *out);
-bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, uint64_t *hint,
+bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, struct seq_hint *hint,
                         double *out);
 
 /* ---- the guard's tests -------------------------------------------------- */
@@ -138,7 +143,7 @@ struct seq_pool {
 
 /* Search hints kept between evaluations of one run (zero them at its start). */
 struct seq_hints {
-	uint64_t v[16];
+	struct seq_hint v[16];
 };
 
 /* One test's state after an evaluation. Doubles are NaN when unknown. */

@@ -88,6 +88,9 @@ assert_contains "reason has the baseline sample size" "baseline n=" "$reason"
 assert_contains "reason has the test's level" "alpha=0.000167" "$reason"
 assert_eq "guard rolled_back" rolled_back "$(stat_of .guard.state)"
 n_rb=$(n_canary)
+report=$(hcurl "http://127.0.0.1:$ADMIN/report.json")
+assert_eq "report: the run's tests" error_rate "$(json_get "$report" '.guard.tests[0].name')"
+assert_eq "report: the rollback step" rolled_back "$(json_get "$report" '.steps[0].outcome')"
 
 # ---- re-arm: fresh evidence -------------------------------------------------------
 backend_set "$C1" "error_rate=0"

@@ -152,10 +152,13 @@ static void test_max_accepted_brute(void **state)
 			for (uint64_t k = want + 1; k <= n; k++)
 				assert_true(seq_bern_rejects(&b, n, k));
 			for (size_t h = 0; h < sizeof(hints) / sizeof(hints[0]); h++) {
-				uint64_t hint = hints[h];
+				struct seq_hint hint = { hints[h] / 2, hints[h] };
 
 				assert_int_equal(seq_bern_max_accepted(&b, n, &hint), want);
-				assert_int_equal(hint, want);
+				assert_int_equal(hint.k, want);
+				assert_int_equal(hint.n, n);
+				hint.n = n + 7;       /* a hint from a larger n */
+				assert_int_equal(seq_bern_max_accepted(&b, n, &hint), want);
 			}
 			assert_int_equal(seq_bern_max_accepted(&b, n, NULL), want);
 		}
@@ -243,7 +246,8 @@ static void test_quantile_bounds(void **state)
 	struct seq_hist h = { 5, lo, hi, count, 1000 };
 	struct seq_bern gt, lt;
 	double v;
-	uint64_t hint = 0, m, u;
+	struct seq_hint hint = { 0, 0 };
+	uint64_t m, u;
 
 	(void)state;
 	assert_int_equal(seq_hist_count_above(&h, 3099.0), 50);
@@ -282,7 +286,7 @@ static void test_quantile_coverage(void **state)
 	int64_t lo[100], hi[100];
 	uint64_t count[100] = { 0 };
 	struct seq_bern gt, lt;
-	uint64_t hg = 0, hl = 0;
+	struct seq_hint hg = { 0, 0 }, hl = { 0, 0 };
 	size_t i;
 
 	(void)state;
