@@ -41,11 +41,15 @@ wait_port 9001; wait_port 9101
 "$weir" -c "$top/conf/demo.conf" >"$run/weir.log" 2>&1 & pids+=($!)
 wait_port 8080; wait_port 9090
 
-# Light traffic: ~20 requests/s with a few hundred distinct users (sticky).
-( while :; do
-	curl -s -o /dev/null -H "X-User-Id: user-$((RANDOM % 500))" http://127.0.0.1:8080/ || true
-	sleep 0.05
-  done ) & pids+=($!)
+# Light traffic: four clients, ~80 requests/s in all (~8 to the canary) with
+# a few hundred distinct users (sticky): enough for the sequential guard to
+# roll a broken canary back within seconds.
+for _ in 1 2 3 4; do
+	( while :; do
+		curl -s -o /dev/null -H "X-User-Id: user-$((RANDOM % 500))" http://127.0.0.1:8080/ || true
+		sleep 0.05
+	  done ) & pids+=($!)
+done
 
 cat <<MSG
 

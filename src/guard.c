@@ -891,13 +891,17 @@ struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *e
 	j->judged = true;
 	/* a new start for the detectors once a second */
 	bool epoch = !g->det_started || now_ms >= g->det_epoch_ms + 1000;
+	/* A start covers the data that came after the previous judgement: its
+	 * tag is that judgement's time. */
+	uint64_t since = g->det_started ? g->det_last_ms : now_ms;
 	if (epoch) {
 		if (!g->det_started)
 			g->det_first_ms = now_ms;
 		g->det_epoch_ms = now_ms;
 		g->det_started = true;
 	}
-	seq_detectors_update(&g->det, &g->seq, &ev[0].pools[POOL_CANARY], epoch, now_ms);
+	seq_detectors_update(&g->det, &g->seq, &ev[0].pools[POOL_CANARY], epoch, since);
+	g->det_last_ms = now_ms;
 	for (i = 0; i < nev; i++) {
 		struct seq_stream *st = &g->streams[i];
 

@@ -178,6 +178,7 @@ struct guard {
 	struct seq_detectors det;     /* the count tests (seqtest.h) */
 	uint64_t det_first_ms;        /* when the run's first start was offered */
 	uint64_t det_epoch_ms;        /* ... and the latest (one a second) */
+	uint64_t det_last_ms;         /* the previous judgement */
 	bool det_started;
 	uint64_t test_span_ms[SEQ_TEST_COUNT];  /* 0: the whole run; else what the
 	                                         * shown result covers */
