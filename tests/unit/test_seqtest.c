@@ -394,6 +394,45 @@ static void test_evaluate(void **state)
 	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), -1);
 }
 
+/* A host stall slows both pools alike (requests are split at random): 3 %
+ * of each pool's requests take a second. The baseline's p99 moves with
+ * the canary's, so the ratio test neither fires on the healthy canary nor
+ * goes blind to a real +50 ms regression of the rest. */
+static void test_ratio_under_stall(void **state)
+{
+	struct cfg_thresholds th = { NAN, NAN, NAN, NAN, NAN, 1.5 };
+	struct seq_setup s;
+	struct seq_pool pools[POOL_COUNT];
+	struct seq_hints hints;
+	struct seq_result r[SEQ_TEST_COUNT];
+	char err[128];
+	int64_t lo[3] = { 5000, 55000, 1000000 }, hi[3] = { 5004, 55031, 1000447 };
+	uint64_t bc[3] = { 19400, 0, 600 }, cc[3] = { 19400, 0, 600 };
+
+	(void)state;
+	memset(&hints, 0, sizeof(hints));
+	assert_int_equal(seq_setup_init(&s, &th, 0.001, err, sizeof(err)), 0);
+	/* healthy canary, both stalled */
+	pool_fill(&pools[POOL_BASELINE], 20000, 0, 3, lo, hi, bc);
+	pool_fill(&pools[POOL_CANARY], 20000, 0, 3, lo, hi, cc);
+	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), -1);
+	assert_true(r[SEQ_P99_RATIO].lo <= 1.0);
+	/* without the stall the canary's 5 -> 55 ms is caught ... */
+	uint64_t b0[1] = { 20000 }, c0[2] = { 0, 20000 };
+	pool_fill(&pools[POOL_BASELINE], 20000, 0, 1, lo, hi, b0);
+	pool_fill(&pools[POOL_CANARY], 20000, 0, 2, lo, hi, c0);
+	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), SEQ_P99_RATIO);
+	/* ... and with it, a canary at 55 ms outside the stall has a p99 of a
+	 * second like the baseline: the ratio is 1 and nothing is claimed,
+	 * which is right for a p99 ratio (the max_p50_ms / max_p99_ms tests are
+	 * the tools for the rest). */
+	cc[0] = 0;
+	cc[1] = 19400;
+	pool_fill(&pools[POOL_BASELINE], 20000, 0, 3, lo, hi, bc);
+	pool_fill(&pools[POOL_CANARY], 20000, 0, 3, lo, hi, cc);
+	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), -1);
+}
+
 static void test_increase_and_latency(void **state)
 {
 	struct cfg_thresholds th = { NAN, 20.0, NAN, NAN, 0.01, NAN };
@@ -512,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_coverage),
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_increase_and_latency),
+		cmocka_unit_test(test_ratio_under_stall),
 		cmocka_unit_test(test_detector_exact),
 	};
 
