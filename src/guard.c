@@ -288,9 +288,14 @@ static void restart_tests(struct guard *g)
 static void setup_tests(struct guard *g)
 {
 	char err[128];
+	bool ready = g->method == GUARD_METHOD_SEQUENTIAL;
+	/* A reload that changes nothing here keeps the run's evidence. */
+	bool same = ready && g->seq_ready && g->seq.alpha == g->alpha &&
+	            memcmp(&g->seq.th, &g->th, sizeof(g->th)) == 0;
 
-	g->seq_ready = g->method == GUARD_METHOD_SEQUENTIAL &&
-	               seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
+	if (same)
+		return;
+	g->seq_ready = ready && seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
 	/* New thresholds are new hypotheses: their evidence starts over. */
 	restart_tests(g);
 }

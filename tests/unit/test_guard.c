@@ -1505,6 +1505,15 @@ static void test_sequential_alert_and_arming(void **unused)
 	assert_false(guard_judge(&g, pools, 1, W5, 1000).judged);
 	guard_resume(&g, W5, 1100);
 	assert_false(g.tests_valid);
+	/* a reload that changes nothing keeps the evidence; new thresholds restart it */
+	seq_traffic(pools, 100, 1);
+	guard_judge(&g, pools, 1, W5, 1150);
+	assert_true(g.tests_valid);
+	guard_configure(&g, &c);
+	assert_true(g.tests_valid);
+	c.thresholds.max_error_rate = 0.04;
+	guard_configure(&g, &c);
+	assert_false(g.tests_valid);
 	/* a bad alpha (hand-made settings): nothing judged, said so */
 	c.alpha = 0.7;
 	guard_configure(&g, &c);
