@@ -471,6 +471,13 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 	struct guard_evidence ev[GUARD_STREAMS];
 	size_t n = 0;
 
+	/* Nothing can be judged: spare the copies, let the guard follow the
+	 * weight and the flags. */
+	if (!c->guard.enabled || c->weight == 0 || c->weight >= WEIGHT_SCALE || c->guard.paused ||
+	    c->guard.state == GUARD_ROLLED_BACK) {
+		memset(&ev[0], 0, sizeof(ev[0]));
+		return guard_judge(&c->guard, ev, 1, c->weight, now);
+	}
 	stats_take_run(c->rt->stats, c->run);
 	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
 		for (int p = 0; p < POOL_COUNT; p++) {
