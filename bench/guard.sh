@@ -58,7 +58,11 @@
 #   MAX_TOTAL_RPS=4000    highest total request rate to generate
 #   WORKERS=1             weir's worker threads
 #   DETECT_LIMIT=60       seconds to wait for a rollback after a switch
-#   GUARD='...'           the body of the guard group (default: as above)
+#   METHOD=window         guard.method: "window" (the settings above) or
+#                         "sequential" (max_error_rate 0.05, max_p99_ratio 1.5,
+#                         increase off, alpha 0.001; the drills still start
+#                         after MIN_REQUESTS canary requests of healthy traffic)
+#   GUARD='...'           the body of the guard group (default: per METHOD)
 #   RESULTS=FILE          also write the raw per-run rows there (tab separated)
 #   KEEP_TMP=0            1 keeps the scratch directory (configs, logs, events);
 #                         it is kept anyway after a slow drill or a false rollback
@@ -85,9 +89,18 @@ WORKERS=${WORKERS:-1}
 DETECT_LIMIT=${DETECT_LIMIT:-60}
 RESULTS=${RESULTS:-}
 KEEP_TMP=${KEEP_TMP:-0}
-GUARD=${GUARD:-interval = \"1s\"; window = \"30s\"; min_requests = 100; for = \"5s\";
+METHOD=${METHOD:-window}
+case $METHOD in
+window)
+	GUARD=${GUARD:-method = \"window\"; interval = \"1s\"; window = \"30s\"; min_requests = 100; for = \"5s\";
           max_error_rate = 0.02; max_error_rate_increase = 0.01; max_p99_ratio = 1.5;
-          action = \"rollback\";}
+          action = \"rollback\";} ;;
+sequential)
+	# The issue's "thresholds only" setting: no interval, window, for or gate.
+	GUARD=${GUARD:-method = \"sequential\"; alpha = 0.001; max_error_rate = 0.05;
+          max_error_rate_increase = \"off\"; max_p99_ratio = 1.5; action = \"rollback\";} ;;
+*) die "METHOD must be window or sequential (got $METHOD)" ;;
+esac
 # The gate the drills wait for; weir's default when GUARD does not set it.
 MIN_REQUESTS=$(sed -n 's/.*min_requests[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' <<<"$GUARD")
 MIN_REQUESTS=${MIN_REQUESTS:-100}
@@ -466,6 +479,10 @@ guard_values() {
 		$1 == "error_rate_increase" {inc = $2}
 		$1 == "p99_ratio" {ratio = $2}
 		$1 == "judged" {judged = $2}
+		# sequential: each test'"'"'s evidence (fraction of its boundary) instead
+		$1 == "test" && $2 == "error_rate" {lo = $4}
+		$1 == "test" && $2 == "error_rate_increase" {inc = $4}
+		$1 == "test" && $2 == "p99_ratio" {ratio = $4}
 		END {printf "%s %s %s %s\n", lo == "" ? "-" : lo, inc == "" ? "-" : inc, ratio == "" ? "-" : ratio, judged == "" ? "-" : judged}' || true
 }
 

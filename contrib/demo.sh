@@ -41,11 +41,21 @@ wait_port 9001; wait_port 9101
 "$weir" -c "$top/conf/demo.conf" >"$run/weir.log" 2>&1 & pids+=($!)
 wait_port 8080; wait_port 9090
 
-# Light traffic: ~20 requests/s with a few hundred distinct users (sticky).
-( while :; do
-	curl -s -o /dev/null -H "X-User-Id: user-$((RANDOM % 500))" http://127.0.0.1:8080/ || true
-	sleep 0.05
-  done ) & pids+=($!)
+# Light traffic: four clients, each sending ten keep-alive requests of ten
+# users (of a few hundred, sticky) at a time, then a pause: up to ~200
+# requests/s in all (~20 to the canary), enough for the sequential guard to
+# roll a broken canary back within seconds.
+batch() {
+	local args=() i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		((i > 1)) && args+=(--next)
+		args+=(-s -o /dev/null -H "X-User-Id: user-$((RANDOM % 500))" http://127.0.0.1:8080/)
+	done
+	curl "${args[@]}" || true
+}
+for _ in 1 2 3 4; do
+	( while :; do batch; sleep 0.2; done ) & pids+=($!)
+done
 
 cat <<MSG
 

@@ -52,6 +52,16 @@ struct canary {
 	struct event *tick;
 	uint64_t window_since_ms;        /* the guard judges data from here on */
 	struct stats_snapshot *snap;
+	/* method "sequential": the run views; copies of them at the start of the
+	 * current [0] and previous [1] segment; the slots of each stream */
+	struct stats_view run[POOL_COUNT];
+	struct stats_view seg_base[2][POOL_COUNT];
+	uint64_t seg_start_ms[2];
+	uint64_t seg_index;              /* the current segment's number; 0: none yet */
+	uint64_t run_start_ms;
+	int64_t *slot_lo[GUARD_STREAMS][POOL_COUNT], *slot_hi[GUARD_STREAMS][POOL_COUNT];
+	uint64_t *slot_count[GUARD_STREAMS][POOL_COUNT];
+	size_t slot_cap;
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
 	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
 	size_t recent_first, nrecent;
@@ -189,10 +199,20 @@ static int change_weight_persisted(struct canary *c, uint32_t after, const struc
 	return 0;
 }
 
+/* A new canary run: the window rule judges from NOW_MS on, the sequential
+ * tests start from zero evidence. */
+static void restart_run(struct canary *c, uint64_t now_ms)
+{
+	c->window_since_ms = now_ms;
+	stats_reset_run(c->rt->stats);
+	c->run_start_ms = now_ms;
+	c->seg_index = 0;
+}
+
 /* A fresh judgement after a change the guard did not make. */
 static void rearm(struct canary *c, uint64_t now_ms)
 {
-	c->window_since_ms = now_ms;
+	restart_run(c, now_ms);
 	if (c->has_rollout) {
 		rollout_rearm(&c->rollout, c->weight, now_ms);
 		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
@@ -265,7 +285,7 @@ static int op_promote(void *ctx, char *err, size_t errlen)
 			c->rollout = saved;
 		return -1;
 	}
-	c->window_since_ms = now;
+	restart_run(c, now);
 	return 0;
 }
 
@@ -291,7 +311,7 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 			rollout_resume(&c->rollout);
 	}
 	if (!pause)
-		c->window_since_ms = now;
+		restart_run(c, now);
 	log_info("control %s: guard %s", pause ? "pause" : "resume", guard_state_name(g.state));
 	return 0;
 }
@@ -406,14 +426,10 @@ static double window_quantile_ms(void *ctx, enum pool_id pool, double percentile
 	return stats_view_percentile_ms(&c->snap->pools[pool].window, percentile);
 }
 
-static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
+/* Method "window": the window's numbers, once per guard.interval. */
+static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 {
-	struct canary *c = arg;
-	uint64_t now = clock_now_ms();
 	struct guard_input in;
-	char err[ERR_TEXT_MAX];
-	(void)fd;
-	(void)events;
 
 	stats_snapshot_take_since(c->rt->stats, now, c->window_since_ms, c->snap);
 	memset(&in, 0, sizeof(in));
@@ -428,7 +444,90 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		in.pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);
 		in.pools[p].p999_ms = stats_view_percentile_ms(v, 99.9);
 	}
-	struct guard_verdict v = guard_tick(&c->guard, &in, now);
+	return guard_tick(&c->guard, &in, now);
+}
+
+/* A new segment of the run every minute (seqtest.h: late failures). */
+#define SEGMENT_MS 60000u
+
+static void view_copy(struct stats_view *dst, const struct stats_view *src)
+{
+	hdr_copy(dst->latency_us, src->latency_us);
+	dst->requests = src->requests;
+	dst->errors = src->errors;
+}
+
+/* Stream I of the guard: the run's views minus BASE (NULL for the run). */
+static void fill_evidence(struct canary *c, size_t i, const struct stats_view *base,
+                          struct guard_evidence *ev)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct stats_view *v = &c->run[p], *b = base ? &base[p] : NULL;
+		struct seq_pool *sp = &ev->pools[p];
+		struct seq_hist *h = &sp->latency;
+
+		sp->requests = b && b->requests <= v->requests ? v->requests - b->requests : b ? 0 : v->requests;
+		sp->errors = b && b->errors <= v->errors ? v->errors - b->errors : b ? 0 : v->errors;
+		h->nslots = hdr_slots_diff(v->latency_us, b ? b->latency_us : NULL, c->slot_lo[i][p],
+		                           c->slot_hi[i][p], c->slot_count[i][p], c->slot_cap);
+		h->lo = c->slot_lo[i][p];
+		h->hi = c->slot_hi[i][p];
+		h->count = c->slot_count[i][p];
+		h->total = 0;
+		for (size_t k = 0; k < h->nslots; k++)
+			h->total += h->count[k];
+	}
+}
+
+/* Method "sequential": the run since it started and its last two segments,
+ * at every fold. */
+static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
+{
+	struct guard_evidence ev[GUARD_STREAMS];
+	size_t n = 0;
+
+	/* Nothing can be judged: spare the copies, let the guard follow the
+	 * weight and the flags. */
+	if (!c->guard.enabled || c->weight == 0 || c->weight >= WEIGHT_SCALE || c->guard.paused ||
+	    c->guard.state == GUARD_ROLLED_BACK) {
+		memset(&ev[0], 0, sizeof(ev[0]));
+		return guard_judge(&c->guard, ev, 1, c->weight, now);
+	}
+	stats_take_run(c->rt->stats, c->run);
+	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
+		for (int p = 0; p < POOL_COUNT; p++) {
+			struct stats_view t = c->seg_base[1][p];
+
+			c->seg_base[1][p] = c->seg_base[0][p];
+			c->seg_base[0][p] = t;
+			view_copy(&c->seg_base[0][p], &c->run[p]);
+		}
+		c->seg_start_ms[1] = c->seg_start_ms[0];
+		c->seg_start_ms[0] = now;
+		c->seg_index++;
+	}
+	ev[n].segment = 0;
+	ev[n].span_ms = now - c->run_start_ms;
+	fill_evidence(c, n, NULL, &ev[n]);
+	n++;
+	for (uint64_t k = 0; k < 2 && k < c->seg_index; k++, n++) {
+		ev[n].segment = c->seg_index - k;
+		ev[n].span_ms = now - c->seg_start_ms[k];
+		fill_evidence(c, n, c->seg_base[k], &ev[n]);
+	}
+	return guard_judge(&c->guard, ev, n, c->weight, now);
+}
+
+static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct canary *c = arg;
+	uint64_t now = clock_now_ms();
+	char err[ERR_TEXT_MAX];
+	(void)fd;
+	(void)events;
+
+	struct guard_verdict v = c->guard.method == GUARD_METHOD_SEQUENTIAL ? judge_sequential(c, now)
+	                                                                    : judge_window(c, now);
 
 	if (v.kind == GUARD_VERDICT_ROLLBACK) {
 		/* Users first: publish, then persist. */
@@ -469,7 +568,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		                            err, sizeof(err)) < 0)
 			log_error("rollout advance not applied: %s", err);
 		else
-			c->window_since_ms = now;
+			restart_run(c, now);
 	}
 }
 
@@ -483,7 +582,7 @@ void canary_stats_json(struct canary *c, struct evbuffer *out)
 	wall_format(c->guard.since_ms, since, sizeof(since), c);
 	textbuf_start_growing(&t);
 	evbuffer_add_printf(out, "\"guard\":");
-	add_text(out, &t, guard_format_json(&c->guard, since, &t), "null");
+	add_text(out, &t, guard_format_stats_json(&c->guard, since, &t), "null");
 	evbuffer_add_printf(out, ",\"rollout\":");
 	if (c->has_rollout) {
 		uint64_t at;
@@ -508,9 +607,17 @@ void canary_report_json(struct canary *c, struct evbuffer *out)
 	struct textbuf t;
 
 	fill_step_numbers(c, now); /* the current step's numbers so far */
+	/* {"steps":[...],"dropped":N} and the guard's current run: its tests */
 	textbuf_start_growing(&t);
-	add_text(out, &t, rollout_history_format_json(&c->history, now, wall_format, c, &t),
-	         "{\"error\":\"out of memory\"}");
+	int rc = rollout_history_format_json(&c->history, now, wall_format, c, &t);
+	if (rc == 0 && t.off > 0 && t.buf[t.off - 1] == '}') {
+		t.buf[--t.off] = '\0';
+		textbuf_printf(&t, ",\"guard\":{");
+		guard_format_tests_json(&c->guard, &t);
+		textbuf_printf(&t, "}}");
+		rc = t.truncated ? -1 : 0;
+	}
+	add_text(out, &t, rc, "{\"error\":\"out of memory\"}");
 }
 
 void canary_metrics(struct canary *c, struct evbuffer *out)
@@ -534,10 +641,16 @@ const char *canary_guard_state(const struct canary *c)
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
+/* Under "sequential" the guard looks at every fold: the workers fold every
+ * 200 ms each, at their own phase, so a 100 ms tick sees each fold within
+ * 100 ms. */
+#define SEQUENTIAL_TICK_MS 100
+
 static void start_tick(struct canary *c)
 {
-	struct timeval tv = { .tv_sec = (time_t)(c->cfg->guard.interval_ms / 1000),
-	                      .tv_usec = (suseconds_t)(c->cfg->guard.interval_ms % 1000) * 1000 };
+	uint64_t ms = c->cfg->guard.method == GUARD_METHOD_SEQUENTIAL ? SEQUENTIAL_TICK_MS
+	                                                               : c->cfg->guard.interval_ms;
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
 	event_del(c->tick);
 	event_add(c->tick, &tv);
 }
@@ -567,6 +680,25 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 	start_tick(c);
 }
 
+/* The sequential guard's buffers, allocated once. */
+static int run_views_new(struct canary *c)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		if (stats_run_view_init(&c->run[p]) < 0 || stats_run_view_init(&c->seg_base[0][p]) < 0 ||
+		    stats_run_view_init(&c->seg_base[1][p]) < 0)
+			return -1;
+		c->slot_cap = hdr_slot_count(c->run[p].latency_us);
+		for (int i = 0; i < GUARD_STREAMS; i++) {
+			c->slot_lo[i][p] = calloc(c->slot_cap, sizeof(int64_t));
+			c->slot_hi[i][p] = calloc(c->slot_cap, sizeof(int64_t));
+			c->slot_count[i][p] = calloc(c->slot_cap, sizeof(uint64_t));
+			if (!c->slot_lo[i][p] || !c->slot_hi[i][p] || !c->slot_count[i][p])
+				return -1;
+		}
+	}
+	return 0;
+}
+
 struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 {
 	const struct weir_config *cfg = rt->cfg;
@@ -586,6 +718,10 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	c->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)now;
 	c->snap = stats_snapshot_new();
 	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
+	if (run_views_new(c) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	c->state_file = strdup(cfg->state_file);
 	c->event_log = strdup(cfg->event_log);
 	if (!c->snap || !c->tick || !c->state_file || !c->event_log) {
@@ -643,7 +779,7 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 		log_info("state file %s: canary %.2f%% (split.canary_weight %.2f%% is ignored)", cfg->state_file,
 		         c->weight / 100.0, cfg->split.canary_weight / 100.0);
 	publish_weight(c, c->weight);
-	c->window_since_ms = now;
+	restart_run(c, now);
 	start_tick(c);
 	return c;
 fail:
@@ -661,6 +797,16 @@ void canary_free(struct canary *c)
 		rollout_dispose(&c->rollout);
 	event_log_close(c->elog);
 	stats_snapshot_free(c->snap);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_run_view_dispose(&c->run[p]);
+		stats_run_view_dispose(&c->seg_base[0][p]);
+		stats_run_view_dispose(&c->seg_base[1][p]);
+		for (int i = 0; i < GUARD_STREAMS; i++) {
+			free(c->slot_lo[i][p]);
+			free(c->slot_hi[i][p]);
+			free(c->slot_count[i][p]);
+		}
+	}
 	free(c->state_file);
 	free(c->event_log);
 	for (size_t i = 0; i < c->nrecent; i++)

@@ -23,7 +23,8 @@
  *   timeouts                    connect 2s, request_header 10s, backend 30s,
  *                               idle 60s, drain 10s
  *   limits                      max_connections 10000, max_header_bytes 65536
- *   guard                       enabled true, interval 1s, window 30s,
+ *   guard                       enabled true, method "sequential", alpha 0.001,
+ *                               interval 1s, window 30s,
  *                               min_requests 100, for 5s, action "rollback",
  *                               max_error_rate 0.02, max_error_rate_increase 0.01,
  *                               max_p99_ratio 1.5, max_p50_ms/max_p99_ms/max_p999_ms
@@ -72,7 +73,11 @@
  *     once by tls.c the way the daemon will load them: a certificate chain
  *     or key that does not parse, a key that does not match its certificate,
  *     or a CA file without a certificate is reported at the key's line.
- *   - The only warning is guard.interval + guard.for > 30s (INTERFACE.md). It is
+ *   - Under guard.method "sequential", each of guard.interval, window,
+ *     min_requests and for that is written gets a warning that it is unused
+ *     (INTERFACE.md: weir -t notes them); the values are still validated, so
+ *     switching to "window" later cannot uncover an error.
+ *   - The other warning is guard.interval + guard.for > 30s (INTERFACE.md). It is
  *     given whenever the sum exceeds 30s, even with the guard disabled or in
  *     "alert" mode, because the configuration would break the promise as soon
  *     as someone turns it on. guard.window shorter than guard.for is NOT warned
@@ -1292,9 +1297,11 @@ static void parse_guard(struct ctx *c, const config_setting_t *root)
 	static const char *const keys[] = {
 		"enabled", "interval", "window", "min_requests", "for", "max_error_rate",
 		"max_p50_ms", "max_p99_ms", "max_p999_ms", "max_error_rate_increase",
-		"max_p99_ratio", "action", NULL
+		"max_p99_ratio", "action", "method", "alpha", NULL
 	};
 	static const char *const actions[] = { "rollback", "alert", NULL };
+	static const char *const methods[] = { "sequential", "window", NULL };
+	static const char *const window_only[] = { "interval", "window", "min_requests", "for", NULL };
 	const config_setting_t *g = read_group(c, root, "", "guard");
 	struct cfg_guard *gd = &c->cfg->guard;
 	int interval_ok, window_ok, for_ok, v;
@@ -1312,6 +1319,24 @@ static void parse_guard(struct ctx *c, const config_setting_t *root)
 	parse_thresholds(c, g, "guard", &gd->thresholds);
 	if (read_choice(c, g, "guard", "action", actions, "\"rollback\" or \"alert\"", &v) > 0)
 		gd->action = v == 0 ? GUARD_ACTION_ROLLBACK : GUARD_ACTION_ALERT;
+	if (read_choice(c, g, "guard", "method", methods, "\"sequential\" or \"window\"", &v) > 0)
+		gd->method = v == 0 ? GUARD_METHOD_SEQUENTIAL : GUARD_METHOD_WINDOW;
+	const config_setting_t *as = member(g, "alpha");
+	if (as != NULL) {
+		if (!is_number(as))
+			error_at(c, as, "guard.alpha must be a number (got %s)", typed_text(as).s);
+		else if (!(number_of(as) > 0.0 && number_of(as) < 0.5))
+			error_at(c, as, "guard.alpha must be greater than 0 and less than 0.5 (got %s)",
+			         value_text(as).s);
+		else
+			gd->alpha = number_of(as);
+	}
+	if (gd->method == GUARD_METHOD_SEQUENTIAL)
+		for (size_t i = 0; window_only[i] != NULL; i++)
+			if (member(g, window_only[i]) != NULL)
+				warning_at(c, member(g, window_only[i]),
+				           "guard.%s is unused under guard.method \"sequential\" "
+				           "(it applies to \"window\" only)", window_only[i]);
 
 	/* Cross-checks, only between values that were valid themselves. */
 	if (window_ok >= 0 && interval_ok >= 0) {
@@ -1325,7 +1350,7 @@ static void parse_guard(struct ctx *c, const config_setting_t *root)
 			         "(got %s)", duration_text(gd->interval_ms).s,
 			         duration_text(gd->window_ms).s);
 	}
-	if (interval_ok >= 0 && for_ok >= 0 &&
+	if (gd->method == GUARD_METHOD_WINDOW && interval_ok >= 0 && for_ok >= 0 &&
 	    gd->interval_ms + gd->for_ms > GUARD_REACTION_MS)
 		warning_at(c, g, "guard.interval + guard.for = %s exceeds 30s: a breach may take "
 		           "longer than 30 seconds to change the weights",
@@ -1476,6 +1501,8 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->limits.max_connections = 10000;
 	cfg->limits.max_header_bytes = 65536;
 	cfg->guard.enabled = true;
+	cfg->guard.method = GUARD_METHOD_SEQUENTIAL;
+	cfg->guard.alpha = 0.001;
 	cfg->guard.interval_ms = 1000;
 	cfg->guard.window_ms = 30000;
 	cfg->guard.min_requests = 100;

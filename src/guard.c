@@ -271,6 +271,35 @@ static void clear_judgement(struct guard_judgement *j, uint64_t now_ms)
 	j->p99_ratio = NAN;
 }
 
+/* A new run (or new thresholds): the evidence starts over. */
+static void restart_tests(struct guard *g)
+{
+	for (int i = 0; i < GUARD_STREAMS; i++)
+		g->streams[i].ready = false;
+	seq_detectors_reset(&g->det);
+	g->det_started = false;
+	g->tests_valid = false;
+}
+
+/* Rebuild the sequential tests for the current thresholds and alpha. A
+ * setup that fails (alpha out of range: the configuration rejects it, so
+ * only a hand-made cfg_guard gets here) leaves the tests not ready, and the
+ * guard then judges nothing under "sequential". */
+static void setup_tests(struct guard *g)
+{
+	char err[128];
+	bool ready = g->method == GUARD_METHOD_SEQUENTIAL;
+	/* A reload that changes nothing here keeps the run's evidence. */
+	bool same = ready && g->seq_ready && g->seq.alpha == g->alpha &&
+	            memcmp(&g->seq.th, &g->th, sizeof(g->th)) == 0;
+
+	if (same)
+		return;
+	g->seq_ready = ready && seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
+	/* New thresholds are new hypotheses: their evidence starts over. */
+	restart_tests(g);
+}
+
 static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
 {
 	g->enabled = cfg->enabled;
@@ -279,6 +308,9 @@ static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
 	g->for_ms = cfg->for_ms;
 	g->action = cfg->action;
 	g->th = cfg->thresholds;
+	g->method = cfg->method;
+	g->alpha = cfg->alpha;
+	setup_tests(g);
 }
 
 void guard_init(struct guard *g, const struct cfg_guard *cfg, uint32_t canary_weight,
@@ -301,6 +333,7 @@ void guard_configure(struct guard *g, const struct cfg_guard *cfg)
 void guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th)
 {
 	g->th = *th;
+	setup_tests(g);
 }
 
 bool guard_restore(struct guard *g, enum guard_state state, uint32_t canary_weight,
@@ -335,6 +368,7 @@ bool guard_rearm(struct guard *g, uint32_t canary_weight, uint64_t now_ms)
 	g->since_ms = now_ms;          /* a fresh start, even in the same state */
 	g->alerted = false;
 	clear_judgement(&g->last, now_ms);
+	restart_tests(g);
 	return g->state != before;
 }
 
@@ -368,6 +402,7 @@ bool guard_resume(struct guard *g, uint32_t canary_weight, uint64_t now_ms)
 	g->canary_weight = canary_weight;
 	if (g->state != GUARD_ROLLED_BACK)
 		set_state(g, state_for_weight(g, canary_weight), now_ms);
+	restart_tests(g);
 	return g->state != before;
 }
 
@@ -615,8 +650,9 @@ static bool find_breach(const struct guard *g, const struct guard_judgement *j,
 }
 
 /* Arming and gating: returns true when this tick may judge, after moving
- * the state where the weight and the flags put it. */
-static bool may_judge(struct guard *g, uint64_t now_ms)
+ * the state where the weight and the flags put it. SEQUENTIAL: the gate is
+ * one canary request since the run started, not min_requests in the window. */
+static bool may_judge(struct guard *g, uint64_t now_ms, bool sequential)
 {
 	struct guard_judgement *j = &g->last;
 	const struct guard_pool_sample *c = &j->pools[POOL_CANARY];
@@ -637,9 +673,16 @@ static bool may_judge(struct guard *g, uint64_t now_ms)
 	} else {
 		if (g->state != GUARD_BREACHING)
 			set_state(g, GUARD_WATCHING, now_ms);
-		if (enough(g, c->requests))
+		if (sequential && !g->seq_ready)
+			n = snprintf(j->note, sizeof(j->note), "sequential tests not set up (alpha %g)",
+			             g->alpha);
+		else if (sequential && have(c->requests) && c->requests >= 1.0)
 			return true;
-		if (have(c->requests))
+		else if (sequential)
+			n = snprintf(j->note, sizeof(j->note), "no canary requests since the run started");
+		else if (enough(g, c->requests))
+			return true;
+		else if (have(c->requests))
 			n = snprintf(j->note, sizeof(j->note),
 			             "canary has %.0f of %llu requests in the window", c->requests,
 			             (unsigned long long)g->min_requests);
@@ -665,7 +708,7 @@ struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, u
 	for (p = 0; p < POOL_COUNT; p++)
 		sanitize_sample(&in->pools[p], &j->pools[p]);
 
-	if (!may_judge(g, now_ms))
+	if (!may_judge(g, now_ms, false))
 		goto done;
 	j->judged = true;
 	latency_bounds(j, in);
@@ -712,13 +755,235 @@ done:
 	return v;
 }
 
+/* ---- sequential judgement ------------------------------------------------ */
+
+/* V for a reason: DECIMALS, "inf", or "-" when unknown. */
+static void reason_num(char *buf, size_t len, int decimals, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "-");
+	else if (isinf(v))
+		snprintf(buf, len, "%sinf", v < 0 ? "-" : "");
+	else if (fabs(v) < 1e12)
+		snprintf(buf, len, "%.*f", decimals, v);
+	else
+		snprintf(buf, len, "%.6g", v);
+}
+
+/* "canary error_rate 0.302 [0.182, 0.447] > 0.050 (sequential test
+ * error_rate, canary n=63, baseline n=2104, alpha=0.0005)". */
+static void describe_sequential(double a, uint64_t span_ms, enum seq_test_id id,
+                                const struct seq_result *r, struct guard_breach *b)
+{
+	char est[40], lo[40], hi[40], th[40], span[48] = "";
+	const char *what = seq_test_name(id), *unit = "";
+	int d;
+	int n;
+
+	switch (id) {
+	case SEQ_P50:
+	case SEQ_P99:
+	case SEQ_P999:
+		d = distinct_decimals(r->lo, r->threshold, 1);
+		unit = "ms";
+		break;
+	case SEQ_P99_RATIO:
+		d = distinct_decimals(r->lo, r->threshold, 2);
+		what = "p99 / baseline p99";
+		break;
+	default:
+		d = distinct_decimals(r->lo, r->threshold, rate_decimals(r->threshold));
+		break;
+	}
+	reason_num(est, sizeof(est), d, r->estimate);
+	reason_num(lo, sizeof(lo), d, r->lo);
+	reason_num(hi, sizeof(hi), d, r->hi);
+	reason_num(th, sizeof(th), d, r->threshold);
+	if (span_ms > 0)
+		snprintf(span, sizeof(span), " over the last %.1fs", (double)span_ms / 1000.0);
+	n = snprintf(b->reason, sizeof(b->reason),
+	             "canary %s %s%s [%s, %s]%s > %s%s (sequential test %s%s, canary n=%llu, "
+	             "baseline n=%llu, alpha=%.3g)", what, est, unit, lo, hi, unit, th, unit,
+	             seq_test_name(id), span, (unsigned long long)r->n_canary,
+	             (unsigned long long)r->n_baseline, a);
+	if (n < 0 || (size_t)n >= sizeof(b->reason))
+		b->reason[sizeof(b->reason) - 1] = '\0';
+}
+
+/* The judgement's display values from the run's pools. */
+static void fill_sequential(struct guard_judgement *j, const struct seq_pool pools[POOL_COUNT])
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const struct seq_pool *sp = &pools[p];
+		struct guard_pool_sample *s = &j->pools[p];
+
+		s->requests = (double)sp->requests;
+		s->errors = (double)(sp->errors > sp->requests ? sp->requests : sp->errors);
+		s->p50_ms = sane(seq_hist_quantile(&sp->latency, 0.5) / 1000.0);
+		s->p99_ms = sane(seq_hist_quantile(&sp->latency, 0.99) / 1000.0);
+		s->p999_ms = sane(seq_hist_quantile(&sp->latency, 0.999) / 1000.0);
+		if (sp->requests > 0)
+			j->error_rate[p] = s->errors / s->requests;
+	}
+}
+
+/* Per test, the result of the stream with the most evidence (NaN counts
+ * as none): what show guard and /stats.json display. */
+static void merge_results(struct guard *g, const struct guard_evidence *ev, size_t nstreams)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		size_t best = 0;
+
+		for (size_t i = 1; i < nstreams; i++) {
+			double e = g->streams[i].results[id].evidence, be = g->streams[best].results[id].evidence;
+
+			if (!isnan(e) && (isnan(be) || e > be))
+				best = i;
+		}
+		g->tests[id] = g->streams[best].results[id];
+		g->test_span_ms[id] = best > 0 ? ev[best].span_ms : 0;
+	}
+}
+
+/* The count tests' detectors: their evidence and decision into g->tests;
+ * once rejected, error_rate's estimate and interval over the data since the
+ * start that weighs most (a late failure shows its own rate, not the run's). */
+static void apply_detectors(struct guard *g, const struct seq_pool *canary, uint64_t now_ms)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		struct seq_result *r = &g->tests[id];
+		uint64_t n0, k0, tag;
+
+		if (!seq_is_count_test(&g->seq, (enum seq_test_id)id))
+			continue;
+		r->evidence = seq_detector_evidence(&g->det, &g->seq, (enum seq_test_id)id, &r->rejected);
+		/* A healthy run shows the whole run; a rejection, the failure. */
+		if (id != SEQ_ERROR_RATE || !r->rejected || !seq_detector_best(&g->det.d[id], &n0, &k0, &tag))
+			continue;
+		uint64_t n = canary->requests - n0, k = canary->errors - k0;
+
+		if (n0 > canary->requests || k0 > canary->errors || n == 0)
+			continue;
+		if (k > n)
+			k = n;
+		r->n_canary = n;
+		r->estimate = (double)k / (double)n;
+		r->lo = seq_rate_lower(n, k, g->seq.a);
+		r->hi = seq_rate_upper(n, k, g->seq.a);
+		g->test_span_ms[id] = tag > g->det_first_ms && now_ms > tag ? now_ms - tag : 0;
+	}
+}
+
+struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *ev, size_t nev,
+                                 uint32_t canary_weight, uint64_t now_ms)
+{
+	struct guard_verdict v = { .kind = GUARD_VERDICT_NONE, .from = g->state };
+	struct guard_judgement *j = &g->last;
+	struct guard_breach b;
+	int first = -1;
+	size_t i;
+	char err[128];
+
+	clear_judgement(j, now_ms);
+	g->canary_weight = canary_weight > WEIGHT_SCALE ? WEIGHT_SCALE : canary_weight;
+	j->canary_weight = g->canary_weight;
+	if (nev > GUARD_STREAMS)
+		nev = GUARD_STREAMS;
+	if (nev > 0)
+		fill_sequential(j, ev[0].pools);
+	if (nev == 0 || !may_judge(g, now_ms, true))
+		goto done;
+	j->judged = true;
+	/* a new start for the detectors once a second */
+	bool epoch = !g->det_started || now_ms >= g->det_epoch_ms + 1000;
+	/* A start covers the data that came after the previous judgement: its
+	 * tag is that judgement's time. */
+	uint64_t since = g->det_started ? g->det_last_ms : now_ms;
+	if (epoch) {
+		if (!g->det_started)
+			g->det_first_ms = now_ms;
+		g->det_epoch_ms = now_ms;
+		g->det_started = true;
+	}
+	seq_detectors_update(&g->det, &g->seq, &ev[0].pools[POOL_CANARY], epoch, since);
+	g->det_last_ms = now_ms;
+	for (i = 0; i < nev; i++) {
+		struct seq_stream *st = &g->streams[i];
+
+		if (!st->ready || st->index != ev[i].segment) {
+			seq_stream_start(st, &g->th, g->alpha, ev[i].segment, err, sizeof(err));
+			st->setup.counts_elsewhere = true;
+		}
+		seq_stream_evaluate(st, ev[i].pools, true);
+	}
+	merge_results(g, ev, nev);
+	apply_detectors(g, &ev[0].pools[POOL_CANARY], now_ms);
+	g->tests_valid = true;
+	if (g->tests[SEQ_ERROR_RATE_INCREASE].enabled)
+		j->error_rate_increase = g->streams[0].results[SEQ_ERROR_RATE_INCREASE].estimate;
+	if (g->tests[SEQ_P99_RATIO].enabled)
+		j->p99_ratio = g->streams[0].results[SEQ_P99_RATIO].estimate;
+
+	/* The first test, in order, that any of its streams (or its detector) rejects. */
+	double a = g->seq.a;
+	for (int id = 0; id < SEQ_TEST_COUNT && first < 0; id++) {
+		if (seq_is_count_test(&g->seq, (enum seq_test_id)id)) {
+			if (g->tests[id].rejected)
+				first = id;
+			continue;
+		}
+		for (i = 0; i < nev; i++)
+			if (g->streams[i].ready && g->streams[i].results[id].rejected) {
+				first = id;
+				g->tests[id] = g->streams[i].results[id];
+				g->test_span_ms[id] = i > 0 ? ev[i].span_ms : 0;
+				a = g->streams[i].setup.a;
+				break;
+			}
+	}
+	if (first < 0) {
+		set_state(g, GUARD_WATCHING, now_ms);       /* the evidence fell back */
+		goto done;
+	}
+	const struct seq_result *r = &g->tests[first];
+	b.metric = (enum guard_metric)(GUARD_METRIC_ERROR_RATE + first);
+	b.value = r->lo;
+	b.observed = r->estimate;
+	b.threshold = r->threshold;
+	describe_sequential(a, g->test_span_ms[first], (enum seq_test_id)first, r, &b);
+	if (g->state != GUARD_BREACHING) {
+		set_state(g, GUARD_BREACHING, now_ms);
+		g->breach_start_ms = now_ms;
+		g->alerted = false;
+		v.reason = g->breach.reason;
+	}
+	b.start_ms = g->breach_start_ms;
+	b.at_ms = now_ms;
+	g->breach = b;
+	if (g->action == GUARD_ACTION_ROLLBACK) {
+		set_state(g, GUARD_ROLLED_BACK, now_ms);
+		memcpy(g->state_reason, b.reason, sizeof(g->state_reason));
+		v.kind = GUARD_VERDICT_ROLLBACK;
+		v.reason = g->breach.reason;
+	} else if (!g->alerted) {
+		g->alerted = true;
+		v.kind = GUARD_VERDICT_ALERT;
+		v.reason = g->breach.reason;
+	}
+done:
+	v.to = g->state;
+	v.judged = j->judged;
+	return v;
+}
+
 /* ---- output -------------------------------------------------------------- */
 
-int guard_format_json(const struct guard *g, const char *since_wall, struct textbuf *o)
+/* The state members of the "guard" object: "state", "since" and "reason". */
+static void out_state_members(struct textbuf *o, const struct guard *g, const char *since_wall)
 {
 	const char *reason = guard_reason(g);
 
-	textbuf_printf(o, "{\"state\":\"%s\",\"since\":", guard_state_name(g->state));
+	textbuf_printf(o, "\"state\":\"%s\",\"since\":", guard_state_name(g->state));
 	if (since_wall != NULL)
 		out_json_string(o, since_wall);
 	else
@@ -728,7 +993,81 @@ int guard_format_json(const struct guard *g, const char *since_wall, struct text
 		out_json_string(o, reason);
 	else
 		textbuf_printf(o, "null");
+}
+
+int guard_format_json(const struct guard *g, const char *since_wall, struct textbuf *o)
+{
+	textbuf_printf(o, "{");
+	out_state_members(o, g, since_wall);
 	textbuf_printf(o, "}");
+	return out_finish(o);
+}
+
+int guard_format_stats_json(const struct guard *g, const char *since_wall, struct textbuf *o)
+{
+	textbuf_printf(o, "{");
+	out_state_members(o, g, since_wall);
+	textbuf_printf(o, ",");
+	guard_format_tests_json(g, o);
+	textbuf_printf(o, "}");
+	return out_finish(o);
+}
+
+/* The threshold of sequential test ID. */
+static double threshold_value(const struct cfg_thresholds *th, int id)
+{
+	const double v[SEQ_TEST_COUNT] = { th->max_error_rate, th->max_error_rate_increase,
+	                                   th->max_p50_ms, th->max_p99_ms, th->max_p999_ms,
+	                                   th->max_p99_ratio };
+
+	return id >= 0 && id < SEQ_TEST_COUNT ? v[id] : NAN;
+}
+
+/* V as a JSON number, null when NaN or infinite. */
+static void out_json_num(struct textbuf *o, double v)
+{
+	if (isfinite(v))
+		textbuf_printf(o, "%.6g", v);
+	else
+		textbuf_printf(o, "null");
+}
+
+int guard_format_tests_json(const struct guard *g, struct textbuf *o)
+{
+	bool comma = false;
+
+	textbuf_printf(o, "\"method\":\"%s\",\"alpha\":",
+	               g->method == GUARD_METHOD_SEQUENTIAL ? "sequential" : "window");
+	out_json_num(o, g->alpha);
+	textbuf_printf(o, ",\"tests\":[");
+	for (int id = 0; g->method == GUARD_METHOD_SEQUENTIAL && g->seq_ready && id < SEQ_TEST_COUNT;
+	     id++) {
+		const struct seq_result *r = &g->tests[id];
+		bool known = g->tests_valid;
+
+		if (!g->seq.enabled[id])
+			continue;
+		textbuf_printf(o, "%s{\"name\":\"%s\",\"evidence\":", comma ? "," : "",
+		               seq_test_name((enum seq_test_id)id));
+		comma = true;
+		out_json_num(o, known ? r->evidence : NAN);
+		textbuf_printf(o, ",\"estimate\":");
+		out_json_num(o, known ? r->estimate : NAN);
+		textbuf_printf(o, ",\"interval\":[");
+		out_json_num(o, known ? r->lo : NAN);
+		textbuf_printf(o, ",");
+		out_json_num(o, known ? r->hi : NAN);
+		textbuf_printf(o, "],\"n_canary\":");
+		if (known)
+			textbuf_printf(o, "%llu,\"n_baseline\":%llu", (unsigned long long)r->n_canary,
+			               (unsigned long long)r->n_baseline);
+		else
+			textbuf_printf(o, "null,\"n_baseline\":null");
+		textbuf_printf(o, ",\"threshold\":");
+		out_json_num(o, threshold_value(&g->th, id));
+		textbuf_printf(o, ",\"rejected\":%s}", known && r->rejected ? "true" : "false");
+	}
+	textbuf_printf(o, "]");
 	return out_finish(o);
 }
 
@@ -786,6 +1125,36 @@ static void out_pool(struct textbuf *o, const struct guard_judgement *j, enum po
 	textbuf_printf(o, "\n");
 }
 
+/* One "test NAME evidence E estimate V interval LO..HI threshold T n_canary
+ * N n_baseline M" line per enabled sequential test. */
+static void out_tests(struct textbuf *o, const struct guard *g)
+{
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		const struct seq_result *r = &g->tests[id];
+		bool known = g->tests_valid;
+		int d = id == SEQ_P99_RATIO ? 2 : id >= SEQ_P50 ? 1 : 4;
+
+		if (!g->seq.enabled[id])
+			continue;
+		textbuf_printf(o, "test %s evidence ", seq_test_name((enum seq_test_id)id));
+		out_num(o, 2, known ? r->evidence : NAN);
+		textbuf_printf(o, " estimate ");
+		out_num(o, d, known ? r->estimate : NAN);
+		textbuf_printf(o, " interval ");
+		out_num(o, d, known ? r->lo : NAN);
+		textbuf_printf(o, "..");
+		out_num(o, d, known && isfinite(r->hi) ? r->hi : NAN);
+		textbuf_printf(o, " threshold ");
+		out_num(o, d, threshold_value(&g->th, id));
+		if (known)
+			textbuf_printf(o, " n_canary %llu n_baseline %llu%s\n",
+			               (unsigned long long)r->n_canary, (unsigned long long)r->n_baseline,
+			               r->rejected ? " rejected" : "");
+		else
+			textbuf_printf(o, " n_canary - n_baseline -\n");
+	}
+}
+
 int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, struct textbuf *o)
 {
 	const struct guard_judgement *j = &g->last;
@@ -796,6 +1165,10 @@ int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_
 	textbuf_printf(o, "reason %s\n", reason != NULL ? reason : "-");
 	textbuf_printf(o, "enabled %s\n", g->enabled ? "yes" : "no");
 	textbuf_printf(o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
+	textbuf_printf(o, "method %s\n",
+	               g->method == GUARD_METHOD_SEQUENTIAL ? "sequential" : "window");
+	if (g->method == GUARD_METHOD_SEQUENTIAL)
+		textbuf_printf(o, "alpha %g\n", g->alpha);
 	textbuf_printf(o, "interval ");
 	out_duration(o, g->interval_ms);
 	textbuf_printf(o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
@@ -819,6 +1192,8 @@ int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_
 	textbuf_printf(o, "\np99_ratio ");
 	out_num(o, 2, j->p99_ratio);
 	textbuf_printf(o, "\n");
+	if (g->method == GUARD_METHOD_SEQUENTIAL && g->seq_ready)
+		out_tests(o, g);
 	if (g->breach.metric == GUARD_METRIC_NONE) {
 		textbuf_printf(o, "last_breach none\n");
 	} else {

@@ -336,6 +336,46 @@ int64_t hdr_highest_equivalent(const struct hdr *h, int64_t v)
 	return hdr_slot_high(h, hdr_index(h, hdr_clamp(h, v)));
 }
 
+size_t hdr_slot_count(const struct hdr *h)
+{
+	return h->counts_len;
+}
+
+size_t hdr_slots_diff(const struct hdr *h, const struct hdr *minus, int64_t *lo, int64_t *hi,
+                      uint64_t *count, size_t max)
+{
+	size_t i, first, last, n = 0;
+
+	if (h->total == 0 || (minus != NULL && !hdr_same_geometry(h, minus)))
+		return 0;
+	first = hdr_index(h, h->min);
+	last = hdr_index(h, h->max);
+	for (i = first; i <= last && n < max; i++) {
+		uint64_t c = h->counts[i];
+		int width_mag;
+
+		if (minus != NULL)
+			c = c > minus->counts[i] ? c - minus->counts[i] : 0;
+		if (c == 0)
+			continue;
+		lo[n] = hdr_slot_low(h, i, &width_mag);
+		hi[n] = hdr_slot_high(h, i);
+		/* H's extremes are known exactly: no value of H lies outside. */
+		if (lo[n] < h->min)
+			lo[n] = h->min;
+		if (hi[n] > h->max)
+			hi[n] = h->max;
+		count[n] = c;
+		n++;
+	}
+	return n;
+}
+
+size_t hdr_slots(const struct hdr *h, int64_t *lo, int64_t *hi, uint64_t *count, size_t max)
+{
+	return hdr_slots_diff(h, NULL, lo, hi, count, max);
+}
+
 /* ---- combining ---------------------------------------------------------- */
 
 int hdr_add(struct hdr *dst, const struct hdr *src)

@@ -66,7 +66,7 @@ struct stats *stats_new(uint64_t window_ms)
 	s->nslots = (size_t)((secs + slot_s - 1) / slot_s);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_pool *sp = &s->pools[p];
-		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0)
+		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0 || view_init(&sp->run) < 0)
 			goto fail;
 		sp->ring = calloc(s->nslots, sizeof(*sp->ring));
 		if (!sp->ring)
@@ -91,6 +91,7 @@ void stats_free(struct stats *s)
 		struct stats_pool *sp = &s->pools[p];
 		hdr_free(sp->total.latency_us);
 		hdr_free(sp->step.latency_us);
+		hdr_free(sp->run.latency_us);
 		if (sp->ring)
 			for (size_t i = 0; i < s->nslots; i++)
 				hdr_free(sp->ring[i].v.latency_us);
@@ -115,6 +116,7 @@ void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, 
 	view_add_interval(&slot->v, iv);
 	view_add_interval(&sp->total, iv);
 	view_add_interval(&sp->step, iv);
+	view_add_interval(&sp->run, iv);
 	pthread_mutex_unlock(&s->mu);
 	hdr_reset(iv->latency_us);
 	iv->requests = iv->errors = 0;
@@ -125,6 +127,36 @@ void stats_reset_step(struct stats *s)
 	pthread_mutex_lock(&s->mu);
 	for (int p = 0; p < POOL_COUNT; p++)
 		view_reset(&s->pools[p].step);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void stats_reset_run(struct stats *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (int p = 0; p < POOL_COUNT; p++)
+		view_reset(&s->pools[p].run);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int stats_run_view_init(struct stats_view *v)
+{
+	return view_init(v);
+}
+
+void stats_run_view_dispose(struct stats_view *v)
+{
+	hdr_free(v->latency_us);
+	v->latency_us = NULL;
+}
+
+void stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT])
+{
+	pthread_mutex_lock(&s->mu);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		hdr_copy(out[p].latency_us, s->pools[p].run.latency_us);
+		out[p].requests = s->pools[p].run.requests;
+		out[p].errors = s->pools[p].run.errors;
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 

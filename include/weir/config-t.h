@@ -104,8 +104,18 @@ enum guard_action {
 	GUARD_ACTION_ALERT
 };
 
+/* How the guard judges (INTERFACE.md "Judgement: guard.method"). */
+/* WINDOW is 0 so that a zeroed cfg_guard means the rule of version 0.1; the
+ * configuration's default is SEQUENTIAL. */
+enum guard_method {
+	GUARD_METHOD_WINDOW,              /* Wilson bounds over the window, held for `for` */
+	GUARD_METHOD_SEQUENTIAL           /* anytime-valid tests at every fold (seqtest.c) */
+};
+
 struct cfg_guard {
 	bool enabled;
+	enum guard_method method;
+	double alpha;                     /* sequential: false-rollback probability per run */
 	uint64_t interval_ms;
 	uint64_t window_ms;
 	uint64_t min_requests;

@@ -19,7 +19,13 @@
  *   hysteresis a breach must hold on every judged tick for guard.for before
  *              the action; one clean judged tick ends the episode.
  *   action     rollback: state ROLLED_BACK (the runtime sets canary to 0);
- *              alert: state stays BREACHING, one alert per episode. */
+ *              alert: state stays BREACHING, one alert per episode.
+ *
+ * That is method "window". Under method "sequential" (the default) the
+ * runtime calls guard_judge() instead, at every fold of the workers'
+ * measurements, with the counts and histograms since the run started (the
+ * last arm or re-arm); each threshold is an anytime-valid test (seqtest.h)
+ * and the first one to reject acts at once: no gate, no `for`. */
 #ifndef WEIR_GUARD_H
 #define WEIR_GUARD_H
 
@@ -29,6 +35,7 @@
 
 #include "weir/config-t.h"
 #include "weir/textbuf.h"
+#include "weir/seqtest.h"
 
 /* The guard's states, as INTERFACE.md names them. */
 enum guard_state {
@@ -145,6 +152,9 @@ struct guard_judgement {
 	double p99_ratio;             /* canary p99 lower bound / baseline p99 upper bound */
 };
 
+/* Streams judged under "sequential": the run and two segments. */
+#define GUARD_STREAMS 3
+
 /* The guard. Plain data: embed it, no release needed. Read the fields
  * freely; change them only through the functions below. */
 struct guard {
@@ -156,6 +166,25 @@ struct guard {
 	uint64_t for_ms;
 	enum guard_action action;
 	struct cfg_thresholds th;     /* NaN = not set */
+	enum guard_method method;
+	double alpha;
+
+	/* method "sequential": which tests are enabled (seq: th at alpha), the
+	 * streams of the current run (the run, then segments; seqtest.h) and,
+	 * per test, the last evaluation of the stream with the most evidence
+	 * (tests_valid: there was one since the run started). */
+	struct seq_setup seq;
+	bool seq_ready;               /* seq matches th and alpha */
+	struct seq_stream streams[GUARD_STREAMS];
+	struct seq_detectors det;     /* the count tests (seqtest.h) */
+	uint64_t det_first_ms;        /* when the run's first start was offered */
+	uint64_t det_epoch_ms;        /* ... and the latest (one a second) */
+	uint64_t det_last_ms;         /* the previous judgement */
+	bool det_started;
+	uint64_t test_span_ms[SEQ_TEST_COUNT];  /* 0: the whole run; else what the
+	                                         * shown result covers */
+	struct seq_result tests[SEQ_TEST_COUNT];
+	bool tests_valid;
 
 	enum guard_state state;
 	uint64_t since_ms;            /* when STATE was entered */
@@ -214,6 +243,25 @@ struct guard_verdict {
 /* Judge IN at NOW_MS (once per guard.interval). Never fails. */
 struct guard_verdict guard_tick(struct guard *g, const struct guard_input *in, uint64_t now_ms);
 
+/* What one sequential judgement sees: the counts and latency histograms
+ * (microseconds) of the whole run (EV[0], segment 0) and of up to
+ * GUARD_STREAMS - 1 segments (segment numbers 1, 2, ... in the order they
+ * were started; seqtest.h explains why). */
+struct guard_evidence {
+	uint64_t segment;             /* 0: since the run started */
+	uint64_t span_ms;             /* how long it has been collected */
+	struct seq_pool pools[POOL_COUNT];
+};
+
+/* Judge under method "sequential" at NOW_MS on EV[0..NEV) (EV[0] the whole
+ * run; at most GUARD_STREAMS are used). Arming works as for guard_tick; the
+ * canary needs at least one request in the run; the first test to reject
+ * in any stream acts at once (rollback, or an alert once per episode). The
+ * reason names the test, the estimate, its interval, both sample sizes, the
+ * span of a segment and the test's level. Never fails. */
+struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *ev, size_t nev,
+                                 uint32_t canary_weight, uint64_t now_ms);
+
 /* Re-arm after a weight change the guard did not make (set weight, a rollout
  * step, promote): clears ROLLED_BACK and the breach episode, state from the
  * weight (IDLE / WATCHING / PROMOTED; PAUSED stays while paused), since =
@@ -245,8 +293,21 @@ const char *guard_reason(const struct guard *g);
  * Returns 0, or -1 when O was or became truncated (it then holds a prefix). */
 int guard_format_json(const struct guard *g, const char *since_wall, struct textbuf *o);
 
+/* The judgement members of the "guard" object (the runtime appends them to
+ * guard_format_json's): "method":"sequential","alpha":0.001,"tests":[
+ * {"name":"error_rate","evidence":0.42,"estimate":0.03,"interval":[0.01,0.07],
+ * "n_canary":63,"n_baseline":0,"threshold":0.05,"rejected":false},...].
+ * "tests" lists the enabled tests under "sequential" (numbers null until the
+ * run's first judgement; interval ends null when unknown) and is [] under
+ * "window". Appends to O; returns 0, or -1 when it did not fit. */
+int guard_format_tests_json(const struct guard *g, struct textbuf *o);
+
+/* /stats.json's whole "guard" object: guard_format_json's members followed by
+ * guard_format_tests_json's. Returns 0, or -1 when O was or became truncated. */
+int guard_format_stats_json(const struct guard *g, const char *since_wall, struct textbuf *o);
+
 /* A buffer of this size always holds guard_format_show's output. */
-#define GUARD_SHOW_MAX 4096
+#define GUARD_SHOW_MAX 6144
 
 /* "show guard" payload lines ("key value\n" each) into BUF: state, since,
  * reason, settings, thresholds ("off" when not set), the last judged values

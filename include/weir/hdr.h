@@ -73,4 +73,21 @@ size_t hdr_memory_size(const struct hdr *h);
 int64_t hdr_lowest_equivalent(const struct hdr *h, int64_t v);
 int64_t hdr_highest_equivalent(const struct hdr *h, int64_t v);
 
+/* Number of slots: an upper bound on what hdr_slots can return. */
+size_t hdr_slot_count(const struct hdr *h);
+
+/* The non-empty slots in ascending order, at most MAX of them: for slot i,
+ * LO[i] and HI[i] are its lowest and highest equivalent values, narrowed to
+ * the exact min and max (so every recorded value v of the slot has
+ * LO[i] <= v <= HI[i]), and COUNT[i] its count. Returns how many were
+ * written; with MAX >= hdr_slot_count(h) that is all of them and the
+ * counts sum to hdr_count(h). O(slots between min and max). */
+size_t hdr_slots(const struct hdr *h, int64_t *lo, int64_t *hi, uint64_t *count, size_t max);
+
+/* The same for the counts of H minus those of MINUS (NULL: nothing), slot
+ * by slot, negative differences taken as 0: what H gained since MINUS was a
+ * copy of it. MINUS must have H's geometry (else 0 slots are returned). */
+size_t hdr_slots_diff(const struct hdr *h, const struct hdr *minus, int64_t *lo, int64_t *hi,
+                      uint64_t *count, size_t max);
+
 #endif

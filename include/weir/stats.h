@@ -55,6 +55,7 @@ struct stats_slot {
 struct stats_pool {
 	struct stats_view total;
 	struct stats_view step;       /* since the last stats_reset_step */
+	struct stats_view run;        /* since the last stats_reset_run */
 	struct stats_slot *ring;
 };
 
@@ -75,6 +76,17 @@ void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, 
 
 /* Start a new rollout step: the step views restart from zero. */
 void stats_reset_step(struct stats *s);
+
+/* Start a new canary run (the guard re-armed): the run views restart from
+ * zero. */
+void stats_reset_run(struct stats *s);
+
+/* Copy the run views (since stats_reset_run) into OUT, indexed by pool; each
+ * OUT[p].latency_us must come from stats_run_view_init. Lighter than a
+ * snapshot: the sequential guard reads it at every fold. */
+int stats_run_view_init(struct stats_view *v);
+void stats_run_view_dispose(struct stats_view *v);
+void stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT]);
 
 /* A copy of everything, for one reader. Allocate with stats_snapshot_new,
  * fill with stats_snapshot_take, release with stats_snapshot_free. */

@@ -56,7 +56,7 @@ pools = {
   baseline = { servers = ( "127.0.0.1:9001" ); };
   canary   = { servers = ( "127.0.0.1:9101" ); };
 };
-guard = { interval = "10s"; window = "60s"; for = "25s"; };
+guard = { method = "window"; interval = "10s"; window = "60s"; for = "25s"; };
 CONF
 assert_status "slow guard still validates" 0 "$WEIR" -t -c "$T/slow.conf"
 assert_eq "slow guard: configuration ok" "configuration ok" "$RUN_OUT"

@@ -1,5 +1,6 @@
 #!/bin/bash
-# The guard end to end, with the defaults of INTERFACE.md (interval 1s,
+# The window rule (guard.method "window"; the sequential default has its own
+# test, guard_sequential.sh) end to end, with its defaults (interval 1s,
 # window 30s, for 5s, max_error_rate 0.02, max_p99_ratio 1.5): a canary
 # switched to 30 % errors, and separately to +50 ms, is rolled back within
 # 30 s and gets no request afterwards; a healthy canary at 1 % errors and
@@ -11,7 +12,8 @@ B1=$(free_port); C1=$(free_port); PROXY=$(free_port); ADMIN=$(free_port)
 start_backend base1 "$B1" --latency-ms 5 --jitter-ms 2
 start_backend canary1 "$C1" --latency-ms 5 --jitter-ms 2
 
-# write_conf WEIGHT [EXTRA]
+WINDOW_GUARD='guard = { method = "window"; };'
+# write_conf WEIGHT [EXTRA] (EXTRA replaces WINDOW_GUARD)
 write_conf() {
 	rm -f "$T/state" "$T/events.log"
 	cat >"$T/weir.conf" <<CONF
@@ -24,7 +26,7 @@ pools = {
 split = { canary_weight = $1; expose_pool = true; };
 state_file = "$T/state";
 event_log = "$T/events.log";
-${2:-}
+${2:-$WINDOW_GUARD}
 CONF
 }
 start_weir() {
@@ -95,7 +97,7 @@ backend_set "$C1" "error_rate=0"
 
 # ---- staged rollout 1 -> 10 -> 25 -> 50 -> 100 ---------------------------------------------
 
-write_conf 1 'guard = { min_requests = 5; };
+write_conf 1 'guard = { method = "window"; min_requests = 5; };
 rollout = { steps = [ 1.0, 10.0, 25.0, 50.0, 100.0 ]; hold = "2s"; auto = true; };'
 start_weir
 assert_eq "rollout starts at step 1" 1 "$(stat_of .rollout.step)"

@@ -309,6 +309,7 @@ static char *interface_example(void)
 	    "limits   = { max_connections = 10000; max_header_bytes = 65536; };\n"
 	    "guard = {\n"
 	    "  enabled = true;\n"
+	    "  method = \"window\";\n"
 	    "  interval = \"1s\";\n"
 	    "  window = \"30s\";\n"
 	    "  min_requests = 100;\n"
@@ -467,7 +468,7 @@ static void test_guard_partial_keeps_defaults(void **state)
 	struct weir_config *cfg;
 
 	(void)state;
-	cfg = load_ok_extra("guard = { min_requests = 5; max_p99_ms = 120; "
+	cfg = load_ok_extra("guard = { method = \"window\"; min_requests = 5; max_p99_ms = 120; "
 	                    "max_p99_ratio = \"off\"; action = \"alert\"; enabled = false; "
 	                    "for = \"0s\"; interval = \"250ms\"; window = \"1s\"; };\n");
 	assert_false(cfg->guard.enabled);
@@ -1050,7 +1051,8 @@ static void test_reaction_warning(void **state)
 	char *text;
 
 	(void)state;
-	text = xasprintf_t("%s%s", MIN, "guard = {\n interval = \"5s\";\n for = \"30s\"; };\n");
+	text = xasprintf_t("%s%s", MIN,
+	                   "guard = {\n interval = \"5s\";\n for = \"30s\"; method = \"window\"; };\n");
 	diag_init(&d);
 	cfg = config_load_string(text, "t.conf", &d);
 	assert_non_null(cfg);
@@ -1066,10 +1068,10 @@ static void test_reaction_warning(void **state)
 	free(text);
 
 	/* Exactly 30 s is within the promise; fractional sums print as such. */
-	cfg = load_ok_extra("guard = { interval = \"5s\"; for = \"25s\"; };\n");
+	cfg = load_ok_extra("guard = { interval = \"5s\"; for = \"25s\"; method = \"window\"; };\n");
 	config_free(cfg);
 	diag_init(&d);
-	cfg = config_load_string(MIN "guard = { interval = \"1s\"; for = \"29.5s\"; };\n",
+	cfg = config_load_string(MIN "guard = { interval = \"1s\"; for = \"29.5s\"; method = \"window\"; };\n",
 	                         "t.conf", &d);
 	assert_non_null(cfg);
 	assert_int_equal(d.nwarnings, 1);
@@ -1079,7 +1081,7 @@ static void test_reaction_warning(void **state)
 
 	/* A warning does not hide errors, and errors still fail the load. */
 	diag_init(&d);
-	cfg = config_load_string(MIN "guard = { interval = \"40s\"; };\n", "t.conf", &d);
+	cfg = config_load_string(MIN "guard = { interval = \"40s\"; method = \"window\"; };\n", "t.conf", &d);
 	assert_null(cfg);
 	assert_int_equal(d.nerrors, 1);
 	assert_int_equal(d.nwarnings, 1);
@@ -1199,12 +1201,64 @@ static void test_shipped_configs(void **state)
 			assert_int_equal(cfg->pools[POOL_CANARY].nservers, 1);
 			assert_int_equal(cfg->split.canary_weight, 1000);
 			assert_true(cfg->split.expose_pool);
-			assert_int_equal(cfg->guard.min_requests, 50);
+			assert_int_equal(cfg->guard.method, GUARD_METHOD_SEQUENTIAL);
 			assert_string_equal(cfg->state_file, "/tmp/weir-demo/state");
 		}
 		config_free(cfg);
 		diag_dispose(&d);
 	}
+}
+
+/* ---- guard.method and guard.alpha ----------------------------------------- */
+
+static void test_guard_method(void **state)
+{
+	struct weir_config *cfg;
+	struct diag d;
+	static const char *const unused[] = { "interval", "window", "min_requests", "for" };
+
+	(void)state;
+	/* defaults */
+	cfg = load_ok(MIN);
+	assert_int_equal(cfg->guard.method, GUARD_METHOD_SEQUENTIAL);
+	assert_true(cfg->guard.alpha == 0.001);
+	config_free(cfg);
+	cfg = load_ok_extra("guard = { method = \"sequential\"; alpha = 0.01; };\n");
+	assert_int_equal(cfg->guard.method, GUARD_METHOD_SEQUENTIAL);
+	assert_true(cfg->guard.alpha == 0.01);
+	config_free(cfg);
+	cfg = load_ok_extra("guard = { method = \"window\"; for = \"0s\"; min_requests = 5; };\n");
+	assert_int_equal(cfg->guard.method, GUARD_METHOD_WINDOW);
+	config_free(cfg);
+
+	/* window-only keys under sequential: one warning each, at the key's line */
+	diag_init(&d);
+	cfg = config_load_string(MIN "guard = {\n interval = \"1s\";\n window = \"30s\";\n"
+	                         " min_requests = 10;\n for = \"5s\"; };\n", "t.conf", &d);
+	assert_non_null(cfg);
+	assert_int_equal(d.nerrors, 0);
+	assert_int_equal(d.nwarnings, 4);
+	for (size_t i = 0; i < 4; i++) {
+		char want[160];
+
+		snprintf(want, sizeof(want), "t.conf:%zu: guard.%s is unused under guard.method "
+		         "\"sequential\" (it applies to \"window\" only)", i + 4, unused[i]);
+		assert_string_equal(d.msgs[i].text, want);
+	}
+	config_free(cfg);
+	diag_dispose(&d);
+
+	static const struct error_case cases[] = {
+		{ "guard = { method = \"fast\"; };\n", 3,
+		  "guard.method must be \"sequential\" or \"window\" (got string \"fast\")" },
+		{ "guard = { method = 1; };\n", 3, "guard.method must be \"sequential\" or \"window\"" },
+		{ "guard = { alpha = 0.5; };\n", 3,
+		  "guard.alpha must be greater than 0 and less than 0.5 (got 0.5)" },
+		{ "guard = { alpha = 0; };\n", 3, "guard.alpha must be greater than 0 and less than 0.5" },
+		{ "guard = { alpha = -0.1; };\n", 3, "guard.alpha must be greater than 0" },
+		{ "guard = { alpha = \"small\"; };\n", 3, "guard.alpha must be a number (got string" },
+	};
+	CHECK_CASES(cases);
 }
 
 /* ---- public parsers ------------------------------------------------------- */
@@ -1449,6 +1503,7 @@ int main(void)
 		cmocka_unit_test(test_listener_tls_errors),
 		cmocka_unit_test(test_multiple_errors),
 		cmocka_unit_test(test_reaction_warning),
+		cmocka_unit_test(test_guard_method),
 		cmocka_unit_test(test_syntax_error),
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_shipped_configs),

@@ -36,6 +36,14 @@ static int fixed_format_show(const struct guard *g, uint64_t now_ms, const char 
 	return guard_format_show(g, now_ms, since, &o);
 }
 
+static int fixed_format_tests_json(const struct guard *g, char *buf, size_t len)
+{
+	struct textbuf o;
+
+	textbuf_start(&o, buf, len);
+	return guard_format_tests_json(g, &o);
+}
+
 static struct cfg_thresholds no_thresholds(void)
 {
 	struct cfg_thresholds th = {
@@ -1370,6 +1378,177 @@ static void test_latency_bounds_against_noise(void **unused)
 	assert_non_null(strstr(v.reason, "> 3.0ms for 5s"));
 }
 
+/* ---- method "sequential" (guard_judge) ------------------------------------ */
+
+static struct cfg_guard seq_cfg(void)
+{
+	struct cfg_guard c = base_cfg();
+
+	c.method = GUARD_METHOD_SEQUENTIAL;
+	c.alpha = 0.001;
+	c.thresholds.max_error_rate = 0.05;
+	c.thresholds.max_p99_ratio = 1.5;
+	return c;
+}
+
+/* Both pools at 5 ms; REQ/ERR for the canary, 2000/10 for the baseline;
+ * the whole run (segment 0). */
+static int64_t seq_lo[1] = { 5000 }, seq_hi[1] = { 5004 };
+static uint64_t seq_bcount[1], seq_ccount[1];
+
+static void seq_traffic(struct guard_evidence *ev, uint64_t req, uint64_t err)
+{
+	seq_bcount[0] = 2000;
+	seq_ccount[0] = req;
+	ev->segment = 0;
+	ev->span_ms = 10 * SEC;
+	ev->pools[POOL_BASELINE] = (struct seq_pool){ 2000, 10, { 1, seq_lo, seq_hi, seq_bcount, 2000 } };
+	ev->pools[POOL_CANARY] = (struct seq_pool){ req, err, { req ? 1 : 0, seq_lo, seq_hi, seq_ccount, req } };
+}
+
+static void test_sequential_rolls_back_at_once(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct guard_evidence pools[1];
+	struct guard_verdict v;
+	char buf[GUARD_SHOW_MAX];
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	assert_true(g.seq_ready);
+	/* no canary request yet: not judged */
+	seq_traffic(pools, 0, 0);
+	v = guard_judge(&g, pools, 1, W5, 200);
+	assert_false(v.judged);
+	assert_string_equal(g.last.note, "no canary requests since the run started");
+	/* 2 errors of 40: judged, not rejected, no min_requests gate */
+	seq_traffic(pools, 40, 2);
+	v = guard_judge(&g, pools, 1, W5, 400);
+	assert_true(v.judged);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);
+	assert_int_equal(g.state, GUARD_WATCHING);
+	assert_true(g.tests_valid && g.tests[SEQ_ERROR_RATE].evidence < 1.0);
+	/* 19 of 63: rolled back at this very judgement, no `for` */
+	seq_traffic(pools, 63, 19);
+	v = guard_judge(&g, pools, 1, W5, 600);
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_int_equal(v.from, GUARD_WATCHING);
+	assert_int_equal(v.to, GUARD_ROLLED_BACK);
+	assert_int_equal(g.breach.metric, GUARD_METRIC_ERROR_RATE);
+	assert_non_null(strstr(v.reason, "canary error_rate 0.302 ["));
+	assert_non_null(strstr(v.reason, "] > 0.050 (sequential test error_rate, canary n=63, "
+	                                 "baseline n=2000, alpha=0.0005)"));
+	assert_string_equal(guard_reason(&g), v.reason);
+	/* show guard lists the tests */
+	assert_int_equal(fixed_format_show(&g, 1 * SEC, NULL, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "method sequential\nalpha 0.001\n"));
+	assert_non_null(strstr(buf, "test error_rate evidence "));
+	assert_non_null(strstr(buf, " threshold 0.0500 n_canary 63 n_baseline 2000 rejected\n"));
+	assert_non_null(strstr(buf, "test p99_ratio evidence "));
+	/* sticky until re-armed; the re-arm starts the evidence over */
+	assert_int_equal(guard_judge(&g, pools, 1, W5, 800).to, GUARD_ROLLED_BACK);
+	guard_rearm(&g, W5, 1 * SEC);
+	assert_false(g.tests_valid);
+	assert_int_equal(fixed_format_tests_json(&g, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "\"method\":\"sequential\",\"alpha\":0.001,\"tests\":["
+	                    "{\"name\":\"error_rate\",\"evidence\":null,\"estimate\":null,"
+	                    "\"interval\":[null,null],\"n_canary\":null,\"n_baseline\":null,"
+	                    "\"threshold\":0.05,\"rejected\":false},"
+	                    "{\"name\":\"p99_ratio\",\"evidence\":null,\"estimate\":null,"
+	                    "\"interval\":[null,null],\"n_canary\":null,\"n_baseline\":null,"
+	                    "\"threshold\":1.5,\"rejected\":false}]");
+	seq_traffic(pools, 40, 0);
+	assert_int_equal(guard_judge(&g, pools, 1, W5, 1200).kind, GUARD_VERDICT_NONE);
+	assert_int_equal(fixed_format_tests_json(&g, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "\"n_canary\":40,\"n_baseline\":2000,\"threshold\":0.05"));
+	/* the window rule's members */
+	guard_configure(&g, &(struct cfg_guard){ .method = GUARD_METHOD_WINDOW, .alpha = 0.001 });
+	assert_int_equal(fixed_format_tests_json(&g, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "\"method\":\"window\",\"alpha\":0.001,\"tests\":[]");
+	assert_int_equal(fixed_format_tests_json(&g, buf, 10), -1);
+}
+
+/* A failure after ten healthy minutes (20 canary requests/s, 1 % errors,
+ * judged every 200 ms): the change-point detector catches it within a few
+ * seconds, and the reason shows the failure's own rate and span. */
+static void test_sequential_late_failure(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct guard_evidence ev[1];
+	struct guard_verdict v = { .kind = GUARD_VERDICT_NONE };
+	uint64_t n = 0, k = 0, t, seed = 5, broke = 600 * SEC;
+
+	(void)unused;
+	guard_init(&g, &c, W5, 0);
+	for (t = 200; t <= 700 * SEC && v.kind == GUARD_VERDICT_NONE; t += 200) {
+		for (int i = 0; i < 4; i++) {
+			double u = (double)(rng_next(&seed) >> 11) / 9007199254740992.0;
+
+			n++;
+			k += u < (t > broke ? 0.30 : 0.01);
+		}
+		seq_traffic(ev, n, k);
+		v = guard_judge(&g, ev, 1, W5, t);
+	}
+	assert_int_equal(v.kind, GUARD_VERDICT_ROLLBACK);
+	assert_true(t > broke);
+	print_message("late failure: rolled back %.1f s after it began\n", (double)(t - broke) / SEC);
+	assert_true(t - broke < 10 * SEC);
+	assert_non_null(strstr(v.reason, "(sequential test error_rate over the last "));
+	/* the rate shown is the failure's, not the run's (~1.2 %) */
+	assert_true(g.tests[SEQ_ERROR_RATE].estimate > 0.15);
+	assert_true(g.tests[SEQ_ERROR_RATE].n_canary < 200);
+	double sum = 0.0;
+	for (uint64_t j = 0; j < 1000000; j++)
+		sum += seq_start_weight(j);
+	assert_true(sum <= 1.0 && sum > 0.99999);
+	assert_true(fabs(seq_stream_alpha(0.001, 60) - 0.001 / (2.0 * 60 * 61)) < 1e-18);
+}
+
+static void test_sequential_alert_and_arming(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct guard_evidence pools[1];
+	struct guard_verdict v;
+
+	(void)unused;
+	c.action = GUARD_ACTION_ALERT;
+	guard_init(&g, &c, W5, 0);
+	seq_traffic(pools, 100, 40);
+	v = guard_judge(&g, pools, 1, W5, 200);
+	assert_int_equal(v.kind, GUARD_VERDICT_ALERT);
+	assert_int_equal(v.to, GUARD_BREACHING);
+	v = guard_judge(&g, pools, 1, W5, 400);
+	assert_int_equal(v.kind, GUARD_VERDICT_NONE);      /* one alert per episode */
+	assert_int_equal(v.to, GUARD_BREACHING);
+	/* weight 0 and 100 % judge nothing; paused neither */
+	assert_int_equal(guard_judge(&g, pools, 1, 0, 600).to, GUARD_IDLE);
+	assert_int_equal(guard_judge(&g, pools, 1, WEIGHT_SCALE, 800).to, GUARD_PROMOTED);
+	guard_pause(&g, 900);
+	assert_false(guard_judge(&g, pools, 1, W5, 1000).judged);
+	guard_resume(&g, W5, 1100);
+	assert_false(g.tests_valid);
+	/* a reload that changes nothing keeps the evidence; new thresholds restart it */
+	seq_traffic(pools, 100, 1);
+	guard_judge(&g, pools, 1, W5, 1150);
+	assert_true(g.tests_valid);
+	guard_configure(&g, &c);
+	assert_true(g.tests_valid);
+	c.thresholds.max_error_rate = 0.04;
+	guard_configure(&g, &c);
+	assert_false(g.tests_valid);
+	/* a bad alpha (hand-made settings): nothing judged, said so */
+	c.alpha = 0.7;
+	guard_configure(&g, &c);
+	assert_false(g.seq_ready);
+	v = guard_judge(&g, pools, 1, W5, 1200);
+	assert_false(v.judged);
+	assert_non_null(strstr(g.last.note, "not set up"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1409,6 +1588,9 @@ int main(void)
 		cmocka_unit_test(test_long_healthy_run),
 		cmocka_unit_test(test_quantile_bound_pct),
 		cmocka_unit_test(test_latency_bounds_against_noise),
+		cmocka_unit_test(test_sequential_rolls_back_at_once),
+		cmocka_unit_test(test_sequential_late_failure),
+		cmocka_unit_test(test_sequential_alert_and_arming),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

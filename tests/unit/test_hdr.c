@@ -679,6 +679,73 @@ static void test_percentile_monotone(void **state)
 	hdr_free(h);
 }
 
+/* hdr_slots: every recorded value lies inside its slot's [lo, hi], slots
+ * ascend, counts add up, and the extremes are the exact min and max. */
+static void test_slots(void **state)
+{
+	struct hdr *h = hdr_new(LOW, HIGH, 3);
+	static const int64_t vals[] = { 7, 7, 2048, 2049, 5000, 5003, 123456, 123457, 99999999 };
+	size_t nv = sizeof(vals) / sizeof(vals[0]), cap, n, i, j;
+	int64_t *lo, *hi;
+	uint64_t *count, sum = 0;
+
+	(void)state;
+	assert_non_null(h);
+	cap = hdr_slot_count(h);
+	lo = calloc(cap, sizeof(*lo));
+	hi = calloc(cap, sizeof(*hi));
+	count = calloc(cap, sizeof(*count));
+	assert_non_null(lo);
+	assert_non_null(hi);
+	assert_non_null(count);
+	assert_int_equal(hdr_slots(h, lo, hi, count, cap), 0);
+	for (i = 0; i < nv; i++)
+		hdr_record(h, vals[i]);
+	n = hdr_slots(h, lo, hi, count, cap);
+	assert_true(n >= 5 && n <= nv);
+	assert_int_equal(lo[0], 7);
+	assert_int_equal(hi[n - 1], 99999999);
+	for (j = 0; j < n; j++) {
+		assert_true(lo[j] <= hi[j]);
+		if (j > 0)
+			assert_true(lo[j] > hi[j - 1]);
+		assert_true(count[j] > 0);
+		sum += count[j];
+	}
+	assert_int_equal(sum, nv);
+	for (i = 0; i < nv; i++) {
+		bool found = false;
+
+		for (j = 0; j < n; j++)
+			found |= lo[j] <= vals[i] && vals[i] <= hi[j];
+		assert_true(found);
+	}
+	/* 5000 and 5003 share a slot at 3 figures (width 4 above 4096) */
+	assert_int_equal(hdr_slots(h, lo, hi, count, 2), 2);
+
+	/* what was added since a copy */
+	struct hdr *base = hdr_new(LOW, HIGH, 3), *other = hdr_new(LOW, HIGH, 2);
+	assert_non_null(base);
+	assert_non_null(other);
+	assert_int_equal(hdr_copy(base, h), 0);
+	hdr_record(h, 5001);
+	hdr_record(h, 7);
+	hdr_record(h, 300);
+	n = hdr_slots_diff(h, base, lo, hi, count, cap);
+	assert_int_equal(n, 3);
+	assert_true(lo[0] == 7 && hi[0] == 7 && count[0] == 1);
+	assert_true(lo[1] == 300 && hi[1] == 300 && count[1] == 1);
+	assert_true(lo[2] <= 5001 && hi[2] >= 5001 && count[2] == 1);
+	assert_int_equal(hdr_slots_diff(h, h, lo, hi, count, cap), 0);
+	assert_int_equal(hdr_slots_diff(h, other, lo, hi, count, cap), 0);
+	hdr_free(base);
+	hdr_free(other);
+	free(lo);
+	free(hi);
+	free(count);
+	hdr_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -699,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_reset),
 		cmocka_unit_test(test_record_n),
 		cmocka_unit_test(test_percentile_monotone),
+		cmocka_unit_test(test_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
