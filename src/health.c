@@ -1,0 +1,428 @@
+/* health: active health checks on the main thread (see health.h).
+ *
+ * One probe per checked server. Its timer does two jobs: while no check is
+ * in flight it starts the next one; while one is, it is that check's
+ * deadline (check.timeout covers connect, TLS and the response head). A
+ * check is one connection: "GET path HTTP/1.1" with "Connection: close";
+ * only the status line and head are read, then the connection is closed. The
+ * next check starts check.interval after the previous one started.
+ *
+ * Decisions:
+ *   - A check fails on: refused/reset/closed before a complete head, a
+ *     malformed head, a status outside `expect`, a TLS failure (handshake,
+ *     verification), or the timeout.
+ *   - Interim 1xx responses are skipped; the final status decides.
+ *   - State changes are logged once per change, with the last reason; the
+ *     canary decides what a pool without a server up means (canary.h). */
+#include "weir/health.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "weir/canary.h"
+#include "weir/clock.h"
+#include "weir/http1.h"
+#include "weir/log.h"
+#include "weir/proxy-t.h"
+#include "weir/tls.h"
+
+#define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */
+
+static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
+
+struct probe_set;
+
+struct probe {
+	struct health *h;
+	struct probe_set *set;
+	enum pool_id pool;
+	size_t idx;
+	_Atomic uint32_t word;          /* published state: enum check_state */
+	struct check_sm sm;
+	struct event *timer;            /* next check; or the deadline of the one in flight */
+	struct bufferevent *bev;        /* the check in flight, NULL between checks */
+	struct http1_parser parser;
+	uint64_t started_us;
+	struct health_info last;        /* state mirrors sm.state */
+};
+
+/* The probes of one configuration. */
+struct probe_set {
+	const struct weir_config *cfg;
+	const struct tls_set *tls;
+	struct probe *probes[POOL_COUNT];
+	size_t n[POOL_COUNT];
+};
+
+struct health {
+	struct runtime *rt;
+	struct event_base *base;
+	struct probe_set *cur;
+	struct probe_set *old;          /* until every worker switched */
+};
+
+static const struct cfg_check *probe_check(const struct probe *p)
+{
+	return &p->set->cfg->pools[p->pool].check;
+}
+
+static const char *probe_addr(const struct probe *p)
+{
+	return p->set->cfg->pools[p->pool].servers[p->idx].text;
+}
+
+static void arm(struct probe *p, uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(p->timer, &tv);
+}
+
+static void probe_close(struct probe *p)
+{
+	if (!p->bev)
+		return;
+	if (p->set->cfg->pools[p->pool].tls.enabled)
+		tls_bufferevent_free(p->bev);
+	else
+		bufferevent_free(p->bev);
+	p->bev = NULL;
+}
+
+/* A check ended: record it, feed the state machine, publish, schedule the next. */
+static void probe_done(struct probe *p, bool ok, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void probe_done(struct probe *p, bool ok, int status, const char *fmt, ...)
+{
+	const struct cfg_check *ck = probe_check(p);
+	uint64_t now_us = clock_now_us();
+	uint64_t took_ms = (now_us - p->started_us) / 1000;
+	va_list ap;
+
+	probe_close(p);
+	evtimer_del(p->timer);
+	p->last.has_last = true;
+	p->last.last_ok = ok;
+	p->last.last_status = status;
+	p->last.last_ms = took_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)took_ms;
+	p->last.last_at_ms = now_us / 1000;
+	va_start(ap, fmt);
+	vsnprintf(p->last.reason, sizeof(p->last.reason), fmt, ap);
+	va_end(ap);
+
+	enum check_state before = p->sm.state;
+	if (check_sm_result(&p->sm, ok, ck->rise, ck->fall)) {
+		p->last.state = p->sm.state;
+		atomic_store_explicit(&p->word, (uint32_t)p->sm.state, memory_order_release);
+		if (p->sm.state == CHECK_DOWN)
+			log_warn("pool %s, server %s: check down after %u failure(s) in a row (%s)",
+			         pool_names[p->pool], probe_addr(p), ck->fall, p->last.reason);
+		else
+			log_info("pool %s, server %s: check %s (was %s)", pool_names[p->pool], probe_addr(p),
+			         check_state_name(p->sm.state), check_state_name(before));
+		if (p->h->rt->canary)
+			canary_health_changed(p->h->rt->canary);
+	}
+	uint64_t next_ms = took_ms < ck->interval_ms ? ck->interval_ms - took_ms : 0;
+	arm(p, next_ms);
+}
+
+static void probe_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct probe *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	const struct cfg_check *ck = probe_check(p);
+
+	for (;;) {
+		size_t len = evbuffer_get_length(in);
+		const char *buf = (const char *)evbuffer_pullup(in, -1);
+		if (!buf)
+			return;
+		enum http1_result r = http1_parse_head(&p->parser, buf, len);
+		if (r == HTTP1_AGAIN)
+			return;
+		if (r == HTTP1_ERROR) {
+			probe_done(p, false, 0, "malformed response head");
+			return;
+		}
+		int status = p->parser.head.status;
+		if (status >= 100 && status < 200) {
+			/* Interim: drop it and parse the final response. */
+			evbuffer_drain(in, p->parser.head.head_len);
+			http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
+			continue;
+		}
+		if (check_status_in(ck->expect_bits, status)) {
+			probe_done(p, true, status, "status %d", status);
+		} else {
+			char want[64];
+			if (check_expect_format(ck->expect_bits, want, sizeof(want)) < 0)
+				snprintf(want, sizeof(want), "...");
+			probe_done(p, false, status, "status %d (expect %s)", status, want);
+		}
+		return;
+	}
+}
+
+static void probe_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct probe *p = arg;
+	char why[300];
+
+	if (events & BEV_EVENT_CONNECTED)
+		return;
+	if (tls_failure_text(bev, why, sizeof(why))) {
+		probe_done(p, false, 0, "TLS %s", why);
+	} else if (events & BEV_EVENT_ERROR) {
+		int e = EVUTIL_SOCKET_ERROR();
+		probe_done(p, false, 0, "%s", e ? evutil_socket_error_to_string(e) : "connection failed");
+	} else {
+		probe_done(p, false, 0, "closed before a complete response head");
+	}
+}
+
+/* The Host of a check: the pool's server_name with TLS, else the address. */
+static const char *probe_host(const struct probe *p)
+{
+	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
+	return cp->tls.enabled && cp->tls.server_name ? cp->tls.server_name : probe_addr(p);
+}
+
+static void probe_start(struct probe *p)
+{
+	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
+	const struct cfg_addr *a = &cp->servers[p->idx];
+	SSL_CTX *ctx = cp->tls.enabled ? tls_set_pool_ctx(p->set->tls, p->pool) : NULL;
+
+	p->started_us = clock_now_us();
+	http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
+	p->bev = ctx ? tls_check_bufferevent(p->h->base, ctx, cp, p->idx)
+	             : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!p->bev) {
+		probe_done(p, false, 0, "cannot set up a connection (out of memory?)");
+		return;
+	}
+	bufferevent_setcb(p->bev, probe_read_cb, NULL, probe_event_cb, p);
+	evbuffer_add_printf(bufferevent_get_output(p->bev),
+	                    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\n"
+	                    "Accept: */*\r\nConnection: close\r\n\r\n",
+	                    cp->check.path, probe_host(p));
+	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	arm(p, cp->check.timeout_ms);
+	if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+		int e = errno;
+		probe_done(p, false, 0, "connect: %s", strerror(e));
+	}
+}
+
+static void probe_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct probe *p = arg;
+	(void)fd;
+	(void)events;
+	if (p->bev)
+		probe_done(p, false, 0, "timeout after %llu ms",
+		           (unsigned long long)probe_check(p)->timeout_ms);
+	else
+		probe_start(p);
+}
+
+/* ---- sets ------------------------------------------------------------------------ */
+
+/* Stop every probe of SET (checks in flight are abandoned); the words stay. */
+static void set_stop(struct probe_set *set)
+{
+	for (int pl = 0; pl < POOL_COUNT; pl++) {
+		for (size_t i = 0; i < set->n[pl]; i++) {
+			struct probe *p = &set->probes[pl][i];
+			probe_close(p);
+			if (p->timer) {
+				event_free(p->timer);
+				p->timer = NULL;
+			}
+		}
+	}
+}
+
+static void set_free(struct probe_set *set)
+{
+	if (!set)
+		return;
+	set_stop(set);
+	for (int pl = 0; pl < POOL_COUNT; pl++)
+		free(set->probes[pl]);
+	free(set);
+}
+
+/* Probes for CFG's checked pools; state carried over from PREV (may be NULL)
+ * for servers whose address stays in their pool. Timers are not armed yet. */
+static struct probe_set *set_new(struct health *h, const struct weir_config *cfg,
+                                 const struct tls_set *tls, const struct probe_set *prev)
+{
+	struct probe_set *set = calloc(1, sizeof(*set));
+
+	if (!set)
+		return NULL;
+	set->cfg = cfg;
+	set->tls = tls;
+	for (int pl = 0; pl < POOL_COUNT; pl++) {
+		const struct cfg_pool *cp = &cfg->pools[pl];
+		if (!cp->check.enabled || cp->nservers == 0)
+			continue;
+		set->probes[pl] = calloc(cp->nservers, sizeof(*set->probes[pl]));
+		if (!set->probes[pl])
+			goto fail;
+		set->n[pl] = cp->nservers;
+		for (size_t i = 0; i < cp->nservers; i++) {
+			struct probe *p = &set->probes[pl][i];
+			p->h = h;
+			p->set = set;
+			p->pool = (enum pool_id)pl;
+			p->idx = i;
+			p->last.checked = true;
+			p->timer = evtimer_new(h->base, probe_timer_cb, p);
+			if (!p->timer)
+				goto fail;
+			for (size_t o = 0; prev && o < prev->n[pl]; o++) {
+				const struct probe *q = &prev->probes[pl][o];
+				if (strcmp(prev->cfg->pools[pl].servers[o].text, cp->servers[i].text) != 0)
+					continue;
+				p->sm = q->sm;
+				p->last = q->last;
+				atomic_store(&p->word, (uint32_t)q->sm.state);
+				break;
+			}
+		}
+	}
+	return set;
+fail:
+	set_free(set);
+	return NULL;
+}
+
+/* Spread the first checks of each pool over its first interval, so that a
+ * thousand servers are not checked in the same millisecond. */
+static void set_start(struct probe_set *set)
+{
+	for (int pl = 0; pl < POOL_COUNT; pl++) {
+		const struct cfg_check *ck = &set->cfg->pools[pl].check;
+		for (size_t i = 0; i < set->n[pl]; i++)
+			arm(&set->probes[pl][i], ck->interval_ms * i / set->n[pl]);
+	}
+}
+
+struct health *health_new(struct runtime *rt, char *err, size_t errlen)
+{
+	struct health *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		goto fail;
+	h->rt = rt;
+	h->base = rt->base;
+	h->cur = set_new(h, rt->cfg, rt->tls, NULL);
+	if (!h->cur)
+		goto fail;
+	set_start(h->cur);
+	return h;
+fail:
+	snprintf(err, errlen, "out of memory");
+	health_free(h);
+	return NULL;
+}
+
+void health_free(struct health *h)
+{
+	if (!h)
+		return;
+	set_free(h->cur);
+	set_free(h->old);
+	free(h);
+}
+
+int health_reconfigure(struct health *h, const struct weir_config *cfg, const struct tls_set *tls,
+                       char *err, size_t errlen)
+{
+	struct probe_set *set = set_new(h, cfg, tls, h->cur);
+
+	if (!set) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* The runtime refuses a reload while one is being applied: no old set. */
+	set_free(h->old);
+	set_stop(h->cur);
+	h->old = h->cur;
+	h->cur = set;
+	set_start(set);
+	return 0;
+}
+
+void health_release_old(struct health *h)
+{
+	set_free(h->old);
+	h->old = NULL;
+}
+
+/* ---- readers ---------------------------------------------------------------------- */
+
+static const struct probe *probe_of(const struct health *h, enum pool_id p, size_t s)
+{
+	if (!h || !h->cur || s >= h->cur->n[p])
+		return NULL;
+	return &h->cur->probes[p][s];
+}
+
+const _Atomic uint32_t *health_word(const struct health *h, enum pool_id p, size_t s)
+{
+	const struct probe *pr = probe_of(h, p, s);
+	return pr ? &pr->word : NULL;
+}
+
+void health_server_info(const struct health *h, enum pool_id p, size_t s, struct health_info *out)
+{
+	const struct probe *pr = probe_of(h, p, s);
+
+	if (pr) {
+		*out = pr->last;
+		out->state = pr->sm.state;
+	} else {
+		memset(out, 0, sizeof(*out));
+	}
+}
+
+bool health_pool_down(const struct health *h, enum pool_id p, char *why, size_t whylen)
+{
+	if (!h || !h->cur || h->cur->n[p] == 0)
+		return false;
+	for (size_t i = 0; i < h->cur->n[p]; i++)
+		if (h->cur->probes[p][i].sm.state != CHECK_DOWN)
+			return false;
+	if (why && whylen) {
+		int n = snprintf(why, whylen, "pool %s has no server up:", pool_names[p]);
+		size_t o = n > 0 && (size_t)n < whylen ? (size_t)n : whylen - 1;
+		for (size_t i = 0; i < h->cur->n[p] && o + 1 < whylen; i++) {
+			const struct probe *pr = &h->cur->probes[p][i];
+			n = snprintf(why + o, whylen - o, "%s %s %s", i ? ";" : "", probe_addr(pr),
+			             pr->last.reason);
+			o = n > 0 && (size_t)n < whylen - o ? o + (size_t)n : whylen - 1;
+		}
+	}
+	return true;
+}
+
+bool health_pool_all_up(const struct health *h, enum pool_id p)
+{
+	if (!h || !h->cur)
+		return true;
+	for (size_t i = 0; i < h->cur->n[p]; i++)
+		if (h->cur->probes[p][i].sm.state != CHECK_UP)
+			return false;
+	return true;
+}
