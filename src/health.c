@@ -3,9 +3,15 @@
  * One probe per checked server. Its timer does two jobs: while no check is
  * in flight it starts the next one; while one is, it is that check's
  * deadline (check.timeout covers connect, TLS and the response head). A
- * check is one connection: "GET path HTTP/1.1" with "Connection: close";
- * only the status line and head are read, then the connection is closed. The
- * next check starts check.interval after the previous one started.
+ * check is "GET path HTTP/1.1"; the status of the response head decides it.
+ * The connection is kept for the next check when the response allows it
+ * (keep-alive, a body delimited by length or chunks, read off in full), as
+ * Envoy's reuse_connection does: a check then costs one write and one read
+ * instead of a connection set up and torn down, which is what keeps a
+ * thousand servers checked every second cheap (docs/BENCHMARKS.md). A
+ * server that dies closes the connection, and the next check connects anew
+ * (and is refused). The next check starts check.interval after the previous
+ * one started.
  *
  * Decisions:
  *   - A check fails on: refused/reset/closed before a complete head, a
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -34,10 +41,19 @@
 #include "weir/tls.h"
 
 #define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */
+#define CHECK_REQUEST_FMT "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\nAccept: */*\r\n\r\n"
+#define CHECK_GRAIN_MS 25     /* check starts are aligned to this grid (see arm) */
 
 static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
 
 struct probe_set;
+
+/* Where a probe stands. Changed only through probe_set_phase(). */
+enum probe_phase {
+	PROBE_IDLE,       /* between checks; bev is an idle keep-alive connection or NULL */
+	PROBE_HEAD,       /* a check in flight: request sent, awaiting the response head */
+	PROBE_BODY        /* result recorded; reading the body to reuse the connection */
+};
 
 struct probe {
 	struct health *h;
@@ -47,9 +63,16 @@ struct probe {
 	_Atomic uint32_t word;          /* published state: enum check_state */
 	struct check_sm sm;
 	struct event *timer;            /* next check; or the deadline of the one in flight */
-	struct bufferevent *bev;        /* the check in flight, NULL between checks */
+	struct bufferevent *bev;        /* NULL when no connection is open */
+	enum probe_phase phase;
+	bool reused;                    /* the check in flight reuses a connection */
+	bool got_bytes;                 /* ... and has read something on it */
+	enum http1_body body;           /* PROBE_BODY: its framing */
+	uint64_t body_left;             /* PROBE_BODY, Content-Length: bytes still to read */
+	struct http1_chunked chunked;   /* PROBE_BODY, chunked */
 	struct http1_parser parser;
 	uint64_t started_us;
+	uint64_t deadline_us;
 	struct health_info last;        /* state mirrors sm.state */
 };
 
@@ -68,6 +91,11 @@ struct health {
 	struct probe_set *old;          /* until every worker switched */
 };
 
+static void probe_set_phase(struct probe *p, enum probe_phase to)
+{
+	p->phase = to;
+}
+
 static const struct cfg_check *probe_check(const struct probe *p)
 {
 	return &p->set->cfg->pools[p->pool].check;
@@ -78,35 +106,51 @@ static const char *probe_addr(const struct probe *p)
 	return p->set->cfg->pools[p->pool].servers[p->idx].text;
 }
 
-static void arm(struct probe *p, uint64_t ms)
+/* Run P's timer in MS. Unless EXACT, the due time is rounded up to the
+ * next multiple of CHECK_GRAIN_MS of the monotonic clock: the checks due in
+ * one grain start in one wake-up of the loop, and their answers tend to come
+ * back together, instead of a wake-up per check (a thousand servers at 1 s
+ * would otherwise wake the main thread a few thousand times a second). */
+static void arm_at(struct probe *p, uint64_t ms, bool exact)
 {
+	if (!exact) {
+		uint64_t now = clock_now_ms(), due = now + ms;
+		due += (CHECK_GRAIN_MS - due % CHECK_GRAIN_MS) % CHECK_GRAIN_MS;
+		ms = due - now;
+	}
 	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
 	evtimer_add(p->timer, &tv);
 }
 
-static void probe_close(struct probe *p)
+static void arm(struct probe *p, uint64_t ms)
 {
-	if (!p->bev)
-		return;
-	if (p->set->cfg->pools[p->pool].tls.enabled)
-		tls_bufferevent_free(p->bev);
-	else
-		bufferevent_free(p->bev);
-	p->bev = NULL;
+	arm_at(p, ms, false);
 }
 
-/* A check ended: record it, feed the state machine, publish, schedule the next. */
-static void probe_done(struct probe *p, bool ok, int status, const char *fmt, ...)
+static void probe_close(struct probe *p)
+{
+	if (p->bev) {
+		if (p->set->cfg->pools[p->pool].tls.enabled)
+			tls_bufferevent_free(p->bev);
+		else
+			bufferevent_free(p->bev);
+		p->bev = NULL;
+	}
+	probe_set_phase(p, PROBE_IDLE);
+}
+
+/* A check ended: record it, feed the state machine, publish, schedule the
+ * next. The connection is the caller's business. */
+static void probe_result(struct probe *p, bool ok, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-static void probe_done(struct probe *p, bool ok, int status, const char *fmt, ...)
+static void probe_result(struct probe *p, bool ok, int status, const char *fmt, ...)
 {
 	const struct cfg_check *ck = probe_check(p);
 	uint64_t now_us = clock_now_us();
 	uint64_t took_ms = (now_us - p->started_us) / 1000;
 	va_list ap;
 
-	probe_close(p);
 	evtimer_del(p->timer);
 	p->last.has_last = true;
 	p->last.last_ok = ok;
@@ -130,16 +174,99 @@ static void probe_done(struct probe *p, bool ok, int status, const char *fmt, ..
 		if (p->h->rt->canary)
 			canary_health_changed(p->h->rt->canary);
 	}
-	uint64_t next_ms = took_ms < ck->interval_ms ? ck->interval_ms - took_ms : 0;
-	arm(p, next_ms);
+	arm(p, took_ms < ck->interval_ms ? ck->interval_ms - took_ms : 0);
+}
+
+static void probe_connect(struct probe *p);
+
+/* The check in flight failed on its connection: close it and record the
+ * failure; but a reused connection that the server closed before sending
+ * anything (an idle close racing our request) gets one new connection. */
+static void probe_conn_failed(struct probe *p, const char *why)
+{
+	bool retry = p->reused && !p->got_bytes && clock_now_us() < p->deadline_us;
+
+	probe_close(p);
+	if (retry) {
+		probe_connect(p);
+		return;
+	}
+	probe_result(p, false, 0, "%s", why);
+}
+
+/* PROBE_BODY: read the body off IN so that the connection can serve the
+ * next check; IDLE once it is complete, closed when it cannot be reused. */
+static void probe_body(struct probe *p, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+
+	if (p->body == HTTP1_BODY_LENGTH) {
+		size_t n = p->body_left < len ? (size_t)p->body_left : len;
+		evbuffer_drain(in, n);
+		p->body_left -= n;
+		if (p->body_left == 0)
+			probe_set_phase(p, PROBE_IDLE);
+	} else if (p->body == HTTP1_BODY_CHUNKED) {
+		const char *buf = len ? (const char *)evbuffer_pullup(in, -1) : NULL;
+		ssize_t n = buf ? http1_chunked_feed(&p->chunked, buf, len) : 0;
+		if (n < 0) {
+			probe_close(p);
+			return;
+		}
+		evbuffer_drain(in, (size_t)n);
+		if (p->chunked.done)
+			probe_set_phase(p, PROBE_IDLE);
+	} else {
+		probe_set_phase(p, PROBE_IDLE);
+	}
+	/* Bytes nobody asked for: the connection is out of step. */
+	if (p->phase == PROBE_IDLE && evbuffer_get_length(in) > 0)
+		probe_close(p);
+}
+
+/* The response head is complete: judge its status, then keep the connection
+ * for the next check when the response allows it. */
+static void probe_head_done(struct probe *p, struct evbuffer *in)
+{
+	const struct cfg_check *ck = probe_check(p);
+	struct http1_head *head = &p->parser.head;
+	int status = head->status;
+
+	http1_response_body(head, false);
+	evbuffer_drain(in, head->head_len);
+	p->body = head->body;
+	p->body_left = head->content_length;
+	http1_chunked_init(&p->chunked);
+	if (head->keep_alive && head->body != HTTP1_BODY_CLOSE)
+		probe_set_phase(p, PROBE_BODY);
+	else
+		probe_close(p);
+	if (check_status_in(ck->expect_bits, status)) {
+		probe_result(p, true, status, "status %d", status);
+	} else {
+		char want[64];
+		if (check_expect_format(ck->expect_bits, want, sizeof(want)) < 0)
+			snprintf(want, sizeof(want), "...");
+		probe_result(p, false, status, "status %d (expect %s)", status, want);
+	}
+	if (p->phase == PROBE_BODY)
+		probe_body(p, in);
 }
 
 static void probe_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct probe *p = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	const struct cfg_check *ck = probe_check(p);
 
+	if (p->phase == PROBE_BODY) {
+		probe_body(p, in);
+		return;
+	}
+	if (p->phase == PROBE_IDLE) {
+		probe_close(p); /* bytes nobody asked for */
+		return;
+	}
+	p->got_bytes = true;
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
 		const char *buf = (const char *)evbuffer_pullup(in, -1);
@@ -149,25 +276,17 @@ static void probe_read_cb(struct bufferevent *bev, void *arg)
 		if (r == HTTP1_AGAIN)
 			return;
 		if (r == HTTP1_ERROR) {
-			probe_done(p, false, 0, "malformed response head");
+			probe_close(p);
+			probe_result(p, false, 0, "malformed response head");
 			return;
 		}
-		int status = p->parser.head.status;
-		if (status >= 100 && status < 200) {
-			/* Interim: drop it and parse the final response. */
-			evbuffer_drain(in, p->parser.head.head_len);
-			http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
-			continue;
+		if (p->parser.head.status >= 200) {
+			probe_head_done(p, in);
+			return;
 		}
-		if (check_status_in(ck->expect_bits, status)) {
-			probe_done(p, true, status, "status %d", status);
-		} else {
-			char want[64];
-			if (check_expect_format(ck->expect_bits, want, sizeof(want)) < 0)
-				snprintf(want, sizeof(want), "...");
-			probe_done(p, false, status, "status %d (expect %s)", status, want);
-		}
-		return;
+		/* Interim 1xx: drop it and parse the final response. */
+		evbuffer_drain(in, p->parser.head.head_len);
+		http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
 	}
 }
 
@@ -178,13 +297,20 @@ static void probe_event_cb(struct bufferevent *bev, short events, void *arg)
 
 	if (events & BEV_EVENT_CONNECTED)
 		return;
+	if (p->phase != PROBE_HEAD) {
+		probe_close(p); /* an idle connection closed, or a body cut: not a check */
+		return;
+	}
 	if (tls_failure_text(bev, why, sizeof(why))) {
-		probe_done(p, false, 0, "TLS %s", why);
+		char tls_why[320];
+		snprintf(tls_why, sizeof(tls_why), "TLS %s", why);
+		probe_close(p);
+		probe_result(p, false, 0, "%s", tls_why);
 	} else if (events & BEV_EVENT_ERROR) {
 		int e = EVUTIL_SOCKET_ERROR();
-		probe_done(p, false, 0, "%s", e ? evutil_socket_error_to_string(e) : "connection failed");
+		probe_conn_failed(p, e ? evutil_socket_error_to_string(e) : "connection failed");
 	} else {
-		probe_done(p, false, 0, "closed before a complete response head");
+		probe_conn_failed(p, "closed before a complete response head");
 	}
 }
 
@@ -195,30 +321,81 @@ static const char *probe_host(const struct probe *p)
 	return cp->tls.enabled && cp->tls.server_name ? cp->tls.server_name : probe_addr(p);
 }
 
-static void probe_start(struct probe *p)
+/* Send the check's request on P's connection. On an idle plain connection
+ * it is written at once with one send(2): a bufferevent would arm and disarm
+ * EV_WRITE and wait for a loop iteration, three system calls more per check. */
+static void probe_send(struct probe *p)
+{
+	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
+	char req[CHECK_PATH_MAX + 512];
+	int n = snprintf(req, sizeof(req),
+	                 CHECK_REQUEST_FMT,
+	                 cp->check.path, probe_host(p));
+	size_t len = n > 0 ? (size_t)n : 0, sent = 0;
+
+	if (len >= sizeof(req)) {
+		/* A very long server_name: the slow way, without truncation. */
+		evbuffer_add_printf(bufferevent_get_output(p->bev),
+		                    CHECK_REQUEST_FMT,
+		                    cp->check.path, probe_host(p));
+		len = 0;
+	}
+	http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
+	p->got_bytes = false;
+	probe_set_phase(p, PROBE_HEAD);
+	if (len && p->reused && !cp->tls.enabled &&
+	    evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
+		ssize_t w = send(bufferevent_getfd(p->bev), req, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		sent = w > 0 ? (size_t)w : 0;
+	}
+	if (sent < len || len == 0) {
+		bufferevent_write(p->bev, req + sent, len - sent);
+		bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	} else {
+		bufferevent_enable(p->bev, EV_READ);
+	}
+}
+
+/* A new connection for the check in flight. */
+static void probe_connect(struct probe *p)
 {
 	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
 	const struct cfg_addr *a = &cp->servers[p->idx];
 	SSL_CTX *ctx = cp->tls.enabled ? tls_set_pool_ctx(p->set->tls, p->pool) : NULL;
 
-	p->started_us = clock_now_us();
-	http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
+	p->reused = false;
 	p->bev = ctx ? tls_check_bufferevent(p->h->base, ctx, cp, p->idx)
 	             : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!p->bev) {
-		probe_done(p, false, 0, "cannot set up a connection (out of memory?)");
+		probe_result(p, false, 0, "cannot set up a connection (out of memory?)");
 		return;
 	}
 	bufferevent_setcb(p->bev, probe_read_cb, NULL, probe_event_cb, p);
-	evbuffer_add_printf(bufferevent_get_output(p->bev),
-	                    "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\n"
-	                    "Accept: */*\r\nConnection: close\r\n\r\n",
-	                    cp->check.path, probe_host(p));
-	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-	arm(p, cp->check.timeout_ms);
+	probe_send(p);
 	if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
 		int e = errno;
-		probe_done(p, false, 0, "connect: %s", strerror(e));
+		probe_close(p);
+		probe_result(p, false, 0, "connect: %s", strerror(e));
+	}
+}
+
+/* Start a check: on the idle connection of the previous one when there is
+ * one (one write and one read per check, like Envoy's reuse_connection),
+ * else on a new connection. */
+static void probe_start(struct probe *p)
+{
+	const struct cfg_check *ck = probe_check(p);
+
+	if (p->phase == PROBE_BODY)
+		probe_close(p); /* the last body is still not complete: give up on it */
+	p->started_us = clock_now_us();
+	p->deadline_us = p->started_us + ck->timeout_ms * 1000;
+	arm_at(p, ck->timeout_ms, true);
+	if (p->bev) {
+		p->reused = true;
+		probe_send(p);
+	} else {
+		probe_connect(p);
 	}
 }
 
@@ -227,11 +404,13 @@ static void probe_timer_cb(evutil_socket_t fd, short events, void *arg)
 	struct probe *p = arg;
 	(void)fd;
 	(void)events;
-	if (p->bev)
-		probe_done(p, false, 0, "timeout after %llu ms",
-		           (unsigned long long)probe_check(p)->timeout_ms);
-	else
+	if (p->phase == PROBE_HEAD) {
+		probe_close(p);
+		probe_result(p, false, 0, "timeout after %llu ms",
+		             (unsigned long long)probe_check(p)->timeout_ms);
+	} else {
 		probe_start(p);
+	}
 }
 
 /* ---- sets ------------------------------------------------------------------------ */
