@@ -11,7 +11,7 @@
  * thousand servers checked every second cheap (docs/BENCHMARKS.md). A
  * server that dies closes the connection, and the next check connects anew
  * (and is refused). The next check starts check.interval after the previous
- * one started.
+ * one started, rounded up to a grain of the clock (arm_at).
  *
  * Decisions:
  *   - A check fails on: refused/reset/closed before a complete head, a
@@ -28,10 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "weir/canary.h"
 #include "weir/clock.h"
@@ -42,7 +44,7 @@
 
 #define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */
 #define CHECK_REQUEST_FMT "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\nAccept: */*\r\n\r\n"
-#define CHECK_GRAIN_MS 25     /* check starts are aligned to this grid (see arm) */
+#define CHECK_GRAIN_MAX_MS 100 /* check starts are aligned to a grid of at most this (see arm) */
 
 static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
 
@@ -63,7 +65,16 @@ struct probe {
 	_Atomic uint32_t word;          /* published state: enum check_state */
 	struct check_sm sm;
 	struct event *timer;            /* next check; or the deadline of the one in flight */
-	struct bufferevent *bev;        /* NULL when no connection is open */
+	/* The connection: a bufferevent with TLS; a bare socket without, read
+	 * with one recv(2) per wake-up (a bufferevent costs an ioctl(FIONREAD)
+	 * and buffer bookkeeping more per read: the cost of a thousand
+	 * servers checked every second is mostly system calls). */
+	struct bufferevent *bev;        /* TLS; NULL when no connection is open */
+	evutil_socket_t fd;             /* plain; -1 when no connection is open */
+	struct event io;                /* plain: EV_WRITE while connecting, then EV_READ */
+	bool io_added;
+	bool connecting;                /* plain: connect(2) in progress */
+	struct evbuffer *in;            /* plain: bytes received and not consumed yet */
 	enum probe_phase phase;
 	bool reused;                    /* the check in flight reuses a connection */
 	bool got_bytes;                 /* ... and has read something on it */
@@ -107,15 +118,20 @@ static const char *probe_addr(const struct probe *p)
 }
 
 /* Run P's timer in MS. Unless EXACT, the due time is rounded up to the
- * next multiple of CHECK_GRAIN_MS of the monotonic clock: the checks due in
- * one grain start in one wake-up of the loop, and their answers tend to come
- * back together, instead of a wake-up per check (a thousand servers at 1 s
- * would otherwise wake the main thread a few thousand times a second). */
+ * next multiple of a grain of the monotonic clock, a tenth of the check
+ * interval up to CHECK_GRAIN_MAX_MS: the checks due in one grain start in
+ * one wake-up of the loop and their answers come back close together,
+ * instead of a wake-up or two per check (a thousand servers at 1 s cost
+ * 1.5 % of a core so, 2 % with a 25 ms grain: docs/BENCHMARKS.md). */
 static void arm_at(struct probe *p, uint64_t ms, bool exact)
 {
 	if (!exact) {
+		uint64_t grain = probe_check(p)->interval_ms / 10;
 		uint64_t now = clock_now_ms(), due = now + ms;
-		due += (CHECK_GRAIN_MS - due % CHECK_GRAIN_MS) % CHECK_GRAIN_MS;
+		if (grain > CHECK_GRAIN_MAX_MS)
+			grain = CHECK_GRAIN_MAX_MS;
+		if (grain > 1)
+			due += (grain - due % grain) % grain;
 		ms = due - now;
 	}
 	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
@@ -127,15 +143,27 @@ static void arm(struct probe *p, uint64_t ms)
 	arm_at(p, ms, false);
 }
 
+static bool probe_open(const struct probe *p)
+{
+	return p->bev != NULL || p->fd >= 0;
+}
+
 static void probe_close(struct probe *p)
 {
 	if (p->bev) {
-		if (p->set->cfg->pools[p->pool].tls.enabled)
-			tls_bufferevent_free(p->bev);
-		else
-			bufferevent_free(p->bev);
+		tls_bufferevent_free(p->bev);
 		p->bev = NULL;
 	}
+	if (p->fd >= 0) {
+		if (p->io_added)
+			event_del(&p->io);
+		p->io_added = false;
+		evutil_closesocket(p->fd);
+		p->fd = -1;
+		p->connecting = false;
+	}
+	if (p->in)
+		evbuffer_drain(p->in, evbuffer_get_length(p->in));
 	probe_set_phase(p, PROBE_IDLE);
 }
 
@@ -253,11 +281,9 @@ static void probe_head_done(struct probe *p, struct evbuffer *in)
 		probe_body(p, in);
 }
 
-static void probe_read_cb(struct bufferevent *bev, void *arg)
+/* Bytes arrived in IN (the bufferevent's input, or p->in). */
+static void probe_input(struct probe *p, struct evbuffer *in)
 {
-	struct probe *p = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
 	if (p->phase == PROBE_BODY) {
 		probe_body(p, in);
 		return;
@@ -290,6 +316,22 @@ static void probe_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+static void probe_read_cb(struct bufferevent *bev, void *arg)
+{
+	probe_input(arg, bufferevent_get_input(bev));
+}
+
+/* The connection ended (EOF, or error E; TLS failures are the caller's). */
+static void probe_conn_ended(struct probe *p, int e)
+{
+	if (p->phase != PROBE_HEAD)
+		probe_close(p); /* an idle connection closed, or a body cut: not a check */
+	else if (e)
+		probe_conn_failed(p, evutil_socket_error_to_string(e));
+	else
+		probe_conn_failed(p, "closed before a complete response head");
+}
+
 static void probe_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct probe *p = arg;
@@ -297,20 +339,62 @@ static void probe_event_cb(struct bufferevent *bev, short events, void *arg)
 
 	if (events & BEV_EVENT_CONNECTED)
 		return;
-	if (p->phase != PROBE_HEAD) {
-		probe_close(p); /* an idle connection closed, or a body cut: not a check */
-		return;
-	}
-	if (tls_failure_text(bev, why, sizeof(why))) {
+	if (p->phase == PROBE_HEAD && tls_failure_text(bev, why, sizeof(why))) {
 		char tls_why[320];
 		snprintf(tls_why, sizeof(tls_why), "TLS %s", why);
 		probe_close(p);
 		probe_result(p, false, 0, "%s", tls_why);
-	} else if (events & BEV_EVENT_ERROR) {
-		int e = EVUTIL_SOCKET_ERROR();
-		probe_conn_failed(p, e ? evutil_socket_error_to_string(e) : "connection failed");
-	} else {
-		probe_conn_failed(p, "closed before a complete response head");
+		return;
+	}
+	int e = (events & BEV_EVENT_ERROR) ? EVUTIL_SOCKET_ERROR() : 0;
+	probe_conn_ended(p, (events & BEV_EVENT_ERROR) && !e ? ECONNRESET : e);
+}
+
+static void probe_io_cb(evutil_socket_t fd, short events, void *arg);
+
+/* Watch P's socket for WHAT (EV_WRITE: the connect's end; EV_READ). */
+static void probe_watch(struct probe *p, short what)
+{
+	if (p->io_added)
+		event_del(&p->io);
+	event_assign(&p->io, p->h->base, p->fd, what | (what & EV_READ ? EV_PERSIST : 0), probe_io_cb, p);
+	event_add(&p->io, NULL);
+	p->io_added = true;
+}
+
+static void probe_send(struct probe *p);
+
+static void probe_io_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct probe *p = arg;
+	char buf[4096];
+	(void)events;
+
+	if (p->connecting) {
+		int e = 0;
+		socklen_t elen = sizeof(e);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) < 0)
+			e = errno;
+		if (e) {
+			probe_conn_ended(p, e);
+			return;
+		}
+		p->connecting = false;
+		probe_watch(p, EV_READ);
+		probe_send(p);
+		return;
+	}
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+	if (n > 0) {
+		if (evbuffer_add(p->in, buf, (size_t)n) < 0) {
+			probe_conn_ended(p, ENOMEM);
+			return;
+		}
+		probe_input(p, p->in);
+	} else if (n == 0) {
+		probe_conn_ended(p, 0);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		probe_conn_ended(p, errno);
 	}
 }
 
@@ -321,39 +405,35 @@ static const char *probe_host(const struct probe *p)
 	return cp->tls.enabled && cp->tls.server_name ? cp->tls.server_name : probe_addr(p);
 }
 
-/* Send the check's request on P's connection. On an idle plain connection
- * it is written at once with one send(2): a bufferevent would arm and disarm
- * EV_WRITE and wait for a loop iteration, three system calls more per check. */
+/* Send the check's request on P's connection: a plain socket writes it at
+ * once with one send(2) (nothing else is ever queued on it: one check at a
+ * time, about a hundred bytes); TLS through the bufferevent. */
 static void probe_send(struct probe *p)
 {
 	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
 	char req[CHECK_PATH_MAX + 512];
-	int n = snprintf(req, sizeof(req),
-	                 CHECK_REQUEST_FMT,
-	                 cp->check.path, probe_host(p));
-	size_t len = n > 0 ? (size_t)n : 0, sent = 0;
+	int n;
 
-	if (len >= sizeof(req)) {
-		/* A very long server_name: the slow way, without truncation. */
-		evbuffer_add_printf(bufferevent_get_output(p->bev),
-		                    CHECK_REQUEST_FMT,
-		                    cp->check.path, probe_host(p));
-		len = 0;
-	}
 	http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
 	p->got_bytes = false;
 	probe_set_phase(p, PROBE_HEAD);
-	if (len && p->reused && !cp->tls.enabled &&
-	    evbuffer_get_length(bufferevent_get_output(p->bev)) == 0) {
-		ssize_t w = send(bufferevent_getfd(p->bev), req, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		sent = w > 0 ? (size_t)w : 0;
-	}
-	if (sent < len || len == 0) {
-		bufferevent_write(p->bev, req + sent, len - sent);
+	if (p->bev) {
+		evbuffer_add_printf(bufferevent_get_output(p->bev), CHECK_REQUEST_FMT, cp->check.path,
+		                    probe_host(p));
 		bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-	} else {
-		bufferevent_enable(p->bev, EV_READ);
+		return;
 	}
+	n = snprintf(req, sizeof(req), CHECK_REQUEST_FMT, cp->check.path, probe_host(p));
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		/* Only a plain pool gets here: its Host is an address, far shorter. */
+		probe_close(p);
+		probe_result(p, false, 0, "check request too long");
+		return;
+	}
+	ssize_t w = send(p->fd, req, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w == n)
+		return;
+	probe_conn_ended(p, w < 0 ? errno : EMSGSIZE);
 }
 
 /* A new connection for the check in flight. */
@@ -362,20 +442,45 @@ static void probe_connect(struct probe *p)
 	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
 	const struct cfg_addr *a = &cp->servers[p->idx];
 	SSL_CTX *ctx = cp->tls.enabled ? tls_set_pool_ctx(p->set->tls, p->pool) : NULL;
+	int e;
 
 	p->reused = false;
-	p->bev = ctx ? tls_check_bufferevent(p->h->base, ctx, cp, p->idx)
-	             : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!p->bev) {
-		probe_result(p, false, 0, "cannot set up a connection (out of memory?)");
+	if (ctx) {
+		p->bev = tls_check_bufferevent(p->h->base, ctx, cp, p->idx);
+		if (!p->bev) {
+			probe_result(p, false, 0, "cannot set up a TLS connection (out of memory?)");
+			return;
+		}
+		bufferevent_setcb(p->bev, probe_read_cb, NULL, probe_event_cb, p);
+		probe_send(p);
+		if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+			e = errno;
+			probe_close(p);
+			probe_result(p, false, 0, "connect: %s", strerror(e));
+		}
 		return;
 	}
-	bufferevent_setcb(p->bev, probe_read_cb, NULL, probe_event_cb, p);
-	probe_send(p);
-	if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
-		int e = errno;
+	if (!p->in && !(p->in = evbuffer_new())) {
+		probe_result(p, false, 0, "cannot set up a connection (out of memory)");
+		return;
+	}
+	p->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd < 0) {
+		e = errno;
+		probe_result(p, false, 0, "socket: %s", strerror(e));
+		return;
+	}
+	probe_set_phase(p, PROBE_HEAD);
+	if (connect(p->fd, (const struct sockaddr *)&a->ss, a->len) == 0) {
+		probe_watch(p, EV_READ);
+		probe_send(p);
+	} else if (errno == EINPROGRESS) {
+		p->connecting = true;
+		probe_watch(p, EV_WRITE);
+	} else {
+		e = errno;
 		probe_close(p);
-		probe_result(p, false, 0, "connect: %s", strerror(e));
+		probe_result(p, false, 0, "%s", strerror(e));
 	}
 }
 
@@ -391,7 +496,7 @@ static void probe_start(struct probe *p)
 	p->started_us = clock_now_us();
 	p->deadline_us = p->started_us + ck->timeout_ms * 1000;
 	arm_at(p, ck->timeout_ms, true);
-	if (p->bev) {
+	if (probe_open(p)) {
 		p->reused = true;
 		probe_send(p);
 	} else {
@@ -425,6 +530,10 @@ static void set_stop(struct probe_set *set)
 			if (p->timer) {
 				event_free(p->timer);
 				p->timer = NULL;
+			}
+			if (p->in) {
+				evbuffer_free(p->in);
+				p->in = NULL;
 			}
 		}
 	}
@@ -466,6 +575,7 @@ static struct probe_set *set_new(struct health *h, const struct weir_config *cfg
 			p->pool = (enum pool_id)pl;
 			p->idx = i;
 			p->last.checked = true;
+			p->fd = -1;
 			p->timer = evtimer_new(h->base, probe_timer_cb, p);
 			if (!p->timer)
 				goto fail;
