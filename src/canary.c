@@ -398,7 +398,7 @@ static const char *transition_action(enum guard_state to)
 
 /* The guard rolled the canary back (its state already is ROLLED_BACK with
  * REASON). Users first: publish, then persist. */
-static void guard_rollback_apply(struct canary *c, const char *reason, uint64_t now)
+static void apply_guard_rollback(struct canary *c, const char *reason, uint64_t now)
 {
 	uint32_t before = c->weight;
 	char err[256];
@@ -436,7 +436,7 @@ static bool check_pools(struct canary *c, uint64_t now)
 		c->pool_down[p] = down;
 		if (down && can_roll_back) {
 			guard_rolled_back(&c->guard, why, now);
-			guard_rollback_apply(c, why, now);
+			apply_guard_rollback(c, why, now);
 			rolled_back = true;
 		} else if (down && !was_down) {
 			log_warn("health alert: %s", why);
@@ -488,7 +488,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	struct guard_verdict v = guard_tick(&c->guard, &in, now);
 
 	if (v.kind == GUARD_VERDICT_ROLLBACK) {
-		guard_rollback_apply(c, v.reason, now);
+		apply_guard_rollback(c, v.reason, now);
 		return;
 	}
 	if (v.kind == GUARD_VERDICT_ALERT) {
