@@ -11,19 +11,27 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "weir/canary.h"
 #include "weir/clock.h"
 #include "weir/health.h"
+#include "weir/httpd.h"
 #include "weir/page.h"
 #include "weir/stats.h"
 #include "weir/worker.h"
 
 struct admin {
 	struct runtime *rt;
-	struct evhttp *http;
+	struct httpd *http;
 	struct stats_snapshot *snap;
+};
+
+/* What one client may cost (README, "Admin listener"): it can never take
+ * more than a few dozen descriptors from the proxy, nor memory for a body. */
+static const struct httpd_limits admin_limits = {
+	.max_clients = 64,
+	.max_head_bytes = 8192,
+	.timeout_seconds = 10,
 };
 
 static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
@@ -257,61 +265,32 @@ static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct
 	canary_metrics(rt->canary, b);
 }
 
-static void reply(struct evhttp_request *req, int code, const char *reason, const char *type,
-                  struct evbuffer *body)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	evhttp_add_header(h, "Content-Type", type);
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, body);
-}
-
-static void admin_cb(struct evhttp_request *req, void *arg)
+/* The admin listener's answers (httpd.h: GET and HEAD only, no body). */
+static int admin_handle(void *arg, const char *path, struct evbuffer *b, const char **type)
 {
 	struct admin *a = arg;
-	const char *uri = evhttp_request_get_uri(req);
-	struct evhttp_uri *parsed = evhttp_uri_parse(uri);
-	const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
-	struct evbuffer *b = evbuffer_new();
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
-	if (!b)
-		goto out;
-	if (!path)
-		path = "";
-	bool known = strcmp(path, "/") == 0 || strcmp(path, "/stats.json") == 0 ||
-	             strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
-	             strcmp(path, "/report.json") == 0;
-	if (!known) {
-		evbuffer_add_printf(b, "not found\n");
-		reply(req, 404, "Not Found", "text/plain", b);
-	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		evbuffer_add_printf(b, "method not allowed\n");
-		reply(req, 405, "Method Not Allowed", "text/plain", b);
-	} else if (strcmp(path, "/healthz") == 0) {
+	if (strcmp(path, "/healthz") == 0) {
 		evbuffer_add_printf(b, "ok\n");
-		reply(req, 200, "OK", "text/plain", b);
 	} else if (strcmp(path, "/stats.json") == 0) {
 		stats_json(a->rt, a->snap, b);
 		evbuffer_add(b, "\n", 1);
-		reply(req, 200, "OK", "application/json", b);
+		*type = "application/json";
 	} else if (strcmp(path, "/report.json") == 0) {
 		canary_report_json(a->rt->canary, b);
 		evbuffer_add(b, "\n", 1);
-		reply(req, 200, "OK", "application/json", b);
+		*type = "application/json";
 	} else if (strcmp(path, "/metrics") == 0) {
 		metrics_text(a->rt, a->snap, b);
-		reply(req, 200, "OK", "text/plain; version=0.0.4", b);
-	} else {
+		*type = "text/plain; version=0.0.4";
+	} else if (strcmp(path, "/") == 0) {
 		evbuffer_add(b, admin_page_html, admin_page_html_len);
-		reply(req, 200, "OK", "text/html; charset=utf-8", b);
+		*type = "text/html; charset=utf-8";
+	} else {
+		evbuffer_add_printf(b, "not found\n");
+		return 404;
 	}
-out:
-	if (b)
-		evbuffer_free(b);
-	if (parsed)
-		evhttp_uri_free(parsed);
+	return 200;
 }
 
 struct admin *admin_new(struct runtime *rt, char *err, size_t errlen)
@@ -323,21 +302,20 @@ struct admin *admin_new(struct runtime *rt, char *err, size_t errlen)
 		goto fail;
 	a->rt = rt;
 	a->snap = stats_snapshot_new();
-	a->http = evhttp_new(rt->base);
-	if (!a->snap || !a->http)
+	if (!a->snap)
 		goto fail;
-	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
-	                                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-	                                        EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(a->http, admin_cb, a);
 	evutil_socket_t fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 || listen(fd, 128) < 0 ||
-	    !evhttp_accept_socket_with_handle(a->http, fd)) {
+	    bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 || listen(fd, 128) < 0) {
 		snprintf(err, errlen, "cannot listen on %s (admin.http): %s", addr->text, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		admin_free(a);
+		return NULL;
+	}
+	a->http = httpd_new(rt->base, fd, &admin_limits, admin_handle, a, err, errlen);
+	if (!a->http) {
 		admin_free(a);
 		return NULL;
 	}
@@ -352,8 +330,7 @@ void admin_free(struct admin *a)
 {
 	if (!a)
 		return;
-	if (a->http)
-		evhttp_free(a->http);
+	httpd_free(a->http);
 	stats_snapshot_free(a->snap);
 	free(a);
 }

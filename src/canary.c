@@ -9,6 +9,7 @@
 
 #include "weir/canary.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +27,13 @@
 #include "weir/runtime.h"
 #include "weir/state.h"
 #include "weir/stats.h"
+#include "weir/textbuf.h"
 
 #define RECENT_EVENTS 20             /* events kept for /stats.json and the page */
-#define EVENT_LINE_MAX 2048
-#define REPORT_JSON_MAX (256 * 1024)
+#define EVENT_LINE_MAX 2048           /* state.h: an event line is always shorter */
+/* Messages of state.c name the state file or event log path (at most twice,
+ * with strerror and a few words), so this holds any of them whole. */
+#define ERR_TEXT_MAX (2 * PATH_MAX + 256)
 
 enum actor { ACTOR_GUARD, ACTOR_CONTROL, ACTOR_ROLLOUT, ACTOR_CONFIG, ACTOR_COUNT };
 static const char *const actor_names[ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
@@ -67,6 +71,17 @@ static void wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
 	gmtime_r(&secs, &tm);
 	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && len)
 		buf[0] = '\0';
+}
+
+/* Append what a growing textbuf T received (RC 0), or FALLBACK when memory
+ * ran out, so that the document stays whole; releases T. */
+static void add_text(struct evbuffer *out, struct textbuf *t, int rc, const char *fallback)
+{
+	if (rc == 0)
+		evbuffer_add(out, t->buf, t->off);
+	else
+		evbuffer_add(out, fallback, strlen(fallback));
+	textbuf_dispose(t);
 }
 
 static void recent_add(struct canary *c, const char *line)
@@ -158,7 +173,7 @@ static int change_weight_persisted(struct canary *c, uint32_t after, const struc
                                    const char *reason, uint64_t now_ms, char *err, size_t errlen)
 {
 	uint32_t before = c->weight;
-	char ignored[256];
+	char ignored[ERR_TEXT_MAX];
 
 	if (save_state(c, after, guard_after->state, err, errlen) < 0)
 		return -1;
@@ -310,16 +325,16 @@ static int op_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errl
 {
 	struct canary *c = ctx;
 	char since[40];
-	char *buf = malloc(GUARD_SHOW_MAX);
+	struct textbuf t;
 
-	if (!buf) {
+	textbuf_start_growing(&t);
+	wall_format(c->guard.since_ms, since, sizeof(since), c);
+	if (guard_format_show(&c->guard, clock_now_ms(), since, &t) < 0) {
+		textbuf_dispose(&t);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	wall_format(c->guard.since_ms, since, sizeof(since), c);
-	guard_format_show(&c->guard, clock_now_ms(), since, buf, GUARD_SHOW_MAX);
-	evbuffer_add(out, buf, strlen(buf));
-	free(buf);
+	add_text(out, &t, 0, "");
 	return 0;
 }
 
@@ -466,7 +481,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	struct canary *c = arg;
 	uint64_t now = clock_now_ms();
 	struct guard_input in;
-	char err[256];
+	char err[ERR_TEXT_MAX];
 	(void)fd;
 	(void)events;
 
@@ -525,19 +540,22 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 
 void canary_stats_json(struct canary *c, struct evbuffer *out)
 {
-	char since[40], buf[2048];
+	char since[40];
+	struct textbuf t;
 
 	wall_format(c->guard.since_ms, since, sizeof(since), c);
-	guard_format_json(&c->guard, since, buf, sizeof(buf));
-	evbuffer_add_printf(out, "\"guard\":%s,\"rollout\":", buf);
+	textbuf_start_growing(&t);
+	evbuffer_add_printf(out, "\"guard\":");
+	add_text(out, &t, guard_format_json(&c->guard, since, &t), "null");
+	evbuffer_add_printf(out, ",\"rollout\":");
 	if (c->has_rollout) {
 		uint64_t at;
 		char next[40];
 		bool has_next = rollout_next_at(&c->rollout, &at);
 		if (has_next)
 			wall_format(at, next, sizeof(next), c);
-		rollout_format_json(&c->rollout, has_next ? next : NULL, buf, sizeof(buf));
-		evbuffer_add(out, buf, strlen(buf));
+		textbuf_start_growing(&t);
+		add_text(out, &t, rollout_format_json(&c->rollout, has_next ? next : NULL, &t), "null");
 	} else {
 		evbuffer_add_printf(out, "null");
 	}
@@ -550,16 +568,12 @@ void canary_stats_json(struct canary *c, struct evbuffer *out)
 void canary_report_json(struct canary *c, struct evbuffer *out)
 {
 	uint64_t now = clock_now_ms();
-	char *buf = malloc(REPORT_JSON_MAX);
+	struct textbuf t;
 
-	if (!buf) {
-		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}");
-		return;
-	}
 	fill_step_numbers(c, now); /* the current step's numbers so far */
-	rollout_history_format_json(&c->history, now, wall_format, c, buf, REPORT_JSON_MAX);
-	evbuffer_add(out, buf, strlen(buf));
-	free(buf);
+	textbuf_start_growing(&t);
+	add_text(out, &t, rollout_history_format_json(&c->history, now, wall_format, c, &t),
+	         "{\"error\":\"out of memory\"}");
 }
 
 void canary_metrics(struct canary *c, struct evbuffer *out)
@@ -594,7 +608,7 @@ static void start_tick(struct canary *c)
 void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 {
 	uint64_t now = clock_now_ms();
-	char err[256];
+	char err[ERR_TEXT_MAX];
 
 	c->cfg = cfg;
 	guard_configure(&c->guard, &cfg->guard);
@@ -643,6 +657,13 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	}
 	c->weight = cfg->split.canary_weight;
 	if (cfg->state_file[0]) {
+		/* A leftover costs disk space, not correctness: warn and go on. */
+		int stale = state_remove_stale_temps(cfg->state_file, err, errlen);
+		if (stale < 0)
+			log_warn("%s", err);
+		else if (stale > 0)
+			log_info("state file %s: removed %d temporary file(s) left by a crashed save",
+			         cfg->state_file, stale);
 		loaded = state_load(cfg->state_file, &st, err, errlen);
 		if (loaded < 0)
 			goto fail;
@@ -672,7 +693,7 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 			goto fail;
 		char **lines = NULL;
 		size_t count = 0;
-		char ignored[256];
+		char ignored[ERR_TEXT_MAX];
 		if (event_log_read_last(cfg->event_log, RECENT_EVENTS, &lines, &count, ignored, sizeof(ignored)) == 0) {
 			for (size_t i = 0; i < count; i++)
 				recent_add(c, lines[i]);

@@ -607,6 +607,22 @@ static void reply_ok(struct evbuffer *out, struct evbuffer *payload)
 	evbuffer_add(out, "\n", 1);
 }
 
+/* A reason that filled ERR (ERR_MAX: every error of a huge configuration)
+ * was cut: say so at a character boundary rather than stop mid-word. The
+ * log has every reload error. */
+static void mark_cut(char *err, size_t errlen)
+{
+	static const char more[] = " ... (cut; the log has the rest)";
+	size_t at;
+
+	if (strlen(err) + 1 < errlen || errlen < 2 * sizeof(more))
+		return;
+	at = errlen - sizeof(more);
+	while (at > 0 && ((unsigned char)err[at] & 0xc0) == 0x80)
+		at--;
+	memcpy(err + at, more, sizeof(more));
+}
+
 void control_execute(const struct control_ops *ops, const char *line, size_t len, struct evbuffer *out)
 {
 	char quoted[ECHO_MAX + 4], err[ERR_MAX];
@@ -657,10 +673,12 @@ void control_execute(const struct control_ops *ops, const char *line, size_t len
 		return;
 	}
 	err[0] = '\0';
-	if (cmd->run(&call, payload, err, sizeof(err)) == 0)
+	if (cmd->run(&call, payload, err, sizeof(err)) == 0) {
 		reply_ok(out, payload);
-	else
+	} else {
+		mark_cut(err, sizeof(err));
 		reply_err(out, err);
+	}
 	evbuffer_free(payload);
 }
 

@@ -714,24 +714,22 @@ done:
 
 /* ---- output -------------------------------------------------------------- */
 
-int guard_format_json(const struct guard *g, const char *since_wall, char *buf, size_t len)
+int guard_format_json(const struct guard *g, const char *since_wall, struct textbuf *o)
 {
 	const char *reason = guard_reason(g);
-	struct textbuf o;
 
-	textbuf_start(&o, buf, len);
-	textbuf_printf(&o, "{\"state\":\"%s\",\"since\":", guard_state_name(g->state));
+	textbuf_printf(o, "{\"state\":\"%s\",\"since\":", guard_state_name(g->state));
 	if (since_wall != NULL)
-		out_json_string(&o, since_wall);
+		out_json_string(o, since_wall);
 	else
-		textbuf_printf(&o, "null");
-	textbuf_printf(&o, ",\"reason\":");
+		textbuf_printf(o, "null");
+	textbuf_printf(o, ",\"reason\":");
 	if (reason != NULL)
-		out_json_string(&o, reason);
+		out_json_string(o, reason);
 	else
-		textbuf_printf(&o, "null");
-	textbuf_printf(&o, "}");
-	return out_finish(&o);
+		textbuf_printf(o, "null");
+	textbuf_printf(o, "}");
+	return out_finish(o);
 }
 
 /* "5s", or "1500ms" when not whole seconds. */
@@ -788,50 +786,47 @@ static void out_pool(struct textbuf *o, const struct guard_judgement *j, enum po
 	textbuf_printf(o, "\n");
 }
 
-int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, char *buf,
-                      size_t len)
+int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, struct textbuf *o)
 {
 	const struct guard_judgement *j = &g->last;
 	const char *reason = guard_reason(g);
-	struct textbuf o;
 
-	textbuf_start(&o, buf, len);
-	textbuf_printf(&o, "state %s\n", guard_state_name(g->state));
-	textbuf_printf(&o, "since %s\n", since_wall != NULL ? since_wall : "-");
-	textbuf_printf(&o, "reason %s\n", reason != NULL ? reason : "-");
-	textbuf_printf(&o, "enabled %s\n", g->enabled ? "yes" : "no");
-	textbuf_printf(&o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
-	textbuf_printf(&o, "interval ");
-	out_duration(&o, g->interval_ms);
-	textbuf_printf(&o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
-	out_duration(&o, g->for_ms);
-	textbuf_printf(&o, "\n");
-	out_threshold(&o, "max_error_rate", 4, g->th.max_error_rate);
-	out_threshold(&o, "max_error_rate_increase", 4, g->th.max_error_rate_increase);
-	out_threshold(&o, "max_p50_ms", 1, g->th.max_p50_ms);
-	out_threshold(&o, "max_p99_ms", 1, g->th.max_p99_ms);
-	out_threshold(&o, "max_p999_ms", 1, g->th.max_p999_ms);
-	out_threshold(&o, "max_p99_ratio", 2, g->th.max_p99_ratio);
-	textbuf_printf(&o, "canary_weight %.2f\n", j->canary_weight / 100.0);
+	textbuf_printf(o, "state %s\n", guard_state_name(g->state));
+	textbuf_printf(o, "since %s\n", since_wall != NULL ? since_wall : "-");
+	textbuf_printf(o, "reason %s\n", reason != NULL ? reason : "-");
+	textbuf_printf(o, "enabled %s\n", g->enabled ? "yes" : "no");
+	textbuf_printf(o, "action %s\n", g->action == GUARD_ACTION_ROLLBACK ? "rollback" : "alert");
+	textbuf_printf(o, "interval ");
+	out_duration(o, g->interval_ms);
+	textbuf_printf(o, "\nmin_requests %llu\nfor ", (unsigned long long)g->min_requests);
+	out_duration(o, g->for_ms);
+	textbuf_printf(o, "\n");
+	out_threshold(o, "max_error_rate", 4, g->th.max_error_rate);
+	out_threshold(o, "max_error_rate_increase", 4, g->th.max_error_rate_increase);
+	out_threshold(o, "max_p50_ms", 1, g->th.max_p50_ms);
+	out_threshold(o, "max_p99_ms", 1, g->th.max_p99_ms);
+	out_threshold(o, "max_p999_ms", 1, g->th.max_p999_ms);
+	out_threshold(o, "max_p99_ratio", 2, g->th.max_p99_ratio);
+	textbuf_printf(o, "canary_weight %.2f\n", j->canary_weight / 100.0);
 	if (j->judged)
-		textbuf_printf(&o, "judged yes\n");
+		textbuf_printf(o, "judged yes\n");
 	else
-		textbuf_printf(&o, "judged no (%s)\n", j->note);
-	out_pool(&o, j, POOL_BASELINE);
-	out_pool(&o, j, POOL_CANARY);
-	textbuf_printf(&o, "error_rate_increase ");
-	out_num(&o, 4, j->error_rate_increase);
-	textbuf_printf(&o, "\np99_ratio ");
-	out_num(&o, 2, j->p99_ratio);
-	textbuf_printf(&o, "\n");
+		textbuf_printf(o, "judged no (%s)\n", j->note);
+	out_pool(o, j, POOL_BASELINE);
+	out_pool(o, j, POOL_CANARY);
+	textbuf_printf(o, "error_rate_increase ");
+	out_num(o, 4, j->error_rate_increase);
+	textbuf_printf(o, "\np99_ratio ");
+	out_num(o, 2, j->p99_ratio);
+	textbuf_printf(o, "\n");
 	if (g->breach.metric == GUARD_METRIC_NONE) {
-		textbuf_printf(&o, "last_breach none\n");
+		textbuf_printf(o, "last_breach none\n");
 	} else {
 		uint64_t age = now_ms > g->breach.at_ms ? now_ms - g->breach.at_ms : 0;
 
-		textbuf_printf(&o, "last_breach ");
-		out_duration(&o, age / 1000 * 1000);
-		textbuf_printf(&o, " ago: %s\n", g->breach.reason);
+		textbuf_printf(o, "last_breach ");
+		out_duration(o, age / 1000 * 1000);
+		textbuf_printf(o, " ago: %s\n", g->breach.reason);
 	}
-	return out_finish(&o);
+	return out_finish(o);
 }

@@ -30,6 +30,8 @@
  *  5. Request-target form must match the method: origin-form ("/...") for
  *     any method but CONNECT; absolute-form only with the http or https
  *     scheme (case-insensitive), a non-empty authority and no userinfo;
+ *     h->authority and h->path record the absolute-form's parts, and an
+ *     authority starting with ":" (no host) is refused;
  *     authority-form (host ":" port, port 1*DIGIT) only and always for
  *     CONNECT; asterisk-form "*" only for OPTIONS. Anything else is 400. The
  *     target is not otherwise checked against RFC 3986, since deployed
@@ -60,16 +62,27 @@
  *     in this order at the end of the head: HTTP/1.0 with Transfer-Encoding
  *     400 (RFC 9112 6.1 faulty framing); Transfer-Encoding with
  *     Content-Length 400 (we refuse rather than strip CL); final coding not
- *     chunked 501; chunked more than once 400.
+ *     chunked 501; chunked more than once 400; a coding weir does not know
+ *     (known: gzip, x-gzip, deflate, compress, x-compress), a coding with
+ *     parameters, or more than HTTP1_MAX_CODINGS codings besides chunked
+ *     501. The known codings are recorded in order (h->codings) for the
+ *     proxy to forward.
  * 12. Responses: Transfer-Encoding with Content-Length, in HTTP/1.0, with
- *     chunked more than once or chunked anywhere but last is BAD_RESPONSE; a
+ *     chunked more than once or chunked anywhere but last, or with a coding
+ *     a request would get 501 for, is BAD_RESPONSE; a
  *     list ending in chunked is CHUNKED, another list is CLOSE; otherwise
  *     Content-Length gives LENGTH, and nothing gives CLOSE.
  * 13. Host: an HTTP/1.1 request without one, any request with two, or a value
  *     with a byte outside unreserved / sub-delims / "%" / ":" / "[" / "]" is
- *     400 (RFC 9112 3.2). An empty Host is accepted (RFC 9110 7.2).
- * 14. Connection is a comma-separated list compared case-insensitively;
- *     "close" wins over "keep-alive"; unknown and empty elements are ignored.
+ *     400 (RFC 9112 3.2). An empty Host is accepted (RFC 9110 7.2), except
+ *     beside an absolute-form target (whose authority replaces it).
+ * 14. Connection is a comma-separated list of tokens compared
+ *     case-insensitively; "close" wins over "keep-alive"; empty elements are
+ *     ignored, an element that is not a token is refused, and so are more
+ *     than HTTP1_MAX_CONN_NAMES elements in all Connection fields together:
+ *     the proxy removes the fields named, and a list it cut short or guessed
+ *     at would let fields through that the sender wanted removed.
+ *     conn_names says whether anything but close / keep-alive was named.
  *     A response delimited by close is never keep-alive (unless 1xx/204/304,
  *     which have no body whatever the framing fields say).
  * 15. "Expect: 100-continue" (case-insensitive, whole value) sets
@@ -82,12 +95,14 @@
  *     INT64_MAX. No whitespace after the size unless a ";" extension follows
  *     (BWS belongs to chunk-ext only). Extensions follow RFC 9112 7.1.1 with
  *     BWS around ";" and "=", token or quoted-string values; they are
- *     validated and ignored. A chunk-size line (CRLF included) above 4096
+ *     validated and reported as framing (the proxy drops them and writes
+ *     the size in minimal hex). A chunk-size line (CRLF included) above 4096
  *     bytes is refused.
  * 17. Exactly CRLF after chunk data and after every line; bare LF is refused.
  * 18. Trailer fields are validated like header fields (token name, colon, no
  *     whitespace before it, no obs-fold, value without CTL); the trailer
- *     section including its final CRLF is limited to 65536 bytes. */
+ *     section including its final CRLF is limited to 65536 bytes. They are
+ *     reported as framing: the proxy does not forward them. */
 #include <stdint.h>
 #include <string.h>
 
@@ -283,6 +298,126 @@ http1_span_ieq(const char *buf, struct http1_span s, const char *lower_lit)
 	return lower_lit[s.len] == '\0';
 }
 
+size_t
+http1_forward_target(const char *buf, const struct http1_head *h, char *out)
+{
+	struct http1_span t = h->authority.len ? h->path : h->target;
+	size_t k = 0;
+
+	if (h->authority.len && (t.len == 0 || buf[t.off] != '/')) {
+		if (t.len == 0 && h->method.len == 7 && memcmp(buf + h->method.off, "OPTIONS", 7) == 0) {
+			out[0] = '*';
+			return 1;
+		}
+		out[k++] = '/';
+	}
+	memcpy(out + k, buf + t.off, t.len);
+	return k + t.len;
+}
+
+size_t
+http1_put_transfer_encoding(const struct http1_head *h, bool chunked, char *out)
+{
+	static const char name[] = "Transfer-Encoding: ";
+	size_t k = sizeof name - 1;
+
+	if (h->ncodings == 0 && !chunked)
+		return 0;
+	memcpy(out, name, k);
+	for (unsigned i = 0; i < h->ncodings; i++) {
+		const char *c = http1_coding_name(h->codings[i]);
+		size_t n = strlen(c);
+
+		memcpy(out + k, c, n);
+		k += n;
+		if (i + 1 < h->ncodings || chunked) {
+			memcpy(out + k, ", ", 2);
+			k += 2;
+		}
+	}
+	if (chunked) {
+		memcpy(out + k, "chunked", 7);
+		k += 7;
+	}
+	memcpy(out + k, "\r\n", 2);
+	return k + 2;
+}
+
+/* ---- Connection-listed fields --------------------------------------------- */
+
+/* Names that cross whatever a Connection field lists (see http1.h). */
+static const char *const conn_protected[] = {
+	"host", "content-length", "transfer-encoding", "cookie", "authorization",
+	"x-forwarded-for", "x-forwarded-proto", "close", "keep-alive",
+};
+
+/* The N bytes at A equal the NUL-terminated S, ignoring ASCII case on both. */
+static bool
+ieq_any(const unsigned char *a, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i]; i++)
+		if (lower(a[i]) != lower((unsigned char)s[i]))
+			return false;
+	return i == n && s[i] == '\0';
+}
+
+static bool
+conn_name_kept(const unsigned char *t, size_t n, const char *const *keep)
+{
+	for (size_t k = 0; k < sizeof conn_protected / sizeof *conn_protected; k++)
+		if (ieq_any(t, n, conn_protected[k]))
+			return true;
+	for (; keep && *keep; keep++)
+		if (ieq_any(t, n, *keep))
+			return true;
+	return false;
+}
+
+void
+http1_conn_names_get(const char *buf, const struct http1_head *h,
+                     const char *const *keep, struct http1_conn_names *out)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+
+	out->n = 0;
+	if (!h->conn_names)
+		return;
+	for (unsigned f = 0; f < h->nheaders; f++) {
+		size_t i, end;
+
+		if (!http1_span_ieq(buf, h->headers[f].name, "connection"))
+			continue;
+		i = h->headers[f].value.off;
+		end = i + h->headers[f].value.len;
+		/* The parser checked the syntax (1#token) and the count. */
+		while (i < end && out->n < HTTP1_MAX_CONN_NAMES) {
+			size_t t = skip_ws(b, i, end), e = skip_token(b, t, end);
+
+			if (e > t && !conn_name_kept(b + t, e - t, keep))
+				out->name[out->n++] = span(t, e - t);
+			i = skip_ws(b, e, end) + 1;
+		}
+	}
+}
+
+bool
+http1_conn_names_has(const char *buf, const struct http1_conn_names *l, struct http1_span name)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+
+	for (unsigned k = 0; k < l->n; k++)
+		if (l->name[k].len == name.len) {
+			uint32_t i = 0;
+			while (i < name.len && lower(b[l->name[k].off + i]) == lower(b[name.off + i]))
+				i++;
+			if (i == name.len)
+				return true;
+		}
+	return false;
+}
+
 /* ---- head parser ---------------------------------------------------------- */
 
 enum {
@@ -305,6 +440,8 @@ enum {
 #define H1F_TE_TWICE    0x20u   /* "chunked" appeared more than once */
 #define H1F_CONN_CLOSE  0x40u
 #define H1F_CONN_KA     0x80u
+#define H1F_TE_UNSUP    0x100u  /* unknown coding, parameters, or too many codings */
+#define H1F_HOST_EMPTY  0x200u
 
 void
 http1_parser_init(struct http1_parser *p, enum http1_kind kind,
@@ -324,6 +461,7 @@ http1_parser_init(struct http1_parser *p, enum http1_kind kind,
 	p->line_start = 0;
 	p->empty_lines = 0;
 	p->flags = 0;
+	p->conn_count = 0;
 	p->error = HTTP1_E_NONE;
 
 	/* Not the header array: 2 KiB of stores per message for nothing. */
@@ -341,6 +479,10 @@ http1_parser_init(struct http1_parser *p, enum http1_kind kind,
 	h->is_head = false;
 	h->is_connect = false;
 	h->has_upgrade = false;
+	h->conn_names = false;
+	h->authority = span(0, 0);
+	h->path = span(0, 0);
+	h->ncodings = 0;
 }
 
 static enum http1_result
@@ -384,11 +526,11 @@ authority_form(const unsigned char *t, size_t n)
 }
 
 /* "http://" or "https://" (any case), then a non-empty authority without
- * userinfo, then anything. */
+ * userinfo and with a host, then anything. Sets h->authority and h->path. */
 static bool
-absolute_form(const unsigned char *t, size_t n)
+absolute_form(struct http1_head *h, const unsigned char *t, size_t n)
 {
-	size_t i;
+	size_t i, a;
 
 	if (n > 7 && ieq(t, "http://", 7))
 		i = 7;
@@ -396,16 +538,18 @@ absolute_form(const unsigned char *t, size_t n)
 		i = 8;
 	else
 		return false;
-	if (t[i] == '/' || t[i] == '?' || t[i] == '#')
+	if (t[i] == '/' || t[i] == '?' || t[i] == '#' || t[i] == ':')
 		return false;
-	for (; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
+	for (a = i; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
 		if (!IS(t[i], CT_HOST))
 			return false;
+	h->authority = span(h->target.off + a, i - a);
+	h->path = span(h->target.off + i, n - i);
 	return true;
 }
 
 static enum http1_error
-check_target_form(const struct http1_head *h, const unsigned char *b)
+check_target_form(struct http1_head *h, const unsigned char *b)
 {
 	const unsigned char *t = b + h->target.off;
 	size_t n = h->target.len;
@@ -417,7 +561,7 @@ check_target_form(const struct http1_head *h, const unsigned char *b)
 	if (n == 1 && t[0] == '*')
 		return h->method.len == 7 && memcmp(b + h->method.off, "OPTIONS", 7) == 0 ?
 		       HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
-	return absolute_form(t, n) ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
+	return absolute_form(h, t, n) ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
 }
 
 /* Request line in [S, CR); B[CR] is '\r'. */
@@ -491,6 +635,44 @@ field_content_length(struct http1_parser *p, const unsigned char *b, size_t i, s
 	return HTTP1_E_NONE;
 }
 
+static const char *const coding_names[] = {
+	[HTTP1_TC_GZIP] = "gzip",
+	[HTTP1_TC_X_GZIP] = "x-gzip",
+	[HTTP1_TC_DEFLATE] = "deflate",
+	[HTTP1_TC_COMPRESS] = "compress",
+	[HTTP1_TC_X_COMPRESS] = "x-compress",
+};
+
+const char *
+http1_coding_name(uint8_t coding)
+{
+	if (coding == 0 || coding >= sizeof coding_names / sizeof *coding_names)
+		return "?";
+	return coding_names[coding];
+}
+
+/* The coding named by the N bytes at T, or 0 when weir does not know it. */
+static uint8_t
+coding_id(const unsigned char *t, size_t n)
+{
+	for (uint8_t k = 1; k < sizeof coding_names / sizeof *coding_names; k++)
+		if (strlen(coding_names[k]) == n && ieq(t, coding_names[k], n))
+			return k;
+	return 0;
+}
+
+/* A coding other than chunked, without parameters (ID 0: unknown). */
+static void
+add_coding(struct http1_parser *p, uint8_t id, bool params)
+{
+	struct http1_head *h = &p->head;
+
+	if (id == 0 || params || h->ncodings == HTTP1_MAX_CODINGS)
+		p->flags |= H1F_TE_UNSUP;
+	else
+		h->codings[h->ncodings++] = id;
+}
+
 /* One Transfer-Encoding line: 1#transfer-coding, appended to earlier lines. */
 static enum http1_error
 field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
@@ -499,11 +681,13 @@ field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i
 	for (;;) {
 		size_t t = i;
 		bool chunked, params = false;
+		uint8_t id;
 
 		i = skip_token(b, i, end);
 		if (i == t)             /* empty element or not a token */
 			return HTTP1_E_BAD_REQUEST;
 		chunked = i - t == 7 && ieq(b + t, "chunked", 7);
+		id = chunked ? 0 : coding_id(b + t, i - t);
 		i = skip_ws(b, i, end);
 		while (i < end && b[i] == ';') {
 			params = true;
@@ -535,6 +719,7 @@ field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i
 			p->flags |= H1F_TE_CHUNKED | H1F_TE_LAST;
 		} else {
 			p->flags &= ~H1F_TE_LAST;
+			add_coding(p, id, params);
 		}
 		if (i == end)
 			return HTTP1_E_NONE;
@@ -544,22 +729,32 @@ field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i
 	}
 }
 
-static void
+/* 1#token; empty elements are ignored (RFC 9110 5.6.1), anything else that
+ * is not a token is refused, and so is a name past HTTP1_MAX_CONN_NAMES:
+ * weir removes the fields named, and must not guess which. */
+static enum http1_error
 field_connection(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
 {
 	while (i < end) {
 		size_t t = skip_ws(b, i, end), e;
 
-		for (i = t; i < end && b[i] != ','; i++)
-			;
-		for (e = i; e > t && IS(b[e - 1], CT_WS); e--)
-			;
+		e = skip_token(b, t, end);
+		i = skip_ws(b, e, end);
+		if (i < end && b[i] != ',')
+			return HTTP1_E_BAD_REQUEST;
+		i++;
+		if (e == t)
+			continue;
+		if (++p->conn_count > HTTP1_MAX_CONN_NAMES)
+			return HTTP1_E_BAD_REQUEST;
 		if (e - t == 5 && ieq(b + t, "close", 5))
 			p->flags |= H1F_CONN_CLOSE;
 		else if (e - t == 10 && ieq(b + t, "keep-alive", 10))
 			p->flags |= H1F_CONN_KA;
-		i++;
+		else
+			p->head.conn_names = true;
 	}
+	return HTTP1_E_NONE;
 }
 
 static enum http1_error
@@ -568,6 +763,8 @@ field_host(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
 	if (p->flags & H1F_HOST)
 		return HTTP1_E_BAD_REQUEST;
 	p->flags |= H1F_HOST;
+	if (i == end)
+		p->flags |= H1F_HOST_EMPTY;
 	for (; i < end; i++)
 		if (!IS(b[i], CT_HOST))
 			return HTTP1_E_BAD_REQUEST;
@@ -599,7 +796,7 @@ field_semantics(struct http1_parser *p, const unsigned char *b,
 		break;
 	case 10:
 		if (ieq(n, "connection", 10))
-			field_connection(p, b, v, vend);
+			return field_connection(p, b, v, vend);
 		break;
 	case 14:
 		if (ieq(n, "content-length", 14))
@@ -656,6 +853,8 @@ finish_head(struct http1_parser *p, size_t head_len)
 	if (p->kind == HTTP1_REQUEST) {
 		if (h->minor_version == 1 && !(f & H1F_HOST))
 			return fail(p, HTTP1_E_BAD_REQUEST);
+		if (h->authority.len && (f & H1F_HOST_EMPTY))
+			return fail(p, HTTP1_E_BAD_REQUEST);
 		if (f & H1F_TE) {
 			if (h->minor_version == 0 || (f & H1F_CL))
 				return fail(p, HTTP1_E_BAD_REQUEST);
@@ -663,13 +862,15 @@ finish_head(struct http1_parser *p, size_t head_len)
 				return fail(p, HTTP1_E_NOT_IMPLEMENTED);
 			if (f & H1F_TE_TWICE)
 				return fail(p, HTTP1_E_BAD_REQUEST);
+			if (f & H1F_TE_UNSUP)
+				return fail(p, HTTP1_E_NOT_IMPLEMENTED);
 			h->body = HTTP1_BODY_CHUNKED;
 		} else {
 			h->body = (f & H1F_CL) ? HTTP1_BODY_LENGTH : HTTP1_BODY_NONE;
 		}
 	} else {
 		if (f & H1F_TE) {
-			if (h->minor_version == 0 || (f & (H1F_CL | H1F_TE_TWICE)) ||
+			if (h->minor_version == 0 || (f & (H1F_CL | H1F_TE_TWICE | H1F_TE_UNSUP)) ||
 			    (f & (H1F_TE_CHUNKED | H1F_TE_LAST)) == H1F_TE_CHUNKED)
 				return fail(p, HTTP1_E_BAD_RESPONSE);
 			h->body = (f & H1F_TE_LAST) ? HTTP1_BODY_CHUNKED : HTTP1_BODY_CLOSE;
@@ -864,26 +1065,25 @@ trailer_byte(int st, unsigned char ch)
 }
 
 ssize_t
-http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
+http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
+                   enum http1_chunk_part *part)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	int st = c->state;
 	size_t i = 0;
 
-	while (i < len && st != CS_DONE && st != CS_ERROR) {
-		unsigned char ch;
+	*part = HTTP1_CHUNK_FRAMING;
+	if (st == CS_DATA && len > 0) {
+		size_t n = len < c->remaining ? len : (size_t)c->remaining;
+		c->remaining -= n;
+		if (c->remaining == 0)
+			c->state = CS_DATA_CR;
+		*part = HTTP1_CHUNK_DATA;
+		return (ssize_t)n;
+	}
+	while (i < len && st != CS_DONE && st != CS_ERROR && st != CS_DATA) {
+		unsigned char ch = b[i++];
 
-		if (st == CS_DATA) {
-			size_t n = len - i;
-			if (n > c->remaining)
-				n = (size_t)c->remaining;
-			i += n;
-			c->remaining -= n;
-			if (c->remaining == 0)
-				st = CS_DATA_CR;
-			continue;
-		}
-		ch = b[i++];
 		if (st <= CS_SIZE_LF) {
 			if (++c->line_len > H1_CHUNK_LINE_MAX)
 				st = CS_ERROR;
@@ -903,7 +1103,45 @@ http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
 	c->state = st;
 	if (st == CS_ERROR)
 		return -1;
-	if (st == CS_DONE)
+	if (st == CS_DONE) {
+		if (!c->done && i > 0)
+			*part = HTTP1_CHUNK_LAST;
 		c->done = true;
+	} else if (st == CS_DATA && i > 0) {
+		*part = HTTP1_CHUNK_SIZE;
+	}
 	return (ssize_t)i;
+}
+
+ssize_t
+http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
+{
+	enum http1_chunk_part part;
+	size_t i = 0;
+
+	while (i < len && !c->done) {
+		ssize_t n = http1_chunked_step(c, buf + i, len - i, &part);
+		if (n < 0)
+			return -1;
+		i += (size_t)n;
+	}
+	return c->state == CS_ERROR ? -1 : (ssize_t)i;
+}
+
+size_t
+http1_chunk_size_line(uint64_t size, char out[HTTP1_CHUNK_SIZE_LINE_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0, k = 0;
+
+	do {
+		tmp[n++] = hex[size & 15];
+		size >>= 4;
+	} while (size);
+	while (n)
+		out[k++] = tmp[--n];
+	out[k++] = '\r';
+	out[k++] = '\n';
+	return k;
 }

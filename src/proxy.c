@@ -37,7 +37,6 @@
 #define MAX_REQUEST_LINE 8192         /* longer request lines get 414 */
 #define MIN_RESPONSE_HEAD (64 * 1024) /* backends may send larger heads than clients */
 #define MAX_FREE_CONNS 1024           /* connection structs cached per worker */
-#define MAX_CONN_TOKENS 16            /* header names a Connection field may list */
 
 static const char *const conn_state_names[CONN_STATE_COUNT] = {
 	[CONN_IDLE] = "idle",
@@ -118,6 +117,7 @@ static void request_reset(struct client_conn *c)
 	c->req_done = false;
 	c->replay_ok = false;
 	c->resp_started = false;
+	c->resp_dechunk = false;
 	c->status = 0;
 	c->upstream_read_paused = false;
 	accesslog_req_clear(&c->al_req);
@@ -482,8 +482,8 @@ static void reply_error(struct client_conn *c, int status, bool counted)
 		log_access(c, status, c->server < 0 ? -1
 		           : (int64_t)(now > c->t_head_us ? now - c->t_head_us : 0));
 	}
-	if (started && c->resp_body == HTTP1_BODY_CLOSE)
-		conn_abort(c);
+	if (started && (c->resp_body == HTTP1_BODY_CLOSE || c->resp_dechunk))
+		conn_abort(c); /* the client's body is delimited by the close */
 	else if (started)
 		conn_close(c);
 	else
@@ -511,45 +511,27 @@ static bool is_hop_by_hop(const char *buf, struct http1_span n)
 	}
 }
 
-/* Content-Length crosses whatever a Connection field lists (RFC 9110 7.6.1
- * would have weir drop it): the body is relayed as it was framed, so the
- * next hop must see its length. Dropped, the body would reach the backend
- * as a second request on the connection (smuggling), or the client as the
- * start of the next response. Transfer-Encoding needs no exception: weir
- * writes its own. */
-static bool is_content_length(const char *buf, struct http1_span n)
+/* The fields H's Connection fields ask weir to drop: none in the common case
+ * (no Connection, or only close / keep-alive). Content-Length, Host, weir's
+ * own fields and the ones routing reads cross anyway (http1_conn_names_get):
+ * dropping Content-Length while relaying the body as it was framed would
+ * make the body a second request upstream (smuggling). */
+static void connection_names(const struct client_conn *c, const char *buf, const struct http1_head *h,
+                             struct http1_conn_names *l)
 {
-	return n.len == 14 && strncasecmp(buf + n.off, "content-length", 14) == 0;
-}
+	const struct cfg_split *sp = &conf(c)->split;
+	const char *keep[3] = { NULL, NULL, NULL };
+	size_t k = 0;
 
-/* Names listed in Connection fields are hop-by-hop too. */
-static size_t connection_tokens(const char *buf, const struct http1_head *h, struct http1_span *tok)
-{
-	size_t n = 0;
-	for (unsigned i = 0; i < h->nheaders; i++) {
-		if (!span_ieq_name(buf, h->headers[i].name, "connection", 10))
-			continue;
-		uint32_t p = h->headers[i].value.off, end = p + h->headers[i].value.len;
-		while (p < end && n < MAX_CONN_TOKENS) {
-			while (p < end && (buf[p] == ',' || buf[p] == ' ' || buf[p] == '\t'))
-				p++;
-			uint32_t start = p;
-			while (p < end && buf[p] != ',' && buf[p] != ' ' && buf[p] != '\t')
-				p++;
-			if (p > start)
-				tok[n++] = (struct http1_span){ start, p - start };
-		}
+	if (!h->conn_names) {
+		l->n = 0;
+		return;
 	}
-	return n;
-}
-
-static bool is_connection_named(const char *buf, struct http1_span name, const struct http1_span *tok,
-                                size_t ntok)
-{
-	for (size_t i = 0; i < ntok; i++)
-		if (tok[i].len == name.len && strncasecmp(buf + tok[i].off, buf + name.off, name.len) == 0)
-			return true;
-	return false;
+	if (sp->override_header)
+		keep[k++] = sp->override_header;
+	if (sp->sticky_header)
+		keep[k++] = sp->sticky_header;
+	http1_conn_names_get(buf, h, keep, l);
 }
 
 static inline char *put(char *p, const void *src, size_t n)
@@ -605,32 +587,41 @@ static enum pool_id choose_pool(struct client_conn *c, const char *buf)
 }
 
 /* Write the request head as it goes to the backend into OUT: hop-by-hop fields
- * removed, X-Forwarded-For appended, X-Forwarded-Proto set, framing regenerated. */
+ * removed, X-Forwarded-For appended, X-Forwarded-Proto set, framing regenerated.
+ * An absolute-form target goes out in origin-form, with its authority as the
+ * Host (RFC 9112 3.2.2: it replaces the client's Host). */
 static void write_request_head(struct client_conn *c, const char *buf, struct evbuffer *out)
 {
 	const struct http1_head *h = &c->req.head;
-	struct http1_span tok[MAX_CONN_TOKENS];
-	size_t ntok = connection_tokens(buf, h, tok);
+	struct http1_conn_names drop;
 	/* The head is at most max_header_bytes; what weir adds is bounded too:
 	 * one SP per field ("Name:value" comes out as "Name: value"), the peer,
-	 * and at most 97 bytes of fields of its own. */
-	size_t cap = h->head_len + h->nheaders + sizeof(c->peer) + 160;
+	 * at most 97 bytes of fields of its own, the Transfer-Encoding line, and
+	 * for an absolute-form target a "/" and a Host line (its authority). */
+	size_t cap = h->head_len + h->nheaders + sizeof(c->peer) + 160 + HTTP1_TE_LINE_MAX +
+	             h->authority.len + 16;
 	struct evbuffer_iovec vec;
 	bool xff_seen = false;
 
+	connection_names(c, buf, h, &drop);
 	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
 		return;
 	char *p = vec.iov_base;
 	p = put_span(p, buf, h->method);
 	*p++ = ' ';
-	p = put_span(p, buf, h->target);
+	p += http1_forward_target(buf, h, p);
 	p = c->req_minor ? PUT_LIT(p, " HTTP/1.1\r\n") : PUT_LIT(p, " HTTP/1.0\r\n");
+	if (h->authority.len) {
+		p = PUT_LIT(p, "Host: ");
+		p = put_span(p, buf, h->authority);
+		p = PUT_LIT(p, "\r\n");
+	}
 	for (unsigned i = 0; i < h->nheaders; i++) {
 		struct http1_span n = h->headers[i].name;
-		if (is_hop_by_hop(buf, n) ||
-		    (ntok && !is_content_length(buf, n) && is_connection_named(buf, n, tok, ntok)) ||
+		if (is_hop_by_hop(buf, n) || (drop.n && http1_conn_names_has(buf, &drop, n)) ||
 		    span_ieq_name(buf, n, "x-forwarded-proto", 17) ||
-		    span_ieq_name(buf, n, "x-forwarded-for", 15))
+		    span_ieq_name(buf, n, "x-forwarded-for", 15) ||
+		    (h->authority.len && span_ieq_name(buf, n, "host", 4)))
 			continue;
 		p = put_span(p, buf, n);
 		p = PUT_LIT(p, ": ");
@@ -651,7 +642,7 @@ static void write_request_head(struct client_conn *c, const char *buf, struct ev
 	p = put(p, c->peer, c->peer_len);
 	p = c->is_tls ? PUT_LIT(p, "\r\nX-Forwarded-Proto: https\r\n") : PUT_LIT(p, "\r\nX-Forwarded-Proto: http\r\n");
 	if (c->req_body == HTTP1_BODY_CHUNKED)
-		p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+		p += http1_put_transfer_encoding(h, true, p);
 	if (!c->req_minor)
 		p = PUT_LIT(p, "Connection: keep-alive\r\n");
 	p = PUT_LIT(p, "\r\n");
@@ -659,11 +650,51 @@ static void write_request_head(struct client_conn *c, const char *buf, struct ev
 	evbuffer_commit_space(out, &vec, 1);
 }
 
-/* Move body bytes from IN to OUT by the framing in (*body, *remaining, ch).
+/* Relay a chunked body from IN to OUT re-framed: each chunk size in minimal
+ * hex, no chunk extensions, no trailer fields (a lenient next hop cannot
+ * misread what weir validated); with DECHUNK, the data alone. Data moves
+ * between the buffers without a copy where libevent can; nothing is
+ * allocated here. Returns as relay_body. */
+static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1_chunked *ch,
+                         bool dechunk)
+{
+	while (!ch->done) {
+		struct evbuffer_iovec vec[2];
+		enum http1_chunk_part part;
+		char line[HTTP1_CHUNK_SIZE_LINE_MAX];
+		int nv = evbuffer_peek(in, -1, NULL, vec, 2);
+		int v = nv > 0 && vec[0].iov_len == 0 ? 1 : 0; /* an empty first chain */
+
+		if (v >= nv || vec[v].iov_len == 0)
+			break;
+		ssize_t n = http1_chunked_step(ch, vec[v].iov_base, vec[v].iov_len, &part);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		if (part == HTTP1_CHUNK_DATA) {
+			evbuffer_remove_buffer(in, out, (size_t)n);
+			if (!dechunk && ch->remaining == 0)
+				evbuffer_add(out, "\r\n", 2);
+			continue;
+		}
+		evbuffer_drain(in, (size_t)n);
+		if (dechunk)
+			continue;
+		if (part == HTTP1_CHUNK_SIZE)
+			evbuffer_add(out, line, http1_chunk_size_line(ch->remaining, line));
+		else if (part == HTTP1_CHUNK_LAST)
+			evbuffer_add(out, "0\r\n\r\n", 5);
+	}
+	return ch->done;
+}
+
+/* Move body bytes from IN to OUT by the framing in (*body, *remaining, ch);
+ * a chunked body is re-framed, or with DECHUNK sent as bare data (relay_chunked).
  * Returns 1 when the body is complete, 0 when more is needed, -1 on a
  * framing error. CLOSE framing never completes here (EOF completes it). */
 static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body body,
-                      uint64_t *remaining, struct http1_chunked *ch)
+                      uint64_t *remaining, struct http1_chunked *ch, bool dechunk)
 {
 	size_t avail = evbuffer_get_length(in);
 
@@ -677,30 +708,8 @@ static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body
 		*remaining -= n;
 		return *remaining == 0;
 	}
-	case HTTP1_BODY_CHUNKED: {
-		struct evbuffer_iovec vec[16];
-		size_t take = 0;
-		while (!ch->done && take < avail) {
-			struct evbuffer_ptr pos;
-			evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_SET);
-			int nv = evbuffer_peek(in, -1, &pos, vec, 16);
-			if (nv <= 0)
-				break;
-			if (nv > 16)
-				nv = 16;
-			for (int i = 0; i < nv && !ch->done; i++) {
-				ssize_t used = http1_chunked_feed(ch, vec[i].iov_base, vec[i].iov_len);
-				if (used < 0)
-					return -1;
-				take += (size_t)used;
-				if ((size_t)used < vec[i].iov_len)
-					break;
-			}
-		}
-		if (take)
-			evbuffer_remove_buffer(in, out, take);
-		return ch->done;
-	}
+	case HTTP1_BODY_CHUNKED:
+		return relay_chunked(in, out, ch, dechunk);
 	case HTTP1_BODY_CLOSE:
 		if (avail)
 			evbuffer_remove_buffer(in, out, avail);
@@ -714,7 +723,7 @@ static int forward_request_body(struct client_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
-	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked);
+	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked, false);
 
 	if (r < 0) {
 		/* The backend saw part of a broken body: that connection is spoiled. */
@@ -830,17 +839,22 @@ static void client_parse_head(struct client_conn *c)
 
 /* ---- response ---------------------------------------------------------------- */
 
+/* The response head as the client gets it: hop-by-hop fields removed, framing
+ * regenerated. A chunked body keeps its codings ("gzip, chunked") for an
+ * HTTP/1.1 client; an HTTP/1.0 client gets it de-chunked and delimited by the
+ * close (c->resp_dechunk, WILL_CLOSE set). */
 static void write_response_head(struct client_conn *c, const char *buf, bool will_close)
 {
 	const struct http1_head *h = &c->resp.head;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
-	struct http1_span tok[MAX_CONN_TOKENS];
-	size_t ntok = connection_tokens(buf, h, tok);
+	struct http1_conn_names drop;
 	/* One SP per field ("Name:value" comes out as "Name: value"), one after a
-	 * status code sent without a reason, and at most 75 bytes of our fields. */
-	size_t cap = h->head_len + h->nheaders + 1 + 128;
+	 * status code sent without a reason, at most 75 bytes of our fields, and
+	 * the Transfer-Encoding line. */
+	size_t cap = h->head_len + h->nheaders + 1 + 128 + HTTP1_TE_LINE_MAX;
 	struct evbuffer_iovec vec;
 
+	connection_names(c, buf, h, &drop);
 	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
 		return;
 	char *p = vec.iov_base;
@@ -849,16 +863,17 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	p = PUT_LIT(p, "\r\n");
 	for (unsigned i = 0; i < h->nheaders; i++) {
 		struct http1_span n = h->headers[i].name;
-		if (is_hop_by_hop(buf, n) ||
-		    (ntok && !is_content_length(buf, n) && is_connection_named(buf, n, tok, ntok)))
+		if (is_hop_by_hop(buf, n) || (drop.n && http1_conn_names_has(buf, &drop, n)))
 			continue;
 		p = put_span(p, buf, n);
 		p = PUT_LIT(p, ": ");
 		p = put_span(p, buf, h->headers[i].value);
 		p = PUT_LIT(p, "\r\n");
 	}
-	if (c->resp_body == HTTP1_BODY_CHUNKED)
-		p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+	if (c->resp_body == HTTP1_BODY_CHUNKED && !c->resp_dechunk)
+		p += http1_put_transfer_encoding(h, true, p);
+	else if (c->resp_body == HTTP1_BODY_CLOSE)
+		p += http1_put_transfer_encoding(h, false, p); /* e.g. "gzip" until the close */
 	if (conf(c)->split.expose_pool)
 		p = c->pool == POOL_CANARY ? PUT_LIT(p, "X-Weir-Pool: canary\r\n")
 		                           : PUT_LIT(p, "X-Weir-Pool: baseline\r\n");
@@ -880,7 +895,7 @@ static void exchange_finish(struct client_conn *c)
 	bool reusable = c->resp_keep_alive && c->req_done && c->resp_body != HTTP1_BODY_CLOSE &&
 	                evbuffer_get_length(up_in) == 0;
 	bool close_client = !c->req_keep_alive || c->resp_body == HTTP1_BODY_CLOSE || !c->req_done ||
-	                    c->w->draining;
+	                    c->w->draining || c->resp_dechunk;
 
 	record_exchange(c, c->status);
 	upstream_release(c, reusable);
@@ -950,9 +965,17 @@ static int response_begin(struct client_conn *c)
 		c->resp_keep_alive = h->keep_alive;
 		if (h->body == HTTP1_BODY_CHUNKED)
 			http1_chunked_init(&c->resp_chunked);
+		if (!c->req_minor && h->body != HTTP1_BODY_NONE && h->ncodings) {
+			/* An HTTP/1.0 client cannot be told of a transfer coding. */
+			upstream_release(c, false);
+			reply_error(c, 502, true);
+			return -1;
+		}
+		/* HTTP/1.0 clients know no chunked: the data alone, until the close. */
+		c->resp_dechunk = !c->req_minor && h->body == HTTP1_BODY_CHUNKED;
 		/* A request body still coming in means a close (exchange_finish). */
 		bool will_close = !c->req_keep_alive || h->body == HTTP1_BODY_CLOSE || c->w->draining ||
-		                  !c->req_done;
+		                  !c->req_done || c->resp_dechunk;
 		write_response_head(c, buf, will_close);
 		evbuffer_drain(in, h->head_len);
 		c->resp_started = true;
@@ -967,7 +990,7 @@ static bool forward_response_body(struct client_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t before = evbuffer_get_length(out);
-	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked);
+	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked, c->resp_dechunk);
 	size_t after = evbuffer_get_length(out);
 
 	c->resp_bytes += after > before ? after - before : 0;

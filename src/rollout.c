@@ -248,23 +248,21 @@ bool rollout_next_at(const struct rollout *r, uint64_t *at_ms)
 	return true;
 }
 
-int rollout_format_json(const struct rollout *r, const char *next_at_wall, char *buf, size_t len)
+int rollout_format_json(const struct rollout *r, const char *next_at_wall, struct textbuf *o)
 {
-	struct textbuf o;
 	size_t i;
 
-	textbuf_start(&o, buf, len);
-	textbuf_printf(&o, "{\"step\":%zu,\"steps\":[", rollout_step_number(r));
+	textbuf_printf(o, "{\"step\":%zu,\"steps\":[", rollout_step_number(r));
 	for (i = 0; i < r->nsteps; i++) {
 		if (i > 0)
-			textbuf_printf(&o, ",");
-		out_weight(&o, r->steps[i].weight);
+			textbuf_printf(o, ",");
+		out_weight(o, r->steps[i].weight);
 	}
-	textbuf_printf(&o, "],\"next_at\":");
-	out_json_string_or_null(&o, next_at_wall);
-	textbuf_printf(&o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s}", r->auto_advance ? "true" : "false",
+	textbuf_printf(o, "],\"next_at\":");
+	out_json_string_or_null(o, next_at_wall);
+	textbuf_printf(o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s}", r->auto_advance ? "true" : "false",
 	           r->paused ? "true" : "false", r->stopped ? "true" : "false");
-	return out_finish(&o);
+	return out_finish(o);
 }
 
 /* ---- history ------------------------------------------------------------- */
@@ -382,13 +380,11 @@ static void out_time(struct textbuf *o, uint64_t ms, rollout_wall_fn wall, void 
 }
 
 int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms,
-                                rollout_wall_fn wall, void *ctx, char *buf, size_t len)
+                                rollout_wall_fn wall, void *ctx, struct textbuf *o)
 {
-	struct textbuf o;
 	size_t i;
 
-	textbuf_start(&o, buf, len);
-	textbuf_printf(&o, "{\"steps\":[");
+	textbuf_printf(o, "{\"steps\":[");
 	for (i = 0; i < h->count; i++) {
 		const struct rollout_record *r = rollout_history_get(h, i);
 		bool current = r->outcome == ROLLOUT_OUTCOME_CURRENT;
@@ -396,33 +392,33 @@ int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms
 
 		if (end < r->start_ms)
 			end = r->start_ms;
-		textbuf_printf(&o, "%s{\"step\":%llu,\"weight\":", i > 0 ? "," : "",
+		textbuf_printf(o, "%s{\"step\":%llu,\"weight\":", i > 0 ? "," : "",
 		           (unsigned long long)r->seq);
-		out_weight(&o, r->weight);
-		textbuf_printf(&o, ",\"start\":");
-		out_time(&o, r->start_ms, wall, ctx);
-		textbuf_printf(&o, ",\"end\":");
+		out_weight(o, r->weight);
+		textbuf_printf(o, ",\"start\":");
+		out_time(o, r->start_ms, wall, ctx);
+		textbuf_printf(o, ",\"end\":");
 		if (current)
-			textbuf_printf(&o, "null");
+			textbuf_printf(o, "null");
 		else
-			out_time(&o, r->end_ms, wall, ctx);
-		textbuf_printf(&o, ",\"duration_seconds\":%.3f,\"outcome\":\"%s\",\"actor\":",
+			out_time(o, r->end_ms, wall, ctx);
+		textbuf_printf(o, ",\"duration_seconds\":%.3f,\"outcome\":\"%s\",\"actor\":",
 		           (double)(end - r->start_ms) / 1000.0, rollout_outcome_name(r->outcome));
-		out_json_string_or_null(&o, r->actor);
-		textbuf_printf(&o, ",\"reason\":");
-		out_json_string_or_null(&o, r->reason);
-		textbuf_printf(&o, ",\"pools\":");
+		out_json_string_or_null(o, r->actor);
+		textbuf_printf(o, ",\"reason\":");
+		out_json_string_or_null(o, r->reason);
+		textbuf_printf(o, ",\"pools\":");
 		if (r->has_numbers) {
-			textbuf_printf(&o, "{");
-			out_pool_numbers(&o, "baseline", &r->pools[POOL_BASELINE]);
-			textbuf_printf(&o, ",");
-			out_pool_numbers(&o, "canary", &r->pools[POOL_CANARY]);
-			textbuf_printf(&o, "}");
+			textbuf_printf(o, "{");
+			out_pool_numbers(o, "baseline", &r->pools[POOL_BASELINE]);
+			textbuf_printf(o, ",");
+			out_pool_numbers(o, "canary", &r->pools[POOL_CANARY]);
+			textbuf_printf(o, "}");
 		} else {
-			textbuf_printf(&o, "null");
+			textbuf_printf(o, "null");
 		}
-		textbuf_printf(&o, "}");
+		textbuf_printf(o, "}");
 	}
-	textbuf_printf(&o, "],\"dropped\":%llu}", (unsigned long long)h->dropped);
-	return out_finish(&o);
+	textbuf_printf(o, "],\"dropped\":%llu}", (unsigned long long)h->dropped);
+	return out_finish(o);
 }

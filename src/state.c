@@ -17,7 +17,9 @@
  * next event starts on a line of its own. */
 #include "weir/state.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -407,6 +409,63 @@ fail:
 	unlink(tmp);
 	free(tmp);
 	return -1;
+}
+
+/* ---- state file: leftovers of a crash ------------------------------------------ */
+
+/* The pid of NAME when it is BASE ".tmp." and digits (as state_save names its
+ * temporary file), else 0. */
+static pid_t temp_owner(const char *name, const char *base)
+{
+	size_t blen = strlen(base);
+	const char *digits = name + blen + 5;
+	long pid = 0;
+
+	if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0 || !*digits)
+		return 0;
+	for (const char *p = digits; *p; p++) {
+		if (*p < '0' || *p > '9' || pid > INT_MAX / 10)
+			return 0;
+		pid = pid * 10 + (*p - '0');
+	}
+	return pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
+}
+
+int state_remove_stale_temps(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	struct dirent *de;
+	struct stat sb;
+	int removed = 0;
+	DIR *d;
+
+	dir_of(path, dir, sizeof(dir));
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;      /* state_save names the missing directory */
+		snprintf(err, errlen, "cannot read the directory of state file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		pid_t pid = temp_owner(de->d_name, base);
+
+		if (pid == 0 || fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if (pid != getpid() && !(kill(pid, 0) < 0 && errno == ESRCH))
+			continue;      /* alive (or not ours to signal): maybe mid-save */
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+			snprintf(err, errlen, "cannot remove %s/%s, left by a crashed save of state file %s: %s", dir,
+			         de->d_name, path, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		removed++;
+	}
+	closedir(d);
+	return removed;
 }
 
 /* ---- event log: formatting -------------------------------------------------------- */

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "weir/config-t.h"
+#include "weir/textbuf.h"
 
 /* The guard's states, as INTERFACE.md names them. */
 enum guard_state {
@@ -238,11 +239,11 @@ bool guard_resume(struct guard *g, uint32_t canary_weight, uint64_t now_ms);
  * BREACHING, the rollback's reason while ROLLED_BACK, NULL otherwise. */
 const char *guard_reason(const struct guard *g);
 
-/* /stats.json's "guard" object into BUF:
+/* /stats.json's "guard" object appended to O (textbuf.h):
  * {"state":"watching","since":"<SINCE_WALL>","reason":null|"..."}
  * SINCE_WALL is since_ms as wall-clock text from the caller (NULL: null).
- * Returns 0, or -1 when it did not fit (BUF then holds a truncated prefix). */
-int guard_format_json(const struct guard *g, const char *since_wall, char *buf, size_t len);
+ * Returns 0, or -1 when O was or became truncated (it then holds a prefix). */
+int guard_format_json(const struct guard *g, const char *since_wall, struct textbuf *o);
 
 /* A buffer of this size always holds guard_format_show's output. */
 #define GUARD_SHOW_MAX 4096
@@ -250,8 +251,7 @@ int guard_format_json(const struct guard *g, const char *since_wall, char *buf, 
 /* "show guard" payload lines ("key value\n" each) into BUF: state, since,
  * reason, settings, thresholds ("off" when not set), the last judged values
  * and the last breach ("last_breach none" or its age and text, relative to
- * NOW_MS). Returns 0, or -1 when it did not fit. */
-int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, char *buf,
-                      size_t len);
+ * NOW_MS). Returns 0, or -1 when O was or became truncated. */
+int guard_format_show(const struct guard *g, uint64_t now_ms, const char *since_wall, struct textbuf *o);
 
 #endif

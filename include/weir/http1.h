@@ -28,6 +28,20 @@
 #include <sys/types.h>
 
 #define HTTP1_MAX_HEADERS 128
+/* Names all Connection fields of a head may list together (close and
+ * keep-alive included); more is refused, never partly ignored. */
+#define HTTP1_MAX_CONN_NAMES 32
+/* Transfer codings other than chunked a message may carry (e.g. gzip). */
+#define HTTP1_MAX_CODINGS 4
+
+/* The transfer codings weir knows and forwards (RFC 9110 8.4.1, 9112 7). */
+enum http1_coding {
+	HTTP1_TC_GZIP = 1,
+	HTTP1_TC_X_GZIP,
+	HTTP1_TC_DEFLATE,
+	HTTP1_TC_COMPRESS,
+	HTTP1_TC_X_COMPRESS
+};
 
 struct http1_span {
 	uint32_t off;
@@ -58,7 +72,7 @@ enum http1_error {
 	HTTP1_E_BAD_REQUEST,          /* 400: syntax, obs-fold, space before colon, bad CL, CL+TE, NUL/bare CR ... */
 	HTTP1_E_URI_TOO_LONG,         /* 414: request line longer than allowed */
 	HTTP1_E_HEADERS_TOO_LARGE,    /* 431: head larger than max_head_bytes, or too many fields */
-	HTTP1_E_NOT_IMPLEMENTED,      /* 501: a transfer coding other than a final "chunked" */
+	HTTP1_E_NOT_IMPLEMENTED,      /* 501: final coding not "chunked", or an unknown coding */
 	HTTP1_E_VERSION,              /* 505: HTTP/x.y other than 1.0 or 1.1 */
 	HTTP1_E_BAD_RESPONSE          /* response head is malformed (weir answers 502) */
 };
@@ -93,6 +107,15 @@ struct http1_head {
 	bool is_head;                 /* request method is exactly HEAD */
 	bool is_connect;              /* request method is exactly CONNECT (weir answers 501) */
 	bool has_upgrade;             /* an Upgrade field is present */
+	bool conn_names;              /* a Connection field lists a name other than
+	                               * close and keep-alive */
+	struct http1_span authority;  /* request in absolute-form: the target's
+	                               * authority (never empty); len 0 otherwise */
+	struct http1_span path;       /* absolute-form: what follows the authority
+	                               * (path, query; may be empty) */
+	uint8_t codings[HTTP1_MAX_CODINGS]; /* transfer codings other than chunked,
+	                               * in order (enum http1_coding) */
+	uint8_t ncodings;
 };
 
 struct http1_parser {
@@ -105,6 +128,7 @@ struct http1_parser {
 	size_t line_start;            /* offset of the line being scanned */
 	unsigned empty_lines;         /* CRLFs skipped before the request line */
 	unsigned flags;               /* fields seen so far (H1F_* in http1.c) */
+	unsigned conn_count;          /* Connection list elements so far */
 	enum http1_error error;
 	struct http1_head head;
 };
@@ -135,13 +159,54 @@ enum http1_result http1_parse_head(struct http1_parser *p, const char *buf, size
  * Content-Length nor Transfer-Encoding keeps keep_alive == false (conservative). */
 void http1_response_body(struct http1_head *resp, bool request_was_head);
 
+/* The name of a transfer coding, e.g. "gzip". */
+const char *http1_coding_name(uint8_t coding);
+
+/* Write into OUT the request-target H is forwarded with: origin-form for an
+ * absolute-form target (its path and query, "/" when the path is empty, "*"
+ * for OPTIONS without path or query: RFC 9112 3.2.1, 3.2.4), the target as
+ * received otherwise. OUT must hold h->target.len + 1 bytes. Returns the
+ * length written. */
+size_t http1_forward_target(const char *buf, const struct http1_head *h, char *out);
+
+/* Longest line http1_put_transfer_encoding writes. */
+#define HTTP1_TE_LINE_MAX (sizeof "Transfer-Encoding: \r\n" - 1 + \
+                           HTTP1_MAX_CODINGS * sizeof "x-compress, " + sizeof "chunked")
+/* Write into OUT the Transfer-Encoding field line (CRLF included) for H's
+ * codings (h->codings) followed by "chunked" when CHUNKED; nothing when that
+ * list is empty. OUT must hold HTTP1_TE_LINE_MAX bytes. Returns the length. */
+size_t http1_put_transfer_encoding(const struct http1_head *h, bool chunked, char *out);
+
+/* ---- Connection-listed fields (RFC 9110 7.6.1) ---------------------------
+ * The field names a head's Connection fields ask the next hop to drop, minus
+ * those that must cross whatever Connection says: Host, Content-Length and
+ * Transfer-Encoding (framing, routing), Cookie and Authorization (what the
+ * request was routed and authenticated by), X-Forwarded-For and
+ * X-Forwarded-Proto (weir writes them), and the caller's KEEP names. */
+struct http1_conn_names {
+	struct http1_span name[HTTP1_MAX_CONN_NAMES];
+	unsigned n;
+};
+
+/* Fill OUT from the Connection fields of H (a head parsed from BUF). KEEP:
+ * NULL or a NULL-terminated array of further names that must cross (any
+ * case; NULL entries before the end are not allowed). */
+void http1_conn_names_get(const char *buf, const struct http1_head *h,
+                          const char *const *keep, struct http1_conn_names *out);
+
+/* NAME (a span of BUF) is one of L's names, ignoring case. */
+bool http1_conn_names_has(const char *buf, const struct http1_conn_names *l,
+                          struct http1_span name);
+
 /* Compare a span of BUF with a lower-case token, case-insensitively (ASCII
  * letters only are folded). */
 bool http1_span_ieq(const char *buf, struct http1_span s, const char *lower);
 
 /* ---- chunked body decoder -----------------------------------------------
  * Validates chunked framing (sizes, extensions, CRLFs, trailer fields) byte by
- * byte without copying. The caller forwards the consumed bytes verbatim.
+ * byte without copying. http1_chunked_step tells data from framing so that the
+ * caller re-frames the body (weir writes minimal chunk sizes, no extensions
+ * and no trailers) or removes the chunking.
  * Limits: chunk size <= INT64_MAX, a chunk-size line (extensions and CRLF
  * included) <= 4096 bytes, the trailer section (final CRLF included) <= 65536
  * bytes. Any split of the input gives the same result. */
@@ -162,5 +227,29 @@ void http1_chunked_init(struct http1_chunked *c);
  * the body is complete; after that it returns 0. Once it has returned -1 it
  * keeps returning -1. */
 ssize_t http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len);
+
+/* What the bytes consumed by one http1_chunked_step were. */
+enum http1_chunk_part {
+	HTTP1_CHUNK_FRAMING,          /* framing only (size lines, extensions, CRLFs,
+	                               * trailer fields) */
+	HTTP1_CHUNK_SIZE,             /* framing ending with the size line of a chunk of
+	                               * c->remaining (> 0) bytes, which follow */
+	HTTP1_CHUNK_DATA,             /* chunk data; c->remaining is what is left of
+	                               * the chunk (0: its data is complete) */
+	HTTP1_CHUNK_LAST              /* framing ending the body (c->done is set) */
+};
+
+/* Like http1_chunked_feed, but stops where data and framing meet, after each
+ * chunk-size line and at the end of the body, and says in *PART what the
+ * consumed bytes were. Returns the bytes consumed (0 only when LEN is 0 or
+ * the body is done), or -1 on a framing error (sticky). */
+ssize_t http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
+                           enum http1_chunk_part *part);
+
+/* Longest chunk-size line http1_chunk_size_line writes. */
+#define HTTP1_CHUNK_SIZE_LINE_MAX 18
+/* Write the chunk-size line for SIZE into OUT: minimal lower-case hex, no
+ * extension, CRLF. Returns its length. */
+size_t http1_chunk_size_line(uint64_t size, char out[HTTP1_CHUNK_SIZE_LINE_MAX]);
 
 #endif

@@ -78,6 +78,8 @@ struct client_conn {
 	struct http1_parser resp;
 	bool resp_started;                  /* head written to the client */
 	enum http1_body resp_body;
+	bool resp_dechunk;                  /* chunked from the backend, sent to an
+	                                       HTTP/1.0 client de-chunked until the close */
 	uint64_t resp_remaining;
 	struct http1_chunked resp_chunked;
 	bool resp_keep_alive;

@@ -33,6 +33,7 @@
 
 #include "weir/config-t.h"
 #include "weir/guard.h"
+#include "weir/textbuf.h"
 
 struct rollout {
 	struct cfg_rollout_step *steps;   /* own copy of the configured steps */
@@ -104,12 +105,13 @@ bool rollout_at_last_step(const struct rollout *r);
  * its last step; false otherwise ("next_at": null). */
 bool rollout_next_at(const struct rollout *r, uint64_t *at_ms);
 
-/* /stats.json's "rollout" object into BUF:
+/* /stats.json's "rollout" object appended to O (textbuf.h); its size grows
+ * with the number of steps, so the runtime passes a growing textbuf:
  * {"step":1,"steps":[1,10,25,50,100],"next_at":"<NEXT_AT_WALL>"|null,
  *  "auto":true,"paused":false,"stopped":false}
  * NEXT_AT_WALL is rollout_next_at's time as wall-clock text from the caller
- * (NULL: null). Returns 0, or -1 when it did not fit. */
-int rollout_format_json(const struct rollout *r, const char *next_at_wall, char *buf, size_t len);
+ * (NULL: null). Returns 0, or -1 when O was or became truncated. */
+int rollout_format_json(const struct rollout *r, const char *next_at_wall, struct textbuf *o);
 
 /* ---- the history of weight steps (/report.json) -------------------------
  *
@@ -187,7 +189,7 @@ struct rollout_record *rollout_history_current(struct rollout_history *h);
 /* Turns monotonic milliseconds into wall-clock text for the JSON. */
 typedef void (*rollout_wall_fn)(uint64_t ms, char *buf, size_t len, void *ctx);
 
-/* The /report.json document into BUF:
+/* The /report.json document appended to O:
  * {"steps":[{"step":1,"weight":1,"start":"...","end":null,"duration_seconds":12.5,
  *   "outcome":"current","actor":null,"reason":null,
  *   "pools":{"baseline":{"requests":..,"errors":..,"error_rate":..,"p50_ms":..,
@@ -197,6 +199,6 @@ typedef void (*rollout_wall_fn)(uint64_t ms, char *buf, size_t len, void *ctx);
  * history needs a small fraction of that). */
 #define ROLLOUT_HISTORY_JSON_MAX (128 * 1024)
 int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms,
-                                rollout_wall_fn wall, void *ctx, char *buf, size_t len);
+                                rollout_wall_fn wall, void *ctx, struct textbuf *o);
 
 #endif

@@ -19,7 +19,10 @@
  *    or is BAD_RESPONSE (responses);
  *  - the chunked decoder agrees with itself across splits, consumes no more
  *    than it is given, ends a body right after a CRLF, and stays done or
- *    failed. */
+ *    failed; stepping through it as the proxy re-frames (http1_chunked_step)
+ *    consumes the same bytes, and its data is exactly the announced sizes;
+ *  - the new head fields (codings, Connection names, absolute-form parts)
+ *    agree across splits too, and the authority and path lie in the target. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -85,6 +88,9 @@ static void same_head(const struct http1_head *a, const struct http1_head *b)
 	FUZZ_CHECK(a->content_length == b->content_length && a->keep_alive == b->keep_alive);
 	FUZZ_CHECK(a->expect_continue == b->expect_continue && a->is_head == b->is_head);
 	FUZZ_CHECK(a->is_connect == b->is_connect && a->has_upgrade == b->has_upgrade);
+	FUZZ_CHECK(a->conn_names == b->conn_names && a->ncodings == b->ncodings);
+	FUZZ_CHECK(memcmp(a->codings, b->codings, a->ncodings) == 0);
+	FUZZ_CHECK(span_eq(a->authority, b->authority) && span_eq(a->path, b->path));
 }
 
 static void check_head(enum http1_kind kind, const struct http1_head *h, const uint8_t *b, size_t len)
@@ -126,11 +132,48 @@ static void check_head(enum http1_kind kind, const struct http1_head *h, const u
 		FUZZ_CHECK(h->body != HTTP1_BODY_CLOSE);
 		FUZZ_CHECK(host <= 1 && (h->minor_version == 0 || host == 1));
 		FUZZ_CHECK(!(h->minor_version == 0 && te));
+		/* absolute-form: a non-empty authority inside the target */
+		if (h->authority.len)
+			FUZZ_CHECK(h->authority.off > h->target.off &&
+			           h->path.off + h->path.len == h->target.off + h->target.len);
 	} else {
 		FUZZ_CHECK(h->status >= 100 && h->status <= 599);
 		FUZZ_CHECK(span_in(h->reason, h->head_len));
 		FUZZ_CHECK(!(cl && te));
 	}
+}
+
+/* Step through BODY[0..LEN) as the proxy re-frames it: it consumes what
+ * feeding does, every step makes progress, and the data bytes are exactly
+ * the sizes the SIZE steps announced. Returns the bytes consumed, or -1. */
+static ssize_t step_chunked(const uint8_t *body, size_t len)
+{
+	struct http1_chunked c;
+	enum http1_chunk_part part;
+	uint64_t announced = 0, data = 0;
+	size_t pos = 0;
+
+	http1_chunked_init(&c);
+	while (pos < len && !c.done) {
+		ssize_t n = http1_chunked_step(&c, (const char *)body + pos, len - pos, &part);
+
+		if (n < 0)
+			return -1;
+		FUZZ_CHECK(n > 0 && (size_t)n <= len - pos);
+		if (part == HTTP1_CHUNK_SIZE) {
+			FUZZ_CHECK(c.remaining > 0 && data == announced);
+			announced += c.remaining;
+		} else if (part == HTTP1_CHUNK_DATA) {
+			data += (uint64_t)n;
+			FUZZ_CHECK(data + c.remaining == announced);
+		} else if (part == HTTP1_CHUNK_LAST) {
+			FUZZ_CHECK(c.done);
+		}
+		pos += (size_t)n;
+	}
+	if (c.done)
+		FUZZ_CHECK(data == announced);
+	return (ssize_t)pos;
 }
 
 /* Decode BODY[0..LEN) as chunked, whole and in pieces; both must agree. */
@@ -152,6 +195,7 @@ static void check_chunked(const uint8_t *body, size_t len, uint32_t seed)
 		FUZZ_CHECK((size_t)n1 == len);      /* short only when done or failed */
 	if (n1 < 0)
 		FUZZ_CHECK(http1_chunked_feed(&whole, "0\r\n\r\n", 5) == -1);
+	FUZZ_CHECK(step_chunked(body, len) == n1);
 
 	http1_chunked_init(&parts);
 	for (int k = 0; pos < len && k < MAX_PIECES; k++) {

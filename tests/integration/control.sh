@@ -202,6 +202,13 @@ assert_status "invalid reload answers ERR" 1 "$WEIRCTL" -s "$SOCK" reload
 assert_contains "invalid reload names file:line" "$T/weir.conf:" "$RUN_ERR"
 assert_eq "still serving after an invalid reload" 200 "$(http_status "http://127.0.0.1:$PROXY/")"
 assert_eq "still two baseline servers" "127.0.0.1:$B2" "$(json_get "$(stats)" '.pools.baseline.servers[1].address')"
+# 200 errors do not fit one ERR line (4 KiB): it says it was cut.
+sed -i '$d' "$T/weir.conf"
+for i in $(seq 200); do echo "bogus_setting_number_$i = 1;"; done >>"$T/weir.conf"
+assert_status "reload with 200 errors answers ERR" 1 "$WEIRCTL" -s "$SOCK" reload
+assert_contains "the ERR line says it was cut" "... (cut; the log has the rest)" "$RUN_ERR"
+assert_contains "and the log has the last error" "unknown setting bogus_setting_number_200" \
+	"$(cat "$(bg_log weir)")"
 
 # ---- corrupt state file: refuse to start, say what to do -------------------------------------
 rc=0; stop_bg weir || rc=$?

@@ -58,6 +58,15 @@ serves every case of a test:
                                   that drops the fields Connection names loses
                                   the body's length
   /mode/huge_head                 a 100 KB response head
+  /mode/echo                      200 whose body is the request exactly as
+                                  received (head and body bytes)
+  /mode/odd_chunks                chunked body with leading zeros in the sizes,
+                                  extensions and a trailer ("hello0123456789")
+  /mode/gzip_chunked              "Transfer-Encoding: gzip, chunked", body "gz"
+  /mode/gzip_close                "Transfer-Encoding: gzip", body "gz" until the close
+  /mode/conn_many                 200 with a Connection field of 33 names
+  /mode/conn_17                   200 with Connection naming 16 fields, then
+                                  X-Secret, and an X-Secret field
   /mode/switch                    101 Switching Protocols (weir never asked)
   /mode/unsolicited               200, then 100 ms later another response on the
                                   idle connection
@@ -114,6 +123,7 @@ class Conn:
     def __init__(self, sock):
         self.sock = sock
         self.buf = b""
+        self.rec = b""           # what read_until / read_exact returned (mode echo)
 
     def fill(self):
         data = self.sock.recv(65536)
@@ -128,12 +138,14 @@ class Conn:
             self.fill()
         i = self.buf.index(sep) + len(sep)
         out, self.buf = self.buf[:i], self.buf[i:]
+        self.rec += out
         return out
 
     def read_exact(self, n):
         while len(self.buf) < n:
             self.fill()
         out, self.buf = self.buf[:n], self.buf[n:]
+        self.rec += out
         return out
 
     def wait_eof(self, limit_s=IDLE_S):
@@ -192,6 +204,7 @@ def handle(sock, cid):
         with STATS.lock:
             STATS.talked += 1
     while True:
+        c.rec = b""
         head = c.read_until(b"\r\n\r\n", 1 << 20)
         lines = head.decode("latin-1").split("\r\n")
         try:
@@ -312,6 +325,29 @@ def answer(sock, c, mode, cid, nth, path, blen, client_close):
         send(sock, b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"b" * 100000 + b"\r\nContent-Length: 2\r\n\r\nok")
         c.wait_eof(5)
         return False
+    if mode == "echo":
+        send(sock, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(c.rec) + c.rec)
+        return True
+    if mode == "odd_chunks":
+        send(sock, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"0000000005;ext=\"a\"\r\nhello\r\n0000A\r\n0123456789\r\n"
+                   b"0;e\r\nX-Trailer: 1\r\n\r\n")
+        return True
+    if mode == "gzip_chunked":
+        send(sock, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\ngz\r\n0\r\n\r\n")
+        return True
+    if mode == "gzip_close":
+        send(sock, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\ngz")
+        return False
+    if mode == "conn_many":
+        names = ", ".join("x-%d" % i for i in range(33))
+        send(sock, b"HTTP/1.1 200 OK\r\nConnection: %s\r\nContent-Length: 2\r\n\r\nok" % names.encode())
+        return True
+    if mode == "conn_17":
+        names = ", ".join("x-%d" % i for i in range(16))
+        send(sock, b"HTTP/1.1 200 OK\r\nConnection: %s, X-Secret\r\nX-Secret: s\r\n"
+                   b"Content-Length: 2\r\n\r\nok" % names.encode())
+        return True
     if mode == "switch":
         send(sock, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         c.wait_eof(5)

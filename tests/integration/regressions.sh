@@ -48,4 +48,45 @@ assert_eq "no state file at the new path before a restart" no "$([ -e "$T/stateB
 assert_status "show events after reload" 0 "$WEIRCTL" -s "$T/weir.sock" show events 1
 assert_contains "show events reads the log in use" set_weight "$RUN_OUT"
 
+# Documents whose size grows with the configuration must come out whole: a
+# 500-step rollout once cut /stats.json (and "show stats") off at 2 KiB.
+stop_bg weir
+STEPS=$(seq -s ', ' 500 | awk -v RS=', ' -v ORS=', ' '{ printf "%.1f, ", $1 / 5 }' | sed 's/, $//')
+cat >"$T/steps.conf" <<CONF
+listen = ( "127.0.0.1:$PROXY" );
+admin = { http = "127.0.0.1:$ADMIN"; socket = "$T/weir.sock"; };
+pools = {
+  baseline = { servers = ( "127.0.0.1:$B1" ); };
+  canary   = { servers = ( "127.0.0.1:$C1" ); };
+};
+split = { canary_weight = 0.2; };
+rollout = { steps = [ $STEPS ]; hold = "1h"; auto = false; };
+state_file = "$T/stateS"; event_log = "$T/eventsS.log";
+CONF
+start_bg weir "$WEIR" -c "$T/steps.conf"
+wait_port "$ADMIN" 10 "$BG_PID"
+for k in $(seq 1 70); do
+	"$WEIRCTL" -s "$T/weir.sock" promote >/dev/null
+done
+"$WEIRCTL" -s "$T/weir.sock" rollback 'a "quoted" \ reason' >/dev/null
+valid_json() { python3 -m json.tool >/dev/null 2>&1 && echo valid || echo invalid; }
+hcurl "http://127.0.0.1:$ADMIN/stats.json" >"$T/stats.json"
+assert_eq "/stats.json with 500 rollout steps is valid JSON" valid "$(valid_json <"$T/stats.json")"
+assert_eq "/stats.json lists all 500 steps" 500 \
+	"$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["rollout"]["steps"]))' <"$T/stats.json")"
+assert_eq "/stats.json carries the last step" 100 "$(json_get "$T/stats.json" '.rollout.steps[499]')"
+assert_eq "/stats.json guard reason whole" 'a "quoted" \ reason' "$(json_get "$T/stats.json" .guard.reason)"
+"$WEIRCTL" -s "$T/weir.sock" show stats >"$T/show_stats"
+assert_eq "show stats with 500 rollout steps is valid JSON" valid "$(valid_json <"$T/show_stats")"
+assert_eq "show stats lists all 500 steps" 500 \
+	"$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)["rollout"]["steps"]))' <"$T/show_stats")"
+"$WEIRCTL" -s "$T/weir.sock" show report >"$T/show_report"
+assert_eq "show report after 71 steps is valid JSON" valid "$(valid_json <"$T/show_report")"
+hcurl "http://127.0.0.1:$ADMIN/report.json" >"$T/report.json"
+assert_eq "/report.json after 71 steps is valid JSON" valid "$(valid_json <"$T/report.json")"
+assert_eq "/report.json ends with the rollback's step" "current 0 rolled_back" \
+	"$(python3 -c 'import json,sys; s=json.load(sys.stdin)["steps"]
+print(s[-1]["outcome"], s[-1]["weight"], s[-2]["outcome"])' <"$T/report.json")"
+assert_eq "/report.json counts the steps it dropped" 8 "$(json_get "$T/report.json" .dropped)"
+
 done_testing

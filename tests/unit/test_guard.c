@@ -18,6 +18,24 @@
 
 /* ---- fixtures ------------------------------------------------------------ */
 
+/* The formatters into a caller's fixed buffer (textbuf.h). */
+static int fixed_format_json(const struct guard *g, const char *since, char *buf, size_t len)
+{
+	struct textbuf o;
+
+	textbuf_start(&o, buf, len);
+	return guard_format_json(g, since, &o);
+}
+
+static int fixed_format_show(const struct guard *g, uint64_t now_ms, const char *since, char *buf,
+                             size_t len)
+{
+	struct textbuf o;
+
+	textbuf_start(&o, buf, len);
+	return guard_format_show(g, now_ms, since, &o);
+}
+
 static struct cfg_thresholds no_thresholds(void)
 {
 	struct cfg_thresholds th = {
@@ -623,7 +641,7 @@ static void test_nan_and_garbage_inputs(void **unused)
 			v = guard_tick(&g, &in, ++t * SEC);
 			assert_int_equal(v.kind, GUARD_VERDICT_NONE);
 			assert_int_equal(v.to, GUARD_WATCHING);
-			assert_int_equal(guard_format_show(&g, t * SEC, NULL, buf, sizeof(buf)), 0);
+			assert_int_equal(fixed_format_show(&g, t * SEC, NULL, buf, sizeof(buf)), 0);
 		}
 	}
 	/* All of them at once. */
@@ -948,7 +966,7 @@ static void test_manual_rollback(void **unused)
 	assert_int_equal(g.state, GUARD_ROLLED_BACK);
 	assert_int_equal(g.since_ms, 10 * SEC);
 	assert_string_equal(guard_reason(&g), "bad deploy \"v2\"");
-	assert_int_equal(guard_format_json(&g, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&g, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"state\":\"rolled_back\",\"since\":\"2026-11-23T12:00:00Z\","
 	                    "\"reason\":\"bad deploy \\\"v2\\\"\"}");
 	/* Ticks keep it, whatever the weight says. */
@@ -966,7 +984,7 @@ static void test_manual_rollback(void **unused)
 	guard_rearm(&g, W5, 24 * SEC);
 	guard_rolled_back(&g, "a\tb\nc\\ \xff\xc3\xa9 \xe2\x82", 25 * SEC);
 	assert_string_equal(guard_reason(&g), "a b c\\ ?\xc3\xa9 ??");
-	assert_int_equal(guard_format_json(&g, NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&g, NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"state\":\"rolled_back\",\"since\":null,"
 	                    "\"reason\":\"a b c\\\\ ?\xc3\xa9 ??\"}");
 }
@@ -1056,17 +1074,17 @@ static void test_format_json(void **unused)
 
 	(void)unused;
 	guard_init(&g, &c, W5, 0);
-	assert_int_equal(guard_format_json(&g, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&g, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"state\":\"watching\",\"since\":\"2026-11-23T12:00:00Z\","
 	                    "\"reason\":null}");
 	guard_tick(&g, &bad, 1 * SEC);
 	guard_tick(&g, &bad, 3 * SEC);
-	assert_int_equal(guard_format_json(&g, "t", buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&g, "t", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"state\":\"breaching\",\"since\":\"t\",\"reason\":"
 	                    "\"canary error_rate 0.300 (95% lower bound 0.219) > 0.020 for 2s\"}");
-	assert_int_equal(guard_format_json(&g, "t", tiny, sizeof(tiny)), -1);
+	assert_int_equal(fixed_format_json(&g, "t", tiny, sizeof(tiny)), -1);
 	assert_true(strlen(tiny) < sizeof(tiny));
-	assert_int_equal(guard_format_json(&g, "t", tiny, 0), -1);
+	assert_int_equal(fixed_format_json(&g, "t", tiny, 0), -1);
 }
 
 /* A reason longer than any the guard keeps. */
@@ -1091,7 +1109,7 @@ static void test_format_show(void **unused)
 	c.thresholds.max_p99_ratio = 1.5;
 	guard_init(&g, &c, W5, 0);
 	guard_tick(&g, &in, 1 * SEC);
-	assert_int_equal(guard_format_show(&g, 2 * SEC, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_show(&g, 2 * SEC, "2026-11-23T12:00:00Z", buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "state watching\n"));
 	assert_non_null(strstr(buf, "since 2026-11-23T12:00:00Z\n"));
 	assert_non_null(strstr(buf, "reason -\n"));
@@ -1113,12 +1131,12 @@ static void test_format_show(void **unused)
 	guard_tick(&g, &in, 3 * SEC);
 	in = traffic(50, 0);
 	guard_tick(&g, &in, 4 * SEC);
-	assert_int_equal(guard_format_show(&g, 20 * SEC, NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_show(&g, 20 * SEC, NULL, buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "state breaching\nsince -\nreason canary error_rate"));
 	assert_non_null(strstr(buf, "judged no (canary has 50 of 100 requests in the window)\n"));
 	assert_non_null(strstr(buf, "last_breach 17s ago: canary error_rate 0.300"));
 	assert_non_null(strstr(buf, "p999_ms 300.0\nerror_rate_increase -\n"));
-	assert_int_equal(guard_format_show(&g, 20 * SEC, NULL, tiny, sizeof(tiny)), -1);
+	assert_int_equal(fixed_format_show(&g, 20 * SEC, NULL, tiny, sizeof(tiny)), -1);
 
 	/* The largest output: long reasons, every number absurd. */
 	c.thresholds.max_p99_ms = 1e300;
@@ -1135,7 +1153,7 @@ static void test_format_show(void **unused)
 	}
 	g.last.error_rate_increase = g.last.p99_ratio = -1e300;
 	memset(g.last.note, 'n', sizeof(g.last.note) - 1);
-	assert_int_equal(guard_format_show(&g, UINT64_MAX, big_reason(), buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_show(&g, UINT64_MAX, big_reason(), buf, sizeof(buf)), 0);
 	assert_true(strlen(buf) < GUARD_SHOW_MAX / 2);
 }
 

@@ -18,6 +18,24 @@
 #define SEC UINT64_C(1000)
 #define MIN (60 * SEC)
 
+/* The formatters into a caller's fixed buffer (textbuf.h). */
+static int fixed_format_json(const struct rollout *r, const char *next_at, char *buf, size_t len)
+{
+	struct textbuf o;
+
+	textbuf_start(&o, buf, len);
+	return rollout_format_json(r, next_at, &o);
+}
+
+static int fixed_history_json(const struct rollout_history *h, uint64_t now_ms, rollout_wall_fn wall,
+                              void *ctx, char *buf, size_t len)
+{
+	struct textbuf o;
+
+	textbuf_start(&o, buf, len);
+	return rollout_history_format_json(h, now_ms, wall, ctx, &o);
+}
+
 /* ---- fixtures ------------------------------------------------------------ */
 
 static struct cfg_thresholds thresholds(double max_error_rate)
@@ -378,7 +396,7 @@ static void test_next_at_and_json(void **unused)
 	five_steps[0].weight = 1;                        /* 0.01 % */
 	five_steps[1].weight = 250;                      /* 2.5 % */
 	r = make(&c, 1, 0);
-	assert_int_equal(rollout_format_json(&r, NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&r, NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"step\":1,\"steps\":[0.01,2.5,25,50,100],\"next_at\":null,"
 	                    "\"auto\":true,\"paused\":false,\"stopped\":false}");
 	assert_false(rollout_next_at(&r, &at));
@@ -388,14 +406,44 @@ static void test_next_at_and_json(void **unused)
 	tick_healthy(&r, 6, 10, &w);
 	assert_true(rollout_next_at(&r, &at));
 	assert_int_equal(at, 605 * SEC);
-	assert_int_equal(rollout_format_json(&r, "2026-11-23T12:10:05Z", buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&r, "2026-11-23T12:10:05Z", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"step\":1,\"steps\":[0.01,2.5,25,50,100],"
 	                    "\"next_at\":\"2026-11-23T12:10:05Z\",\"auto\":true,\"paused\":false,"
 	                    "\"stopped\":false}");
 	rollout_rolled_back(&r);
-	assert_int_equal(rollout_format_json(&r, NULL, buf, sizeof(buf)), 0);
+	assert_int_equal(fixed_format_json(&r, NULL, buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "\"stopped\":true}"));
-	assert_int_equal(rollout_format_json(&r, NULL, tiny, sizeof(tiny)), -1);
+	assert_int_equal(fixed_format_json(&r, NULL, tiny, sizeof(tiny)), -1);
+	rollout_dispose(&r);
+}
+
+/* 500 steps: the "rollout" object grows with them and comes out whole in a
+ * growing textbuf (a fixed 2 KiB buffer once cut /stats.json short). */
+static void test_json_many_steps(void **unused)
+{
+	static struct cfg_rollout_step steps[500];
+	struct cfg_rollout c = { .present = true, .steps = steps, .nsteps = 500, .hold_ms = MIN,
+	                         .auto_advance = true };
+	struct textbuf o;
+	struct rollout r;
+	char small[2048];
+
+	(void)unused;
+	for (size_t i = 0; i < 500; i++) {
+		steps[i].weight = (uint32_t)(i + 1) * 20;  /* 0.2 % .. 100 % */
+		steps[i].thresholds = thresholds(0.02);
+	}
+	r = make(&c, 20, 0);
+	textbuf_start_growing(&o);
+	assert_int_equal(rollout_format_json(&r, NULL, &o), 0);
+	assert_true(o.off > sizeof(small));
+	assert_int_equal(strlen(o.buf), o.off);
+	assert_true(strncmp(o.buf, "{\"step\":1,\"steps\":[0.2,0.4,0.6,", 30) == 0);
+	assert_non_null(strstr(o.buf, ",99.8,100],\"next_at\":null,\"auto\":true,\"paused\":false,"
+	                              "\"stopped\":false}"));
+	textbuf_dispose(&o);
+	/* A fixed buffer reports the cut instead of passing it off as whole. */
+	assert_int_equal(fixed_format_json(&r, NULL, small, sizeof(small)), -1);
 	rollout_dispose(&r);
 }
 
@@ -520,7 +568,7 @@ static void test_history_json(void **unused)
 	ended->has_numbers = true;
 	ended->pools[POOL_CANARY] = (struct rollout_pool_numbers){ 100, 30, 0.3, 10, 100, NAN };
 	ended->pools[POOL_BASELINE] = (struct rollout_pool_numbers){ 9900, 99, 0.01, 9, 90, 200 };
-	assert_int_equal(rollout_history_format_json(h, 20 * SEC, wall, NULL, buf, 65536), 0);
+	assert_int_equal(fixed_history_json(h, 20 * SEC, wall, NULL, buf, 65536), 0);
 	assert_string_equal(buf,
 		"{\"steps\":["
 		"{\"step\":1,\"weight\":1,\"start\":\"T+1\",\"end\":\"T+11\",\"duration_seconds\":10.500,"
@@ -533,9 +581,9 @@ static void test_history_json(void **unused)
 		"\"outcome\":\"current\",\"actor\":null,\"reason\":null,\"pools\":null}"
 		"],\"dropped\":0}");
 	/* Without a wall clock, times are null. */
-	assert_int_equal(rollout_history_format_json(h, 20 * SEC, NULL, NULL, buf, 65536), 0);
+	assert_int_equal(fixed_history_json(h, 20 * SEC, NULL, NULL, buf, 65536), 0);
 	assert_non_null(strstr(buf, "\"start\":null,\"end\":null"));
-	assert_int_equal(rollout_history_format_json(h, 20 * SEC, wall, NULL, tiny, sizeof(tiny)), -1);
+	assert_int_equal(fixed_history_json(h, 20 * SEC, wall, NULL, tiny, sizeof(tiny)), -1);
 	free(buf);
 	free(h);
 }
@@ -570,7 +618,7 @@ static void test_history_bounded(void **unused)
 	assert_int_equal(e->weight, 1000);
 	assert_int_equal(e->outcome, ROLLOUT_OUTCOME_CURRENT);
 	/* A full history fits the documented 64 KiB. */
-	assert_int_equal(rollout_history_format_json(h, 200 * SEC, wall, NULL, buf, 65536), 0);
+	assert_int_equal(fixed_history_json(h, 200 * SEC, wall, NULL, buf, 65536), 0);
 	assert_non_null(strstr(buf, "\"dropped\":37}"));
 	free(buf);
 	free(h);
@@ -616,7 +664,7 @@ static void test_history_json_max(void **unused)
 	rollout_history_current(h)->has_numbers = true;
 	rollout_history_current(h)->pools[POOL_CANARY] = worst;
 	rollout_history_current(h)->pools[POOL_BASELINE] = worst;
-	assert_int_equal(rollout_history_format_json(h, UINT64_MAX, long_wall, NULL, buf,
+	assert_int_equal(fixed_history_json(h, UINT64_MAX, long_wall, NULL, buf,
 	                                             ROLLOUT_HISTORY_JSON_MAX), 0);
 	print_message("worst-case report: %zu bytes\n", strlen(buf));
 	free(buf);
@@ -655,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_rearm_positions),
 		cmocka_unit_test(test_pause_resume),
 		cmocka_unit_test(test_next_at_and_json),
+		cmocka_unit_test(test_json_many_steps),
 		cmocka_unit_test(test_reconfigure),
 		cmocka_unit_test(test_history_outcomes),
 		cmocka_unit_test(test_history_json),

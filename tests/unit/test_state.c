@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,6 +341,48 @@ static void test_save_over_stale_temp(void **ctx)
 	assert_int_equal(state_save(t->state, &st, err, sizeof(err)), 0);
 	assert_int_equal(list_dir(t->dir, names, sizeof(names)), 1);
 	assert_string_equal(names, "state|");
+}
+
+/* What saves killed mid-way left: the files of dead pids (and of our own)
+ * go at start, a live process's stays (it may be mid-save), and nothing
+ * that merely looks like one is touched. */
+static void test_remove_stale_temps(void **ctx)
+{
+	struct tdir *t = *ctx;
+	char err[512], dead[256], mine[256], live[256], dir_named[256], keep[5][256];
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	snprintf(dead, sizeof(dead), "%s.tmp.%ld", t->state, (long)child);
+	snprintf(mine, sizeof(mine), "%s.tmp.%ld", t->state, (long)getpid());
+	snprintf(live, sizeof(live), "%s.tmp.%ld", t->state, (long)getppid());
+	snprintf(keep[0], sizeof(keep[0]), "%s.tmp.%ldx", t->state, (long)child);
+	snprintf(keep[1], sizeof(keep[1]), "%s.tmp.", t->state);
+	snprintf(keep[2], sizeof(keep[2]), "%s.tmpx.%ld", t->state, (long)child);
+	snprintf(keep[3], sizeof(keep[3]), "%s/other.tmp.%ld", t->dir, (long)child);
+	snprintf(keep[4], sizeof(keep[4]), "%s.tmp.99999999999999999999", t->state);
+	write_text(dead, "torn");
+	write_text(mine, "torn");
+	write_text(live, "busy");
+	for (int i = 0; i < 5; i++)
+		write_text(keep[i], "not ours");
+	assert_int_equal(state_remove_stale_temps(t->state, err, sizeof(err)), 2);
+	assert_int_equal(access(dead, F_OK), -1);
+	assert_int_equal(access(mine, F_OK), -1);
+	assert_int_equal(access(live, F_OK), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(access(keep[i], F_OK), 0);
+	/* A directory of that name is not a temporary file. */
+	snprintf(dir_named, sizeof(dir_named), "%s.tmp.%ld", t->state, (long)child);
+	assert_int_equal(mkdir(dir_named, 0700), 0);
+	assert_int_equal(state_remove_stale_temps(t->state, err, sizeof(err)), 0);
+	assert_int_equal(access(dir_named, F_OK), 0);
+	/* No directory yet: nothing to do (state_save names it). */
+	snprintf(dir_named, sizeof(dir_named), "%s/missing/state", t->dir);
+	assert_int_equal(state_remove_stale_temps(dir_named, err, sizeof(err)), 0);
 }
 
 static void test_save_missing_dir(void **ctx)
@@ -901,6 +944,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_directory, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_leaves_no_temp, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_over_stale_temp, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_remove_stale_temps, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_missing_dir, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_readonly_dir, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_failure_removes_temp, setup_dir, teardown_dir),
