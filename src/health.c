@@ -122,7 +122,7 @@ static const char *probe_addr(const struct probe *p)
  * interval up to CHECK_GRAIN_MAX_MS: the checks due in one grain start in
  * one wake-up of the loop and their answers come back close together,
  * instead of a wake-up or two per check (a thousand servers at 1 s cost
- * 1.5 % of a core so, 2 % with a 25 ms grain: docs/BENCHMARKS.md). */
+ * 1.5-1.9 % of a core so, 2 % with a 25 ms grain: docs/BENCHMARKS.md). */
 static void arm_at(struct probe *p, uint64_t ms, bool exact)
 {
 	if (!exact) {
