@@ -14,6 +14,7 @@
 
 #include "weir/canary.h"
 #include "weir/clock.h"
+#include "weir/health.h"
 #include "weir/httpd.h"
 #include "weir/page.h"
 #include "weir/stats.h"
@@ -73,6 +74,82 @@ static void json_string(struct evbuffer *b, const char *s)
 	evbuffer_add(b, "\"", 1);
 }
 
+/* One server as every view shows it: the health check's state for a checked
+ * pool, except that a connection back-off shows as "down" whatever the check
+ * says; "up"/"down" from the back-off alone for a pool without check. */
+struct server_row {
+	const char *address;
+	const char *state;
+	uint32_t active;
+	struct health_info check;
+};
+
+static void server_row(struct runtime *rt, enum pool_id p, size_t s, uint64_t now_ms,
+                       struct server_row *row)
+{
+	uint64_t down_until;
+
+	row->address = rt->cfg->pools[p].servers[s].text;
+	worker_server_state(rt, p, s, &row->active, &down_until);
+	health_server_info(rt->health, p, s, &row->check);
+	if (down_until > now_ms)
+		row->state = "down";
+	else if (row->check.checked)
+		row->state = check_state_name(row->check.state);
+	else
+		row->state = "up";
+}
+
+static double age_seconds(uint64_t then_ms, uint64_t now_ms)
+{
+	return now_ms > then_ms ? (double)(now_ms - then_ms) / 1000.0 : 0.0;
+}
+
+static void json_server(struct evbuffer *b, const struct server_row *row, uint64_t now_ms)
+{
+	const struct health_info *ck = &row->check;
+
+	evbuffer_add_printf(b, "{\"address\":");
+	json_string(b, row->address);
+	evbuffer_add_printf(b, ",\"state\":\"%s\",\"active\":%u,\"last_check\":", row->state, row->active);
+	if (!ck->has_last) {
+		evbuffer_add_printf(b, "null}");
+		return;
+	}
+	evbuffer_add_printf(b, "{\"ok\":%s,\"status\":", ck->last_ok ? "true" : "false");
+	if (ck->last_status)
+		evbuffer_add_printf(b, "%d", ck->last_status);
+	else
+		evbuffer_add_printf(b, "null");
+	evbuffer_add_printf(b, ",\"ms\":%u,\"age_seconds\":%.1f,\"reason\":", ck->last_ms,
+	                    age_seconds(ck->last_at_ms, now_ms));
+	json_string(b, ck->reason);
+	evbuffer_add_printf(b, "}}");
+}
+
+void admin_servers_text(struct runtime *rt, struct evbuffer *out)
+{
+	uint64_t now_ms = clock_now_ms();
+
+	for (int p = 0; p < POOL_COUNT; p++) {
+		for (size_t s = 0; s < rt->cfg->pools[p].nservers; s++) {
+			struct server_row row;
+			server_row(rt, (enum pool_id)p, s, now_ms, &row);
+			evbuffer_add_printf(out, "%s %s %s %u ", pool_names[p], row.address, row.state, row.active);
+			if (!row.check.checked)
+				evbuffer_add_printf(out, "- - - not checked\n");
+			else if (!row.check.has_last)
+				evbuffer_add_printf(out, "- - - no check completed yet\n");
+			else if (row.check.last_status)
+				evbuffer_add_printf(out, "%d %u %.1f %s\n", row.check.last_status, row.check.last_ms,
+				                    age_seconds(row.check.last_at_ms, now_ms), row.check.reason);
+			else
+				evbuffer_add_printf(out, "- %u %.1f %s\n", row.check.last_ms,
+				                    age_seconds(row.check.last_at_ms, now_ms), row.check.reason);
+		}
+	}
+}
+
 static void stats_json(struct runtime *rt, struct stats_snapshot *snap, struct evbuffer *b)
 {
 	uint64_t now_us = clock_now_us();
@@ -94,13 +171,10 @@ static void stats_json(struct runtime *rt, struct stats_snapshot *snap, struct e
 		evbuffer_add_printf(b, "%s\"%s\":{\"weight\":%.2f,\"servers\":[", p ? "," : "", pool_names[p],
 		                    weights[p]);
 		for (size_t s = 0; s < cp->nservers; s++) {
-			uint32_t active;
-			uint64_t down_until;
-			worker_server_state(rt, (enum pool_id)p, s, &active, &down_until);
-			evbuffer_add_printf(b, "%s{\"address\":", s ? "," : "");
-			json_string(b, cp->servers[s].text);
-			evbuffer_add_printf(b, ",\"state\":\"%s\",\"active\":%u}",
-			                    down_until > now_ms ? "down" : "up", active);
+			struct server_row row;
+			server_row(rt, (enum pool_id)p, s, now_ms, &row);
+			evbuffer_add_printf(b, "%s", s ? "," : "");
+			json_server(b, &row, now_ms);
 		}
 		evbuffer_add_printf(b, "],\"total\":");
 		json_view(b, &snap->pools[p].total, false, 0);
@@ -176,6 +250,18 @@ static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct
 	                       "# TYPE weir_tls_upstream_failures_total counter\n"
 	                       "weir_tls_upstream_failures_total %llu\n",
 	                    (unsigned long long)atomic_load(&rt->tls_upstream_failures));
+	evbuffer_add_printf(b, "# HELP weir_server_up 1 when the server may be sent requests (up, or not "
+	                       "checked yet), 0 when it is down (health check or connection back-off).\n"
+	                       "# TYPE weir_server_up gauge\n");
+	uint64_t now_ms = clock_now_ms();
+	for (int p = 0; p < POOL_COUNT; p++) {
+		for (size_t s = 0; s < rt->cfg->pools[p].nservers; s++) {
+			struct server_row row;
+			server_row(rt, (enum pool_id)p, s, now_ms, &row);
+			evbuffer_add_printf(b, "weir_server_up{pool=\"%s\",server=\"%s\"} %d\n", pool_names[p],
+			                    row.address, strcmp(row.state, "down") != 0);
+		}
+	}
 	canary_metrics(rt->canary, b);
 }
 

@@ -21,6 +21,7 @@
 #include "weir/admin.h"
 #include "weir/clock.h"
 #include "weir/guard.h"
+#include "weir/health.h"
 #include "weir/log.h"
 #include "weir/rollout.h"
 #include "weir/runtime.h"
@@ -66,6 +67,7 @@ struct canary {
 	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
 	size_t recent_first, nrecent;
 	uint64_t weight_changes[ACTOR_COUNT];
+	bool pool_down[POOL_COUNT];      /* health checks: no server up, as last reported */
 };
 
 /* ---- time and text -------------------------------------------------------------- */
@@ -385,6 +387,15 @@ static int op_show_report(void *ctx, struct evbuffer *out, char *err, size_t err
 	return 0;
 }
 
+static int op_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	struct canary *c = ctx;
+	(void)err;
+	(void)errlen;
+	admin_servers_text(c->rt, out);
+	return 0;
+}
+
 static int op_reload(void *ctx, char *err, size_t errlen)
 {
 	struct canary *c = ctx;
@@ -405,6 +416,7 @@ void canary_control_ops(struct canary *c, struct control_ops *ops)
 	ops->show_guard = op_show_guard;
 	ops->show_events = op_show_events;
 	ops->show_report = op_show_report;
+	ops->show_servers = op_show_servers;
 	ops->reload = op_reload;
 }
 
@@ -417,6 +429,64 @@ static const char *transition_action(enum guard_state to)
 	case GUARD_WATCHING: return "recover";
 	default: return guard_state_name(to);
 	}
+}
+
+/* The guard rolled the canary back (its state already is ROLLED_BACK with
+ * REASON). Users first: publish, then persist. */
+static void apply_guard_rollback(struct canary *c, const char *reason, uint64_t now)
+{
+	uint32_t before = c->weight;
+	char err[ERR_TEXT_MAX];
+
+	publish_weight(c, 0);
+	c->weight_changes[ACTOR_GUARD]++;
+	if (c->has_rollout)
+		rollout_rolled_back(&c->rollout);
+	log_warn("guard rollback: canary %.2f%% -> 0.00%%: %s", before / 100.0, reason);
+	if (save_state(c, 0, c->guard.state, err, sizeof(err)) < 0)
+		log_error("%s", err);
+	if (record_event(c, ACTOR_GUARD, "rollback", before, 0, reason, err, sizeof(err)) < 0)
+		log_error("%s", err);
+	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, ACTOR_GUARD, reason, now);
+}
+
+/* Health checks, apart from the guard's judgement of measurements (so that
+ * it holds whatever guard.method judges them): a canary pool whose checks
+ * have no server up is rolled back at once through the guard's path; unless
+ * the guard is off, paused, only alerting, or there is nothing to roll back,
+ * when it is recorded as an alert. A baseline pool with no server up is
+ * logged and recorded as an alert, and its traffic stays where it is. */
+static bool check_pools(struct canary *c, uint64_t now)
+{
+	bool rolled_back = false;
+	char why[GUARD_REASON_MAX], err[ERR_TEXT_MAX];
+
+	for (int p = 0; p < POOL_COUNT; p++) {
+		bool down = health_pool_down(c->rt->health, (enum pool_id)p, why, sizeof(why));
+		bool can_roll_back = p == POOL_CANARY && c->weight > 0 && c->cfg->guard.enabled &&
+		                     c->cfg->guard.action == GUARD_ACTION_ROLLBACK &&
+		                     c->guard.state != GUARD_PAUSED && c->guard.state != GUARD_ROLLED_BACK;
+		bool was_down = c->pool_down[p];
+
+		c->pool_down[p] = down;
+		if (down && can_roll_back) {
+			guard_rolled_back(&c->guard, why, now);
+			apply_guard_rollback(c, why, now);
+			rolled_back = true;
+		} else if (down && !was_down) {
+			log_warn("health alert: %s", why);
+			if (record_event(c, ACTOR_GUARD, "alert", c->weight, c->weight, why, err, sizeof(err)) < 0)
+				log_error("%s", err);
+		} else if (!down && was_down) {
+			log_info("health: pool %s has a server up again", p == POOL_CANARY ? "canary" : "baseline");
+		}
+	}
+	return rolled_back;
+}
+
+void canary_health_changed(struct canary *c)
+{
+	(void)check_pools(c, clock_now_ms());
 }
 
 /* The guard's view of the window histograms (for latency confidence bounds). */
@@ -526,22 +596,14 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 
+	if (check_pools(c, now)) /* a weight raised while the canary pool was down */
+		return;
+
 	struct guard_verdict v = c->guard.method == GUARD_METHOD_SEQUENTIAL ? judge_sequential(c, now)
 	                                                                    : judge_window(c, now);
 
 	if (v.kind == GUARD_VERDICT_ROLLBACK) {
-		/* Users first: publish, then persist. */
-		uint32_t before = c->weight;
-		publish_weight(c, 0);
-		c->weight_changes[ACTOR_GUARD]++;
-		if (c->has_rollout)
-			rollout_rolled_back(&c->rollout);
-		log_warn("guard rollback: canary %.2f%% -> 0.00%%: %s", before / 100.0, v.reason);
-		if (save_state(c, 0, c->guard.state, err, sizeof(err)) < 0)
-			log_error("%s", err);
-		if (record_event(c, ACTOR_GUARD, "rollback", before, 0, v.reason, err, sizeof(err)) < 0)
-			log_error("%s", err);
-		report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, ACTOR_GUARD, v.reason, now);
+		apply_guard_rollback(c, v.reason, now);
 		return;
 	}
 	if (v.kind == GUARD_VERDICT_ALERT) {
@@ -557,8 +619,10 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	if (v.from != v.to && save_state(c, c->weight, c->guard.state, err, sizeof(err)) < 0)
 		log_error("%s", err);
 
+	/* A step is healthy only with every checked canary server up. */
 	uint32_t next;
-	if (c->has_rollout && rollout_tick(&c->rollout, c->guard.state, v.judged, now, &next)) {
+	bool healthy = v.judged && health_pool_all_up(c->rt->health, POOL_CANARY);
+	if (c->has_rollout && rollout_tick(&c->rollout, c->guard.state, healthy, now, &next)) {
 		struct guard g = c->guard;
 		char why[128];
 		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);

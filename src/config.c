@@ -109,6 +109,7 @@
 #include <libconfig.h>
 #include <openssl/ssl.h>
 
+#include "weir/check.h"
 #include "weir/config.h"
 #include "weir/tls.h"
 
@@ -1002,10 +1003,103 @@ static void parse_pool_tls(struct ctx *c, const config_setting_t *g, const char 
 	read_bool(c, g, gpath, "verify", &t->verify);
 }
 
+/* check.expect: "2xx", "200, 204", or a list of such items and statuses. */
+static void parse_check_expect(struct ctx *c, const config_setting_t *s, const char *path,
+                               uint64_t bits[CHECK_STATUS_WORDS])
+{
+	uint64_t got[CHECK_STATUS_WORDS];
+	bool one;
+	int i, n;
+	char msg[160];
+
+	memset(got, 0, sizeof(got));
+	if (config_setting_type(s) == CONFIG_TYPE_GROUP || (n = elements(s, &one)) == 0) {
+		error_at(c, s, "%s must be a status class like \"2xx\", a list like \"200, 204\" "
+		         "or ( 200, 204 ) (got %s)", path, typed_text(s).s);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const config_setting_t *el = element(s, one, i);
+		struct path ep = path_index(path, (unsigned)i);
+		const char *where = one ? path : ep.s;
+		char num[16];
+		const char *text = NULL;
+
+		if (is_integer(el)) {
+			snprintf(num, sizeof(num), "%lld", integer_of(el));
+			text = num;
+		} else if (config_setting_type(el) == CONFIG_TYPE_STRING) {
+			text = config_setting_get_string(el);
+		}
+		if (text == NULL) {
+			error_at(c, el, "%s must be a status class like \"2xx\" or a status from 100 "
+			         "to 599 (got %s)", where, typed_text(el).s);
+			return;
+		}
+		if (check_expect_parse(text, got, msg, sizeof(msg)) < 0) {
+			error_at(c, el, "%s: %s (got %s)", where, msg, typed_text(el).s);
+			return;
+		}
+	}
+	memcpy(bits, got, sizeof(got));
+}
+
+/* A pool's check group. Defaults as HAProxy's: every 2 s, 1 s to answer
+ * (at most the interval), up after 2 passes, down after 3 failures, any 2xx. */
+static void parse_pool_check(struct ctx *c, const config_setting_t *g, const char *gpath,
+                             struct cfg_check *ck)
+{
+	static const char *const keys[] = { "path", "interval", "timeout", "rise", "fall",
+	                                    "expect", NULL };
+	const char *v = NULL;
+	long long n;
+	int timeout_set;
+
+	ck->enabled = true;
+	ck->line = (int)config_setting_source_line(g);
+	ck->interval_ms = 2000;
+	ck->rise = 2;
+	ck->fall = 3;
+	memset(ck->expect_bits, 0, sizeof(ck->expect_bits));
+	(void)check_expect_parse("2xx", ck->expect_bits, NULL, 0);
+	check_keys(c, g, gpath, keys);
+	if (member(g, "path") == NULL) {
+		error_at(c, g, "%s.path is required: the request target to check, like "
+		         "\"/healthz\" (got nothing)", gpath);
+	} else if (read_string(c, g, gpath, "path", &v) > 0) {
+		bool ok = v[0] == '/' && strlen(v) <= CHECK_PATH_MAX;
+
+		for (const char *p = v; *p != '\0'; p++)
+			if (!isgraph((unsigned char)*p))
+				ok = false;
+		if (ok)
+			set_str(&ck->path, v);
+		else
+			error_at(c, member(g, "path"), "%s.path must start with '/' and hold no "
+			         "spaces or control characters, at most %d bytes (got %s)", gpath,
+			         CHECK_PATH_MAX, quoted(v).s);
+	}
+	read_duration(c, g, gpath, "interval", false, &ck->interval_ms);
+	timeout_set = read_duration(c, g, gpath, "timeout", false, &ck->timeout_ms);
+	if (timeout_set <= 0)
+		ck->timeout_ms = ck->interval_ms < 1000 ? ck->interval_ms : 1000;
+	else if (ck->timeout_ms > ck->interval_ms)
+		error_at(c, member(g, "timeout"), "%s.timeout must not exceed %s.interval (%s): one "
+		         "check at a time per server (got %s)", gpath, gpath,
+		         duration_text(ck->interval_ms).s, value_text(member(g, "timeout")).s);
+	if (read_integer(c, g, gpath, "rise", 1, 100, &n) > 0)
+		ck->rise = (uint32_t)n;
+	if (read_integer(c, g, gpath, "fall", 1, 100, &n) > 0)
+		ck->fall = (uint32_t)n;
+	if (member(g, "expect") != NULL)
+		parse_check_expect(c, member(g, "expect"), path_key(gpath, "expect").s,
+		                   ck->expect_bits);
+}
+
 static void parse_pool(struct ctx *c, const config_setting_t *pools, const char *name,
                        struct cfg_pool *pool)
 {
-	static const char *const keys[] = { "servers", "tls", NULL };
+	static const char *const keys[] = { "servers", "tls", "check", NULL };
 	struct path gp = path_key("pools", name);
 	const config_setting_t *g, *s, *t;
 	bool one;
@@ -1039,6 +1133,9 @@ static void parse_pool(struct ctx *c, const config_setting_t *pools, const char 
 	t = read_group(c, g, gp.s, "tls");
 	if (t != NULL)
 		parse_pool_tls(c, t, path_key(gp.s, "tls").s, &pool->tls);
+	t = read_group(c, g, gp.s, "check");
+	if (t != NULL)
+		parse_pool_check(c, t, path_key(gp.s, "check").s, &pool->check);
 }
 
 static void parse_pools(struct ctx *c, const config_setting_t *root)
@@ -1661,6 +1758,7 @@ void config_free(struct weir_config *cfg)
 		free(cfg->pools[p].servers);
 		free(cfg->pools[p].tls.ca);
 		free(cfg->pools[p].tls.server_name);
+		free(cfg->pools[p].check.path);
 	}
 	free(cfg->split.sticky_header);
 	free(cfg->split.sticky_cookie);

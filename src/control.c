@@ -212,6 +212,7 @@ static int cmd_show_stats(const struct call *call, struct evbuffer *out, char *e
 static int cmd_show_guard(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
 static int cmd_show_events(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
 static int cmd_show_report(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+static int cmd_show_servers(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
 static int cmd_reload(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
 
 /* Every command, in the order help lists them. */
@@ -240,6 +241,9 @@ static const struct command commands[] = {
 	  0, 1, cmd_show_events },
 	{ { "show", "report" }, "show report",
 	  "the canary run so far as JSON (as /report.json)", 0, 0, cmd_show_report },
+	{ { "show", "servers" }, "show servers",
+	  "one line per server: pool address state active check_status check_ms check_age_s reason",
+	  0, 0, cmd_show_servers },
 	{ { "reload", NULL }, "reload",
 	  "re-read the configuration file, as SIGHUP does", 0, 0, cmd_reload },
 };
@@ -497,6 +501,15 @@ static int cmd_show_report(const struct call *call, struct evbuffer *out, char *
 	if (!ops->show_report)
 		return not_available(call, err, errlen);
 	return ops->show_report(ops->ctx, out, err, errlen);
+}
+
+static int cmd_show_servers(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct control_ops *ops = call->ops;
+
+	if (!ops->show_servers)
+		return not_available(call, err, errlen);
+	return ops->show_servers(ops->ctx, out, err, errlen);
 }
 
 static int cmd_reload(const struct call *call, struct evbuffer *out, char *err, size_t errlen)

@@ -320,9 +320,10 @@ static void server_mark_up(struct worker *w, enum pool_id pool, int server)
 }
 
 /* Choose a server of C's pool and give C a connection to it: an idle one if
- * there is one, else a new one. Returns 0, -1 when none could be had, or -2
+ * there is one, else a new one. Returns 0, -1 when none could be had, -2
  * when weir itself is short of descriptors or memory (the server is not to
- * blame, and is not marked down). */
+ * blame, and is not marked down), or -3 when the health checks have every
+ * server of the pool down (no server is tried). */
 static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_idle)
 {
 	struct worker *w = c->w;
@@ -331,7 +332,7 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	struct upstream_conn *up;
 
 	if (s < 0)
-		return -1;
+		return wp->nservers ? -3 : -1;
 	c->server = s;
 	c->tries++;
 	if (w->alog.log) {
@@ -829,8 +830,9 @@ static void request_begin(struct client_conn *c, const char *buf)
 	int r = upstream_attach(c, c->t_head_us / 1000, true);
 	if (r < 0) {
 		/* weir's own shortage is a 503 and not the pool's error: counting it
-		 * would let an overloaded proxy roll a healthy canary back. */
-		reply_error(c, r == -2 ? 503 : 502, r != -2);
+		 * would let an overloaded proxy roll a healthy canary back. A pool
+		 * whose checks have every server down is a 503 of that pool. */
+		reply_error(c, r == -2 || r == -3 ? 503 : 502, r != -2);
 		return;
 	}
 	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
@@ -1237,7 +1239,7 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 		return false;
 	bool any_up = false;
 	for (size_t i = 0; i < wp->nservers; i++)
-		if (wp->views[i].down_until_ms <= now_ms)
+		if (split_server_available(&wp->views[i], now_ms))
 			any_up = true;
 	if (!any_up)
 		return false;

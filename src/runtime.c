@@ -20,6 +20,7 @@
 #include "weir/config.h"
 #include "weir/control.h"
 #include "weir/diag.h"
+#include "weir/health.h"
 #include "weir/clock.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
@@ -87,6 +88,14 @@ int runtime_reload(struct runtime *rt, char *err, size_t errlen)
 		log_error("reload refused: %s; still running on the old configuration", msg);
 		return -1;
 	}
+	/* The checks move to CFG before any worker looks up its words there. */
+	if (health_reconfigure(rt->health, cfg, tls, msg, sizeof(msg)) < 0) {
+		tls_set_free(tls);
+		config_free(cfg);
+		snprintf(err, errlen, "cannot apply the configuration, nothing changed: %s", msg);
+		log_error("reload refused: %s; still running on the old configuration", msg);
+		return -1;
+	}
 	/* Settings that only a restart can change stay as they are. */
 	warn_restart_only(rt->cfg, cfg);
 	rt->old_cfg = rt->cfg;
@@ -106,6 +115,7 @@ static void reconf_done_cb(evutil_socket_t fd, short events, void *arg)
 	struct runtime *rt = arg;
 	(void)fd;
 	(void)events;
+	health_release_old(rt->health); /* no worker reads the old words any more */
 	config_free(rt->old_cfg);
 	rt->old_cfg = NULL;
 	tls_set_free(rt->old_tls); /* connections keep the contexts they use */
@@ -227,6 +237,12 @@ int runtime_run(struct weir_config *cfg)
 		log_error("%s", err);
 		goto out;
 	}
+	/* Before the workers: their server views point at its words. */
+	rt->health = health_new(rt, err, sizeof(err));
+	if (!rt->health) {
+		log_error("%s", err);
+		goto out;
+	}
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		if (worker_init(&rt->workers[i], rt, i, err, sizeof(err)) < 0) {
 			log_error("%s", err);
@@ -308,6 +324,7 @@ out:
 		for (unsigned i = 0; i < rt->nworkers; i++)
 			worker_dispose(&rt->workers[i]);
 	free(rt->workers);
+	health_free(rt->health);
 	if (rt->access_log) {
 		/* The workers handed over their last lines in worker_dispose. */
 		struct accesslog_stats st;

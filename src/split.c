@@ -170,20 +170,26 @@ bool split_find_cookie(const char *value, size_t len, const char *name,
 
 static bool server_up(const struct split_server_view *s, uint64_t now_ms)
 {
-	return now_ms >= s->down_until_ms;
+	return split_server_available(s, now_ms);
 }
 
 /* Every server is down: the one whose back-off ends first, the first in
- * round-robin order on a tie. */
-static size_t pick_earliest(const struct split_server_view *servers, size_t n, size_t start)
+ * round-robin order on a tie; a server down by its health check never.
+ * Sets *FOUND. */
+static size_t pick_earliest(const struct split_server_view *servers, size_t n, size_t start,
+                            bool *found)
 {
-	size_t best = start, k;
+	size_t best = 0, k;
 
-	for (k = 1; k < n; k++) {
+	*found = false;
+	for (k = 0; k < n; k++) {
 		size_t i = (start + k) % n;
 
-		if (servers[i].down_until_ms < servers[best].down_until_ms)
+		if (split_server_check_down(&servers[i]))
+			continue;
+		if (!*found || servers[i].down_until_ms < servers[best].down_until_ms)
 			best = i;
+		*found = true;
 	}
 	return best;
 }
@@ -243,7 +249,9 @@ int split_pick_server(enum balance balance, const struct split_server_view *serv
 	else
 		pick = pick_round_robin(servers, n, start, now_ms, &found);
 	if (!found)
-		pick = pick_earliest(servers, n, start);
+		pick = pick_earliest(servers, n, start, &found);
+	if (!found)
+		return -1;
 	*cursor = (uint32_t)((pick + 1) % n);
 	return (int)pick;
 }

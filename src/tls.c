@@ -441,38 +441,68 @@ static int addr_host(const struct cfg_addr *a, char *out, size_t outlen)
 	return inet_ntop(a->ss.ss_family, src, out, (socklen_t)outlen) ? 0 : -1;
 }
 
-struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx)
+/* An SSL for server S of POOL: SNI and the host (or IP) check as the pool's
+ * tls group says. NULL on failure. */
+static SSL *ssl_for_server(SSL_CTX *ctx, const struct cfg_pool *pool, size_t s)
 {
-	const struct cfg_pool *pool = &up->w->cfg->pools[up->pool];
 	const struct cfg_tls_upstream *t = &pool->tls;
-	const struct server_rt *sr = &up->w->pools[up->pool].servers[up->server];
-	struct bufferevent *bev;
 	SSL *ssl = SSL_new(ctx);
 
 	if (!ssl)
 		return NULL;
-	SSL_set_app_data(ssl, up);
 	if (t->server_name) {
 		if (SSL_set_tlsext_host_name(ssl, t->server_name) != 1 ||
 		    (t->verify && SSL_set1_host(ssl, t->server_name) != 1))
 			goto fail;
 	} else if (t->verify) {
 		char host[INET6_ADDRSTRLEN];
-		if (addr_host(&pool->servers[up->server], host, sizeof(host)) < 0 ||
+		if (addr_host(&pool->servers[s], host, sizeof(host)) < 0 ||
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
 			goto fail;
 	}
-	if (sr->session)
-		(void)SSL_set_session(ssl, sr->session);
-	bev = bufferevent_openssl_socket_new(up->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-	                                     BEV_OPT_CLOSE_ON_FREE);
-	if (bev)
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return ssl;
 fail:
 	SSL_free(ssl);
 	ERR_clear_error();
 	return NULL;
+}
+
+/* A connecting client-side TLS bufferevent on BASE for SSL (owned by it
+ * from here, failure included). */
+static struct bufferevent *connecting_bufferevent(struct event_base *base, SSL *ssl)
+{
+	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                                         BEV_OPT_CLOSE_ON_FREE);
+	if (bev)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx)
+{
+	const struct server_rt *sr = &up->w->pools[up->pool].servers[up->server];
+	SSL *ssl = ssl_for_server(ctx, &up->w->cfg->pools[up->pool], (size_t)up->server);
+
+	if (!ssl)
+		return NULL;
+	SSL_set_app_data(ssl, up);
+	if (sr->session)
+		(void)SSL_set_session(ssl, sr->session);
+	return connecting_bufferevent(up->w->base, ssl);
+}
+
+SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p)
+{
+	return set ? set->pool[p] : NULL;
+}
+
+struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx,
+                                          const struct cfg_pool *pool, size_t server)
+{
+	SSL *ssl = ssl_for_server(ctx, pool, server);
+
+	/* No app data: keep_session caches nothing for a check connection. */
+	return ssl ? connecting_bufferevent(base, ssl) : NULL;
 }
 
 bool tls_handshake_failed(struct bufferevent *bev, short events)
@@ -482,27 +512,34 @@ bool tls_handshake_failed(struct bufferevent *bev, short events)
 	return ssl && (events & BEV_EVENT_ERROR) && !SSL_is_init_finished(ssl);
 }
 
-void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms)
+bool tls_failure_text(struct bufferevent *bev, char *why, size_t len)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(up->bev);
-	const struct worker_pool *wp = &up->w->pools[up->pool];
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	unsigned long e;
 	long vr;
-	char why[300];
 
 	if (!ssl)
-		return;
+		return false;
 	vr = SSL_get_verify_result(ssl);
-	e = bufferevent_get_openssl_error(up->bev);
+	e = bufferevent_get_openssl_error(bev);
 	if (vr != X509_V_OK) {
-		errf(why, sizeof(why), "certificate verification failed: %s",
-		     X509_verify_cert_error_string(vr));
+		errf(why, len, "certificate verification failed: %s", X509_verify_cert_error_string(vr));
 	} else if (e) {
 		const char *r = ERR_reason_error_string(e);
-		errf(why, sizeof(why), "handshake failed: %s", r ? r : "unknown error");
+		errf(why, len, "handshake failed: %s", r ? r : "unknown error");
 	} else {
-		return; /* refused, reset, closed: not a TLS matter */
+		return false; /* refused, reset, closed: not a TLS matter */
 	}
+	return true;
+}
+
+void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms)
+{
+	const struct worker_pool *wp = &up->w->pools[up->pool];
+	char why[300];
+
+	if (!tls_failure_text(up->bev, why, sizeof(why)))
+		return;
 	atomic_fetch_add_explicit(&up->w->rt->tls_upstream_failures, 1, memory_order_relaxed);
 	if (up->server >= 0 && (size_t)up->server < wp->nservers &&
 	    wp->views[up->server].down_until_ms <= now_ms)

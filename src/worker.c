@@ -16,6 +16,7 @@
 
 #include "weir/accesslog.h"
 #include "weir/clock.h"
+#include "weir/health.h"
 #include "weir/log.h"
 #include "weir/proxy.h"
 #include "weir/tls.h"
@@ -161,8 +162,10 @@ static void pools_free(struct worker_pool *pools)
 	}
 }
 
-/* Server tables for CFG's pools; CURSOR staggers the workers' rotations. */
-static int pools_build(struct worker_pool *pools, const struct weir_config *cfg, uint32_t cursor)
+/* Server tables for CFG's pools; CURSOR staggers the workers' rotations.
+ * Each view points at its server's health-check word in H (for CFG). */
+static int pools_build(struct worker_pool *pools, const struct weir_config *cfg,
+                       const struct health *h, uint32_t cursor)
 {
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct worker_pool *wp = &pools[p];
@@ -175,6 +178,8 @@ static int pools_build(struct worker_pool *pools, const struct weir_config *cfg,
 			pools_free(pools);
 			return -1;
 		}
+		for (size_t i = 0; i < wp->nservers; i++)
+			wp->views[i].health = health_word(h, (enum pool_id)p, i);
 	}
 	return 0;
 }
@@ -198,7 +203,8 @@ static void reconf_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 
 	memset(fresh, 0, sizeof(fresh));
-	if (pools_build(fresh, cfg, w->id) == 0) {
+	/* rt->health was switched to CFG with it, before this was called. */
+	if (pools_build(fresh, cfg, w->rt->health, w->id) == 0) {
 		for (int p = 0; p < POOL_COUNT; p++) {
 			struct worker_pool *old = &w->pools[p];
 			if (w->cfg->pools[p].tls.enabled || cfg->pools[p].tls.enabled) {
@@ -272,7 +278,7 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 		snprintf(err, errlen, "cannot create an event loop");
 		return -1;
 	}
-	if (pools_build(w->pools, cfg, id) < 0) {
+	if (pools_build(w->pools, cfg, rt->health, id) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

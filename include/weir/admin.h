@@ -18,4 +18,11 @@ void admin_free(struct admin *a);
  * Release with free(). Used by the admin listener and "show stats". */
 char *admin_stats_json(struct runtime *rt);
 
+struct evbuffer;
+
+/* "show servers": one line per server of the current configuration,
+ * "POOL ADDRESS STATE ACTIVE CHECK_STATUS CHECK_MS CHECK_AGE_S REASON", with
+ * "-" for what is not known (see README, "Health checks"). Main thread. */
+void admin_servers_text(struct runtime *rt, struct evbuffer *out);
+
 #endif

@@ -30,6 +30,12 @@ void canary_control_ops(struct canary *c, struct control_ops *ops);
  * The weights are not touched (the persisted ones stay). */
 void canary_reconfigure(struct canary *c, const struct weir_config *cfg);
 
+/* The health checks changed a server's state: a canary pool with no server
+ * up is rolled back now (guard reason "pool canary has no server up: ...");
+ * a pool without a server up is otherwise logged and recorded as an alert.
+ * The guard's tick makes the same check. */
+void canary_health_changed(struct canary *c);
+
 /* /stats.json members after "pools": "guard":{...},"rollout":...,"events":[...] */
 void canary_stats_json(struct canary *c, struct evbuffer *out);
 /* The /report.json document. */

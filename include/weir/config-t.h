@@ -46,10 +46,23 @@ struct cfg_tls_upstream {
 	bool verify;                  /* default true */
 };
 
+/* Active health checks of a pool's servers (the pool's `check` group). */
+struct cfg_check {
+	bool enabled;                 /* check group present */
+	char *path;                   /* request target, starts with '/' */
+	uint64_t interval_ms;         /* from the start of one check to the next */
+	uint64_t timeout_ms;          /* connect + TLS + response head */
+	uint32_t rise;                /* passes in a row that make a server up */
+	uint32_t fall;                /* failures in a row that make it down */
+	uint64_t expect_bits[10];     /* passing statuses, bitmap by status (check.h) */
+	int line;                     /* of the check group, for diagnostics */
+};
+
 struct cfg_pool {
 	struct cfg_addr *servers;
 	size_t nservers;
 	struct cfg_tls_upstream tls;
+	struct cfg_check check;
 };
 
 enum balance {

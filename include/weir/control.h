@@ -33,6 +33,7 @@ struct control_ops {
 	int (*show_guard)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
 	int (*show_events)(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen);
 	int (*show_report)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
+	int (*show_servers)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
 	int (*reload)(void *ctx, char *err, size_t errlen);
 };
 

@@ -24,6 +24,7 @@ struct accesslog;
 struct admin;
 struct canary;
 struct control;
+struct health;
 struct tls_set;
 
 /* A server as other threads may read it: each worker publishes its own view
@@ -183,6 +184,7 @@ struct runtime {
 	struct event *stop_timer;
 	struct admin *admin;
 	struct canary *canary;
+	struct health *health;              /* active health checks (main thread) */
 	struct control *control;
 	struct event *sighup;
 	struct event *sigusr1;              /* reopen the access log (logrotate) */

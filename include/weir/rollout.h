@@ -12,7 +12,8 @@
  *     steps [1, 10, 25, 50, 100] at weight 1 % is step 1; 0 means below the
  *     first step.
  *   - Healthy means: the guard judged the canary at this tick (enough
- *     requests) and stayed WATCHING. Any other tick (breaching, not judged,
+ *     requests) and stayed WATCHING. (The runtime passes JUDGED only when
+ *     every health-checked canary server is up as well: health.h.) Any other tick (breaching, not judged,
  *     paused, idle, rolled back) ends the healthy stretch; the next healthy
  *     tick starts a new one. Hold is therefore "continuous judged health".
  *   - auto: once a stretch has lasted the step's hold, the tick returns the

@@ -5,10 +5,12 @@
 #ifndef WEIR_SPLIT_H
 #define WEIR_SPLIT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "weir/check.h"
 #include "weir/config-t.h"
 
 /* A small, fast per-worker pseudo-random generator (not for secrets):
@@ -64,18 +66,38 @@ bool split_find_cookie(const char *value, size_t len, const char *name,
 struct split_server_view {
 	uint64_t down_until_ms;       /* skipped while now_ms < down_until_ms */
 	uint32_t active;              /* requests in flight (least_conn) */
+	const _Atomic uint32_t *health; /* the health checks' published state (an enum
+	                                   check_state), NULL when not checked; a
+	                                   CHECK_DOWN server is never picked */
 };
 
+/* True when the health checks have S down (relaxed load: the word is the
+ * whole state, nothing else is read through it). */
+static inline bool split_server_check_down(const struct split_server_view *s)
+{
+	return s->health != NULL &&
+	       atomic_load_explicit(s->health, memory_order_relaxed) == CHECK_DOWN;
+}
+
+/* True when S may be picked now: not down by its health check and not in a
+ * connection back-off. */
+static inline bool split_server_available(const struct split_server_view *s, uint64_t now_ms)
+{
+	return now_ms >= s->down_until_ms && !split_server_check_down(s);
+}
+
 /* Pick a server index among N by BALANCE, skipping servers that are down
- * (a server is up again once now_ms >= down_until_ms).
+ * (split_server_available: a backed-off server is up again once
+ * now_ms >= down_until_ms; a checked one when its check says so).
  *  - round_robin: the first up server at or after *CURSOR; down servers are
  *    skipped without taking a turn.
  *  - least_conn: the up server with the fewest active requests; ties go to
  *    the first at or after *CURSOR, so equally idle servers take turns.
  * *CURSOR (any value; taken modulo N) is then set just past the pick. When
  * every server is down, returns the one whose back-off ends first (ties in
- * cursor order): a request is never moved to the other pool. Returns -1
- * only when n == 0 (cursor untouched). */
+ * cursor order) among those not down by their health check: a request is
+ * never moved to the other pool. Returns -1 when n == 0 or every server is
+ * down by its health check (cursor untouched). */
 int split_pick_server(enum balance balance, const struct split_server_view *servers, size_t n,
                       uint32_t *cursor, uint64_t now_ms);
 

@@ -77,6 +77,20 @@ struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socke
  * Returns NULL on failure. */
 struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx);
 
+/* The context of pool P in SET, NULL for plain TCP (or SET NULL). */
+SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p);
+
+/* A client-side TLS bufferevent on BASE for a health check of SERVER of
+ * POOL (SNI and verification as for requests; no session is cached), not
+ * yet connected. Returns NULL on failure. */
+struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx,
+                                          const struct cfg_pool *pool, size_t server);
+
+/* When BEV (a client-side TLS bufferevent) failed for a TLS reason
+ * (verification, handshake), write it into WHY and return true; false for
+ * plain bufferevents and failures that are not TLS (refused, reset). */
+bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
+
 /* True when a client connection's BEV reported EVENTS (error) before its TLS
  * handshake completed: a handshake failure. False for plain bufferevents. */
 bool tls_handshake_failed(struct bufferevent *bev, short events);

@@ -19,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "weir/check.h"
 #include "weir/config.h"
 
 /* ---- fixture: a temporary directory with TLS files --------------------- */
@@ -780,6 +781,83 @@ static void test_wrong_types(void **state)
 	                 "(got integer 9001)");
 }
 
+#define CHECK_POOLS(check) "pools = { baseline = { servers = ( \"127.0.0.1:9001\" ); }; " \
+                           "canary = { servers = ( \"127.0.0.1:9101\" );\n" check " }; };\n"
+
+static void assert_check_numbers(const struct cfg_check *ck, uint64_t interval_ms,
+                                 uint64_t timeout_ms, uint32_t rise, uint32_t fall)
+{
+	assert_int_equal(ck->interval_ms, interval_ms);
+	assert_int_equal(ck->timeout_ms, timeout_ms);
+	assert_int_equal(ck->rise, rise);
+	assert_int_equal(ck->fall, fall);
+}
+
+static void test_pool_check(void **state)
+{
+	struct weir_config *cfg;
+	(void)state;
+
+	/* No check: disabled. Defaults: HAProxy's. */
+	cfg = load_ok(MIN);
+	assert_false(cfg->pools[POOL_CANARY].check.enabled);
+	config_free(cfg);
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("check = { path = \"/healthz\"; };"));
+	const struct cfg_check *ck = &cfg->pools[POOL_CANARY].check;
+	assert_true(ck->enabled);
+	assert_false(cfg->pools[POOL_BASELINE].check.enabled);
+	assert_string_equal(ck->path, "/healthz");
+	assert_check_numbers(ck, 2000, 1000, 2, 3);
+	assert_int_equal(ck->line, 3);
+	assert_true(check_status_in(ck->expect_bits, 200));
+	assert_true(check_status_in(ck->expect_bits, 299));
+	assert_false(check_status_in(ck->expect_bits, 301));
+	config_free(cfg);
+	/* Everything set; expect as a list; a short interval shortens the default timeout. */
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("check = { path = \"/h?x=1\"; interval = \"500ms\"; "
+	              "rise = 1; fall = 5; expect = ( 200, \"3xx\" ); };"));
+	ck = &cfg->pools[POOL_CANARY].check;
+	assert_check_numbers(ck, 500, 500, 1, 5);
+	assert_true(check_status_in(ck->expect_bits, 200));
+	assert_false(check_status_in(ck->expect_bits, 204));
+	assert_true(check_status_in(ck->expect_bits, 302));
+	config_free(cfg);
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; timeout = 300; "
+	              "expect = \"200, 204\"; };"));
+	ck = &cfg->pools[POOL_CANARY].check;
+	assert_int_equal(ck->timeout_ms, 300);
+	assert_true(check_status_in(ck->expect_bits, 204));
+	assert_false(check_status_in(ck->expect_bits, 201));
+	config_free(cfg);
+
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { interval = \"1s\"; };"), 3,
+	                 "pools.canary.check.path is required");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"healthz\"; };"), 3,
+	                 "pools.canary.check.path must start with '/'");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/a b\"; };"), 3,
+	                 "pools.canary.check.path must start with '/' and hold no spaces");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; interval = 0; };"), 3,
+	                 "pools.canary.check.interval must be greater than 0");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; timeout = \"3s\"; };"), 3,
+	                 "pools.canary.check.timeout must not exceed pools.canary.check.interval (2s)");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; rise = 0; };"), 3,
+	                 "pools.canary.check.rise must be between 1 and 100 (got 0)");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; fall = \"3\"; };"), 3,
+	                 "pools.canary.check.fall must be an integer");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; expect = \"2xx, 6xx\"; };"), 3,
+	                 "pools.canary.check.expect: \"6xx\" is neither a status class");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; expect = ( 200, 700 ); };"), 3,
+	                 "pools.canary.check.expect[1]: \"700\" is neither");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; expect = ( ); };"), 3,
+	                 "pools.canary.check.expect must be a status class");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; expect = true; };"), 3,
+	                 "pools.canary.check.expect must be a status class like \"2xx\" or a status");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; fal = 3; };"), 3,
+	                 "unknown setting pools.canary.check.fal (did you mean fall?)");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = \"/healthz\";"), 3,
+	                 "pools.canary.check must be a group");
+}
+
 static void test_out_of_range(void **state)
 {
 	static const struct error_case cases[] = {
@@ -1496,6 +1574,7 @@ int main(void)
 		cmocka_unit_test(test_rollout_errors),
 		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_pool_check),
 		cmocka_unit_test(test_out_of_range),
 		cmocka_unit_test(test_duration_errors),
 		cmocka_unit_test(test_address_errors),

@@ -125,6 +125,12 @@ static int f_show_report(void *ctx, struct evbuffer *out, char *err, size_t errl
 	return record("show_report", out, err, errlen);
 }
 
+static int f_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)ctx;
+	return record("show_servers", out, err, errlen);
+}
+
 static int f_reload(void *ctx, char *err, size_t errlen)
 {
 	(void)ctx;
@@ -147,6 +153,7 @@ static const struct control_ops ops = {
 	.show_guard = f_show_guard,
 	.show_events = f_show_events,
 	.show_report = f_show_report,
+	.show_servers = f_show_servers,
 	.reload = f_reload,
 };
 
@@ -205,7 +212,7 @@ static void expect_refused(const char *line, const char *reason)
 static const char *const usages[] = {
 	"help", "show weights", "set weight canary|baseline PERCENT", "rollback [REASON...]",
 	"promote", "pause", "resume", "show stats", "show guard", "show events [N]", "show report",
-	"reload",
+	"show servers", "reload",
 };
 
 static void test_help_lists_every_command(void **state)
@@ -429,6 +436,7 @@ static void test_show_json(void **state)
 		{ "show stats", "show_stats" },
 		{ "show guard", "show_guard" },
 		{ "show report", "show_report" },
+		{ "show servers", "show_servers" },
 	};
 
 	(void)state;
@@ -438,7 +446,7 @@ static void test_show_json(void **state)
 		assert_string_equal(fk.last, cmds[i].op);
 	}
 	expect_refused("show stats json", "usage: show stats");
-	assert_int_equal(fk.calls, 3);
+	assert_int_equal(fk.calls, 4);
 }
 
 static void test_show_events(void **state)

@@ -416,7 +416,7 @@ static void test_cookie(void **state)
 
 static void test_round_robin(void **state)
 {
-	struct split_server_view s[3] = { { 0, 0 }, { 0, 0 }, { 0, 0 } };
+	struct split_server_view s[3] = { { 0, 0, NULL }, { 0, 0, NULL }, { 0, 0, NULL } };
 	uint32_t cursor = 0;
 	int i;
 
@@ -450,7 +450,7 @@ static void test_round_robin(void **state)
 
 static void test_round_robin_even(void **state)
 {
-	struct split_server_view s[5] = { { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 }, { 0, 0 } };
+	struct split_server_view s[5] = { { 0, 0, NULL }, { 0, 0, NULL }, { 0, 0, NULL }, { 0, 0, NULL }, { 0, 0, NULL } };
 	unsigned got[5] = { 0 };
 	uint32_t cursor = 0;
 	int i;
@@ -468,7 +468,7 @@ static void test_round_robin_even(void **state)
 
 static void test_least_conn(void **state)
 {
-	struct split_server_view s[4] = { { 0, 5 }, { 0, 2 }, { 0, 7 }, { 0, 3 } };
+	struct split_server_view s[4] = { { 0, 5, NULL }, { 0, 2, NULL }, { 0, 7, NULL }, { 0, 3, NULL } };
 	uint32_t cursor = 0;
 	unsigned got[3] = { 0 };
 	int i;
@@ -512,7 +512,7 @@ static void test_least_conn(void **state)
 
 static void test_all_down(void **state)
 {
-	struct split_server_view s[3] = { { 300, 0 }, { 100, 9 }, { 200, 0 } };
+	struct split_server_view s[3] = { { 300, 0, NULL }, { 100, 9, NULL }, { 200, 0, NULL } };
 	uint32_t cursor = 0;
 	int b;
 
@@ -540,9 +540,51 @@ static void test_all_down(void **state)
 	assert_int_equal(split_pick_server(BALANCE_LEAST_CONN, s, 1, &cursor, 0), 0);
 }
 
+/* Servers down by their health check are never picked, not even when every
+ * other server is backing off; with all of them down there is no answer. */
+static void test_check_down(void **state)
+{
+	_Atomic uint32_t words[3];
+	struct split_server_view s[3] = { { 0, 0, &words[0] }, { 0, 0, &words[1] }, { 0, 5, NULL } };
+	uint32_t cursor = 0;
+	int b, k;
+
+	(void)state;
+	atomic_init(&words[0], CHECK_UP);
+	atomic_init(&words[1], CHECK_DOWN);
+	for (b = 0; b < 2; b++) {
+		enum balance bal = b ? BALANCE_LEAST_CONN : BALANCE_ROUND_ROBIN;
+
+		cursor = 0;
+		for (k = 0; k < 10; k++)
+			assert_int_not_equal(split_pick_server(bal, s, 3, &cursor, 50), 1);
+		/* unchecked is routed to */
+		atomic_store(&words[1], CHECK_UNCHECKED);
+		s[0].active = 9;
+		cursor = 1;
+		assert_int_equal(split_pick_server(bal, s, 3, &cursor, 50), 1);
+		s[0].active = 0;
+		atomic_store(&words[1], CHECK_DOWN);
+	}
+	/* the others backing off: the backed-off ones still, the checked-down one never */
+	s[0].down_until_ms = 300;
+	s[2].down_until_ms = 200;
+	cursor = 1;
+	assert_int_equal(split_pick_server(BALANCE_ROUND_ROBIN, s, 3, &cursor, 50), 2);
+	assert_false(split_server_available(&s[1], 1000));
+	assert_true(split_server_available(&s[2], 1000));
+	/* every server down by its check: -1, cursor untouched */
+	atomic_store(&words[0], CHECK_DOWN);
+	struct split_server_view both[2] = { s[0], s[1] };
+	cursor = 7;
+	assert_int_equal(split_pick_server(BALANCE_ROUND_ROBIN, both, 2, &cursor, 50), -1);
+	assert_int_equal(split_pick_server(BALANCE_LEAST_CONN, both, 2, &cursor, 1000), -1);
+	assert_int_equal(cursor, 7);
+}
+
 static void test_no_servers(void **state)
 {
-	struct split_server_view s[1] = { { 0, 0 } };
+	struct split_server_view s[1] = { { 0, 0, NULL } };
 	uint32_t cursor = 5;
 
 	(void)state;
@@ -569,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_round_robin_even),
 		cmocka_unit_test(test_least_conn),
 		cmocka_unit_test(test_all_down),
+		cmocka_unit_test(test_check_down),
 		cmocka_unit_test(test_no_servers),
 	};
 
