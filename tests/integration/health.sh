@@ -208,10 +208,20 @@ rollout = { steps = [ 10.0, 50.0 ]; hold = "1s"; auto = true; };'
 start_weir
 wait_for "canary1 up" 15 state_is "$C1" up
 wait_for "canary2 down" 15 state_is "$C2" down
-sleep 3 # several guard ticks past the hold
+# Traffic throughout: the sequential guard judges (and a step can be healthy)
+# only once the canary has seen requests.
+some_traffic() {	# SECONDS: a request every 50 ms or so
+	local end=$((SECONDS + $1))
+	while ((SECONDS < end)); do http_status "http://127.0.0.1:$PROXY/" >/dev/null; sleep 0.05; done
+}
+advanced() {
+	some_traffic 1
+	[ "$(stat_of .weights.canary)" = 50.0 ]
+}
+some_traffic 3 # several guard ticks past the hold
 assert_eq "no advance with a canary server down" 10.0 "$(stat_of .weights.canary)"
 start_backend canary2 "$C2"
-wait_for "rollout advances once both are up" 20 eval '[ "$(stat_of .weights.canary)" = 50.0 ]'
+wait_for "rollout advances once both are up" 20 advanced
 ok "rollout advanced with a healthy canary pool"
 stop_weir
 
