@@ -38,9 +38,11 @@ static void json_view(struct evbuffer *b, const struct stats_view *v, bool windo
 	evbuffer_add_printf(b, "{");
 	if (window)
 		evbuffer_add_printf(b, "\"seconds\":%.0f,", seconds);
-	evbuffer_add_printf(b, "\"requests\":%llu,\"errors\":%llu,\"error_rate\":%.6f,",
+	evbuffer_add_printf(b, "\"requests\":%llu,\"errors\":%llu,\"error_rate\":%.6f,"
+	                       "\"abandoned\":%llu,\"overridden\":%llu,",
 	                    (unsigned long long)v->requests, (unsigned long long)v->errors,
-	                    stats_view_error_rate(v));
+	                    stats_view_error_rate(v), (unsigned long long)v->abandoned,
+	                    (unsigned long long)v->overridden);
 	if (window)
 		evbuffer_add_printf(b, "\"rps\":%.3f,", seconds > 0 ? (double)v->requests / seconds : 0.0);
 	evbuffer_add_printf(b, "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}",
@@ -142,22 +144,39 @@ static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct
 	for (int p = 0; p < POOL_COUNT; p++)
 		evbuffer_add_printf(b, "weir_errors_total{pool=\"%s\"} %llu\n", pool_names[p],
 		                    (unsigned long long)snap->pools[p].total.errors);
+	evbuffer_add_printf(b, "# HELP weir_abandoned_total Requests whose client left before the response "
+	                       "was complete, per pool, since start.\n"
+	                       "# TYPE weir_abandoned_total counter\n");
+	for (int p = 0; p < POOL_COUNT; p++)
+		evbuffer_add_printf(b, "weir_abandoned_total{pool=\"%s\"} %llu\n", pool_names[p],
+		                    (unsigned long long)snap->pools[p].total.abandoned);
+	evbuffer_add_printf(b, "# HELP weir_overridden_total Requests routed by the override header "
+	                       "(counted, never judged), per pool, since start.\n"
+	                       "# TYPE weir_overridden_total counter\n");
+	for (int p = 0; p < POOL_COUNT; p++)
+		evbuffer_add_printf(b, "weir_overridden_total{pool=\"%s\"} %llu\n", pool_names[p],
+		                    (unsigned long long)snap->pools[p].total.overridden);
 	evbuffer_add_printf(b, "# HELP weir_pool_weight_percent Share of requests routed to the pool.\n"
 	                       "# TYPE weir_pool_weight_percent gauge\n");
 	for (int p = 0; p < POOL_COUNT; p++)
 		evbuffer_add_printf(b, "weir_pool_weight_percent{pool=\"%s\"} %.2f\n", pool_names[p], weights[p]);
-	evbuffer_add_printf(b, "# HELP weir_request_duration_seconds Request latency over the sliding window.\n"
+	/* Quantiles over the sliding window (what the guard judges); _sum and
+	 * _count since start, so that they only grow, as rate() expects. */
+	evbuffer_add_printf(b, "# HELP weir_request_duration_seconds Request latency: quantiles over the "
+	                       "sliding window, sum and count since start.\n"
 	                       "# TYPE weir_request_duration_seconds summary\n");
 	static const double qs[] = { 0.5, 0.99, 0.999 };
 	for (int p = 0; p < POOL_COUNT; p++) {
 		const struct stats_view *v = &snap->pools[p].window;
+		const struct stats_view *t = &snap->pools[p].total;
 		for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++)
 			evbuffer_add_printf(b, "weir_request_duration_seconds{pool=\"%s\",quantile=\"%g\"} %.6f\n",
 			                    pool_names[p], qs[q], stats_view_percentile_ms(v, qs[q] * 100) / 1000.0);
-		evbuffer_add_printf(b, "weir_request_duration_seconds_sum{pool=\"%s\"} %.6f\n", pool_names[p],
-		                    hdr_mean(v->latency_us) * (double)hdr_count(v->latency_us) / 1e6);
+		evbuffer_add_printf(b, "weir_request_duration_seconds_sum{pool=\"%s\"} %llu.%06llu\n",
+		                    pool_names[p], (unsigned long long)(t->latency_sum_us / 1000000),
+		                    (unsigned long long)(t->latency_sum_us % 1000000));
 		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)hdr_count(v->latency_us));
+		                    (unsigned long long)hdr_count(t->latency_us));
 	}
 	evbuffer_add_printf(b, "# HELP weir_tls_handshake_failures_total Client TLS handshakes that failed.\n"
 	                       "# TYPE weir_tls_handshake_failures_total counter\n"

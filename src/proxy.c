@@ -113,6 +113,7 @@ static void request_reset(struct client_conn *c)
 	http1_parser_init(&c->req, HTTP1_REQUEST, cfg->limits.max_header_bytes, line);
 	http1_parser_init(&c->resp, HTTP1_RESPONSE, resp_max, resp_max);
 	c->server = -1;
+	c->measured = false;
 	c->tries = 0;
 	c->up = NULL;
 	c->req_done = false;
@@ -370,13 +371,39 @@ static void log_access(struct client_conn *c, int status, int64_t latency_us)
 	accesslog_append(b, &e);
 }
 
+/* Each routed request is measured once: answered, failed, or abandoned. */
 static void record_exchange(struct client_conn *c, int status)
 {
 	uint64_t now = clock_now_us();
 	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
 	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
-	stats_interval_record(&c->w->rec[c->pool], latency, error);
+
+	if (c->measured)
+		return;
+	c->measured = true;
+	if (c->overridden)
+		stats_interval_overridden(&c->w->rec[c->pool]);
+	else
+		stats_interval_record(&c->w->rec[c->pool], latency, error);
 	log_access(c, status, (int64_t)latency);
+}
+
+/* The client closed, reset or timed out while its routed request was in
+ * flight (an upstream attached, the response not complete): abandoned, with
+ * what it waited. Logged with nginx's 499. A drain does not come here. */
+static void record_abandoned(struct client_conn *c)
+{
+	if (!c->up || c->measured)
+		return;
+	uint64_t now = clock_now_us();
+	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
+
+	c->measured = true;
+	if (c->overridden)
+		stats_interval_overridden(&c->w->rec[c->pool]);
+	else
+		stats_interval_abandoned(&c->w->rec[c->pool], latency, conf(c)->errors.abandoned);
+	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
 }
 
 /* ---- closing --------------------------------------------------------------- */
@@ -581,10 +608,13 @@ static enum pool_id choose_pool(struct client_conn *c, const char *buf)
 	const struct http1_head *h = &c->req.head;
 	const struct http1_header *f;
 
+	c->overridden = false;
 	if (sp->override_header && (f = find_header(buf, h, sp->override_header))) {
 		int p = split_parse_override(buf + f->value.off, f->value.len);
-		if (p >= 0)
+		if (p >= 0) {
+			c->overridden = true;
 			return (enum pool_id)p;
+		}
 	}
 	uint32_t weight = atomic_load_explicit(&c->w->rt->canary_weight, memory_order_acquire);
 	if (sp->sticky_header && (f = find_header(buf, h, sp->sticky_header)) && f->value.len)
@@ -1050,6 +1080,9 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) && c->up &&
 	    c->req_done && (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
 		c->req_keep_alive = false;
+		/* A half-close cannot be told from a close: measured now, as
+		 * abandoned, so a hanging pool is seen before timeouts.backend. */
+		record_abandoned(c);
 		return;
 	}
 	/* A client that half-closed after its request (EOF, no error) still reads
@@ -1065,8 +1098,9 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 		c->client_read_paused = true;
 		return;
 	}
-	/* EOF, error or write timeout: the client is gone. A request in flight is
-	 * not measured: it was neither answered nor failed by its backend. */
+	/* EOF, error or write timeout: the client is gone, and a request in
+	 * flight with it. */
+	record_abandoned(c);
 	conn_close(c);
 }
 

@@ -58,6 +58,8 @@ struct client_conn {
 	/* The request in progress. */
 	struct http1_parser req;
 	enum pool_id pool;
+	bool overridden;                    /* pool forced by override_header: not judged */
+	bool measured;                      /* recorded (answered, failed or abandoned) */
 	int server;                         /* index in the pool, -1 before choice */
 	int tries;                          /* servers tried for this request */
 	struct upstream_conn *up;
