@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <unistd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,34 +129,33 @@ char *admin_stats_json(struct runtime *rt)
 	return out;
 }
 
+/* A since-start counter family: the uint64_t at OFFSET in each pool's total view. */
+static void counter_per_pool(struct evbuffer *b, const char *name, const char *help,
+                             const struct stats_snapshot *snap, size_t offset)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const uint64_t *v = (const uint64_t *)(const void *)((const char *)&snap->pools[p].total + offset);
+		evbuffer_add_printf(b, "%s{pool=\"%s\"} %llu\n", name, pool_names[p], (unsigned long long)*v);
+	}
+}
+
 static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct evbuffer *b)
 {
 	uint32_t cw = atomic_load(&rt->canary_weight);
 	double weights[POOL_COUNT] = { (WEIGHT_SCALE - cw) / 100.0, cw / 100.0 };
 
 	stats_snapshot_take(rt->stats, clock_now_ms(), snap);
-	evbuffer_add_printf(b, "# HELP weir_requests_total Requests answered, per pool, since start.\n"
-	                       "# TYPE weir_requests_total counter\n");
-	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_requests_total{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)snap->pools[p].total.requests);
-	evbuffer_add_printf(b, "# HELP weir_errors_total Requests counted as errors, per pool, since start.\n"
-	                       "# TYPE weir_errors_total counter\n");
-	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_errors_total{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)snap->pools[p].total.errors);
-	evbuffer_add_printf(b, "# HELP weir_abandoned_total Requests whose client left before the response "
-	                       "was complete, per pool, since start.\n"
-	                       "# TYPE weir_abandoned_total counter\n");
-	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_abandoned_total{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)snap->pools[p].total.abandoned);
-	evbuffer_add_printf(b, "# HELP weir_overridden_total Requests routed by the override header "
-	                       "(counted, never judged), per pool, since start.\n"
-	                       "# TYPE weir_overridden_total counter\n");
-	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_overridden_total{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)snap->pools[p].total.overridden);
+	counter_per_pool(b, "weir_requests_total", "Requests answered, per pool, since start.", snap,
+	                 offsetof(struct stats_view, requests));
+	counter_per_pool(b, "weir_errors_total", "Requests counted as errors, per pool, since start.", snap,
+	                 offsetof(struct stats_view, errors));
+	counter_per_pool(b, "weir_abandoned_total",
+	                 "Requests whose client left before the response was complete, per pool, since start.",
+	                 snap, offsetof(struct stats_view, abandoned));
+	counter_per_pool(b, "weir_overridden_total",
+	                 "Requests routed by the override header (counted, never judged), per pool, since start.",
+	                 snap, offsetof(struct stats_view, overridden));
 	evbuffer_add_printf(b, "# HELP weir_pool_weight_percent Share of requests routed to the pool.\n"
 	                       "# TYPE weir_pool_weight_percent gauge\n");
 	for (int p = 0; p < POOL_COUNT; p++)
