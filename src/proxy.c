@@ -374,12 +374,12 @@ static void log_access(struct client_conn *c, int status, int64_t latency_us)
 /* Each routed request is measured once: answered, failed, or abandoned. */
 static void record_exchange(struct client_conn *c, int status)
 {
+	if (c->measured)
+		return; /* abandoned already: its client had closed */
 	uint64_t now = clock_now_us();
 	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
 	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
 
-	if (c->measured)
-		return;
 	c->measured = true;
 	if (c->overridden)
 		stats_interval_overridden(&c->w->rec[c->pool]);
@@ -390,7 +390,8 @@ static void record_exchange(struct client_conn *c, int status)
 
 /* The client closed, reset or timed out while its routed request was in
  * flight (an upstream attached, the response not complete): abandoned, with
- * what it waited. Logged with nginx's 499. A drain does not come here. */
+ * what it waited. Logged with nginx's 499. A drain does not come here. Not
+ * judged when the client had left before weir routed the request. */
 static void record_abandoned(struct client_conn *c)
 {
 	if (!c->up || c->measured)
@@ -402,7 +403,8 @@ static void record_abandoned(struct client_conn *c)
 	if (c->overridden)
 		stats_interval_overridden(&c->w->rec[c->pool]);
 	else
-		stats_interval_abandoned(&c->w->rec[c->pool], latency, conf(c)->errors.abandoned);
+		stats_interval_abandoned(&c->w->rec[c->pool], latency,
+		                         conf(c)->errors.abandoned && !c->left_early);
 	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
 }
 
@@ -766,6 +768,15 @@ static int forward_request_body(struct client_conn *c)
 	return 0;
 }
 
+/* The client's FIN is already queued: it has closed (or shut down its
+ * sending side) before this point. */
+static bool client_closed_already(struct client_conn *c)
+{
+	char byte;
+
+	return recv(bufferevent_getfd(c->bev), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* A complete request head is at the start of the client's input: route it. */
 static void request_begin(struct client_conn *c, const char *buf)
 {
@@ -812,6 +823,9 @@ static void request_begin(struct client_conn *c, const char *buf)
 		}
 	}
 	evbuffer_drain(in, h->head_len);
+	/* A new connection's request may have waited in weir's accept queue (an
+	 * overloaded weir) until its client gave up: one look, per connection. */
+	c->left_early = c->nrequests++ == 0 && !c->is_tls && client_closed_already(c);
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
 	if (c->up->reused && !c->up->tls) {
 		if (c->req_done)
@@ -1081,8 +1095,10 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	    c->req_done && (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
 		c->req_keep_alive = false;
 		/* A half-close cannot be told from a close: measured now, as
-		 * abandoned, so a hanging pool is seen before timeouts.backend. */
-		record_abandoned(c);
+		 * abandoned, so a hanging pool is seen before timeouts.backend.
+		 * One that came with the request is measured by its outcome. */
+		if (!c->left_early)
+			record_abandoned(c);
 		return;
 	}
 	/* A client that half-closed after its request (EOF, no error) still reads

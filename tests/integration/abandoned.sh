@@ -3,7 +3,9 @@
 # answering, with clients that give up after 1 s (long before
 # timeouts.backend = 30 s), is rolled back within 15 s at guard window 10 s,
 # for its error rate. With errors = { abandoned = false; } the same requests
-# are still counted as abandoned (and logged 499), but are no errors.
+# are still counted as abandoned (and logged 499), but are no errors. A
+# request that arrives with its client's close (it left while weir had not
+# read it yet: an overloaded weir's accept queue) is measured by its outcome.
 . "$(dirname "$0")/lib.sh"
 CLIENT="python3 $top_srcdir/tests/integration/client.py"
 
@@ -92,6 +94,38 @@ assert_eq "the canary is not rolled back" 30.0 "$(stat_of .weights.canary)"
 # One access log line per abandoned request, status 499, with its pool.
 has_499() { (($(awk '$5 == 499 && $6 == "canary"' "$T/access.log" | wc -l) >= 3)); }
 wait_for "abandoned requests logged 499" 10 has_499
+stop_bg weir
+backend_set "$C1" "latency_ms=5"
+
+# ---- request and FIN together: weir's delay, not the pool's ------------------------------
+write_conf ""
+backend_set "$C1" "latency_ms=1500"
+start_weir
+# TCP_CORK holds the request until shutdown() sends it with the FIN: weir
+# finds the client gone as it routes the request, as for one that waited in
+# the accept queue until it gave up.
+cat >"$T/early.py" <<'PY'
+import socket, sys
+port = int(sys.argv[1])
+socks = []
+for i in range(30):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    s.sendall(b"GET /early/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+    s.shutdown(socket.SHUT_WR)
+    socks.append(s)
+for s in socks:
+    s.close()
+print("sent", len(socks))
+PY
+run python3 "$T/early.py" "$PROXY"
+assert_eq "30 requests sent with their FIN" "sent 30" "$RUN_OUT"
+all_measured() { (($(stat_of .pools.baseline.total.requests) + $(stat_of .pools.canary.total.requests) == 30)); }
+wait_for "all 30 measured by their outcome" 15 all_measured
+s=$(stats)
+assert_num "some went to the slow canary" "$(json_get "$s" .pools.canary.total.requests)" ">" 0
+assert_eq "none abandoned" 0 $(($(json_get "$s" .pools.canary.total.abandoned) + $(json_get "$s" .pools.baseline.total.abandoned)))
+assert_eq "no canary error" 0 "$(json_get "$s" .pools.canary.total.errors)"
 stop_bg weir
 backend_set "$C1" "latency_ms=5"
 
