@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <unistd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +48,11 @@ static void json_view(struct evbuffer *b, const struct stats_view *v, bool windo
 	evbuffer_add_printf(b, "{");
 	if (window)
 		evbuffer_add_printf(b, "\"seconds\":%.0f,", seconds);
-	evbuffer_add_printf(b, "\"requests\":%llu,\"errors\":%llu,\"error_rate\":%.6f,",
+	evbuffer_add_printf(b, "\"requests\":%llu,\"errors\":%llu,\"error_rate\":%.6f,"
+	                       "\"abandoned\":%llu,\"overridden\":%llu,",
 	                    (unsigned long long)v->requests, (unsigned long long)v->errors,
-	                    stats_view_error_rate(v));
+	                    stats_view_error_rate(v), (unsigned long long)v->abandoned,
+	                    (unsigned long long)v->overridden);
 	if (window)
 		evbuffer_add_printf(b, "\"rps\":%.3f,", seconds > 0 ? (double)v->requests / seconds : 0.0);
 	evbuffer_add_printf(b, "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f}",
@@ -208,38 +211,54 @@ char *admin_stats_json(struct runtime *rt)
 	return out;
 }
 
+/* A since-start counter family: the uint64_t at OFFSET in each pool's total view. */
+static void counter_per_pool(struct evbuffer *b, const char *name, const char *help,
+                             const struct stats_snapshot *snap, size_t offset)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		const uint64_t *v = (const uint64_t *)(const void *)((const char *)&snap->pools[p].total + offset);
+		evbuffer_add_printf(b, "%s{pool=\"%s\"} %llu\n", name, pool_names[p], (unsigned long long)*v);
+	}
+}
+
 static void metrics_text(struct runtime *rt, struct stats_snapshot *snap, struct evbuffer *b)
 {
 	uint32_t cw = atomic_load(&rt->canary_weight);
 	double weights[POOL_COUNT] = { (WEIGHT_SCALE - cw) / 100.0, cw / 100.0 };
 
 	stats_snapshot_take(rt->stats, clock_now_ms(), snap);
-	evbuffer_add_printf(b, "# HELP weir_requests_total Requests answered, per pool, since start.\n"
-	                       "# TYPE weir_requests_total counter\n");
-	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_requests_total{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)snap->pools[p].total.requests);
-	evbuffer_add_printf(b, "# HELP weir_errors_total Requests counted as errors, per pool, since start.\n"
-	                       "# TYPE weir_errors_total counter\n");
-	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_errors_total{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)snap->pools[p].total.errors);
+	counter_per_pool(b, "weir_requests_total", "Requests answered, per pool, since start.", snap,
+	                 offsetof(struct stats_view, requests));
+	counter_per_pool(b, "weir_errors_total", "Requests counted as errors, per pool, since start.", snap,
+	                 offsetof(struct stats_view, errors));
+	counter_per_pool(b, "weir_abandoned_total",
+	                 "Requests whose client left before the response was complete, per pool, since start.",
+	                 snap, offsetof(struct stats_view, abandoned));
+	counter_per_pool(b, "weir_overridden_total",
+	                 "Requests routed by the override header (counted, never judged), per pool, since start.",
+	                 snap, offsetof(struct stats_view, overridden));
 	evbuffer_add_printf(b, "# HELP weir_pool_weight_percent Share of requests routed to the pool.\n"
 	                       "# TYPE weir_pool_weight_percent gauge\n");
 	for (int p = 0; p < POOL_COUNT; p++)
 		evbuffer_add_printf(b, "weir_pool_weight_percent{pool=\"%s\"} %.2f\n", pool_names[p], weights[p]);
-	evbuffer_add_printf(b, "# HELP weir_request_duration_seconds Request latency over the sliding window.\n"
+	/* Quantiles over the sliding window (what the guard judges); _sum and
+	 * _count since start, so that they only grow, as rate() expects. */
+	evbuffer_add_printf(b, "# HELP weir_request_duration_seconds Request latency: quantiles over the "
+	                       "sliding window, sum and count since start.\n"
 	                       "# TYPE weir_request_duration_seconds summary\n");
 	static const double qs[] = { 0.5, 0.99, 0.999 };
 	for (int p = 0; p < POOL_COUNT; p++) {
 		const struct stats_view *v = &snap->pools[p].window;
+		const struct stats_view *t = &snap->pools[p].total;
 		for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++)
 			evbuffer_add_printf(b, "weir_request_duration_seconds{pool=\"%s\",quantile=\"%g\"} %.6f\n",
 			                    pool_names[p], qs[q], stats_view_percentile_ms(v, qs[q] * 100) / 1000.0);
-		evbuffer_add_printf(b, "weir_request_duration_seconds_sum{pool=\"%s\"} %.6f\n", pool_names[p],
-		                    hdr_mean(v->latency_us) * (double)hdr_count(v->latency_us) / 1e6);
+		evbuffer_add_printf(b, "weir_request_duration_seconds_sum{pool=\"%s\"} %llu.%06llu\n",
+		                    pool_names[p], (unsigned long long)(t->latency_sum_us / 1000000),
+		                    (unsigned long long)(t->latency_sum_us % 1000000));
 		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", pool_names[p],
-		                    (unsigned long long)hdr_count(v->latency_us));
+		                    (unsigned long long)hdr_count(t->latency_us));
 	}
 	evbuffer_add_printf(b, "# HELP weir_tls_handshake_failures_total Client TLS handshakes that failed.\n"
 	                       "# TYPE weir_tls_handshake_failures_total counter\n"

@@ -153,6 +153,8 @@ static void fill_step_numbers(struct canary *c, uint64_t now_ms)
 		const struct stats_view *v = &c->snap->pools[p].step;
 		cur->pools[p].requests = v->requests;
 		cur->pools[p].errors = v->errors;
+		cur->pools[p].abandoned = v->abandoned;
+		cur->pools[p].overridden = v->overridden;
 		cur->pools[p].error_rate = stats_view_error_rate(v);
 		cur->pools[p].p50_ms = stats_view_percentile_ms(v, 50.0);
 		cur->pools[p].p99_ms = stats_view_percentile_ms(v, 99.0);

@@ -20,6 +20,7 @@
  *   split.sticky_header/_cookie, override_header   not set
  *   split.expose_pool           false
  *   errors.statuses             "5xx"
+ *   errors.abandoned            true
  *   timeouts                    connect 2s, request_header 10s, backend 30s,
  *                               idle 60s, drain 10s
  *   limits                      max_connections 10000, max_header_bytes 65536
@@ -1257,7 +1258,7 @@ static void status_item(struct ctx *c, const config_setting_t *s, const char *pa
 
 static void parse_errors(struct ctx *c, const config_setting_t *root)
 {
-	static const char *const keys[] = { "statuses", NULL };
+	static const char *const keys[] = { "statuses", "abandoned", NULL };
 	const config_setting_t *g = read_group(c, root, "", "errors");
 	const config_setting_t *s;
 	struct cfg_errors e;
@@ -1267,6 +1268,7 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 	if (g == NULL)
 		return;
 	check_keys(c, g, "errors", keys);
+	read_bool(c, g, "errors", "abandoned", &c->cfg->errors.abandoned);
 	s = member(g, "statuses");
 	if (s == NULL)
 		return;
@@ -1276,6 +1278,7 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 		return;
 	}
 	memset(&e, 0, sizeof(e));
+	e.abandoned = c->cfg->errors.abandoned;
 	n = elements(s, &one);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *el = element(s, one, i);
@@ -1590,6 +1593,7 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->admin_socket = xstrdup(WEIR_DEFAULT_SOCKET);
 	cfg->balance = BALANCE_ROUND_ROBIN;
 	status_set(&cfg->errors, 500, 599);
+	cfg->errors.abandoned = true;
 	cfg->timeouts.connect_ms = 2000;
 	cfg->timeouts.request_header_ms = 10000;
 	cfg->timeouts.backend_ms = 30000;

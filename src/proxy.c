@@ -139,6 +139,7 @@ static void request_reset(struct client_conn *c)
 	http1_parser_init(&c->req, HTTP1_REQUEST, cfg->limits.max_header_bytes, line);
 	http1_parser_init(&c->resp, HTTP1_RESPONSE, resp_max, resp_max);
 	c->server = -1;
+	c->measured = false;
 	c->tries = 0;
 	c->up = NULL;
 	c->req_done = false;
@@ -400,18 +401,48 @@ static void log_access(struct client_conn *c, int status, int64_t latency_us)
 	accesslog_append(b, &e);
 }
 
-/* Measure C's exchange as ended at NOW (clock_now_us). */
+/* Measure C's exchange as ended at NOW (clock_now_us). Each routed request
+ * is measured once: answered, failed, or abandoned. */
 static void record_exchange_at(struct client_conn *c, int status, uint64_t now)
 {
+	if (c->measured)
+		return; /* abandoned already: its client had closed */
 	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
 	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
-	stats_interval_record(&c->w->rec[c->pool], latency, error);
+
+	c->measured = true;
+	if (c->overridden)
+		stats_interval_overridden(&c->w->rec[c->pool]);
+	else
+		stats_interval_record(&c->w->rec[c->pool], latency, error);
 	log_access(c, status, (int64_t)latency);
 }
 
 static void record_exchange(struct client_conn *c, int status)
 {
 	record_exchange_at(c, status, clock_now_us());
+}
+
+/* The client closed, reset or timed out while its routed request was in
+ * flight (an upstream attached, or the response complete but not yet handed
+ * to the kernel): abandoned, with what it waited. Logged with nginx's 499. A
+ * drain does not come here. Not judged when the client had left before weir
+ * routed the request, nor when the backend had answered in full (its
+ * latency is then the backend's, as for a delivered response). */
+static void record_abandoned(struct client_conn *c)
+{
+	if ((!c->up && !c->deliver_pending) || c->measured)
+		return;
+	uint64_t now = c->deliver_pending ? c->t_done_us : clock_now_us();
+	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
+
+	c->measured = true;
+	if (c->overridden)
+		stats_interval_overridden(&c->w->rec[c->pool]);
+	else
+		stats_interval_abandoned(&c->w->rec[c->pool], latency,
+		                         conf(c)->errors.abandoned && !c->left_early && !c->deliver_pending);
+	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
 }
 
 /* ---- closing --------------------------------------------------------------- */
@@ -621,10 +652,13 @@ static enum pool_id choose_pool(struct client_conn *c, const char *buf)
 	const struct http1_head *h = &c->req.head;
 	const struct http1_header *f;
 
+	c->overridden = false;
 	if (sp->override_header && (f = find_header(buf, h, sp->override_header))) {
 		int p = split_parse_override(buf + f->value.off, f->value.len);
-		if (p >= 0)
+		if (p >= 0) {
+			c->overridden = true;
 			return (enum pool_id)p;
+		}
 	}
 	uint32_t weight = atomic_load_explicit(&c->w->rt->canary_weight, memory_order_acquire);
 	if (sp->sticky_header && (f = find_header(buf, h, sp->sticky_header)) && f->value.len)
@@ -803,6 +837,15 @@ static int forward_request_body(struct client_conn *c)
 	return 0;
 }
 
+/* The client's FIN is already queued: it has closed (or shut down its
+ * sending side) before this point. */
+static bool client_closed_already(struct client_conn *c)
+{
+	char byte;
+
+	return recv(bufferevent_getfd(c->bev), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* A complete request head is at the start of the client's input: route it. */
 static void request_begin(struct client_conn *c, const char *buf)
 {
@@ -850,6 +893,9 @@ static void request_begin(struct client_conn *c, const char *buf)
 		}
 	}
 	evbuffer_drain(in, h->head_len);
+	/* A new connection's request may have waited in weir's accept queue (an
+	 * overloaded weir) until its client gave up: one look, per connection. */
+	c->left_early = c->nrequests++ == 0 && !c->is_tls && client_closed_already(c);
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
 	if (c->up->reused && !c->up->tls) {
 		if (c->req_done)
@@ -1177,6 +1223,12 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	    (c->up || c->deliver_pending) && c->req_done &&
 	    (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
 		c->req_keep_alive = false;
+		/* A half-close cannot be told from a close: measured now, as
+		 * abandoned, so a hanging pool is seen before timeouts.backend.
+		 * One that came with the request is measured by its outcome, and
+		 * so is a response complete and being written. */
+		if (!c->left_early && !c->deliver_pending)
+			record_abandoned(c);
 		return;
 	}
 	/* A client that half-closed after its request (EOF, no error) still reads
@@ -1194,8 +1246,9 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 		c->client_read_paused = true;
 		return;
 	}
-	/* EOF, error or write timeout: the client is gone. A request in flight is
-	 * not measured: it was neither answered nor failed by its backend. */
+	/* EOF, error or write timeout: the client is gone, and a request in
+	 * flight with it. */
+	record_abandoned(c);
 	conn_close(c);
 }
 

@@ -362,7 +362,8 @@ static void out_pool_numbers(struct textbuf *o, const char *name, const struct r
 	out_double(o, p->p99_ms);
 	textbuf_printf(o, ",\"p999_ms\":");
 	out_double(o, p->p999_ms);
-	textbuf_printf(o, "}");
+	textbuf_printf(o, ",\"abandoned\":%llu,\"overridden\":%llu}", (unsigned long long)p->abandoned,
+	               (unsigned long long)p->overridden);
 }
 
 static void out_time(struct textbuf *o, uint64_t ms, rollout_wall_fn wall, void *ctx)

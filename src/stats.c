@@ -24,9 +24,25 @@ void stats_interval_dispose(struct stats_interval *iv)
 	iv->latency_us = NULL;
 }
 
+/* The counters of a view or interval, added in one place. */
+#define COUNTERS_ADD(dst, src)                               \
+	do {                                                 \
+		(dst)->requests += (src)->requests;          \
+		(dst)->errors += (src)->errors;              \
+		(dst)->latency_sum_us += (src)->latency_sum_us; \
+		(dst)->abandoned += (src)->abandoned;        \
+		(dst)->overridden += (src)->overridden;      \
+	} while (0)
+
+#define COUNTERS_ZERO(v)                                                          \
+	do {                                                                      \
+		(v)->requests = (v)->errors = (v)->latency_sum_us = 0;            \
+		(v)->abandoned = (v)->overridden = 0;                             \
+	} while (0)
+
 static int view_init(struct stats_view *v)
 {
-	v->requests = v->errors = 0;
+	COUNTERS_ZERO(v);
 	v->latency_us = latency_hdr_new();
 	return v->latency_us ? 0 : -1;
 }
@@ -34,21 +50,28 @@ static int view_init(struct stats_view *v)
 static void view_reset(struct stats_view *v)
 {
 	hdr_reset(v->latency_us);
-	v->requests = v->errors = 0;
+	COUNTERS_ZERO(v);
 }
 
 static void view_add(struct stats_view *dst, const struct stats_view *src)
 {
 	hdr_add(dst->latency_us, src->latency_us);
-	dst->requests += src->requests;
-	dst->errors += src->errors;
+	COUNTERS_ADD(dst, src);
 }
 
 static void view_add_interval(struct stats_view *dst, const struct stats_interval *iv)
 {
 	hdr_add(dst->latency_us, iv->latency_us);
-	dst->requests += iv->requests;
-	dst->errors += iv->errors;
+	COUNTERS_ADD(dst, iv);
+}
+
+static void view_copy(struct stats_view *dst, const struct stats_view *src)
+{
+	struct hdr *h = dst->latency_us;
+
+	hdr_copy(h, src->latency_us);
+	*dst = *src;
+	dst->latency_us = h;
 }
 
 struct stats *stats_new(uint64_t window_ms)
@@ -103,7 +126,7 @@ void stats_free(struct stats *s)
 
 void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, uint64_t now_ms)
 {
-	if (iv->requests == 0)
+	if (iv->requests == 0 && iv->abandoned == 0 && iv->overridden == 0)
 		return;
 	int64_t epoch = (int64_t)(now_ms / s->slot_ms);
 	pthread_mutex_lock(&s->mu);
@@ -119,7 +142,7 @@ void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, 
 	view_add_interval(&sp->run, iv);
 	pthread_mutex_unlock(&s->mu);
 	hdr_reset(iv->latency_us);
-	iv->requests = iv->errors = 0;
+	COUNTERS_ZERO(iv);
 }
 
 void stats_reset_step(struct stats *s)
@@ -206,12 +229,8 @@ void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_
 	pthread_mutex_lock(&s->mu);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_pool *sp = &s->pools[p];
-		hdr_copy(snap->pools[p].total.latency_us, sp->total.latency_us);
-		snap->pools[p].total.requests = sp->total.requests;
-		snap->pools[p].total.errors = sp->total.errors;
-		hdr_copy(snap->pools[p].step.latency_us, sp->step.latency_us);
-		snap->pools[p].step.requests = sp->step.requests;
-		snap->pools[p].step.errors = sp->step.errors;
+		view_copy(&snap->pools[p].total, &sp->total);
+		view_copy(&snap->pools[p].step, &sp->step);
 		view_reset(&snap->pools[p].window);
 		for (size_t i = 0; i < s->nslots; i++) {
 			const struct stats_slot *slot = &sp->ring[i];

@@ -15,7 +15,10 @@
  *   STATUS      the status weir counted for the request: the backend's, or
  *               502/504 when weir answered for a failed backend (also when the
  *               backend broke off after its head was relayed), or weir's own
- *               4xx/5xx for a request it refused before routing it
+ *               4xx/5xx for a request it refused before routing it, or
+ *               499 (ACCESSLOG_STATUS_ABANDONED, as nginx) when the client
+ *               closed, reset or timed out before its response was complete;
+ *               LATENCY_US is then what the request had waited
  *   POOL        baseline or canary; "-" for a request never routed
  *   SERVER      the backend server's address as written in the
  *               configuration; "-" when no server could be chosen
@@ -36,6 +39,9 @@
  * Pure of libevent: the caller flushes from its own timer (and at exit). */
 #ifndef WEIR_ACCESSLOG_H
 #define WEIR_ACCESSLOG_H
+
+/* STATUS of a request whose client left first (nginx's convention). */
+#define ACCESSLOG_STATUS_ABANDONED 499
 
 #include <stddef.h>
 #include <stdint.h>

@@ -81,6 +81,8 @@ struct cfg_split {
 /* Status codes 100..599 that count as errors, as a bitmap indexed by status. */
 struct cfg_errors {
 	uint64_t status_bits[10];     /* 640 bits */
+	bool abandoned;               /* a request whose client left first is an error,
+	                                 its wait a latency (errors.abandoned) */
 };
 
 static inline bool cfg_status_is_error(const struct cfg_errors *e, unsigned status)

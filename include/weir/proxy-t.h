@@ -62,6 +62,11 @@ struct client_conn {
 	/* The request in progress. */
 	struct http1_parser req;
 	enum pool_id pool;
+	bool overridden;                    /* pool forced by override_header: not judged */
+	bool measured;                      /* recorded (answered, failed or abandoned) */
+	bool left_early;                    /* the client had closed when its request was
+	                                       routed: weir kept it waiting, not the pool */
+	uint32_t nrequests;                 /* requests routed on this connection */
 	int server;                         /* index in the pool, -1 before choice */
 	int tries;                          /* servers tried for this request */
 	struct upstream_conn *up;

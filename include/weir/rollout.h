@@ -144,6 +144,8 @@ struct rollout_pool_numbers {
 	double p50_ms;
 	double p99_ms;
 	double p999_ms;
+	uint64_t abandoned;               /* client left first (in requests when judged) */
+	uint64_t overridden;              /* routed by override_header, not in the rest */
 };
 
 struct rollout_record {
@@ -193,7 +195,8 @@ typedef void (*rollout_wall_fn)(uint64_t ms, char *buf, size_t len, void *ctx);
  * {"steps":[{"step":1,"weight":1,"start":"...","end":null,"duration_seconds":12.5,
  *   "outcome":"current","actor":null,"reason":null,
  *   "pools":{"baseline":{"requests":..,"errors":..,"error_rate":..,"p50_ms":..,
- *   "p99_ms":..,"p999_ms":..},"canary":{...}}|null}, ...],"dropped":0}
+ *   "p99_ms":..,"p999_ms":..,"abandoned":..,"overridden":..},"canary":{...}}|null}, ...],
+ *  "dropped":0}
  * The current step's duration runs to NOW_MS. Returns 0, or -1 when it did
  * not fit; a buffer of ROLLOUT_HISTORY_JSON_MAX always holds it (a typical
  * history needs a small fraction of that). */

@@ -21,11 +21,16 @@
 #define STATS_HIGHEST_US  3600000000LL
 #define STATS_SIGFIGS     3
 
-/* What one worker saw of one pool since its last flush. */
+/* What one worker saw of one pool since its last flush. The judged
+ * measurements (requests, errors, latencies) leave out overridden requests,
+ * which are only counted; abandoned ones are in them when errors.abandoned. */
 struct stats_interval {
 	struct hdr *latency_us;
 	uint64_t requests;
 	uint64_t errors;
+	uint64_t latency_sum_us;      /* exact sum of the recorded latencies */
+	uint64_t abandoned;           /* the client left before the response was complete */
+	uint64_t overridden;          /* routed by override_header: counted, never judged */
 };
 
 /* Allocate the histogram of IV; returns 0 or -1. Release with stats_interval_dispose. */
@@ -38,6 +43,22 @@ static inline void stats_interval_record(struct stats_interval *iv, uint64_t lat
 	hdr_record(iv->latency_us, (int64_t)latency_us);
 	iv->requests++;
 	iv->errors += error;
+	iv->latency_sum_us += latency_us;
+}
+
+/* Hot path: a request whose client left after LATENCY_US of waiting. JUDGED
+ * (errors.abandoned): it is also a request, an error and a latency. */
+static inline void stats_interval_abandoned(struct stats_interval *iv, uint64_t latency_us, bool judged)
+{
+	iv->abandoned++;
+	if (judged)
+		stats_interval_record(iv, latency_us, true);
+}
+
+/* Hot path: a request routed by override_header, whatever its outcome. */
+static inline void stats_interval_overridden(struct stats_interval *iv)
+{
+	iv->overridden++;
 }
 
 /* Counters and a histogram; the unit of every view. */
@@ -45,6 +66,9 @@ struct stats_view {
 	struct hdr *latency_us;
 	uint64_t requests;
 	uint64_t errors;
+	uint64_t latency_sum_us;      /* exact; the histogram's mean is rounded */
+	uint64_t abandoned;
+	uint64_t overridden;
 };
 
 struct stats_slot {

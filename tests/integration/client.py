@@ -10,6 +10,12 @@
                                               prints "baseline=B canary=C other=O
                                               errors=E"; with USERS, each request
                                               carries a random X-User-Id
+  client.py impatient PORT RPS SECONDS TIMEOUT
+                                              paced GETs, each on its own
+                                              connection, given up (closed)
+                                              after TIMEOUT seconds, as browsers
+                                              and load balancers do; prints
+                                              "answered=A gave_up=G"
   client.py raw PORT FILE                     send FILE's bytes as is, print
                                               everything until the peer closes
                                               (bounded by 10 s)
@@ -119,6 +125,44 @@ def raw(port, path):
     sys.stdout.buffer.write(out)
 
 
+def impatient(port, rps, seconds, timeout):
+    import threading
+    seen = {"answered": 0, "gave_up": 0}
+    lock = threading.Lock()
+    live = threading.BoundedSemaphore(200)   # at most 200 requests waiting
+
+    def one():
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            try:
+                conn.request("GET", "/impatient")
+                conn.getresponse().read()
+                key = "answered"
+            except (http.client.HTTPException, OSError):
+                key = "gave_up"
+            conn.close()
+            with lock:
+                seen[key] += 1
+        finally:
+            live.release()
+
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < seconds:
+        next_at = start + n / float(rps)
+        now = time.monotonic()
+        if next_at > now:
+            time.sleep(next_at - now)
+        if not live.acquire(timeout=timeout + 1):
+            continue
+        threading.Thread(target=one, daemon=True).start()
+        n += 1
+    deadline = time.monotonic() + timeout + 2
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("answered=%d gave_up=%d" % (seen["answered"], seen["gave_up"]))
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "count":
@@ -128,6 +172,8 @@ def main():
     elif cmd == "load":
         load(port, float(sys.argv[3]), float(sys.argv[4]),
              int(sys.argv[5]) if len(sys.argv) > 5 else 0)
+    elif cmd == "impatient":
+        impatient(port, float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
     elif cmd == "raw":
         raw(port, sys.argv[3])
     else:

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Connection lifecycle at the edges (tests/integration/evil_backend.py as the
-# backend, plain for baseline and TLS for canary, chosen by X-Weir-Pool):
+# backend, plain for baseline and TLS for canary, chosen by the weight: 0,
+# or 100 for the canary's checks; never by the override header, whose
+# requests are counted apart and never judged):
 #   - a client that half-closes after beginning its next request still gets
 #     the whole response queued for it; one that leaves (reset) before its
 #     response was written is not counted as a success;
@@ -33,12 +35,12 @@ wait_port "$BT" 10 "$BG_PID"
 
 cat >"$T/weir.conf" <<CONF
 listen = ( "127.0.0.1:$PROXY" );
-admin = { http = "127.0.0.1:$ADMIN"; socket = ""; };
+admin = { http = "127.0.0.1:$ADMIN"; socket = "$T/weir.sock"; };
 pools = {
   baseline = { servers = ( "127.0.0.1:$BE" ); };
   canary   = { servers = ( "127.0.0.1:$BT" ); tls = { verify = false; }; };
 };
-split = { canary_weight = 0; override_header = "X-Weir-Pool"; };
+split = { canary_weight = 0; };
 timeouts = { backend = "5s"; connect = "2s"; };
 access_log = "$T/access.log";
 state_file = ""; event_log = "";
@@ -57,12 +59,13 @@ successes() {
 }
 at_least() { (($(total "$1" requests) >= $2)); }	# POOL N, for wait_for
 errors_at_least() { (($(total "$1" errors) >= $2)); }	# POOL N, for wait_for
-# settle POOL TAG: one more request through POOL, and wait until it is
+# settle POOL TAG: one more request through POOL (the one the weight
+# sends it to), and wait until it is
 # counted: whatever was recorded before it is counted by then too.
 settle() {
 	local n
 	n=$(total "$1" requests)
-	get "/settle-$2" "X-Weir-Pool: $1" "Connection: close"
+	get "/settle-$2" "Connection: close"
 	assert_eq "$2: the request after it is answered" 200 "$STATUS"
 	wait_for "$2: the request after it to be counted" 10 at_least "$1" $((n + 1))
 }
@@ -137,13 +140,14 @@ for i in 1 2 3; do
 done
 
 # ---- item 8: TLS read-until-close body without close_notify ---------------------------
-get /mode/close_delim "X-Weir-Pool: baseline"
+get /mode/close_delim
 assert_eq "plain close-delimited body: complete" "200 closed True" "$STATUS $END $COMPLETE"
-get /mode/close_delim_notify "X-Weir-Pool: canary"
+"$WEIRCTL" -s "$T/weir.sock" set weight canary 100 >/dev/null
+get /mode/close_delim_notify
 assert_eq "TLS close-delimited body with close_notify: complete" "200 closed True" \
 	"$STATUS $END $COMPLETE"
 e0=$(total canary errors)
-get /mode/close_delim "X-Weir-Pool: canary"
+get /mode/close_delim
 note "TLS without close_notify: status $STATUS, end $END"
 if [[ $STATUS == 200 && $END == closed ]]; then
 	fail "TLS without close_notify: the client was told the body is complete"
@@ -153,6 +157,7 @@ wait_for "TLS without close_notify: an error of the canary pool" 10 errors_at_le
 ok "TLS without close_notify: counted as the pool's error"
 wait_for "TLS without close_notify: logged as 502" 5 log_has "/mode/close_delim 502 canary"
 ok "TLS without close_notify: logged as 502"
+"$WEIRCTL" -s "$T/weir.sock" set weight canary 0 >/dev/null
 
 # ---- item 9: a body after HEAD / 204 / 304 arrives later -------------------------------
 # The backend sends a whole response "SMUGGLED" 1 s after the bodiless one;

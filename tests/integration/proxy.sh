@@ -154,8 +154,19 @@ assert_eq "dead pool answered 502" 502 "$status"
 b0=$(backend_hits "$B1")
 res=$($CLIENT count "$PROXY" 200 "X-Weir-Pool:canary")
 assert_eq "no canary request moved to the baseline" "$b0" "$(backend_hits "$B1")"
-wait_for "canary errors counted" 5 stat_is .pools.canary.total.errors 201
-assert_eq "every dead-pool request is an error" 201 "$(json_get "$(stats)" .pools.canary.total.requests)"
+# Routed by the override header: counted as overridden, never judged.
+wait_for "override requests counted" 5 stat_is .pools.canary.total.overridden 201
+assert_eq "override requests are not judged" 0 "$(json_get "$(stats)" .pools.canary.total.requests)"
+# Routed by the weight: each one the canary's error, none moved to the baseline.
+$CLIENT count "$PROXY" 200 >/dev/null
+dead_counted() { (($(pool_requests baseline) + $(pool_requests canary) == 200)); }
+wait_for "weighted requests counted" 5 dead_counted
+s=$(stats)
+assert_num "weighted requests reached the dead canary" "$(json_get "$s" .pools.canary.total.requests)" ">" 0
+assert_eq "every dead-pool request is an error" "$(json_get "$s" .pools.canary.total.requests)" \
+	"$(json_get "$s" .pools.canary.total.errors)"
+assert_eq "no canary request moved to the baseline (weighted)" "$(json_get "$s" .pools.baseline.total.requests)" \
+	"$(( $(backend_hits "$B1") - b0 ))"
 assert_eq "server shown down" down "$(json_get "$(stats)" '.pools.canary.servers[0].state')"
 stop_bg weir
 

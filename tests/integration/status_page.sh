@@ -27,6 +27,8 @@ pools = {
   canary   = { servers = ( "127.0.0.1:$C1" ); };
 };
 split = { canary_weight = 20.0; expose_pool = true; };
+# Abandoned requests are shown, and kept out of the error rates checked below.
+errors = { abandoned = false; };
 state_file = "$T/state";
 event_log = "$T/events.log";
 CONF
@@ -56,6 +58,22 @@ counted() {
 		$(json_get "$doc" .pools.canary.total.requests) == sent))
 }
 wait_for "stats.json to count the $sent requests" 10 counted
+
+# Clients that give up on slow backends: abandoned requests.
+backend_set "$B1" "latency_ms=5000"
+backend_set "$C1" "latency_ms=5000"
+for _ in 1 2 3 4 5 6; do
+	hcurl -m 0.3 -o /dev/null "http://127.0.0.1:$PROXY/give-up" 2>/dev/null || true
+done
+backend_set "$B1" "latency_ms=2"
+backend_set "$C1" "latency_ms=3"
+abandoned_counted() {
+	local doc
+	doc=$(hcurl "http://127.0.0.1:$ADMIN/stats.json") || return 1
+	(($(json_get "$doc" .pools.baseline.total.abandoned) + \
+		$(json_get "$doc" .pools.canary.total.abandoned) == 6))
+}
+wait_for "stats.json to count 6 abandoned requests" 10 abandoned_counted
 
 # ---- GET / as served ---------------------------------------------------------------
 hcurl -D "$T/root.h" -o "$T/root.html" "http://127.0.0.1:$ADMIN/"
@@ -218,6 +236,10 @@ for pool in baseline canary; do
 	n=$(stat_of ".pools.$pool.total.requests")
 	total=$((total + n))
 	assert_eq "$pool total requests shown" "$(thousands "$n")" "$(dom ".pools.$pool.requests-total")"
+	assert_eq "$pool abandoned requests shown" "$(thousands "$(stat_of ".pools.$pool.total.abandoned")")" \
+		"$(dom ".pools.$pool.abandoned-total")"
+	assert_ne "$pool abandoned in the window shown" "" "$(dom ".pools.$pool.abandoned-window")"
+	assert_eq "$pool overridden requests shown" 0 "$(dom ".pools.$pool.overridden-total")"
 	# (the window slides: on a slow machine it may have let some go since)
 	wreq=$(num_of "$(dom ".pools.$pool.requests-window")")
 	assert_num "$pool window requests shown" "$wreq" "<=" "$n"

@@ -185,7 +185,7 @@ wait_port "$FRONT_ADMIN" 10 "$BG_PID"
 via() { hcurl -H "X-Weir-Pool: $1" "http://127.0.0.1:$FRONT${2:-/}"; }
 status_via() { http_status "http://127.0.0.1:$FRONT/" -H "X-Weir-Pool: $1"; }
 stats() { hcurl "http://127.0.0.1:$FRONT_ADMIN/stats.json"; }
-canary_errors_are() { [ "$(json_get "$(stats)" .pools.canary.total.errors)" = "$1" ]; }
+canary_overridden_is() { [ "$(json_get "$(stats)" .pools.canary.total.overridden)" = "$1" ]; }
 logged() { grep -c -- "$2" "$(bg_log "$1")" || true; }
 
 body=$(via baseline /pooled)
@@ -194,8 +194,10 @@ assert_eq "the edge saw a TLS client" https "$(json_get "$body" '.headers["X-For
 for i in 1 2 3 4 5 6 7 8 9 10; do
 	assert_eq "untrusted backend certificate: 502 ($i)" 502 "$(status_via canary)"
 done
-wait_for "10 canary errors in /stats.json" 10 canary_errors_are 10
-ok "untrusted backend counted as 10 canary errors"
+# Routed by the override header: counted as overridden, not judged as errors.
+wait_for "10 overridden canary requests in /stats.json" 10 canary_overridden_is 10
+assert_eq "untrusted backend: override requests are no judged errors" 0 \
+	"$(json_get "$(stats)" .pools.canary.total.errors)"
 assert_eq "TLS upstream failures in /metrics" 10 \
 	"$(hcurl "http://127.0.0.1:$FRONT_ADMIN/metrics" | sed -n 's/^weir_tls_upstream_failures_total //p')"
 n=$(logged front "TLS certificate verification failed")

@@ -441,6 +441,7 @@ static void test_defaults(void **state)
 	assert_false(cfg->split.expose_pool);
 	for (i = 0; i < 640; i++)
 		assert_int_equal(cfg_status_is_error(&cfg->errors, (unsigned)i), i >= 500 && i <= 599);
+	assert_true(cfg->errors.abandoned);
 	assert_int_equal(cfg->timeouts.connect_ms, 2000);
 	assert_int_equal(cfg->timeouts.request_header_ms, 10000);
 	assert_int_equal(cfg->timeouts.backend_ms, 30000);
@@ -492,7 +493,7 @@ static void test_assorted_valid_values(void **state)
 	                    "admin = { http = \"\"; socket = \"\"; };\n"
 	                    "split = { canary_weight = 33; sticky_header = \"\"; "
 	                    "sticky_cookie = \"session_id\"; expose_pool = true; };\n"
-	                    "errors = { statuses = ( \"4xx\", 503, \"504\" ); };\n"
+	                    "errors = { abandoned = false; statuses = ( \"4xx\", 503, \"504\" ); };\n"
 	                    "timeouts = { connect = 1500; drain = 0; idle = \"1.5m\"; };\n"
 	                    "limits = { max_connections = 1; max_header_bytes = 1024; };\n"
 	                    "state_file = \"\"; event_log = \"\"; access_log = \"/tmp/a.log\";\n");
@@ -517,6 +518,7 @@ static void test_assorted_valid_values(void **state)
 	assert_false(cfg_status_is_error(&cfg->errors, 500));
 	assert_false(cfg_status_is_error(&cfg->errors, 502));
 	assert_false(cfg_status_is_error(&cfg->errors, 399));
+	assert_false(cfg->errors.abandoned);   /* kept when statuses is read after it */
 	assert_int_equal(cfg->timeouts.connect_ms, 1500);
 	assert_int_equal(cfg->timeouts.drain_ms, 0);
 	assert_int_equal(cfg->timeouts.idle_ms, 90000);
@@ -765,6 +767,9 @@ static void test_wrong_types(void **state)
 		  "errors.statuses must be \"5xx\", \"4xx\" or a list" },
 		{ "errors = { statuses = ( 500, [ 1 ] ); };\n", 3,
 		  "errors.statuses[1] must be \"5xx\", \"4xx\" or an HTTP status (got an array)" },
+		{ "errors = { abandoned = \"yes\"; };\n", 3,
+		  "errors.abandoned must be true or false (got string \"yes\")" },
+		{ "errors = { abandon = true; };\n", 3, "abandon" },
 		{ "split = { canary_weight = true; };\n", 3, "(got boolean true)" },
 	};
 

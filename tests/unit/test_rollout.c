@@ -506,8 +506,8 @@ static void test_history_outcomes(void **unused)
 	assert_int_equal(ended->weight, 100);
 	assert_int_equal(ended->end_ms, 600 * SEC);
 	ended->has_numbers = true;
-	ended->pools[POOL_CANARY] = (struct rollout_pool_numbers){ 6000, 60, 0.01, 10, 100, 300 };
-	ended->pools[POOL_BASELINE] = (struct rollout_pool_numbers){ 594000, 5940, 0.01, 9, 90, NAN };
+	ended->pools[POOL_CANARY] = (struct rollout_pool_numbers){ 6000, 60, 0.01, 10, 100, 300, 0, 0 };
+	ended->pools[POOL_BASELINE] = (struct rollout_pool_numbers){ 594000, 5940, 0.01, 9, 90, NAN, 0, 0 };
 
 	rollout_history_change(h, 2500, ROLLOUT_OUTCOME_PROMOTED, "control", NULL, 700 * SEC);
 	rollout_history_change(h, 0, ROLLOUT_OUTCOME_ROLLED_BACK, "guard",
@@ -566,17 +566,17 @@ static void test_history_json(void **unused)
 	ended = rollout_history_change(h, 0, ROLLOUT_OUTCOME_ROLLED_BACK, "control",
 	                               "bad \"v2\"", 11500);
 	ended->has_numbers = true;
-	ended->pools[POOL_CANARY] = (struct rollout_pool_numbers){ 100, 30, 0.3, 10, 100, NAN };
-	ended->pools[POOL_BASELINE] = (struct rollout_pool_numbers){ 9900, 99, 0.01, 9, 90, 200 };
+	ended->pools[POOL_CANARY] = (struct rollout_pool_numbers){ 100, 30, 0.3, 10, 100, NAN, 7, 3 };
+	ended->pools[POOL_BASELINE] = (struct rollout_pool_numbers){ 9900, 99, 0.01, 9, 90, 200, 0, 0 };
 	assert_int_equal(fixed_history_json(h, 20 * SEC, wall, NULL, buf, 65536), 0);
 	assert_string_equal(buf,
 		"{\"steps\":["
 		"{\"step\":1,\"weight\":1,\"start\":\"T+1\",\"end\":\"T+11\",\"duration_seconds\":10.500,"
 		"\"outcome\":\"rolled_back\",\"actor\":\"control\",\"reason\":\"bad \\\"v2\\\"\","
 		"\"pools\":{\"baseline\":{\"requests\":9900,\"errors\":99,\"error_rate\":0.01,"
-		"\"p50_ms\":9,\"p99_ms\":90,\"p999_ms\":200},"
+		"\"p50_ms\":9,\"p99_ms\":90,\"p999_ms\":200,\"abandoned\":0,\"overridden\":0},"
 		"\"canary\":{\"requests\":100,\"errors\":30,\"error_rate\":0.3,"
-		"\"p50_ms\":10,\"p99_ms\":100,\"p999_ms\":null}}},"
+		"\"p50_ms\":10,\"p99_ms\":100,\"p999_ms\":null,\"abandoned\":7,\"overridden\":3}}},"
 		"{\"step\":2,\"weight\":0,\"start\":\"T+11\",\"end\":null,\"duration_seconds\":8.500,"
 		"\"outcome\":\"current\",\"actor\":null,\"reason\":null,\"pools\":null}"
 		"],\"dropped\":0}");
@@ -640,7 +640,8 @@ static void test_history_json_max(void **unused)
 	char *buf = malloc(ROLLOUT_HISTORY_JSON_MAX);
 	char reason[2 * GUARD_REASON_MAX];
 	const struct rollout_pool_numbers worst = {
-		UINT64_MAX, UINT64_MAX, -1.23456789e-300, -1.23456789e300, -1.23456789e300, -1e300
+		UINT64_MAX, UINT64_MAX, -1.23456789e-300, -1.23456789e300, -1.23456789e300, -1e300,
+		UINT64_MAX, UINT64_MAX
 	};
 	size_t i;
 
