@@ -29,13 +29,16 @@
  *     so "PRI * HTTP/2.0" is 505.
  *  5. Request-target form must match the method: origin-form ("/...") for
  *     any method but CONNECT; absolute-form only with the http or https
- *     scheme (case-insensitive), a non-empty authority and no userinfo;
- *     h->authority and h->path record the absolute-form's parts, and an
- *     authority starting with ":" (no host) is refused;
- *     authority-form (host ":" port, port 1*DIGIT) only and always for
- *     CONNECT; asterisk-form "*" only for OPTIONS. Anything else is 400. The
- *     target is not otherwise checked against RFC 3986, since deployed
- *     clients send unescaped | { } ^ and similar.
+ *     scheme (case-insensitive) and an authority host [":" port];
+ *     h->authority and h->path record the absolute-form's parts;
+ *     authority-form (host ":" port) only and always for CONNECT;
+ *     asterisk-form "*" only for OPTIONS. Anything else is 400. Authorities
+ *     are checked strictly (valid_authority): host is a bracketed IPv6
+ *     address, a dotted-quad IPv4 address or a reg-name of unreserved and
+ *     pct-encoded bytes (no sub-delims, no userinfo), port 1-5 digits <=
+ *     65535. A '#' anywhere in the target is 400 (RFC 9112 3.2 has no
+ *     fragment). The path is not otherwise checked against RFC 3986, since
+ *     deployed clients send unescaped | { } ^ and similar.
  *  6. The request line, CRLF excluded, must fit in max_line_bytes (414),
  *     reported as soon as max_line_bytes + 2 bytes of it arrive without its
  *     LF. If the head limit would be reached first, 431 wins.
@@ -56,9 +59,9 @@
  *     us accept identical duplicates; refusing is simpler and safer).
  * 11. Transfer-Encoding lines combine into one list. Each element must be a
  *     token with optional ";" name "=" (token / quoted-string) parameters;
- *     empty elements (", chunked", "gzip,,chunked") are refused (400) even
- *     though RFC 9110 5.6.1 asks recipients to ignore them, because this is a
- *     framing field. "chunked" with parameters is refused. Requests, checked
+ *     empty elements (", chunked", "gzip,,chunked", "chunked,") are ignored
+ *     (RFC 9110 5.6.1), but a line without any element is refused (400).
+ *     "chunked" with parameters is refused. Requests, checked
  *     in this order at the end of the head: HTTP/1.0 with Transfer-Encoding
  *     400 (RFC 9112 6.1 faulty framing); Transfer-Encoding with
  *     Content-Length 400 (we refuse rather than strip CL); final coding not
@@ -103,6 +106,8 @@
  *     whitespace before it, no obs-fold, value without CTL); the trailer
  *     section including its final CRLF is limited to 65536 bytes. They are
  *     reported as framing: the proxy does not forward them. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -506,27 +511,85 @@ parse_version(const unsigned char *v, int *minor)
 	return HTTP1_E_NONE;
 }
 
-/* uri-host ":" port, as CONNECT needs. */
+/* reg-name restricted to unreserved and pct-encoded: the sub-delims RFC 3986
+ * also allows (",;=()" ...) appear in no DNS name and would make the Host
+ * field weir writes from it look like a list. A name of digits and dots only
+ * must be a dotted-quad IPv4 address. */
 static bool
-authority_form(const unsigned char *t, size_t n)
+valid_reg_name(const unsigned char *t, size_t n)
 {
-	size_t colon = n, i;
+	char v4[16];
+	struct in_addr a4;
+	bool dotted = true;
 
-	while (colon > 0 && t[colon - 1] != ':')
-		colon--;
-	if (colon < 2 || colon == n)    /* no ':', empty host or empty port */
+	if (n == 0)
 		return false;
-	for (i = colon; i < n; i++)
-		if ((unsigned char)(t[i] - '0') > 9)
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = t[i];
+		if (c == '%') {
+			if (n - i < 3 || !IS(t[i + 1], CT_HEX) || !IS(t[i + 2], CT_HEX))
+				return false;
+			i += 2;
+			dotted = false;
+		} else if ((unsigned char)(c - '0') <= 9 || c == '.') {
+			continue;
+		} else if ((unsigned char)(lower(c) - 'a') < 26u || c == '-' || c == '_' || c == '~') {
+			dotted = false;
+		} else {
 			return false;
-	for (i = 0; i < colon - 1; i++)
-		if (!IS(t[i], CT_HOST))
-			return false;
-	return true;
+		}
+	}
+	if (!dotted)
+		return true;
+	if (n >= sizeof v4)
+		return false;
+	memcpy(v4, t, n);
+	v4[n] = '\0';
+	return inet_pton(AF_INET, v4, &a4) == 1;
 }
 
-/* "http://" or "https://" (any case), then a non-empty authority without
- * userinfo and with a host, then anything. Sets h->authority and h->path. */
+/* host [ ":" port ] (RFC 3986 3.2.2, 3.2.3), host being a reg-name (see
+ * above), an IPv4 address or a bracketed IPv6 address; IPvFuture and zone
+ * identifiers are refused. The port, when present, is 1 to 5 digits not
+ * above 65535; NEED_PORT (CONNECT) makes it mandatory. */
+static bool
+valid_authority(const unsigned char *t, size_t n, bool need_port)
+{
+	size_t hend, i;
+	unsigned port = 0;
+
+	if (n > 0 && t[0] == '[') {
+		char v6[INET6_ADDRSTRLEN];
+		struct in6_addr a6;
+		const unsigned char *rb = memchr(t, ']', n);
+
+		if (rb == NULL || (size_t)(rb - t) - 1 >= sizeof v6 || rb == t + 1)
+			return false;
+		memcpy(v6, t + 1, (size_t)(rb - t) - 1);
+		v6[rb - t - 1] = '\0';
+		if (inet_pton(AF_INET6, v6, &a6) != 1)
+			return false;
+		hend = (size_t)(rb - t) + 1;
+	} else {
+		const unsigned char *c = memchr(t, ':', n);
+		hend = c != NULL ? (size_t)(c - t) : n;
+		if (!valid_reg_name(t, hend))
+			return false;
+	}
+	if (hend == n)
+		return !need_port;
+	if (t[hend] != ':' || n - hend - 1 == 0 || n - hend - 1 > 5)
+		return false;
+	for (i = hend + 1; i < n; i++) {
+		if ((unsigned char)(t[i] - '0') > 9)
+			return false;
+		port = port * 10 + (unsigned)(t[i] - '0');
+	}
+	return port <= 65535;
+}
+
+/* "http://" or "https://" (any case), then an authority (valid_authority,
+ * so no userinfo), then anything. Sets h->authority and h->path. */
 static bool
 absolute_form(struct http1_head *h, const unsigned char *t, size_t n)
 {
@@ -538,11 +601,10 @@ absolute_form(struct http1_head *h, const unsigned char *t, size_t n)
 		i = 8;
 	else
 		return false;
-	if (t[i] == '/' || t[i] == '?' || t[i] == '#' || t[i] == ':')
+	for (a = i; i < n && t[i] != '/' && t[i] != '?'; i++)
+		;
+	if (!valid_authority(t + a, i - a, false))
 		return false;
-	for (a = i; i < n && t[i] != '/' && t[i] != '?' && t[i] != '#'; i++)
-		if (!IS(t[i], CT_HOST))
-			return false;
 	h->authority = span(h->target.off + a, i - a);
 	h->path = span(h->target.off + i, n - i);
 	return true;
@@ -554,8 +616,12 @@ check_target_form(struct http1_head *h, const unsigned char *b)
 	const unsigned char *t = b + h->target.off;
 	size_t n = h->target.len;
 
+	/* RFC 9112 3.2: no form of request-target has a fragment; forwarding
+	 * one lets the backend and weir disagree on the path (CVE-2023-45539). */
+	if (memchr(t, '#', n) != NULL)
+		return HTTP1_E_BAD_REQUEST;
 	if (h->is_connect)
-		return authority_form(t, n) ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
+		return valid_authority(t, n, true) ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
 	if (t[0] == '/')
 		return HTTP1_E_NONE;
 	if (n == 1 && t[0] == '*')
@@ -673,19 +739,29 @@ add_coding(struct http1_parser *p, uint8_t id, bool params)
 		h->codings[h->ncodings++] = id;
 }
 
-/* One Transfer-Encoding line: 1#transfer-coding, appended to earlier lines. */
+/* One Transfer-Encoding line: 1#transfer-coding, appended to earlier lines.
+ * Empty elements are ignored (RFC 9110 5.6.1), as in Connection; a line
+ * with no element at all is refused. */
 static enum http1_error
 field_transfer_encoding(struct http1_parser *p, const unsigned char *b, size_t i, size_t end)
 {
+	bool any = false;
+
 	p->flags |= H1F_TE;
 	for (;;) {
-		size_t t = i;
+		size_t t;
 		bool chunked, params = false;
 		uint8_t id;
 
+		while (i < end && b[i] == ',')  /* empty elements */
+			i = skip_ws(b, i + 1, end);
+		if (i == end)
+			return any ? HTTP1_E_NONE : HTTP1_E_BAD_REQUEST;
+		t = i;
 		i = skip_token(b, i, end);
-		if (i == t)             /* empty element or not a token */
+		if (i == t)             /* not a token */
 			return HTTP1_E_BAD_REQUEST;
+		any = true;
 		chunked = i - t == 7 && ieq(b + t, "chunked", 7);
 		id = chunked ? 0 : coding_id(b + t, i - t);
 		i = skip_ws(b, i, end);

@@ -2,30 +2,49 @@
  * include/weir/httpd.h).
  *
  * Each connection is a small state machine:
- *   READING    waiting for (the rest of) a request head; the deadline runs
+ *   READING    waiting for (the rest of) a request head, or writing a
+ *              keep-alive answer; the deadline runs: timeout_seconds from
+ *              the start of the connection, then from the moment an answer
+ *              starts going out (the whole answer must be written within
+ *              it, however slowly the client reads), then from the moment
+ *              it is all written (the next head must arrive within it)
  *   CLOSING    the last answer is queued; once it is written, shut down our
- *              side and go LINGERING
+ *              side and go LINGERING. One fixed deadline bounds the whole
+ *              answer: a client that reads a trickle cannot keep the slot
  *   LINGERING  read and drop what the client still sends, for at most
  *              LINGER_SECONDS, so that closing with unread bytes (which
  *              makes the kernel send a reset) cannot destroy the answer
  *              before the client has read it
  * Memory per connection is bounded by the input watermark (max_head_bytes)
  * plus one queued answer: the pump stops parsing pipelined requests while
- * OUTPUT_HIGH bytes are waiting to be written. */
+ * OUTPUT_HIGH bytes are waiting to be written.
+ *
+ * At max_clients, a new connection takes the slot of the keep-alive
+ * connection that has been idle longest (everything answered and written,
+ * no byte of a next head received): otherwise clients sending one tiny
+ * request every few seconds could keep every slot. It is refused (503) only
+ * when no connection is idle. */
 #include "config.h"
 
 #include "weir/httpd.h"
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+
+#ifdef __linux__
+#include <linux/sockios.h>      /* SIOCOUTQ */
+#endif
 
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
+#include "weir/clock.h"
 #include "weir/http1.h"
 
 #define OUTPUT_HIGH (64 * 1024)      /* stop taking pipelined requests above this */
@@ -44,6 +63,10 @@ struct conn {
 	struct event *deadline;      /* head not complete in time, or linger over */
 	enum conn_state state;
 	bool eof;                    /* the client sends nothing more */
+	bool writing;                /* an answer is queued, not yet all written */
+	bool answered;               /* at least one answer went out */
+	uint64_t idle_seq;           /* when it last became idle (h->seq) */
+	uint64_t answer_due_ms;      /* the last answer must be read by then */
 	struct http1_parser parser;
 	struct conn *prev, *next;
 };
@@ -57,6 +80,7 @@ struct httpd {
 	struct event *retry;         /* re-enables the listener after an accept error */
 	struct conn *conns;
 	unsigned nconns;
+	uint64_t seq;                /* orders the moments connections go idle */
 };
 
 static void conn_free(struct conn *c)
@@ -84,12 +108,22 @@ static void arm_deadline(struct conn *c, unsigned seconds)
 	evtimer_add(c->deadline, &tv);
 }
 
+/* An answer starts going out: it must be written, and read, in time. */
+static void arm_answer_deadline(struct conn *c)
+{
+	c->answer_due_ms = clock_now_ms() + (uint64_t)c->h->lim.timeout_seconds * 1000;
+	arm_deadline(c, c->h->lim.timeout_seconds);
+}
+
 /* The only place the state changes. */
 static void conn_set_state(struct conn *c, enum conn_state s)
 {
 	c->state = s;
-	if (s == CONN_CLOSING)
-		evtimer_del(c->deadline);    /* the write timeout bounds the answer */
+	/* The whole last answer within one timeout, not a write timeout that
+	 * every byte the client reads re-arms. An answer already going out
+	 * keeps the deadline it started with. */
+	if (s == CONN_CLOSING && !c->writing)
+		arm_answer_deadline(c);
 	if (s == CONN_LINGERING) {
 		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 		arm_deadline(c, LINGER_SECONDS);
@@ -238,8 +272,12 @@ static int pump(struct conn *c)
 		serve(c, buf);
 		evbuffer_drain(in, c->parser.head.head_len);
 		http1_parser_init(&c->parser, HTTP1_REQUEST, c->h->lim.max_head_bytes, HTTPD_LINE_MAX);
-		if (c->state == CONN_READING)
-			arm_deadline(c, c->h->lim.timeout_seconds);
+		/* A pipelined answer queued behind one going out shares its
+		 * deadline: reading slowly must not buy more time. */
+		if (c->state == CONN_READING && !c->writing) {
+			arm_answer_deadline(c);
+			c->writing = true;
+		}
 	}
 	if (evbuffer_get_length(out) == 0) {
 		if (c->state == CONN_CLOSING)
@@ -247,6 +285,13 @@ static int pump(struct conn *c)
 		if (c->eof) {
 			conn_free(c);
 			return -1;
+		}
+		if (c->state == CONN_READING && c->writing) {
+			/* All written: now the next head has its timeout. */
+			c->writing = false;
+			c->answered = true;
+			c->idle_seq = ++c->h->seq;
+			arm_deadline(c, c->h->lim.timeout_seconds);
 		}
 	}
 	if (c->state == CONN_LINGERING)
@@ -286,11 +331,51 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
+/* Waiting for a next head of which not a byte has arrived. */
+static bool conn_idle(struct conn *c)
+{
+	return c->state == CONN_READING && c->answered && !c->writing &&
+	       evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+}
+
+/* Close the connection idle longest to make room for a new one. False when
+ * none is idle. */
+static bool evict_idle(struct httpd *h)
+{
+	struct conn *oldest = NULL;
+
+	for (struct conn *c = h->conns; c; c = c->next)
+		if (conn_idle(c) && (!oldest || c->idle_seq < oldest->idle_seq))
+			oldest = c;
+	if (!oldest)
+		return false;
+	conn_free(oldest);
+	return true;
+}
+
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn *c = arg;
+	struct linger abort_close = { 1, 0 };
+	evutil_socket_t s = bufferevent_getfd(c->bev);
+	int unsent = 0;
+
 	(void)fd;
 	(void)what;
-	conn_free(arg);
+	/* Bytes of an answer the kernel holds that the client has not taken. */
+#ifdef SIOCOUTQ
+	if (ioctl(s, SIOCOUTQ, &unsent) < 0)
+		unsent = 0;
+#endif
+	if (c->state == CONN_LINGERING && unsent > 0 && clock_now_ms() < c->answer_due_ms) {
+		arm_deadline(c, 1);     /* still being read, and still in time */
+		return;
+	}
+	/* An answer not read in time: reset rather than close, or the kernel
+	 * would go on trickling what it holds of it to the slow reader. */
+	if (c->state == CONN_CLOSING || c->writing || unsent > 0)
+		(void)setsockopt(s, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+	conn_free(c);
 }
 
 /* Refuse a connection beyond max_clients, never blocking. */
@@ -315,7 +400,7 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	(void)lis;
 	(void)sa;
 	(void)salen;
-	if (h->nconns >= h->lim.max_clients) {
+	if (h->nconns >= h->lim.max_clients && !evict_idle(h)) {
 		refuse(fd);
 		return;
 	}

@@ -413,15 +413,17 @@ fail:
 
 /* ---- state file: leftovers of a crash ------------------------------------------ */
 
-/* The pid of NAME when it is BASE ".tmp." and digits (as state_save names its
- * temporary file), else 0. */
+/* The pid of NAME when it is BASE ".tmp." and the pid in the exact decimal
+ * form state_save writes (no sign, no leading zero), else 0: a name weir
+ * never writes is not weir's to remove. */
 static pid_t temp_owner(const char *name, const char *base)
 {
 	size_t blen = strlen(base);
 	const char *digits = name + blen + 5;
 	long pid = 0;
 
-	if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0 || !*digits)
+	if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0 || *digits < '1' ||
+	    *digits > '9')
 		return 0;
 	for (const char *p = digits; *p; p++) {
 		if (*p < '0' || *p > '9' || pid > INT_MAX / 10)
@@ -438,7 +440,7 @@ int state_remove_stale_temps(const char *path, char *err, size_t errlen)
 	const char *base = slash ? slash + 1 : path;
 	struct dirent *de;
 	struct stat sb;
-	int removed = 0;
+	int removed = 0, failed = 0;
 	DIR *d;
 
 	dir_of(path, dir, sizeof(dir));
@@ -454,18 +456,26 @@ int state_remove_stale_temps(const char *path, char *err, size_t errlen)
 
 		if (pid == 0 || fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
 			continue;
+		if (sb.st_uid != geteuid())
+			continue;      /* another user's: not a save of ours */
 		if (pid != getpid() && !(kill(pid, 0) < 0 && errno == ESRCH))
 			continue;      /* alive (or not ours to signal): maybe mid-save */
-		if (unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT) {
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0 || errno == ENOENT) {
+			removed++;
+			continue;
+		}
+		/* One file we cannot remove must not keep the others: report the
+		 * first and go on. */
+		if (failed++ == 0)
 			snprintf(err, errlen, "cannot remove %s/%s, left by a crashed save of state file %s: %s", dir,
 			         de->d_name, path, strerror(errno));
-			closedir(d);
-			return -1;
-		}
-		removed++;
 	}
 	closedir(d);
-	return removed;
+	if (failed > 1) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n, " (and %d more)", failed - 1);
+	}
+	return failed ? -1 : removed;
 }
 
 /* ---- event log: formatting -------------------------------------------------------- */

@@ -7,10 +7,12 @@
  * that the answer is not lost to a reset). Heads are parsed by http1.c, read
  * into at most max_head_bytes of memory (431 beyond, 414 for a request line
  * over HTTPD_LINE_MAX). At most max_clients connections are open at once;
- * one more is answered 503 and closed at once, so idle clients can never
+ * one more takes the slot of the keep-alive connection idle longest, or is
+ * answered 503 and closed at once when none is idle, so clients can never
  * take more descriptors than that. A connection must deliver each request
  * head within timeout_seconds of its start or of the previous answer
- * (slow or idle clients are closed), and read each answer within as long.
+ * (slow or idle clients are closed), and read each answer within as long
+ * of the moment it starts going out (reset otherwise).
  *
  * Runs on one event base; not thread-safe. */
 #ifndef WEIR_HTTPD_H

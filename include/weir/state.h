@@ -36,11 +36,14 @@ int state_load(const char *path, struct weir_state *st, char *err, size_t errlen
 int state_save(const char *path, const struct weir_state *st, char *err, size_t errlen);
 
 /* Remove what a weir killed in the middle of state_save left behind: the
- * files PATH.tmp.<pid> (regular files only) whose pid is not a running
- * process, or is ours (at start nothing of ours is being saved). A file of
- * a live process is kept: it may be mid-save. Call at start, before
- * state_load. Returns how many were removed, or -1 with ERR when the
- * directory cannot be read or a stale file cannot be removed. */
+ * files PATH.tmp.<pid> (regular files owned by our effective uid, pid in
+ * plain decimal without leading zero, as state_save writes it) whose pid is
+ * not a running process, or is ours (at start nothing of ours is being
+ * saved). A file of a live process is kept: it may be mid-save. Call at
+ * start, before state_load. Returns how many were removed, or -1 with ERR
+ * when the directory cannot be read or a stale file cannot be removed; in
+ * the latter case the scan still goes on and removes what it can, and ERR
+ * names the first failure and how many more there were. */
 int state_remove_stale_temps(const char *path, char *err, size_t errlen);
 
 /* One event: a weight change or a guard transition. */

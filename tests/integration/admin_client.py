@@ -11,6 +11,15 @@
   hold PORT N SECONDS     open N connections, print how many were not refused
                           (503 or closed at once) and keep them open, silent,
                           for SECONDS
+  busy PORT N SECONDS PERIOD
+                          open N keep-alive connections, each sending a tiny
+                          HEAD /healthz every PERIOD s for SECONDS; print how
+                          many had their first request answered 200
+  slowread PORT PATH KEEP SECONDS
+                          GET PATH (keep-alive when KEEP is 1) with a tiny
+                          receive buffer, reading 500 bytes every 2 s; print
+                          the seconds until the server closed or reset, or
+                          "open" after SECONDS
 """
 import select
 import socket
@@ -116,6 +125,65 @@ def hold(port, n, seconds):
         s.close()
 
 
+def busy(port, n, seconds, period):
+    req = b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    def ask(s):
+        s.sendall(req)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = s.recv(4096)
+            if not data:
+                break
+            answer += data
+        return status_of(answer)
+
+    socks, ok = [], 0
+    for _ in range(n):
+        s = connect(port)
+        socks.append(s)
+        try:
+            ok += ask(s) == "200"
+        except OSError:
+            pass
+    print(ok, flush=True)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(period)
+        for i, s in enumerate(socks):
+            if s is None:
+                continue
+            try:
+                ask(s)
+            except OSError:
+                s.close()
+                socks[i] = None
+    for s in socks:
+        if s is not None:
+            s.close()
+
+
+def slowread(port, path, keep, seconds):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", port))
+    conn = b"" if keep else b"Connection: close\r\n"
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + conn + b"\r\n")
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        time.sleep(2)
+        try:
+            if s.recv(500) == b"":
+                break
+        except OSError:
+            break
+    else:
+        print("open")
+        return
+    print("%.1f" % (time.monotonic() - start))
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "bigpost":
@@ -126,6 +194,10 @@ def main():
         dribble(int(args[0]), float(args[1]))
     elif cmd == "hold":
         hold(int(args[0]), int(args[1]), float(args[2]))
+    elif cmd == "busy":
+        busy(int(args[0]), int(args[1]), float(args[2]), float(args[3]))
+    elif cmd == "slowread":
+        slowread(int(args[0]), args[1], args[2] == "1", float(args[3]))
     else:
         sys.exit("unknown command " + cmd)
 

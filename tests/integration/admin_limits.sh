@@ -85,6 +85,31 @@ wait_for "the admin listener to serve again once they left" 15 \
 	test "$(http_status "$URL/healthz")" = 200
 ok "the admin listener serves again once they left"
 
+# ---- busy keep-alive clients cannot keep every slot ----------------------------------------
+# 64 connections each send a tiny request every 2 s (well within the 10 s
+# deadline): a new client takes the slot of the one idle longest.
+start_bg busy "${CLIENT[@]}" busy "$ADMIN" 64 60 2
+wait_for "the busy clients to report" 30 test -s "$(bg_log busy)"
+assert_eq "64 busy keep-alive admin connections answered" 64 "$(head -n 1 "$(bg_log busy)")"
+for i in 1 2 3; do
+	run "${CLIENT[@]}" raw "$ADMIN" 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+	assert_eq "new client $i beside 64 busy keep-alive ones gets /healthz 200" 200 "$RUN_OUT"
+done
+stop_bg busy || true   # killed: status 143
+
+# ---- an answer must be read within the deadline ---------------------------------------------
+# A client with a tiny receive buffer reading 500 bytes every 2 s would take
+# minutes over the ~33 KB status page; it is cut at the 10 s deadline.
+# On a keep-alive connection the answer has 10 s to be written, then the
+# client 10 s to read what the kernel still holds of it and send a next head.
+run "${CLIENT[@]}" slowread "$ADMIN" / 0 50
+assert_ne "slow reader of the status page (Connection: close) is cut" open "$RUN_OUT"
+assert_num "slow reader (Connection: close) cut within 25 s (the deadline is 10 s)" "${RUN_OUT:-99}" "<" 25
+run "${CLIENT[@]}" slowread "$ADMIN" / 1 50
+assert_ne "slow reader of the status page (keep-alive) is cut" open "$RUN_OUT"
+assert_num "slow reader (keep-alive) cut within 40 s (2 x the 10 s deadline)" "${RUN_OUT:-99}" "<" 40
+assert_eq "GET /healthz after the slow readers" 200 "$(http_status "$URL/healthz")"
+
 rc=0; stop_bg weir || rc=$?
 assert_eq "SIGTERM: clean exit 0" 0 "$rc"
 done_testing

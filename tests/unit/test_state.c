@@ -349,7 +349,7 @@ static void test_save_over_stale_temp(void **ctx)
 static void test_remove_stale_temps(void **ctx)
 {
 	struct tdir *t = *ctx;
-	char err[512], dead[256], mine[256], live[256], dir_named[256], keep[5][256];
+	char err[512], dead[256], mine[256], live[256], dir_named[256], keep[6][256];
 	pid_t child = fork();
 
 	assert_true(child >= 0);
@@ -364,16 +364,17 @@ static void test_remove_stale_temps(void **ctx)
 	snprintf(keep[2], sizeof(keep[2]), "%s.tmpx.%ld", t->state, (long)child);
 	snprintf(keep[3], sizeof(keep[3]), "%s/other.tmp.%ld", t->dir, (long)child);
 	snprintf(keep[4], sizeof(keep[4]), "%s.tmp.99999999999999999999", t->state);
+	snprintf(keep[5], sizeof(keep[5]), "%s.tmp.0%ld", t->state, (long)child);  /* never written */
 	write_text(dead, "torn");
 	write_text(mine, "torn");
 	write_text(live, "busy");
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		write_text(keep[i], "not ours");
 	assert_int_equal(state_remove_stale_temps(t->state, err, sizeof(err)), 2);
 	assert_int_equal(access(dead, F_OK), -1);
 	assert_int_equal(access(mine, F_OK), -1);
 	assert_int_equal(access(live, F_OK), 0);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 		assert_int_equal(access(keep[i], F_OK), 0);
 	/* A directory of that name is not a temporary file. */
 	snprintf(dir_named, sizeof(dir_named), "%s.tmp.%ld", t->state, (long)child);
@@ -383,6 +384,67 @@ static void test_remove_stale_temps(void **ctx)
 	/* No directory yet: nothing to do (state_save names it). */
 	snprintf(dir_named, sizeof(dir_named), "%s/missing/state", t->dir);
 	assert_int_equal(state_remove_stale_temps(dir_named, err, sizeof(err)), 0);
+}
+
+/* A pid that is not running: a child that has been reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t child = fork();
+
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	return child;
+}
+
+/* Another user's file of that name is not a save of ours, and a file that
+ * cannot be removed is reported without stopping the scan. */
+static void test_remove_stale_temps_owner_and_failures(void **ctx)
+{
+	struct tdir *t = *ctx;
+	char err[512] = "", a[256], b[256];
+	const uid_t nobody = 65534;
+	pid_t child;
+	int status;
+
+	snprintf(a, sizeof(a), "%s.tmp.%ld", t->state, (long)dead_pid());
+	snprintf(b, sizeof(b), "%s.tmp.%ld", t->state, (long)dead_pid());
+	write_text(a, "torn");
+	write_text(b, "torn");
+	if (geteuid() == 0) {
+		assert_int_equal(chown(a, nobody, nobody), 0);
+		assert_int_equal(state_remove_stale_temps(t->state, err, sizeof(err)), 1);
+		assert_int_equal(access(a, F_OK), 0);
+		assert_int_equal(access(b, F_OK), -1);
+		write_text(b, "torn");
+		assert_int_equal(chown(b, nobody, nobody), 0);
+		assert_int_equal(chown(t->dir, nobody, nobody), 0);
+	} else {
+		print_message("not root: skipping the other-owner half\n");
+	}
+	/* In a child (as nobody when we are root, since root ignores modes):
+	 * a directory it may not write, two stale files; both are tried. */
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		int r, ok;
+
+		if (geteuid() == 0 && (setgid(nobody) < 0 || setuid(nobody) < 0))
+			_exit(10);
+		if (chmod(t->dir, 0500) < 0)
+			_exit(11);
+		r = state_remove_stale_temps(t->state, err, sizeof(err));
+		ok = r == -1 && strstr(err, "cannot remove ") != NULL && strstr(err, "(and 1 more)") != NULL &&
+		     access(a, F_OK) == 0 && access(b, F_OK) == 0;
+		if (!ok)
+			fprintf(stderr, "r=%d err=%s\n", r, err);
+		(void)chmod(t->dir, 0700);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void test_save_missing_dir(void **ctx)
@@ -945,6 +1007,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_leaves_no_temp, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_over_stale_temp, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_remove_stale_temps, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_remove_stale_temps_owner_and_failures, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_missing_dir, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_readonly_dir, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_failure_removes_temp, setup_dir, teardown_dir),
