@@ -79,9 +79,10 @@ done
 
 # ---- a client that never reads a 200 MB response ------------------------------------------
 base=$(rss_kb "$WEIR_PID")
-start_bg stall "${EVIL[@]}" stall "$PROXY" /bytes/200000000
 hits_is() { [[ $(json_get "$(backend_stats "$B1")" .hits) == "$1" ]]; }
+# Counted before the client starts: its request may reach the backend at once.
 before=$(json_get "$(backend_stats "$B1")" .hits)
+start_bg stall "${EVIL[@]}" stall "$PROXY" /bytes/200000000
 wait_for "the stalled request to reach the backend" 5 hits_is $((before + 1))
 peak=$base
 for _ in $(seq 12); do	# 3 s of a stalled response
