@@ -280,16 +280,29 @@ http1_error_status(enum http1_error e)
 const char *
 http1_error_reason(enum http1_error e)
 {
-	switch (e) {
-	case HTTP1_E_BAD_REQUEST:       return "Bad Request";
-	case HTTP1_E_URI_TOO_LONG:      return "URI Too Long";
-	case HTTP1_E_HEADERS_TOO_LARGE: return "Request Header Fields Too Large";
-	case HTTP1_E_NOT_IMPLEMENTED:   return "Not Implemented";
-	case HTTP1_E_VERSION:           return "HTTP Version Not Supported";
-	case HTTP1_E_BAD_RESPONSE:      return "Bad Gateway";
-	case HTTP1_E_NONE:              break;
+	return http1_status_reason(http1_error_status(e));
+}
+
+const char *
+http1_status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
 	}
-	return "Internal Server Error";
 }
 
 bool

@@ -130,18 +130,6 @@ static void conn_set_state(struct conn *c, enum conn_state s)
 	}
 }
 
-static const char *status_reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Content Too Large";
-	case 503: return "Service Unavailable";
-	default: return "Error";
-	}
-}
-
 /* Queue an answer. KEEP: the connection stays open for another request. */
 static void answer(struct conn *c, int status, const char *reason, const char *type, struct evbuffer *body,
                    bool head_only, bool keep, bool http10)
@@ -221,15 +209,15 @@ static void serve(struct conn *c, const char *buf)
 
 	/* Decided on the head alone: a body is never read, let alone kept. */
 	if (!get && !hd->is_head) {
-		answer_text(c, 405, status_reason(405), "method not allowed\n");
+		answer_text(c, 405, http1_status_reason(405), "method not allowed\n");
 		return;
 	}
 	if (hd->body == HTTP1_BODY_CHUNKED || (hd->body == HTTP1_BODY_LENGTH && hd->content_length > 0)) {
-		answer_text(c, 413, status_reason(413), "a request body is not accepted here\n");
+		answer_text(c, 413, http1_status_reason(413), "a request body is not accepted here\n");
 		return;
 	}
 	if (!target_path(buf, hd->target, path)) {
-		answer_text(c, 400, "Bad Request", "bad request target\n");
+		answer_text(c, 400, http1_status_reason(400), "bad request target\n");
 		return;
 	}
 	body = evbuffer_new();
@@ -238,7 +226,7 @@ static void serve(struct conn *c, const char *buf)
 		return;
 	}
 	status = c->h->handler(c->h->ctx, path, body, &type);
-	answer(c, status, status_reason(status), type, body, hd->is_head, hd->keep_alive, hd->minor_version == 0);
+	answer(c, status, http1_status_reason(status), type, body, hd->is_head, hd->keep_alive, hd->minor_version == 0);
 	evbuffer_free(body);
 }
 
@@ -327,7 +315,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		pump(c);
 		return;
 	}
-	/* EOF while lingering, a reset, or an answer not read in time. */
+	/* EOF while lingering, or a reset. */
 	conn_free(c);
 }
 
@@ -394,7 +382,6 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
                       void *arg)
 {
 	struct httpd *h = arg;
-	struct timeval wr = { (time_t)h->lim.timeout_seconds, 0 };
 	struct conn *c;
 
 	(void)lis;
@@ -430,7 +417,8 @@ static void accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	/* Never more than a head's worth of input in memory. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, h->lim.max_head_bytes);
-	bufferevent_set_timeouts(c->bev, NULL, &wr);
+	/* No bufferevent timeouts: the one deadline timer bounds every state,
+	 * and only its path resets a connection whose answer was not read. */
 	arm_deadline(c, h->lim.timeout_seconds);
 	if (bufferevent_enable(c->bev, EV_READ) < 0)
 		conn_free(c);

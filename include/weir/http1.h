@@ -81,6 +81,8 @@ enum http1_error {
 int http1_error_status(enum http1_error e);
 /* Short reason text, e.g. "Bad Request". */
 const char *http1_error_reason(enum http1_error e);
+/* The reason phrase of a status weir itself sends ("Error" for others). */
+const char *http1_status_reason(int status);
 
 /* A parsed head. Request fields are set for requests, status/reason for responses. */
 struct http1_head {
