@@ -401,14 +401,26 @@ static void log_access(struct client_conn *c, int status, int64_t latency_us)
 	accesslog_append(b, &e);
 }
 
+/* Microseconds from C's request head to NOW (clock_now_us). */
+static uint64_t waited_us(const struct client_conn *c, uint64_t now)
+{
+	return now > c->t_head_us ? now - c->t_head_us : 0;
+}
+
+/* STATUS is an error of the pool: weir's 502/504 or one of errors.statuses. */
+static bool status_is_error(const struct client_conn *c, int status)
+{
+	return status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
+}
+
 /* Measure C's exchange as ended at NOW (clock_now_us). Each routed request
  * is measured once: answered, failed, or abandoned. */
 static void record_exchange_at(struct client_conn *c, int status, uint64_t now)
 {
 	if (c->measured)
 		return; /* abandoned already: its client had closed */
-	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
-	bool error = status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
+	uint64_t latency = waited_us(c, now);
+	bool error = status_is_error(c, status);
 
 	c->measured = true;
 	if (c->overridden)
@@ -426,22 +438,26 @@ static void record_exchange(struct client_conn *c, int status)
 /* The client closed, reset or timed out while its routed request was in
  * flight (an upstream attached, or the response complete but not yet handed
  * to the kernel): abandoned, with what it waited. Logged with nginx's 499. A
- * drain does not come here. Not judged when the client had left before weir
- * routed the request, nor when the backend had answered in full (its
- * latency is then the backend's, as for a delivered response). */
+ * drain does not come here. Judged (errors.abandoned) unless the client had
+ * left before weir routed the request. When the backend had answered in
+ * full, its answer decides instead: an error status is the pool's error,
+ * with the backend's latency (a slow client never hides it); a success is
+ * no success, as the client did not get it, and no error either. */
 static void record_abandoned(struct client_conn *c)
 {
+	struct stats_interval *rec = &c->w->rec[c->pool];
+
 	if ((!c->up && !c->deliver_pending) || c->measured)
 		return;
-	uint64_t now = c->deliver_pending ? c->t_done_us : clock_now_us();
-	uint64_t latency = now > c->t_head_us ? now - c->t_head_us : 0;
+	uint64_t latency = waited_us(c, c->deliver_pending ? c->t_done_us : clock_now_us());
 
 	c->measured = true;
 	if (c->overridden)
-		stats_interval_overridden(&c->w->rec[c->pool]);
+		stats_interval_overridden(rec);
+	else if (c->deliver_pending)
+		stats_interval_abandoned(rec, latency, status_is_error(c, c->status));
 	else
-		stats_interval_abandoned(&c->w->rec[c->pool], latency,
-		                         conf(c)->errors.abandoned && !c->left_early && !c->deliver_pending);
+		stats_interval_abandoned(rec, latency, conf(c)->errors.abandoned && !c->left_early);
 	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
 }
 
@@ -513,34 +529,33 @@ static void conn_linger(struct client_conn *c)
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
 
-/* Close once everything queued for the client has been written. */
-static void conn_flush_and_close(struct client_conn *c)
+/* The output is written: linger if the client may still be sending, else
+ * close at once (a client that asked to close, or half-closed, and left
+ * nothing unread cannot make the close a reset; the linger would only cost
+ * it a round trip and weir a connection slot). */
+static void conn_flushed(struct client_conn *c)
+{
+	if (c->linger_on_close || evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+		conn_linger(c);
+	else
+		conn_close(c);
+}
+
+/* Close once everything queued for the client has been written. LINGER: the
+ * client may still send (weir answered before reading all of it, or it
+ * did not ask to close). */
+static void conn_flush_and_close(struct client_conn *c, bool linger)
 {
 	if (c->up)
 		upstream_release(c, false);
 	conn_set_state(c, CONN_FLUSH);
+	c->linger_on_close = linger;
 	/* Keep reading (and discarding) so the close is not turned into a reset by
 	 * unread bytes; the FLUSH timeout bounds how long. */
 	client_resume_read(c);
 	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_linger(c);
-}
-
-static const char *status_reason(int status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 408: return "Request Timeout";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
-	}
+		conn_flushed(c);
 }
 
 /* weir answers the request itself and closes. When the request had been sent
@@ -551,7 +566,7 @@ static void reply_error(struct client_conn *c, int status, bool counted)
 	bool started = c->resp_started;
 
 	if (!started) {
-		const char *reason = status_reason(status);
+		const char *reason = http1_status_reason(status);
 		struct evbuffer *out = bufferevent_get_output(c->bev);
 		int n = evbuffer_add_printf(out,
 		                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
@@ -566,16 +581,14 @@ static void reply_error(struct client_conn *c, int status, bool counted)
 		c->status = status;
 	} else {
 		/* Refused before routing; or a broken request body after it. */
-		uint64_t now = clock_now_us();
-		log_access(c, status, c->server < 0 ? -1
-		           : (int64_t)(now > c->t_head_us ? now - c->t_head_us : 0));
+		log_access(c, status, c->server < 0 ? -1 : (int64_t)waited_us(c, clock_now_us()));
 	}
 	if (started && (c->resp_body == HTTP1_BODY_CLOSE || c->resp_dechunk))
 		conn_abort(c); /* the client's body is delimited by the close */
 	else if (started)
 		conn_close(c);
 	else
-		conn_flush_and_close(c);
+		conn_flush_and_close(c, true); /* weir answered: more may be on its way */
 }
 
 /* ---- request head ------------------------------------------------------------ */
@@ -750,13 +763,18 @@ static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1
                          bool dechunk)
 {
 	while (!ch->done) {
-		struct evbuffer_iovec vec[2];
+		struct evbuffer_iovec vec[4];
 		enum http1_chunk_part part;
 		char line[HTTP1_CHUNK_SIZE_LINE_MAX];
-		int nv = evbuffer_peek(in, -1, NULL, vec, 2);
-		int v = nv > 0 && vec[0].iov_len == 0 ? 1 : 0; /* an empty first chain */
+		int nv = evbuffer_peek(in, -1, NULL, vec, 4);
+		int v = 0;
+		int added = 0;
 
-		if (v >= nv || vec[v].iov_len == 0)
+		if (nv > 4)
+			nv = 4;
+		while (v < nv && vec[v].iov_len == 0) /* empty chains at the front */
+			v++;
+		if (v >= nv)
 			break;
 		ssize_t n = http1_chunked_step(ch, vec[v].iov_base, vec[v].iov_len, &part);
 		if (n < 0)
@@ -764,18 +782,19 @@ static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1
 		if (n == 0)
 			break;
 		if (part == HTTP1_CHUNK_DATA) {
-			evbuffer_remove_buffer(in, out, (size_t)n);
+			if (evbuffer_remove_buffer(in, out, (size_t)n) != (int)n)
+				return -1;
 			if (!dechunk && ch->remaining == 0)
-				evbuffer_add(out, "\r\n", 2);
-			continue;
+				added = evbuffer_add(out, "\r\n", 2);
+		} else {
+			evbuffer_drain(in, (size_t)n);
+			if (!dechunk && part == HTTP1_CHUNK_SIZE)
+				added = evbuffer_add(out, line, http1_chunk_size_line(ch->remaining, line));
+			else if (!dechunk && part == HTTP1_CHUNK_LAST)
+				added = evbuffer_add(out, "0\r\n\r\n", 5);
 		}
-		evbuffer_drain(in, (size_t)n);
-		if (dechunk)
-			continue;
-		if (part == HTTP1_CHUNK_SIZE)
-			evbuffer_add(out, line, http1_chunk_size_line(ch->remaining, line));
-		else if (part == HTTP1_CHUNK_LAST)
-			evbuffer_add(out, "0\r\n\r\n", 5);
+		if (added < 0)
+			return -1; /* out of memory: the body would go out misframed */
 	}
 	return ch->done;
 }
@@ -895,7 +914,8 @@ static void request_begin(struct client_conn *c, const char *buf)
 	evbuffer_drain(in, h->head_len);
 	/* A new connection's request may have waited in weir's accept queue (an
 	 * overloaded weir) until its client gave up: one look, per connection. */
-	c->left_early = c->nrequests++ == 0 && !c->is_tls && client_closed_already(c);
+	c->left_early = !c->peeked && !c->is_tls && client_closed_already(c);
+	c->peeked = true;
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
 	if (c->up->reused && !c->up->tls) {
 		if (c->req_done)
@@ -1001,7 +1021,9 @@ static void response_delivered(struct client_conn *c)
 	c->deliver_pending = false;
 	record_exchange_at(c, c->status, c->t_done_us);
 	if (close_client) {
-		conn_flush_and_close(c);
+		/* The client said it is done when it did not ask for keep-alive
+		 * (or half-closed) and its request was read whole. */
+		conn_flush_and_close(c, c->req_keep_alive || !c->req_done);
 		return;
 	}
 	request_reset(c);
@@ -1180,7 +1202,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_FLUSH) {
 		if (pending == 0)
-			conn_linger(c);
+			conn_flushed(c);
 		return;
 	}
 	if (c->state == CONN_LINGER)
@@ -1242,6 +1264,7 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
 		if (c->state != CONN_FLUSH)
 			conn_set_state(c, CONN_FLUSH);
+		c->linger_on_close = false; /* it sent its FIN: nothing more comes */
 		bufferevent_disable(bev, EV_READ);
 		c->client_read_paused = true;
 		return;

@@ -66,7 +66,8 @@ struct client_conn {
 	bool measured;                      /* recorded (answered, failed or abandoned) */
 	bool left_early;                    /* the client had closed when its request was
 	                                       routed: weir kept it waiting, not the pool */
-	uint32_t nrequests;                 /* requests routed on this connection */
+	bool peeked;                        /* its first request was checked for a
+	                                       queued FIN (left_early) */
 	int server;                         /* index in the pool, -1 before choice */
 	int tries;                          /* servers tried for this request */
 	struct upstream_conn *up;
@@ -96,6 +97,8 @@ struct client_conn {
 	bool deliver_pending;               /* complete, but not all handed to the kernel:
 	                                       measured once it is (t_done_us) */
 	uint64_t t_done_us;                 /* the response was complete from the backend */
+	bool linger_on_close;               /* FLUSH ends in a lingering close (the client
+	                                       may still be sending), else a plain one */
 	bool upstream_read_paused;          /* backpressure */
 
 	/* For the access log (filled only when it is on). */
