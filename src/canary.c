@@ -60,6 +60,7 @@ struct canary {
 	uint64_t seg_start_ms[2];
 	uint64_t seg_index;              /* the current segment's number; 0: none yet */
 	uint64_t run_start_ms;
+	uint64_t run_gen;                /* of the run views in c->run (stats_take_run) */
 	int64_t *slot_lo[GUARD_STREAMS][POOL_COUNT], *slot_hi[GUARD_STREAMS][POOL_COUNT];
 	uint64_t *slot_count[GUARD_STREAMS][POOL_COUNT];
 	size_t slot_cap;
@@ -464,13 +465,16 @@ static bool check_pools(struct canary *c, uint64_t now)
 	char why[GUARD_REASON_MAX], err[ERR_TEXT_MAX];
 
 	for (int p = 0; p < POOL_COUNT; p++) {
-		bool down = health_pool_down(c->rt->health, (enum pool_id)p, why, sizeof(why));
+		/* The reason is written only when it is used: this runs every tick. */
+		bool down = health_pool_down(c->rt->health, (enum pool_id)p, NULL, 0);
 		bool can_roll_back = p == POOL_CANARY && c->weight > 0 && c->cfg->guard.enabled &&
 		                     c->cfg->guard.action == GUARD_ACTION_ROLLBACK &&
 		                     c->guard.state != GUARD_PAUSED && c->guard.state != GUARD_ROLLED_BACK;
 		bool was_down = c->pool_down[p];
 
 		c->pool_down[p] = down;
+		if (down && (can_roll_back || !was_down))
+			(void)health_pool_down(c->rt->health, (enum pool_id)p, why, sizeof(why));
 		if (down && can_roll_back) {
 			guard_rolled_back(&c->guard, why, now);
 			apply_guard_rollback(c, why, now);
@@ -522,13 +526,6 @@ static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 /* A new segment of the run every minute (seqtest.h: late failures). */
 #define SEGMENT_MS 60000u
 
-static void view_copy(struct stats_view *dst, const struct stats_view *src)
-{
-	hdr_copy(dst->latency_us, src->latency_us);
-	dst->requests = src->requests;
-	dst->errors = src->errors;
-}
-
 /* Stream I of the guard: the run's views minus BASE (NULL for the run). */
 static void fill_evidence(struct canary *c, size_t i, const struct stats_view *base,
                           struct guard_evidence *ev)
@@ -565,14 +562,18 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 		memset(&ev[0], 0, sizeof(ev[0]));
 		return guard_judge(&c->guard, ev, 1, c->weight, now);
 	}
-	stats_take_run(c->rt->stats, c->run);
+	/* Folds come every 200 ms, ticks every 100: a tick with no new data
+	 * has nothing to judge (the run and its segments are as they were). */
+	if (!stats_take_run(c->rt->stats, c->run, &c->run_gen) && c->guard.state == GUARD_WATCHING)
+		return (struct guard_verdict){ .kind = GUARD_VERDICT_NONE, .from = c->guard.state,
+		                               .to = c->guard.state, .judged = c->guard.last.judged };
 	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
 		for (int p = 0; p < POOL_COUNT; p++) {
 			struct stats_view t = c->seg_base[1][p];
 
 			c->seg_base[1][p] = c->seg_base[0][p];
 			c->seg_base[0][p] = t;
-			view_copy(&c->seg_base[0][p], &c->run[p]);
+			stats_view_copy(&c->seg_base[0][p], &c->run[p]);
 		}
 		c->seg_start_ms[1] = c->seg_start_ms[0];
 		c->seg_start_ms[0] = now;
@@ -727,7 +728,6 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 	char err[ERR_TEXT_MAX];
 
 	c->cfg = cfg;
-	guard_configure(&c->guard, &cfg->guard);
 	if (cfg->rollout.present) {
 		if (c->has_rollout) {
 			if (rollout_reconfigure(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) < 0)
@@ -741,8 +741,14 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 		rollout_dispose(&c->rollout);
 		c->has_rollout = false;
 	}
+	/* The guard's settings with the current step's thresholds, in one go: a
+	 * reload that changes neither keeps the run's evidence; one that does
+	 * starts the run over, data included. */
+	struct cfg_guard gc = cfg->guard;
 	if (c->has_rollout)
-		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
+		gc.thresholds = *rollout_thresholds(&c->rollout);
+	if (guard_configure(&c->guard, &gc))
+		restart_run(c, now);
 	start_tick(c);
 }
 
@@ -779,6 +785,7 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	}
 	c->rt = rt;
 	c->cfg = cfg;
+	c->run_gen = UINT64_MAX; /* c->run holds nothing yet */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)now;

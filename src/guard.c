@@ -285,7 +285,7 @@ static void restart_tests(struct guard *g)
  * setup that fails (alpha out of range: the configuration rejects it, so
  * only a hand-made cfg_guard gets here) leaves the tests not ready, and the
  * guard then judges nothing under "sequential". */
-static void setup_tests(struct guard *g)
+static bool setup_tests(struct guard *g)
 {
 	char err[128];
 	bool ready = g->method == GUARD_METHOD_SEQUENTIAL;
@@ -294,13 +294,14 @@ static void setup_tests(struct guard *g)
 	            memcmp(&g->seq.th, &g->th, sizeof(g->th)) == 0;
 
 	if (same)
-		return;
+		return false;
 	g->seq_ready = ready && seq_setup_init(&g->seq, &g->th, g->alpha, err, sizeof(err)) == 0;
 	/* New thresholds are new hypotheses: their evidence starts over. */
 	restart_tests(g);
+	return ready;
 }
 
-static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
+static bool apply_settings(struct guard *g, const struct cfg_guard *cfg)
 {
 	g->enabled = cfg->enabled;
 	g->interval_ms = cfg->interval_ms;
@@ -310,14 +311,14 @@ static void apply_settings(struct guard *g, const struct cfg_guard *cfg)
 	g->th = cfg->thresholds;
 	g->method = cfg->method;
 	g->alpha = cfg->alpha;
-	setup_tests(g);
+	return setup_tests(g);
 }
 
 void guard_init(struct guard *g, const struct cfg_guard *cfg, uint32_t canary_weight,
                 uint64_t now_ms)
 {
 	memset(g, 0, sizeof(*g));
-	apply_settings(g, cfg);
+	(void)apply_settings(g, cfg);
 	g->canary_weight = canary_weight;
 	g->state = state_for_weight(g, canary_weight);
 	g->since_ms = now_ms;
@@ -325,15 +326,15 @@ void guard_init(struct guard *g, const struct cfg_guard *cfg, uint32_t canary_we
 	clear_judgement(&g->last, now_ms);
 }
 
-void guard_configure(struct guard *g, const struct cfg_guard *cfg)
+bool guard_configure(struct guard *g, const struct cfg_guard *cfg)
 {
-	apply_settings(g, cfg);
+	return apply_settings(g, cfg);
 }
 
-void guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th)
+bool guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th)
 {
 	g->th = *th;
-	setup_tests(g);
+	return setup_tests(g);
 }
 
 bool guard_restore(struct guard *g, enum guard_state state, uint32_t canary_weight,
@@ -942,7 +943,12 @@ struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *e
 			}
 	}
 	if (first < 0) {
-		set_state(g, GUARD_WATCHING, now_ms);       /* the evidence fell back */
+		/* A rejection stands until a re-arm: the evidence of an anytime-valid
+		 * test may fall back below its boundary, but the canary was shown to
+		 * break the threshold (under "alert" it stays BREACHING, so neither
+		 * the rollout advances nor the alert repeats). */
+		if (g->state != GUARD_BREACHING)
+			set_state(g, GUARD_WATCHING, now_ms);
 		goto done;
 	}
 	const struct seq_result *r = &g->tests[first];

@@ -65,7 +65,7 @@ static void view_add_interval(struct stats_view *dst, const struct stats_interva
 	COUNTERS_ADD(dst, iv);
 }
 
-static void view_copy(struct stats_view *dst, const struct stats_view *src)
+void stats_view_copy(struct stats_view *dst, const struct stats_view *src)
 {
 	struct hdr *h = dst->latency_us;
 
@@ -140,6 +140,7 @@ void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, 
 	view_add_interval(&sp->total, iv);
 	view_add_interval(&sp->step, iv);
 	view_add_interval(&sp->run, iv);
+	s->run_gen++;
 	pthread_mutex_unlock(&s->mu);
 	hdr_reset(iv->latency_us);
 	COUNTERS_ZERO(iv);
@@ -158,6 +159,7 @@ void stats_reset_run(struct stats *s)
 	pthread_mutex_lock(&s->mu);
 	for (int p = 0; p < POOL_COUNT; p++)
 		view_reset(&s->pools[p].run);
+	s->run_gen++;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -172,15 +174,19 @@ void stats_run_view_dispose(struct stats_view *v)
 	v->latency_us = NULL;
 }
 
-void stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT])
+bool stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT], uint64_t *gen)
 {
+	bool changed;
+
 	pthread_mutex_lock(&s->mu);
-	for (int p = 0; p < POOL_COUNT; p++) {
-		hdr_copy(out[p].latency_us, s->pools[p].run.latency_us);
-		out[p].requests = s->pools[p].run.requests;
-		out[p].errors = s->pools[p].run.errors;
+	changed = *gen != s->run_gen;
+	if (changed) {
+		for (int p = 0; p < POOL_COUNT; p++)
+			stats_view_copy(&out[p], &s->pools[p].run);
+		*gen = s->run_gen;
 	}
 	pthread_mutex_unlock(&s->mu);
+	return changed;
 }
 
 struct stats_snapshot *stats_snapshot_new(void)
@@ -229,8 +235,8 @@ void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_
 	pthread_mutex_lock(&s->mu);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_pool *sp = &s->pools[p];
-		view_copy(&snap->pools[p].total, &sp->total);
-		view_copy(&snap->pools[p].step, &sp->step);
+		stats_view_copy(&snap->pools[p].total, &sp->total);
+		stats_view_copy(&snap->pools[p].step, &sp->step);
 		view_reset(&snap->pools[p].window);
 		for (size_t i = 0; i < s->nslots; i++) {
 			const struct stats_slot *slot = &sp->ring[i];

@@ -206,13 +206,17 @@ void guard_init(struct guard *g, const struct cfg_guard *cfg, uint32_t canary_we
 
 /* Take new settings after a reload (interval, min_requests, for, action,
  * enabled and the thresholds); the state and a running episode are kept and
- * the next tick judges with the new values. With a rollout, follow it with
- * guard_set_thresholds(g, rollout_thresholds(r)). */
-void guard_configure(struct guard *g, const struct cfg_guard *cfg);
+ * the next tick judges with the new values. With a rollout, pass a CFG whose
+ * thresholds are the current step's (rollout_thresholds), so that an
+ * unchanged configuration changes nothing. Returns true when the sequential
+ * tests were set up anew (new thresholds or alpha are new hypotheses): their
+ * evidence starts over, and the caller must start the run's data over too
+ * (data seen before a hypothesis was chosen is no evidence for it). */
+bool guard_configure(struct guard *g, const struct cfg_guard *cfg);
 
 /* Replace the thresholds (the rollout's per-step ones). The episode is kept:
- * the next tick re-judges with these. */
-void guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th);
+ * the next tick re-judges with these. Returns as guard_configure. */
+bool guard_set_thresholds(struct guard *g, const struct cfg_thresholds *th);
 
 /* Restore the persisted STATE at start (state file). ROLLED_BACK and PAUSED
  * are restored as they were; every other state re-derives from the weight

@@ -85,6 +85,7 @@ struct stats_pool {
 
 struct stats {
 	pthread_mutex_t mu;
+	uint64_t run_gen;             /* bumped when the run views change */
 	uint64_t slot_ms;
 	size_t nslots;
 	struct stats_pool pools[POOL_COUNT];
@@ -107,10 +108,16 @@ void stats_reset_run(struct stats *s);
 
 /* Copy the run views (since stats_reset_run) into OUT, indexed by pool; each
  * OUT[p].latency_us must come from stats_run_view_init. Lighter than a
- * snapshot: the sequential guard reads it at every fold. */
+ * snapshot: the sequential guard reads it at every fold. *GEN is the run's
+ * generation OUT holds: when it is still current nothing is copied and the
+ * result is false (OUT is already up to date); else OUT and *GEN are
+ * updated and the result is true. */
 int stats_run_view_init(struct stats_view *v);
 void stats_run_view_dispose(struct stats_view *v);
-void stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT]);
+bool stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT], uint64_t *gen);
+
+/* DST becomes a copy of SRC (counters and histogram; DST keeps its own). */
+void stats_view_copy(struct stats_view *dst, const struct stats_view *src);
 
 /* A copy of everything, for one reader. Allocate with stats_snapshot_new,
  * fill with stats_snapshot_take, release with stats_snapshot_free. */
