@@ -360,9 +360,10 @@ size_t hdr_slots_diff(const struct hdr *h, const struct hdr *minus, int64_t *lo,
 			continue;
 		lo[n] = hdr_slot_low(h, i, &width_mag);
 		hi[n] = hdr_slot_high(h, i);
-		/* H's extremes are known exactly: no value of H lies outside. */
-		if (lo[n] < h->min)
-			lo[n] = h->min;
+		/* H's maximum is known exactly: no value of H lies above. (Its
+		 * minimum is not used to raise the lowest slot's LO: a new, lower
+		 * minimum landing in that slot would lower LO again, and a count
+		 * of values surely above a threshold must never go down.) */
 		if (hi[n] > h->max)
 			hi[n] = h->max;
 		count[n] = c;

@@ -77,8 +77,8 @@ int64_t hdr_highest_equivalent(const struct hdr *h, int64_t v);
 size_t hdr_slot_count(const struct hdr *h);
 
 /* The non-empty slots in ascending order, at most MAX of them: for slot i,
- * LO[i] and HI[i] are its lowest and highest equivalent values, narrowed to
- * the exact min and max (so every recorded value v of the slot has
+ * LO[i] and HI[i] are its lowest and highest equivalent values, HI narrowed
+ * to the exact max (so every recorded value v of the slot has
  * LO[i] <= v <= HI[i]), and COUNT[i] its count. Returns how many were
  * written; with MAX >= hdr_slot_count(h) that is all of them and the
  * counts sum to hdr_count(h). O(slots between min and max). */

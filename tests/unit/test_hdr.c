@@ -737,6 +737,16 @@ static void test_slots(void **state)
 	assert_true(lo[1] == 300 && hi[1] == 300 && count[1] == 1);
 	assert_true(lo[2] <= 5001 && hi[2] >= 5001 && count[2] == 1);
 	assert_int_equal(hdr_slots_diff(h, h, lo, hi, count, cap), 0);
+	/* LO is the slot's own low end, never the minimum: a count of values
+	 * surely above a threshold must not fall when a lower value joins the
+	 * lowest slot (5003 alone, then 5000, share the slot 5000..5003). */
+	hdr_reset(base);
+	hdr_record(base, 5003);
+	assert_int_equal(hdr_slots(base, lo, hi, count, cap), 1);
+	assert_int_equal(lo[0], 5000);
+	hdr_record(base, 5000);
+	assert_int_equal(hdr_slots(base, lo, hi, count, cap), 1);
+	assert_int_equal(lo[0], 5000);
 	assert_int_equal(hdr_slots_diff(h, other, lo, hi, count, cap), 0);
 	hdr_free(base);
 	hdr_free(other);
