@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "weir/config-t.h"
+
+_Static_assert(sizeof(((struct cfg_check *)0)->expect_bits) == CHECK_STATUS_WORDS * sizeof(uint64_t),
+               "cfg_check.expect_bits holds CHECK_STATUS_WORDS words");
+
 static const char *const state_names[CHECK_STATE_COUNT] = { "unchecked", "up", "down" };
 
 const char *check_state_name(enum check_state s)

@@ -1054,10 +1054,9 @@ static void parse_pool_check(struct ctx *c, const config_setting_t *g, const cha
 	                                    "expect", NULL };
 	const char *v = NULL;
 	long long n;
-	int timeout_set;
+	int interval_set, timeout_set;
 
 	ck->enabled = true;
-	ck->line = (int)config_setting_source_line(g);
 	ck->interval_ms = 2000;
 	ck->rise = 2;
 	ck->fall = 3;
@@ -1080,11 +1079,15 @@ static void parse_pool_check(struct ctx *c, const config_setting_t *g, const cha
 			         "spaces or control characters, at most %d bytes (got %s)", gpath,
 			         CHECK_PATH_MAX, quoted(v).s);
 	}
-	read_duration(c, g, gpath, "interval", false, &ck->interval_ms);
+	interval_set = read_duration(c, g, gpath, "interval", false, &ck->interval_ms);
+	if (interval_set > 0 && ck->interval_ms < CHECK_INTERVAL_MIN_MS)
+		error_at(c, member(g, "interval"), "%s.interval must be at least %dms: every server is "
+		         "checked that often (got %s)", gpath, CHECK_INTERVAL_MIN_MS,
+		         value_text(member(g, "interval")).s);
 	timeout_set = read_duration(c, g, gpath, "timeout", false, &ck->timeout_ms);
 	if (timeout_set <= 0)
 		ck->timeout_ms = ck->interval_ms < 1000 ? ck->interval_ms : 1000;
-	else if (ck->timeout_ms > ck->interval_ms)
+	else if (interval_set >= 0 && ck->timeout_ms > ck->interval_ms)
 		error_at(c, member(g, "timeout"), "%s.timeout must not exceed %s.interval (%s): one "
 		         "check at a time per server (got %s)", gpath, gpath,
 		         duration_text(ck->interval_ms).s, value_text(member(g, "timeout")).s);

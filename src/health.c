@@ -21,6 +21,7 @@
  *   - State changes are logged once per change, with the last reason; the
  *     canary decides what a pool without a server up means (canary.h). */
 #include "weir/health.h"
+#include "weir/textbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -84,7 +85,7 @@ struct probe {
 	struct http1_parser parser;
 	uint64_t started_us;
 	uint64_t deadline_us;
-	struct health_info last;        /* state mirrors sm.state */
+	struct health_info last;        /* the last result (its state is sm.state) */
 };
 
 /* The probes of one configuration. */
@@ -191,7 +192,6 @@ static void probe_result(struct probe *p, bool ok, int status, const char *fmt, 
 
 	enum check_state before = p->sm.state;
 	if (check_sm_result(&p->sm, ok, ck->rise, ck->fall)) {
-		p->last.state = p->sm.state;
 		atomic_store_explicit(&p->word, (uint32_t)p->sm.state, memory_order_release);
 		if (p->sm.state == CHECK_DOWN)
 			log_warn("pool %s, server %s: check down after %u failure(s) in a row (%s)",
@@ -694,13 +694,13 @@ bool health_pool_down(const struct health *h, enum pool_id p, char *why, size_t 
 		if (h->cur->probes[p][i].sm.state != CHECK_DOWN)
 			return false;
 	if (why && whylen) {
-		int n = snprintf(why, whylen, "pool %s has no server up:", pool_names[p]);
-		size_t o = n > 0 && (size_t)n < whylen ? (size_t)n : whylen - 1;
-		for (size_t i = 0; i < h->cur->n[p] && o + 1 < whylen; i++) {
+		struct textbuf t;
+
+		textbuf_start(&t, why, whylen); /* cut at a whole server when long */
+		textbuf_printf(&t, "pool %s has no server up:", pool_names[p]);
+		for (size_t i = 0; i < h->cur->n[p]; i++) {
 			const struct probe *pr = &h->cur->probes[p][i];
-			n = snprintf(why + o, whylen - o, "%s %s %s", i ? ";" : "", probe_addr(pr),
-			             pr->last.reason);
-			o = n > 0 && (size_t)n < whylen - o ? o + (size_t)n : whylen - 1;
+			textbuf_printf(&t, "%s %s %s", i ? ";" : "", probe_addr(pr), pr->last.reason);
 		}
 	}
 	return true;

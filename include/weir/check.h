@@ -13,6 +13,8 @@
 
 /* Longest check.path accepted, in bytes. */
 #define CHECK_PATH_MAX 1024
+/* The shortest check.interval: each server is checked that often. */
+#define CHECK_INTERVAL_MIN_MS 100
 
 /* A checked server's state. The value is what the prober publishes to the
  * workers as one atomic word per server (0 is also "no check configured"). */

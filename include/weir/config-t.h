@@ -54,8 +54,8 @@ struct cfg_check {
 	uint64_t timeout_ms;          /* connect + TLS + response head */
 	uint32_t rise;                /* passes in a row that make a server up */
 	uint32_t fall;                /* failures in a row that make it down */
-	uint64_t expect_bits[10];     /* passing statuses, bitmap by status (check.h) */
-	int line;                     /* of the check group, for diagnostics */
+	uint64_t expect_bits[10];     /* passing statuses, bitmap by status (check.h:
+	                                 CHECK_STATUS_WORDS, asserted in check.c) */
 };
 
 struct cfg_pool {

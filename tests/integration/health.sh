@@ -135,13 +135,17 @@ backend_set "$B2" "error_rate=1"
 wait_for "baseline pool down" 20 eval 'state_is "$B1" down && state_is "$B2" down'
 wait_for "baseline alert event" 10 grep -q '"alert".*pool baseline has no server up' "$T/events.log"
 ok "baseline with no server up: alert in the event log"
-canary_before=$(stat_of .pools.canary.total.requests)
+# Sent with the override header: counted in each pool's `overridden`.
+base_before=$(stat_of .pools.baseline.total.overridden)
+canary_before=$(stat_of .pools.canary.total.overridden)
 statuses=""
 for _ in 1 2 3 4 5 6 7 8; do
 	statuses+="$(http_status "http://127.0.0.1:$PROXY/" -H "X-Weir-Pool: baseline") "
 done
 assert_eq "baseline with no server up answers 503" "503 503 503 503 503 503 503 503 " "$statuses"
-assert_eq "its traffic is not moved to the canary" "$canary_before" "$(stat_of .pools.canary.total.requests)"
+overridden_at_least() { (($(stat_of .pools.baseline.total.overridden) >= $1)); }
+wait_for "the 8 requests counted in the baseline pool" 10 overridden_at_least $((base_before + 8))
+assert_eq "its traffic is not moved to the canary" "$canary_before" "$(stat_of .pools.canary.total.overridden)"
 assert_eq "the canary weight stays" 10.0 "$(stat_of .weights.canary)"
 backend_set "$B1" "error_rate=0"
 backend_set "$B2" "error_rate=0"

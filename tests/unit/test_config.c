@@ -813,7 +813,6 @@ static void test_pool_check(void **state)
 	assert_false(cfg->pools[POOL_BASELINE].check.enabled);
 	assert_string_equal(ck->path, "/healthz");
 	assert_check_numbers(ck, 2000, 1000, 2, 3);
-	assert_int_equal(ck->line, 3);
 	assert_true(check_status_in(ck->expect_bits, 200));
 	assert_true(check_status_in(ck->expect_bits, 299));
 	assert_false(check_status_in(ck->expect_bits, 301));
@@ -843,6 +842,8 @@ static void test_pool_check(void **state)
 	                 "pools.canary.check.path must start with '/' and hold no spaces");
 	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; interval = 0; };"), 3,
 	                 "pools.canary.check.interval must be greater than 0");
+	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; interval = \"1ms\"; };"), 3,
+	                 "pools.canary.check.interval must be at least 100ms");
 	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; timeout = \"3s\"; };"), 3,
 	                 "pools.canary.check.timeout must not exceed pools.canary.check.interval (2s)");
 	check_error_text(MIN_LISTEN CHECK_POOLS("check = { path = \"/\"; rise = 0; };"), 3,
