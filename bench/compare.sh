@@ -25,7 +25,9 @@
 #   PROXIES="weir haproxy nginx"   which proxies to measure
 #   WEIR_ALT="LABEL=PATH ..."  more weir binaries (a patched build, say), measured
 #                    interleaved with the others as "weir-LABEL"
-#   CONNS="50 400"   wrk connection counts
+#   CONNS="50 400"   wrk connection counts; "N:64k" is N connections asking
+#                    for a 64 KiB body (nginx backends only), e.g.
+#                    CONNS="50 400 50:64k 400:64k"
 #   DURATION=10s     length of one measured run (wrk -d)
 #   REPEATS=3        measured runs per proxy and connection count
 #   WARMUP=3s        one unrecorded run per proxy before measuring (0 to skip)
@@ -211,7 +213,10 @@ for p in $PROXIES; do
 	PORT[$p]=${ports[$i]} ADMIN[$p]=${ports[$((i + 1))]}
 	i=$((i + 2))
 done
-mkdir -p "$T/nginx-tmp"
+mkdir -p "$T/nginx-tmp" "$T/www"
+head -c 65536 /dev/urandom >"$T/www/64k"	# the 64 KiB body of the "N:64k" rows
+# nginx workers run as nobody when started as root: they must reach the file.
+chmod 755 "$T" "$T/www" && chmod 644 "$T/www/64k"
 
 # ---- backends -------------------------------------------------------------------
 # nginx backend: one worker, answers "ok" with an X-Backend header; connections
@@ -232,6 +237,7 @@ http {
   server {
     listen 127.0.0.1:$2 backlog=4096;
     location / { add_header X-Backend $1; return 200 "ok\n"; }
+    location = /64k { add_header X-Backend $1; root $T/www; }
   }
 }
 EOF
@@ -248,6 +254,10 @@ for be in baseline:$P_BASE canary:$P_CANARY; do
 done
 wait_200 be_baseline "http://127.0.0.1:$P_BASE/" "$PID_be_baseline"
 wait_200 be_canary "http://127.0.0.1:$P_CANARY/" "$PID_be_canary"
+if [[ $CONNS == *:64k* ]]; then
+	got=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$P_BASE/64k")
+	[ "$got" = "200 65536" ] || die "the backend's /64k answered '$got', not '200 65536'"
+fi
 LOAD_PIDS="$PID_be_baseline $PID_be_canary"
 if [ "$BACKEND" = nginx ]; then # the workers do the work; the masters sleep
 	LOAD_PIDS="$LOAD_PIDS $(pgrep -P "$PID_be_baseline" | tr '\n' ' ') $(pgrep -P "$PID_be_canary" | tr '\n' ' ')"
@@ -388,10 +398,13 @@ p = json.load(sys.stdin)["pools"]
 print(p["baseline"]["total"]["requests"] + p["canary"]["total"]["requests"], p["canary"]["total"]["requests"])'
 }
 
-# run_wrk URL CONNS DURATION OUTFILE
+# run_wrk URL CONNS DURATION OUTFILE: CONNS "N" asks for URL, "N:PATH" for
+# URL + PATH (the 64 KiB body: /64k).
 run_wrk() {
-	$PIN_LOAD wrk -t"$WRK_THREADS" -c"$2" -d"$3" --latency "$1" >"$4" 2>&1 ||
-		{ cat "$4" >&2; die "wrk failed against $1"; }
+	local url=$1 conns=${2%%:*}
+	[[ $2 == *:* ]] && url=${1%/}/${2#*:}
+	$PIN_LOAD wrk -t"$WRK_THREADS" -c"$conns" -d"$3" --latency "$url" >"$4" 2>&1 ||
+		{ cat "$4" >&2; die "wrk failed against $url"; }
 }
 
 ROWS=$T/rows.tsv
