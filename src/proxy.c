@@ -1384,12 +1384,15 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		 * the request was processed. Once more, on a new connection. */
 		c->replay_ok = false;
 		upstream_release(c, false);
-		if (upstream_attach(c, clock_now_ms(), false) == 0) {
+		int r = upstream_attach(c, clock_now_ms(), false);
+		if (r == 0) {
 			evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->replay);
 			conn_set_state(c, CONN_CONNECT);
 			return;
 		}
-		reply_error(c, 502, true);
+		/* As for a first attempt (request_begin): weir's own shortage is a
+		 * 503 and not the pool's error. */
+		reply_error(c, r == -2 || r == -3 ? 503 : 502, r != -2);
 		return;
 	}
 	/* EOF or error. A read-until-close body ends here at a clean close (a
