@@ -158,7 +158,7 @@ static void request_reset(struct client_conn *c)
 static void client_pause_read(struct client_conn *c)
 {
 	if (!c->client_read_paused) {
-		bufferevent_disable(c->bev, EV_READ);
+		connread_disable(&c->rd);
 		c->client_read_paused = true;
 	}
 }
@@ -166,7 +166,7 @@ static void client_pause_read(struct client_conn *c)
 static void client_resume_read(struct client_conn *c)
 {
 	if (c->client_read_paused) {
-		bufferevent_enable(c->bev, EV_READ);
+		connread_enable(&c->rd);
 		c->client_read_paused = false;
 	}
 }
@@ -214,6 +214,7 @@ static void upstream_free(struct upstream_conn *up)
 {
 	if (up->idle)
 		idle_unlink(up);
+	connread_stop(&up->rd);
 	tls_bufferevent_free(up->bev);
 	free(up);
 }
@@ -247,8 +248,8 @@ static void upstream_release(struct client_conn *c, bool reusable)
 	}
 	/* Idle: watch for the server closing it, and do not keep it forever. */
 	struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
-	bufferevent_set_timeouts(up->bev, &idle, NULL);
-	bufferevent_enable(up->bev, EV_READ);
+	connread_set_timeouts(&up->rd, &idle, NULL);
+	connread_enable(&up->rd);
 	up->idle = true;
 	up->prev = NULL;
 	up->next = sr->idle;
@@ -284,6 +285,8 @@ static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id poo
 		errno = e;
 		return NULL;
 	}
+	/* The descriptor exists now; reads start once it is connected. */
+	connread_init(&up->rd, w->base, up->bev, !up->tls, false, upstream_read_cb, upstream_event_cb, up);
 	return up;
 }
 
@@ -364,15 +367,13 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	/* The backend's read timeout starts when the request is complete: a slow
 	 * or stalled upload is the client's doing, not the pool's. */
 	struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
-	bufferevent_set_timeouts(up->bev, c->req_done ? &backend : NULL, &backend);
+	connread_set_timeouts(&up->rd, c->req_done ? &backend : NULL, &backend);
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
-	if (up->reused && !up->tls) {
-		/* Connected: request_begin writes the head at once (bev_write_now). */
-		bufferevent_disable(up->bev, EV_WRITE);
-		bufferevent_enable(up->bev, EV_READ);
-	} else {
-		bufferevent_enable(up->bev, EV_READ | EV_WRITE);
-	}
+	if (up->reused && !up->tls)
+		bufferevent_disable(up->bev, EV_WRITE); /* connected: request_begin writes the head at once */
+	else
+		bufferevent_enable(up->bev, EV_WRITE);
+	connread_enable(&up->rd);
 	return 0;
 }
 
@@ -474,6 +475,7 @@ static void conn_close(struct client_conn *c)
 		c->replay = NULL;
 	}
 	evtimer_del(&c->timer);
+	connread_stop(&c->rd);
 	tls_bufferevent_free(c->bev);
 	c->bev = NULL;
 	if (c->prev)
@@ -521,10 +523,10 @@ static void conn_linger(struct client_conn *c)
 		return;
 	}
 	conn_set_state(c, CONN_LINGER);
-	bufferevent_set_timeouts(c->bev, NULL, NULL); /* the state's timer bounds it */
+	connread_set_timeouts(&c->rd, NULL, NULL); /* the state's timer bounds it */
 	bufferevent_disable(c->bev, EV_WRITE);
 	/* Also after an EOF: reading again sees it again and closes at once. */
-	bufferevent_enable(c->bev, EV_READ);
+	connread_enable(&c->rd);
 	c->client_read_paused = false;
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
@@ -845,8 +847,8 @@ static int forward_request_body(struct client_conn *c)
 		struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
 		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
 		c->req_done = true;
-		bufferevent_set_timeouts(c->up->bev, &backend, &backend);
-		bufferevent_set_timeouts(c->bev, NULL, &idle);
+		connread_set_timeouts(&c->up->rd, &backend, &backend);
+		connread_set_timeouts(&c->rd, NULL, &idle);
 		/* A pipelined request waits in the input until this response is
 		 * complete (client_read_cb): reading is not paused for it, which
 		 * would cost two epoll_ctl calls per request. */
@@ -926,7 +928,7 @@ static void request_begin(struct client_conn *c, const char *buf)
 	if (!c->req_done) {
 		/* A client that stops sending its body is cut (408, not counted). */
 		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
-		bufferevent_set_timeouts(c->bev, &idle, &idle);
+		connread_set_timeouts(&c->rd, &idle, &idle);
 		forward_request_body(c);
 	}
 }
@@ -1160,7 +1162,7 @@ static bool forward_response_body(struct client_conn *c)
 	}
 	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(out) > bp_high(c->w) && !c->upstream_read_paused) {
-		bufferevent_disable(c->up->bev, EV_READ);
+		connread_disable(&c->up->rd);
 		c->upstream_read_paused = true;
 	}
 	return true;
@@ -1215,7 +1217,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->upstream_read_paused && c->up && pending <= bp_high(c->w) / 4) {
 		c->upstream_read_paused = false;
-		bufferevent_enable(c->up->bev, EV_READ);
+		connread_enable(&c->up->rd);
 		/* Bytes already buffered would not trigger a read callback. */
 		if (c->resp_started)
 			forward_response_body(c);
@@ -1265,7 +1267,7 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 		if (c->state != CONN_FLUSH)
 			conn_set_state(c, CONN_FLUSH);
 		c->linger_on_close = false; /* it sent its FIN: nothing more comes */
-		bufferevent_disable(bev, EV_READ);
+		connread_disable(&c->rd);
 		c->client_read_paused = true;
 		return;
 	}
@@ -1357,6 +1359,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 
 	if (events & BEV_EVENT_CONNECTED) {
 		up->connected = true;
+		connread_connected(&up->rd);
 		set_nodelay(bufferevent_getfd(bev));
 		if (up->tls)
 			tls_upstream_established(bev);
@@ -1517,18 +1520,19 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
 	request_reset(c);
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	connread_init(&c->rd, w->base, c->bev, !c->is_tls, true, client_read_cb, client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, BP_LOW, 0);
 	/* A client that stops reading its response is cut after the idle timeout. */
 	struct timeval idle = ms_to_tv(w->cfg->timeouts.idle_ms);
-	bufferevent_set_timeouts(c->bev, NULL, &idle);
+	connread_set_timeouts(&c->rd, NULL, &idle);
 	if (c->is_tls) {
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_enable(c->bev, EV_WRITE);
 	} else {
 		/* Write-enabled is libevent's default; weir writes at once instead and
 		 * enables EV_WRITE only for what the socket did not take (bev_write_now). */
 		bufferevent_disable(c->bev, EV_WRITE);
-		bufferevent_enable(c->bev, EV_READ);
 	}
+	connread_enable(&c->rd);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

@@ -13,6 +13,7 @@
 
 #include "weir/accesslog.h"
 #include "weir/config-t.h"
+#include "weir/connread.h"
 #include "weir/http1.h"
 #include "weir/split.h"
 #include "weir/stats.h"
@@ -51,6 +52,7 @@ enum conn_state {
 struct client_conn {
 	struct worker *w;
 	struct bufferevent *bev;
+	struct connread rd;                 /* its reads (bev keeps the writes) */
 	enum conn_state state;
 	struct event timer;                 /* the timeout of the current state */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
@@ -109,6 +111,7 @@ struct client_conn {
 
 struct upstream_conn {
 	struct bufferevent *bev;
+	struct connread rd;                 /* its reads (bev keeps the writes) */
 	struct worker *w;
 	enum pool_id pool;
 	int server;
