@@ -117,6 +117,7 @@ body=$(hcurl "http://127.0.0.1:$P2/fd-after")
 assert_eq "fd exhaustion: and the answer is right" /fd-after "$(json_get "$body" .path)"
 # Running out of descriptors is weir's trouble, not the backend's: counting
 # it would let an overloaded proxy roll a healthy canary back.
+note "fd exhaustion: baseline totals $(json_get "$(hcurl "http://127.0.0.1:$A2/stats.json")" .pools.baseline.total)"
 assert_eq "fd exhaustion: no error counted against the pool" "$e0" "$(fd_errors)"
 assert_eq "fd exhaustion: the server was not marked down" up \
 	"$(json_get "$(hcurl "http://127.0.0.1:$A2/stats.json")" '.pools.baseline.servers[0].state')"
