@@ -1,25 +1,38 @@
 /* connread: weir's own reads of a plain socket (see include/weir/connread.h).
  *
- * Sizes. The first read of a readable event asks for READ_FIRST bytes: a
- * request head or a small response fits, and an idle keep-alive connection
- * never holds more. Only when it fills the space does the next read ask for
- * READ_MORE, and one event reads READ_BUDGET at most, so that one busy
- * connection cannot hold the loop and the caller's backpressure (checked in
- * READCB) is overshot by a bounded amount. A read that returns less than it
- * asked for has emptied the socket: no further read, no EAGAIN round trip.
+ * Sizes. The first read of a readable event goes into a per-thread scratch
+ * buffer of READ_FIRST bytes and is copied into the input: a request head or
+ * a small response, the common case, then takes a buffer chain the size of
+ * what arrived (a slow client trickling a head pins ~1 KiB, not a 16 KiB
+ * reservation). Only when it fills the scratch buffer does weir read the rest
+ * straight into the input, READ_MORE at a time, up to the owner's limit
+ * (its backpressure mark: connread_set_limit) and READ_BUDGET per event, so
+ * that one busy connection cannot hold the loop and what the owner checks in
+ * READCB is overshot by one read at most. A read
+ * that returns less than it asked for has emptied the socket: no further
+ * read, no EAGAIN round trip.
  *
- * The input buffer. A socket bufferevent keeps the end of its input frozen
- * so that nobody but its own read path adds to it; weir's read path thaws
- * it around its reads, the way libevent's does.
+ * evbuffer_reserve_space hands out whole chains, sized to the next power of
+ * two above the request plus libevent's chain header: READ_MORE stays under
+ * 64 KiB by more than that header, so each direct read allocates one 64 KiB
+ * chain, and the reservation is trimmed to READ_MORE so that an event never
+ * reads more than its budget.
+ *
+ * The input buffer. An accepted socket bufferevent keeps the end of its
+ * input frozen so that nobody but its own read path adds to it (a connected
+ * one does not); weir thaws it around its reads, and keeps it frozen after.
  *
  * EOF and errors after data. When a read returns data and a later read in
  * the same event sees EOF or an error, the data goes to READCB first and the
- * EOF is reported at the next readable event (epoll is level-triggered, and
- * a socket at EOF stays readable), so READCB never runs after EVENTCB freed
- * the connection. */
+ * failure is kept and reported at once after it, through the event made
+ * active again (the kernel reports a reset only once: a later read would see
+ * a clean EOF instead). If READCB freed the connection, connread_stop's
+ * event_del cancels that; if it paused reading, the failure waits for the
+ * next connread_enable. */
 #include "weir/connread.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -27,66 +40,102 @@
 
 enum {
 	READ_FIRST = 16 * 1024,
-	READ_MORE = 64 * 1024,
-	READ_BUDGET = READ_FIRST + READ_MORE,
+	READ_MORE = 64 * 1024 - 256,
+	READ_BUDGET = READ_FIRST + 2 * READ_MORE,
 };
 
-/* Read what the socket holds (up to READ_BUDGET) into IN. Returns the bytes
- * read; 0 with *FAIL set to BEV_EVENT_EOF or BEV_EVENT_ERROR (*ERR the errno)
- * when the first read saw that; 0 with *FAIL 0 when nothing was there. */
-static size_t read_socket(evutil_socket_t fd, struct evbuffer *in, short *fail, int *err)
+/* Read once into IOV; EINTR retried. */
+static ssize_t read_once(evutil_socket_t fd, struct iovec *iov, int n)
 {
-	size_t want = READ_FIRST;
-	size_t total = 0;
+	ssize_t r;
 
-	*fail = 0;
-	*err = 0;
-	evbuffer_unfreeze(in, 0);
-	while (total < READ_BUDGET) {
+	do
+		r = readv(fd, iov, n);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* A failed read's outcome: 0 for "nothing there" (EAGAIN), else
+ * BEV_EVENT_EOF or BEV_EVENT_ERROR with *ERR set. */
+static short read_failure(ssize_t n, int *err)
+{
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	*err = n == 0 ? 0 : errno;
+	return n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+}
+
+/* Read straight into IN's reserved space, READ_MORE at a time, until the
+ * socket is empty or TOTAL reaches LIMIT. Returns the failure seen (0 when
+ * none), with *ERR set. */
+static short read_direct(evutil_socket_t fd, struct evbuffer *in, size_t limit, size_t *total, int *err)
+{
+	while (*total < limit) {
 		struct evbuffer_iovec v[2];
 		struct iovec iov[2];
+		size_t want = limit - *total < READ_MORE ? limit - *total : READ_MORE;
 		size_t space = 0;
 		int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
 
 		if (nv <= 0) {
-			*fail = BEV_EVENT_ERROR;
 			*err = ENOMEM;
-			break;
+			return BEV_EVENT_ERROR;
 		}
+		/* Trim the reservation to what was asked for. */
 		for (int i = 0; i < nv; i++) {
+			size_t len = v[i].iov_len < want - space ? v[i].iov_len : want - space;
 			iov[i].iov_base = v[i].iov_base;
-			iov[i].iov_len = v[i].iov_len;
-			space += v[i].iov_len;
+			iov[i].iov_len = len;
+			space += len;
 		}
-		ssize_t n;
-		do
-			n = readv(fd, iov, nv);
-		while (n < 0 && errno == EINTR);
-		if (n <= 0) {
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				break;
-			*fail = n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
-			*err = n == 0 ? 0 : errno;
-			break;
-		}
+		ssize_t n = read_once(fd, iov, nv);
+		if (n <= 0)
+			return read_failure(n, err);
 		/* Commit what the read filled: whole vectors, then part of one. */
 		size_t left = (size_t)n;
 		int used = 0;
 		while (used < nv && left > 0) {
-			if (v[used].iov_len > left)
-				v[used].iov_len = left;
+			v[used].iov_len = iov[used].iov_len < left ? iov[used].iov_len : left;
 			left -= v[used].iov_len;
 			used++;
 		}
-		evbuffer_commit_space(in, v, used);
-		total += (size_t)n;
+		if (evbuffer_commit_space(in, v, used) < 0) {
+			*err = ENOMEM;
+			return BEV_EVENT_ERROR;
+		}
+		*total += (size_t)n;
 		if ((size_t)n < space)
-			break; /* the socket is empty */
-		want = READ_MORE;
+			return 0; /* the socket is empty */
+	}
+	return 0;
+}
+
+/* Read what the socket holds, up to LIMIT (one first read at least), into
+ * IN. Returns the bytes read, and in *FAIL the failure that ended the
+ * reading (0 when none), *ERR its errno. */
+static size_t read_socket(evutil_socket_t fd, struct evbuffer *in, size_t limit, short *fail, int *err)
+{
+	static _Thread_local unsigned char scratch[READ_FIRST];
+	struct iovec iov = { scratch, sizeof(scratch) };
+	size_t total = 0;
+
+	*fail = 0;
+	*err = 0;
+	ssize_t n = read_once(fd, &iov, 1);
+	if (n <= 0) {
+		*fail = read_failure(n, err);
+		return 0;
+	}
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_add(in, scratch, (size_t)n) < 0) {
+		*fail = BEV_EVENT_ERROR;
+		*err = ENOMEM;
+	} else {
+		total = (size_t)n;
+		if ((size_t)n == sizeof(scratch))
+			*fail = read_direct(fd, in, limit, &total, err);
 	}
 	evbuffer_freeze(in, 0);
-	if (total > 0)
-		*fail = 0; /* reported at the next event, after the data */
 	return total;
 }
 
@@ -101,7 +150,16 @@ static void connread_cb(evutil_socket_t fd, short what, void *arg)
 		r->eventcb(r->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, r->arg);
 		return;
 	}
-	if (read_socket(fd, bufferevent_get_input(r->bev), &fail, &err) > 0) {
+	if (r->failed) {
+		fail = r->failed;
+		err = r->failed_errno;
+		r->failed = 0;
+	} else if (read_socket(fd, bufferevent_get_input(r->bev), r->limit, &fail, &err) > 0) {
+		if (fail) {
+			r->failed = fail;
+			r->failed_errno = err;
+			event_active(&r->ev, EV_READ, 1);
+		}
 		r->readcb(r->bev, r->arg); /* may free R: nothing after it */
 		return;
 	}
@@ -124,6 +182,9 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 	r->own = own;
 	r->want = false;
 	r->ready = connected;
+	r->limit = READ_BUDGET;
+	r->failed = 0;
+	r->failed_errno = 0;
 	if (own)
 		event_assign(&r->ev, base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, connread_cb, r);
 	else
@@ -164,15 +225,25 @@ void connread_set_timeouts(struct connread *r, const struct timeval *read, const
 		return;
 	}
 	bufferevent_set_timeouts(r->bev, NULL, write);
-	r->has_timeout = read != NULL;
-	if (read)
-		r->timeout = *read;
-	if (!event_pending(&r->ev, EV_READ, NULL))
-		return;
+	r->has_timeout = read && evutil_timerisset(read); /* zero is none, as for a bufferevent */
 	if (r->has_timeout)
-		arm(r); /* restarts it */
-	else
-		(void)event_remove_timer(&r->ev);
+		r->timeout = *read;
+	if (event_pending(&r->ev, EV_READ, NULL)) {
+		if (r->has_timeout)
+			arm(r); /* restarts it */
+		else
+			(void)event_remove_timer(&r->ev);
+	} else if (!r->has_timeout) {
+		/* event_add(ev, NULL) would keep the timeout an earlier add stored
+		 * in the event: assign it afresh (it is not pending). */
+		event_assign(&r->ev, event_get_base(&r->ev), event_get_fd(&r->ev), EV_READ | EV_PERSIST,
+		             connread_cb, r);
+	}
+}
+
+void connread_set_limit(struct connread *r, size_t limit)
+{
+	r->limit = limit < READ_BUDGET ? limit : READ_BUDGET;
 }
 
 void connread_connected(struct connread *r)

@@ -368,6 +368,9 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	 * or stalled upload is the client's doing, not the pool's. */
 	struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
 	connread_set_timeouts(&up->rd, c->req_done ? &backend : NULL, &backend);
+	/* Reads stop at the backpressure mark: one read past it at most. */
+	connread_set_limit(&up->rd, bp_high(w));
+	connread_set_limit(&c->rd, bp_high(w));
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
 	if (up->reused && !up->tls)
 		bufferevent_disable(up->bev, EV_WRITE); /* connected: request_begin writes the head at once */

@@ -14,11 +14,12 @@
  * same for both: READCB after bytes were added to the input; EVENTCB with
  * BEV_EVENT_READING | EOF, ERROR (errno set) or TIMEOUT, reading being
  * disabled first, as libevent does. The read timeout restarts at every
- * readable event, as a bufferevent's does. */
+ * readable event, as a bufferevent's does, and a zero one is none. */
 #ifndef WEIR_CONNREAD_H
 #define WEIR_CONNREAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/time.h>
 
 #include <event2/bufferevent.h>
@@ -36,6 +37,10 @@ struct connread {
 	bool own;                       /* a plain socket: weir reads it */
 	bool want;                      /* the owner wants reads */
 	bool ready;                     /* the socket is connected (own reads) */
+	size_t limit;                   /* bytes per readable event, at most */
+	short failed;                   /* BEV_EVENT_EOF / ERROR seen after data in
+	                                   the same event: reported at the next one */
+	int failed_errno;
 };
 
 /* Set up R for BEV, whose descriptor exists (accepted, or connect started).
@@ -54,6 +59,12 @@ void connread_disable(struct connread *r);
 /* The read timeout READ and BEV's write timeout WRITE; NULL: none. Like
  * bufferevent_set_timeouts, it restarts a pending read timeout. */
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write);
+
+/* Read at most LIMIT bytes per readable event (never less than one first
+ * read of 16 KiB, never more than 144 KiB): the caller's backpressure mark,
+ * so that what it checks after READCB is overshot by one read at most.
+ * Plain sockets only; a TLS bufferevent reads as libevent does. */
+void connread_set_limit(struct connread *r, size_t limit);
 
 /* BEV's connect completed: reading starts if it was enabled. */
 void connread_connected(struct connread *r);
