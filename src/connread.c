@@ -39,8 +39,8 @@
 #include <event2/buffer.h>
 
 enum {
-	READ_FIRST = 16 * 1024,
-	READ_MORE = 64 * 1024 - 256,
+	READ_FIRST = 16 * 1024 - 256,   /* one 16 KiB chain once libevent adds its header */
+	READ_MORE = 64 * 1024 - 256,    /* one 64 KiB chain */
 	READ_BUDGET = READ_FIRST + 2 * READ_MORE,
 };
 
@@ -233,12 +233,21 @@ void connread_set_timeouts(struct connread *r, const struct timeval *read, const
 			arm(r); /* restarts it */
 		else
 			(void)event_remove_timer(&r->ev);
-	} else if (!r->has_timeout) {
-		/* event_add(ev, NULL) would keep the timeout an earlier add stored
-		 * in the event: assign it afresh (it is not pending). */
+		return;
+	}
+	/* Not reading; but the old timeout may have fired in this loop pass,
+	 * its callback not run yet (libevent took the event out of epoll and
+	 * queued it): the new setting replaces it, so drop it. And event_add(ev,
+	 * NULL) would keep a timeout an earlier add stored in the event: with
+	 * none, assign it afresh (event_del first: it may be queued). */
+	bool fired = event_pending(&r->ev, EV_TIMEOUT, NULL) != 0;
+	if (fired || !r->has_timeout)
+		(void)event_del(&r->ev);
+	if (!r->has_timeout)
 		event_assign(&r->ev, event_get_base(&r->ev), event_get_fd(&r->ev), EV_READ | EV_PERSIST,
 		             connread_cb, r);
-	}
+	if (fired && r->want && r->ready)
+		arm(r);
 }
 
 void connread_set_limit(struct connread *r, size_t limit)

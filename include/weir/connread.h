@@ -61,9 +61,10 @@ void connread_disable(struct connread *r);
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write);
 
 /* Read at most LIMIT bytes per readable event (never less than one first
- * read of 16 KiB, never more than 144 KiB): the caller's backpressure mark,
- * so that what it checks after READCB is overshot by one read at most.
- * Plain sockets only; a TLS bufferevent reads as libevent does. */
+ * read of about 16 KiB, never more than about 144 KiB): the caller's
+ * backpressure mark, so that what it checks after READCB is overshot by
+ * LIMIT at most. Plain sockets only; a TLS bufferevent reads as libevent
+ * does. */
 void connread_set_limit(struct connread *r, size_t limit);
 
 /* BEV's connect completed: reading starts if it was enabled. */
