@@ -174,17 +174,9 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
                    bool connected, bufferevent_data_cb readcb, bufferevent_event_cb eventcb,
                    void *arg)
 {
-	r->bev = bev;
-	r->readcb = readcb;
-	r->eventcb = eventcb;
-	r->arg = arg;
-	r->has_timeout = false;
-	r->own = own;
-	r->want = false;
-	r->ready = connected;
-	r->limit = READ_BUDGET;
-	r->failed = 0;
-	r->failed_errno = 0;
+	/* R is not pending: a recycled one was stopped (connread_stop). */
+	*r = (struct connread){ .bev = bev, .readcb = readcb, .eventcb = eventcb, .arg = arg,
+	                        .own = own, .ready = connected, .limit = READ_BUDGET };
 	if (own)
 		event_assign(&r->ev, base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, connread_cb, r);
 	else

@@ -596,6 +596,15 @@ static void reply_error(struct client_conn *c, int status, bool counted)
 		conn_flush_and_close(c, true); /* weir answered: more may be on its way */
 }
 
+/* upstream_attach failed with R: weir's own shortage (-2) is a 503 and not
+ * the pool's error (counting it would let an overloaded proxy roll a healthy
+ * canary back); a pool whose checks have every server down (-3) is a 503 of
+ * that pool; a server that could not be reached (-1) the pool's 502. */
+static void reply_attach_failed(struct client_conn *c, int r)
+{
+	reply_error(c, r == -2 || r == -3 ? 503 : 502, r != -2);
+}
+
 /* ---- request head ------------------------------------------------------------ */
 
 static bool span_ieq_name(const char *buf, struct http1_span s, const char *name, size_t len)
@@ -896,10 +905,7 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->pool = choose_pool(c, buf);
 	int r = upstream_attach(c, c->t_head_us / 1000, true);
 	if (r < 0) {
-		/* weir's own shortage is a 503 and not the pool's error: counting it
-		 * would let an overloaded proxy roll a healthy canary back. A pool
-		 * whose checks have every server down is a 503 of that pool. */
-		reply_error(c, r == -2 || r == -3 ? 503 : 502, r != -2);
+		reply_attach_failed(c, r);
 		return;
 	}
 	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
@@ -1396,9 +1402,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 			conn_set_state(c, CONN_CONNECT);
 			return;
 		}
-		/* As for a first attempt (request_begin): weir's own shortage is a
-		 * 503 and not the pool's error. */
-		reply_error(c, r == -2 || r == -3 ? 503 : 502, r != -2);
+		reply_attach_failed(c, r);
 		return;
 	}
 	/* EOF or error. A read-until-close body ends here at a clean close (a
@@ -1528,6 +1532,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	/* A client that stops reading its response is cut after the idle timeout. */
 	struct timeval idle = ms_to_tv(w->cfg->timeouts.idle_ms);
 	connread_set_timeouts(&c->rd, NULL, &idle);
+	connread_set_limit(&c->rd, bp_high(w)); /* until its first exchange sets it */
 	if (c->is_tls) {
 		bufferevent_enable(c->bev, EV_WRITE);
 	} else {
