@@ -66,6 +66,10 @@
 #   RESULTS=FILE          also write the raw per-run rows there (tab separated)
 #   KEEP_TMP=0            1 keeps the scratch directory (configs, logs, events);
 #                         it is kept anyway after a slow drill or a false rollback
+#   STALL_EVERY=0         host stalls during healthy time: every STALL_EVERY
+#                         seconds both backends are stopped (SIGSTOP) for
+#                         STALL_SECONDS=1, then continued; 0: none. A stall
+#                         hits both pools, as a host or network stall would.
 #
 # Everything listens on 127.0.0.1 on free ports between 20000 and 32767
 # (below Linux's default ephemeral range, so that the many outgoing
@@ -89,6 +93,8 @@ WORKERS=${WORKERS:-1}
 DETECT_LIMIT=${DETECT_LIMIT:-60}
 RESULTS=${RESULTS:-}
 KEEP_TMP=${KEEP_TMP:-0}
+STALL_EVERY=${STALL_EVERY:-0}
+STALL_SECONDS=${STALL_SECONDS:-1}
 METHOD=${METHOD:-window}
 case $METHOD in
 window)
@@ -126,7 +132,7 @@ DEMO_BACKEND=$(find_bin weir-demo-backend "${DEMO_BACKEND:-}" ./contrib/weir-dem
 for tool in python3 curl jq; do
 	command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-for v in RUNS LATENCY_RUNS HEALTHY_SECONDS WARMUP MAX_TOTAL_RPS WORKERS DETECT_LIMIT; do
+for v in RUNS LATENCY_RUNS HEALTHY_SECONDS WARMUP MAX_TOTAL_RPS WORKERS DETECT_LIMIT STALL_EVERY STALL_SECONDS; do
 	case ${!v} in '' | *[!0-9]*) die "$v must be a non-negative integer (got '${!v}')" ;; esac
 done
 [ "$RUNS" -ge 1 ] || die "RUNS must be at least 1"
@@ -149,6 +155,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
+		kill -CONT "$pid" 2>/dev/null || true	# an interrupted stall
 	done
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid"
@@ -486,13 +493,29 @@ guard_values() {
 		END {printf "%s %s %s %s\n", lo == "" ? "-" : lo, inc == "" ? "-" : inc, ratio == "" ? "-" : ratio, judged == "" ? "-" : judged}' || true
 }
 
+# stall_backends DIR: both backends stopped for STALL_SECONDS, then continued;
+# the stall's start is appended to DIR/stalls.
+stall_backends() {
+	local dir=$1
+	now_ms >>"$dir/stalls"
+	kill -STOP "$PID_BASE" "$PID_CANARY"
+	sleep "$STALL_SECONDS"
+	kill -CONT "$PID_BASE" "$PID_CANARY"
+}
+
 # hold_healthy DIR SECONDS: judged healthy traffic for SECONDS, sampling the
-# guard every second. Returns 1 as soon as the canary weight is 0 (a false
-# rollback). Appends the samples to DIR/samples.
+# guard every second (and stalling the backends every STALL_EVERY seconds).
+# Returns 1 as soon as the canary weight is 0 (a false rollback). Appends the
+# samples to DIR/samples.
 hold_healthy() {
-	local dir=$1 seconds=$2 end w
+	local dir=$1 seconds=$2 end w next_stall=
 	end=$(($(now_ms) + seconds * 1000))
+	[ "$STALL_EVERY" -gt 0 ] && next_stall=$(($(now_ms) + STALL_EVERY * 1000))
 	while (($(now_ms) < end)); do
+		if [ -n "$next_stall" ] && (($(now_ms) >= next_stall)); then
+			stall_backends "$dir"
+			next_stall=$((next_stall + STALL_EVERY * 1000))
+		fi
 		sleep 1
 		w=$(canary_weight)
 		echo "$(now_ms) ${w:--} $(guard_values) $(pool_p99s)" >>"$dir/samples"
@@ -643,7 +666,8 @@ echo "== weir guard benchmark"
 echo "   $("$WEIR" -V 2>&1 | head -n 1), tree $REV, binary $WEIR built $(date -u -r "$WEIR" '+%Y-%m-%d %H:%M UTC')"
 echo "   $NCPU CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1); kernel $(uname -r)"
 echo "   RATES=\"$RATES\" RUNS=$RUNS LATENCY_RUNS=$LATENCY_RUNS HEALTHY_SECONDS=$HEALTHY_SECONDS WARMUP=$WARMUP" \
-	"CANARY_WEIGHT=$CANARY_WEIGHT MAX_TOTAL_RPS=$MAX_TOTAL_RPS WORKERS=$WORKERS"
+	"CANARY_WEIGHT=$CANARY_WEIGHT MAX_TOTAL_RPS=$MAX_TOTAL_RPS WORKERS=$WORKERS" \
+	"STALL_EVERY=$STALL_EVERY STALL_SECONDS=$STALL_SECONDS"
 echo "   guard: $(tr -s ' \n' ' ' <<<"$GUARD")"
 echo "   backends: 1 % errors, 5 +- 2 ms; drills: canary to 30 % errors, or to 55 +- 2 ms"
 T0=$(now_ms)
@@ -699,8 +723,8 @@ echo
 echo "== healthy canary: judged seconds (from the min_requests gate to the switch, every run), guard events in them"
 echo "   closest approach: the largest value the guard itself judged (weirctl show guard, sampled every second)"
 echo "   against its threshold: canary error rate 95 % lower bound (0.02), increase over the baseline (0.01), p99 ratio (1.5)"
-printf '%8s %10s %16s %9s %12s %10s %10s %8s\n' canary/s "healthy s" "false rollbacks" breaches "max lower" \
-	"max incr" "max ratio" "other%"
+printf '%8s %10s %7s %16s %9s %12s %10s %10s %8s\n' canary/s "healthy s" stalls "false rollbacks" breaches \
+	"max lower" "max incr" "max ratio" "other%"
 for rate in $RATES; do
 	awk -F'\t' -v r="$rate" '$1 == r {s += $2; rb += $3; br += $4; o += $5 * $2}
 		END {printf "%s %.0f %d %d %.0f\n", r, s, rb, br, s ? o / s : 0}' "$HEALTHY" | {
@@ -711,7 +735,8 @@ for rate in $RATES; do
 				$6 == "yes" {lo = m($3, lo); inc = m($4, inc); ra = m($5, ra)}
 				END {printf "%s %s %s", lo == "" ? "-" : lo, inc == "" ? "-" : inc, ra == "" ? "-" : ra}')
 		read -r lo inc ra <<<"$closest"
-		printf '%8s %10s %16s %9s %12s %10s %10s %7s%%\n' "$r" "$s" "$rb" "$br" "$lo" "$inc" "$ra" "$other"
+		stalls=$(awk -F'\t' -v r="$rate" '$1 == r {print $6 "/stalls"}' "$HEALTHY" | xargs cat 2>/dev/null | wc -l || true)
+		printf '%8s %10s %7s %16s %9s %12s %10s %10s %7s%%\n' "$r" "$s" "$stalls" "$rb" "$br" "$lo" "$inc" "$ra" "$other"
 	}
 done
 echo "   (other%: CPU used by processes outside this benchmark, share of all $NCPU CPUs, during healthy time;"

@@ -41,20 +41,20 @@ wait_port 9001; wait_port 9101
 "$weir" -c "$top/conf/demo.conf" >"$run/weir.log" 2>&1 & pids+=($!)
 wait_port 8080; wait_port 9090
 
-# Light traffic: four clients, each sending ten keep-alive requests of ten
-# users (of a few hundred, sticky) at a time, then a pause: up to ~200
-# requests/s in all (~20 to the canary), enough for the sequential guard to
-# roll a broken canary back within seconds.
+# Light traffic: four clients, each sending twenty keep-alive requests of
+# twenty users (of a few hundred, sticky) at a time, then a short pause: a few
+# hundred requests/s in all (a tenth to the canary), enough for the
+# sequential guard to roll a broken canary back within a few seconds.
 batch() {
 	local args=() i
-	for i in 1 2 3 4 5 6 7 8 9 10; do
+	for ((i = 1; i <= 20; i++)); do
 		((i > 1)) && args+=(--next)
 		args+=(-s -o /dev/null -H "X-User-Id: user-$((RANDOM % 500))" http://127.0.0.1:8080/)
 	done
 	curl "${args[@]}" || true
 }
 for _ in 1 2 3 4; do
-	( while :; do batch; sleep 0.2; done ) & pids+=($!)
+	( while :; do batch; sleep 0.1; done ) & pids+=($!)
 done
 
 cat <<MSG
