@@ -41,7 +41,7 @@
 #define MAX_IDLE_PER_SERVER 1024
 #define MAX_REQUEST_LINE 8192         /* longer request lines get 414 */
 #define MIN_RESPONSE_HEAD (64 * 1024) /* backends may send larger heads than clients */
-#define MAX_FREE_CONNS 1024           /* connection structs cached per worker */
+#define MAX_FREE_CONNS 1024           /* connection structs (and exchange memories) cached per worker */
 /* Lingering close: how long a closing connection discards what the client
  * still sends before it is closed anyway (nginx's lingering_timeout is 5 s;
  * a client that read its answer closes within a round trip). */
@@ -129,15 +129,57 @@ static void conn_set_state(struct client_conn *c, enum conn_state s)
 	}
 }
 
-static void request_reset(struct client_conn *c)
+/* C's exchange memory, taken from the worker's cache (or allocated) with both
+ * parsers ready, when a request's first byte arrives. NULL when out of memory. */
+static struct exchange_mem *exchange_take(struct client_conn *c)
 {
 	const struct weir_config *cfg = conf(c);
+	struct worker *w = c->w;
+	struct exchange_mem *x = c->x;
 	size_t line = cfg->limits.max_header_bytes < MAX_REQUEST_LINE ? cfg->limits.max_header_bytes
 	                                                              : MAX_REQUEST_LINE;
 	size_t resp_max = cfg->limits.max_header_bytes > MIN_RESPONSE_HEAD ? cfg->limits.max_header_bytes
 	                                                                   : MIN_RESPONSE_HEAD;
-	http1_parser_init(&c->req, HTTP1_REQUEST, cfg->limits.max_header_bytes, line);
-	http1_parser_init(&c->resp, HTTP1_RESPONSE, resp_max, resp_max);
+
+	if (x)
+		return x;
+	if (w->free_x) {
+		x = w->free_x;
+		w->free_x = x->next_free;
+		w->nfree_x--;
+	} else if (!(x = malloc(sizeof(*x)))) {
+		return NULL;
+	}
+	http1_parser_init(&x->req, HTTP1_REQUEST, cfg->limits.max_header_bytes, line);
+	http1_parser_init(&x->resp, HTTP1_RESPONSE, resp_max, resp_max);
+	accesslog_req_clear(&x->al_req);
+	x->al_server[0] = '\0';
+	c->x = x;
+	return x;
+}
+
+/* C waits for its next request (or closes): its exchange memory goes back to
+ * the worker's cache, or is freed past MAX_FREE_CONNS of them. */
+static void exchange_give_back(struct client_conn *c)
+{
+	struct worker *w = c->w;
+	struct exchange_mem *x = c->x;
+
+	if (!x)
+		return;
+	c->x = NULL;
+	if (w->nfree_x < MAX_FREE_CONNS) {
+		x->next_free = w->free_x;
+		w->free_x = x;
+		w->nfree_x++;
+	} else {
+		free(x);
+	}
+}
+
+static void request_reset(struct client_conn *c)
+{
+	exchange_give_back(c);
 	c->server = -1;
 	c->measured = false;
 	c->tries = 0;
@@ -150,8 +192,6 @@ static void request_reset(struct client_conn *c)
 	c->interim = 0;
 	c->deliver_pending = false;
 	c->upstream_read_paused = false;
-	accesslog_req_clear(&c->al_req);
-	c->al_server[0] = '\0';
 	c->resp_bytes = 0;
 }
 
@@ -342,9 +382,9 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	if (w->alog.log) {
 		/* A copy: a reload may free this configuration before the line is written. */
 		const char *text = conf(c)->pools[c->pool].servers[s].text;
-		size_t n = strnlen(text, sizeof(c->al_server) - 1);
-		memcpy(c->al_server, text, n);
-		c->al_server[n] = '\0';
+		size_t n = strnlen(text, sizeof(c->x->al_server) - 1);
+		memcpy(c->x->al_server, text, n);
+		c->x->al_server[n] = '\0';
 	}
 	struct server_rt *sr = &wp->servers[s];
 	if (sr->idle && allow_idle) {
@@ -388,17 +428,19 @@ static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
  * a pool (weir refused it), so pool, server and latency are "-". */
 static void log_access(struct client_conn *c, int status, int64_t latency_us)
 {
+	static const struct accesslog_req no_req; /* "-": no request byte was read */
 	struct accesslog_buf *b = &c->w->alog;
+	const struct exchange_mem *x = c->x;
 
 	if (!b->log)
 		return;
 	struct accesslog_entry e = {
 		.time_us = accesslog_now_us(),
 		.client = c->peer,
-		.req = &c->al_req,
+		.req = x ? &x->al_req : &no_req,
 		.status = status,
 		.pool = latency_us >= 0 ? pool_names[c->pool] : NULL,
-		.server = latency_us >= 0 && c->al_server[0] ? c->al_server : NULL,
+		.server = latency_us >= 0 && x && x->al_server[0] ? x->al_server : NULL,
 		.bytes = c->resp_bytes,
 		.latency_us = latency_us,
 	};
@@ -477,6 +519,7 @@ static void conn_close(struct client_conn *c)
 		evbuffer_free(c->replay);
 		c->replay = NULL;
 	}
+	exchange_give_back(c);
 	evtimer_del(&c->timer);
 	connread_stop(&c->rd);
 	tls_bufferevent_free(c->bev);
@@ -676,7 +719,7 @@ static const struct http1_header *find_header(const char *buf, const struct http
 static enum pool_id choose_pool(struct client_conn *c, const char *buf)
 {
 	const struct cfg_split *sp = &conf(c)->split;
-	const struct http1_head *h = &c->req.head;
+	const struct http1_head *h = &c->x->req.head;
 	const struct http1_header *f;
 
 	c->overridden = false;
@@ -710,7 +753,7 @@ static enum pool_id choose_pool(struct client_conn *c, const char *buf)
  * Host (RFC 9112 3.2.2: it replaces the client's Host). */
 static void write_request_head(struct client_conn *c, const char *buf, struct evbuffer *out)
 {
-	const struct http1_head *h = &c->req.head;
+	const struct http1_head *h = &c->x->req.head;
 	struct http1_conn_names drop;
 	/* The head is at most max_header_bytes; what weir adds is bounded too:
 	 * one SP per field ("Name:value" comes out as "Name: value"), the peer,
@@ -882,12 +925,12 @@ static bool client_closed_already(struct client_conn *c)
 /* A complete request head is at the start of the client's input: route it. */
 static void request_begin(struct client_conn *c, const char *buf)
 {
-	const struct http1_head *h = &c->req.head;
+	const struct http1_head *h = &c->x->req.head;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	c->t_head_us = clock_now_us();
 	if (c->w->alog.log)
-		accesslog_req_set(&c->al_req, buf + h->method.off, h->method.len, buf + h->target.off,
+		accesslog_req_set(&c->x->al_req, buf + h->method.off, h->method.len, buf + h->target.off,
 		                  h->target.len);
 	if (h->is_connect) {
 		reply_error(c, 501, false);
@@ -950,6 +993,10 @@ static void client_parse_head(struct client_conn *c)
 
 	if (!len)
 		return;
+	if (!exchange_take(c)) {
+		conn_close(c); /* out of memory: nothing was read of it yet */
+		return;
+	}
 	if (c->state == CONN_IDLE)
 		conn_set_state(c, CONN_HEAD);
 	if (len > limit)
@@ -959,11 +1006,11 @@ static void client_parse_head(struct client_conn *c)
 		conn_close(c);
 		return;
 	}
-	switch (http1_parse_head(&c->req, buf, len)) {
+	switch (http1_parse_head(&c->x->req, buf, len)) {
 	case HTTP1_AGAIN:
 		return;
 	case HTTP1_ERROR:
-		reply_error(c, http1_error_status(c->req.error), false);
+		reply_error(c, http1_error_status(c->x->req.error), false);
 		return;
 	case HTTP1_DONE:
 		request_begin(c, buf);
@@ -979,7 +1026,7 @@ static void client_parse_head(struct client_conn *c)
  * close (c->resp_dechunk, WILL_CLOSE set). */
 static void write_response_head(struct client_conn *c, const char *buf, bool will_close)
 {
-	const struct http1_head *h = &c->resp.head;
+	const struct http1_head *h = &c->x->resp.head;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct http1_conn_names drop;
 	/* One SP per field ("Name:value" comes out as "Name: value"), one after a
@@ -1080,7 +1127,7 @@ static int response_begin(struct client_conn *c)
 
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
-		size_t limit = c->resp.max_head_bytes + 1;
+		size_t limit = c->x->resp.max_head_bytes + 1;
 		if (!len)
 			return 0;
 		if (len > limit)
@@ -1090,7 +1137,7 @@ static int response_begin(struct client_conn *c)
 			reply_error(c, 502, true);
 			return -1;
 		}
-		switch (http1_parse_head(&c->resp, buf, len)) {
+		switch (http1_parse_head(&c->x->resp, buf, len)) {
 		case HTTP1_AGAIN:
 			return 0;
 		case HTTP1_ERROR:
@@ -1100,7 +1147,7 @@ static int response_begin(struct client_conn *c)
 		case HTTP1_DONE:
 			break;
 		}
-		const struct http1_head *h = &c->resp.head;
+		const struct http1_head *h = &c->x->resp.head;
 		if (h->status == 101) {
 			/* weir never forwards Upgrade, so a switch is a broken backend. */
 			upstream_release(c, false);
@@ -1121,11 +1168,11 @@ static int response_begin(struct client_conn *c)
 				bev_write_now(c->bev, !c->is_tls);
 			} else
 				evbuffer_drain(in, h->head_len);
-			http1_parser_init(&c->resp, HTTP1_RESPONSE, c->resp.max_head_bytes,
-			                  c->resp.max_line_bytes);
+			http1_parser_init(&c->x->resp, HTTP1_RESPONSE, c->x->resp.max_head_bytes,
+			                  c->x->resp.max_line_bytes);
 			continue;
 		}
-		http1_response_body(&c->resp.head, c->req_is_head);
+		http1_response_body(&c->x->resp.head, c->req_is_head);
 		c->status = h->status;
 		c->resp_body = h->body;
 		c->resp_remaining = h->content_length;
@@ -1582,4 +1629,10 @@ void proxy_free_cache(struct worker *w)
 		free(c);
 	}
 	w->nfree = 0;
+	while (w->free_x) {
+		struct exchange_mem *x = w->free_x;
+		w->free_x = x->next_free;
+		free(x);
+	}
+	w->nfree_x = 0;
 }
