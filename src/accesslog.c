@@ -7,6 +7,7 @@
  * to switch to between two writes; so nothing is written to the new file
  * that was handed over before the reopen. */
 #include "weir/accesslog.h"
+#include "weir/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,35 +101,18 @@ uint64_t accesslog_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* "2026-11-23T12:00:00." for SEC into OUT (24 bytes); false when the year
- * does not have four digits. */
+/* "2026-11-23T12:00:00." for SEC into OUT (24 bytes): clock.h's timestamp
+ * with its 'Z' turned into the point before the milliseconds; false when
+ * the year does not have four digits. */
 static bool format_second(int64_t sec, char out[24])
 {
-	static const char seps[] = "--T::.";
-	time_t t = (time_t)sec;
-	struct tm tm;
-	int parts[6];
-	char *p = out;
+	char full[32];
 
-	if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999)
+	if (clock_format_wall(full, sizeof(full), sec * 1000, false) < 0)
 		return false;
-	parts[0] = tm.tm_year + 1900;
-	parts[1] = tm.tm_mon + 1;
-	parts[2] = tm.tm_mday;
-	parts[3] = tm.tm_hour;
-	parts[4] = tm.tm_min;
-	parts[5] = tm.tm_sec;
-	*p++ = (char)('0' + parts[0] / 1000);
-	*p++ = (char)('0' + parts[0] / 100 % 10);
-	*p++ = (char)('0' + parts[0] / 10 % 10);
-	*p++ = (char)('0' + parts[0] % 10);
-	for (int i = 1; i < 6; i++) {
-		*p++ = seps[i - 1];
-		*p++ = (char)('0' + parts[i] / 10);
-		*p++ = (char)('0' + parts[i] % 10);
-	}
-	*p++ = seps[5];
-	*p = '\0';
+	memcpy(out, full, 19);
+	out[19] = '.';
+	out[20] = '\0';
 	return true;
 }
 

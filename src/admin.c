@@ -17,6 +17,7 @@
 #include "weir/clock.h"
 #include "weir/health.h"
 #include "weir/httpd.h"
+#include "weir/json.h"
 #include "weir/page.h"
 #include "weir/stats.h"
 #include "weir/worker.h"
@@ -62,19 +63,18 @@ static void json_view(struct evbuffer *b, const struct stats_view *v, bool windo
 	                    finite_or_zero(stats_view_percentile_ms(v, 100.0)));
 }
 
-static void json_string(struct evbuffer *b, const char *s)
+/* S as a JSON string literal (json.h's escaping) onto B. */
+static void add_json_string(struct evbuffer *b, const char *s)
 {
-	evbuffer_add(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", ch);
-		else
-			evbuffer_add(b, s, 1);
-	}
-	evbuffer_add(b, "\"", 1);
+	struct textbuf t;
+
+	textbuf_start_growing(&t);
+	json_string(&t, s);
+	if (!t.truncated)
+		evbuffer_add(b, t.buf, t.off);
+	else
+		evbuffer_add(b, "null", 4);
+	textbuf_dispose(&t);
 }
 
 /* One server as every view shows it: the health check's state for a checked
@@ -113,7 +113,7 @@ static void json_server(struct evbuffer *b, const struct server_row *row, uint64
 	const struct health_info *ck = &row->check;
 
 	evbuffer_add_printf(b, "{\"address\":");
-	json_string(b, row->address);
+	add_json_string(b, row->address);
 	evbuffer_add_printf(b, ",\"state\":\"%s\",\"active\":%u,\"last_check\":", row->state, row->active);
 	if (!ck->has_last) {
 		evbuffer_add_printf(b, "null}");
@@ -126,7 +126,7 @@ static void json_server(struct evbuffer *b, const struct server_row *row, uint64
 		evbuffer_add_printf(b, "null");
 	evbuffer_add_printf(b, ",\"ms\":%u,\"age_seconds\":%.1f,\"reason\":", ck->last_ms,
 	                    age_seconds(ck->last_at_ms, now_ms));
-	json_string(b, ck->reason);
+	add_json_string(b, ck->reason);
 	evbuffer_add_printf(b, "}}");
 }
 

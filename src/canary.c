@@ -76,12 +76,8 @@ struct canary {
 static void wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
 {
 	const struct canary *c = ctx;
-	int64_t wall_ms = (int64_t)mono_ms + c->wall_offset_ms;
-	time_t secs = (time_t)(wall_ms / 1000);
-	struct tm tm;
-	gmtime_r(&secs, &tm);
-	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 && len)
-		buf[0] = '\0';
+
+	clock_format_wall(buf, len, (int64_t)mono_ms + c->wall_offset_ms, false);
 }
 
 /* Append what a growing textbuf T received (RC 0), or FALLBACK when memory
@@ -786,9 +782,7 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 	c->rt = rt;
 	c->cfg = cfg;
 	c->run_gen = UINT64_MAX; /* c->run holds nothing yet */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	c->wall_offset_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - (int64_t)now;
+	c->wall_offset_ms = clock_wall_ms() - (int64_t)now;
 	c->snap = stats_snapshot_new();
 	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
 	if (run_views_new(c) < 0) {

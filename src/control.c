@@ -14,6 +14,7 @@
  * CLIENT_OUTPUT_LOW, so a client that never reads cannot make us queue more
  * than one reply beyond the mark; it is dropped by the write timeout. */
 #include "weir/control.h"
+#include "weir/json.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -44,41 +45,6 @@
 
 /* ---- text checks and echo ------------------------------------------------- */
 
-/* Length of the UTF-8 sequence at S (at most N bytes) if it is well formed
- * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF) and
- * not a C1 control; 0 otherwise. S[0] >= 0x80. */
-static size_t utf8_char_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t len;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		if (s[0] == 0xc2)
-			lo = 0xa0;          /* U+0080..U+009F are C1 controls */
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n < len || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
 /* True when LINE is text a person could have typed: printable ASCII, tabs
  * and well-formed UTF-8 (a rollback reason may be in any language). NUL,
  * other control characters, DEL and broken UTF-8 are refused. */
@@ -94,7 +60,7 @@ static bool line_is_text(const char *line, size_t len)
 			i++;
 		} else {
 			size_t n = utf8_char_len(s + i, len - i);
-			if (n == 0)
+			if (n == 0 || utf8_is_c1(s + i, n))
 				return false;
 			i += n;
 		}

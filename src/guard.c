@@ -43,6 +43,7 @@
  *     acts on the first breached tick), the action: rollback -> ROLLED_BACK;
  *     alert -> one alert for the episode, state stays BREACHING. */
 #include "weir/guard.h"
+#include "weir/json.h"
 #include "weir/textbuf.h"
 
 #include <math.h>
@@ -103,63 +104,9 @@ const char *guard_metric_name(enum guard_metric m)
 
 /* ---- bounded text output (textbuf.h) ---------------------------------- */
 
-/* S as a JSON string literal. Stored reasons are already free of control
- * characters and invalid UTF-8 (guard_copy_text); escape anyway. */
-static void out_json_string(struct textbuf *o, const char *s)
-{
-	const unsigned char *p;
-
-	textbuf_printf(o, "\"");
-	for (p = (const unsigned char *)s; *p != '\0' && !o->truncated; p++) {
-		if (*p == '"' || *p == '\\')
-			textbuf_printf(o, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			textbuf_printf(o, "\\u%04x", *p);
-		else
-			textbuf_printf(o, "%c", *p);
-	}
-	textbuf_printf(o, "\"");
-}
-
 static int out_finish(const struct textbuf *o)
 {
 	return o->truncated ? -1 : 0;
-}
-
-/* Length of the valid UTF-8 sequence at P (N bytes left), or 0 when invalid. */
-static size_t utf8_seq_len(const unsigned char *p, size_t n)
-{
-	size_t need, i;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		need = 1;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		need = 2;
-		if (p[0] == 0xe0)
-			lo = 0xa0;                  /* overlong */
-		if (p[0] == 0xed)
-			hi = 0x9f;                  /* surrogates */
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		need = 3;
-		if (p[0] == 0xf0)
-			lo = 0x90;                  /* overlong */
-		if (p[0] == 0xf4)
-			hi = 0x8f;                  /* above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < need + 1)
-		return 0;
-	for (i = 1; i <= need; i++) {
-		unsigned char c = p[i];
-
-		if (i == 1 ? (c < lo || c > hi) : (c < 0x80 || c > 0xbf))
-			return 0;
-	}
-	return need + 1;
 }
 
 void guard_copy_text(char *dst, size_t dstlen, const char *src)
@@ -171,7 +118,7 @@ void guard_copy_text(char *dst, size_t dstlen, const char *src)
 		return;
 	n = src != NULL ? strlen(src) : 0;
 	while (i < n) {
-		size_t k = utf8_seq_len(p + i, n - i);
+		size_t k = utf8_char_len(p + i, n - i);
 
 		if (k == 0) {
 			if (o + 1 >= dstlen)
@@ -991,12 +938,12 @@ static void out_state_members(struct textbuf *o, const struct guard *g, const ch
 
 	textbuf_printf(o, "\"state\":\"%s\",\"since\":", guard_state_name(g->state));
 	if (since_wall != NULL)
-		out_json_string(o, since_wall);
+		json_string(o, since_wall);
 	else
 		textbuf_printf(o, "null");
 	textbuf_printf(o, ",\"reason\":");
 	if (reason != NULL)
-		out_json_string(o, reason);
+		json_string(o, reason);
 	else
 		textbuf_printf(o, "null");
 }
@@ -1029,14 +976,6 @@ static double threshold_value(const struct cfg_thresholds *th, int id)
 	return id >= 0 && id < SEQ_TEST_COUNT ? v[id] : NAN;
 }
 
-/* V as a JSON number, null when NaN or infinite. */
-static void out_json_num(struct textbuf *o, double v)
-{
-	if (isfinite(v))
-		textbuf_printf(o, "%.6g", v);
-	else
-		textbuf_printf(o, "null");
-}
 
 int guard_format_tests_json(const struct guard *g, struct textbuf *o)
 {
@@ -1044,7 +983,7 @@ int guard_format_tests_json(const struct guard *g, struct textbuf *o)
 
 	textbuf_printf(o, "\"method\":\"%s\",\"alpha\":",
 	               g->method == GUARD_METHOD_SEQUENTIAL ? "sequential" : "window");
-	out_json_num(o, g->alpha);
+	json_number(o, g->alpha);
 	textbuf_printf(o, ",\"tests\":[");
 	for (int id = 0; g->method == GUARD_METHOD_SEQUENTIAL && g->seq_ready && id < SEQ_TEST_COUNT;
 	     id++) {
@@ -1056,13 +995,13 @@ int guard_format_tests_json(const struct guard *g, struct textbuf *o)
 		textbuf_printf(o, "%s{\"name\":\"%s\",\"evidence\":", comma ? "," : "",
 		               seq_test_name((enum seq_test_id)id));
 		comma = true;
-		out_json_num(o, known ? r->evidence : NAN);
+		json_number(o, known ? r->evidence : NAN);
 		textbuf_printf(o, ",\"estimate\":");
-		out_json_num(o, known ? r->estimate : NAN);
+		json_number(o, known ? r->estimate : NAN);
 		textbuf_printf(o, ",\"interval\":[");
-		out_json_num(o, known ? r->lo : NAN);
+		json_number(o, known ? r->lo : NAN);
 		textbuf_printf(o, ",");
-		out_json_num(o, known ? r->hi : NAN);
+		json_number(o, known ? r->hi : NAN);
 		textbuf_printf(o, "],\"n_canary\":");
 		if (known)
 			textbuf_printf(o, "%llu,\"n_baseline\":%llu", (unsigned long long)r->n_canary,
@@ -1070,7 +1009,7 @@ int guard_format_tests_json(const struct guard *g, struct textbuf *o)
 		else
 			textbuf_printf(o, "null,\"n_baseline\":null");
 		textbuf_printf(o, ",\"threshold\":");
-		out_json_num(o, threshold_value(&g->th, id));
+		json_number(o, threshold_value(&g->th, id));
 		textbuf_printf(o, ",\"rejected\":%s}", known && r->rejected ? "true" : "false");
 	}
 	textbuf_printf(o, "]");

@@ -1,6 +1,7 @@
 /* rollout: staged progression and the history of weight steps (see
  * include/weir/rollout.h). Pure functions over plain data. */
 #include "weir/rollout.h"
+#include "weir/json.h"
 #include "weir/textbuf.h"
 
 #include <math.h>
@@ -10,28 +11,6 @@
 #include <string.h>
 
 /* ---- bounded text output (textbuf.h) ---------------------------------- */
-
-/* S as a JSON string, or null when S is NULL or "". S went through
- * guard_copy_text (valid UTF-8, no control characters); escape anyway. */
-static void out_json_string_or_null(struct textbuf *o, const char *s)
-{
-	const unsigned char *p;
-
-	if (s == NULL || s[0] == '\0') {
-		textbuf_printf(o, "null");
-		return;
-	}
-	textbuf_printf(o, "\"");
-	for (p = (const unsigned char *)s; *p != '\0' && !o->truncated; p++) {
-		if (*p == '"' || *p == '\\')
-			textbuf_printf(o, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			textbuf_printf(o, "\\u%04x", *p);
-		else
-			textbuf_printf(o, "%c", *p);
-	}
-	textbuf_printf(o, "\"");
-}
 
 /* A weight as a percentage without trailing zeros: 1, 2.5, 0.01. */
 static void out_weight(struct textbuf *o, uint32_t w)
@@ -44,14 +23,6 @@ static void out_weight(struct textbuf *o, uint32_t w)
 		textbuf_printf(o, "%u.%02u", (unsigned)(w / 100), (unsigned)(w % 100));
 }
 
-/* A JSON number, null when not finite. */
-static void out_double(struct textbuf *o, double v)
-{
-	if (isfinite(v))
-		textbuf_printf(o, "%.6g", v);
-	else
-		textbuf_printf(o, "null");
-}
 
 static int out_finish(const struct textbuf *o)
 {
@@ -259,7 +230,7 @@ int rollout_format_json(const struct rollout *r, const char *next_at_wall, struc
 		out_weight(o, r->steps[i].weight);
 	}
 	textbuf_printf(o, "],\"next_at\":");
-	out_json_string_or_null(o, next_at_wall);
+	json_string_or_null(o, next_at_wall);
 	textbuf_printf(o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s}", r->auto_advance ? "true" : "false",
 	           r->paused ? "true" : "false", r->stopped ? "true" : "false");
 	return out_finish(o);
@@ -355,13 +326,13 @@ static void out_pool_numbers(struct textbuf *o, const char *name, const struct r
 {
 	textbuf_printf(o, "\"%s\":{\"requests\":%llu,\"errors\":%llu,\"error_rate\":", name,
 	           (unsigned long long)p->requests, (unsigned long long)p->errors);
-	out_double(o, p->error_rate);
+	json_number(o, p->error_rate);
 	textbuf_printf(o, ",\"p50_ms\":");
-	out_double(o, p->p50_ms);
+	json_number(o, p->p50_ms);
 	textbuf_printf(o, ",\"p99_ms\":");
-	out_double(o, p->p99_ms);
+	json_number(o, p->p99_ms);
 	textbuf_printf(o, ",\"p999_ms\":");
-	out_double(o, p->p999_ms);
+	json_number(o, p->p999_ms);
 	textbuf_printf(o, ",\"abandoned\":%llu,\"overridden\":%llu}", (unsigned long long)p->abandoned,
 	               (unsigned long long)p->overridden);
 }
@@ -377,7 +348,7 @@ static void out_time(struct textbuf *o, uint64_t ms, rollout_wall_fn wall, void 
 	text[0] = '\0';
 	wall(ms, text, sizeof(text), ctx);
 	text[sizeof(text) - 1] = '\0';
-	out_json_string_or_null(o, text);
+	json_string_or_null(o, text);
 }
 
 int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms,
@@ -405,9 +376,9 @@ int rollout_history_format_json(const struct rollout_history *h, uint64_t now_ms
 			out_time(o, r->end_ms, wall, ctx);
 		textbuf_printf(o, ",\"duration_seconds\":%.3f,\"outcome\":\"%s\",\"actor\":",
 		           (double)(end - r->start_ms) / 1000.0, rollout_outcome_name(r->outcome));
-		out_json_string_or_null(o, r->actor);
+		json_string_or_null(o, r->actor);
 		textbuf_printf(o, ",\"reason\":");
-		out_json_string_or_null(o, r->reason);
+		json_string_or_null(o, r->reason);
 		textbuf_printf(o, ",\"pools\":");
 		if (r->has_numbers) {
 			textbuf_printf(o, "{");

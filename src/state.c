@@ -16,6 +16,8 @@
  * line: the reader skips it, and event_log_open terminates it so that the
  * next event starts on a line of its own. */
 #include "weir/state.h"
+#include "weir/clock.h"
+#include "weir/json.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -480,111 +482,6 @@ int state_remove_stale_temps(const char *path, char *err, size_t errlen)
 
 /* ---- event log: formatting -------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at P (N bytes left), or 0 when it is
- * not one: overlong forms, surrogates and code points above U+10FFFF are
- * invalid too (RFC 3629). */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		need = 1;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		need = 2;
-		lo = p[0] == 0xe0 ? 0xa0 : 0x80;
-		hi = p[0] == 0xed ? 0x9f : 0xbf;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		need = 3;
-		lo = p[0] == 0xf0 ? 0x90 : 0x80;
-		hi = p[0] == 0xf4 ? 0x8f : 0xbf;
-	} else {
-		return 0;
-	}
-	if (n <= need || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i <= need; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return need + 1;
-}
-
-/* The JSON form of the character at P (N bytes left) into ESC (8 bytes):
- * quote and backslash are escaped, control characters and DEL become
- * \u00XX, and a byte that does not start valid UTF-8 becomes \ufffd.
- * Returns the escaped length; *USED is how many input bytes it consumed.
- * A valid multi-byte character is copied as is. */
-static size_t json_char(const unsigned char *p, size_t n, char *esc, size_t *used)
-{
-	size_t k = utf8_len(p, n);
-
-	*used = k ? k : 1;
-	if (k == 0) {
-		memcpy(esc, "\\ufffd", 6);
-		return 6;
-	}
-	if (p[0] == '"' || p[0] == '\\') {
-		esc[0] = '\\';
-		esc[1] = (char)p[0];
-		return 2;
-	}
-	if (p[0] < 0x20 || p[0] == 0x7f) {
-		snprintf(esc, 8, "\\u%04x", p[0]);
-		return 6;
-	}
-	memcpy(esc, p, k);
-	return k;
-}
-
-/* Escape S as the inside of a JSON string into OUT, at most CAP (>= 3)
- * bytes, never splitting an escape or a character. When the whole text does
- * not fit it is cut at a character boundary and "..." marks the cut, or,
- * when TRUNCATE is false, -1 is returned. Returns the length written. */
-static long json_escape(char *out, size_t cap, const char *s, bool truncate)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i, o = 0, total = 0, used, limit;
-	char esc[8];
-
-	for (i = 0; i < n && total <= cap; i += used)
-		total += json_char(p + i, n - i, esc, &used);
-	if (total > cap && !truncate)
-		return -1;
-	limit = total > cap ? cap - 3 : cap;
-	for (i = 0; i < n; i += used) {
-		size_t k = json_char(p + i, n - i, esc, &used);
-
-		if (o + k > limit)
-			break;
-		memcpy(out + o, esc, k);
-		o += k;
-	}
-	if (total > cap) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	return (long)o;
-}
-
-/* "2026-11-23T12:00:00.123Z" (UTC, milliseconds) into BUF. */
-static int format_time(char *buf, size_t buflen)
-{
-	struct timespec ts;
-	struct tm tm;
-	size_t k;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm))
-		return -1;
-	k = strftime(buf, buflen, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (k == 0)
-		return -1;
-	if ((size_t)snprintf(buf + k, buflen - k, ".%03ldZ", ts.tv_nsec / 1000000) >= buflen - k)
-		return -1;
-	return 0;
-}
-
 /* The whole event line, newline included, into BUF (EVENT_LINE_CAP bytes).
  * Returns its length or -1 with ERR. */
 static long format_event(char *buf, const struct weir_event *ev, char *err, size_t errlen)
@@ -597,16 +494,16 @@ static long format_event(char *buf, const struct weir_event *ev, char *err, size
 		snprintf(err, errlen, "invalid event (actor, action or weight out of range)");
 		return -1;
 	}
-	na = json_escape(actor, sizeof(actor), ev->actor, false);
-	nb = json_escape(action, sizeof(action), ev->action, false);
+	na = json_escape_bounded(actor, sizeof(actor), ev->actor, false);
+	nb = json_escape_bounded(action, sizeof(action), ev->action, false);
 	if (na < 0 || nb < 0) {
 		snprintf(err, errlen, "invalid event: actor or action longer than %d bytes", EVENT_NAME_CAP);
 		return -1;
 	}
 	if (ev->reason)
-		nr = json_escape(reason, sizeof(reason), ev->reason, true);
-	if (format_time(t, sizeof(t)) < 0) {
-		snprintf(err, errlen, "cannot read the wall clock: %s", strerror(errno));
+		nr = json_escape_bounded(reason, sizeof(reason), ev->reason, true);
+	if (clock_format_wall(t, sizeof(t), clock_wall_ms(), true) < 0) {
+		snprintf(err, errlen, "the wall clock is outside the years 0000-9999");
 		return -1;
 	}
 	n = snprintf(buf, EVENT_LINE_CAP,

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define GROW_FIRST 256
 
@@ -52,6 +53,19 @@ static bool make_room(struct textbuf *t, size_t need)
 	t->buf = buf;
 	t->len = len;
 	return true;
+}
+
+void textbuf_append(struct textbuf *t, const char *s, size_t len)
+{
+	if (t->truncated || len == 0)
+		return;
+	if (len >= t->len - t->off && !make_room(t, len)) {
+		t->truncated = true;
+		return;
+	}
+	memcpy(t->buf + t->off, s, len);
+	t->off += len;
+	t->buf[t->off] = '\0';
 }
 
 void textbuf_printf(struct textbuf *t, const char *fmt, ...)

@@ -5,6 +5,8 @@
 #ifndef WEIR_CLOCK_H
 #define WEIR_CLOCK_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Microseconds on CLOCK_MONOTONIC (or the injected source). */
@@ -19,7 +21,14 @@ static inline uint64_t clock_now_ms(void)
  * before any thread reads the clock (tests only). */
 void clock_set_source(uint64_t (*now_us)(void));
 
-/* Wall-clock time as "2026-11-23T12:00:00Z" (or with .mmm when MILLIS) into BUF. */
-void clock_format_wall(char *buf, unsigned long size, int millis);
+/* The wall clock (CLOCK_REALTIME), milliseconds since the epoch. For
+ * timestamps people read, never for measuring. */
+int64_t clock_wall_ms(void);
+
+/* WALL_MS as "2026-11-23T12:00:00Z", or "2026-11-23T12:00:00.123Z" with
+ * MILLIS, into BUF of SIZE bytes (25 always suffice). Returns 0, or -1
+ * with BUF empty when the year has not four digits or SIZE is too small:
+ * every timestamp weir writes has the same fixed shape. */
+int clock_format_wall(char *buf, size_t size, int64_t wall_ms, bool millis);
 
 #endif

@@ -28,6 +28,9 @@ void textbuf_start_growing(struct textbuf *t);
 /* Release a growing buffer (nothing for a caller's buffer). */
 void textbuf_dispose(struct textbuf *t);
 
+/* Append LEN bytes of S (no NUL needed); truncation as for textbuf_printf. */
+void textbuf_append(struct textbuf *t, const char *s, size_t len);
+
 /* Append; on truncation the text stops at the last whole append. */
 void textbuf_printf(struct textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
