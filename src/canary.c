@@ -697,11 +697,6 @@ void canary_metrics(struct canary *c, struct evbuffer *out)
 		                    (unsigned long long)c->weight_changes[a]);
 }
 
-const char *canary_guard_state(const struct canary *c)
-{
-	return guard_state_name(c->guard.state);
-}
-
 /* ---- life cycle ---------------------------------------------------------------------------- */
 
 /* Under "sequential" the guard looks at every fold: the workers fold every

@@ -51,20 +51,6 @@
  * a few are legitimate, an endless stream is not. */
 #define MAX_INTERIM 8
 
-static const char *const conn_state_names[CONN_STATE_COUNT] = {
-	[CONN_IDLE] = "idle",
-	[CONN_HEAD] = "head",
-	[CONN_CONNECT] = "connect",
-	[CONN_EXCHANGE] = "exchange",
-	[CONN_FLUSH] = "flush",
-	[CONN_LINGER] = "linger",
-};
-
-const char *conn_state_name(enum conn_state s)
-{
-	return s < CONN_STATE_COUNT ? conn_state_names[s] : "?";
-}
-
 static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short events, void *arg);

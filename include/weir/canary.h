@@ -42,7 +42,5 @@ void canary_stats_json(struct canary *c, struct evbuffer *out);
 void canary_report_json(struct canary *c, struct evbuffer *out);
 /* Prometheus lines for weir_guard_state and weir_weight_changes_total. */
 void canary_metrics(struct canary *c, struct evbuffer *out);
-/* Name of the guard's current state. */
-const char *canary_guard_state(const struct canary *c);
 
 #endif

@@ -23,7 +23,4 @@ void proxy_upstream_free(struct upstream_conn *up);
 /* Free the worker's cached connection structs. */
 void proxy_free_cache(struct worker *w);
 
-/* Human-readable name of a connection state. */
-const char *conn_state_name(enum conn_state s);
-
 #endif

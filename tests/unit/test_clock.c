@@ -49,12 +49,33 @@ static void test_wall_and_monotonic_move(void **state)
 	assert_true(b >= a);
 }
 
+static uint64_t fake_us;
+
+static uint64_t fake_clock(void)
+{
+	return fake_us;
+}
+
+static void test_injected_source(void **state)
+{
+	(void)state;
+	fake_us = 5000123;
+	clock_set_source(fake_clock);
+	assert_int_equal(clock_now_us(), 5000123);
+	assert_int_equal(clock_now_ms(), 5000);
+	fake_us += 2000;
+	assert_int_equal(clock_now_ms(), 5002);
+	clock_set_source(NULL);         /* back to CLOCK_MONOTONIC */
+	assert_true(clock_now_us() != 5002123);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_wall),
 		cmocka_unit_test(test_format_wall_refuses),
 		cmocka_unit_test(test_wall_and_monotonic_move),
+		cmocka_unit_test(test_injected_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
