@@ -589,9 +589,11 @@ int seq_stream_evaluate(struct seq_stream *st, const struct seq_pool pools[POOL_
 
 double seq_start_weight(uint64_t epoch)
 {
+	const double c = SEQ_START_SHIFT;
 	double j = (double)epoch;
 
-	return epoch == 0 ? 0.5 : 0.5 / (j * (j + 1.0));
+	/* sum over j >= 1 of 1/((j+c)(j+c+1)) telescopes to 1/(c+1) */
+	return epoch == 0 ? 0.5 : 0.5 * (c + 1.0) / ((j + c) * (j + c + 1.0));
 }
 
 void seq_detector_reset(struct seq_detector *d)

@@ -477,6 +477,20 @@ static void test_increase_and_latency(void **state)
 
 /* The detector against the sum over starts written out, and its
  * martingale property computed exactly over two steps. */
+/* The start prior, exactly: 1/2 at the arm, (c+1) / (2 (j+c) (j+c+1)) after. */
+static void test_start_weights(void **state)
+{
+	(void)state;
+	assert_int_equal(SEQ_START_SHIFT, 30);
+	assert_true(seq_start_weight(0) == 0.5);
+	assert_true(fabs(seq_start_weight(1) - 1.0 / 64.0) < 1e-17);
+	assert_true(fabs(seq_start_weight(2) - 31.0 / (2.0 * 32.0 * 33.0)) < 1e-17);
+	assert_true(fabs(seq_start_weight(3570) - 31.0 / (2.0 * 3600.0 * 3601.0)) < 1e-20);
+	/* decreasing after the arm */
+	for (uint64_t j = 1; j < 100; j++)
+		assert_true(seq_start_weight(j + 1) < seq_start_weight(j));
+}
+
 static void test_detector_exact(void **state)
 {
 	struct seq_bern b;
@@ -552,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_increase_and_latency),
 		cmocka_unit_test(test_ratio_under_stall),
+		cmocka_unit_test(test_start_weights),
 		cmocka_unit_test(test_detector_exact),
 	};
 
