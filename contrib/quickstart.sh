@@ -12,7 +12,7 @@ top=$(pwd)
 DEPS=(build-essential autoconf automake pkg-config
       libevent-dev libssl-dev libconfig-dev libcmocka-dev
       curl openssl python3 procps
-      chromium fonts-liberation
+      chromium fonts-liberation tidy
       mandoc logrotate libsystemd-dev systemd man-db prometheus)
 
 install_deps() {

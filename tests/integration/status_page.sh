@@ -12,6 +12,17 @@
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 [[ -n $CHROMIUM ]] || skip "chromium is not installed (Debian package: chromium)"
 require_cmd timeout
+require_cmd tidy
+
+# ---- the page's source: valid HTML as written -----------------------------------------
+# (elements the script fills in start empty: tidy would only warn that it
+# drops them)
+HTML=$top_srcdir/src/status.html
+if ! tidy -q -e --drop-empty-elements no "$HTML" >"$T/tidy.out" 2>&1; then
+	cat "$T/tidy.out" >&2
+	fail "src/status.html: tidy reports problems"
+fi
+pass "src/status.html is valid HTML (tidy)"
 
 B1=$(free_port); C1=$(free_port)
 PROXY=$(free_port); ADMIN=$(free_port); FAKE=$(free_port)
@@ -81,6 +92,8 @@ assert_contains "GET / answers 200" " 200" "$(head -n 1 "$T/root.h")"
 ctype=$(grep -i '^content-type:' "$T/root.h" | tr -d '\r' || true)
 assert_contains "GET / is text/html" "text/html" "${ctype,,}"
 page=$(<"$T/root.html")
+cmp -s "$HTML" "$T/root.html" || fail "GET / differs from src/status.html"
+pass "GET / serves src/status.html byte for byte"
 assert_contains "GET / serves the status page (not a placeholder)" 'id="guard-state"' "$page"
 assert_contains "page has a <noscript> note" "<noscript>" "$page"
 assert_contains "page fetches stats.json by a relative URL" "fetch('stats.json'" "$page"
