@@ -18,6 +18,7 @@
 #include "weir/health.h"
 #include "weir/httpd.h"
 #include "weir/json.h"
+#include "weir/net.h"
 #include "weir/page.h"
 #include "weir/stats.h"
 #include "weir/worker.h"
@@ -27,6 +28,8 @@ struct admin {
 	struct httpd *http;
 	struct stats_snapshot *snap;
 };
+
+#define ADMIN_BACKLOG 128
 
 /* What one client may cost (README, "Admin listener"): it can never take
  * more than a few dozen descriptors from the proxy, nor memory for a body. */
@@ -323,13 +326,8 @@ struct admin *admin_new(struct runtime *rt, char *err, size_t errlen)
 	a->snap = stats_snapshot_new();
 	if (!a->snap)
 		goto fail;
-	evutil_socket_t fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0 || listen(fd, 128) < 0) {
-		snprintf(err, errlen, "cannot listen on %s (admin.http): %s", addr->text, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	evutil_socket_t fd = net_listen(addr, false, ADMIN_BACKLOG, "admin.http", err, errlen);
+	if (fd < 0) {
 		admin_free(a);
 		return NULL;
 	}

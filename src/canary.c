@@ -708,7 +708,7 @@ static void start_tick(struct canary *c)
 {
 	uint64_t ms = c->cfg->guard.method == GUARD_METHOD_SEQUENTIAL ? SEQUENTIAL_TICK_MS
 	                                                               : c->cfg->guard.interval_ms;
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(ms);
 	event_del(c->tick);
 	event_add(c->tick, &tv);
 }

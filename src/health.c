@@ -135,7 +135,7 @@ static void arm_at(struct probe *p, uint64_t ms, bool exact)
 			due += (grain - due % grain) % grain;
 		ms = due - now;
 	}
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(ms);
 	evtimer_add(p->timer, &tv);
 }
 

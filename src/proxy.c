@@ -72,12 +72,6 @@ static void set_nodelay(evutil_socket_t fd)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static struct timeval ms_to_tv(uint64_t ms)
-{
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
-	return tv;
-}
-
 /* The high mark of one connection's output buffers: BP_HIGH while the
  * worker has few connections, so one transfer streams at full speed; with
  * many, the share of BP_BUDGET, so that what a worker buffers stays near
@@ -110,7 +104,7 @@ static void conn_set_state(struct client_conn *c, enum conn_state s)
 	case CONN_STATE_COUNT: break;
 	}
 	if (ms) {
-		struct timeval tv = ms_to_tv(ms);
+		struct timeval tv = clock_ms_to_tv(ms);
 		evtimer_add(&c->timer, &tv);
 	}
 }
@@ -273,7 +267,7 @@ static void upstream_release(struct client_conn *c, bool reusable)
 		return;
 	}
 	/* Idle: watch for the server closing it, and do not keep it forever. */
-	struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
+	struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
 	connread_set_timeouts(&up->rd, &idle, NULL);
 	connread_enable(&up->rd);
 	up->idle = true;
@@ -392,7 +386,7 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	wp->views[s].active++;
 	/* The backend's read timeout starts when the request is complete: a slow
 	 * or stalled upload is the client's doing, not the pool's. */
-	struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
+	struct timeval backend = clock_ms_to_tv(conf(c)->timeouts.backend_ms);
 	connread_set_timeouts(&up->rd, c->req_done ? &backend : NULL, &backend);
 	/* Reads stop at the backpressure mark: one read past it at most. */
 	connread_set_limit(&up->rd, bp_high(w));
@@ -885,8 +879,8 @@ static int forward_request_body(struct client_conn *c)
 		return -1;
 	}
 	if (r == 1) {
-		struct timeval backend = ms_to_tv(conf(c)->timeouts.backend_ms);
-		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
+		struct timeval backend = clock_ms_to_tv(conf(c)->timeouts.backend_ms);
+		struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
 		c->req_done = true;
 		connread_set_timeouts(&c->up->rd, &backend, &backend);
 		connread_set_timeouts(&c->rd, NULL, &idle);
@@ -965,7 +959,7 @@ static void request_begin(struct client_conn *c, const char *buf)
 	}
 	if (!c->req_done) {
 		/* A client that stops sending its body is cut (408, not counted). */
-		struct timeval idle = ms_to_tv(conf(c)->timeouts.idle_ms);
+		struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
 		connread_set_timeouts(&c->rd, &idle, &idle);
 		forward_request_body(c);
 	}
@@ -1563,7 +1557,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	connread_init(&c->rd, w->base, c->bev, !c->is_tls, true, client_read_cb, client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, BP_LOW, 0);
 	/* A client that stops reading its response is cut after the idle timeout. */
-	struct timeval idle = ms_to_tv(w->cfg->timeouts.idle_ms);
+	struct timeval idle = clock_ms_to_tv(w->cfg->timeouts.idle_ms);
 	connread_set_timeouts(&c->rd, NULL, &idle);
 	connread_set_limit(&c->rd, bp_high(w)); /* until its first exchange sets it */
 	if (c->is_tls) {

@@ -179,8 +179,7 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 	         (unsigned long long)rt->cfg->timeouts.drain_ms);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		worker_request_drain(&rt->workers[i]);
-	struct timeval tv = { .tv_sec = (time_t)(rt->cfg->timeouts.drain_ms / 1000),
-	                      .tv_usec = (suseconds_t)(rt->cfg->timeouts.drain_ms % 1000) * 1000 };
+	struct timeval tv = clock_ms_to_tv(rt->cfg->timeouts.drain_ms);
 	rt->stop_timer = evtimer_new(rt->base, stop_timer_cb, rt);
 	if (rt->stop_timer)
 		evtimer_add(rt->stop_timer, &tv);

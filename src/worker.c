@@ -18,6 +18,7 @@
 #include "weir/clock.h"
 #include "weir/health.h"
 #include "weir/log.h"
+#include "weir/net.h"
 #include "weir/proxy.h"
 #include "weir/tls.h"
 
@@ -26,36 +27,10 @@
 #define ACCEPT_PAUSE_MS 100    /* accept(2) failed for lack of resources: retry after */
 #define ACCEPT_WARN_MS 10000   /* at most one warning about it per worker this often */
 
-/* A listening socket for ADDR; with SO_REUSEPORT when REUSEPORT. */
-static int listen_socket(const struct cfg_addr *addr, bool reuseport, char *err, size_t errlen)
-{
-	int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-
-	if (fd < 0)
-		goto fail;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
-	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
-		goto fail;
-	if (addr->ss.ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
-		goto fail;
-	if (listen(fd, LISTEN_BACKLOG) < 0)
-		goto fail;
-	return fd;
-fail:
-	snprintf(err, errlen, "cannot listen on %s: %s", addr->text, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
 int worker_probe_listeners(const struct weir_config *cfg, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		int fd = listen_socket(&cfg->listeners[i].addr, false, err, errlen);
+		int fd = net_listen(&cfg->listeners[i].addr, false, LISTEN_BACKLOG, NULL, err, errlen);
 		if (fd < 0)
 			return -1;
 		close(fd);
@@ -130,7 +105,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct worker *w = arg;
 	int e = EVUTIL_SOCKET_ERROR();
-	struct timeval pause = { .tv_sec = 0, .tv_usec = ACCEPT_PAUSE_MS * 1000 };
+	struct timeval pause = clock_ms_to_tv(ACCEPT_PAUSE_MS);
 	uint64_t now = clock_now_ms();
 
 	(void)l;
@@ -298,7 +273,7 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->nlisteners; i++) {
-		int fd = listen_socket(&cfg->listeners[i].addr, true, err, errlen);
+		int fd = net_listen(&cfg->listeners[i].addr, true, LISTEN_BACKLOG, NULL, err, errlen);
 		if (fd < 0)
 			return -1;
 		w->listeners[i] = evconnlistener_new(w->base, proxy_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fd);
@@ -318,7 +293,7 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	struct timeval tick = { .tv_sec = 0, .tv_usec = TICK_MS * 1000 };
+	struct timeval tick = clock_ms_to_tv(TICK_MS);
 	event_add(w->tick, &tick);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 /* Microseconds on CLOCK_MONOTONIC (or the injected source). */
 uint64_t clock_now_us(void);
@@ -15,6 +16,13 @@ uint64_t clock_now_us(void);
 static inline uint64_t clock_now_ms(void)
 {
 	return clock_now_us() / 1000;
+}
+
+/* MS milliseconds as the struct timeval libevent's timers take. */
+static inline struct timeval clock_ms_to_tv(uint64_t ms)
+{
+	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	return tv;
 }
 
 /* Replace the source; NULL restores CLOCK_MONOTONIC. Not thread-safe: call it
