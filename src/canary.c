@@ -621,7 +621,10 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	/* A step is healthy only with every checked canary server up. */
 	uint32_t next;
 	bool healthy = v.judged && health_pool_all_up(c->rt->health, POOL_CANARY);
-	if (c->has_rollout && rollout_tick(&c->rollout, c->guard.state, healthy, now, &next)) {
+	char unproven[GUARD_REASON_MAX];
+	bool within = guard_within(&c->guard, unproven, sizeof(unproven));
+	bool was_awaiting = c->rollout.awaiting_evidence;
+	if (c->has_rollout && rollout_tick(&c->rollout, c->guard.state, healthy, within, now, &next)) {
 		struct guard g = c->guard;
 		char why[128];
 		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
@@ -632,6 +635,9 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 			log_error("rollout advance not applied: %s", err);
 		else
 			restart_run(c, now);
+	} else if (c->has_rollout && c->rollout.awaiting_evidence && !was_awaiting) {
+		log_info("rollout: step %zu has held for its hold; it advances once the evidence shows the "
+		         "canary within its thresholds: %s", rollout_step_number(&c->rollout), unproven);
 	}
 }
 

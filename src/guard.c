@@ -929,6 +929,35 @@ done:
 	return v;
 }
 
+bool guard_within(const struct guard *g, char *why, size_t whylen)
+{
+	if (whylen > 0)
+		why[0] = '\0';
+	if (g->method != GUARD_METHOD_SEQUENTIAL)
+		return true;
+	if (!g->tests_valid || !g->streams[0].ready) {
+		snprintf(why, whylen, "no judgement yet in this run");
+		return false;
+	}
+	for (int id = 0; id < SEQ_TEST_COUNT; id++) {
+		const struct seq_result *r = &g->streams[0].results[id];
+		char hi[40], th[40];
+		int d;
+
+		/* NaN (too few samples for a bound) is no proof either. */
+		if (!r->enabled || r->hi < r->threshold)
+			continue;
+		d = id == SEQ_P99_RATIO ? 2 : id >= SEQ_P50 ? 1 : rate_decimals(r->threshold);
+		reason_num(hi, sizeof(hi), d, r->hi);
+		reason_num(th, sizeof(th), d, r->threshold);
+		snprintf(why, whylen, "%s upper bound %s, not yet below %s (canary n=%llu, baseline n=%llu)",
+		         seq_test_name((enum seq_test_id)id), hi, th, (unsigned long long)r->n_canary,
+		         (unsigned long long)r->n_baseline);
+		return false;
+	}
+	return true;
+}
+
 /* ---- output -------------------------------------------------------------- */
 
 /* The state members of the "guard" object: "state", "since" and "reason". */

@@ -53,6 +53,7 @@ static void end_stretch(struct rollout *r)
 {
 	r->healthy = false;
 	r->healthy_since_ms = 0;
+	r->awaiting_evidence = false;
 }
 
 static void enter_step(struct rollout *r, int cur, uint64_t now_ms)
@@ -140,8 +141,8 @@ static void advance(struct rollout *r, uint64_t now_ms, uint32_t *weight)
 	*weight = r->steps[r->cur].weight;
 }
 
-bool rollout_tick(struct rollout *r, enum guard_state guard_state, bool judged, uint64_t now_ms,
-                  uint32_t *weight)
+bool rollout_tick(struct rollout *r, enum guard_state guard_state, bool judged, bool within,
+                  uint64_t now_ms, uint32_t *weight)
 {
 	uint64_t held;
 
@@ -158,6 +159,9 @@ bool rollout_tick(struct rollout *r, enum guard_state guard_state, bool judged, 
 	}
 	held = now_ms > r->healthy_since_ms ? now_ms - r->healthy_since_ms : 0;
 	if (!r->auto_advance || held < current_hold(r))
+		return false;
+	r->awaiting_evidence = !within;
+	if (!within)
 		return false;
 	advance(r, now_ms, weight);
 	return true;
@@ -231,8 +235,9 @@ int rollout_format_json(const struct rollout *r, const char *next_at_wall, struc
 	}
 	textbuf_printf(o, "],\"next_at\":");
 	json_string_or_null(o, next_at_wall);
-	textbuf_printf(o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s}", r->auto_advance ? "true" : "false",
-	           r->paused ? "true" : "false", r->stopped ? "true" : "false");
+	textbuf_printf(o, ",\"auto\":%s,\"paused\":%s,\"stopped\":%s,\"awaiting_evidence\":%s}",
+	               r->auto_advance ? "true" : "false", r->paused ? "true" : "false",
+	               r->stopped ? "true" : "false", r->awaiting_evidence ? "true" : "false");
 	return out_finish(o);
 }
 

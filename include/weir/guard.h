@@ -266,6 +266,16 @@ struct guard_evidence {
 struct guard_verdict guard_judge(struct guard *g, const struct guard_evidence *ev, size_t nev,
                                  uint32_t canary_weight, uint64_t now_ms);
 
+/* Whether the evidence shows the canary within every threshold: under
+ * "sequential", every enabled test's confidence interval over the run (the
+ * step, since the last arm) lies wholly below its threshold; a bound that
+ * cannot be computed yet (too few samples) is no proof. Always true under
+ * "window" (its min_requests gate stands in). When false, WHY (WHYLEN bytes,
+ * may be 0) names the first test not shown and its bound. A rollout step
+ * advances only with it: no rejection is not proof of health when a step
+ * saw a handful of requests. */
+bool guard_within(const struct guard *g, char *why, size_t whylen);
+
 /* Re-arm after a weight change the guard did not make (set weight, a rollout
  * step, promote): clears ROLLED_BACK and the breach episode, state from the
  * weight (IDLE / WATCHING / PROMOTED; PAUSED stays while paused), since =

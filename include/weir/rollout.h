@@ -46,6 +46,9 @@ struct rollout {
 	uint64_t step_start_ms;           /* when cur was entered */
 	bool healthy;                     /* a healthy stretch is running ... */
 	uint64_t healthy_since_ms;        /* ... since this tick */
+	bool awaiting_evidence;           /* the hold is over, but the evidence does
+	                                   * not yet show the canary within its
+	                                   * thresholds (rollout_tick's WITHIN) */
 };
 
 /* Set R up from CFG (which must be present with nsteps > 0) at the current
@@ -65,13 +68,17 @@ int rollout_reconfigure(struct rollout *r, const struct cfg_rollout *cfg, uint32
                         uint64_t now_ms, char *err, size_t errlen);
 
 /* Once per guard interval, after guard_tick: GUARD_STATE is the guard's state
- * after the tick and JUDGED the verdict's judged. Returns true when the
+ * after the tick and JUDGED the verdict's judged. WITHIN is whether the
+ * evidence shows the canary within the step's thresholds (guard_within;
+ * always true under method "window", whose min_requests gate is its proof):
+ * a step whose hold is over waits for it, with awaiting_evidence set.
+ * Returns true when the
  * canary must move to *WEIGHT now (R already stands at the new step): swap
  * the weights, guard_set_thresholds(g, rollout_thresholds(r)),
  * guard_rearm(g, *weight, now), rollout_history_change(..., ADVANCED ...),
  * log an event with actor "rollout". A guard state ROLLED_BACK stops R. */
-bool rollout_tick(struct rollout *r, enum guard_state guard_state, bool judged, uint64_t now_ms,
-                  uint32_t *weight);
+bool rollout_tick(struct rollout *r, enum guard_state guard_state, bool judged, bool within,
+                  uint64_t now_ms, uint32_t *weight);
 
 /* "promote": move to the next step now. Returns 0 with *WEIGHT (then do as
  * for an advance, with outcome PROMOTED and actor "control"), or -1 with ERR

@@ -5,7 +5,8 @@
 # reason naming the test, the estimate, the interval and both sample sizes;
 # show guard and /stats.json show each test; a re-arm starts the evidence
 # from zero; a healthy canary (1 % errors against max_error_rate 0.05) is
-# not rolled back over 30 s of traffic.
+# not rolled back over 30 s of traffic; a rollout step waits after its hold
+# until the evidence shows the canary within its thresholds.
 . "$(dirname "$0")/lib.sh"
 CLIENT="python3 $top_srcdir/tests/integration/client.py"
 
@@ -125,5 +126,31 @@ assert_eq "healthy canary never rolled back in ${run_for}s" 50.0 "$(stat_of .wei
 assert_eq "healthy canary: guard watching" watching "$(stat_of .guard.state)"
 assert_eq "one rollback event in all (the 30 % drill)" 1 "$(grep -c '"action":"rollback"' "$T/events.log")"
 assert_num "the healthy run was judged on many requests" "$(n_canary)" ">=" $((run_for * 50))
+stop_bg weir
+
+# ---- a rollout step advances on shown health, not on the absence of a rejection -----
+# Default thresholds; 20 clean canary requests are far from any rejection
+# but show nothing (max_p99_ratio alone needs ~1,100): the hold (1 s) ends,
+# the step waits and says why. With traffic (~40 canary requests/s, no
+# errors in either pool) it then advances after ~30 s.
+backend_set "$B1" "error_rate=0"
+backend_set "$C1" "error_rate=0"
+rm -f "$T/state" "$T/events.log"
+sed -i -e 's/^guard = .*$/guard = { max_error_rate = 0.05; };\
+rollout = { steps = [ 10.0, 50.0 ]; hold = "1s"; auto = true; };/' \
+	-e 's/canary_weight = 50;/canary_weight = 10;/' "$T/weir.conf"
+start_bg weir "$WEIR" -c "$T/weir.conf"
+wait_port "$PROXY" 10 "$BG_PID"
+wait_port "$ADMIN" 10 "$BG_PID"
+$CLIENT load "$PROXY" 40 5 >/dev/null
+awaiting() { [ "$(stat_of .rollout.awaiting_evidence)" = true ]; }
+wait_for "the step waits for evidence after its hold" 10 awaiting
+assert_eq "no advance without shown health" 10.0 "$(stat_of .weights.canary)"
+assert_contains "weir says which bound is in the way" "not yet below" "$(cat "$(bg_log weir)")"
+start_bg load "${CLIENT% *}" "${CLIENT#* }" load "$PROXY" 400 90
+wait_for "the step advances once health is shown" 80 canary_is 50.0
+assert_eq "one advance, by the rollout" 1 \
+	"$(grep '"action":"advance"' "$T/events.log" | grep -c '"actor":"rollout"')"
+stop_bg load 90 >/dev/null || true
 stop_bg weir
 done_testing

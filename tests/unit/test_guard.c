@@ -1469,6 +1469,43 @@ static void test_sequential_rolls_back_at_once(void **unused)
 	assert_int_equal(fixed_format_tests_json(&g, buf, 10), -1);
 }
 
+/* guard_within: a rollout's proof of health. Not rejecting is not enough;
+ * every test's interval over the run must lie below its threshold. */
+static void test_sequential_within(void **unused)
+{
+	struct cfg_guard c = seq_cfg();
+	struct guard g;
+	struct guard_evidence ev[1];
+	char why[GUARD_REASON_MAX];
+
+	(void)unused;
+	c.method = GUARD_METHOD_WINDOW;
+	guard_init(&g, &c, W5, 0);
+	assert_true(guard_within(&g, why, sizeof(why)));
+	c.method = GUARD_METHOD_SEQUENTIAL;
+	guard_init(&g, &c, W5, 0);
+	assert_false(guard_within(&g, why, sizeof(why)));
+	assert_string_equal(why, "no judgement yet in this run");
+	/* 40 clean requests: far from rejected, but 0 of 40 does not show a
+	 * rate below 5 % at this level */
+	seq_traffic(ev, 40, 0);
+	assert_int_equal(guard_judge(&g, ev, 1, W5, 200).kind, GUARD_VERDICT_NONE);
+	assert_false(guard_within(&g, why, sizeof(why)));
+	assert_non_null(strstr(why, "error_rate upper bound 0."));
+	assert_non_null(strstr(why, ", not yet below 0.05"));
+	assert_non_null(strstr(why, "(canary n=40, baseline n=2000)"));
+	/* 2000 requests, 0.5 % errors, the baseline's latency: shown */
+	seq_traffic(ev, 2000, 10);
+	assert_int_equal(guard_judge(&g, ev, 1, W5, 400).kind, GUARD_VERDICT_NONE);
+	assert_true(guard_within(&g, why, sizeof(why)));
+	assert_string_equal(why, "");
+	/* 4 % of 2000: within the threshold, not shown to be */
+	seq_traffic(ev, 2000, 80);
+	guard_init(&g, &c, W5, 0);
+	assert_int_equal(guard_judge(&g, ev, 1, W5, 200).kind, GUARD_VERDICT_NONE);
+	assert_false(guard_within(&g, why, 0));
+}
+
 /* A failure after ten healthy minutes (20 canary requests/s, 1 % errors,
  * judged every 200 ms): the change-point detector catches it within a few
  * seconds, and the reason shows the failure's own rate and span. */
@@ -1591,6 +1628,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_bound_pct),
 		cmocka_unit_test(test_latency_bounds_against_noise),
 		cmocka_unit_test(test_sequential_rolls_back_at_once),
+		cmocka_unit_test(test_sequential_within),
 		cmocka_unit_test(test_sequential_late_failure),
 		cmocka_unit_test(test_sequential_alert_and_arming),
 	};

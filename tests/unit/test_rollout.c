@@ -82,7 +82,7 @@ static uint64_t tick_healthy(struct rollout *r, uint64_t from, uint64_t to, uint
 	uint64_t t;
 
 	for (t = from; t <= to; t++)
-		if (rollout_tick(r, GUARD_WATCHING, true, t * SEC, weight))
+		if (rollout_tick(r, GUARD_WATCHING, true, true, t * SEC, weight))
 			return t;
 	return 0;
 }
@@ -137,7 +137,7 @@ static void test_promoted_at_the_end_with_guard(void **unused)
 		in.canary_weight = w;
 		v = guard_tick(&g, &in, t * SEC);
 		assert_int_not_equal(v.kind, GUARD_VERDICT_ROLLBACK);
-		if (rollout_tick(&r, g.state, v.judged, t * SEC, &nw)) {
+		if (rollout_tick(&r, g.state, v.judged, true, t * SEC, &nw)) {
 			w = nw;
 			advances++;
 			guard_set_thresholds(&g, rollout_thresholds(&r));
@@ -164,7 +164,7 @@ static void test_breach_resets_hold(void **unused)
 	assert_true(rollout_next_at(&r, &at));
 	assert_int_equal(at, 601 * SEC);
 	/* ... one breaching tick ends the stretch ... */
-	assert_false(rollout_tick(&r, GUARD_BREACHING, true, 600 * SEC, &w));
+	assert_false(rollout_tick(&r, GUARD_BREACHING, true, true, 600 * SEC, &w));
 	assert_false(r.healthy);
 	assert_false(rollout_next_at(&r, &at));
 	/* ... so the hold counts again from the next healthy tick (601 s). */
@@ -174,17 +174,51 @@ static void test_breach_resets_hold(void **unused)
 
 	/* Watching but not judged (too few requests) is not health either. */
 	assert_int_equal(tick_healthy(&r, 1202, 1500, &w), 0);
-	assert_false(rollout_tick(&r, GUARD_WATCHING, false, 1501 * SEC, &w));
+	assert_false(rollout_tick(&r, GUARD_WATCHING, false, true, 1501 * SEC, &w));
 	assert_int_equal(tick_healthy(&r, 1502, 2101, &w), 0);
 	assert_int_equal(tick_healthy(&r, 2102, 2102, &w), 2102);
 	assert_int_equal(w, 2500);
 
 	/* Nor is idle, or paused (the guard's state). */
 	for (t = 2103; t < 2200; t++)
-		assert_false(rollout_tick(&r, GUARD_IDLE, false, t * SEC, &w));
+		assert_false(rollout_tick(&r, GUARD_IDLE, false, true, t * SEC, &w));
 	assert_false(r.healthy);
-	assert_false(rollout_tick(&r, GUARD_PAUSED, false, 2200 * SEC, &w));
+	assert_false(rollout_tick(&r, GUARD_PAUSED, false, true, 2200 * SEC, &w));
 	assert_false(r.healthy);
+	rollout_dispose(&r);
+}
+
+/* A hold that is over does not advance a step whose evidence does not yet
+ * show the canary within its thresholds (rollout_tick's WITHIN): the step
+ * waits, says so, and advances on the first tick that shows it. A breach
+ * while waiting ends the stretch, and the hold counts again. */
+static void test_hold_waits_for_evidence(void **unused)
+{
+	struct cfg_rollout c = std_cfg();
+	struct rollout r = make(&c, 100, 0);
+	uint32_t w = 0;
+	uint64_t t;
+	char buf[256];
+
+	(void)unused;
+	for (t = 1; t <= 700; t++)
+		assert_false(rollout_tick(&r, GUARD_WATCHING, true, false, t * SEC, &w));
+	assert_true(r.awaiting_evidence);
+	assert_int_equal(fixed_format_json(&r, NULL, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "\"awaiting_evidence\":true}"));
+	assert_true(rollout_tick(&r, GUARD_WATCHING, true, true, 701 * SEC, &w));
+	assert_int_equal(w, 1000);
+	assert_false(r.awaiting_evidence);
+
+	/* Waiting at step 2, then a breach: the hold starts over. */
+	for (t = 702; t <= 1400; t++)
+		assert_false(rollout_tick(&r, GUARD_WATCHING, true, false, t * SEC, &w));
+	assert_true(r.awaiting_evidence);
+	assert_false(rollout_tick(&r, GUARD_BREACHING, true, true, 1401 * SEC, &w));
+	assert_false(r.awaiting_evidence);
+	assert_int_equal(tick_healthy(&r, 1402, 2001, &w), 0);
+	assert_int_equal(tick_healthy(&r, 2002, 2002, &w), 2002);
+	assert_int_equal(w, 2500);
 	rollout_dispose(&r);
 }
 
@@ -221,7 +255,7 @@ static void test_promote_advances_early(void **unused)
 	assert_int_equal(rollout_step_number(&r), 2);
 	assert_false(r.healthy);
 	/* Promote ignores health and the guard's state: it is the operator's call. */
-	rollout_tick(&r, GUARD_BREACHING, true, 12 * SEC, &w);
+	rollout_tick(&r, GUARD_BREACHING, true, true, 12 * SEC, &w);
 	assert_int_equal(rollout_promote(&r, 13 * SEC, &w, err, sizeof(err)), 0);
 	assert_int_equal(w, 2500);
 	assert_int_equal(rollout_promote(&r, 14 * SEC, &w, err, sizeof(err)), 0);
@@ -307,7 +341,7 @@ static void test_rollback_stops(void **unused)
 	assert_int_equal(rollout_step_number(&r), 2);
 	assert_int_equal(tick_healthy(&r, 1, 300, &w), 0);
 	/* The guard rolled back: the rollout sees it at its tick and stops. */
-	assert_false(rollout_tick(&r, GUARD_ROLLED_BACK, false, 301 * SEC, &w));
+	assert_false(rollout_tick(&r, GUARD_ROLLED_BACK, false, true, 301 * SEC, &w));
 	assert_true(r.stopped);
 	assert_false(rollout_next_at(&r, &at));
 	/* Even if the guard looked healthy again, nothing advances ... */
@@ -340,7 +374,7 @@ static void test_rearm_positions(void **unused)
 	(void)unused;
 	/* Weight 0: below the first step; idle is not health, so no auto-advance. */
 	assert_int_equal(rollout_step_number(&r), 0);
-	assert_false(rollout_tick(&r, GUARD_IDLE, false, 10 * MIN, &w));
+	assert_false(rollout_tick(&r, GUARD_IDLE, false, true, 10 * MIN, &w));
 	/* promote from below the first step goes to step 1. */
 	assert_int_equal(rollout_promote(&r, 11 * MIN, &w, err, sizeof(err)), 0);
 	assert_int_equal(w, 100);
@@ -398,7 +432,7 @@ static void test_next_at_and_json(void **unused)
 	r = make(&c, 1, 0);
 	assert_int_equal(fixed_format_json(&r, NULL, buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"step\":1,\"steps\":[0.01,2.5,25,50,100],\"next_at\":null,"
-	                    "\"auto\":true,\"paused\":false,\"stopped\":false}");
+	                    "\"auto\":true,\"paused\":false,\"stopped\":false,\"awaiting_evidence\":false}");
 	assert_false(rollout_next_at(&r, &at));
 	tick_healthy(&r, 5, 5, &w);
 	assert_true(rollout_next_at(&r, &at));
@@ -409,10 +443,10 @@ static void test_next_at_and_json(void **unused)
 	assert_int_equal(fixed_format_json(&r, "2026-11-23T12:10:05Z", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "{\"step\":1,\"steps\":[0.01,2.5,25,50,100],"
 	                    "\"next_at\":\"2026-11-23T12:10:05Z\",\"auto\":true,\"paused\":false,"
-	                    "\"stopped\":false}");
+	                    "\"stopped\":false,\"awaiting_evidence\":false}");
 	rollout_rolled_back(&r);
 	assert_int_equal(fixed_format_json(&r, NULL, buf, sizeof(buf)), 0);
-	assert_non_null(strstr(buf, "\"stopped\":true}"));
+	assert_non_null(strstr(buf, "\"stopped\":true,"));
 	assert_int_equal(fixed_format_json(&r, NULL, tiny, sizeof(tiny)), -1);
 	rollout_dispose(&r);
 }
@@ -440,7 +474,7 @@ static void test_json_many_steps(void **unused)
 	assert_int_equal(strlen(o.buf), o.off);
 	assert_true(strncmp(o.buf, "{\"step\":1,\"steps\":[0.2,0.4,0.6,", 30) == 0);
 	assert_non_null(strstr(o.buf, ",99.8,100],\"next_at\":null,\"auto\":true,\"paused\":false,"
-	                              "\"stopped\":false}"));
+	                              "\"stopped\":false,\"awaiting_evidence\":false}"));
 	textbuf_dispose(&o);
 	/* A fixed buffer reports the cut instead of passing it off as whole. */
 	assert_int_equal(fixed_format_json(&r, NULL, small, sizeof(small)), -1);
@@ -696,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_auto_advance_through_steps),
 		cmocka_unit_test(test_promoted_at_the_end_with_guard),
 		cmocka_unit_test(test_breach_resets_hold),
+		cmocka_unit_test(test_hold_waits_for_evidence),
 		cmocka_unit_test(test_hold_zero_and_step_holds),
 		cmocka_unit_test(test_promote_advances_early),
 		cmocka_unit_test(test_manual_mode_waits),
