@@ -27,6 +27,7 @@
 #include "weir/hdr.h"
 
 #include <float.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -405,5 +406,241 @@ int hdr_copy(struct hdr *dst, const struct hdr *src)
 		return -1;
 	if (dst != src)
 		memcpy(dst, src, hdr_memory_size(src));
+	return 0;
+}
+
+/* ---- compact encoding ----------------------------------------------------- */
+
+#define HDR_MAGIC 'H'
+#define HDR_VERSION 1
+#define VARINT_MAX 10           /* bytes of a 64-bit LEB128 varint */
+#define HDR_HEADER_MAX (2 + 9 * VARINT_MAX)
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+	return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t v)
+{
+	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+size_t hdr_encoded_size_max(const struct hdr *h)
+{
+	/* At worst every other slot is a count and the rest single skips. */
+	return HDR_HEADER_MAX + h->counts_len * VARINT_MAX;
+}
+
+size_t hdr_encode(const struct hdr *h, uint8_t *buf, size_t cap)
+{
+	uint8_t head[HDR_HEADER_MAX];
+	size_t n = 0, zeros = 0;
+
+	head[n++] = HDR_MAGIC;
+	head[n++] = HDR_VERSION;
+	n += put_varint(head + n, (uint64_t)h->lowest);
+	n += put_varint(head + n, (uint64_t)h->highest);
+	n += put_varint(head + n, (uint64_t)h->sigfigs);
+	n += put_varint(head + n, h->total);
+	n += put_varint(head + n, h->out_of_range);
+	n += put_varint(head + n, zigzag(hdr_min(h)));
+	n += put_varint(head + n, zigzag(hdr_max(h)));
+	n += put_varint(head + n, h->sum_lo);
+	n += put_varint(head + n, h->sum_hi);
+	if (cap < n)
+		return 0;
+	memcpy(buf, head, n);
+	for (size_t i = 0; i < h->counts_len; i++) {
+		uint64_t c = h->counts[i];
+
+		if (c == 0) {
+			zeros++;
+			continue;
+		}
+		uint8_t entry[2 * VARINT_MAX];
+		size_t e = 0;
+
+		if (c > (uint64_t)INT64_MAX) /* ~300 years of 10^9 values a second */
+			return 0;
+		if (zeros)
+			e = put_varint(entry, zigzag(-(int64_t)zeros));
+		e += put_varint(entry + e, zigzag((int64_t)c));
+		if (cap - n < e)
+			return 0;
+		memcpy(buf + n, entry, e);
+		n += e;
+		zeros = 0;
+	}
+	return n;
+}
+
+/* A reader of canonical varints. */
+struct hdr_reader {
+	const uint8_t *p, *end;
+	const char *fault;            /* the first problem, or NULL */
+};
+
+static uint64_t get_varint(struct hdr_reader *r)
+{
+	uint64_t v = 0;
+
+	if (r->fault) /* keep the first problem */
+		return 0;
+	for (int i = 0; i < VARINT_MAX; i++) {
+		if (r->p == r->end) {
+			r->fault = "truncated";
+			return 0;
+		}
+		uint8_t b = *r->p++;
+		if (i == VARINT_MAX - 1 && b > 1) {
+			r->fault = "a number above 64 bits";
+			return 0;
+		}
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80)) {
+			if (b == 0 && i > 0)
+				r->fault = "a number not in its shortest form";
+			return v;
+		}
+	}
+	r->fault = "a number above 64 bits";
+	return 0;
+}
+
+/* Walk the slot entries after the header: check them against GEOM's slots
+ * and, with OUT, store the counts there (OUT's counts must be zero). Sets
+ * the count sum and the first and last slots used; returns false with
+ * R->fault. */
+static bool hdr_read_slots(struct hdr_reader *r, const struct hdr *geom, struct hdr *out, uint64_t *sum,
+                           size_t *first, size_t *last)
+{
+	size_t idx = 0, lo = hdr_index(geom, geom->lowest), hi = hdr_index(geom, geom->highest);
+	bool after_skip = false;
+
+	*sum = 0;
+	*first = *last = SIZE_MAX;
+	while (r->p < r->end) {
+		int64_t v = unzigzag(get_varint(r));
+
+		if (r->fault)
+			return false;
+		if (v == 0) {
+			r->fault = "an empty entry";
+			return false;
+		}
+		if (v < 0) {
+			uint64_t skip = (uint64_t)0 - (uint64_t)v;
+			if (after_skip) {
+				r->fault = "two skips in a row";
+				return false;
+			}
+			if (skip >= geom->counts_len - idx) {
+				r->fault = "a skip past the last slot";
+				return false;
+			}
+			idx += (size_t)skip;
+			after_skip = true;
+			continue;
+		}
+		if (idx >= geom->counts_len || idx < lo || idx > hi) {
+			r->fault = "a count in a slot outside the histogram's range";
+			return false;
+		}
+		if (__builtin_add_overflow(*sum, (uint64_t)v, sum)) {
+			r->fault = "counts that overflow";
+			return false;
+		}
+		if (*first == SIZE_MAX)
+			*first = idx;
+		*last = idx;
+		if (out)
+			out->counts[idx] = (uint64_t)v;
+		idx++;
+		after_skip = false;
+	}
+	if (after_skip) {
+		r->fault = "a trailing skip";
+		return false;
+	}
+	return true;
+}
+
+static int hdr_decode_fail(char *err, size_t errlen, const char *what)
+{
+	if (errlen)
+		snprintf(err, errlen, "histogram encoding: %s", what);
+	return -1;
+}
+
+int hdr_decode(struct hdr *dst, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	struct hdr_reader r = { buf, buf + len, NULL };
+	uint64_t lowest, highest, sigfigs, total, oor, sum_lo, sum_hi, counted;
+	int64_t min, max;
+	size_t first, last, body;
+
+	if (len < 2 || buf[0] != HDR_MAGIC)
+		return hdr_decode_fail(err, errlen, "not a weir histogram");
+	if (buf[1] != HDR_VERSION)
+		return hdr_decode_fail(err, errlen, "unknown version");
+	r.p += 2;
+	lowest = get_varint(&r);
+	highest = get_varint(&r);
+	sigfigs = get_varint(&r);
+	total = get_varint(&r);
+	oor = get_varint(&r);
+	min = unzigzag(get_varint(&r));
+	max = unzigzag(get_varint(&r));
+	sum_lo = get_varint(&r);
+	sum_hi = get_varint(&r);
+	if (r.fault)
+		return hdr_decode_fail(err, errlen, r.fault);
+	if (lowest != (uint64_t)dst->lowest || highest != (uint64_t)dst->highest ||
+	    sigfigs != (uint64_t)dst->sigfigs)
+		return hdr_decode_fail(err, errlen, "another geometry (lowest, highest or sigfigs)");
+	body = (size_t)(r.p - buf);
+	if (!hdr_read_slots(&r, dst, NULL, &counted, &first, &last))
+		return hdr_decode_fail(err, errlen, r.fault);
+	if (counted != total)
+		return hdr_decode_fail(err, errlen, "slot counts that do not sum to the total");
+	if (oor > total)
+		return hdr_decode_fail(err, errlen, "more values out of range than values");
+	if (total == 0) {
+		if (min != 0 || max != 0 || sum_lo != 0 || sum_hi != 0)
+			return hdr_decode_fail(err, errlen, "an empty histogram with a min, max or sum");
+	} else {
+		__extension__ typedef unsigned __int128 u128;
+		u128 sum = ((u128)sum_hi << 64) | sum_lo;
+
+		if (min < dst->lowest || max > dst->highest || min > max)
+			return hdr_decode_fail(err, errlen, "min or max outside the range");
+		if (hdr_index(dst, min) != first || hdr_index(dst, max) != last)
+			return hdr_decode_fail(err, errlen, "min or max not in the first or last slot used");
+		if (sum < (u128)total * (uint64_t)min || sum > (u128)total * (uint64_t)max)
+			return hdr_decode_fail(err, errlen, "a sum outside total x min .. total x max");
+	}
+	/* Valid: now replace DST. */
+	hdr_reset(dst);
+	r = (struct hdr_reader){ buf + body, buf + len, NULL };
+	(void)hdr_read_slots(&r, dst, dst, &counted, &first, &last);
+	dst->total = total;
+	dst->out_of_range = oor;
+	dst->min = total ? min : INT64_MAX;
+	dst->max = max;
+	dst->sum_lo = sum_lo;
+	dst->sum_hi = sum_hi;
 	return 0;
 }

@@ -90,4 +90,33 @@ size_t hdr_slots(const struct hdr *h, int64_t *lo, int64_t *hi, uint64_t *count,
 size_t hdr_slots_diff(const struct hdr *h, const struct hdr *minus, int64_t *lo, int64_t *hi,
                       uint64_t *count, size_t max);
 
+/* ---- compact encoding ----------------------------------------------------
+ *
+ * A histogram as bytes, for another process to merge bucket by bucket (a
+ * fleet's members publish theirs): the geometry, the totals and the counts
+ * as runs, every integer an LEB128 varint (signed ones zigzag-coded).
+ *
+ *   'H' 1 lowest highest sigfigs total out_of_range min max sum_lo sum_hi
+ *   then entries over the slots in order: zigzag(-n) skips n empty slots,
+ *   zigzag(c), c > 0, is one slot with count c; trailing empty slots are
+ *   not written.
+ *
+ * The encoding is canonical (minimal varints, no empty run, no zero count,
+ * no trailing skip), and hdr_decode accepts only canonical, self-consistent
+ * input, so decoding then encoding gives back the very bytes. */
+
+/* Bytes hdr_encode may need for H: an upper bound. */
+size_t hdr_encoded_size_max(const struct hdr *h);
+/* Encode H into BUF (CAP bytes). Returns the length, or 0 when CAP is too
+ * small (hdr_encoded_size_max(h) always suffices) or a slot holds more than
+ * INT64_MAX values. */
+size_t hdr_encode(const struct hdr *h, uint8_t *buf, size_t cap);
+/* Replace DST's contents by the histogram encoded in BUF (LEN bytes).
+ * Returns 0, or -1 with a message in ERR (ERRLEN bytes) and DST untouched
+ * when the bytes are not a canonical encoding, its geometry is not DST's,
+ * or its numbers disagree (counts that do not sum to the total, min or max
+ * outside their slots or the range, a sum outside total*min..total*max,
+ * more out-of-range values than values, trailing bytes). */
+int hdr_decode(struct hdr *dst, const uint8_t *buf, size_t len, char *err, size_t errlen);
+
 #endif

@@ -756,6 +756,207 @@ static void test_slots(void **state)
 	hdr_free(h);
 }
 
+/* ---- compact encoding ------------------------------------------------------ */
+
+/* Decoding an encoding gives the same histogram (counts, totals, min, max,
+ * sum: every percentile and the mean agree), and re-encoding it gives the
+ * same bytes. */
+static void assert_round_trip(const struct hdr *h)
+{
+	size_t cap = hdr_encoded_size_max(h), n, m;
+	uint8_t *buf = malloc(cap), *again = malloc(cap);
+	struct hdr *d = hdr_new(LOW, HIGH, 3);
+	char err[128];
+
+	assert_non_null(buf);
+	assert_non_null(again);
+	n = hdr_encode(h, buf, cap);
+	assert_true(n > 0);
+	assert_int_equal(hdr_decode(d, buf, n, err, sizeof(err)), 0);
+	assert_int_equal(hdr_count(d), hdr_count(h));
+	assert_int_equal(hdr_out_of_range(d), hdr_out_of_range(h));
+	assert_int_equal(hdr_min(d), hdr_min(h));
+	assert_int_equal(hdr_max(d), hdr_max(h));
+	assert_true(hdr_mean(d) == hdr_mean(h));
+	for (double p = 0.0; p <= 100.0; p += 0.5)
+		assert_int_equal(hdr_value_at_percentile(d, p), hdr_value_at_percentile(h, p));
+	m = hdr_encode(d, again, cap);
+	assert_int_equal(m, n);
+	assert_memory_equal(again, buf, n);
+	/* Merged bucket by bucket, two decoded halves are the whole. */
+	assert_int_equal(hdr_add(d, h), 0);
+	assert_int_equal(hdr_count(d), 2 * hdr_count(h));
+	hdr_free(d);
+	free(buf);
+	free(again);
+}
+
+static void test_encode_round_trip(void **unused)
+{
+	struct hdr *h = hdr_new(LOW, HIGH, 3);
+	uint64_t seed = 11;
+	uint8_t small[8];
+
+	(void)unused;
+	assert_round_trip(h); /* empty */
+	hdr_record(h, 5000);
+	assert_round_trip(h);
+	for (int i = 0; i < 20000; i++)
+		hdr_record(h, (int64_t)(5000.0 + 2000.0 * rng_normal(&seed)));
+	hdr_record(h, -5);              /* out of range, both ends */
+	hdr_record(h, HIGH + 1);
+	hdr_record_n(h, 123456789, UINT64_C(1) << 40);
+	assert_round_trip(h);
+	assert_int_equal(hdr_encode(h, small, sizeof(small)), 0);
+	/* The compact form is small: a latency histogram of a fold. */
+	hdr_reset(h);
+	for (int i = 0; i < 400; i++)
+		hdr_record(h, (int64_t)(5000.0 + 2000.0 * rng_normal(&seed)));
+	uint8_t buf[4096];
+	size_t n = hdr_encode(h, buf, sizeof(buf));
+	print_message("400 values at 5 +- 2 ms: %zu bytes (in memory %zu)\n", n, hdr_memory_size(h));
+	assert_true(n > 0 && n < 1024);
+	hdr_free(h);
+}
+
+/* Expect hdr_decode to refuse BUF with a message containing WHAT and to
+ * leave D as it was. */
+static void assert_refused(struct hdr *d, const uint8_t *buf, size_t len, const char *what)
+{
+	char err[128] = "";
+	uint64_t before = hdr_count(d);
+	int64_t max = hdr_max(d);
+
+	assert_int_equal(hdr_decode(d, buf, len, err, sizeof(err)), -1);
+	if (what && !strstr(err, what))
+		fail_msg("expected \"%s\" in \"%s\"", what, err);
+	assert_int_equal(hdr_count(d), before);
+	assert_int_equal(hdr_max(d), max);
+}
+
+/* Hostile bytes (a fleet member's value in etcd may be anything): every
+ * truncation, every flipped bit and the inconsistencies a forger would
+ * try are refused, or decode to a histogram that re-encodes to the very
+ * same bytes (the encoding is canonical), never to something else. */
+static void test_decode_refuses(void **unused)
+{
+	struct hdr *h = hdr_new(LOW, HIGH, 3), *d = hdr_new(LOW, HIGH, 3), *other = hdr_new(LOW, HIGH, 2);
+	uint8_t buf[512], mut[512], again[4096];
+	size_t n;
+
+	(void)unused;
+	hdr_record(h, 100);
+	hdr_record_n(h, 5000, 3);
+	hdr_record(h, 90000);
+	n = hdr_encode(h, buf, sizeof(buf));
+	assert_true(n > 0 && n < sizeof(buf));
+	hdr_record(d, 7); /* D's contents must survive every refusal */
+
+	assert_refused(d, buf, 0, "not a weir histogram");
+	assert_refused(d, (const uint8_t *)"X\1", 2, "not a weir histogram");
+	memcpy(mut, buf, n);
+	mut[1] = 2;
+	assert_refused(d, mut, n, "unknown version");
+	assert_refused(other, buf, n, "another geometry");
+	for (size_t len = 1; len < n; len++)
+		assert_refused(d, buf, len, NULL);
+	memcpy(mut, buf, n);
+	mut[n] = 0x02; /* one more count after the end: total disagrees */
+	assert_refused(d, mut, n + 1, "do not sum to the total");
+	/* a non-minimal varint: 0x85 0x00 is 5 in two bytes */
+	uint8_t padded[] = { 'H', 1, 0x81, 0x00 };
+	assert_refused(d, padded, sizeof(padded), "shortest form");
+	uint8_t huge[] = { 'H', 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 };
+	assert_refused(d, huge, sizeof(huge), "above 64 bits");
+
+	/* Every single flipped bit. */
+	for (size_t i = 0; i < n; i++)
+		for (int bit = 0; bit < 8; bit++) {
+			char err[128];
+
+			memcpy(mut, buf, n);
+			mut[i] ^= (uint8_t)(1u << bit);
+			hdr_reset(d);
+			if (hdr_decode(d, mut, n, err, sizeof(err)) == 0) {
+				size_t m = hdr_encode(d, again, sizeof(again));
+				assert_int_equal(m, n);
+				assert_memory_equal(again, mut, n);
+			}
+		}
+	hdr_free(h);
+	hdr_free(d);
+	hdr_free(other);
+}
+
+/* Headers that lie about their slots are refused by name. Built by hand:
+ * 'H' 1 lowest=1 highest=3600000000 sigfigs=3, then the totals. */
+static size_t forged(uint8_t *p, uint64_t total, uint64_t oor, int64_t min, int64_t max, uint64_t sum,
+                     const uint8_t *slots, size_t nslots)
+{
+	struct hdr *g = hdr_new(LOW, HIGH, 3);
+	size_t n;
+
+	/* the real header of an empty histogram of this geometry ... */
+	n = hdr_encode(g, p, 64);
+	hdr_free(g);
+	/* ... up to sigfigs (its last 6 varints are the zeros of the totals) */
+	n -= 6;
+	uint64_t vals[6] = { total, oor, ((uint64_t)min << 1) ^ (uint64_t)(min >> 63),
+		             ((uint64_t)max << 1) ^ (uint64_t)(max >> 63), sum, 0 };
+	for (int i = 0; i < 6; i++) {
+		uint64_t v = vals[i];
+		while (v >= 0x80) {
+			p[n++] = (uint8_t)(v | 0x80);
+			v >>= 7;
+		}
+		p[n++] = (uint8_t)v;
+	}
+	memcpy(p + n, slots, nslots);
+	return n + nslots;
+}
+
+static void test_decode_inconsistent(void **unused)
+{
+	/* slot entries: zigzag(+2) = 4 (a count of 2), zigzag(-3) = 5 (skip 3);
+	 * slot 3 holds the value 3; slot 0 the value 0, below lowest 1 */
+	static const struct {
+		uint64_t total, oor;
+		int64_t min, max;
+		uint64_t sum;
+		uint8_t slots[3];
+		size_t nslots;
+		const char *what;        /* NULL: accepted */
+	} cases[] = {
+		{ 2, 0, 3, 3, 6, { 5, 4 }, 2, NULL },
+		{ 2, 0, 1, 1, 2, { 4 }, 1, "outside the histogram's range" },
+		{ 2, 0, 4, 4, 8, { 5, 4 }, 2, "not in the first or last slot" },
+		{ 2, 0, 3, 3, 7, { 5, 4 }, 2, "a sum outside" },
+		{ 2, 3, 3, 3, 6, { 5, 4 }, 2, "more values out of range" },
+		{ 2, 0, 3, 3, 6, { 5, 4, 5 }, 3, "a trailing skip" },
+		{ 2, 0, 3, 3, 6, { 0, 4 }, 2, "an empty entry" },
+		{ 2, 0, 3, 3, 6, { 5, 5, 4 }, 3, "two skips in a row" },
+		{ 0, 0, 0, 5, 0, { 0 }, 0, "an empty histogram with" },
+		{ 2, 0, 5, 3, 6, { 5, 4 }, 2, "min or max outside the range" },
+	};
+	struct hdr *d = hdr_new(LOW, HIGH, 3);
+	uint8_t p[128];
+
+	(void)unused;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = forged(p, cases[i].total, cases[i].oor, cases[i].min, cases[i].max, cases[i].sum,
+		                  cases[i].slots, cases[i].nslots);
+
+		if (cases[i].what) {
+			assert_refused(d, p, n, cases[i].what);
+			continue;
+		}
+		assert_int_equal(hdr_decode(d, p, n, NULL, 0), 0);
+		assert_int_equal(hdr_count(d), 2);
+		assert_int_equal(hdr_value_at_percentile(d, 50), 3);
+	}
+	hdr_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -777,6 +978,9 @@ int main(void)
 		cmocka_unit_test(test_record_n),
 		cmocka_unit_test(test_percentile_monotone),
 		cmocka_unit_test(test_slots),
+		cmocka_unit_test(test_encode_round_trip),
+		cmocka_unit_test(test_decode_refuses),
+		cmocka_unit_test(test_decode_inconsistent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
