@@ -1234,3 +1234,20 @@ http1_chunk_size_line(uint64_t size, char out[HTTP1_CHUNK_SIZE_LINE_MAX])
 	out[k++] = '\n';
 	return k;
 }
+
+bool http1_is_token(const char *s, size_t n)
+{
+	const unsigned char *b = (const unsigned char *)s;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!IS(b[i], CT_TCHAR))
+			return false;
+	return true;
+}
+
+bool http1_valid_authority(const char *s, size_t n)
+{
+	return n > 0 && valid_authority((const unsigned char *)s, n, false);
+}

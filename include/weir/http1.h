@@ -204,6 +204,14 @@ bool http1_conn_names_has(const char *buf, const struct http1_conn_names *l,
  * letters only are folded). */
 bool http1_span_ieq(const char *buf, struct http1_span s, const char *lower);
 
+/* S (N bytes) is a token (RFC 9110 5.6.2): one or more tchar. */
+bool http1_is_token(const char *s, size_t n);
+/* S (N bytes) is an authority as weir accepts one in a request target:
+ * host [":" port], host a bracketed IPv6 address, a dotted-quad IPv4
+ * address or a reg-name of unreserved and pct-encoded bytes (no userinfo,
+ * no sub-delims), port 1-5 digits not above 65535. */
+bool http1_valid_authority(const char *s, size_t n);
+
 /* ---- chunked body decoder -----------------------------------------------
  * Validates chunked framing (sizes, extensions, CRLFs, trailer fields) byte by
  * byte without copying. http1_chunked_step tells data from framing so that the

@@ -23,6 +23,7 @@ struct harness {
 static const struct harness harnesses[] = {
 	{ "fuzz_config", fuzz_config },
 	{ "fuzz_control", fuzz_control },
+	{ "fuzz_h2conv", fuzz_h2conv },
 	{ "fuzz_hdr", fuzz_hdr },
 	{ "fuzz_request", fuzz_request },
 	{ "fuzz_response", fuzz_response },
