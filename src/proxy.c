@@ -26,6 +26,7 @@
 #include "weir/clock.h"
 #include "weir/split.h"
 #include "weir/tls.h"
+#include "weir/upstream.h"
 #include "weir/worker.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this... */
@@ -34,11 +35,6 @@
  * more of them each gets its share, but never less than BP_FLOOR. */
 #define BP_BUDGET (32 * 1024 * 1024)
 #define BP_FLOOR (16 * 1024)
-/* Idle upstream connections kept per server and worker. Above this, every
- * exchange past the cap pays a connect() and a close(): with 400 client
- * connections 64 was a third of all requests. Idle ones still expire after
- * timeouts.idle, and there are never more than the peak of exchanges in flight. */
-#define MAX_IDLE_PER_SERVER 1024
 #define MAX_REQUEST_LINE 8192         /* longer request lines get 414 */
 #define MIN_RESPONSE_HEAD (64 * 1024) /* backends may send larger heads than clients */
 #define MAX_FREE_CONNS 1024           /* connection structs (and exchange memories) cached per worker */
@@ -217,130 +213,21 @@ static void bev_write_now(struct bufferevent *bev, bool plain)
 
 /* ---- upstream connections ------------------------------------------------ */
 
-static void idle_unlink(struct upstream_conn *up)
-{
-	struct server_rt *sr = &up->w->pools[up->pool].servers[up->server];
-	if (up->prev)
-		up->prev->next = up->next;
-	else
-		sr->idle = up->next;
-	if (up->next)
-		up->next->prev = up->prev;
-	up->prev = up->next = NULL;
-	sr->nidle--;
-}
-
-static void upstream_free(struct upstream_conn *up)
-{
-	if (up->idle)
-		idle_unlink(up);
-	connread_stop(&up->rd);
-	tls_bufferevent_free(up->bev);
-	free(up);
-}
-
-void proxy_upstream_free(struct upstream_conn *up)
-{
-	upstream_free(up);
-}
+static const struct upstream_callbacks upstream_cbs = {
+	.read = upstream_read_cb,
+	.write = upstream_write_cb,
+	.event = upstream_event_cb,
+};
 
 /* Detach C's upstream. A connection that finished a clean keep-alive exchange
  * goes back to its server's idle list; anything else is closed. */
-static void upstream_release(struct client_conn *c, bool reusable)
+static void upstream_detach(struct client_conn *c, bool reusable)
 {
 	struct upstream_conn *up = c->up;
-	struct worker *w = c->w;
-	struct worker_pool *wp = &w->pools[up->pool];
-	struct server_rt *sr = up->gen == w->gen ? &wp->servers[up->server] : NULL;
 
 	c->up = NULL;
 	up->client = NULL;
-	if (up->gen != w->gen) {
-		/* The server tables were rebuilt by a reload: this one is history. */
-		upstream_free(up);
-		return;
-	}
-	if (wp->views[up->server].active)
-		wp->views[up->server].active--;
-	if (!reusable || w->draining || sr->nidle >= MAX_IDLE_PER_SERVER) {
-		upstream_free(up);
-		return;
-	}
-	/* Idle: watch for the server closing it, and do not keep it forever. */
-	struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
-	connread_set_timeouts(&up->rd, &idle, NULL);
-	connread_enable(&up->rd);
-	up->idle = true;
-	up->prev = NULL;
-	up->next = sr->idle;
-	if (sr->idle)
-		sr->idle->prev = up;
-	sr->idle = up;
-	sr->nidle++;
-}
-
-static struct upstream_conn *upstream_connect(struct worker *w, enum pool_id pool, int server)
-{
-	const struct cfg_addr *a = &w->cfg->pools[pool].servers[server];
-	SSL_CTX *tls = tls_pool_ctx(w, pool);
-	struct upstream_conn *up = calloc(1, sizeof(*up));
-	if (!up)
-		return NULL;
-	up->w = w;
-	up->pool = pool;
-	up->server = server;
-	up->gen = w->gen;
-	up->tls = tls != NULL;
-	up->bev = tls ? tls_connect_bufferevent(up, tls)
-	              : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!up->bev) {
-		free(up);
-		return NULL;
-	}
-	bufferevent_setcb(up->bev, upstream_read_cb, upstream_write_cb, upstream_event_cb, up);
-	if (bufferevent_socket_connect(up->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
-		int e = errno; /* for upstream_attach: whose fault it was */
-		bufferevent_free(up->bev);
-		free(up);
-		errno = e;
-		return NULL;
-	}
-	/* The descriptor exists now; reads start once it is connected. */
-	connread_init(&up->rd, w->base, up->bev, !up->tls, false, upstream_read_cb, upstream_event_cb, up);
-	return up;
-}
-
-/* A connect that failed before reaching the network for lack of weir's own
- * resources: descriptors, local ports, buffers, memory. */
-static bool local_shortage(int e)
-{
-	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL;
-}
-
-static void server_mark_down(struct worker *w, enum pool_id pool, int server, uint64_t now_ms)
-{
-	struct worker_pool *wp = &w->pools[pool];
-	if ((size_t)server >= wp->nservers)
-		return;
-	struct server_rt *sr = &wp->servers[server];
-	unsigned shift = sr->fails < 5 ? sr->fails : 5;
-	uint64_t backoff = 1000u << shift; /* 1 s, 2 s ... 32 s, capped at 30 s */
-
-	if (backoff > 30000)
-		backoff = 30000;
-	sr->fails++;
-	wp->views[server].down_until_ms = now_ms + backoff;
-	/* Idle connections to a server that refuses new ones are suspect too. */
-	while (sr->idle)
-		upstream_free(sr->idle);
-}
-
-static void server_mark_up(struct worker *w, enum pool_id pool, int server)
-{
-	if ((size_t)server >= w->pools[pool].nservers)
-		return;
-	w->pools[pool].servers[server].fails = 0;
-	w->pools[pool].views[server].down_until_ms = 0;
+	upstream_release(up, reusable, conf(c)->timeouts.idle_ms);
 }
 
 /* Choose a server of C's pool and give C a connection to it: an idle one if
@@ -354,6 +241,7 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	struct worker_pool *wp = &w->pools[c->pool];
 	int s = split_pick_server(conf(c)->balance, wp->views, wp->nservers, &wp->cursor, now_ms);
 	struct upstream_conn *up;
+	int r;
 
 	if (s < 0)
 		return wp->nservers ? -3 : -1;
@@ -366,24 +254,10 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 		memcpy(c->x->al_server, text, n);
 		c->x->al_server[n] = '\0';
 	}
-	struct server_rt *sr = &wp->servers[s];
-	if (sr->idle && allow_idle) {
-		up = sr->idle;
-		idle_unlink(up);
-		up->idle = false;
-		up->reused = true;
-	} else {
-		up = upstream_connect(w, c->pool, s);
-		if (!up) {
-			if (local_shortage(errno))
-				return -2;
-			server_mark_down(w, c->pool, s, now_ms);
-			return -1;
-		}
-	}
+	if ((r = upstream_acquire(w, c->pool, s, allow_idle, now_ms, &upstream_cbs, &up)) < 0)
+		return r;
 	up->client = c;
 	c->up = up;
-	wp->views[s].active++;
 	/* The backend's read timeout starts when the request is complete: a slow
 	 * or stalled upload is the client's doing, not the pool's. */
 	struct timeval backend = clock_ms_to_tv(conf(c)->timeouts.backend_ms);
@@ -494,7 +368,7 @@ static void conn_close(struct client_conn *c)
 	struct worker *w = c->w;
 
 	if (c->up)
-		upstream_release(c, false);
+		upstream_detach(c, false);
 	if (c->replay) {
 		evbuffer_free(c->replay);
 		c->replay = NULL;
@@ -575,7 +449,7 @@ static void conn_flushed(struct client_conn *c)
 static void conn_flush_and_close(struct client_conn *c, bool linger)
 {
 	if (c->up)
-		upstream_release(c, false);
+		upstream_detach(c, false);
 	conn_set_state(c, CONN_FLUSH);
 	c->linger_on_close = linger;
 	/* Keep reading (and discarding) so the close is not turned into a reset by
@@ -874,7 +748,7 @@ static int forward_request_body(struct client_conn *c)
 
 	if (r < 0) {
 		/* The backend saw part of a broken body: that connection is spoiled. */
-		upstream_release(c, false);
+		upstream_detach(c, false);
 		reply_error(c, 400, false);
 		return -1;
 	}
@@ -1089,7 +963,7 @@ static void exchange_finish(struct client_conn *c)
 	                !bodiless && evbuffer_get_length(up_in) == 0;
 
 	c->t_done_us = clock_now_us();
-	upstream_release(c, reusable);
+	upstream_detach(c, reusable);
 	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
 		c->deliver_pending = true;
@@ -1121,7 +995,7 @@ static int response_begin(struct client_conn *c)
 		case HTTP1_AGAIN:
 			return 0;
 		case HTTP1_ERROR:
-			upstream_release(c, false);
+			upstream_detach(c, false);
 			reply_error(c, 502, true);
 			return -1;
 		case HTTP1_DONE:
@@ -1130,7 +1004,7 @@ static int response_begin(struct client_conn *c)
 		const struct http1_head *h = &c->x->resp.head;
 		if (h->status == 101) {
 			/* weir never forwards Upgrade, so a switch is a broken backend. */
-			upstream_release(c, false);
+			upstream_detach(c, false);
 			reply_error(c, 502, true);
 			return -1;
 		}
@@ -1138,7 +1012,7 @@ static int response_begin(struct client_conn *c)
 			/* Interim response: relay it to HTTP/1.1 clients, then read on.
 			 * Their number is bounded: they bypass backpressure. */
 			if (++c->interim > MAX_INTERIM) {
-				upstream_release(c, false);
+				upstream_detach(c, false);
 				reply_error(c, 502, true);
 				return -1;
 			}
@@ -1161,7 +1035,7 @@ static int response_begin(struct client_conn *c)
 			http1_chunked_init(&c->resp_chunked);
 		if (!c->req_minor && h->body != HTTP1_BODY_NONE && h->ncodings) {
 			/* An HTTP/1.0 client cannot be told of a transfer coding. */
-			upstream_release(c, false);
+			upstream_detach(c, false);
 			reply_error(c, 502, true);
 			return -1;
 		}
@@ -1357,20 +1231,17 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 			any_up = true;
 	if (!any_up)
 		return false;
-	bool current = old->gen == c->w->gen;
+	/* The failed server is down now, so it is not picked again; the old
+	 * connection stays C's until a new one is had. */
 	c->up = NULL;
-	if (current && wp->views[old->server].active)
-		wp->views[old->server].active--;
 	if (upstream_attach(c, now_ms, true) < 0) {
 		c->up = old;
-		if (current)
-			wp->views[old->server].active++;
 		return false;
 	}
 	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_output(old->bev));
 	bufferevent_enable(c->up->bev, EV_WRITE);
 	old->client = NULL;
-	upstream_free(old);
+	upstream_release(old, false, 0);
 	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
 	return true;
 }
@@ -1378,12 +1249,10 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 static void connect_failed(struct client_conn *c)
 {
 	uint64_t now_ms = clock_now_ms();
-	if (c->up->gen == c->w->gen) {
-		tls_upstream_failed(c->up, now_ms); /* a TLS failure is a connect failure */
-		server_mark_down(c->w, c->pool, c->up->server, now_ms);
-	}
+	if (c->up->gen == c->w->gen) /* a TLS failure is a connect failure too */
+		upstream_server_down(c->w, c->pool, c->up->server, c->up, now_ms);
 	if (!retry_other_server(c, now_ms)) {
-		upstream_release(c, false);
+		upstream_detach(c, false);
 		reply_error(c, 502, true);
 	}
 }
@@ -1400,7 +1269,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		if (up->tls)
 			tls_upstream_established(bev);
 		if (up->gen == up->w->gen) /* else its index is one of the old table */
-			server_mark_up(up->w, up->pool, up->server);
+			upstream_server_up(up->w, up->pool, up->server);
 		if (c && c->state == CONN_CONNECT)
 			conn_set_state(c, CONN_EXCHANGE);
 		return;
@@ -1414,7 +1283,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	if (events & BEV_EVENT_TIMEOUT) {
-		upstream_release(c, false);
+		upstream_detach(c, false);
 		reply_error(c, 504, true);
 		return;
 	}
@@ -1422,7 +1291,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		/* The server closed the idle connection as we reused it; nothing of
 		 * the request was processed. Once more, on a new connection. */
 		c->replay_ok = false;
-		upstream_release(c, false);
+		upstream_detach(c, false);
 		int r = upstream_attach(c, clock_now_ms(), false);
 		if (r == 0) {
 			evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->replay);
@@ -1465,7 +1334,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 			return;
 		}
 	}
-	upstream_release(c, false);
+	upstream_detach(c, false);
 	reply_error(c, 502, true);
 }
 
@@ -1487,9 +1356,9 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 	case CONN_CONNECT: {
 		uint64_t now_ms = clock_now_ms();
 		if (c->up->gen == c->w->gen)
-			server_mark_down(c->w, c->pool, c->up->server, now_ms);
+			upstream_server_down(c->w, c->pool, c->up->server, NULL, now_ms);
 		if (!retry_other_server(c, now_ms)) {
-			upstream_release(c, false);
+			upstream_detach(c, false);
 			reply_error(c, 504, true);
 		}
 		break;
@@ -1595,10 +1464,7 @@ void proxy_close_all(struct worker *w)
 {
 	while (w->conns)
 		conn_close(w->conns);
-	for (int p = 0; p < POOL_COUNT; p++)
-		for (size_t s = 0; s < w->pools[p].nservers; s++)
-			while (w->pools[p].servers[s].idle)
-				upstream_free(w->pools[p].servers[s].idle);
+	upstream_close_idle(w);
 }
 
 void proxy_free_cache(struct worker *w)

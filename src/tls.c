@@ -224,23 +224,16 @@ int tls_check_listen(const struct cfg_tls_listen *t, enum tls_fault *fault, char
 
 /* ---- pools ----------------------------------------------------------------- */
 
-/* A new session from a pool's server: keep it for the next connection to that
- * server (this worker only). Returns 1 when the reference was taken. */
+/* A new session from a pool's server: its connection's sink decides (the
+ * upstream module keeps the last one per server and worker). Returns 1 when
+ * the reference was taken. */
 static int keep_session(SSL *ssl, SSL_SESSION *sess)
 {
-	struct upstream_conn *up = SSL_get_app_data(ssl);
-	struct worker_pool *wp;
-	struct server_rt *sr;
+	struct tls_session_sink *sink = SSL_get_app_data(ssl);
 
-	if (!up || up->gen != up->w->gen || !SSL_SESSION_is_resumable(sess))
+	if (!sink || !SSL_SESSION_is_resumable(sess))
 		return 0;
-	wp = &up->w->pools[up->pool];
-	if (up->server < 0 || (size_t)up->server >= wp->nservers)
-		return 0;
-	sr = &wp->servers[up->server];
-	SSL_SESSION_free(sr->session);
-	sr->session = sess;
-	return 1;
+	return sink->keep(sink, sess) ? 1 : 0;
 }
 
 static SSL_CTX *upstream_ctx_new(const struct cfg_tls_upstream *t, enum tls_fault *fault,
@@ -388,11 +381,6 @@ SSL_CTX *tls_listener_ctx(const struct worker *w, const struct evconnlistener *l
 	return NULL;
 }
 
-SSL_CTX *tls_pool_ctx(const struct worker *w, enum pool_id p)
-{
-	return w->tls ? w->tls->pool[p] : NULL;
-}
-
 /* ---- connections ------------------------------------------------------------- */
 
 /* libevent hands each chain of an output buffer to its own SSL_write: one
@@ -478,17 +466,18 @@ static struct bufferevent *connecting_bufferevent(struct event_base *base, SSL *
 	return bev;
 }
 
-struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx)
+struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct cfg_pool *pool,
+                                            size_t server, struct ssl_session_st *resume,
+                                            struct tls_session_sink *sink)
 {
-	const struct server_rt *sr = &up->w->pools[up->pool].servers[up->server];
-	SSL *ssl = ssl_for_server(ctx, &up->w->cfg->pools[up->pool], (size_t)up->server);
+	SSL *ssl = ssl_for_server(ctx, pool, server);
 
 	if (!ssl)
 		return NULL;
-	SSL_set_app_data(ssl, up);
-	if (sr->session)
-		(void)SSL_set_session(ssl, sr->session);
-	return connecting_bufferevent(up->w->base, ssl);
+	SSL_set_app_data(ssl, sink);
+	if (resume)
+		(void)SSL_set_session(ssl, resume);
+	return connecting_bufferevent(base, ssl);
 }
 
 SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p)
@@ -533,20 +522,6 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len)
 	return true;
 }
 
-void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms)
-{
-	const struct worker_pool *wp = &up->w->pools[up->pool];
-	char why[300];
-
-	if (!tls_failure_text(up->bev, why, sizeof(why)))
-		return;
-	atomic_fetch_add_explicit(&up->w->rt->tls_upstream_failures, 1, memory_order_relaxed);
-	if (up->server >= 0 && (size_t)up->server < wp->nservers &&
-	    wp->views[up->server].down_until_ms <= now_ms)
-		log_warn("pool %s, server %s: TLS %s; marked down", pool_names[up->pool],
-		         up->w->cfg->pools[up->pool].servers[up->server].text, why);
-}
-
 int tls_shutdown_write(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
@@ -585,12 +560,4 @@ void tls_bufferevent_free(struct bufferevent *bev)
 	if (ssl && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
 		(void)tls_shutdown_write(bev);
 	bufferevent_free(bev);
-}
-
-void tls_sessions_free(struct server_rt *servers, size_t n)
-{
-	for (size_t i = 0; servers && i < n; i++) {
-		SSL_SESSION_free(servers[i].session);
-		servers[i].session = NULL;
-	}
 }

@@ -21,6 +21,7 @@
 #include "weir/net.h"
 #include "weir/proxy.h"
 #include "weir/tls.h"
+#include "weir/upstream.h"
 
 #define LISTEN_BACKLOG 1024
 #define TICK_MS 200 /* stats flush and server-state publication period */
@@ -126,39 +127,6 @@ void worker_conn_closed(struct worker *w)
 		event_base_loopexit(w->base, NULL);
 }
 
-static void pools_free(struct worker_pool *pools)
-{
-	for (int p = 0; p < POOL_COUNT; p++) {
-		tls_sessions_free(pools[p].servers, pools[p].nservers);
-		free(pools[p].views);
-		free(pools[p].servers);
-		free(pools[p].pub);
-		memset(&pools[p], 0, sizeof(pools[p]));
-	}
-}
-
-/* Server tables for CFG's pools; CURSOR staggers the workers' rotations.
- * Each view points at its server's health-check word in H (for CFG). */
-static int pools_build(struct worker_pool *pools, const struct weir_config *cfg,
-                       const struct health *h, uint32_t cursor)
-{
-	for (int p = 0; p < POOL_COUNT; p++) {
-		struct worker_pool *wp = &pools[p];
-		wp->nservers = cfg->pools[p].nservers;
-		wp->views = calloc(wp->nservers, sizeof(*wp->views));
-		wp->servers = calloc(wp->nservers, sizeof(*wp->servers));
-		wp->pub = calloc(wp->nservers, sizeof(*wp->pub));
-		wp->cursor = cursor;
-		if (!wp->views || !wp->servers || !wp->pub) {
-			pools_free(pools);
-			return -1;
-		}
-		for (size_t i = 0; i < wp->nservers; i++)
-			wp->views[i].health = health_word(h, (enum pool_id)p, i);
-	}
-	return 0;
-}
-
 /* Take the configuration the main thread handed over: new server tables
  * (a server whose address stays keeps its idle connections and back-off),
  * new limits and timeouts for new requests, new TLS contexts. Exchanges in
@@ -179,39 +147,10 @@ static void reconf_cb(evutil_socket_t fd, short events, void *arg)
 
 	memset(fresh, 0, sizeof(fresh));
 	/* rt->health was switched to CFG with it, before this was called. */
-	if (pools_build(fresh, cfg, w->rt->health, w->id) == 0) {
-		for (int p = 0; p < POOL_COUNT; p++) {
-			struct worker_pool *old = &w->pools[p];
-			if (w->cfg->pools[p].tls.enabled || cfg->pools[p].tls.enabled) {
-				for (size_t o = 0; o < old->nservers; o++) {
-					while (old->servers[o].idle)
-						proxy_upstream_free(old->servers[o].idle);
-					old->servers[o].fails = 0;
-					old->views[o].down_until_ms = 0;
-				}
-				tls_sessions_free(old->servers, old->nservers);
-			}
-			for (size_t n = 0; n < fresh[p].nservers; n++) {
-				const char *addr = cfg->pools[p].servers[n].text;
-				for (size_t o = 0; o < old->nservers; o++) {
-					if (strcmp(w->cfg->pools[p].servers[o].text, addr) != 0)
-						continue;
-					fresh[p].views[n].down_until_ms = old->views[o].down_until_ms;
-					fresh[p].servers[n] = old->servers[o];
-					memset(&old->servers[o], 0, sizeof(old->servers[o]));
-					for (struct upstream_conn *up = fresh[p].servers[n].idle; up; up = up->next) {
-						up->server = (int)n;
-						up->gen = w->gen + 1;
-					}
-					break;
-				}
-			}
-			for (size_t o = 0; o < old->nservers; o++)
-				while (old->servers[o].idle)
-					proxy_upstream_free(old->servers[o].idle);
-		}
+	if (upstream_tables_build(fresh, cfg, w->rt->health, w->id) == 0) {
+		upstream_tables_migrate(w->pools, w->cfg, fresh, cfg, w->gen + 1);
 		pthread_mutex_lock(&w->pools_lock);
-		pools_free(w->pools);
+		upstream_tables_free(w->pools);
 		memcpy(w->pools, fresh, sizeof(fresh));
 		w->gen++;
 		w->cfg = cfg;
@@ -253,7 +192,7 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 		snprintf(err, errlen, "cannot create an event loop");
 		return -1;
 	}
-	if (pools_build(w->pools, cfg, rt->health, id) < 0) {
+	if (upstream_tables_build(w->pools, cfg, rt->health, id) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -350,7 +289,7 @@ void worker_dispose(struct worker *w)
 	if (w->accept_resume)
 		event_free(w->accept_resume);
 	proxy_free_cache(w);
-	pools_free(w->pools);
+	upstream_tables_free(w->pools);
 	for (int p = 0; p < POOL_COUNT; p++)
 		stats_interval_dispose(&w->rec[p]);
 	accesslog_buf_dispose(&w->alog); /* hands over what is left; before accesslog_close */

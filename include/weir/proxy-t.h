@@ -1,5 +1,6 @@
-/* Types of the data path: the runtime, its workers, client and upstream
- * connections. Functions are in runtime.h, worker.h and proxy.h. */
+/* Types of the data path: the runtime, its workers and client connections
+ * (upstream connections and server tables: upstream-t.h). Functions are in
+ * runtime.h, worker.h and proxy.h. */
 #ifndef WEIR_PROXY_T_H
 #define WEIR_PROXY_T_H
 
@@ -17,6 +18,7 @@
 #include "weir/http1.h"
 #include "weir/split.h"
 #include "weir/stats.h"
+#include "weir/upstream-t.h"
 
 struct runtime;
 struct worker;
@@ -27,13 +29,6 @@ struct canary;
 struct control;
 struct health;
 struct tls_set;
-
-/* A server as other threads may read it: each worker publishes its own view
- * at every tick; the admin page sums them and never touches private state. */
-struct server_pub {
-	_Atomic uint32_t active;
-	_Atomic uint64_t down_until_ms;
-};
 
 /* States of a client connection. Changed only through conn_set_state(). */
 enum conn_state {
@@ -116,39 +111,6 @@ struct client_conn {
 	bool upstream_read_paused;          /* backpressure */
 
 	uint64_t resp_bytes;                /* response bytes passed to the client (access log) */
-};
-
-struct upstream_conn {
-	struct bufferevent *bev;
-	struct connread rd;                 /* its reads (bev keeps the writes) */
-	struct worker *w;
-	enum pool_id pool;
-	int server;
-	struct client_conn *client;         /* NULL while idle in the pool */
-	struct upstream_conn *prev, *next;  /* idle list of its server */
-	bool connected;
-	bool reused;
-	bool tls;                           /* a TLS bufferevent: no direct writes */
-	bool idle;                          /* linked in its server's idle list */
-	uint32_t gen;                       /* the worker's server-table generation it
-	                                       belongs to; an older one after a reload */
-};
-
-/* A worker's private view of one server. */
-struct server_rt {
-	struct upstream_conn *idle;         /* idle keep-alive connections, LIFO */
-	uint32_t nidle;
-	uint32_t fails;                     /* consecutive connect failures */
-	struct ssl_session_st *session;     /* SSL_SESSION, TLS pools: offered by the next
-	                                       connection to this server */
-};
-
-struct worker_pool {
-	size_t nservers;
-	struct split_server_view *views;    /* balancer input, one per server */
-	struct server_rt *servers;
-	struct server_pub *pub;             /* this worker's published server states */
-	uint32_t cursor;                    /* round-robin position */
 };
 
 struct worker {

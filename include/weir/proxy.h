@@ -17,9 +17,6 @@ void proxy_close_idle(struct worker *w);
 /* Close every connection at once (drain time is over) and free the pool. */
 void proxy_close_all(struct worker *w);
 
-/* Close an upstream connection (idle ones are unlinked from their server). */
-void proxy_upstream_free(struct upstream_conn *up);
-
 /* Free the worker's cached connection structs. */
 void proxy_free_cache(struct worker *w);
 

@@ -23,8 +23,7 @@
 struct bufferevent;
 struct event_base;
 struct evconnlistener;
-struct server_rt;
-struct upstream_conn;
+struct ssl_session_st;
 struct worker;
 
 /* Which file a failed check is about. */
@@ -62,20 +61,28 @@ void tls_set_free(struct tls_set *set);
 /* The context of W's listener L, NULL for a plain one. Worker thread. */
 SSL_CTX *tls_listener_ctx(const struct worker *w, const struct evconnlistener *l);
 
-/* The context of W's pool P, NULL for plain TCP. Worker thread. */
-SSL_CTX *tls_pool_ctx(const struct worker *w, enum pool_id p);
-
 /* A server-side TLS bufferevent on the accepted socket FD (handshake first).
  * Returns NULL on failure (FD is then still the caller's to close). */
 struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
                                            SSL_CTX *ctx);
 
-/* A client-side TLS bufferevent for UP (pool, server, worker filled in), not
- * yet connected: bufferevent_socket_connect it. SNI and the host check come
+/* Where a client-side TLS connection hands the sessions its server issues,
+ * so that the next connection can resume one: its owner embeds a sink and
+ * finds itself from it. KEEP takes the reference to SESS (returns true) or
+ * refuses it (false). Called on the connection's thread. */
+struct tls_session_sink {
+	bool (*keep)(struct tls_session_sink *sink, struct ssl_session_st *sess);
+};
+
+/* A client-side TLS bufferevent on BASE to server SERVER of POOL, not yet
+ * connected: bufferevent_socket_connect it. SNI and the host check come
  * from the pool's server_name (without one: no SNI, and the certificate must
- * name the server's IP address); the server's cached session is offered.
- * Returns NULL on failure. */
-struct bufferevent *tls_connect_bufferevent(struct upstream_conn *up, SSL_CTX *ctx);
+ * name the server's IP address). RESUME (NULL: none) is offered for
+ * resumption; new sessions go to SINK (NULL: dropped), which must outlive
+ * the bufferevent. Returns NULL on failure. */
+struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct cfg_pool *pool,
+                                            size_t server, struct ssl_session_st *resume,
+                                            struct tls_session_sink *sink);
 
 /* The context of pool P in SET, NULL for plain TCP (or SET NULL). */
 SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p);
@@ -95,11 +102,6 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
  * handshake completed: a handshake failure. False for plain bufferevents. */
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
-/* UP could not connect. When that was a TLS failure (handshake, verification)
- * it is counted in rt->tls_upstream_failures and, if the server was up in
- * this worker until now, logged with its reason: once per server and back-off
- * period, not once per request. Call before marking the server down. */
-void tls_upstream_failed(const struct upstream_conn *up, uint64_t now_ms);
 
 /* Free BEV; on an established TLS connection first send close_notify, so that
  * the peer can tell a complete read-until-close body from a cut one. */
@@ -121,7 +123,5 @@ bool tls_clean_eof(struct bufferevent *bev);
  * (during the handshake it stays a plain close: not a TLS failure). */
 void tls_upstream_established(struct bufferevent *bev);
 
-/* Free the cached sessions of a server table (N servers). */
-void tls_sessions_free(struct server_rt *servers, size_t n);
 
 #endif
