@@ -89,6 +89,7 @@ static void conn_set_state(struct client_conn *c, enum conn_state s)
 	uint64_t ms = 0;
 
 	c->state = s;
+	c->parse_deferred = false;
 	evtimer_del(&c->timer);
 	switch (s) {
 	case CONN_IDLE: ms = t->idle_ms; break;
@@ -103,6 +104,20 @@ static void conn_set_state(struct client_conn *c, enum conn_state s)
 		struct timeval tv = clock_ms_to_tv(ms);
 		evtimer_add(&c->timer, &tv);
 	}
+}
+
+/* The next request is already in C's input (pipelining): parse it from the
+ * event loop, on the IDLE state's timer fired at once, not from inside the
+ * callback that finished the previous response, so that a chain of
+ * pipelined requests never recurses and each starts from a clean stack.
+ * Any state change (bytes arriving, a close) cancels it. */
+static void conn_defer_parse(struct client_conn *c)
+{
+	static const struct timeval now = { 0, 0 };
+
+	c->parse_deferred = true;
+	evtimer_del(&c->timer);
+	evtimer_add(&c->timer, &now);
 }
 
 /* C's exchange memory, taken from the worker's cache (or allocated) with both
@@ -941,7 +956,8 @@ static void response_delivered(struct client_conn *c)
 	request_reset(c);
 	conn_set_state(c, CONN_IDLE);
 	client_resume_read(c);
-	client_parse_head(c); /* a pipelined request may be waiting */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
+		conn_defer_parse(c); /* a pipelined request is waiting */
 }
 
 /* The response is complete from the backend: recycle the upstream. It is
@@ -1344,6 +1360,11 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 
+	if (c->parse_deferred) { /* conn_defer_parse: not a timeout */
+		conn_set_state(c, CONN_IDLE); /* the idle timeout, armed again */
+		client_parse_head(c);
+		return;
+	}
 	switch (c->state) {
 	case CONN_IDLE:
 	case CONN_FLUSH:

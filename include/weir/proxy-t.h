@@ -65,6 +65,8 @@ struct client_conn {
 	struct event timer;                 /* the timeout of the current state */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
 	bool is_tls;
+	bool parse_deferred;                /* TIMER fires at once to parse a pipelined
+	                                       request (conn_defer_parse), not a timeout */
 
 	char peer[48];                      /* client address for X-Forwarded-For */
 	uint8_t peer_len;

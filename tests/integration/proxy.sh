@@ -97,6 +97,15 @@ out=$($CLIENT raw "$PROXY" "$T/pipe.req" | tr -d '\r')
 order=$(grep -o '"path": *"/p[0-9]"' <<<"$out" | grep -o '/p[0-9]' | tr '\n' ' ')
 assert_eq "pipelined responses in order" "/p1 /p2 /p3 " "$order"
 assert_eq "three responses" 3 "$(grep -c '^HTTP/1.1 200' <<<"$out")"
+# 300 in one write (more than weir reads ahead while a response is in
+# flight): each next one starts from the event loop once the previous is
+# delivered, all answered, in order.
+for i in $(seq 1 299); do printf 'GET /q%d HTTP/1.1\r\nHost: a\r\nX-Weir-Pool: baseline\r\n\r\n' "$i"; done >"$T/pipe300.req"
+printf 'GET /q300 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' >>"$T/pipe300.req"
+out=$($CLIENT raw "$PROXY" "$T/pipe300.req" | tr -d '\r')
+assert_eq "300 pipelined responses" 300 "$(grep -c '^HTTP/1.1 200' <<<"$out")"
+assert_eq "300 pipelined responses in order" "$(seq -f '/q%g' 1 300 | tr '\n' ' ')" \
+	"$(grep -o '"path": *"/q[0-9]*"' <<<"$out" | grep -o '/q[0-9]*' | tr '\n' ' ')"
 
 # ---- a bad request never reaches a backend --------------------------------------
 hits_before=$(( $(backend_hits "$B1") + $(backend_hits "$C1") ))
