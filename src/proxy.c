@@ -6,7 +6,33 @@
  * passes its high mark, reading from the other side stops until it drains to
  * a quarter of it (bp_high).
  * Nothing is allocated per request except what libevent's buffers need;
- * connection structs and upstream connections are reused. */
+ * connection structs and upstream connections are reused.
+ *
+ * A client connection's states (enum conn_state, changed only by
+ * conn_set_state, which arms the state's timer):
+ *
+ *   state     waits for                  timer                 exits
+ *   IDLE      a request's first byte     timeouts.idle         HEAD; FLUSH (client
+ *                                                              half-closed); close
+ *   HEAD      the rest of the head       request_header        CONNECT or EXCHANGE
+ *                                                              (reused upstream);
+ *                                                              FLUSH (weir answers)
+ *   CONNECT   the server's connect       timeouts.connect      EXCHANGE; CONNECT
+ *             (and TLS handshake)                              (another server);
+ *                                                              FLUSH (502/504)
+ *   EXCHANGE  the request body out and   none: backend on the  DELIVER; IDLE (next
+ *             the response in            upstream's reads,     request); FLUSH;
+ *                                        idle on a stalled     close (a cut response)
+ *                                        request body
+ *   DELIVER   the client taking the      the client's write    IDLE (a pipelined
+ *             rest of the response       timeout               request is parsed from
+ *                                                              the loop); FLUSH; close
+ *   FLUSH     the output to drain        timeouts.idle         LINGER; close
+ *   LINGER    the client's close, its    min(idle, 3 s)        close
+ *             input discarded
+ *
+ * "close" is conn_close (or conn_abort: a reset, when a close-delimited
+ * response was cut); a request in flight is then measured as abandoned. */
 #include "weir/proxy.h"
 
 #include <arpa/inet.h>
@@ -96,6 +122,7 @@ static void conn_set_state(struct client_conn *c, enum conn_state s)
 	case CONN_HEAD: ms = t->request_header_ms; break;
 	case CONN_CONNECT: ms = t->connect_ms; break;
 	case CONN_EXCHANGE: ms = 0; break; /* the upstream's own read timeout */
+	case CONN_DELIVER: ms = 0; break;  /* the client's write timeout */
 	case CONN_FLUSH: ms = t->idle_ms; break;
 	case CONN_LINGER: ms = t->idle_ms < LINGER_MS ? t->idle_ms : LINGER_MS; break;
 	case CONN_STATE_COUNT: break;
@@ -181,7 +208,6 @@ static void request_reset(struct client_conn *c)
 	c->resp_dechunk = false;
 	c->status = 0;
 	c->interim = 0;
-	c->deliver_pending = false;
 	c->upstream_read_paused = false;
 	c->resp_bytes = 0;
 }
@@ -362,14 +388,16 @@ static void record_abandoned(struct client_conn *c)
 {
 	struct stats_interval *rec = &c->w->rec[c->pool];
 
-	if ((!c->up && !c->deliver_pending) || c->measured)
+	bool delivering = c->state == CONN_DELIVER;
+
+	if ((!c->up && !delivering) || c->measured)
 		return;
-	uint64_t latency = waited_us(c, c->deliver_pending ? c->t_done_us : clock_now_us());
+	uint64_t latency = waited_us(c, delivering ? c->t_done_us : clock_now_us());
 
 	c->measured = true;
 	if (c->overridden)
 		stats_interval_overridden(rec);
-	else if (c->deliver_pending)
+	else if (delivering)
 		stats_interval_abandoned(rec, latency, status_is_error(c, c->status));
 	else
 		stats_interval_abandoned(rec, latency, conf(c)->errors.abandoned && !c->left_early);
@@ -945,7 +973,6 @@ static void response_delivered(struct client_conn *c)
 	bool close_client = !c->req_keep_alive || c->resp_body == HTTP1_BODY_CLOSE || !c->req_done ||
 	                    c->w->draining || c->resp_dechunk;
 
-	c->deliver_pending = false;
 	record_exchange_at(c, c->status, c->t_done_us);
 	if (close_client) {
 		/* The client said it is done when it did not ask for keep-alive
@@ -964,7 +991,7 @@ static void response_delivered(struct client_conn *c)
  * measured once the client's output has been written (response_delivered,
  * from client_write_cb when the socket did not take it all): a client that
  * disappears first got a truncated response, which is no success. Until
- * then the connection stays in EXCHANGE, where a client that stops reading
+ * then the connection is in DELIVER, where a client that stops reading
  * is cut by the write timeout and a pipelined request waits. */
 static void exchange_finish(struct client_conn *c)
 {
@@ -982,7 +1009,7 @@ static void exchange_finish(struct client_conn *c)
 	upstream_detach(c, reusable);
 	bev_write_now(c->bev, !c->is_tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
-		c->deliver_pending = true;
+		conn_set_state(c, CONN_DELIVER);
 		return;
 	}
 	response_delivered(c);
@@ -1107,7 +1134,8 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		break;
 	case CONN_CONNECT:
 	case CONN_EXCHANGE:
-		if (c->deliver_pending && !c->req_done) /* answered early: closing */
+	case CONN_DELIVER:
+		if (c->state == CONN_DELIVER && !c->req_done) /* answered early: closing */
 			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
 		else if (!c->req_done)
 			forward_request_body(c);
@@ -1137,7 +1165,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	if (pending == 0 && !c->is_tls)
 		bufferevent_disable(bev, EV_WRITE); /* back to bev_write_now; no syscall */
-	if (pending == 0 && c->deliver_pending) {
+	if (pending == 0 && c->state == CONN_DELIVER) {
 		response_delivered(c);
 		return;
 	}
@@ -1170,14 +1198,14 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	 * goes on during an exchange, so this is seen now): answer, then close.
 	 * libevent has stopped reading. */
 	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
-	    (c->up || c->deliver_pending) && c->req_done &&
-	    (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)) {
+	    c->req_done &&
+	    (c->state == CONN_DELIVER || (c->up && (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)))) {
 		c->req_keep_alive = false;
 		/* A half-close cannot be told from a close: measured now, as
 		 * abandoned, so a hanging pool is seen before timeouts.backend.
 		 * One that came with the request is measured by its outcome, and
 		 * so is a response complete and being written. */
-		if (!c->left_early && !c->deliver_pending)
+		if (!c->left_early && c->state != CONN_DELIVER)
 			record_abandoned(c);
 		return;
 	}
@@ -1385,6 +1413,7 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 		break;
 	}
 	case CONN_EXCHANGE:
+	case CONN_DELIVER:
 	case CONN_STATE_COUNT:
 		break;
 	}

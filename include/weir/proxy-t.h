@@ -37,6 +37,10 @@ enum conn_state {
 	CONN_CONNECT,     /* head parsed, connecting to the chosen server (timeouts.connect) */
 	CONN_EXCHANGE,    /* request forwarded (its body may still stream); awaiting or
 	                     relaying the response (timeouts.backend, on the upstream) */
+	CONN_DELIVER,     /* the response is complete from the backend (upstream
+	                     released) but not all handed to the kernel: measured
+	                     once it is; a client that stops reading is cut by its
+	                     write timeout, a pipelined request waits */
 	CONN_FLUSH,       /* the last response is queued: flush the output, then close */
 	CONN_LINGER,      /* all written, writing shut down: discard input until the
 	                     client closes, so unread bytes cannot turn the close into a
@@ -105,9 +109,8 @@ struct client_conn {
 	bool resp_keep_alive;
 	int status;
 	uint16_t interim;                   /* 1xx responses relayed for this request */
-	bool deliver_pending;               /* complete, but not all handed to the kernel:
-	                                       measured once it is (t_done_us) */
-	uint64_t t_done_us;                 /* the response was complete from the backend */
+	uint64_t t_done_us;                 /* the response was complete from the backend
+	                                       (DELIVER measures as of it) */
 	bool linger_on_close;               /* FLUSH ends in a lingering close (the client
 	                                       may still be sending), else a plain one */
 	bool upstream_read_paused;          /* backpressure */
