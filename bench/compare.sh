@@ -63,10 +63,8 @@
 set -euo pipefail
 
 PROG=compare.sh
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-note() { echo "$PROG: $*" >&2; }
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BACKEND=${BACKEND:-nginx}
 PROXIES=${PROXIES:-weir haproxy nginx}
 CONNS=${CONNS:-50 400}
@@ -87,14 +85,6 @@ QUIET_WAIT=${QUIET_WAIT:-30}
 EXTRA_BUDGET=${EXTRA_BUDGET:-120}
 EXTRA_USED=0
 
-find_bin() {	# NAME CANDIDATE...: the first executable candidate
-	local name=$1 c
-	shift
-	for c in "$@"; do
-		[ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
-	done
-	die "$name not found (tried: $*); build weir first or set the variable"
-}
 WEIR=$(find_bin weir "${WEIR:-}" ./src/weir "$BENCH_DIR/../src/weir")
 if [ "$BACKEND" = demo ]; then
 	DEMO_BACKEND=$(find_bin weir-demo-backend "${DEMO_BACKEND:-}" ./contrib/weir-demo-backend \
@@ -102,9 +92,7 @@ if [ "$BACKEND" = demo ]; then
 elif [ "$BACKEND" != nginx ]; then
 	die "BACKEND must be nginx or demo (got $BACKEND)"
 fi
-for tool in wrk curl python3 taskset; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
+need_tools wrk curl python3 taskset
 # Other weir binaries to measure alongside, as proxies "weir-LABEL".
 declare -A WEIR_BIN=()
 for p in $PROXIES; do
@@ -125,84 +113,18 @@ done
 if [ "$BACKEND" = nginx ] || [[ " $PROXIES " == *" nginx "* ]]; then
 	command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)"
 fi
-case $REPEATS in '' | *[!0-9]* | 0) die "REPEATS must be a positive integer" ;; esac
+need_posint REPEATS
 case $PROFILE in none | perf | callgrind | both) ;; *) die "PROFILE must be none, perf, callgrind or both" ;; esac
 
-NCPU=$(nproc)
-if [ "$NCPU" -lt 2 ]; then
-	note "only $NCPU CPU: proxy, wrk and backends share it; results say little"
-	PROXY_CPU=0
-	LOAD_CPU=0
-fi
-PIN_PROXY="taskset -c $PROXY_CPU"
-PIN_LOAD="taskset -c $LOAD_CPU"
+pin_cpus
 
 echo "== $("$WEIR" -V) ($WEIR)$(for a in ${WEIR_ALT:-}; do printf ', %s: %s' "${a%%=*}" "$("${a#*=}" -V)"; done)"
 echo "== $(haproxy -v 2>/dev/null | head -1 || true); $(nginx -v 2>&1 || true); $(wrk -v 2>&1 | head -1 || true)"
 echo "== $NCPU CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
 
 # ---- scratch directory and cleanup ------------------------------------------
-T=$(mktemp -d /tmp/weir-compare.XXXXXX)
-PIDS=()
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ "$KEEP_TMP" = 1 ]; then
-		note "scratch directory kept: $T"
-	else
-		rm -rf "$T"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# start NAME CMD...: run CMD in the background, log to $T/NAME.log
-start() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.log" 2>&1 &
-	PIDS+=("$!")
-	eval "PID_$name=$!"
-}
-
-# N free loopback ports, distinct (held open together while chosen).
-free_ports() {
-	python3 -S -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
-
-# wait_200 NAME URL PID: until URL answers 200, at most 10 s; fail loudly.
-wait_200() {
-	local name=$1 url=$2 pid=$3 code=000
-	for _ in $(seq 100); do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			sed 's/^/    /' "$T/$name.log" >&2 || true
-			die "$name exited during start-up (log above)"
-		fi
-		code=$(curl -s --noproxy '*' -o /dev/null -m 2 -w '%{http_code}' "$url" || true)
-		[ "$code" = 200 ] && return 0
-		sleep 0.1
-	done
-	sed 's/^/    /' "$T/$name.log" >&2 || true
-	die "$name does not answer 200 at $url (last status $code; log above)"
-}
+make_tmp weir-compare
+cleanup_on_exit
 
 declare -A PORT=() ADMIN=() PROXY_PID=()
 nproxies=$(wc -w <<<"$PROXIES")
@@ -219,41 +141,14 @@ head -c 65536 /dev/urandom >"$T/www/64k"	# the 64 KiB body of the "N:64k" rows
 chmod 755 "$T" "$T/www" && chmod 644 "$T/www/64k"
 
 # ---- backends -------------------------------------------------------------------
-# nginx backend: one worker, answers "ok" with an X-Backend header; connections
-# live as long as the run (keepalive_requests would otherwise close them every
-# 1000 requests and every proxy would pay for the reconnects).
-nginx_backend_conf() {	# NAME PORT
-	cat <<EOF
-worker_processes 1;
-daemon off;
-pid $T/backend-$1.pid;
-error_log $T/backend-$1.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $T/nginx-tmp/body-$1;
-  server {
-    listen 127.0.0.1:$2 backlog=4096;
-    location / { add_header X-Backend $1; return 200 "ok\n"; }
-    location = /64k { add_header X-Backend $1; root $T/www; }
-  }
-}
-EOF
-}
-
+# nginx backends answer "ok" with an X-Backend header (lib.sh: start_backend).
 for be in baseline:$P_BASE canary:$P_CANARY; do
 	name=${be%%:*} port=${be#*:}
-	if [ "$BACKEND" = nginx ]; then
-		nginx_backend_conf "$name" "$port" >"$T/backend-$name.conf"
-		start "be_$name" $PIN_LOAD nginx -e "$T/backend-$name.err" -p "$T" -c "$T/backend-$name.conf"
-	else
-		start "be_$name" $PIN_LOAD "$DEMO_BACKEND" --listen "127.0.0.1:$port" --name "$name"
-	fi
+	start_backend "$name" "$port"
+	eval "PID_be_$name=$LAST_PID"
 done
-wait_200 be_baseline "http://127.0.0.1:$P_BASE/" "$PID_be_baseline"
-wait_200 be_canary "http://127.0.0.1:$P_CANARY/" "$PID_be_canary"
+wait_200 baseline "http://127.0.0.1:$P_BASE/" "$PID_be_baseline"
+wait_200 canary "http://127.0.0.1:$P_CANARY/" "$PID_be_canary"
 if [[ $CONNS == *:64k* ]]; then
 	got=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$P_BASE/64k")
 	[ "$got" = "200 65536" ] || die "the backend's /64k answered '$got', not '200 65536'"
@@ -283,17 +178,8 @@ EOF
 # any request (http-reuse always); 90/10 by server weight, smooth round robin.
 # X-Forwarded-For/-Proto as weir sets them, so all do the same header work.
 haproxy_conf() {	# PORT
+	haproxy_head
 	cat <<EOF
-global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 30s
-  option http-keep-alive
-  http-reuse always
 frontend fe
   bind 127.0.0.1:$1
   default_backend pools
@@ -350,23 +236,23 @@ for p in $PROXIES; do
 	weir*)
 		weir_conf "${PORT[$p]}" "${ADMIN[$p]}" >"$T/$name.conf"
 		"${WEIR_BIN[$p]}" -t -c "$T/$name.conf" >/dev/null || die "$p rejects $T/$name.conf"
-		start "$name" $PIN_PROXY "${WEIR_BIN[$p]}" -c "$T/$name.conf"
-		wait_200 "$name" "http://127.0.0.1:${ADMIN[$p]}/healthz" "$(eval echo "\$PID_$name")"
+		start "$T/$name.log" "${PIN_PROXY[@]}" "${WEIR_BIN[$p]}" -c "$T/$name.conf"
+		wait_200 "$name" "http://127.0.0.1:${ADMIN[$p]}/healthz" "$LAST_PID"
 		;;
 	haproxy)
 		haproxy_conf "${PORT[$p]}" >"$T/haproxy.cfg"
 		haproxy -c -q -f "$T/haproxy.cfg" || die "haproxy rejects $T/haproxy.cfg"
-		start haproxy $PIN_PROXY haproxy -db -f "$T/haproxy.cfg"
+		start "$T/haproxy.log" "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg"
 		;;
 	nginx)
 		nginx_proxy_conf "${PORT[$p]}" >"$T/nginx-proxy.conf"
-		start nginx $PIN_PROXY nginx -e "$T/nginx-proxy.err" -p "$T" -c "$T/nginx-proxy.conf"
+		start "$T/nginx.log" "${PIN_PROXY[@]}" nginx -e "$T/nginx-proxy.err" -p "$T" -c "$T/nginx-proxy.conf"
 		;;
 	esac
-	PROXY_PID[$p]=$(eval echo "\$PID_$name")
+	PROXY_PID[$p]=$LAST_PID
 	wait_200 "$name" "$(proxy_url "$p")" "${PROXY_PID[$p]}"
 	# nginx: measure the worker, not the master (it exists once nginx answers)
-	[ "$p" = nginx ] && PROXY_PID[$p]=$(pgrep -P "$PID_nginx" | head -1)
+	[ "$p" = nginx ] && PROXY_PID[$p]=$(pgrep -P "$LAST_PID" | head -1)
 done
 
 # ---- checks before measuring --------------------------------------------------------
@@ -403,7 +289,7 @@ print(p["baseline"]["total"]["requests"] + p["canary"]["total"]["requests"], p["
 run_wrk() {
 	local url=$1 conns=${2%%:*}
 	[[ $2 == *:* ]] && url=${1%/}/${2#*:}
-	$PIN_LOAD wrk -t"$WRK_THREADS" -c"$conns" -d"$3" --latency "$url" >"$4" 2>&1 ||
+	"${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$3" --latency "$url" >"$4" 2>&1 ||
 		{ cat "$4" >&2; die "wrk failed against $url"; }
 }
 
@@ -415,14 +301,6 @@ HIST=$T/histcheck.txt
 
 # CPU accounting, to tell a proxy-bound run from one disturbed by something
 # else on the machine. All counts are in USER_HZ ticks.
-ticks_of() {	# PID...: "utime utime+stime", summed over the processes (all threads)
-	local pid u=0 t=0 a b
-	for pid in "$@"; do
-		read -r a b <<<"$(awk '{print $14, $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0 0)"
-		u=$((u + a)) t=$((t + b))
-	done
-	echo "$u $t"
-}
 core_ticks() {	# CPU: "busy irq+softirq steal total user+nice" for that core from /proc/stat
 	awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8, $7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9, $2+$3}' /proc/stat
 }
@@ -491,8 +369,8 @@ measure_once() {
 	out=$T/wrk-$p-$c-$run.txt
 	wait_quiet
 	[[ "$p" == weir* ]] && read -r w0 _ <<<"$(weir_recorded "$p")"
-	read -r tu0 t0 <<<"$(ticks_of "$pid")"
-	read -r ku0 _ <<<"$(ticks_of $LOAD_PIDS)"
+	read -r tu0 t0 <<<"$(proc_ticks "$pid")"
+	read -r ku0 _ <<<"$(proc_ticks $LOAD_PIDS)"
 	times >"$T/times.0"
 	read -r busy0 si0 st0 tot0 us0 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lbusy0 lsi0 lst0 ltot0 lus0 <<<"$(core_ticks "$LOAD_CPU")"
@@ -500,8 +378,8 @@ measure_once() {
 	read -r busy1 si1 st1 tot1 us1 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lbusy1 lsi1 lst1 ltot1 lus1 <<<"$(core_ticks "$LOAD_CPU")"
 	times >"$T/times.1"
-	read -r tu1 t1 <<<"$(ticks_of "$pid")"
-	read -r ku1 _ <<<"$(ticks_of $LOAD_PIDS)"
+	read -r tu1 t1 <<<"$(proc_ticks "$pid")"
+	read -r ku1 _ <<<"$(proc_ticks $LOAD_PIDS)"
 	x0=$(children_uticks "$T/times.0")
 	x1=$(children_uticks "$T/times.1")
 	RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -586,7 +464,6 @@ printf '%-10s %6s %4s %10s %9s %9s %6s %8s %6s %5s %6s %6s %6s\n' proxy conns ru
 sort -t$'\t' -k2,2n -k1,1 -k3,3n "$ROWS" |
 	awk -F'\t' '{printf "%-10s %6s %4s %10.0f %9.3f %9.3f %6s %8s %6s %5s %6s %6s %6s%s\n", $1, $2, $3, $4, $5, $6, $7, $14, $8, $9, $10, $11, $12, ($13 ~ /\*$/ ? " *" : "")}'
 
-median() { sort -g | awk '{v[NR] = $1} END {if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 # col PROXY CONNS FIELD: that field of the undisturbed runs, or of all runs
 # when every run was disturbed (then the count below says so).
 col() {
@@ -747,8 +624,9 @@ profile_callgrind() {
 	weir_conf "$port" "$admin" >"$T/weir-cg.conf"
 	echo
 	echo "== callgrind: weir under wrk -c50 -d10s (valgrind runs it ~50x slower)"
-	start weir_cg $PIN_PROXY valgrind --tool=callgrind --callgrind-out-file="$T/callgrind.out" \
+	start "$T/weir_cg.log" "${PIN_PROXY[@]}" valgrind --tool=callgrind --callgrind-out-file="$T/callgrind.out" \
 		"$WEIR" -c "$T/weir-cg.conf"
+	PID_weir_cg=$LAST_PID
 	wait_200 weir_cg "http://127.0.0.1:$port/" "$PID_weir_cg"
 	run_wrk "http://127.0.0.1:$port/" 50 10s "$T/wrk-cg.txt"
 	echo "   $(awk '/requests in/ {print $1}' "$T/wrk-cg.txt") requests under callgrind"

@@ -12,51 +12,32 @@
 set -euo pipefail
 
 PROG=demo_drill.sh
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 TOP=$(cd "$BENCH_DIR/.." && pwd)
 BUILD=${BUILD:-$(pwd)}
 RUNS=${RUNS:-5}
 SETTLE=${SETTLE:-15}
 LIMIT=${LIMIT:-60}
-for v in RUNS SETTLE LIMIT; do
-	case ${!v} in '' | *[!0-9]* | 0) die "$v must be a positive integer (got '${!v}')" ;; esac
-done
+need_posint RUNS SETTLE LIMIT
 [ -x "$BUILD/src/weir" ] || die "no weir in $BUILD/src (run from the build directory or set BUILD=)"
-for tool in curl jq; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+need_tools curl jq
+no_proxies
 
-DEMO_PID=
-stop_demo() {
-	[ -n "$DEMO_PID" ] || return 0
-	kill -TERM "$DEMO_PID" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$DEMO_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$DEMO_PID" 2>/dev/null || true
-	wait "$DEMO_PID" 2>/dev/null || true
-	DEMO_PID=
-}
-trap 'stop_demo' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+STOP_SECONDS=10
+cleanup_on_exit
 
-now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t / 1000)); }
 stats() { curl -sf -m 2 http://127.0.0.1:9090/stats.json || true; }
 
 for port in 8080 9090 9001 9101; do
-	! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "127.0.0.1:$port is taken (a demo running?)"
+	! port_open "$port" || die "127.0.0.1:$port is taken (a demo running?)"
 done
 
 times=()
 echo "== the demo's chaos drill (contrib/demo.sh, conf/demo.conf), $RUNS runs"
 for ((run = 1; run <= RUNS; run++)); do
 	# setsid: the demo and everything it starts form one group, stopped together.
-	setsid bash "$TOP/contrib/demo.sh" "$BUILD" >/tmp/weir-demo-drill.log 2>&1 &
-	DEMO_PID=$!
+	start /tmp/weir-demo-drill.log setsid bash "$TOP/contrib/demo.sh" "$BUILD"
+	DEMO_PID=$LAST_PID
 	up=0
 	for _ in $(seq 100); do
 		[ -n "$(stats)" ] && { up=1; break; }
@@ -80,10 +61,10 @@ for ((run = 1; run <= RUNS; run++)); do
 	rate=$(awk -v n="$n0" -v s="$SETTLE" 'BEGIN {printf "%.1f", n / s}')
 	reason=$(jq -r 'select(.actor == "guard" and .action == "rollback") | .reason' /tmp/weir-demo/events.log 2>/dev/null | head -n 1)
 	kill -TERM -- "-$DEMO_PID" 2>/dev/null || true
-	stop_demo
+	stop_pid "$DEMO_PID"
 	[ "$w0" != 0 ] || die "run $run: the canary was rolled back before the drill (a false rollback)"
 	if [ -n "$seen" ]; then
-		t=$(awk -v a="$t0" -v b="$seen" 'BEGIN {printf "%.2f", (b - a) / 1000}')
+		t=$(secs "$t0" "$seen")
 		times+=("$t")
 		printf '   run %d: canary ~%s req/s before the switch; rolled back after %s s: %s\n' "$run" "$rate" "$t" "$reason"
 	else
@@ -91,4 +72,4 @@ for ((run = 1; run <= RUNS; run++)); do
 	fi
 done
 [ "${#times[@]}" -eq "$RUNS" ] || die "${#times[@]} of $RUNS drills rolled back"
-printf '%s\n' "${times[@]}" | sort -g | awk '{v[NR] = $1} END {printf "== median %s s, max %s s over %d runs\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[NR], NR}'
+echo "== median $(printf '%s\n' "${times[@]}" | median) s, max $(printf '%s\n' "${times[@]}" | maxof) s over ${#times[@]} runs"

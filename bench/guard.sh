@@ -78,10 +78,8 @@
 set -euo pipefail
 
 PROG=guard.sh
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-note() { echo "$PROG: $*" >&2; }
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 RATES=${RATES:-20 200 2000}
 RUNS=${RUNS:-5}
 LATENCY_RUNS=${LATENCY_RUNS:-$RUNS}
@@ -117,122 +115,31 @@ GEN_RPS_MAX=4000	# requests/s one generator process is asked for at most
 GEN_CONNS_MAX=256	# connections of one generator
 ATTEMPTS=3		# a run that ends in a false rollback is started over this often
 
-find_bin() {	# NAME CANDIDATE...: the first executable candidate
-	local name=$1 c
-	shift
-	for c in "$@"; do
-		[ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
-	done
-	die "$name not found (tried: $*); build weir first or set the variable"
-}
 WEIR=$(find_bin weir "${WEIR:-}" ./src/weir "$BENCH_DIR/../src/weir")
 WEIRCTL=$(find_bin weirctl "${WEIRCTL:-}" ./src/weirctl "$BENCH_DIR/../src/weirctl")
 DEMO_BACKEND=$(find_bin weir-demo-backend "${DEMO_BACKEND:-}" ./contrib/weir-demo-backend \
 	"$BENCH_DIR/../contrib/weir-demo-backend")
-for tool in python3 curl jq; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-for v in RUNS LATENCY_RUNS HEALTHY_SECONDS WARMUP MAX_TOTAL_RPS WORKERS DETECT_LIMIT STALL_EVERY STALL_SECONDS; do
-	case ${!v} in '' | *[!0-9]*) die "$v must be a non-negative integer (got '${!v}')" ;; esac
-done
+need_tools python3 curl jq
+need_uint RUNS LATENCY_RUNS HEALTHY_SECONDS WARMUP MAX_TOTAL_RPS WORKERS DETECT_LIMIT STALL_EVERY STALL_SECONDS
 [ "$RUNS" -ge 1 ] || die "RUNS must be at least 1"
 for r in $RATES; do
 	case $r in '' | *[!0-9]* | 0) die "RATES must be positive integers (got '$r')" ;; esac
 done
 awk -v w="$CANARY_WEIGHT" 'BEGIN {exit !(w > 0 && w < 100)}' ||
 	die "CANARY_WEIGHT must be above 0 and below 100 (got $CANARY_WEIGHT)"
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
+no_proxies
 
 NCPU=$(nproc)
 CLK_TCK=$(getconf CLK_TCK)
 
 # ---- scratch directory, processes and cleanup --------------------------------
-T=$(mktemp -d /tmp/weir-guardbench.XXXXXX)
-PIDS=()
+make_tmp weir-guardbench
 GEN_PIDS=()
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-		kill -CONT "$pid" 2>/dev/null || true	# an interrupted stall
-	done
-	for pid in "${PIDS[@]}"; do
-		stop_pid "$pid"
-	done
-	if [ "$KEEP_TMP" = 1 ] || [ "$rc" != 0 ]; then
-		note "scratch directory kept: $T"
-	else
-		rm -rf "$T"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+STOP_SECONDS=15		# weir drains for up to 10 s
+KEEP_TMP_ON_ERROR=1
+cleanup_on_exit
 
-# stop_pid PID: SIGTERM, up to 15 s (weir drains for up to 10 s), then SIGKILL.
-stop_pid() {
-	local pid=$1
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	forget "$pid"
-}
-forget() {	# PID: no longer ours to stop at exit
-	local keep=() p
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-# start LOGFILE CMD...: run CMD in the background; its pid in LAST_PID.
-start() {
-	local log=$1
-	shift
-	"$@" >"$log" 2>&1 &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-
-# N free loopback ports below the ephemeral range, distinct (held together
-# while chosen, and released before this prints them).
-free_ports() {
-	python3 -S -c '
-import random, socket, sys
-socks, seen = [], set()
-while len(socks) < int(sys.argv[1]):
-    s = socket.socket()
-    p = random.randrange(20000, 32768)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    socks.append(s)
-ports = [s.getsockname()[1] for s in socks]
-for s in socks:
-    s.close()
-print(" ".join(map(str, ports)))' "$1"
-}
-
-now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t / 1000)); }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b - a) / 1000}'; }
 iso_ms() { date -d "$1" +%s%3N; }	# "2026-11-23T12:00:00.123Z" -> epoch ms
-
-wait_port() {	# PORT PID LOG: until PORT accepts, at most 10 s, while PID lives
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	sed 's/^/    /' "$3" >&2
-	die "nothing accepts on 127.0.0.1:$1 after 10 s (log above)"
-}
 
 backend_set() {	# PORT QUERY
 	curl -sf -m 5 -o /dev/null "http://127.0.0.1:$1/__backend/set?$2" ||
@@ -389,7 +296,7 @@ asyncio.run(main())
 PY
 
 # ---- backends: one per pool, for the whole benchmark ------------------------
-read -r P_BASE P_CANARY <<<"$(free_ports 2)"
+read -r P_BASE P_CANARY <<<"$(free_ports 2 20000 32768)"
 start "$T/backend-baseline.log" "$DEMO_BACKEND" --listen "127.0.0.1:$P_BASE" --name baseline \
 	--latency-ms 5 --jitter-ms 2 --error-rate 0.01
 PID_BASE=$LAST_PID
@@ -407,7 +314,7 @@ start_weir() {
 	local dir=$1 weight=$2 try
 	SOCK=$dir/weir.sock
 	for try in 1 2 3; do
-		read -r P_PROXY P_ADMIN <<<"$(free_ports 2)"
+		read -r P_PROXY P_ADMIN <<<"$(free_ports 2 20000 32768)"
 		cat >"$dir/weir.conf" <<EOF
 listen = ( "127.0.0.1:$P_PROXY" );
 workers = $WORKERS;
@@ -461,14 +368,7 @@ stop_load() {
 
 # CPU ticks: the machine's busy ticks, and ours (weir, backends, generators).
 ticks_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
-ticks_ours() {
-	local pid sum=0 t
-	for pid in "$PID_BASE" "$PID_CANARY" "$PID_WEIR" "${GEN_PIDS[@]}"; do
-		t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
-		sum=$((sum + t))
-	done
-	echo "$sum"
-}
+ticks_ours() { proc_ticks "$PID_BASE" "$PID_CANARY" "$PID_WEIR" "${GEN_PIDS[@]}" | cut -d' ' -f2; }
 
 # other_pct BUSY OURS SECONDS: CPU used by processes outside the benchmark,
 # in percent of all CPUs.
@@ -694,8 +594,6 @@ for rate in $RATES; do
 done
 
 # ---- report ---------------------------------------------------------------------------
-median() { sort -g | awk '{v[NR] = $1} END {if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-maxof() { sort -g | tail -n 1 | grep . || echo -; }
 col() {	# KIND RATE COLUMN: numeric values of that column
 	awk -F'\t' -v k="$1" -v r="$2" -v c="$3" '$1 == k && $2 == r && $c ~ /^[0-9.]+$/ {print $c}' "$ROWS"
 }
@@ -713,9 +611,9 @@ for kind in errors latency; do
 		[ "$n" -gt 0 ] || continue
 		printf '%-14s %8s %6s%% %8s %9.0f %5s %7s %7s %9s %9s %5s%% %s\n' \
 			"$([ "$kind" = errors ] && echo "30% errors" || echo "+50 ms")" "$rate" "${WEIGHT[$rate]}" \
-			"${TOTAL[$rate]}" "$(col "$kind" "$rate" 5 | median)" "$n" "$(col "$kind" "$rate" 7 | median)" \
-			"$(col "$kind" "$rate" 7 | maxof)" "$(col "$kind" "$rate" 8 | median)" \
-			"$(col "$kind" "$rate" 9 | median)" "$(col "$kind" "$rate" 12 | median)" "$(failed "$kind" "$rate")"
+			"${TOTAL[$rate]}" "$(col "$kind" "$rate" 5 | median %.2f)" "$n" "$(col "$kind" "$rate" 7 | median %.2f)" \
+			"$(col "$kind" "$rate" 7 | maxof)" "$(col "$kind" "$rate" 8 | median %.2f)" \
+			"$(col "$kind" "$rate" 9 | median %.2f)" "$(col "$kind" "$rate" 12 | median %.2f)" "$(failed "$kind" "$rate")"
 	done
 done
 

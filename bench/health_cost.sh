@@ -12,29 +12,24 @@
 # every check is a new connection (the cost without connection reuse). Prints the share of one core for each. Not part of make
 # check: it holds 1,000 ports and a core for a minute.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+PROG=health_cost.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+here=$BENCH_DIR
 build=${1:-$here/../build}
 n=${2:-1000}
 secs=${3:-30}
 close=${4:-}
-T=$(mktemp -d "${TMPDIR:-/tmp}/weir-health-cost.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT
+make_tmp weir-health-cost
+cleanup_on_exit
 
 # A run of N free ports: the kernel's ephemeral range starts higher.
 first=20000
-python3 "$here/check_backend.py" "$first" "$n" $close >"$T/backend.log" 2>&1 &
-pids+=($!)
+start "$T/backend.log" python3 "$here/check_backend.py" "$first" "$n" $close
 for _ in $(seq 100); do grep -q ready "$T/backend.log" && break; sleep 0.1; done
 grep -q ready "$T/backend.log" || { cat "$T/backend.log"; exit 1; }
 
 ticks=$(getconf CLK_TCK)
-cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_of() { proc_ticks "$1" | cut -d' ' -f2; }
 
 # measure LABEL CHECK_LINE
 measure() {
@@ -49,14 +44,13 @@ pools = {
 };
 state_file = ""; event_log = "";
 CONF
-	"$build/src/weir" -c "$T/weir.conf" >"$T/weir-$label.log" 2>&1 &
-	pid=$!
+	start "$T/weir-$label.log" "$build/src/weir" -c "$T/weir.conf"
+	pid=$LAST_PID
 	sleep 5
 	c0=$(cpu_of "$pid")
 	sleep "$secs"
 	c1=$(cpu_of "$pid")
-	kill "$pid"
-	wait "$pid" || true
+	stop_pid "$pid"
 	awk -v a="$c0" -v b="$c1" -v t="$ticks" -v s="$secs" -v l="$label" -v n="$n" \
 		'BEGIN { printf "%-10s %d servers: %.2f %% of one core (%d ticks in %d s)\n", l, n, 100 * (b - a) / t / s, b - a, s }'
 	if [[ $label == checks ]]; then

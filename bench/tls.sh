@@ -50,10 +50,8 @@
 set -euo pipefail
 
 PROG=tls.sh
-die() { echo "$PROG: error: $*" >&2; exit 1; }
-note() { echo "$PROG: $*" >&2; }
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
-BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BACKEND=${BACKEND:-nginx}
 KEY=${KEY:-rsa}
 CONNS_NEW=${CONNS_NEW:-50}
@@ -66,14 +64,6 @@ PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 KEEP_TMP=${KEEP_TMP:-0}
 
-find_bin() {	# NAME CANDIDATE...: the first executable candidate
-	local name=$1 c
-	shift
-	for c in "$@"; do
-		[ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
-	done
-	die "$name not found (tried: $*); build weir first or set the variable"
-}
 WEIR=$(find_bin weir "${WEIR:-}" ./src/weir "$BENCH_DIR/../src/weir")
 case $BACKEND in
 nginx) command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)" ;;
@@ -81,75 +71,17 @@ demo) DEMO_BACKEND=$(find_bin weir-demo-backend "${DEMO_BACKEND:-}" ./contrib/we
 	"$BENCH_DIR/../contrib/weir-demo-backend") ;;
 *) die "BACKEND must be nginx or demo (got $BACKEND)" ;;
 esac
-for tool in wrk haproxy openssl curl python3 taskset; do
-	command -v "$tool" >/dev/null || die "$tool is not installed"
-done
+need_tools wrk haproxy openssl curl python3 taskset
 case $KEY in rsa | ec) ;; *) die "KEY must be rsa or ec (got $KEY)" ;; esac
 for m in $MEASURES; do
 	case $m in handshakes | keepalive | plain) ;; *) die "unknown measure $m" ;; esac
 done
-case $REPEATS in '' | *[!0-9]* | 0) die "REPEATS must be a positive integer" ;; esac
-if [ "$(nproc)" -lt 2 ]; then
-	note "only one CPU: proxy, wrk and backend share it; results say little"
-	PROXY_CPU=0 LOAD_CPU=0
-fi
-PIN_PROXY=(taskset -c "$PROXY_CPU")
-PIN_LOAD=(taskset -c "$LOAD_CPU")
+need_posint REPEATS
+pin_cpus
 
 # ---- scratch directory and cleanup ----------------------------------------------
-T=$(mktemp -d /tmp/weir-bench-tls.XXXXXX)
-PIDS=()
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ "$KEEP_TMP" = 1 ]; then note "scratch directory kept: $T"; else rm -rf "$T"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-declare -A STARTED=()
-start() {	# NAME CMD...: run CMD in the background, log to $T/NAME.log
-	local name=$1
-	shift
-	"$@" >"$T/$name.log" 2>&1 &
-	PIDS+=("$!")
-	STARTED[$name]=$!
-}
-
-free_ports() {	# N distinct free loopback ports
-	python3 -S -c '
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
-
-wait_200() {	# NAME URL PID [CURL_ARGS...]: until URL answers 200, at most 10 s
-	local name=$1 url=$2 pid=$3 code=000
-	shift 3
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || { sed 's/^/    /' "$T/$name.log" >&2; die "$name exited"; }
-		code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$@" "$url" || true)
-		[ "$code" = 200 ] && return 0
-		sleep 0.1
-	done
-	sed 's/^/    /' "$T/$name.log" >&2
-	die "$name does not answer 200 at $url (last status $code)"
-}
+make_tmp weir-bench-tls
+cleanup_on_exit
 
 read -r P_BE P_WEIR P_WEIR_PLAIN P_WEIR_ADMIN P_HAPROXY P_HAPROXY_PLAIN <<<"$(free_ports 6)"
 
@@ -167,30 +99,8 @@ cat "$T/leaf.pem" "$T/ca.pem" >"$T/chain.pem"
 cat "$T/chain.pem" "$T/leaf.key" >"$T/haproxy.pem"	# HAProxy wants both in one file
 
 # ---- backend ---------------------------------------------------------------------------
-mkdir -p "$T/nginx-tmp"
-if [ "$BACKEND" = nginx ]; then
-	cat >"$T/backend.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $T/backend.pid;
-error_log $T/backend.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $T/nginx-tmp/body;
-  server {
-    listen 127.0.0.1:$P_BE backlog=4096;
-    location / { return 200 "ok\n"; }
-  }
-}
-EOF
-	start be "${PIN_LOAD[@]}" nginx -e "$T/backend.err" -p "$T" -c "$T/backend.conf"
-else
-	start be "${PIN_LOAD[@]}" "$DEMO_BACKEND" --listen "127.0.0.1:$P_BE" --name be
-fi
-wait_200 be "http://127.0.0.1:$P_BE/" "${STARTED[be]}"
+start_backend be "$P_BE" plain
+wait_200 be "http://127.0.0.1:$P_BE/" "$LAST_PID"
 
 # ---- proxies -----------------------------------------------------------------------------
 cat >"$T/weir.conf" <<EOF
@@ -205,23 +115,15 @@ state_file = "";
 event_log = "";
 EOF
 "$WEIR" -t -c "$T/weir.conf" >/dev/null || die "weir rejects $T/weir.conf"
-start weir "${PIN_PROXY[@]}" "$WEIR" -c "$T/weir.conf"
+start "$T/weir.log" "${PIN_PROXY[@]}" "$WEIR" -c "$T/weir.conf"
+PID_WEIR=$LAST_PID
 
 # The settings weir uses, spelled for HAProxy; keep-alive to the backend with
 # any idle connection reusable (http-reuse always); the same forwarded headers.
-cat >"$T/haproxy.cfg" <<EOF
-global
-  nbthread 1
-  maxconn 4096
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-  ssl-default-bind-ciphers ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 30s
-  option http-keep-alive
-  http-reuse always
+{
+	haproxy_head "ssl-default-bind-options ssl-min-ver TLSv1.2" \
+		"ssl-default-bind-ciphers ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+	cat <<EOF
 frontend fe
   bind 127.0.0.1:$P_HAPROXY ssl crt $T/haproxy.pem alpn http/1.1
   default_backend be
@@ -233,12 +135,13 @@ backend be
   http-request set-header X-Forwarded-Proto https
   server be 127.0.0.1:$P_BE
 EOF
+} >"$T/haproxy.cfg"
 haproxy -c -q -f "$T/haproxy.cfg" || die "haproxy rejects $T/haproxy.cfg"
-start haproxy "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg"
+start "$T/haproxy.log" "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg"
 
 declare -A URL=([weir]="https://127.0.0.1:$P_WEIR/" [haproxy]="https://127.0.0.1:$P_HAPROXY/")
 declare -A PLAIN_URL=([weir]="http://127.0.0.1:$P_WEIR_PLAIN/" [haproxy]="http://127.0.0.1:$P_HAPROXY_PLAIN/")
-declare -A PID=([weir]=${STARTED[weir]} [haproxy]=${STARTED[haproxy]})
+declare -A PID=([weir]=$PID_WEIR [haproxy]=$LAST_PID)
 for p in weir haproxy; do
 	wait_200 "$p" "${URL[$p]}" "${PID[$p]}" --cacert "$T/ca.pem"
 	wait_200 "$p" "${PLAIN_URL[$p]}" "${PID[$p]}"
@@ -246,7 +149,6 @@ done
 
 # ---- measuring -------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }	# utime + stime of PID, all threads
 
 # run MEASURE PROXY: one wrk run; prints "requests/s cpu% cpu-us-per-request"
 run() {
@@ -255,22 +157,18 @@ run() {
 	handshakes) conns=$CONNS_NEW hdr=(-H "Connection: close") ;;
 	plain) url=${PLAIN_URL[$p]} ;;
 	esac
-	t0=$(ticks "${PID[$p]}")
+	read -r _ t0 <<<"$(proc_ticks "${PID[$p]}")"
 	s0=$(date +%s%N)
 	"${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$DURATION" "${hdr[@]}" "$url" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk failed against $p"; }
 	s1=$(date +%s%N)
-	t1=$(ticks "${PID[$p]}")
+	read -r _ t1 <<<"$(proc_ticks "${PID[$p]}")"
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
 	n=$(awk '/ requests in / {print $1}' "$out")
 	errs=$(awk '/Non-2xx|Socket errors/' "$out")
 	[ -z "$errs" ] || note "$measure $p: $errs"
 	awk -v r="$rps" -v n="$n" -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v ns=$((s1 - s0)) \
 		'BEGIN { printf "%.0f %.0f %.1f\n", r, 100 * t / hz / (ns / 1e9), n ? 1e6 * t / hz / n : 0 }'
-}
-
-median() {
-	sort -n | awk '{v[NR] = $1} END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "== weir vs HAProxy over HTTPS ($KEY key, backend $BACKEND, $DURATION runs, proxy on CPU $PROXY_CPU)"
