@@ -18,16 +18,13 @@
 
 #include <event2/event.h>
 
-#include "weir/admin.h"
 #include "weir/clock.h"
 #include "weir/guard.h"
 #include "weir/health.h"
 #include "weir/log.h"
 #include "weir/rollout.h"
-#include "weir/runtime.h"
 #include "weir/state.h"
 #include "weir/stats.h"
-#include "weir/textbuf.h"
 
 #define RECENT_EVENTS 20             /* events kept for /stats.json and the page */
 #define EVENT_LINE_MAX 2048           /* state.h: an event line is always shorter */
@@ -35,12 +32,15 @@
  * with strerror and a few words), so this holds any of them whole. */
 #define ERR_TEXT_MAX (2 * PATH_MAX + 256)
 
-enum actor { ACTOR_GUARD, ACTOR_CONTROL, ACTOR_ROLLOUT, ACTOR_CONFIG, ACTOR_COUNT };
-static const char *const actor_names[ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
+static const char *const actor_names[CANARY_ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
 
 struct canary {
-	struct runtime *rt;
 	const struct weir_config *cfg;
+	struct stats *stats;             /* the measurements (the runtime's) */
+	struct health *health;           /* the health checks (the runtime's) */
+	/* The published weight: the workers route by it. Only publish_weight
+	 * writes it; it holds the whole weight set in one word. */
+	_Atomic uint32_t published;
 	/* Restart-only settings: kept from the configuration weir started with. */
 	char *state_file;
 	char *event_log;
@@ -67,29 +67,11 @@ struct canary {
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
 	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
 	size_t recent_first, nrecent;
-	uint64_t weight_changes[ACTOR_COUNT];
+	uint64_t weight_changes[CANARY_ACTOR_COUNT];
 	bool pool_down[POOL_COUNT];      /* health checks: no server up, as last reported */
 };
 
-/* ---- time and text -------------------------------------------------------------- */
-
-static void wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
-{
-	const struct canary *c = ctx;
-
-	clock_format_wall(buf, len, (int64_t)mono_ms + c->wall_offset_ms, false);
-}
-
-/* Append what a growing textbuf T received (RC 0), or FALLBACK when memory
- * ran out, so that the document stays whole; releases T. */
-static void add_text(struct evbuffer *out, struct textbuf *t, int rc, const char *fallback)
-{
-	if (rc == 0)
-		evbuffer_add(out, t->buf, t->off);
-	else
-		evbuffer_add(out, fallback, strlen(fallback));
-	textbuf_dispose(t);
-}
+/* ---- events -------------------------------------------------------------- */
 
 static void recent_add(struct canary *c, const char *line)
 {
@@ -119,7 +101,7 @@ static int save_state(struct canary *c, uint32_t weight, enum guard_state gs, ch
 }
 
 /* Record an event: event log (flushed) and the recent ring. */
-static int record_event(struct canary *c, enum actor actor, const char *action, uint32_t before,
+static int record_event(struct canary *c, enum canary_actor actor, const char *action, uint32_t before,
                         uint32_t after, const char *reason, char *err, size_t errlen)
 {
 	struct weir_event ev = { .actor = actor_names[actor], .action = action, .before = before,
@@ -138,16 +120,15 @@ static int record_event(struct canary *c, enum actor actor, const char *action, 
 
 /* ---- weight changes ------------------------------------------------------------------ */
 
-/* Put the step views' numbers into the report's current step. */
-static void fill_step_numbers(struct canary *c, uint64_t now_ms)
+/* Put the step views of SNAP into the report's current step. */
+static void fill_step_numbers_from(struct canary *c, const struct stats_snapshot *snap)
 {
 	struct rollout_record *cur = rollout_history_current(&c->history);
 	if (!cur)
 		return;
-	stats_snapshot_take(c->rt->stats, now_ms, c->snap);
 	cur->has_numbers = true;
 	for (int p = 0; p < POOL_COUNT; p++) {
-		const struct stats_view *v = &c->snap->pools[p].step;
+		const struct stats_view *v = &snap->pools[p].step;
 		cur->pools[p].requests = v->requests;
 		cur->pools[p].errors = v->errors;
 		cur->pools[p].abandoned = v->abandoned;
@@ -159,26 +140,35 @@ static void fill_step_numbers(struct canary *c, uint64_t now_ms)
 	}
 }
 
+/* Put the step views' numbers, as they are now, into the report's current step. */
+static void fill_step_numbers(struct canary *c, uint64_t now_ms)
+{
+	if (!rollout_history_current(&c->history))
+		return;
+	stats_snapshot_take(c->stats, now_ms, c->snap);
+	fill_step_numbers_from(c, c->snap);
+}
+
 /* Close the current report step with its numbers and open one at AFTER. */
-static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum actor actor,
+static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum canary_actor actor,
                         const char *reason, uint64_t now_ms)
 {
 	fill_step_numbers(c, now_ms);
 	rollout_history_change(&c->history, after, outcome, actor_names[actor], reason, now_ms);
-	stats_reset_step(c->rt->stats);
+	stats_reset_step(c->stats);
 }
 
 static void publish_weight(struct canary *c, uint32_t weight)
 {
 	c->weight = weight;
-	atomic_store_explicit(&c->rt->canary_weight, weight, memory_order_release);
+	atomic_store_explicit(&c->published, weight, memory_order_release);
 }
 
 /* An operator's (or the rollout's) change: persist first, then publish.
  * GUARD_AFTER is the guard as it will be after the change (already computed
  * on a copy). Returns 0, or -1 with ERR and nothing changed. */
 static int change_weight_persisted(struct canary *c, uint32_t after, const struct guard *guard_after,
-                                   enum actor actor, const char *action, enum rollout_outcome outcome,
+                                   enum canary_actor actor, const char *action, enum rollout_outcome outcome,
                                    const char *reason, uint64_t now_ms, char *err, size_t errlen)
 {
 	uint32_t before = c->weight;
@@ -205,7 +195,7 @@ static int change_weight_persisted(struct canary *c, uint32_t after, const struc
 static void restart_run(struct canary *c, uint64_t now_ms)
 {
 	c->window_since_ms = now_ms;
-	stats_reset_run(c->rt->stats);
+	stats_reset_run(c->stats);
 	c->run_start_ms = now_ms;
 	c->seg_index = 0;
 }
@@ -220,43 +210,31 @@ static void rearm(struct canary *c, uint64_t now_ms)
 	}
 }
 
-/* ---- control operations ------------------------------------------------------------------ */
+/* ---- operator changes ------------------------------------------------------------------ */
 
-static int op_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+int canary_set_weight(struct canary *c, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
 {
-	struct canary *c = ctx;
-	(void)err;
-	(void)errlen;
-	evbuffer_add_printf(out, "baseline %.2f\ncanary %.2f\n", (WEIGHT_SCALE - c->weight) / 100.0,
-	                    c->weight / 100.0);
-	return 0;
-}
-
-static int op_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
 	uint64_t now = clock_now_ms();
 	uint32_t canary = pool == POOL_CANARY ? weight : WEIGHT_SCALE - weight;
 	struct guard g = c->guard;
 
 	guard_rearm(&g, canary, now);
-	if (change_weight_persisted(c, canary, &g, ACTOR_CONTROL, "set_weight",
+	if (change_weight_persisted(c, canary, &g, CANARY_ACTOR_CONTROL, "set_weight",
 	                            rollout_outcome_for_weights(c->weight, canary), NULL, now, err, errlen) < 0)
 		return -1;
 	rearm(c, now);
 	return 0;
 }
 
-static int op_rollback(void *ctx, const char *reason, char *err, size_t errlen)
+int canary_rollback(struct canary *c, const char *reason, char *err, size_t errlen)
 {
-	struct canary *c = ctx;
 	uint64_t now = clock_now_ms();
 	struct guard g = c->guard;
 	char why[GUARD_REASON_MAX];
 
 	guard_copy_text(why, sizeof(why), reason && reason[0] ? reason : "manual rollback");
 	guard_rolled_back(&g, why, now);
-	if (change_weight_persisted(c, 0, &g, ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
+	if (change_weight_persisted(c, 0, &g, CANARY_ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
 	                            err, errlen) < 0)
 		return -1;
 	if (c->has_rollout)
@@ -264,9 +242,8 @@ static int op_rollback(void *ctx, const char *reason, char *err, size_t errlen)
 	return 0;
 }
 
-static int op_promote(void *ctx, char *err, size_t errlen)
+int canary_promote(struct canary *c, char *err, size_t errlen)
 {
-	struct canary *c = ctx;
 	uint64_t now = clock_now_ms();
 	uint32_t target = WEIGHT_SCALE;
 	struct rollout saved;
@@ -280,7 +257,7 @@ static int op_promote(void *ctx, char *err, size_t errlen)
 	guard_rearm(&g, target, now);
 	if (c->has_rollout)
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-	if (change_weight_persisted(c, target, &g, ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
+	if (change_weight_persisted(c, target, &g, CANARY_ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
 	                            err, errlen) < 0) {
 		if (c->has_rollout)
 			c->rollout = saved;
@@ -301,7 +278,7 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 		guard_resume(&g, c->weight, now);
 	if (save_state(c, c->weight, g.state, err, errlen) < 0)
 		return -1;
-	if (record_event(c, ACTOR_CONTROL, pause ? "pause" : "resume", c->weight, c->weight, NULL, err,
+	if (record_event(c, CANARY_ACTOR_CONTROL, pause ? "pause" : "resume", c->weight, c->weight, NULL, err,
 	                 errlen) < 0)
 		return -1;
 	c->guard = g;
@@ -317,106 +294,14 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 	return 0;
 }
 
-static int op_pause(void *ctx, char *err, size_t errlen)
+int canary_pause(struct canary *c, char *err, size_t errlen)
 {
-	return pause_or_resume(ctx, true, err, errlen);
+	return pause_or_resume(c, true, err, errlen);
 }
 
-static int op_resume(void *ctx, char *err, size_t errlen)
+int canary_resume(struct canary *c, char *err, size_t errlen)
 {
-	return pause_or_resume(ctx, false, err, errlen);
-}
-
-static int op_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
-	char *json = admin_stats_json(c->rt);
-	if (!json) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	evbuffer_add_printf(out, "%s\n", json);
-	free(json);
-	return 0;
-}
-
-static int op_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
-	char since[40];
-	struct textbuf t;
-
-	textbuf_start_growing(&t);
-	wall_format(c->guard.since_ms, since, sizeof(since), c);
-	if (guard_format_show(&c->guard, clock_now_ms(), since, &t) < 0) {
-		textbuf_dispose(&t);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	add_text(out, &t, 0, "");
-	return 0;
-}
-
-static int op_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
-
-	if (c->event_log[0]) {
-		char **lines = NULL;
-		size_t count = 0;
-		if (event_log_read_last(c->event_log, n, &lines, &count, err, errlen) < 0)
-			return -1;
-		for (size_t i = 0; i < count; i++)
-			evbuffer_add_printf(out, "%s\n", lines[i]);
-		event_log_lines_free(lines, count);
-		return 0;
-	}
-	size_t skip = c->nrecent > n ? c->nrecent - n : 0;
-	for (size_t i = skip; i < c->nrecent; i++)
-		evbuffer_add_printf(out, "%s\n", c->recent[(c->recent_first + i) % RECENT_EVENTS]);
-	return 0;
-}
-
-static int op_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)err;
-	(void)errlen;
-	canary_report_json(ctx, out);
-	evbuffer_add(out, "\n", 1);
-	return 0;
-}
-
-static int op_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
-	(void)err;
-	(void)errlen;
-	admin_servers_text(c->rt, out);
-	return 0;
-}
-
-static int op_reload(void *ctx, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
-	return runtime_reload(c->rt, err, errlen);
-}
-
-void canary_control_ops(struct canary *c, struct control_ops *ops)
-{
-	memset(ops, 0, sizeof(*ops));
-	ops->ctx = c;
-	ops->show_weights = op_show_weights;
-	ops->set_weight = op_set_weight;
-	ops->rollback = op_rollback;
-	ops->promote = op_promote;
-	ops->pause = op_pause;
-	ops->resume = op_resume;
-	ops->show_stats = op_show_stats;
-	ops->show_guard = op_show_guard;
-	ops->show_events = op_show_events;
-	ops->show_report = op_show_report;
-	ops->show_servers = op_show_servers;
-	ops->reload = op_reload;
+	return pause_or_resume(c, false, err, errlen);
 }
 
 /* ---- the guard's tick ------------------------------------------------------------------ */
@@ -438,15 +323,15 @@ static void apply_guard_rollback(struct canary *c, const char *reason, uint64_t 
 	char err[ERR_TEXT_MAX];
 
 	publish_weight(c, 0);
-	c->weight_changes[ACTOR_GUARD]++;
+	c->weight_changes[CANARY_ACTOR_GUARD]++;
 	if (c->has_rollout)
 		rollout_rolled_back(&c->rollout);
 	log_warn("guard rollback: canary %.2f%% -> 0.00%%: %s", before / 100.0, reason);
 	if (save_state(c, 0, c->guard.state, err, sizeof(err)) < 0)
 		log_error("%s", err);
-	if (record_event(c, ACTOR_GUARD, "rollback", before, 0, reason, err, sizeof(err)) < 0)
+	if (record_event(c, CANARY_ACTOR_GUARD, "rollback", before, 0, reason, err, sizeof(err)) < 0)
 		log_error("%s", err);
-	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, ACTOR_GUARD, reason, now);
+	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, CANARY_ACTOR_GUARD, reason, now);
 }
 
 /* Health checks, apart from the guard's judgement of measurements (so that
@@ -462,7 +347,7 @@ static bool check_pools(struct canary *c, uint64_t now)
 
 	for (int p = 0; p < POOL_COUNT; p++) {
 		/* The reason is written only when it is used: this runs every tick. */
-		bool down = health_pool_down(c->rt->health, (enum pool_id)p, NULL, 0);
+		bool down = health_pool_down(c->health, (enum pool_id)p, NULL, 0);
 		bool can_roll_back = p == POOL_CANARY && c->weight > 0 && c->cfg->guard.enabled &&
 		                     c->cfg->guard.action == GUARD_ACTION_ROLLBACK &&
 		                     c->guard.state != GUARD_PAUSED && c->guard.state != GUARD_ROLLED_BACK;
@@ -470,14 +355,14 @@ static bool check_pools(struct canary *c, uint64_t now)
 
 		c->pool_down[p] = down;
 		if (down && (can_roll_back || !was_down))
-			(void)health_pool_down(c->rt->health, (enum pool_id)p, why, sizeof(why));
+			(void)health_pool_down(c->health, (enum pool_id)p, why, sizeof(why));
 		if (down && can_roll_back) {
 			guard_rolled_back(&c->guard, why, now);
 			apply_guard_rollback(c, why, now);
 			rolled_back = true;
 		} else if (down && !was_down) {
 			log_warn("health alert: %s", why);
-			if (record_event(c, ACTOR_GUARD, "alert", c->weight, c->weight, why, err, sizeof(err)) < 0)
+			if (record_event(c, CANARY_ACTOR_GUARD, "alert", c->weight, c->weight, why, err, sizeof(err)) < 0)
 				log_error("%s", err);
 		} else if (!down && was_down) {
 			log_info("health: pool %s has a server up again", p == POOL_CANARY ? "canary" : "baseline");
@@ -503,7 +388,7 @@ static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 {
 	struct guard_input in;
 
-	stats_snapshot_take_since(c->rt->stats, now, c->window_since_ms, c->snap);
+	stats_snapshot_take_since(c->stats, now, c->window_since_ms, c->snap);
 	memset(&in, 0, sizeof(in));
 	in.canary_weight = c->weight;
 	in.quantile_ms = window_quantile_ms;
@@ -560,7 +445,7 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 	}
 	/* Folds come every 200 ms, ticks every 100: a tick with no new data
 	 * has nothing to judge (the run and its segments are as they were). */
-	if (!stats_take_run(c->rt->stats, c->run, &c->run_gen) && c->guard.state == GUARD_WATCHING)
+	if (!stats_take_run(c->stats, c->run, &c->run_gen) && c->guard.state == GUARD_WATCHING)
 		return (struct guard_verdict){ .kind = GUARD_VERDICT_NONE, .from = c->guard.state,
 		                               .to = c->guard.state, .judged = c->guard.last.judged };
 	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
@@ -607,11 +492,11 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	}
 	if (v.kind == GUARD_VERDICT_ALERT) {
 		log_warn("guard alert: %s", v.reason);
-		if (record_event(c, ACTOR_GUARD, "alert", c->weight, c->weight, v.reason, err, sizeof(err)) < 0)
+		if (record_event(c, CANARY_ACTOR_GUARD, "alert", c->weight, c->weight, v.reason, err, sizeof(err)) < 0)
 			log_error("%s", err);
 	} else if (v.from != v.to && (v.to == GUARD_BREACHING || v.from == GUARD_BREACHING)) {
 		log_info("guard %s%s%s", transition_action(v.to), v.reason ? ": " : "", v.reason ? v.reason : "");
-		if (record_event(c, ACTOR_GUARD, transition_action(v.to), c->weight, c->weight, v.reason, err,
+		if (record_event(c, CANARY_ACTOR_GUARD, transition_action(v.to), c->weight, c->weight, v.reason, err,
 		                 sizeof(err)) < 0)
 			log_error("%s", err);
 	}
@@ -620,7 +505,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 
 	/* A step is healthy only with every checked canary server up. */
 	uint32_t next;
-	bool healthy = v.judged && health_pool_all_up(c->rt->health, POOL_CANARY);
+	bool healthy = v.judged && health_pool_all_up(c->health, POOL_CANARY);
 	char unproven[GUARD_REASON_MAX];
 	bool within = guard_within(&c->guard, unproven, sizeof(unproven));
 	bool was_awaiting = c->rollout.awaiting_evidence;
@@ -630,7 +515,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
 		guard_rearm(&g, next, now);
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-		if (change_weight_persisted(c, next, &g, ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
+		if (change_weight_persisted(c, next, &g, CANARY_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
 		                            err, sizeof(err)) < 0)
 			log_error("rollout advance not applied: %s", err);
 		else
@@ -641,66 +526,59 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
-/* ---- JSON for the admin listener ---------------------------------------------------------- */
+/* ---- what the status documents read ---------------------------------------------------------- */
 
-void canary_stats_json(struct canary *c, struct evbuffer *out)
+uint32_t canary_weight(const struct canary *c)
 {
-	char since[40];
-	struct textbuf t;
-
-	wall_format(c->guard.since_ms, since, sizeof(since), c);
-	textbuf_start_growing(&t);
-	evbuffer_add_printf(out, "\"guard\":");
-	add_text(out, &t, guard_format_stats_json(&c->guard, since, &t), "null");
-	evbuffer_add_printf(out, ",\"rollout\":");
-	if (c->has_rollout) {
-		uint64_t at;
-		char next[40];
-		bool has_next = rollout_next_at(&c->rollout, &at);
-		if (has_next)
-			wall_format(at, next, sizeof(next), c);
-		textbuf_start_growing(&t);
-		add_text(out, &t, rollout_format_json(&c->rollout, has_next ? next : NULL, &t), "null");
-	} else {
-		evbuffer_add_printf(out, "null");
-	}
-	evbuffer_add_printf(out, ",\"events\":[");
-	for (size_t i = 0; i < c->nrecent; i++)
-		evbuffer_add_printf(out, "%s%s", i ? "," : "", c->recent[(c->recent_first + i) % RECENT_EVENTS]);
-	evbuffer_add_printf(out, "]");
+	return atomic_load_explicit(&c->published, memory_order_acquire);
 }
 
-void canary_report_json(struct canary *c, struct evbuffer *out)
+const struct guard *canary_guard(const struct canary *c)
 {
-	uint64_t now = clock_now_ms();
-	struct textbuf t;
-
-	fill_step_numbers(c, now); /* the current step's numbers so far */
-	/* {"steps":[...],"dropped":N} and the guard's current run: its tests */
-	textbuf_start_growing(&t);
-	int rc = rollout_history_format_json(&c->history, now, wall_format, c, &t);
-	if (rc == 0 && t.off > 0 && t.buf[t.off - 1] == '}') {
-		t.buf[--t.off] = '\0';
-		textbuf_printf(&t, ",\"guard\":{");
-		guard_format_tests_json(&c->guard, &t);
-		textbuf_printf(&t, "}}");
-		rc = t.truncated ? -1 : 0;
-	}
-	add_text(out, &t, rc, "{\"error\":\"out of memory\"}");
+	return &c->guard;
 }
 
-void canary_metrics(struct canary *c, struct evbuffer *out)
+const struct rollout *canary_rollout(const struct canary *c)
 {
-	evbuffer_add_printf(out, "# HELP weir_guard_state The guard's state (1 for the current one).\n"
-	                         "# TYPE weir_guard_state gauge\n");
-	for (int s = 0; s < GUARD_STATE_COUNT; s++)
-		evbuffer_add_printf(out, "weir_guard_state{state=\"%s\"} %d\n", guard_state_name((enum guard_state)s),
-		                    c->guard.state == (enum guard_state)s);
-	evbuffer_add_printf(out, "# HELP weir_weight_changes_total Weight changes since start, per actor.\n"
-	                         "# TYPE weir_weight_changes_total counter\n");
-	for (int a = 0; a < ACTOR_COUNT; a++)
-		evbuffer_add_printf(out, "weir_weight_changes_total{actor=\"%s\"} %llu\n", actor_names[a],
-		                    (unsigned long long)c->weight_changes[a]);
+	return c->has_rollout ? &c->rollout : NULL;
+}
+
+void canary_wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
+{
+	const struct canary *c = ctx;
+
+	clock_format_wall(buf, len, (int64_t)mono_ms + c->wall_offset_ms, false);
+}
+
+size_t canary_recent_count(const struct canary *c)
+{
+	return c->nrecent;
+}
+
+const char *canary_recent(const struct canary *c, size_t i)
+{
+	return c->recent[(c->recent_first + i) % RECENT_EVENTS];
+}
+
+const char *canary_event_log_path(const struct canary *c)
+{
+	return c->event_log;
+}
+
+const char *canary_actor_name(enum canary_actor a)
+{
+	return actor_names[a];
+}
+
+uint64_t canary_weight_changes(const struct canary *c, enum canary_actor a)
+{
+	return c->weight_changes[a];
+}
+
+const struct rollout_history *canary_report_refresh(struct canary *c, const struct stats_snapshot *snap)
+{
+	fill_step_numbers_from(c, snap); /* the current step's numbers so far */
+	return &c->history;
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -768,9 +646,9 @@ static int run_views_new(struct canary *c)
 	return 0;
 }
 
-struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
+struct canary *canary_new(struct event_base *base, const struct weir_config *cfg, struct stats *stats,
+                          struct health *health, char *err, size_t errlen)
 {
-	const struct weir_config *cfg = rt->cfg;
 	struct canary *c = calloc(1, sizeof(*c));
 	uint64_t now = clock_now_ms();
 	struct weir_state st;
@@ -780,12 +658,13 @@ struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	c->rt = rt;
 	c->cfg = cfg;
+	c->stats = stats;
+	c->health = health;
 	c->run_gen = UINT64_MAX; /* c->run holds nothing yet */
 	c->wall_offset_ms = clock_wall_ms() - (int64_t)now;
 	c->snap = stats_snapshot_new();
-	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
+	c->tick = event_new(base, -1, EV_PERSIST, guard_tick_cb, c);
 	if (run_views_new(c) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

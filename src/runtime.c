@@ -24,6 +24,7 @@
 #include "weir/clock.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
+#include "weir/status.h"
 #include "weir/tls.h"
 #include "weir/worker.h"
 
@@ -106,6 +107,7 @@ int runtime_reload(struct runtime *rt, char *err, size_t errlen)
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		worker_request_reconfigure(&rt->workers[i], cfg);
 	canary_reconfigure(rt->canary, cfg);
+	status_set_config(rt->status, cfg);
 	log_info("reload: %s applied", cfg->path);
 	return 0;
 }
@@ -185,6 +187,89 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 		evtimer_add(rt->stop_timer, &tv);
 }
 
+/* ---- the control socket's operations ---------------------------------------------- */
+
+static int op_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	return status_show_weights(((struct runtime *)ctx)->status, out, err, errlen);
+}
+
+static int op_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
+{
+	return canary_set_weight(((struct runtime *)ctx)->canary, pool, weight, err, errlen);
+}
+
+static int op_rollback(void *ctx, const char *reason, char *err, size_t errlen)
+{
+	return canary_rollback(((struct runtime *)ctx)->canary, reason, err, errlen);
+}
+
+static int op_promote(void *ctx, char *err, size_t errlen)
+{
+	return canary_promote(((struct runtime *)ctx)->canary, err, errlen);
+}
+
+static int op_pause(void *ctx, char *err, size_t errlen)
+{
+	return canary_pause(((struct runtime *)ctx)->canary, err, errlen);
+}
+
+static int op_resume(void *ctx, char *err, size_t errlen)
+{
+	return canary_resume(((struct runtime *)ctx)->canary, err, errlen);
+}
+
+static int op_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	return status_show_stats(((struct runtime *)ctx)->status, out, err, errlen);
+}
+
+static int op_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	return status_show_guard(((struct runtime *)ctx)->status, out, err, errlen);
+}
+
+static int op_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
+{
+	return status_show_events(((struct runtime *)ctx)->status, n, out, err, errlen);
+}
+
+static int op_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	return status_show_report(((struct runtime *)ctx)->status, out, err, errlen);
+}
+
+static int op_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+{
+	return status_show_servers(((struct runtime *)ctx)->status, out, err, errlen);
+}
+
+static int op_reload(void *ctx, char *err, size_t errlen)
+{
+	return runtime_reload(ctx, err, errlen);
+}
+
+/* The runtime wires the commands to the modules that own them, so that none
+ * of those modules needs to know another (no call cycle through here). */
+static void control_ops_bind(struct runtime *rt, struct control_ops *ops)
+{
+	*ops = (struct control_ops){
+		.ctx = rt,
+		.show_weights = op_show_weights,
+		.set_weight = op_set_weight,
+		.rollback = op_rollback,
+		.promote = op_promote,
+		.pause = op_pause,
+		.resume = op_resume,
+		.show_stats = op_show_stats,
+		.show_guard = op_show_guard,
+		.show_events = op_show_events,
+		.show_report = op_show_report,
+		.show_servers = op_show_servers,
+		.reload = op_reload,
+	};
+}
+
 int runtime_run(struct weir_config *cfg)
 {
 	struct runtime *rt = NULL;
@@ -208,7 +293,6 @@ int runtime_run(struct weir_config *cfg)
 	}
 	rt->cfg = cfg;
 	rt->start_us = clock_now_us();
-	atomic_store(&rt->canary_weight, cfg->split.canary_weight);
 	rt->base = event_base_new();
 	if (rt->base)
 		rt->reconf_done = event_new(rt->base, -1, 0, reconf_done_cb, rt);
@@ -249,14 +333,24 @@ int runtime_run(struct weir_config *cfg)
 		}
 	}
 	/* The weights (state file first) before any worker accepts. */
-	rt->canary = canary_new(rt, err, sizeof(err));
+	rt->canary = canary_new(rt->base, cfg, rt->stats, rt->health, err, sizeof(err));
 	if (!rt->canary) {
 		log_error("%s", err);
 		goto out;
 	}
+	struct status_sources src = {
+		.rt = rt, .stats = rt->stats, .health = rt->health, .canary = rt->canary,
+		.start_us = rt->start_us, .tls_handshake_failures = &rt->tls_handshake_failures,
+		.tls_upstream_failures = &rt->tls_upstream_failures,
+	};
+	rt->status = status_new(&src, cfg);
+	if (!rt->status) {
+		log_error("out of memory");
+		goto out;
+	}
 	if (cfg->admin_socket[0]) {
 		struct control_ops ops;
-		canary_control_ops(rt->canary, &ops);
+		control_ops_bind(rt, &ops);
 		rt->control = control_new(rt->base, cfg->admin_socket, &ops, err, sizeof(err));
 		if (!rt->control) {
 			log_error("%s", err);
@@ -264,7 +358,7 @@ int runtime_run(struct weir_config *cfg)
 		}
 	}
 	if (cfg->admin_http_set) {
-		rt->admin = admin_new(rt, err, sizeof(err));
+		rt->admin = admin_new(rt->base, &cfg->admin_http, rt->status, err, sizeof(err));
 		if (!rt->admin) {
 			log_error("%s", err);
 			goto out;
@@ -289,12 +383,12 @@ int runtime_run(struct weir_config *cfg)
 	}
 	if (started == rt->nworkers) {
 		log_info("weir %s: %zu listener(s), %u worker(s), canary %.2f%%", PACKAGE_VERSION,
-		         cfg->nlisteners, rt->nworkers, atomic_load(&rt->canary_weight) / 100.0);
+		         cfg->nlisteners, rt->nworkers, canary_weight(rt->canary) / 100.0);
 		for (size_t i = 0; i < cfg->nlisteners; i++)
 			log_info("listening on %s%s", cfg->listeners[i].addr.text,
 			         cfg->listeners[i].tls ? " (TLS)" : "");
 #ifdef HAVE_LIBSYSTEMD
-		sd_notifyf(0, "READY=1\nSTATUS=canary %.2f%%", atomic_load(&rt->canary_weight) / 100.0);
+		sd_notifyf(0, "READY=1\nSTATUS=canary %.2f%%", canary_weight(rt->canary) / 100.0);
 #endif
 		event_base_dispatch(rt->base);
 		rc = 0;
@@ -333,6 +427,7 @@ out:
 			log_warn("access log: %llu line(s) could not be written (last error: %s)",
 			         (unsigned long long)st.lines_dropped, strerror(st.last_errno));
 	}
+	status_free(rt->status);
 	canary_free(rt->canary);
 	stats_free(rt->stats);
 	if (rt->reconf_done)

@@ -27,6 +27,7 @@ struct accesslog;
 struct admin;
 struct canary;
 struct control;
+struct status;
 struct health;
 struct tls_set;
 
@@ -153,7 +154,6 @@ struct runtime {
 	_Atomic unsigned reconf_pending;    /* workers that have not switched yet */
 	struct event *reconf_done;          /* cross-thread: free old_cfg */
 	struct event_base *base;            /* main thread: signals, admin, control, guard */
-	_Atomic uint32_t canary_weight;     /* the whole weight set: one atomic word */
 	_Atomic uint32_t nconns;            /* client connections, all workers */
 	_Atomic uint64_t refused_conns;     /* over max_connections */
 	_Atomic uint64_t tls_handshake_failures; /* client handshakes that failed */
@@ -167,7 +167,8 @@ struct runtime {
 	bool stopping;
 	struct event *stop_timer;
 	struct admin *admin;
-	struct canary *canary;
+	struct canary *canary;              /* owns the published weight */
+	struct status *status;              /* renders the status documents */
 	struct health *health;              /* active health checks (main thread) */
 	struct control *control;
 	struct event *sighup;
