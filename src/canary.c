@@ -304,6 +304,60 @@ int canary_resume(struct canary *c, char *err, size_t errlen)
 	return pause_or_resume(c, false, err, errlen);
 }
 
+/* ---- the operator's commands ------------------------------------------------------------ */
+
+static int cmd_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)out;
+	return canary_set_weight(ctx, a->pool, a->weight, err, errlen);
+}
+
+static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)out;
+	return canary_rollback(ctx, a->reason, err, errlen);
+}
+
+static int cmd_promote(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)a;
+	(void)out;
+	return canary_promote(ctx, err, errlen);
+}
+
+static int cmd_pause(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)a;
+	(void)out;
+	return canary_pause(ctx, err, errlen);
+}
+
+static int cmd_resume(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)a;
+	(void)out;
+	return canary_resume(ctx, err, errlen);
+}
+
+static const struct control_command canary_commands[] = {
+	{ { "set", "weight" }, "set weight canary|baseline PERCENT",
+	  "set that pool to PERCENT (0 to 100, steps of 0.01), the other to the rest; re-arms the guard",
+	  CONTROL_ARGS_POOL_WEIGHT, cmd_set_weight },
+	{ { "rollback", NULL }, "rollback [REASON...]",
+	  "canary to 0 at once; guard state rolled_back", CONTROL_ARGS_REASON, cmd_rollback },
+	{ { "promote", NULL }, "promote",
+	  "next rollout step (or canary 100 without a rollout)", CONTROL_ARGS_NONE, cmd_promote },
+	{ { "pause", NULL }, "pause",
+	  "stop the guard's judgement and the rollout's auto-advance", CONTROL_ARGS_NONE, cmd_pause },
+	{ { "resume", NULL }, "resume",
+	  "restart the guard's judgement and the rollout's auto-advance", CONTROL_ARGS_NONE, cmd_resume },
+};
+
+int canary_register_commands(struct canary *c, struct control_registry *reg)
+{
+	return control_register(reg, canary_commands, sizeof(canary_commands) / sizeof(canary_commands[0]), c);
+}
+
 /* ---- the guard's tick ------------------------------------------------------------------ */
 
 static const char *transition_action(enum guard_state to)

@@ -187,87 +187,39 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 		evtimer_add(rt->stop_timer, &tv);
 }
 
-/* ---- the control socket's operations ---------------------------------------------- */
+/* ---- the control socket's commands ------------------------------------------------- */
 
-static int op_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
-	return status_show_weights(((struct runtime *)ctx)->status, out, err, errlen);
-}
-
-static int op_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
-{
-	return canary_set_weight(((struct runtime *)ctx)->canary, pool, weight, err, errlen);
-}
-
-static int op_rollback(void *ctx, const char *reason, char *err, size_t errlen)
-{
-	return canary_rollback(((struct runtime *)ctx)->canary, reason, err, errlen);
-}
-
-static int op_promote(void *ctx, char *err, size_t errlen)
-{
-	return canary_promote(((struct runtime *)ctx)->canary, err, errlen);
-}
-
-static int op_pause(void *ctx, char *err, size_t errlen)
-{
-	return canary_pause(((struct runtime *)ctx)->canary, err, errlen);
-}
-
-static int op_resume(void *ctx, char *err, size_t errlen)
-{
-	return canary_resume(((struct runtime *)ctx)->canary, err, errlen);
-}
-
-static int op_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	return status_show_stats(((struct runtime *)ctx)->status, out, err, errlen);
-}
-
-static int op_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	return status_show_guard(((struct runtime *)ctx)->status, out, err, errlen);
-}
-
-static int op_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
-{
-	return status_show_events(((struct runtime *)ctx)->status, n, out, err, errlen);
-}
-
-static int op_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	return status_show_report(((struct runtime *)ctx)->status, out, err, errlen);
-}
-
-static int op_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	return status_show_servers(((struct runtime *)ctx)->status, out, err, errlen);
-}
-
-static int op_reload(void *ctx, char *err, size_t errlen)
-{
+	(void)a;
+	(void)out;
 	return runtime_reload(ctx, err, errlen);
 }
 
-/* The runtime wires the commands to the modules that own them, so that none
- * of those modules needs to know another (no call cycle through here). */
-static void control_ops_bind(struct runtime *rt, struct control_ops *ops)
+static const struct control_command runtime_commands[] = {
+	{ { "reload", NULL }, "reload",
+	  "re-read the configuration file, as SIGHUP does", CONTROL_ARGS_NONE, cmd_reload },
+};
+
+/* Every module registers the commands it owns; help lists them in this order. */
+static int register_commands(struct runtime *rt, struct control_registry *reg)
 {
-	*ops = (struct control_ops){
-		.ctx = rt,
-		.show_weights = op_show_weights,
-		.set_weight = op_set_weight,
-		.rollback = op_rollback,
-		.promote = op_promote,
-		.pause = op_pause,
-		.resume = op_resume,
-		.show_stats = op_show_stats,
-		.show_guard = op_show_guard,
-		.show_events = op_show_events,
-		.show_report = op_show_report,
-		.show_servers = op_show_servers,
-		.reload = op_reload,
-	};
+	control_registry_init(reg);
+	if (canary_register_commands(rt->canary, reg) < 0 || status_register_commands(rt->status, reg) < 0)
+		return -1;
+	return control_register(reg, runtime_commands, sizeof(runtime_commands) / sizeof(runtime_commands[0]), rt);
+}
+
+static int start_control(struct runtime *rt, char *err, size_t errlen)
+{
+	struct control_registry reg;
+
+	if (register_commands(rt, &reg) < 0) {
+		snprintf(err, errlen, "control commands: two modules claim the same words");
+		return -1;
+	}
+	rt->control = control_new(rt->base, rt->cfg->admin_socket, &reg, err, errlen);
+	return rt->control ? 0 : -1;
 }
 
 int runtime_run(struct weir_config *cfg)
@@ -349,10 +301,7 @@ int runtime_run(struct weir_config *cfg)
 		goto out;
 	}
 	if (cfg->admin_socket[0]) {
-		struct control_ops ops;
-		control_ops_bind(rt, &ops);
-		rt->control = control_new(rt->base, cfg->admin_socket, &ops, err, sizeof(err));
-		if (!rt->control) {
+		if (start_control(rt, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			goto out;
 		}

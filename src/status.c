@@ -391,11 +391,13 @@ static const struct status_snapshot *take_or_fail(struct status *st, char *err, 
 	return snap;
 }
 
-int status_show_weights(struct status *st, struct evbuffer *out, char *err, size_t errlen)
+static int show_weights(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
+	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
 	double weights[POOL_COUNT];
 
+	(void)a;
 	if (!snap)
 		return -1;
 	weights_percent(snap, weights);
@@ -403,10 +405,12 @@ int status_show_weights(struct status *st, struct evbuffer *out, char *err, size
 	return 0;
 }
 
-int status_show_stats(struct status *st, struct evbuffer *out, char *err, size_t errlen)
+static int show_stats(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
+	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
 
+	(void)a;
 	if (!snap)
 		return -1;
 	status_stats_json(st, snap, out);
@@ -414,13 +418,15 @@ int status_show_stats(struct status *st, struct evbuffer *out, char *err, size_t
 	return 0;
 }
 
-int status_show_guard(struct status *st, struct evbuffer *out, char *err, size_t errlen)
+static int show_guard(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
+	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
 	const struct guard *g = canary_guard(st->src.canary);
 	char since[40];
 	struct textbuf t;
 
+	(void)a;
 	if (!snap)
 		return -1;
 	textbuf_start_growing(&t);
@@ -434,8 +440,10 @@ int status_show_guard(struct status *st, struct evbuffer *out, char *err, size_t
 	return 0;
 }
 
-int status_show_events(struct status *st, unsigned n, struct evbuffer *out, char *err, size_t errlen)
+static int show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
+	struct status *st = ctx;
+	unsigned n = a->count;
 	const struct canary *c = st->src.canary;
 	const char *path = canary_event_log_path(c);
 
@@ -456,10 +464,12 @@ int status_show_events(struct status *st, unsigned n, struct evbuffer *out, char
 	return 0;
 }
 
-int status_show_report(struct status *st, struct evbuffer *out, char *err, size_t errlen)
+static int show_report(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
+	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
 
+	(void)a;
 	if (!snap)
 		return -1;
 	status_report_json(st, snap, out);
@@ -484,14 +494,38 @@ static void server_line(const char *pool, const struct status_server *row, uint6
 		                    ck->reason);
 }
 
-int status_show_servers(struct status *st, struct evbuffer *out, char *err, size_t errlen)
+static int show_servers(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
 {
+	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
 
+	(void)a;
 	if (!snap)
 		return -1;
 	for (int p = 0; p < POOL_COUNT; p++)
 		for (size_t s = 0; s < snap->nservers[p]; s++)
 			server_line(pool_names[p], &snap->servers[p][s], snap->now_ms, out);
 	return 0;
+}
+
+static const struct control_command status_commands[] = {
+	{ { "show", "weights" }, "show weights",
+	  "the weight of each pool in percent", CONTROL_ARGS_NONE, show_weights },
+	{ { "show", "stats" }, "show stats",
+	  "the /stats.json document, on one line", CONTROL_ARGS_NONE, show_stats },
+	{ { "show", "guard" }, "show guard",
+	  "guard state, thresholds, the judged values and the last breach", CONTROL_ARGS_NONE, show_guard },
+	{ { "show", "events" }, "show events [N]",
+	  "the last N events (default 20, at most 10000), one JSON object per line", CONTROL_ARGS_COUNT,
+	  show_events },
+	{ { "show", "report" }, "show report",
+	  "the canary run so far as JSON (as /report.json)", CONTROL_ARGS_NONE, show_report },
+	{ { "show", "servers" }, "show servers",
+	  "one line per server: pool address state active check_status check_ms check_age_s reason",
+	  CONTROL_ARGS_NONE, show_servers },
+};
+
+int status_register_commands(struct status *st, struct control_registry *reg)
+{
+	return control_register(reg, status_commands, sizeof(status_commands) / sizeof(status_commands[0]), st);
 }

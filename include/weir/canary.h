@@ -12,6 +12,7 @@
 #include <event2/event.h>
 
 #include "weir/config-t.h"
+#include "weir/control.h"
 
 struct canary;
 struct guard;
@@ -48,6 +49,10 @@ int canary_rollback(struct canary *c, const char *reason, char *err, size_t errl
 int canary_promote(struct canary *c, char *err, size_t errlen);
 int canary_pause(struct canary *c, char *err, size_t errlen);
 int canary_resume(struct canary *c, char *err, size_t errlen);
+
+/* Register the commands above with the control socket's REG (C outlives
+ * the socket). Returns 0 or -1 (control_register). */
+int canary_register_commands(struct canary *c, struct control_registry *reg);
 
 /* Take a reloaded configuration: guard settings and thresholds, rollout steps.
  * The weights are not touched (the persisted ones stay). */

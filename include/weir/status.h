@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 
 #include "weir/config-t.h"
+#include "weir/control.h"
 #include "weir/health.h"
 
 struct canary;
@@ -72,15 +73,9 @@ void status_stats_json(struct status *st, const struct status_snapshot *snap, st
 void status_metrics(struct status *st, const struct status_snapshot *snap, struct evbuffer *out);
 void status_report_json(struct status *st, const struct status_snapshot *snap, struct evbuffer *out);
 
-/* Control payloads: each takes its own snapshot and returns 0, or -1 with a
- * one-line reason in ERR. Lines end in "\n". */
-int status_show_weights(struct status *st, struct evbuffer *out, char *err, size_t errlen);
-int status_show_stats(struct status *st, struct evbuffer *out, char *err, size_t errlen);
-int status_show_guard(struct status *st, struct evbuffer *out, char *err, size_t errlen);
-int status_show_events(struct status *st, unsigned n, struct evbuffer *out, char *err, size_t errlen);
-int status_show_report(struct status *st, struct evbuffer *out, char *err, size_t errlen);
-/* "POOL ADDRESS STATE ACTIVE CHECK_STATUS CHECK_MS CHECK_AGE_S REASON" per
- * server, "-" for what is not known (README, "Health checks"). */
-int status_show_servers(struct status *st, struct evbuffer *out, char *err, size_t errlen);
+/* Register "show weights|stats|guard|events|report|servers" with the control
+ * socket's REG (ST outlives the socket); each answer takes its own snapshot.
+ * Returns 0 or -1 (control_register). */
+int status_register_commands(struct status *st, struct control_registry *reg);
 
 #endif
