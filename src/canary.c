@@ -1,10 +1,8 @@
-/* canary: weights, guard, rollout, persistence and report (see canary.h).
- *
- * Order of a change made by an operator: the new state file and the event are
- * written first, then the weight is published; if persisting fails, nothing
- * changes and the command answers ERR. Order of a change made by the guard:
- * the weight is published first (protecting users comes before bookkeeping),
- * then persisted; a persistence failure is logged. */
+/* canary: the guard driver (see canary.h): the tick that judges the canary
+ * and acts, the rollout it drives, the operator's commands and the report.
+ * Every weight change goes through weights.c, which persists and publishes
+ * in the promised order: an operator's change is persisted first (a failure
+ * changes nothing and answers ERR), a guard rollback is published first. */
 #include "config.h"
 
 #include "weir/canary.h"
@@ -25,31 +23,21 @@
 #include "weir/rollout.h"
 #include "weir/state.h"
 #include "weir/stats.h"
+#include "weir/weights.h"
 
-#define RECENT_EVENTS 20             /* events kept for /stats.json and the page */
-#define EVENT_LINE_MAX 2048           /* state.h: an event line is always shorter */
 /* Messages of state.c name the state file or event log path (at most twice,
  * with strerror and a few words), so this holds any of them whole. */
 #define ERR_TEXT_MAX (2 * PATH_MAX + 256)
-
-static const char *const actor_names[CANARY_ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
 
 struct canary {
 	const struct weir_config *cfg;
 	struct stats *stats;             /* the measurements (the runtime's) */
 	struct health *health;           /* the health checks (the runtime's) */
-	/* The published weight: the workers route by it. Only publish_weight
-	 * writes it; it holds the whole weight set in one word. */
-	_Atomic uint32_t published;
-	/* Restart-only settings: kept from the configuration weir started with. */
-	char *state_file;
-	char *event_log;
-	uint32_t weight;                 /* the published canary weight */
+	struct weights *weights;         /* the weight and its persistence (the runtime's) */
 	struct guard guard;
 	struct rollout rollout;
 	bool has_rollout;
 	struct rollout_history history;
-	struct event_log *elog;
 	struct event *tick;
 	uint64_t window_since_ms;        /* the guard judges data from here on */
 	struct stats_snapshot *snap;
@@ -65,57 +53,27 @@ struct canary {
 	uint64_t *slot_count[GUARD_STREAMS][POOL_COUNT];
 	size_t slot_cap;
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
-	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
-	size_t recent_first, nrecent;
-	uint64_t weight_changes[CANARY_ACTOR_COUNT];
 	bool pool_down[POOL_COUNT];      /* health checks: no server up, as last reported */
 };
 
-/* ---- events -------------------------------------------------------------- */
-
-static void recent_add(struct canary *c, const char *line)
-{
-	char *copy = strdup(line);
-	if (!copy)
-		return;
-	if (c->nrecent == RECENT_EVENTS) {
-		free(c->recent[c->recent_first]);
-		c->recent[c->recent_first] = copy;
-		c->recent_first = (c->recent_first + 1) % RECENT_EVENTS;
-	} else {
-		c->recent[(c->recent_first + c->nrecent) % RECENT_EVENTS] = copy;
-		c->nrecent++;
-	}
-}
-
 /* ---- persistence ------------------------------------------------------------------ */
 
-static int save_state(struct canary *c, uint32_t weight, enum guard_state gs, char *err, size_t errlen)
+/* What is persisted with the weight while the guard is G. */
+static struct weights_record record_of(const struct canary *c, const struct guard *g)
 {
-	if (!c->state_file[0])
-		return 0;
-	struct weir_state st = { .canary_weight = weight,
-	                         .rollout_step = c->has_rollout ? c->rollout.cur : -1 };
-	snprintf(st.guard_state, sizeof(st.guard_state), "%s", guard_state_name(gs));
-	return state_save(c->state_file, &st, err, errlen);
+	return (struct weights_record){ .guard_state = guard_state_name(g->state),
+	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1 };
 }
 
-/* Record an event: event log (flushed) and the recent ring. */
-static int record_event(struct canary *c, enum canary_actor actor, const char *action, uint32_t before,
-                        uint32_t after, const char *reason, char *err, size_t errlen)
+static int save_state(struct canary *c, const struct guard *g, char *err, size_t errlen)
 {
-	struct weir_event ev = { .actor = actor_names[actor], .action = action, .before = before,
-	                         .after = after, .reason = reason && reason[0] ? reason : NULL };
-	char line[EVENT_LINE_MAX];
+	struct weights_record rec = record_of(c, g);
+	return weights_save(c->weights, &rec, err, errlen);
+}
 
-	if (c->elog) {
-		if (event_log_append(c->elog, &ev, line, sizeof(line), err, errlen) < 0)
-			return -1;
-	} else if (event_format_line(&ev, line, sizeof(line), err, errlen) < 0) {
-		return -1;
-	}
-	recent_add(c, line);
-	return 0;
+static uint32_t current_weight(const struct canary *c)
+{
+	return weights_current(c->weights);
 }
 
 /* ---- weight changes ------------------------------------------------------------------ */
@@ -150,43 +108,31 @@ static void fill_step_numbers(struct canary *c, uint64_t now_ms)
 }
 
 /* Close the current report step with its numbers and open one at AFTER. */
-static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum canary_actor actor,
+static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum weights_actor actor,
                         const char *reason, uint64_t now_ms)
 {
 	fill_step_numbers(c, now_ms);
-	rollout_history_change(&c->history, after, outcome, actor_names[actor], reason, now_ms);
+	rollout_history_change(&c->history, after, outcome, weights_actor_name(actor), reason, now_ms);
 	stats_reset_step(c->stats);
-}
-
-static void publish_weight(struct canary *c, uint32_t weight)
-{
-	c->weight = weight;
-	atomic_store_explicit(&c->published, weight, memory_order_release);
 }
 
 /* An operator's (or the rollout's) change: persist first, then publish.
  * GUARD_AFTER is the guard as it will be after the change (already computed
  * on a copy). Returns 0, or -1 with ERR and nothing changed. */
 static int change_weight_persisted(struct canary *c, uint32_t after, const struct guard *guard_after,
-                                   enum canary_actor actor, const char *action, enum rollout_outcome outcome,
+                                   enum weights_actor actor, const char *action, enum rollout_outcome outcome,
                                    const char *reason, uint64_t now_ms, char *err, size_t errlen)
 {
-	uint32_t before = c->weight;
-	char ignored[ERR_TEXT_MAX];
+	uint32_t before = current_weight(c);
+	struct weights_change ch = { .after = after, .rec = record_of(c, guard_after), .actor = actor,
+	                             .action = action, .reason = reason };
+	struct weights_record before_rec = record_of(c, &c->guard);
 
-	if (save_state(c, after, guard_after->state, err, errlen) < 0)
+	if (weights_change_persisted(c->weights, &ch, &before_rec, err, errlen) < 0)
 		return -1;
-	if (record_event(c, actor, action, before, after, reason, err, errlen) < 0) {
-		save_state(c, before, c->guard.state, ignored, sizeof(ignored));
-		return -1;
-	}
-	publish_weight(c, after);
 	c->guard = *guard_after;
-	c->weight_changes[actor] += before != after;
 	if (before != after)
 		report_step(c, after, outcome, actor, reason, now_ms);
-	log_info("%s %s: canary %.2f%% -> %.2f%%%s%s", actor_names[actor], action, before / 100.0,
-	         after / 100.0, reason && reason[0] ? ": " : "", reason ? reason : "");
 	return 0;
 }
 
@@ -205,7 +151,7 @@ static void rearm(struct canary *c, uint64_t now_ms)
 {
 	restart_run(c, now_ms);
 	if (c->has_rollout) {
-		rollout_rearm(&c->rollout, c->weight, now_ms);
+		rollout_rearm(&c->rollout, current_weight(c), now_ms);
 		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
 	}
 }
@@ -219,8 +165,8 @@ int canary_set_weight(struct canary *c, enum pool_id pool, uint32_t weight, char
 	struct guard g = c->guard;
 
 	guard_rearm(&g, canary, now);
-	if (change_weight_persisted(c, canary, &g, CANARY_ACTOR_CONTROL, "set_weight",
-	                            rollout_outcome_for_weights(c->weight, canary), NULL, now, err, errlen) < 0)
+	if (change_weight_persisted(c, canary, &g, WEIGHTS_ACTOR_CONTROL, "set_weight",
+	                            rollout_outcome_for_weights(current_weight(c), canary), NULL, now, err, errlen) < 0)
 		return -1;
 	rearm(c, now);
 	return 0;
@@ -234,7 +180,7 @@ int canary_rollback(struct canary *c, const char *reason, char *err, size_t errl
 
 	guard_copy_text(why, sizeof(why), reason && reason[0] ? reason : "manual rollback");
 	guard_rolled_back(&g, why, now);
-	if (change_weight_persisted(c, 0, &g, CANARY_ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
+	if (change_weight_persisted(c, 0, &g, WEIGHTS_ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
 	                            err, errlen) < 0)
 		return -1;
 	if (c->has_rollout)
@@ -257,7 +203,7 @@ int canary_promote(struct canary *c, char *err, size_t errlen)
 	guard_rearm(&g, target, now);
 	if (c->has_rollout)
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-	if (change_weight_persisted(c, target, &g, CANARY_ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
+	if (change_weight_persisted(c, target, &g, WEIGHTS_ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
 	                            err, errlen) < 0) {
 		if (c->has_rollout)
 			c->rollout = saved;
@@ -275,11 +221,10 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 	if (pause)
 		guard_pause(&g, now);
 	else
-		guard_resume(&g, c->weight, now);
-	if (save_state(c, c->weight, g.state, err, errlen) < 0)
+		guard_resume(&g, current_weight(c), now);
+	if (save_state(c, &g, err, errlen) < 0)
 		return -1;
-	if (record_event(c, CANARY_ACTOR_CONTROL, pause ? "pause" : "resume", c->weight, c->weight, NULL, err,
-	                 errlen) < 0)
+	if (weights_note(c->weights, WEIGHTS_ACTOR_CONTROL, pause ? "pause" : "resume", NULL, err, errlen) < 0)
 		return -1;
 	c->guard = g;
 	if (c->has_rollout) {
@@ -373,19 +318,12 @@ static const char *transition_action(enum guard_state to)
  * REASON). Users first: publish, then persist. */
 static void apply_guard_rollback(struct canary *c, const char *reason, uint64_t now)
 {
-	uint32_t before = c->weight;
-	char err[ERR_TEXT_MAX];
-
-	publish_weight(c, 0);
-	c->weight_changes[CANARY_ACTOR_GUARD]++;
 	if (c->has_rollout)
 		rollout_rolled_back(&c->rollout);
-	log_warn("guard rollback: canary %.2f%% -> 0.00%%: %s", before / 100.0, reason);
-	if (save_state(c, 0, c->guard.state, err, sizeof(err)) < 0)
-		log_error("%s", err);
-	if (record_event(c, CANARY_ACTOR_GUARD, "rollback", before, 0, reason, err, sizeof(err)) < 0)
-		log_error("%s", err);
-	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, CANARY_ACTOR_GUARD, reason, now);
+	struct weights_change ch = { .after = 0, .rec = record_of(c, &c->guard), .actor = WEIGHTS_ACTOR_GUARD,
+	                             .action = "rollback", .reason = reason };
+	weights_change_now(c->weights, &ch);
+	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, WEIGHTS_ACTOR_GUARD, reason, now);
 }
 
 /* Health checks, apart from the guard's judgement of measurements (so that
@@ -402,7 +340,7 @@ static bool check_pools(struct canary *c, uint64_t now)
 	for (int p = 0; p < POOL_COUNT; p++) {
 		/* The reason is written only when it is used: this runs every tick. */
 		bool down = health_pool_down(c->health, (enum pool_id)p, NULL, 0);
-		bool can_roll_back = p == POOL_CANARY && c->weight > 0 && c->cfg->guard.enabled &&
+		bool can_roll_back = p == POOL_CANARY && current_weight(c) > 0 && c->cfg->guard.enabled &&
 		                     c->cfg->guard.action == GUARD_ACTION_ROLLBACK &&
 		                     c->guard.state != GUARD_PAUSED && c->guard.state != GUARD_ROLLED_BACK;
 		bool was_down = c->pool_down[p];
@@ -416,7 +354,7 @@ static bool check_pools(struct canary *c, uint64_t now)
 			rolled_back = true;
 		} else if (down && !was_down) {
 			log_warn("health alert: %s", why);
-			if (record_event(c, CANARY_ACTOR_GUARD, "alert", c->weight, c->weight, why, err, sizeof(err)) < 0)
+			if (weights_note(c->weights, WEIGHTS_ACTOR_GUARD, "alert", why, err, sizeof(err)) < 0)
 				log_error("%s", err);
 		} else if (!down && was_down) {
 			log_info("health: pool %s has a server up again", p == POOL_CANARY ? "canary" : "baseline");
@@ -444,7 +382,7 @@ static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 
 	stats_snapshot_take_since(c->stats, now, c->window_since_ms, c->snap);
 	memset(&in, 0, sizeof(in));
-	in.canary_weight = c->weight;
+	in.canary_weight = current_weight(c);
 	in.quantile_ms = window_quantile_ms;
 	in.quantile_ctx = c;
 	for (int p = 0; p < POOL_COUNT; p++) {
@@ -492,10 +430,10 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 
 	/* Nothing can be judged: spare the copies, let the guard follow the
 	 * weight and the flags. */
-	if (!c->guard.enabled || c->weight == 0 || c->weight >= WEIGHT_SCALE || c->guard.paused ||
+	if (!c->guard.enabled || current_weight(c) == 0 || current_weight(c) >= WEIGHT_SCALE || c->guard.paused ||
 	    c->guard.state == GUARD_ROLLED_BACK) {
 		memset(&ev[0], 0, sizeof(ev[0]));
-		return guard_judge(&c->guard, ev, 1, c->weight, now);
+		return guard_judge(&c->guard, ev, 1, current_weight(c), now);
 	}
 	/* Folds come every 200 ms, ticks every 100: a tick with no new data
 	 * has nothing to judge (the run and its segments are as they were). */
@@ -523,7 +461,7 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 		ev[n].span_ms = now - c->seg_start_ms[k];
 		fill_evidence(c, n, c->seg_base[k], &ev[n]);
 	}
-	return guard_judge(&c->guard, ev, n, c->weight, now);
+	return guard_judge(&c->guard, ev, n, current_weight(c), now);
 }
 
 static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
@@ -546,15 +484,15 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	}
 	if (v.kind == GUARD_VERDICT_ALERT) {
 		log_warn("guard alert: %s", v.reason);
-		if (record_event(c, CANARY_ACTOR_GUARD, "alert", c->weight, c->weight, v.reason, err, sizeof(err)) < 0)
+		if (weights_note(c->weights, WEIGHTS_ACTOR_GUARD, "alert", v.reason, err, sizeof(err)) < 0)
 			log_error("%s", err);
 	} else if (v.from != v.to && (v.to == GUARD_BREACHING || v.from == GUARD_BREACHING)) {
 		log_info("guard %s%s%s", transition_action(v.to), v.reason ? ": " : "", v.reason ? v.reason : "");
-		if (record_event(c, CANARY_ACTOR_GUARD, transition_action(v.to), c->weight, c->weight, v.reason, err,
+		if (weights_note(c->weights, WEIGHTS_ACTOR_GUARD, transition_action(v.to), v.reason, err,
 		                 sizeof(err)) < 0)
 			log_error("%s", err);
 	}
-	if (v.from != v.to && save_state(c, c->weight, c->guard.state, err, sizeof(err)) < 0)
+	if (v.from != v.to && save_state(c, &c->guard, err, sizeof(err)) < 0)
 		log_error("%s", err);
 
 	/* A step is healthy only with every checked canary server up. */
@@ -569,7 +507,7 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
 		guard_rearm(&g, next, now);
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-		if (change_weight_persisted(c, next, &g, CANARY_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
+		if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
 		                            err, sizeof(err)) < 0)
 			log_error("rollout advance not applied: %s", err);
 		else
@@ -581,11 +519,6 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 }
 
 /* ---- what the status documents read ---------------------------------------------------------- */
-
-uint32_t canary_weight(const struct canary *c)
-{
-	return atomic_load_explicit(&c->published, memory_order_acquire);
-}
 
 const struct guard *canary_guard(const struct canary *c)
 {
@@ -602,31 +535,6 @@ void canary_wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
 	const struct canary *c = ctx;
 
 	clock_format_wall(buf, len, (int64_t)mono_ms + c->wall_offset_ms, false);
-}
-
-size_t canary_recent_count(const struct canary *c)
-{
-	return c->nrecent;
-}
-
-const char *canary_recent(const struct canary *c, size_t i)
-{
-	return c->recent[(c->recent_first + i) % RECENT_EVENTS];
-}
-
-const char *canary_event_log_path(const struct canary *c)
-{
-	return c->event_log;
-}
-
-const char *canary_actor_name(enum canary_actor a)
-{
-	return actor_names[a];
-}
-
-uint64_t canary_weight_changes(const struct canary *c, enum canary_actor a)
-{
-	return c->weight_changes[a];
 }
 
 const struct rollout_history *canary_report_refresh(struct canary *c, const struct stats_snapshot *snap)
@@ -659,9 +567,9 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 	c->cfg = cfg;
 	if (cfg->rollout.present) {
 		if (c->has_rollout) {
-			if (rollout_reconfigure(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) < 0)
+			if (rollout_reconfigure(&c->rollout, &cfg->rollout, current_weight(c), now, err, sizeof(err)) < 0)
 				log_error("rollout: %s", err);
-		} else if (rollout_init(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) == 0) {
+		} else if (rollout_init(&c->rollout, &cfg->rollout, current_weight(c), now, err, sizeof(err)) == 0) {
 			c->has_rollout = true;
 		} else {
 			log_error("rollout: %s", err);
@@ -700,86 +608,59 @@ static int run_views_new(struct canary *c)
 	return 0;
 }
 
-struct canary *canary_new(struct event_base *base, const struct weir_config *cfg, struct stats *stats,
-                          struct health *health, char *err, size_t errlen)
+/* The guard and the rollout as the state file left them (GUARD restored
+ * over the fresh one; a rolled-back or paused run stops the rollout too). */
+static void restore_state(struct canary *c, const struct weir_state *st, uint64_t now)
+{
+	int gs = guard_state_parse(st->guard_state);
+	if (gs >= 0)
+		guard_restore(&c->guard, (enum guard_state)gs, current_weight(c), now);
+	if (c->has_rollout && c->guard.state == GUARD_ROLLED_BACK)
+		rollout_rolled_back(&c->rollout);
+	if (c->has_rollout && c->guard.state == GUARD_PAUSED)
+		rollout_pause(&c->rollout);
+}
+
+struct canary *canary_new(struct event_base *base, const struct weir_config *cfg, struct weights *weights,
+                          struct stats *stats, struct health *health, char *err, size_t errlen)
 {
 	struct canary *c = calloc(1, sizeof(*c));
 	uint64_t now = clock_now_ms();
 	struct weir_state st;
-	int loaded = 0;
 
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->cfg = cfg;
+	c->weights = weights;
 	c->stats = stats;
 	c->health = health;
 	c->run_gen = UINT64_MAX; /* c->run holds nothing yet */
 	c->wall_offset_ms = clock_wall_ms() - (int64_t)now;
 	c->snap = stats_snapshot_new();
 	c->tick = event_new(base, -1, EV_PERSIST, guard_tick_cb, c);
-	if (run_views_new(c) < 0) {
+	if (run_views_new(c) < 0 || !c->snap || !c->tick) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	c->state_file = strdup(cfg->state_file);
-	c->event_log = strdup(cfg->event_log);
-	if (!c->snap || !c->tick || !c->state_file || !c->event_log) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	c->weight = cfg->split.canary_weight;
-	if (cfg->state_file[0]) {
-		/* A leftover costs disk space, not correctness: warn and go on. */
-		int stale = state_remove_stale_temps(cfg->state_file, err, errlen);
-		if (stale < 0)
-			log_warn("%s", err);
-		else if (stale > 0)
-			log_info("state file %s: removed %d temporary file(s) left by a crashed save",
-			         cfg->state_file, stale);
-		loaded = state_load(cfg->state_file, &st, err, errlen);
-		if (loaded < 0)
-			goto fail;
-		if (loaded)
-			c->weight = st.canary_weight;
-	}
-	guard_init(&c->guard, &cfg->guard, c->weight, now);
+	guard_init(&c->guard, &cfg->guard, current_weight(c), now);
 	if (cfg->rollout.present) {
-		if (rollout_init(&c->rollout, &cfg->rollout, c->weight, now, err, errlen) < 0)
+		if (rollout_init(&c->rollout, &cfg->rollout, current_weight(c), now, err, errlen) < 0)
 			goto fail;
 		c->has_rollout = true;
 		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
 	}
-	if (loaded) {
-		int gs = guard_state_parse(st.guard_state);
-		if (gs >= 0)
-			guard_restore(&c->guard, (enum guard_state)gs, c->weight, now);
-		if (c->has_rollout && c->guard.state == GUARD_ROLLED_BACK)
-			rollout_rolled_back(&c->rollout);
-		if (c->has_rollout && c->guard.state == GUARD_PAUSED)
-			rollout_pause(&c->rollout);
-	}
-	rollout_history_init(&c->history, c->weight, now);
-	if (cfg->event_log[0]) {
-		c->elog = event_log_open(cfg->event_log, err, errlen);
-		if (!c->elog)
-			goto fail;
-		char **lines = NULL;
-		size_t count = 0;
-		char ignored[ERR_TEXT_MAX];
-		if (event_log_read_last(cfg->event_log, RECENT_EVENTS, &lines, &count, ignored, sizeof(ignored)) == 0) {
-			for (size_t i = 0; i < count; i++)
-				recent_add(c, lines[i]);
-			event_log_lines_free(lines, count);
-		}
-	}
-	if (save_state(c, c->weight, c->guard.state, err, errlen) < 0)
+	bool loaded = weights_loaded(weights, &st);
+	if (loaded)
+		restore_state(c, &st, now);
+	rollout_history_init(&c->history, current_weight(c), now);
+	struct weights_record rec = record_of(c, &c->guard);
+	if (weights_start(weights, &rec, err, errlen) < 0)
 		goto fail;
 	if (loaded && st.canary_weight != cfg->split.canary_weight)
 		log_info("state file %s: canary %.2f%% (split.canary_weight %.2f%% is ignored)", cfg->state_file,
-		         c->weight / 100.0, cfg->split.canary_weight / 100.0);
-	publish_weight(c, c->weight);
+		         current_weight(c) / 100.0, cfg->split.canary_weight / 100.0);
 	restart_run(c, now);
 	start_tick(c);
 	return c;
@@ -796,7 +677,6 @@ void canary_free(struct canary *c)
 		event_free(c->tick);
 	if (c->has_rollout)
 		rollout_dispose(&c->rollout);
-	event_log_close(c->elog);
 	stats_snapshot_free(c->snap);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		stats_run_view_dispose(&c->run[p]);
@@ -808,9 +688,5 @@ void canary_free(struct canary *c)
 			free(c->slot_count[i][p]);
 		}
 	}
-	free(c->state_file);
-	free(c->event_log);
-	for (size_t i = 0; i < c->nrecent; i++)
-		free(c->recent[(c->recent_first + i) % RECENT_EVENTS]);
 	free(c);
 }

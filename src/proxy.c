@@ -23,11 +23,11 @@
 #include <event2/bufferevent.h>
 
 #include "weir/accesslog.h"
-#include "weir/canary.h"
 #include "weir/clock.h"
 #include "weir/split.h"
 #include "weir/tls.h"
 #include "weir/upstream.h"
+#include "weir/weights.h"
 #include "weir/worker.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this... */
@@ -585,7 +585,7 @@ static enum pool_id choose_pool(struct client_conn *c, const char *buf)
 			return (enum pool_id)p;
 		}
 	}
-	uint32_t weight = canary_weight(c->w->rt->canary);
+	uint32_t weight = weights_published(c->w->rt->weights);
 	if (sp->sticky_header && (f = find_header(buf, h, sp->sticky_header)) && f->value.len)
 		return split_pool_for_bucket(split_key_bucket(buf + f->value.off, f->value.len), weight);
 	if (sp->sticky_cookie) {

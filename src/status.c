@@ -17,6 +17,7 @@
 #include "weir/state.h"
 #include "weir/stats.h"
 #include "weir/textbuf.h"
+#include "weir/weights.h"
 #include "weir/worker.h"
 
 struct status {
@@ -101,7 +102,7 @@ const struct status_snapshot *status_take(struct status *st)
 	snap->now_us = clock_now_us();
 	snap->now_ms = snap->now_us / 1000;
 	snap->uptime_seconds = (double)(snap->now_us - st->src.start_us) / 1e6;
-	snap->canary_weight = canary_weight(st->src.canary);
+	snap->canary_weight = weights_published(st->src.weights);
 	stats_snapshot_take(st->src.stats, snap->now_ms, snap->stats);
 	snap->tls_handshake_failures = atomic_load(st->src.tls_handshake_failures);
 	snap->tls_upstream_failures = atomic_load(st->src.tls_upstream_failures);
@@ -217,7 +218,7 @@ static void json_pools(const struct status_snapshot *snap, struct evbuffer *b)
 }
 
 /* "guard":{...},"rollout":...,"events":[...] */
-static void json_canary(struct canary *c, struct evbuffer *out)
+static void json_canary(struct canary *c, const struct weights *w, struct evbuffer *out)
 {
 	const struct guard *g = canary_guard(c);
 	const struct rollout *r = canary_rollout(c);
@@ -241,8 +242,8 @@ static void json_canary(struct canary *c, struct evbuffer *out)
 		evbuffer_add_printf(out, "null");
 	}
 	evbuffer_add_printf(out, ",\"events\":[");
-	for (size_t i = 0; i < canary_recent_count(c); i++)
-		evbuffer_add_printf(out, "%s%s", i ? "," : "", canary_recent(c, i));
+	for (size_t i = 0; i < weights_recent_count(w); i++)
+		evbuffer_add_printf(out, "%s%s", i ? "," : "", weights_recent(w, i));
 	evbuffer_add_printf(out, "]");
 }
 
@@ -256,7 +257,7 @@ void status_stats_json(struct status *st, const struct status_snapshot *snap, st
 	evbuffer_add_printf(b, "\"weights\":{\"baseline\":%.2f,\"canary\":%.2f},", weights[0], weights[1]);
 	json_pools(snap, b);
 	evbuffer_add_printf(b, ",");
-	json_canary(st->src.canary, b);
+	json_canary(st->src.canary, st->src.weights, b);
 	evbuffer_add_printf(b, "}");
 }
 
@@ -356,7 +357,7 @@ static void metrics_servers(const struct status_snapshot *snap, struct evbuffer 
 			                    snap->servers[p][s].address, strcmp(snap->servers[p][s].state, "down") != 0);
 }
 
-static void metrics_canary(const struct canary *c, struct evbuffer *b)
+static void metrics_canary(const struct canary *c, const struct weights *w, struct evbuffer *b)
 {
 	const struct guard *g = canary_guard(c);
 
@@ -367,10 +368,10 @@ static void metrics_canary(const struct canary *c, struct evbuffer *b)
 		                    g->state == (enum guard_state)s);
 	evbuffer_add_printf(b, "# HELP weir_weight_changes_total Weight changes since start, per actor.\n"
 	                       "# TYPE weir_weight_changes_total counter\n");
-	for (int a = 0; a < CANARY_ACTOR_COUNT; a++)
+	for (int a = 0; a < WEIGHTS_ACTOR_COUNT; a++)
 		evbuffer_add_printf(b, "weir_weight_changes_total{actor=\"%s\"} %llu\n",
-		                    canary_actor_name((enum canary_actor)a),
-		                    (unsigned long long)canary_weight_changes(c, (enum canary_actor)a));
+		                    weights_actor_name((enum weights_actor)a),
+		                    (unsigned long long)weights_changes(w, (enum weights_actor)a));
 }
 
 void status_metrics(struct status *st, const struct status_snapshot *snap, struct evbuffer *b)
@@ -378,7 +379,7 @@ void status_metrics(struct status *st, const struct status_snapshot *snap, struc
 	metrics_pools(snap, b);
 	metrics_latency(snap, b);
 	metrics_servers(snap, b);
-	metrics_canary(st->src.canary, b);
+	metrics_canary(st->src.canary, st->src.weights, b);
 }
 
 /* ---- control payloads ------------------------------------------------------------ */
@@ -444,8 +445,8 @@ static int show_events(void *ctx, const struct control_args *a, struct evbuffer 
 {
 	struct status *st = ctx;
 	unsigned n = a->count;
-	const struct canary *c = st->src.canary;
-	const char *path = canary_event_log_path(c);
+	const struct weights *w = st->src.weights;
+	const char *path = weights_event_log_path(w);
 
 	/* The event log holds more than the recent ring: read it when there is one. */
 	if (path[0]) {
@@ -458,9 +459,9 @@ static int show_events(void *ctx, const struct control_args *a, struct evbuffer 
 		event_log_lines_free(lines, count);
 		return 0;
 	}
-	size_t nrecent = canary_recent_count(c);
+	size_t nrecent = weights_recent_count(w);
 	for (size_t i = nrecent > n ? nrecent - n : 0; i < nrecent; i++)
-		evbuffer_add_printf(out, "%s\n", canary_recent(c, i));
+		evbuffer_add_printf(out, "%s\n", weights_recent(w, i));
 	return 0;
 }
 

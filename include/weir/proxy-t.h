@@ -28,6 +28,7 @@ struct admin;
 struct canary;
 struct control;
 struct status;
+struct weights;
 struct health;
 struct tls_set;
 
@@ -167,10 +168,12 @@ struct runtime {
 	bool stopping;
 	struct event *stop_timer;
 	struct admin *admin;
-	struct canary *canary;              /* owns the published weight */
+	struct weights *weights;            /* owns the published weight */
+	struct canary *canary;              /* the guard driver */
 	struct status *status;              /* renders the status documents */
 	struct health *health;              /* active health checks (main thread) */
 	struct control *control;
+	struct event *sigterm, *sigint;     /* stop: drain, then exit */
 	struct event *sighup;
 	struct event *sigusr1;              /* reopen the access log (logrotate) */
 	struct accesslog *access_log;       /* NULL: access_log = "" */

@@ -21,13 +21,15 @@ struct canary;
 struct runtime;
 struct stats;
 struct stats_snapshot;
+struct weights;
 
 /* Where the documents' numbers come from; all outlive the status. */
 struct status_sources {
 	struct runtime *rt;          /* only to ask the workers for server states */
 	struct stats *stats;
 	struct health *health;
-	struct canary *canary;       /* weights, guard, rollout, events, report */
+	struct weights *weights;     /* the weight, the recent events, change counts */
+	struct canary *canary;       /* guard, rollout, report */
 	uint64_t start_us;           /* monotonic start of the process */
 	const _Atomic uint64_t *tls_handshake_failures;
 	const _Atomic uint64_t *tls_upstream_failures;
