@@ -108,8 +108,8 @@ static void fill_step_numbers(struct canary *c, uint64_t now_ms)
 }
 
 /* Close the current report step with its numbers and open one at AFTER. */
-static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum weights_actor actor,
-                        const char *reason, uint64_t now_ms)
+static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome,
+                        enum weights_actor actor, const char *reason, uint64_t now_ms)
 {
 	fill_step_numbers(c, now_ms);
 	rollout_history_change(&c->history, after, outcome, weights_actor_name(actor), reason, now_ms);
@@ -166,7 +166,8 @@ int canary_set_weight(struct canary *c, enum pool_id pool, uint32_t weight, char
 
 	guard_rearm(&g, canary, now);
 	if (change_weight_persisted(c, canary, &g, WEIGHTS_ACTOR_CONTROL, "set_weight",
-	                            rollout_outcome_for_weights(current_weight(c), canary), NULL, now, err, errlen) < 0)
+	                            rollout_outcome_for_weights(current_weight(c), canary), NULL, now, err,
+	                            errlen) < 0)
 		return -1;
 	rearm(c, now);
 	return 0;
@@ -180,8 +181,8 @@ int canary_rollback(struct canary *c, const char *reason, char *err, size_t errl
 
 	guard_copy_text(why, sizeof(why), reason && reason[0] ? reason : "manual rollback");
 	guard_rolled_back(&g, why, now);
-	if (change_weight_persisted(c, 0, &g, WEIGHTS_ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
-	                            err, errlen) < 0)
+	if (change_weight_persisted(c, 0, &g, WEIGHTS_ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why,
+	                            now, err, errlen) < 0)
 		return -1;
 	if (c->has_rollout)
 		rollout_rolled_back(&c->rollout);
@@ -203,8 +204,8 @@ int canary_promote(struct canary *c, char *err, size_t errlen)
 	guard_rearm(&g, target, now);
 	if (c->has_rollout)
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-	if (change_weight_persisted(c, target, &g, WEIGHTS_ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
-	                            err, errlen) < 0) {
+	if (change_weight_persisted(c, target, &g, WEIGHTS_ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL,
+	                            now, err, errlen) < 0) {
 		if (c->has_rollout)
 			c->rollout = saved;
 		return -1;
@@ -251,33 +252,38 @@ int canary_resume(struct canary *c, char *err, size_t errlen)
 
 /* ---- the operator's commands ------------------------------------------------------------ */
 
-static int cmd_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                          size_t errlen)
 {
 	(void)out;
 	return canary_set_weight(ctx, a->pool, a->weight, err, errlen);
 }
 
-static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	(void)out;
 	return canary_rollback(ctx, a->reason, err, errlen);
 }
 
-static int cmd_promote(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_promote(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                       size_t errlen)
 {
 	(void)a;
 	(void)out;
 	return canary_promote(ctx, err, errlen);
 }
 
-static int cmd_pause(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_pause(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                     size_t errlen)
 {
 	(void)a;
 	(void)out;
 	return canary_pause(ctx, err, errlen);
 }
 
-static int cmd_resume(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_resume(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	(void)a;
 	(void)out;
@@ -507,8 +513,8 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
 		guard_rearm(&g, next, now);
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-		if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
-		                            err, sizeof(err)) < 0)
+		if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why,
+		                            now, err, sizeof(err)) < 0)
 			log_error("rollout advance not applied: %s", err);
 		else
 			restart_run(c, now);

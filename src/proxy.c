@@ -21,6 +21,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "weir/accesslog.h"
 #include "weir/clock.h"
@@ -28,7 +29,6 @@
 #include "weir/tls.h"
 #include "weir/upstream.h"
 #include "weir/weights.h"
-#include "weir/worker.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this... */
 #define BP_LOW (64 * 1024)            /* ...resume it at or below this (write callbacks) */
@@ -394,7 +394,9 @@ static void conn_close(struct client_conn *c)
 	} else {
 		free(c);
 	}
-	worker_conn_closed(w);
+	/* Draining: the last connection's close ends the worker's loop. */
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
 }
 
 /* Close with a reset: the response was cut short, and its body is delimited

@@ -190,7 +190,8 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 
 /* ---- the control socket's commands ------------------------------------------------- */
 
-static int cmd_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	(void)a;
 	(void)out;

@@ -392,7 +392,8 @@ static const struct status_snapshot *take_or_fail(struct status *st, char *err, 
 	return snap;
 }
 
-static int show_weights(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int show_weights(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
@@ -406,7 +407,8 @@ static int show_weights(void *ctx, const struct control_args *a, struct evbuffer
 	return 0;
 }
 
-static int show_stats(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int show_stats(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
@@ -419,7 +421,8 @@ static int show_stats(void *ctx, const struct control_args *a, struct evbuffer *
 	return 0;
 }
 
-static int show_guard(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int show_guard(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
@@ -441,7 +444,8 @@ static int show_guard(void *ctx, const struct control_args *a, struct evbuffer *
 	return 0;
 }
 
-static int show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                       size_t errlen)
 {
 	struct status *st = ctx;
 	unsigned n = a->count;
@@ -465,7 +469,8 @@ static int show_events(void *ctx, const struct control_args *a, struct evbuffer 
 	return 0;
 }
 
-static int show_report(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int show_report(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                       size_t errlen)
 {
 	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
@@ -478,7 +483,8 @@ static int show_report(void *ctx, const struct control_args *a, struct evbuffer 
 	return 0;
 }
 
-static void server_line(const char *pool, const struct status_server *row, uint64_t now_ms, struct evbuffer *out)
+static void server_line(const char *pool, const struct status_server *row, uint64_t now_ms,
+                        struct evbuffer *out)
 {
 	const struct health_info *ck = &row->check;
 
@@ -495,7 +501,8 @@ static void server_line(const char *pool, const struct status_server *row, uint6
 		                    ck->reason);
 }
 
-static int show_servers(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int show_servers(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	struct status *st = ctx;
 	const struct status_snapshot *snap = take_or_fail(st, err, errlen);

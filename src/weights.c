@@ -70,8 +70,8 @@ static int record_event(struct weights *w, enum weights_actor actor, const char 
 	return 0;
 }
 
-int weights_note(struct weights *w, enum weights_actor actor, const char *action, const char *reason, char *err,
-                 size_t errlen)
+int weights_note(struct weights *w, enum weights_actor actor, const char *action, const char *reason,
+                 char *err, size_t errlen)
 {
 	return record_event(w, actor, action, w->weight, w->weight, reason, err, errlen);
 }

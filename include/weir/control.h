@@ -82,8 +82,9 @@ struct control;
 /* Listen on PATH (mode 0600). A stale socket file left by a crashed run is
  * replaced; a live one (another weir answers on it) is refused, and so is a
  * PATH that is not a socket (left in place). Returns NULL with a message in
- * ERR. REG is copied (its rows and contexts must outlive the socket). Main thread only; the process must ignore SIGPIPE (a
- * client may leave before its reply). Release with control_free. */
+ * ERR. REG is copied (its rows and contexts must outlive the socket). Main
+ * thread only; the process must ignore SIGPIPE (a client may leave before
+ * its reply). Release with control_free. */
 struct control *control_new(struct event_base *base, const char *path, const struct control_registry *reg,
                             char *err, size_t errlen);
 /* Close every client and remove the socket file (if it is still ours). May

@@ -1,4 +1,5 @@
 /* Types of the data path: the runtime, its workers and client connections
+ * Owns: nothing at run time: the types of the runtime, its workers and client connections.
  * (upstream connections and server tables: upstream-t.h). Functions are in
  * runtime.h, worker.h and proxy.h. */
 #ifndef WEIR_PROXY_T_H

@@ -80,8 +80,8 @@ int weights_save(struct weights *w, const struct weights_record *rec, char *err,
 
 /* Append an event that does not change the weight (before = after = the
  * current weight). Returns 0, or -1 with ERR. */
-int weights_note(struct weights *w, enum weights_actor actor, const char *action, const char *reason, char *err,
-                 size_t errlen);
+int weights_note(struct weights *w, enum weights_actor actor, const char *action, const char *reason,
+                 char *err, size_t errlen);
 
 /* Read-only views for the status documents. */
 const char *weights_actor_name(enum weights_actor a);

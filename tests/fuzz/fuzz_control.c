@@ -65,7 +65,8 @@ FAKE(f_show_guard, 0, true)
 FAKE(f_show_report, 2, true)
 FAKE(f_reload, 3, false)
 
-static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	(void)ctx;
 	(void)out;
@@ -74,7 +75,8 @@ static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer
 	return op(1, NULL, err, errlen);
 }
 
-static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	(void)ctx;
 	(void)out;
@@ -86,7 +88,8 @@ static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *
 	return op(2, NULL, err, errlen);
 }
 
-static int f_show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                         size_t errlen)
 {
 	(void)ctx;
 	FUZZ_CHECK(a->count >= 1 && a->count <= 10000);

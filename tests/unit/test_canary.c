@@ -68,7 +68,8 @@ struct event_log *__wrap_event_log_open(const char *path, char *err, size_t errl
 void __wrap_event_log_close(struct event_log *log);
 int __wrap_event_log_append(struct event_log *log, const struct weir_event *ev, char *line, size_t linelen,
                             char *err, size_t errlen);
-int __wrap_event_log_read_last(const char *path, size_t n, char ***out, size_t *count, char *err, size_t errlen);
+int __wrap_event_log_read_last(const char *path, size_t n, char ***out, size_t *count, char *err,
+                               size_t errlen);
 
 int __wrap_state_remove_stale_temps(const char *path, char *err, size_t errlen)
 {
@@ -125,7 +126,8 @@ int __wrap_event_log_append(struct event_log *log, const struct weir_event *ev, 
 	return 0;
 }
 
-int __wrap_event_log_read_last(const char *path, size_t n, char ***out, size_t *count, char *err, size_t errlen)
+int __wrap_event_log_read_last(const char *path, size_t n, char ***out, size_t *count, char *err,
+                               size_t errlen)
 {
 	(void)path;
 	(void)n;
@@ -284,7 +286,8 @@ static void test_failed_save_changes_nothing(void **state)
 	assert_int_equal(weights_changes(e->w, WEIGHTS_ACTOR_CONTROL), 0);
 	assert_int_equal(weights_recent_count(e->w), 0);
 
-	expect_reply(e, "promote", "ERR cannot write state file /nonexistent/weir/state: No space left on device\n\n");
+	expect_reply(e, "promote",
+	             "ERR cannot write state file /nonexistent/weir/state: No space left on device\n\n");
 	assert_int_equal(weights_published(e->w), 500);
 }
 

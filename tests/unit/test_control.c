@@ -68,7 +68,8 @@ static int f_show_weights(void *ctx, const struct control_args *a, struct evbuff
 	return record("show_weights", out, err, errlen);
 }
 
-static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	(void)ctx;
 	(void)out;
@@ -77,7 +78,8 @@ static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer
 	return record("set_weight", NULL, err, errlen);
 }
 
-static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	(void)ctx;
 	(void)out;
@@ -86,14 +88,16 @@ static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *
 	return record("rollback", NULL, err, errlen);
 }
 
-static int f_show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                         size_t errlen)
 {
 	(void)ctx;
 	fk.events_n = a->count;
 	return record("show_events", out, err, errlen);
 }
 
-static int f_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+static int f_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                    size_t errlen)
 {
 	(void)ctx;
 	(void)a;
