@@ -1,10 +1,8 @@
-/* canary: weights, guard, rollout, persistence and report (see canary.h).
- *
- * Order of a change made by an operator: the new state file and the event are
- * written first, then the weight is published; if persisting fails, nothing
- * changes and the command answers ERR. Order of a change made by the guard:
- * the weight is published first (protecting users comes before bookkeeping),
- * then persisted; a persistence failure is logged. */
+/* canary: the guard driver (see canary.h): the tick that judges the canary
+ * and acts, the rollout it drives, the operator's commands and the report.
+ * Every weight change goes through weights.c, which persists and publishes
+ * in the promised order: an operator's change is persisted first (a failure
+ * changes nothing and answers ERR), a guard rollback is published first. */
 #include "config.h"
 
 #include "weir/canary.h"
@@ -18,38 +16,28 @@
 
 #include <event2/event.h>
 
-#include "weir/admin.h"
 #include "weir/clock.h"
 #include "weir/guard.h"
 #include "weir/health.h"
 #include "weir/log.h"
 #include "weir/rollout.h"
-#include "weir/runtime.h"
 #include "weir/state.h"
 #include "weir/stats.h"
-#include "weir/textbuf.h"
+#include "weir/weights.h"
 
-#define RECENT_EVENTS 20             /* events kept for /stats.json and the page */
-#define EVENT_LINE_MAX 2048           /* state.h: an event line is always shorter */
 /* Messages of state.c name the state file or event log path (at most twice,
  * with strerror and a few words), so this holds any of them whole. */
 #define ERR_TEXT_MAX (2 * PATH_MAX + 256)
 
-enum actor { ACTOR_GUARD, ACTOR_CONTROL, ACTOR_ROLLOUT, ACTOR_CONFIG, ACTOR_COUNT };
-static const char *const actor_names[ACTOR_COUNT] = { "guard", "control", "rollout", "config" };
-
 struct canary {
-	struct runtime *rt;
 	const struct weir_config *cfg;
-	/* Restart-only settings: kept from the configuration weir started with. */
-	char *state_file;
-	char *event_log;
-	uint32_t weight;                 /* the published canary weight */
+	struct stats *stats;             /* the measurements (the runtime's) */
+	struct health *health;           /* the health checks (the runtime's) */
+	struct weights *weights;         /* the weight and its persistence (the runtime's) */
 	struct guard guard;
 	struct rollout rollout;
 	bool has_rollout;
 	struct rollout_history history;
-	struct event_log *elog;
 	struct event *tick;
 	uint64_t window_since_ms;        /* the guard judges data from here on */
 	struct stats_snapshot *snap;
@@ -65,89 +53,40 @@ struct canary {
 	uint64_t *slot_count[GUARD_STREAMS][POOL_COUNT];
 	size_t slot_cap;
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
-	char *recent[RECENT_EVENTS];     /* ring of event lines, oldest first */
-	size_t recent_first, nrecent;
-	uint64_t weight_changes[ACTOR_COUNT];
 	bool pool_down[POOL_COUNT];      /* health checks: no server up, as last reported */
 };
 
-/* ---- time and text -------------------------------------------------------------- */
-
-static void wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
-{
-	const struct canary *c = ctx;
-
-	clock_format_wall(buf, len, (int64_t)mono_ms + c->wall_offset_ms, false);
-}
-
-/* Append what a growing textbuf T received (RC 0), or FALLBACK when memory
- * ran out, so that the document stays whole; releases T. */
-static void add_text(struct evbuffer *out, struct textbuf *t, int rc, const char *fallback)
-{
-	if (rc == 0)
-		evbuffer_add(out, t->buf, t->off);
-	else
-		evbuffer_add(out, fallback, strlen(fallback));
-	textbuf_dispose(t);
-}
-
-static void recent_add(struct canary *c, const char *line)
-{
-	char *copy = strdup(line);
-	if (!copy)
-		return;
-	if (c->nrecent == RECENT_EVENTS) {
-		free(c->recent[c->recent_first]);
-		c->recent[c->recent_first] = copy;
-		c->recent_first = (c->recent_first + 1) % RECENT_EVENTS;
-	} else {
-		c->recent[(c->recent_first + c->nrecent) % RECENT_EVENTS] = copy;
-		c->nrecent++;
-	}
-}
-
 /* ---- persistence ------------------------------------------------------------------ */
 
-static int save_state(struct canary *c, uint32_t weight, enum guard_state gs, char *err, size_t errlen)
+/* What is persisted with the weight while the guard is G. */
+static struct weights_record record_of(const struct canary *c, const struct guard *g)
 {
-	if (!c->state_file[0])
-		return 0;
-	struct weir_state st = { .canary_weight = weight,
-	                         .rollout_step = c->has_rollout ? c->rollout.cur : -1 };
-	snprintf(st.guard_state, sizeof(st.guard_state), "%s", guard_state_name(gs));
-	return state_save(c->state_file, &st, err, errlen);
+	return (struct weights_record){ .guard_state = guard_state_name(g->state),
+	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1 };
 }
 
-/* Record an event: event log (flushed) and the recent ring. */
-static int record_event(struct canary *c, enum actor actor, const char *action, uint32_t before,
-                        uint32_t after, const char *reason, char *err, size_t errlen)
+static int save_state(struct canary *c, const struct guard *g, char *err, size_t errlen)
 {
-	struct weir_event ev = { .actor = actor_names[actor], .action = action, .before = before,
-	                         .after = after, .reason = reason && reason[0] ? reason : NULL };
-	char line[EVENT_LINE_MAX];
+	struct weights_record rec = record_of(c, g);
+	return weights_save(c->weights, &rec, err, errlen);
+}
 
-	if (c->elog) {
-		if (event_log_append(c->elog, &ev, line, sizeof(line), err, errlen) < 0)
-			return -1;
-	} else if (event_format_line(&ev, line, sizeof(line), err, errlen) < 0) {
-		return -1;
-	}
-	recent_add(c, line);
-	return 0;
+static uint32_t current_weight(const struct canary *c)
+{
+	return weights_current(c->weights);
 }
 
 /* ---- weight changes ------------------------------------------------------------------ */
 
-/* Put the step views' numbers into the report's current step. */
-static void fill_step_numbers(struct canary *c, uint64_t now_ms)
+/* Put the step views of SNAP into the report's current step. */
+static void fill_step_numbers_from(struct canary *c, const struct stats_snapshot *snap)
 {
 	struct rollout_record *cur = rollout_history_current(&c->history);
 	if (!cur)
 		return;
-	stats_snapshot_take(c->rt->stats, now_ms, c->snap);
 	cur->has_numbers = true;
 	for (int p = 0; p < POOL_COUNT; p++) {
-		const struct stats_view *v = &c->snap->pools[p].step;
+		const struct stats_view *v = &snap->pools[p].step;
 		cur->pools[p].requests = v->requests;
 		cur->pools[p].errors = v->errors;
 		cur->pools[p].abandoned = v->abandoned;
@@ -159,44 +98,41 @@ static void fill_step_numbers(struct canary *c, uint64_t now_ms)
 	}
 }
 
-/* Close the current report step with its numbers and open one at AFTER. */
-static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome, enum actor actor,
-                        const char *reason, uint64_t now_ms)
+/* Put the step views' numbers, as they are now, into the report's current step. */
+static void fill_step_numbers(struct canary *c, uint64_t now_ms)
 {
-	fill_step_numbers(c, now_ms);
-	rollout_history_change(&c->history, after, outcome, actor_names[actor], reason, now_ms);
-	stats_reset_step(c->rt->stats);
+	if (!rollout_history_current(&c->history))
+		return;
+	stats_snapshot_take(c->stats, now_ms, c->snap);
+	fill_step_numbers_from(c, c->snap);
 }
 
-static void publish_weight(struct canary *c, uint32_t weight)
+/* Close the current report step with its numbers and open one at AFTER. */
+static void report_step(struct canary *c, uint32_t after, enum rollout_outcome outcome,
+                        enum weights_actor actor, const char *reason, uint64_t now_ms)
 {
-	c->weight = weight;
-	atomic_store_explicit(&c->rt->canary_weight, weight, memory_order_release);
+	fill_step_numbers(c, now_ms);
+	rollout_history_change(&c->history, after, outcome, weights_actor_name(actor), reason, now_ms);
+	stats_reset_step(c->stats);
 }
 
 /* An operator's (or the rollout's) change: persist first, then publish.
  * GUARD_AFTER is the guard as it will be after the change (already computed
  * on a copy). Returns 0, or -1 with ERR and nothing changed. */
 static int change_weight_persisted(struct canary *c, uint32_t after, const struct guard *guard_after,
-                                   enum actor actor, const char *action, enum rollout_outcome outcome,
+                                   enum weights_actor actor, const char *action, enum rollout_outcome outcome,
                                    const char *reason, uint64_t now_ms, char *err, size_t errlen)
 {
-	uint32_t before = c->weight;
-	char ignored[ERR_TEXT_MAX];
+	uint32_t before = current_weight(c);
+	struct weights_change ch = { .after = after, .rec = record_of(c, guard_after), .actor = actor,
+	                             .action = action, .reason = reason };
+	struct weights_record before_rec = record_of(c, &c->guard);
 
-	if (save_state(c, after, guard_after->state, err, errlen) < 0)
+	if (weights_change_persisted(c->weights, &ch, &before_rec, err, errlen) < 0)
 		return -1;
-	if (record_event(c, actor, action, before, after, reason, err, errlen) < 0) {
-		save_state(c, before, c->guard.state, ignored, sizeof(ignored));
-		return -1;
-	}
-	publish_weight(c, after);
 	c->guard = *guard_after;
-	c->weight_changes[actor] += before != after;
 	if (before != after)
 		report_step(c, after, outcome, actor, reason, now_ms);
-	log_info("%s %s: canary %.2f%% -> %.2f%%%s%s", actor_names[actor], action, before / 100.0,
-	         after / 100.0, reason && reason[0] ? ": " : "", reason ? reason : "");
 	return 0;
 }
 
@@ -205,7 +141,7 @@ static int change_weight_persisted(struct canary *c, uint32_t after, const struc
 static void restart_run(struct canary *c, uint64_t now_ms)
 {
 	c->window_since_ms = now_ms;
-	stats_reset_run(c->rt->stats);
+	stats_reset_run(c->stats);
 	c->run_start_ms = now_ms;
 	c->seg_index = 0;
 }
@@ -215,58 +151,46 @@ static void rearm(struct canary *c, uint64_t now_ms)
 {
 	restart_run(c, now_ms);
 	if (c->has_rollout) {
-		rollout_rearm(&c->rollout, c->weight, now_ms);
+		rollout_rearm(&c->rollout, current_weight(c), now_ms);
 		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
 	}
 }
 
-/* ---- control operations ------------------------------------------------------------------ */
+/* ---- operator changes ------------------------------------------------------------------ */
 
-static int op_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+int canary_set_weight(struct canary *c, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
 {
-	struct canary *c = ctx;
-	(void)err;
-	(void)errlen;
-	evbuffer_add_printf(out, "baseline %.2f\ncanary %.2f\n", (WEIGHT_SCALE - c->weight) / 100.0,
-	                    c->weight / 100.0);
-	return 0;
-}
-
-static int op_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
 	uint64_t now = clock_now_ms();
 	uint32_t canary = pool == POOL_CANARY ? weight : WEIGHT_SCALE - weight;
 	struct guard g = c->guard;
 
 	guard_rearm(&g, canary, now);
-	if (change_weight_persisted(c, canary, &g, ACTOR_CONTROL, "set_weight",
-	                            rollout_outcome_for_weights(c->weight, canary), NULL, now, err, errlen) < 0)
+	if (change_weight_persisted(c, canary, &g, WEIGHTS_ACTOR_CONTROL, "set_weight",
+	                            rollout_outcome_for_weights(current_weight(c), canary), NULL, now, err,
+	                            errlen) < 0)
 		return -1;
 	rearm(c, now);
 	return 0;
 }
 
-static int op_rollback(void *ctx, const char *reason, char *err, size_t errlen)
+int canary_rollback(struct canary *c, const char *reason, char *err, size_t errlen)
 {
-	struct canary *c = ctx;
 	uint64_t now = clock_now_ms();
 	struct guard g = c->guard;
 	char why[GUARD_REASON_MAX];
 
 	guard_copy_text(why, sizeof(why), reason && reason[0] ? reason : "manual rollback");
 	guard_rolled_back(&g, why, now);
-	if (change_weight_persisted(c, 0, &g, ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why, now,
-	                            err, errlen) < 0)
+	if (change_weight_persisted(c, 0, &g, WEIGHTS_ACTOR_CONTROL, "rollback", ROLLOUT_OUTCOME_ROLLED_BACK, why,
+	                            now, err, errlen) < 0)
 		return -1;
 	if (c->has_rollout)
 		rollout_rolled_back(&c->rollout);
 	return 0;
 }
 
-static int op_promote(void *ctx, char *err, size_t errlen)
+int canary_promote(struct canary *c, char *err, size_t errlen)
 {
-	struct canary *c = ctx;
 	uint64_t now = clock_now_ms();
 	uint32_t target = WEIGHT_SCALE;
 	struct rollout saved;
@@ -280,8 +204,8 @@ static int op_promote(void *ctx, char *err, size_t errlen)
 	guard_rearm(&g, target, now);
 	if (c->has_rollout)
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-	if (change_weight_persisted(c, target, &g, ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL, now,
-	                            err, errlen) < 0) {
+	if (change_weight_persisted(c, target, &g, WEIGHTS_ACTOR_CONTROL, "promote", ROLLOUT_OUTCOME_PROMOTED, NULL,
+	                            now, err, errlen) < 0) {
 		if (c->has_rollout)
 			c->rollout = saved;
 		return -1;
@@ -298,11 +222,10 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 	if (pause)
 		guard_pause(&g, now);
 	else
-		guard_resume(&g, c->weight, now);
-	if (save_state(c, c->weight, g.state, err, errlen) < 0)
+		guard_resume(&g, current_weight(c), now);
+	if (save_state(c, &g, err, errlen) < 0)
 		return -1;
-	if (record_event(c, ACTOR_CONTROL, pause ? "pause" : "resume", c->weight, c->weight, NULL, err,
-	                 errlen) < 0)
+	if (weights_note(c->weights, WEIGHTS_ACTOR_CONTROL, pause ? "pause" : "resume", NULL, err, errlen) < 0)
 		return -1;
 	c->guard = g;
 	if (c->has_rollout) {
@@ -317,106 +240,73 @@ static int pause_or_resume(struct canary *c, bool pause, char *err, size_t errle
 	return 0;
 }
 
-static int op_pause(void *ctx, char *err, size_t errlen)
+int canary_pause(struct canary *c, char *err, size_t errlen)
 {
-	return pause_or_resume(ctx, true, err, errlen);
+	return pause_or_resume(c, true, err, errlen);
 }
 
-static int op_resume(void *ctx, char *err, size_t errlen)
+int canary_resume(struct canary *c, char *err, size_t errlen)
 {
-	return pause_or_resume(ctx, false, err, errlen);
+	return pause_or_resume(c, false, err, errlen);
 }
 
-static int op_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+/* ---- the operator's commands ------------------------------------------------------------ */
+
+static int cmd_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                          size_t errlen)
 {
-	struct canary *c = ctx;
-	char *json = admin_stats_json(c->rt);
-	if (!json) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	evbuffer_add_printf(out, "%s\n", json);
-	free(json);
-	return 0;
+	(void)out;
+	return canary_set_weight(ctx, a->pool, a->weight, err, errlen);
 }
 
-static int op_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
-	struct canary *c = ctx;
-	char since[40];
-	struct textbuf t;
-
-	textbuf_start_growing(&t);
-	wall_format(c->guard.since_ms, since, sizeof(since), c);
-	if (guard_format_show(&c->guard, clock_now_ms(), since, &t) < 0) {
-		textbuf_dispose(&t);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	add_text(out, &t, 0, "");
-	return 0;
+	(void)out;
+	return canary_rollback(ctx, a->reason, err, errlen);
 }
 
-static int op_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_promote(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                       size_t errlen)
 {
-	struct canary *c = ctx;
-
-	if (c->event_log[0]) {
-		char **lines = NULL;
-		size_t count = 0;
-		if (event_log_read_last(c->event_log, n, &lines, &count, err, errlen) < 0)
-			return -1;
-		for (size_t i = 0; i < count; i++)
-			evbuffer_add_printf(out, "%s\n", lines[i]);
-		event_log_lines_free(lines, count);
-		return 0;
-	}
-	size_t skip = c->nrecent > n ? c->nrecent - n : 0;
-	for (size_t i = skip; i < c->nrecent; i++)
-		evbuffer_add_printf(out, "%s\n", c->recent[(c->recent_first + i) % RECENT_EVENTS]);
-	return 0;
+	(void)a;
+	(void)out;
+	return canary_promote(ctx, err, errlen);
 }
 
-static int op_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_pause(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                     size_t errlen)
 {
-	(void)err;
-	(void)errlen;
-	canary_report_json(ctx, out);
-	evbuffer_add(out, "\n", 1);
-	return 0;
+	(void)a;
+	(void)out;
+	return canary_pause(ctx, err, errlen);
 }
 
-static int op_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+static int cmd_resume(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
-	struct canary *c = ctx;
-	(void)err;
-	(void)errlen;
-	admin_servers_text(c->rt, out);
-	return 0;
+	(void)a;
+	(void)out;
+	return canary_resume(ctx, err, errlen);
 }
 
-static int op_reload(void *ctx, char *err, size_t errlen)
-{
-	struct canary *c = ctx;
-	return runtime_reload(c->rt, err, errlen);
-}
+static const struct control_command canary_commands[] = {
+	{ { "set", "weight" }, "set weight canary|baseline PERCENT",
+	  "set that pool to PERCENT (0 to 100, steps of 0.01), the other to the rest; re-arms the guard",
+	  CONTROL_ARGS_POOL_WEIGHT, cmd_set_weight },
+	{ { "rollback", NULL }, "rollback [REASON...]",
+	  "canary to 0 at once; guard state rolled_back", CONTROL_ARGS_REASON, cmd_rollback },
+	{ { "promote", NULL }, "promote",
+	  "next rollout step (or canary 100 without a rollout)", CONTROL_ARGS_NONE, cmd_promote },
+	{ { "pause", NULL }, "pause",
+	  "stop the guard's judgement and the rollout's auto-advance", CONTROL_ARGS_NONE, cmd_pause },
+	{ { "resume", NULL }, "resume",
+	  "restart the guard's judgement and the rollout's auto-advance", CONTROL_ARGS_NONE, cmd_resume },
+};
 
-void canary_control_ops(struct canary *c, struct control_ops *ops)
+int canary_register_commands(struct canary *c, struct control_registry *reg)
 {
-	memset(ops, 0, sizeof(*ops));
-	ops->ctx = c;
-	ops->show_weights = op_show_weights;
-	ops->set_weight = op_set_weight;
-	ops->rollback = op_rollback;
-	ops->promote = op_promote;
-	ops->pause = op_pause;
-	ops->resume = op_resume;
-	ops->show_stats = op_show_stats;
-	ops->show_guard = op_show_guard;
-	ops->show_events = op_show_events;
-	ops->show_report = op_show_report;
-	ops->show_servers = op_show_servers;
-	ops->reload = op_reload;
+	return control_register(reg, canary_commands, sizeof(canary_commands) / sizeof(canary_commands[0]), c);
 }
 
 /* ---- the guard's tick ------------------------------------------------------------------ */
@@ -434,19 +324,12 @@ static const char *transition_action(enum guard_state to)
  * REASON). Users first: publish, then persist. */
 static void apply_guard_rollback(struct canary *c, const char *reason, uint64_t now)
 {
-	uint32_t before = c->weight;
-	char err[ERR_TEXT_MAX];
-
-	publish_weight(c, 0);
-	c->weight_changes[ACTOR_GUARD]++;
 	if (c->has_rollout)
 		rollout_rolled_back(&c->rollout);
-	log_warn("guard rollback: canary %.2f%% -> 0.00%%: %s", before / 100.0, reason);
-	if (save_state(c, 0, c->guard.state, err, sizeof(err)) < 0)
-		log_error("%s", err);
-	if (record_event(c, ACTOR_GUARD, "rollback", before, 0, reason, err, sizeof(err)) < 0)
-		log_error("%s", err);
-	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, ACTOR_GUARD, reason, now);
+	struct weights_change ch = { .after = 0, .rec = record_of(c, &c->guard), .actor = WEIGHTS_ACTOR_GUARD,
+	                             .action = "rollback", .reason = reason };
+	weights_change_now(c->weights, &ch);
+	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, WEIGHTS_ACTOR_GUARD, reason, now);
 }
 
 /* Health checks, apart from the guard's judgement of measurements (so that
@@ -462,22 +345,22 @@ static bool check_pools(struct canary *c, uint64_t now)
 
 	for (int p = 0; p < POOL_COUNT; p++) {
 		/* The reason is written only when it is used: this runs every tick. */
-		bool down = health_pool_down(c->rt->health, (enum pool_id)p, NULL, 0);
-		bool can_roll_back = p == POOL_CANARY && c->weight > 0 && c->cfg->guard.enabled &&
+		bool down = health_pool_down(c->health, (enum pool_id)p, NULL, 0);
+		bool can_roll_back = p == POOL_CANARY && current_weight(c) > 0 && c->cfg->guard.enabled &&
 		                     c->cfg->guard.action == GUARD_ACTION_ROLLBACK &&
 		                     c->guard.state != GUARD_PAUSED && c->guard.state != GUARD_ROLLED_BACK;
 		bool was_down = c->pool_down[p];
 
 		c->pool_down[p] = down;
 		if (down && (can_roll_back || !was_down))
-			(void)health_pool_down(c->rt->health, (enum pool_id)p, why, sizeof(why));
+			(void)health_pool_down(c->health, (enum pool_id)p, why, sizeof(why));
 		if (down && can_roll_back) {
 			guard_rolled_back(&c->guard, why, now);
 			apply_guard_rollback(c, why, now);
 			rolled_back = true;
 		} else if (down && !was_down) {
 			log_warn("health alert: %s", why);
-			if (record_event(c, ACTOR_GUARD, "alert", c->weight, c->weight, why, err, sizeof(err)) < 0)
+			if (weights_note(c->weights, WEIGHTS_ACTOR_GUARD, "alert", why, err, sizeof(err)) < 0)
 				log_error("%s", err);
 		} else if (!down && was_down) {
 			log_info("health: pool %s has a server up again", p == POOL_CANARY ? "canary" : "baseline");
@@ -503,9 +386,9 @@ static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 {
 	struct guard_input in;
 
-	stats_snapshot_take_since(c->rt->stats, now, c->window_since_ms, c->snap);
+	stats_snapshot_take_since(c->stats, now, c->window_since_ms, c->snap);
 	memset(&in, 0, sizeof(in));
-	in.canary_weight = c->weight;
+	in.canary_weight = current_weight(c);
 	in.quantile_ms = window_quantile_ms;
 	in.quantile_ctx = c;
 	for (int p = 0; p < POOL_COUNT; p++) {
@@ -553,14 +436,14 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 
 	/* Nothing can be judged: spare the copies, let the guard follow the
 	 * weight and the flags. */
-	if (!c->guard.enabled || c->weight == 0 || c->weight >= WEIGHT_SCALE || c->guard.paused ||
+	if (!c->guard.enabled || current_weight(c) == 0 || current_weight(c) >= WEIGHT_SCALE || c->guard.paused ||
 	    c->guard.state == GUARD_ROLLED_BACK) {
 		memset(&ev[0], 0, sizeof(ev[0]));
-		return guard_judge(&c->guard, ev, 1, c->weight, now);
+		return guard_judge(&c->guard, ev, 1, current_weight(c), now);
 	}
 	/* Folds come every 200 ms, ticks every 100: a tick with no new data
 	 * has nothing to judge (the run and its segments are as they were). */
-	if (!stats_take_run(c->rt->stats, c->run, &c->run_gen) && c->guard.state == GUARD_WATCHING)
+	if (!stats_take_run(c->stats, c->run, &c->run_gen) && c->guard.state == GUARD_WATCHING)
 		return (struct guard_verdict){ .kind = GUARD_VERDICT_NONE, .from = c->guard.state,
 		                               .to = c->guard.state, .judged = c->guard.last.judged };
 	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
@@ -584,7 +467,7 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 		ev[n].span_ms = now - c->seg_start_ms[k];
 		fill_evidence(c, n, c->seg_base[k], &ev[n]);
 	}
-	return guard_judge(&c->guard, ev, n, c->weight, now);
+	return guard_judge(&c->guard, ev, n, current_weight(c), now);
 }
 
 static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
@@ -607,20 +490,20 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	}
 	if (v.kind == GUARD_VERDICT_ALERT) {
 		log_warn("guard alert: %s", v.reason);
-		if (record_event(c, ACTOR_GUARD, "alert", c->weight, c->weight, v.reason, err, sizeof(err)) < 0)
+		if (weights_note(c->weights, WEIGHTS_ACTOR_GUARD, "alert", v.reason, err, sizeof(err)) < 0)
 			log_error("%s", err);
 	} else if (v.from != v.to && (v.to == GUARD_BREACHING || v.from == GUARD_BREACHING)) {
 		log_info("guard %s%s%s", transition_action(v.to), v.reason ? ": " : "", v.reason ? v.reason : "");
-		if (record_event(c, ACTOR_GUARD, transition_action(v.to), c->weight, c->weight, v.reason, err,
+		if (weights_note(c->weights, WEIGHTS_ACTOR_GUARD, transition_action(v.to), v.reason, err,
 		                 sizeof(err)) < 0)
 			log_error("%s", err);
 	}
-	if (v.from != v.to && save_state(c, c->weight, c->guard.state, err, sizeof(err)) < 0)
+	if (v.from != v.to && save_state(c, &c->guard, err, sizeof(err)) < 0)
 		log_error("%s", err);
 
 	/* A step is healthy only with every checked canary server up. */
 	uint32_t next;
-	bool healthy = v.judged && health_pool_all_up(c->rt->health, POOL_CANARY);
+	bool healthy = v.judged && health_pool_all_up(c->health, POOL_CANARY);
 	char unproven[GUARD_REASON_MAX];
 	bool within = guard_within(&c->guard, unproven, sizeof(unproven));
 	bool was_awaiting = c->rollout.awaiting_evidence;
@@ -630,8 +513,8 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
 		guard_rearm(&g, next, now);
 		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-		if (change_weight_persisted(c, next, &g, ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
-		                            err, sizeof(err)) < 0)
+		if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why,
+		                            now, err, sizeof(err)) < 0)
 			log_error("rollout advance not applied: %s", err);
 		else
 			restart_run(c, now);
@@ -641,66 +524,29 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
-/* ---- JSON for the admin listener ---------------------------------------------------------- */
+/* ---- what the status documents read ---------------------------------------------------------- */
 
-void canary_stats_json(struct canary *c, struct evbuffer *out)
+const struct guard *canary_guard(const struct canary *c)
 {
-	char since[40];
-	struct textbuf t;
-
-	wall_format(c->guard.since_ms, since, sizeof(since), c);
-	textbuf_start_growing(&t);
-	evbuffer_add_printf(out, "\"guard\":");
-	add_text(out, &t, guard_format_stats_json(&c->guard, since, &t), "null");
-	evbuffer_add_printf(out, ",\"rollout\":");
-	if (c->has_rollout) {
-		uint64_t at;
-		char next[40];
-		bool has_next = rollout_next_at(&c->rollout, &at);
-		if (has_next)
-			wall_format(at, next, sizeof(next), c);
-		textbuf_start_growing(&t);
-		add_text(out, &t, rollout_format_json(&c->rollout, has_next ? next : NULL, &t), "null");
-	} else {
-		evbuffer_add_printf(out, "null");
-	}
-	evbuffer_add_printf(out, ",\"events\":[");
-	for (size_t i = 0; i < c->nrecent; i++)
-		evbuffer_add_printf(out, "%s%s", i ? "," : "", c->recent[(c->recent_first + i) % RECENT_EVENTS]);
-	evbuffer_add_printf(out, "]");
+	return &c->guard;
 }
 
-void canary_report_json(struct canary *c, struct evbuffer *out)
+const struct rollout *canary_rollout(const struct canary *c)
 {
-	uint64_t now = clock_now_ms();
-	struct textbuf t;
-
-	fill_step_numbers(c, now); /* the current step's numbers so far */
-	/* {"steps":[...],"dropped":N} and the guard's current run: its tests */
-	textbuf_start_growing(&t);
-	int rc = rollout_history_format_json(&c->history, now, wall_format, c, &t);
-	if (rc == 0 && t.off > 0 && t.buf[t.off - 1] == '}') {
-		t.buf[--t.off] = '\0';
-		textbuf_printf(&t, ",\"guard\":{");
-		guard_format_tests_json(&c->guard, &t);
-		textbuf_printf(&t, "}}");
-		rc = t.truncated ? -1 : 0;
-	}
-	add_text(out, &t, rc, "{\"error\":\"out of memory\"}");
+	return c->has_rollout ? &c->rollout : NULL;
 }
 
-void canary_metrics(struct canary *c, struct evbuffer *out)
+void canary_wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx)
 {
-	evbuffer_add_printf(out, "# HELP weir_guard_state The guard's state (1 for the current one).\n"
-	                         "# TYPE weir_guard_state gauge\n");
-	for (int s = 0; s < GUARD_STATE_COUNT; s++)
-		evbuffer_add_printf(out, "weir_guard_state{state=\"%s\"} %d\n", guard_state_name((enum guard_state)s),
-		                    c->guard.state == (enum guard_state)s);
-	evbuffer_add_printf(out, "# HELP weir_weight_changes_total Weight changes since start, per actor.\n"
-	                         "# TYPE weir_weight_changes_total counter\n");
-	for (int a = 0; a < ACTOR_COUNT; a++)
-		evbuffer_add_printf(out, "weir_weight_changes_total{actor=\"%s\"} %llu\n", actor_names[a],
-		                    (unsigned long long)c->weight_changes[a]);
+	const struct canary *c = ctx;
+
+	clock_format_wall(buf, len, (int64_t)mono_ms + c->wall_offset_ms, false);
+}
+
+const struct rollout_history *canary_report_refresh(struct canary *c, const struct stats_snapshot *snap)
+{
+	fill_step_numbers_from(c, snap); /* the current step's numbers so far */
+	return &c->history;
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -727,9 +573,9 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg)
 	c->cfg = cfg;
 	if (cfg->rollout.present) {
 		if (c->has_rollout) {
-			if (rollout_reconfigure(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) < 0)
+			if (rollout_reconfigure(&c->rollout, &cfg->rollout, current_weight(c), now, err, sizeof(err)) < 0)
 				log_error("rollout: %s", err);
-		} else if (rollout_init(&c->rollout, &cfg->rollout, c->weight, now, err, sizeof(err)) == 0) {
+		} else if (rollout_init(&c->rollout, &cfg->rollout, current_weight(c), now, err, sizeof(err)) == 0) {
 			c->has_rollout = true;
 		} else {
 			log_error("rollout: %s", err);
@@ -768,85 +614,59 @@ static int run_views_new(struct canary *c)
 	return 0;
 }
 
-struct canary *canary_new(struct runtime *rt, char *err, size_t errlen)
+/* The guard and the rollout as the state file left them (GUARD restored
+ * over the fresh one; a rolled-back or paused run stops the rollout too). */
+static void restore_state(struct canary *c, const struct weir_state *st, uint64_t now)
 {
-	const struct weir_config *cfg = rt->cfg;
+	int gs = guard_state_parse(st->guard_state);
+	if (gs >= 0)
+		guard_restore(&c->guard, (enum guard_state)gs, current_weight(c), now);
+	if (c->has_rollout && c->guard.state == GUARD_ROLLED_BACK)
+		rollout_rolled_back(&c->rollout);
+	if (c->has_rollout && c->guard.state == GUARD_PAUSED)
+		rollout_pause(&c->rollout);
+}
+
+struct canary *canary_new(struct event_base *base, const struct weir_config *cfg, struct weights *weights,
+                          struct stats *stats, struct health *health, char *err, size_t errlen)
+{
 	struct canary *c = calloc(1, sizeof(*c));
 	uint64_t now = clock_now_ms();
 	struct weir_state st;
-	int loaded = 0;
 
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	c->rt = rt;
 	c->cfg = cfg;
+	c->weights = weights;
+	c->stats = stats;
+	c->health = health;
 	c->run_gen = UINT64_MAX; /* c->run holds nothing yet */
 	c->wall_offset_ms = clock_wall_ms() - (int64_t)now;
 	c->snap = stats_snapshot_new();
-	c->tick = event_new(rt->base, -1, EV_PERSIST, guard_tick_cb, c);
-	if (run_views_new(c) < 0) {
+	c->tick = event_new(base, -1, EV_PERSIST, guard_tick_cb, c);
+	if (run_views_new(c) < 0 || !c->snap || !c->tick) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	c->state_file = strdup(cfg->state_file);
-	c->event_log = strdup(cfg->event_log);
-	if (!c->snap || !c->tick || !c->state_file || !c->event_log) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	c->weight = cfg->split.canary_weight;
-	if (cfg->state_file[0]) {
-		/* A leftover costs disk space, not correctness: warn and go on. */
-		int stale = state_remove_stale_temps(cfg->state_file, err, errlen);
-		if (stale < 0)
-			log_warn("%s", err);
-		else if (stale > 0)
-			log_info("state file %s: removed %d temporary file(s) left by a crashed save",
-			         cfg->state_file, stale);
-		loaded = state_load(cfg->state_file, &st, err, errlen);
-		if (loaded < 0)
-			goto fail;
-		if (loaded)
-			c->weight = st.canary_weight;
-	}
-	guard_init(&c->guard, &cfg->guard, c->weight, now);
+	guard_init(&c->guard, &cfg->guard, current_weight(c), now);
 	if (cfg->rollout.present) {
-		if (rollout_init(&c->rollout, &cfg->rollout, c->weight, now, err, errlen) < 0)
+		if (rollout_init(&c->rollout, &cfg->rollout, current_weight(c), now, err, errlen) < 0)
 			goto fail;
 		c->has_rollout = true;
 		guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
 	}
-	if (loaded) {
-		int gs = guard_state_parse(st.guard_state);
-		if (gs >= 0)
-			guard_restore(&c->guard, (enum guard_state)gs, c->weight, now);
-		if (c->has_rollout && c->guard.state == GUARD_ROLLED_BACK)
-			rollout_rolled_back(&c->rollout);
-		if (c->has_rollout && c->guard.state == GUARD_PAUSED)
-			rollout_pause(&c->rollout);
-	}
-	rollout_history_init(&c->history, c->weight, now);
-	if (cfg->event_log[0]) {
-		c->elog = event_log_open(cfg->event_log, err, errlen);
-		if (!c->elog)
-			goto fail;
-		char **lines = NULL;
-		size_t count = 0;
-		char ignored[ERR_TEXT_MAX];
-		if (event_log_read_last(cfg->event_log, RECENT_EVENTS, &lines, &count, ignored, sizeof(ignored)) == 0) {
-			for (size_t i = 0; i < count; i++)
-				recent_add(c, lines[i]);
-			event_log_lines_free(lines, count);
-		}
-	}
-	if (save_state(c, c->weight, c->guard.state, err, errlen) < 0)
+	bool loaded = weights_loaded(weights, &st);
+	if (loaded)
+		restore_state(c, &st, now);
+	rollout_history_init(&c->history, current_weight(c), now);
+	struct weights_record rec = record_of(c, &c->guard);
+	if (weights_start(weights, &rec, err, errlen) < 0)
 		goto fail;
 	if (loaded && st.canary_weight != cfg->split.canary_weight)
 		log_info("state file %s: canary %.2f%% (split.canary_weight %.2f%% is ignored)", cfg->state_file,
-		         c->weight / 100.0, cfg->split.canary_weight / 100.0);
-	publish_weight(c, c->weight);
+		         current_weight(c) / 100.0, cfg->split.canary_weight / 100.0);
 	restart_run(c, now);
 	start_tick(c);
 	return c;
@@ -863,7 +683,6 @@ void canary_free(struct canary *c)
 		event_free(c->tick);
 	if (c->has_rollout)
 		rollout_dispose(&c->rollout);
-	event_log_close(c->elog);
 	stats_snapshot_free(c->snap);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		stats_run_view_dispose(&c->run[p]);
@@ -875,9 +694,5 @@ void canary_free(struct canary *c)
 			free(c->slot_count[i][p]);
 		}
 	}
-	free(c->state_file);
-	free(c->event_log);
-	for (size_t i = 0; i < c->nrecent; i++)
-		free(c->recent[(c->recent_first + i) % RECENT_EVENTS]);
 	free(c);
 }

@@ -2,10 +2,11 @@
  * (see include/weir/control.h and INTERFACE.md, "Control socket").
  *
  * The protocol half (control_execute) is pure: it tokenizes one line, finds
- * the command in the keyword table below, checks its arguments and calls the
- * runtime's operation. Nothing is called before the whole command has been
- * validated, so a refused command changes nothing. "help" is generated from
- * the same table, so it cannot drift from what is accepted.
+ * the command among the rows the owning modules registered, checks its
+ * arguments by the row's kind and calls the row's handler. Nothing is called
+ * before the whole command has been validated, so a refused command changes
+ * nothing. "help" is generated from the same rows, so it cannot drift from
+ * what is accepted.
  *
  * The socket half serves any number of clients on one event base. A client
  * costs at most one input line (CONTROL_MAX_LINE plus one read) and its
@@ -41,7 +42,6 @@
 #define EVENTS_DEFAULT 20u
 #define EVENTS_MAX 10000u
 #define ERR_MAX 4096            /* a handler's reason, e.g. every reload error */
-#define ARGS_ANY UINT_MAX
 
 /* ---- text checks and echo ------------------------------------------------- */
 
@@ -140,95 +140,70 @@ static void tokenize(struct cmdline *cl, const char *line, size_t len)
 
 /* ---- the command table ------------------------------------------------------ */
 
-/* What a handler gets: the operations and the arguments after the command's
- * words. ARGS holds them all for commands with a bounded arity (at most
- * MAX_TOKENS words and arguments); REST is the line from the first argument
- * on, outer blanks trimmed (empty without arguments): rollback's REASON. */
-struct call {
-	const struct control_ops *ops;
-	const struct command *cmd;
-	const struct tok *args;
-	size_t nargs;
-	const char *rest;
-	size_t restlen;
+/* The protocol's own command: help lists it first, then every registered row. */
+static const struct control_command help_row = {
+	{ "help", NULL }, "help", "list the commands", CONTROL_ARGS_NONE, NULL,
 };
 
-/* A handler appends its payload lines to OUT and returns 0, or returns -1
- * with a one-line reason in ERR. It validates everything before it calls an
- * operation. */
-typedef int (*command_fn)(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
+void control_registry_init(struct control_registry *reg)
+{
+	memset(reg, 0, sizeof(*reg));
+}
 
-struct command {
-	const char *words[2];   /* the keyword(s); words[1] NULL for one word */
-	const char *usage;      /* shown by help and in "ERR usage: ..." */
-	const char *summary;    /* shown by help */
-	unsigned min_args;
-	unsigned max_args;      /* ARGS_ANY: no limit */
-	command_fn run;
-};
-
-static int cmd_help(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_show_weights(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_set_weight(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_rollback(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_promote(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_pause(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_resume(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_show_stats(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_show_guard(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_show_events(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_show_report(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_show_servers(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-static int cmd_reload(const struct call *call, struct evbuffer *out, char *err, size_t errlen);
-
-/* Every command, in the order help lists them. */
-static const struct command commands[] = {
-	{ { "help", NULL }, "help",
-	  "list the commands", 0, 0, cmd_help },
-	{ { "show", "weights" }, "show weights",
-	  "the weight of each pool in percent", 0, 0, cmd_show_weights },
-	{ { "set", "weight" }, "set weight canary|baseline PERCENT",
-	  "set that pool to PERCENT (0 to 100, steps of 0.01), the other to the rest; re-arms the guard",
-	  2, 2, cmd_set_weight },
-	{ { "rollback", NULL }, "rollback [REASON...]",
-	  "canary to 0 at once; guard state rolled_back", 0, ARGS_ANY, cmd_rollback },
-	{ { "promote", NULL }, "promote",
-	  "next rollout step (or canary 100 without a rollout)", 0, 0, cmd_promote },
-	{ { "pause", NULL }, "pause",
-	  "stop the guard's judgement and the rollout's auto-advance", 0, 0, cmd_pause },
-	{ { "resume", NULL }, "resume",
-	  "restart the guard's judgement and the rollout's auto-advance", 0, 0, cmd_resume },
-	{ { "show", "stats" }, "show stats",
-	  "the /stats.json document, on one line", 0, 0, cmd_show_stats },
-	{ { "show", "guard" }, "show guard",
-	  "guard state, thresholds, the judged values and the last breach", 0, 0, cmd_show_guard },
-	{ { "show", "events" }, "show events [N]",
-	  "the last N events (default 20, at most 10000), one JSON object per line",
-	  0, 1, cmd_show_events },
-	{ { "show", "report" }, "show report",
-	  "the canary run so far as JSON (as /report.json)", 0, 0, cmd_show_report },
-	{ { "show", "servers" }, "show servers",
-	  "one line per server: pool address state active check_status check_ms check_age_s reason",
-	  0, 0, cmd_show_servers },
-	{ { "reload", NULL }, "reload",
-	  "re-read the configuration file, as SIGHUP does", 0, 0, cmd_reload },
-};
-
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static size_t command_nwords(const struct command *cmd)
+static size_t command_nwords(const struct control_command *cmd)
 {
 	return cmd->words[1] ? 2 : 1;
 }
 
-/* The command whose words start CL (the one with the most words when several
- * would), or NULL. */
-static const struct command *command_find(const struct cmdline *cl)
+static bool same_words(const struct control_command *a, const struct control_command *b)
 {
-	const struct command *best = NULL;
+	return command_nwords(a) == command_nwords(b) && strcmp(a->words[0], b->words[0]) == 0 &&
+	       (!a->words[1] || strcmp(a->words[1], b->words[1]) == 0);
+}
 
-	for (size_t i = 0; i < NCOMMANDS; i++) {
-		const struct command *cmd = &commands[i];
+static bool words_taken(const struct control_registry *reg, const struct control_command *cmd)
+{
+	if (same_words(cmd, &help_row))
+		return true;
+	for (size_t i = 0; i < reg->n; i++)
+		if (same_words(cmd, reg->entries[i].row))
+			return true;
+	return false;
+}
+
+int control_register(struct control_registry *reg, const struct control_command *rows, size_t n, void *ctx)
+{
+	if (n > CONTROL_MAX_COMMANDS - reg->n)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (same_words(&rows[i], &rows[j]))
+				return -1;
+	for (size_t i = 0; i < n; i++)
+		if (words_taken(reg, &rows[i]))
+			return -1;
+	for (size_t i = 0; i < n; i++) {
+		reg->entries[reg->n].row = &rows[i];
+		reg->entries[reg->n].ctx = ctx;
+		reg->n++;
+	}
+	return 0;
+}
+
+/* Row I of what help lists: help itself, then the registered rows. */
+static const struct control_command *listed_row(const struct control_registry *reg, size_t i)
+{
+	return i == 0 ? &help_row : reg->entries[i - 1].row;
+}
+
+/* The number of the row whose words start CL (the one with the most words
+ * when several would), as listed_row counts, or -1. */
+static long command_find(const struct control_registry *reg, const struct cmdline *cl)
+{
+	long best = -1;
+
+	for (size_t i = 0; i <= reg->n; i++) {
+		const struct control_command *cmd = listed_row(reg, i);
 		size_t nw = command_nwords(cmd), w;
 
 		if (cl->ntoks < nw)
@@ -236,31 +211,25 @@ static const struct command *command_find(const struct cmdline *cl)
 		for (w = 0; w < nw; w++)
 			if (!tok_is(&cl->toks[w], cmd->words[w]))
 				break;
-		if (w == nw && (!best || nw > command_nwords(best)))
-			best = cmd;
+		if (w == nw && (best < 0 || nw > command_nwords(listed_row(reg, (size_t)best))))
+			best = (long)i;
 	}
 	return best;
 }
 
 /* How many tokens of CL to quote in "unknown command": the first, and the
  * second too when the first is the start of some command ("show foo"). */
-static size_t unknown_words(const struct cmdline *cl)
+static size_t unknown_words(const struct control_registry *reg, const struct cmdline *cl)
 {
 	if (cl->ntoks < 2)
 		return cl->ntoks;
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (commands[i].words[1] && tok_is(&cl->toks[0], commands[i].words[0]))
+	for (size_t i = 0; i < reg->n; i++)
+		if (reg->entries[i].row->words[1] && tok_is(&cl->toks[0], reg->entries[i].row->words[0]))
 			return 2;
 	return 1;
 }
 
-/* ---- handlers ----------------------------------------------------------------- */
-
-static int not_available(const struct call *call, char *err, size_t errlen)
-{
-	snprintf(err, errlen, "%s is not available on this server", call->cmd->usage);
-	return -1;
-}
+/* ---- arguments ----------------------------------------------------------------- */
 
 /* PERCENT: plain decimal digits with an optional fraction ("5", "95.5",
  * "0.25", ".5"). Signs, exponents, hex, "nan" and "inf" are refused here so
@@ -314,19 +283,113 @@ static int parse_count(const struct tok *t, unsigned *n)
 	return 0;
 }
 
-static int cmd_help(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+/* The arguments after a command's words. ARGS holds them all for commands
+ * with a bounded arity (at most MAX_TOKENS words and arguments); REST is the
+ * line from the first argument on, outer blanks trimmed (empty without
+ * arguments): rollback's REASON. */
+struct call {
+	const struct tok *args;
+	size_t nargs;
+	const char *rest;
+	size_t restlen;
+};
+
+static bool arity_ok(enum control_args_kind kind, size_t nargs)
+{
+	switch (kind) {
+	case CONTROL_ARGS_NONE: return nargs == 0;
+	case CONTROL_ARGS_POOL_WEIGHT: return nargs == 2;
+	case CONTROL_ARGS_REASON: return true;
+	case CONTROL_ARGS_COUNT: return nargs <= 1;
+	}
+	return false;
+}
+
+static int parse_pool_weight(const struct call *call, struct control_args *a, char *err, size_t errlen)
+{
+	const struct tok *pool_tok = &call->args[0], *pct_tok = &call->args[1];
+	char quoted[ECHO_MAX + 4];
+
+	if (tok_is(pool_tok, "canary")) {
+		a->pool = POOL_CANARY;
+	} else if (tok_is(pool_tok, "baseline")) {
+		a->pool = POOL_BASELINE;
+	} else {
+		snprintf(err, errlen, "pool must be canary or baseline (got %s)",
+		         echo(quoted, sizeof(quoted), pool_tok->p, pool_tok->len));
+		return -1;
+	}
+	if (parse_percent(pct_tok, &a->weight) < 0) {
+		snprintf(err, errlen, "weight must be a number from 0 to 100 in steps of 0.01 (got %s)",
+		         echo(quoted, sizeof(quoted), pct_tok->p, pct_tok->len));
+		return -1;
+	}
+	return 0;
+}
+
+/* The reason as the event log will keep it: a copy in which tabs become
+ * spaces, also left in *OWNED (release with free); NULL without one. */
+static int parse_reason(const struct call *call, struct control_args *a, char **owned, char *err,
+                        size_t errlen)
+{
+	char *reason;
+
+	if (call->restlen == 0)
+		return 0;
+	reason = malloc(call->restlen + 1);
+	if (!reason) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < call->restlen; i++)
+		reason[i] = call->rest[i] == '\t' ? ' ' : call->rest[i];
+	reason[call->restlen] = '\0';
+	a->reason = *owned = reason;
+	return 0;
+}
+
+static int parse_events_count(const struct call *call, struct control_args *a, char *err, size_t errlen)
+{
+	a->count = EVENTS_DEFAULT;
+	if (call->nargs == 1 && parse_count(&call->args[0], &a->count) < 0) {
+		char quoted[ECHO_MAX + 4];
+		snprintf(err, errlen, "N must be a whole number from 1 to %u (got %s)", EVENTS_MAX,
+		         echo(quoted, sizeof(quoted), call->args[0].p, call->args[0].len));
+		return -1;
+	}
+	return 0;
+}
+
+/* Check and convert CALL's arguments for KIND into A; what A holds that
+ * was allocated is left in *OWNED (release with free). Returns 0, or -1 with
+ * the reason in ERR. */
+static int parse_args(enum control_args_kind kind, const struct call *call, struct control_args *a,
+                      char **owned, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	a->pool = POOL_COUNT;
+	*owned = NULL;
+	switch (kind) {
+	case CONTROL_ARGS_NONE: return 0;
+	case CONTROL_ARGS_POOL_WEIGHT: return parse_pool_weight(call, a, err, errlen);
+	case CONTROL_ARGS_REASON: return parse_reason(call, a, owned, err, errlen);
+	case CONTROL_ARGS_COUNT: return parse_events_count(call, a, err, errlen);
+	}
+	return 0;
+}
+
+static int run_help(const struct control_registry *reg, struct evbuffer *out, char *err, size_t errlen)
 {
 	int width = 0;
 
-	(void)call;
-	for (size_t i = 0; i < NCOMMANDS; i++) {
-		int n = (int)strlen(commands[i].usage);
+	for (size_t i = 0; i <= reg->n; i++) {
+		int n = (int)strlen(listed_row(reg, i)->usage);
 		if (n > width)
 			width = n;
 	}
-	for (size_t i = 0; i < NCOMMANDS; i++) {
-		if (evbuffer_add_printf(out, "%-*s  %s\n", width, commands[i].usage,
-		                        commands[i].summary) < 0) {
+	for (size_t i = 0; i <= reg->n; i++) {
+		const struct control_command *cmd = listed_row(reg, i);
+		if (evbuffer_add_printf(out, "%-*s  %s\n", width, cmd->usage, cmd->summary) < 0) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -334,158 +397,21 @@ static int cmd_help(const struct call *call, struct evbuffer *out, char *err, si
 	return 0;
 }
 
-static int cmd_show_weights(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
+/* Row number I of REG with CALL's arguments: checked, then run. */
+static int run_command(const struct control_registry *reg, size_t i, const struct call *call,
+                       struct evbuffer *out, char *err, size_t errlen)
 {
-	const struct control_ops *ops = call->ops;
-
-	if (!ops->show_weights)
-		return not_available(call, err, errlen);
-	return ops->show_weights(ops->ctx, out, err, errlen);
-}
-
-static int cmd_set_weight(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-	const struct tok *pool_tok = &call->args[0], *pct_tok = &call->args[1];
-	char quoted[ECHO_MAX + 4];
-	enum pool_id pool;
-	uint32_t weight;
-
-	(void)out;
-	if (tok_is(pool_tok, "canary")) {
-		pool = POOL_CANARY;
-	} else if (tok_is(pool_tok, "baseline")) {
-		pool = POOL_BASELINE;
-	} else {
-		snprintf(err, errlen, "pool must be canary or baseline (got %s)",
-		         echo(quoted, sizeof(quoted), pool_tok->p, pool_tok->len));
-		return -1;
-	}
-	if (parse_percent(pct_tok, &weight) < 0) {
-		snprintf(err, errlen, "weight must be a number from 0 to 100 in steps of 0.01 (got %s)",
-		         echo(quoted, sizeof(quoted), pct_tok->p, pct_tok->len));
-		return -1;
-	}
-	if (!ops->set_weight)
-		return not_available(call, err, errlen);
-	return ops->set_weight(ops->ctx, pool, weight, err, errlen);
-}
-
-static int cmd_rollback(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-	char *reason = NULL;
+	struct control_args a;
+	char *owned;
 	int rc;
 
-	(void)out;
-	if (!ops->rollback)
-		return not_available(call, err, errlen);
-	if (call->restlen > 0) {
-		reason = malloc(call->restlen + 1);
-		if (!reason) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		/* Tabs become spaces: the reason goes to the event log as is. */
-		for (size_t i = 0; i < call->restlen; i++)
-			reason[i] = call->rest[i] == '\t' ? ' ' : call->rest[i];
-		reason[call->restlen] = '\0';
-	}
-	rc = ops->rollback(ops->ctx, reason, err, errlen);
-	free(reason);
-	return rc;
-}
-
-static int cmd_promote(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	(void)out;
-	if (!ops->promote)
-		return not_available(call, err, errlen);
-	return ops->promote(ops->ctx, err, errlen);
-}
-
-static int cmd_pause(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	(void)out;
-	if (!ops->pause)
-		return not_available(call, err, errlen);
-	return ops->pause(ops->ctx, err, errlen);
-}
-
-static int cmd_resume(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	(void)out;
-	if (!ops->resume)
-		return not_available(call, err, errlen);
-	return ops->resume(ops->ctx, err, errlen);
-}
-
-static int cmd_show_stats(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	if (!ops->show_stats)
-		return not_available(call, err, errlen);
-	return ops->show_stats(ops->ctx, out, err, errlen);
-}
-
-static int cmd_show_guard(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	if (!ops->show_guard)
-		return not_available(call, err, errlen);
-	return ops->show_guard(ops->ctx, out, err, errlen);
-}
-
-static int cmd_show_events(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-	unsigned n = EVENTS_DEFAULT;
-
-	if (call->nargs == 1 && parse_count(&call->args[0], &n) < 0) {
-		char quoted[ECHO_MAX + 4];
-		snprintf(err, errlen, "N must be a whole number from 1 to %u (got %s)", EVENTS_MAX,
-		         echo(quoted, sizeof(quoted), call->args[0].p, call->args[0].len));
+	if (i == 0)
+		return run_help(reg, out, err, errlen);
+	if (parse_args(reg->entries[i - 1].row->args, call, &a, &owned, err, errlen) < 0)
 		return -1;
-	}
-	if (!ops->show_events)
-		return not_available(call, err, errlen);
-	return ops->show_events(ops->ctx, n, out, err, errlen);
-}
-
-static int cmd_show_report(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	if (!ops->show_report)
-		return not_available(call, err, errlen);
-	return ops->show_report(ops->ctx, out, err, errlen);
-}
-
-static int cmd_show_servers(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	if (!ops->show_servers)
-		return not_available(call, err, errlen);
-	return ops->show_servers(ops->ctx, out, err, errlen);
-}
-
-static int cmd_reload(const struct call *call, struct evbuffer *out, char *err, size_t errlen)
-{
-	const struct control_ops *ops = call->ops;
-
-	(void)out;
-	if (!ops->reload)
-		return not_available(call, err, errlen);
-	return ops->reload(ops->ctx, err, errlen);
+	rc = reg->entries[i - 1].row->handler(reg->entries[i - 1].ctx, &a, out, err, errlen);
+	free(owned);
+	return rc;
 }
 
 /* ---- replies ------------------------------------------------------------------ */
@@ -589,10 +515,11 @@ static void mark_cut(char *err, size_t errlen)
 	memcpy(err + at, more, sizeof(more));
 }
 
-void control_execute(const struct control_ops *ops, const char *line, size_t len, struct evbuffer *out)
+void control_execute(const struct control_registry *reg, const char *line, size_t len, struct evbuffer *out)
 {
 	char quoted[ECHO_MAX + 4], err[ERR_MAX];
-	const struct command *cmd;
+	const struct control_command *cmd;
+	long found;
 	struct evbuffer *payload;
 	struct cmdline cl;
 	struct call call;
@@ -610,21 +537,22 @@ void control_execute(const struct control_ops *ops, const char *line, size_t len
 		return;
 	}
 
-	cmd = command_find(&cl);
-	if (!cmd) {
-		size_t n = unknown_words(&cl);
+	found = command_find(reg, &cl);
+	if (found < 0) {
+		size_t n = unknown_words(reg, &cl);
 		const char *end = cl.toks[n - 1].p + cl.toks[n - 1].len;
 		echo(quoted, sizeof(quoted), cl.toks[0].p, (size_t)(end - cl.toks[0].p));
 		evbuffer_add_printf(out, "ERR unknown command '%s' (try help)\n\n", quoted);
 		return;
 	}
+	cmd = listed_row(reg, (size_t)found);
 	nw = command_nwords(cmd);
-	if (cl.ntoks - nw < cmd->min_args || cl.ntoks - nw > cmd->max_args) {
+	if (!arity_ok(cmd->args, cl.ntoks - nw)) {
 		evbuffer_add_printf(out, "ERR usage: %s\n\n", cmd->usage);
 		return;
 	}
 
-	call = (struct call){ .ops = ops, .cmd = cmd, .args = cl.toks + nw, .nargs = cl.ntoks - nw };
+	call = (struct call){ .args = cl.toks + nw, .nargs = cl.ntoks - nw };
 	if (call.nargs > 0) {
 		const char *end = line + len;
 		while (end > call.args[0].p && (end[-1] == ' ' || end[-1] == '\t'))
@@ -639,7 +567,7 @@ void control_execute(const struct control_ops *ops, const char *line, size_t len
 		return;
 	}
 	err[0] = '\0';
-	if (cmd->run(&call, payload, err, sizeof(err)) == 0) {
+	if (run_command(reg, (size_t)found, &call, payload, err, sizeof(err)) == 0) {
 		reply_ok(out, payload);
 	} else {
 		mark_cut(err, sizeof(err));
@@ -667,7 +595,7 @@ struct client {
 
 struct control {
 	struct event_base *base;
-	struct control_ops ops;
+	struct control_registry reg;
 	struct evconnlistener *listener;
 	struct event *retry;            /* re-enables the listener after an accept error */
 	char *path;
@@ -776,7 +704,7 @@ static int client_pump(struct client *cl)
 			continue;
 		}
 		c->busy++;
-		control_execute(&c->ops, line, len, out);
+		control_execute(&c->reg, line, len, out);
 		c->busy--;
 		free(line);
 		if (c->doomed && c->busy == 0) {
@@ -989,7 +917,7 @@ static int bind_socket(const struct sockaddr_un *sun, char *err, size_t errlen)
 	return fd;
 }
 
-struct control *control_new(struct event_base *base, const char *path, const struct control_ops *ops,
+struct control *control_new(struct event_base *base, const char *path, const struct control_registry *reg,
                             char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -1016,7 +944,7 @@ struct control *control_new(struct event_base *base, const char *path, const str
 		goto fail;
 	}
 	c->base = base;
-	c->ops = *ops;
+	c->reg = *reg;
 	c->retry = evtimer_new(base, retry_cb, c);
 	if (!c->retry) {
 		snprintf(err, errlen, "out of memory");

@@ -47,13 +47,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "weir/accesslog.h"
 #include "weir/clock.h"
 #include "weir/split.h"
 #include "weir/tls.h"
 #include "weir/upstream.h"
-#include "weir/worker.h"
+#include "weir/weights.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this... */
 #define BP_LOW (64 * 1024)            /* ...resume it at or below this (write callbacks) */
@@ -436,7 +437,9 @@ static void conn_close(struct client_conn *c)
 	} else {
 		free(c);
 	}
-	worker_conn_closed(w);
+	/* Draining: the last connection's close ends the worker's loop. */
+	if (w->draining && w->nconns == 0)
+		event_base_loopexit(w->base, NULL);
 }
 
 /* Close with a reset: the response was cut short, and its body is delimited
@@ -627,7 +630,7 @@ static enum pool_id choose_pool(struct client_conn *c, const char *buf)
 			return (enum pool_id)p;
 		}
 	}
-	uint32_t weight = atomic_load_explicit(&c->w->rt->canary_weight, memory_order_acquire);
+	uint32_t weight = weights_published(c->w->rt->weights);
 	if (sp->sticky_header && (f = find_header(buf, h, sp->sticky_header)) && f->value.len)
 		return split_pool_for_bucket(split_key_bucket(buf + f->value.off, f->value.len), weight);
 	if (sp->sticky_cookie) {

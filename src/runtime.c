@@ -24,7 +24,9 @@
 #include "weir/clock.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
+#include "weir/status.h"
 #include "weir/tls.h"
+#include "weir/weights.h"
 #include "weir/worker.h"
 
 /* What a reload cannot change in a running process: said once, in the log. */
@@ -106,6 +108,7 @@ int runtime_reload(struct runtime *rt, char *err, size_t errlen)
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		worker_request_reconfigure(&rt->workers[i], cfg);
 	canary_reconfigure(rt->canary, cfg);
+	status_set_config(rt->status, cfg);
 	log_info("reload: %s applied", cfg->path);
 	return 0;
 }
@@ -185,30 +188,59 @@ static void stop_signal_cb(evutil_socket_t sig, short events, void *arg)
 		evtimer_add(rt->stop_timer, &tv);
 }
 
-int runtime_run(struct weir_config *cfg)
+/* ---- the control socket's commands ------------------------------------------------- */
+
+static int cmd_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
-	struct runtime *rt = NULL;
-	struct event *sigterm = NULL, *sigint = NULL;
-	char err[512];
-	unsigned started = 0;
-	int rc = 2;
+	(void)a;
+	(void)out;
+	return runtime_reload(ctx, err, errlen);
+}
 
-	if (evthread_use_pthreads() < 0) {
-		log_error("libevent has no thread support");
-		config_free(cfg);
-		return 2;
+static const struct control_command runtime_commands[] = {
+	{ { "reload", NULL }, "reload",
+	  "re-read the configuration file, as SIGHUP does", CONTROL_ARGS_NONE, cmd_reload },
+};
+
+/* Every module registers the commands it owns; help lists them in this order. */
+static int register_commands(struct runtime *rt, struct control_registry *reg)
+{
+	control_registry_init(reg);
+	if (canary_register_commands(rt->canary, reg) < 0 || status_register_commands(rt->status, reg) < 0)
+		return -1;
+	return control_register(reg, runtime_commands, sizeof(runtime_commands) / sizeof(runtime_commands[0]), rt);
+}
+
+static int start_control(struct runtime *rt, char *err, size_t errlen)
+{
+	struct control_registry reg;
+
+	if (register_commands(rt, &reg) < 0) {
+		snprintf(err, errlen, "control commands: two modules claim the same words");
+		return -1;
 	}
-	signal(SIGPIPE, SIG_IGN);
+	rt->control = control_new(rt->base, rt->cfg->admin_socket, &reg, err, errlen);
+	return rt->control ? 0 : -1;
+}
 
-	rt = calloc(1, sizeof(*rt));
+/* ---- setup, run, teardown ------------------------------------------------------------ */
+
+static void runtime_free(struct runtime *rt);
+
+/* The runtime's own parts: event base, stats, the workers' array. Takes
+ * ownership of CFG. Returns NULL (logged) when out of memory. */
+static struct runtime *runtime_new(struct weir_config *cfg)
+{
+	struct runtime *rt = calloc(1, sizeof(*rt));
+
 	if (!rt) {
 		log_error("out of memory");
 		config_free(cfg);
-		return 2;
+		return NULL;
 	}
 	rt->cfg = cfg;
 	rt->start_us = clock_now_us();
-	atomic_store(&rt->canary_weight, cfg->split.canary_weight);
 	rt->base = event_base_new();
 	if (rt->base)
 		rt->reconf_done = event_new(rt->base, -1, 0, reconf_done_cb, rt);
@@ -217,70 +249,97 @@ int runtime_run(struct weir_config *cfg)
 	rt->workers = calloc(rt->nworkers, sizeof(*rt->workers));
 	if (!rt->base || !rt->reconf_done || !rt->stats || !rt->workers) {
 		log_error("out of memory");
-		goto out;
+		runtime_free(rt);
+		return NULL;
 	}
-	if (worker_probe_listeners(cfg, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		goto out;
+	return rt;
+}
+
+/* What the workers need before they exist: the listeners checked, the access
+ * log (each worker takes a buffer into it), TLS contexts and the health
+ * checks (their server views point at its words); then the workers. */
+static int start_data_path(struct runtime *rt, char *err, size_t errlen)
+{
+	const struct weir_config *cfg = rt->cfg;
+
+	if (worker_probe_listeners(cfg, err, errlen) < 0)
+		return -1;
+	if (cfg->access_log[0] && !(rt->access_log = accesslog_open(cfg->access_log, err, errlen)))
+		return -1;
+	if (!(rt->tls = tls_set_new(cfg, NULL, err, errlen)))
+		return -1;
+	if (!(rt->health = health_new(rt, err, errlen)))
+		return -1;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		if (worker_init(&rt->workers[i], rt, i, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+/* The main thread's modules: the weights (state file first) and the guard
+ * driver before any worker accepts, the status documents, the control
+ * socket and the admin listener. */
+static int start_control_path(struct runtime *rt, char *err, size_t errlen)
+{
+	const struct weir_config *cfg = rt->cfg;
+
+	if (!(rt->weights = weights_new(cfg, err, errlen)))
+		return -1;
+	if (!(rt->canary = canary_new(rt->base, cfg, rt->weights, rt->stats, rt->health, err, errlen)))
+		return -1;
+	struct status_sources src = {
+		.rt = rt, .stats = rt->stats, .health = rt->health, .weights = rt->weights, .canary = rt->canary,
+		.start_us = rt->start_us, .tls_handshake_failures = &rt->tls_handshake_failures,
+		.tls_upstream_failures = &rt->tls_upstream_failures,
+	};
+	if (!(rt->status = status_new(&src, cfg))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	if (cfg->access_log[0]) {
-		/* Before the workers: each takes a buffer into it. */
-		rt->access_log = accesslog_open(cfg->access_log, err, sizeof(err));
-		if (!rt->access_log) {
-			log_error("%s", err);
-			goto out;
-		}
-	}
-	rt->tls = tls_set_new(cfg, NULL, err, sizeof(err));
-	if (!rt->tls) {
-		log_error("%s", err);
-		goto out;
-	}
-	/* Before the workers: their server views point at its words. */
-	rt->health = health_new(rt, err, sizeof(err));
-	if (!rt->health) {
-		log_error("%s", err);
-		goto out;
-	}
-	for (unsigned i = 0; i < rt->nworkers; i++) {
-		if (worker_init(&rt->workers[i], rt, i, err, sizeof(err)) < 0) {
-			log_error("%s", err);
-			goto out;
-		}
-	}
-	/* The weights (state file first) before any worker accepts. */
-	rt->canary = canary_new(rt, err, sizeof(err));
-	if (!rt->canary) {
-		log_error("%s", err);
-		goto out;
-	}
-	if (cfg->admin_socket[0]) {
-		struct control_ops ops;
-		canary_control_ops(rt->canary, &ops);
-		rt->control = control_new(rt->base, cfg->admin_socket, &ops, err, sizeof(err));
-		if (!rt->control) {
-			log_error("%s", err);
-			goto out;
-		}
-	}
-	if (cfg->admin_http_set) {
-		rt->admin = admin_new(rt, err, sizeof(err));
-		if (!rt->admin) {
-			log_error("%s", err);
-			goto out;
-		}
-	}
-	sigterm = evsignal_new(rt->base, SIGTERM, stop_signal_cb, rt);
-	sigint = evsignal_new(rt->base, SIGINT, stop_signal_cb, rt);
+	if (cfg->admin_socket[0] && start_control(rt, err, errlen) < 0)
+		return -1;
+	if (cfg->admin_http_set && !(rt->admin = admin_new(rt->base, &cfg->admin_http, rt->status, err, errlen)))
+		return -1;
+	return 0;
+}
+
+static int start_signals(struct runtime *rt)
+{
+	rt->sigterm = evsignal_new(rt->base, SIGTERM, stop_signal_cb, rt);
+	rt->sigint = evsignal_new(rt->base, SIGINT, stop_signal_cb, rt);
 	rt->sighup = evsignal_new(rt->base, SIGHUP, sighup_cb, rt);
 	/* Always caught, access log or not: SIGUSR1's default action kills. */
 	rt->sigusr1 = evsignal_new(rt->base, SIGUSR1, sigusr1_cb, rt);
-	if (!sigterm || !sigint || !rt->sighup || !rt->sigusr1 || evsignal_add(sigterm, NULL) < 0 ||
-	    evsignal_add(sigint, NULL) < 0 || evsignal_add(rt->sighup, NULL) < 0 ||
+	if (!rt->sigterm || !rt->sigint || !rt->sighup || !rt->sigusr1 || evsignal_add(rt->sigterm, NULL) < 0 ||
+	    evsignal_add(rt->sigint, NULL) < 0 || evsignal_add(rt->sighup, NULL) < 0 ||
 	    evsignal_add(rt->sigusr1, NULL) < 0) {
 		log_error("cannot install signal handlers");
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+static void announce(const struct runtime *rt)
+{
+	const struct weir_config *cfg = rt->cfg;
+
+	log_info("weir %s: %zu listener(s), %u worker(s), canary %.2f%%", PACKAGE_VERSION, cfg->nlisteners,
+	         rt->nworkers, weights_published(rt->weights) / 100.0);
+	for (size_t i = 0; i < cfg->nlisteners; i++)
+		log_info("listening on %s%s", cfg->listeners[i].addr.text, cfg->listeners[i].tls ? " (TLS)" : "");
+#ifdef HAVE_LIBSYSTEMD
+	sd_notifyf(0, "READY=1\nSTATUS=canary %.2f%%", weights_published(rt->weights) / 100.0);
+#endif
+}
+
+/* Start the workers and run the main loop until stopped; every started
+ * worker is joined. Returns 0 after a clean stop, 2 when a worker could not
+ * start. */
+static int run(struct runtime *rt)
+{
+	unsigned started = 0;
+	int rc = 2;
+
 	for (; started < rt->nworkers; started++) {
 		if (worker_start(&rt->workers[started]) < 0) {
 			log_error("cannot start worker thread %u", started);
@@ -288,14 +347,7 @@ int runtime_run(struct weir_config *cfg)
 		}
 	}
 	if (started == rt->nworkers) {
-		log_info("weir %s: %zu listener(s), %u worker(s), canary %.2f%%", PACKAGE_VERSION,
-		         cfg->nlisteners, rt->nworkers, atomic_load(&rt->canary_weight) / 100.0);
-		for (size_t i = 0; i < cfg->nlisteners; i++)
-			log_info("listening on %s%s", cfg->listeners[i].addr.text,
-			         cfg->listeners[i].tls ? " (TLS)" : "");
-#ifdef HAVE_LIBSYSTEMD
-		sd_notifyf(0, "READY=1\nSTATUS=canary %.2f%%", atomic_load(&rt->canary_weight) / 100.0);
-#endif
+		announce(rt);
 		event_base_dispatch(rt->base);
 		rc = 0;
 	} else {
@@ -306,17 +358,35 @@ int runtime_run(struct weir_config *cfg)
 		worker_join(&rt->workers[i]);
 	if (rc == 0)
 		log_info("stopped");
-out:
-	if (sigterm)
-		event_free(sigterm);
-	if (sigint)
-		event_free(sigint);
-	if (rt->stop_timer)
-		event_free(rt->stop_timer);
-	if (rt->sighup)
-		event_free(rt->sighup);
-	if (rt->sigusr1)
-		event_free(rt->sigusr1);
+	return rc;
+}
+
+static void close_access_log(struct runtime *rt)
+{
+	/* The workers handed over their last lines in worker_dispose. */
+	struct accesslog_stats st;
+
+	accesslog_get_stats(rt->access_log, &st);
+	accesslog_close(rt->access_log);
+	if (st.lines_dropped)
+		log_warn("access log: %llu line(s) could not be written (last error: %s)",
+		         (unsigned long long)st.lines_dropped, strerror(st.last_errno));
+}
+
+static void free_event(struct event *ev)
+{
+	if (ev)
+		event_free(ev);
+}
+
+/* Everything runtime_new and the start_* functions made, whatever they got to. */
+static void runtime_free(struct runtime *rt)
+{
+	free_event(rt->sigterm);
+	free_event(rt->sigint);
+	free_event(rt->stop_timer);
+	free_event(rt->sighup);
+	free_event(rt->sigusr1);
 	control_free(rt->control);
 	admin_free(rt->admin);
 	if (rt->workers)
@@ -324,19 +394,13 @@ out:
 			worker_dispose(&rt->workers[i]);
 	free(rt->workers);
 	health_free(rt->health);
-	if (rt->access_log) {
-		/* The workers handed over their last lines in worker_dispose. */
-		struct accesslog_stats st;
-		accesslog_get_stats(rt->access_log, &st);
-		accesslog_close(rt->access_log);
-		if (st.lines_dropped)
-			log_warn("access log: %llu line(s) could not be written (last error: %s)",
-			         (unsigned long long)st.lines_dropped, strerror(st.last_errno));
-	}
+	if (rt->access_log)
+		close_access_log(rt);
+	status_free(rt->status);
 	canary_free(rt->canary);
+	weights_free(rt->weights);
 	stats_free(rt->stats);
-	if (rt->reconf_done)
-		event_free(rt->reconf_done);
+	free_event(rt->reconf_done);
 	if (rt->base)
 		event_base_free(rt->base);
 	/* A reload still in flight when the workers stopped: they are joined now. */
@@ -345,5 +409,27 @@ out:
 	tls_set_free(rt->old_tls);
 	tls_set_free(rt->tls);
 	free(rt);
+}
+
+int runtime_run(struct weir_config *cfg)
+{
+	struct runtime *rt;
+	char err[512];
+	int rc = 2;
+
+	if (evthread_use_pthreads() < 0) {
+		log_error("libevent has no thread support");
+		config_free(cfg);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	rt = runtime_new(cfg);
+	if (!rt)
+		return 2;
+	if (start_data_path(rt, err, sizeof(err)) < 0 || start_control_path(rt, err, sizeof(err)) < 0)
+		log_error("%s", err);
+	else if (start_signals(rt) == 0)
+		rc = run(rt);
+	runtime_free(rt);
 	return rc;
 }

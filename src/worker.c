@@ -121,12 +121,6 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	}
 }
 
-void worker_conn_closed(struct worker *w)
-{
-	if (w->draining && w->nconns == 0)
-		event_base_loopexit(w->base, NULL);
-}
-
 /* Take the configuration the main thread handed over: new server tables
  * (a server whose address stays keeps its idle connections and back-off),
  * new limits and timeouts for new requests, new TLS contexts. Exchanges in

@@ -1,30 +1,51 @@
-/* canary: the canary run, owned by the main thread. It holds the authoritative
- * weight (published to the workers as one atomic word), drives the guard and
- * the rollout once per guard.interval, persists every decision (state file,
- * event log) and keeps the per-step report. The control socket and the admin
- * listener act and read only through it. */
+/* canary: owns the guard driver on the main thread: the guard and the
+ * rollout, the tick that judges the canary once per guard.interval (or at
+ * every fold under "sequential") and acts on the verdict, the health-check
+ * reaction, the operator's commands (set weight, rollback, promote, pause,
+ * resume) and the per-step report. The weight itself and its persistence
+ * belong to weights.c; this module decides what changes and when. */
 #ifndef WEIR_CANARY_H
 #define WEIR_CANARY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
+#include <event2/event.h>
 
+#include "weir/config-t.h"
 #include "weir/control.h"
-#include "weir/proxy-t.h"
 
 struct canary;
+struct guard;
+struct health;
+struct rollout;
+struct rollout_history;
+struct stats;
+struct stats_snapshot;
+struct weights;
 
-/* Load the state file (it wins over split.canary_weight), open the event log,
- * set up guard and rollout, publish the weight and start the guard timer on
- * rt->base. Returns NULL with a message in ERR (a corrupt state file says what
- * to do). Release with canary_free. */
-struct canary *canary_new(struct runtime *rt, char *err, size_t errlen);
+/* Set up guard and rollout from CFG and from what WEIGHTS loaded from the
+ * state file, persist and publish the first state (weights_start) and start
+ * the guard timer on BASE. WEIGHTS, STATS and HEALTH are the runtime's and
+ * outlive the canary. Returns NULL with a message in ERR. Release with
+ * canary_free. */
+struct canary *canary_new(struct event_base *base, const struct weir_config *cfg, struct weights *weights,
+                          struct stats *stats, struct health *health, char *err, size_t errlen);
 void canary_free(struct canary *c);
 
-/* The control socket's operations, bound to C. */
-void canary_control_ops(struct canary *c, struct control_ops *ops);
+/* The operator's changes ("set weight", "rollback", "promote", "pause",
+ * "resume"). Each persists first (state file, then the event log line) and
+ * publishes after; it returns 0, or -1 with a one-line reason in ERR and
+ * nothing changed. Main thread. */
+int canary_set_weight(struct canary *c, enum pool_id pool, uint32_t weight, char *err, size_t errlen);
+int canary_rollback(struct canary *c, const char *reason, char *err, size_t errlen);
+int canary_promote(struct canary *c, char *err, size_t errlen);
+int canary_pause(struct canary *c, char *err, size_t errlen);
+int canary_resume(struct canary *c, char *err, size_t errlen);
+
+/* Register the commands above with the control socket's REG (C outlives
+ * the socket). Returns 0 or -1 (control_register). */
+int canary_register_commands(struct canary *c, struct control_registry *reg);
 
 /* Take a reloaded configuration: guard settings and thresholds, rollout steps.
  * The weights are not touched (the persisted ones stay). */
@@ -36,11 +57,14 @@ void canary_reconfigure(struct canary *c, const struct weir_config *cfg);
  * The guard's tick makes the same check. */
 void canary_health_changed(struct canary *c);
 
-/* /stats.json members after "pools": "guard":{...},"rollout":...,"events":[...] */
-void canary_stats_json(struct canary *c, struct evbuffer *out);
-/* The /report.json document. */
-void canary_report_json(struct canary *c, struct evbuffer *out);
-/* Prometheus lines for weir_guard_state and weir_weight_changes_total. */
-void canary_metrics(struct canary *c, struct evbuffer *out);
+/* Read-only views for the status documents (main thread). Pointers stay
+ * valid until the next change of the run. */
+const struct guard *canary_guard(const struct canary *c);
+/* NULL without a rollout. */
+const struct rollout *canary_rollout(const struct canary *c);
+/* Monotonic MONO_MS as wall-clock text; CTX is the canary (a rollout_wall_fn). */
+void canary_wall_format(uint64_t mono_ms, char *buf, size_t len, void *ctx);
+/* The report's history, its current step's numbers brought up to SNAP. */
+const struct rollout_history *canary_report_refresh(struct canary *c, const struct stats_snapshot *snap);
 
 #endif

@@ -1,4 +1,5 @@
 /* check: the pure half of active health checks (see health.h for the half
+ * Owns: the rise/fall state of each checked server and the verdict on one check answer; no I/O.
  * that talks to servers): the rise/fall state machine of one server and the
  * `expect` status sets.
  *

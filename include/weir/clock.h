@@ -1,4 +1,5 @@
 /* clock: the monotonic time source of the whole tree.
+ * Owns: the time source (monotonic and wall clock) and its test hook.
  *
  * Everything that measures or schedules reads time through clock_now_us(), so
  * tests can inject a fake clock with clock_set_source(). */

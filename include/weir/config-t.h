@@ -1,4 +1,5 @@
 /* Types of the parsed configuration, shared by every module that reads it.
+ * Owns: nothing at run time: the plain-data types of a loaded configuration.
  * Functions are in config.h. Everything here is plain data: a loaded
  * configuration is immutable and may be read from any thread. */
 #ifndef WEIR_CONFIG_T_H

@@ -1,4 +1,5 @@
 /* config: load and validate weir's configuration file (libconfig syntax).
+ * Owns: parsing and validation of the configuration file; a loaded weir_config belongs to its caller.
  *
  * The whole schema of INTERFACE.md is parsed into struct weir_config. Every
  * problem found is appended to a diag list as "FILE:LINE: what (got X)";

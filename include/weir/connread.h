@@ -1,4 +1,5 @@
 /* connread: the reading side of one proxied connection.
+ * Owns: the read buffer and read state of one proxied connection.
  *
  * libevent 2.1's socket bufferevents read at most 4,096 bytes per readable
  * event and ask ioctl(FIONREAD) before each read: a 64 KiB response costs

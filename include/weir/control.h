@@ -1,10 +1,11 @@
 /* control: the UNIX control socket (admin.socket) and its line protocol.
  *
  * One command per line; every reply is a status line ("OK" or "ERR <reason>"),
- * payload lines, and an empty line. Commands live in one keyword table
- * (words, usage, handler) from which "help" is generated. The protocol code
- * knows nothing of the proxy: it calls the operations the runtime supplies,
- * so it can be tested with fake ones. Runs on the main thread's event base. */
+ * payload lines, and an empty line. Each module that owns commands registers
+ * its rows (words, usage, argument kind, handler); "help" is generated from
+ * them. This module owns the protocol: tokenizing, argument checks, reply
+ * framing, and the socket. It knows nothing of the proxy, so it can be
+ * tested with fake rows. Runs on the main thread's event base. */
 #ifndef WEIR_CONTROL_H
 #define WEIR_CONTROL_H
 
@@ -18,41 +19,73 @@
 
 #define CONTROL_MAX_LINE 4096
 
-/* What the runtime does for each command. Each returns 0 after appending
- * payload lines (each ending in "\n") to OUT, or -1 with a one-line reason in
- * ERR. OUT may be NULL for commands without payload. */
-struct control_ops {
-	void *ctx;
-	int (*show_weights)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
-	int (*set_weight)(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen);
-	int (*rollback)(void *ctx, const char *reason, char *err, size_t errlen);
-	int (*promote)(void *ctx, char *err, size_t errlen);
-	int (*pause)(void *ctx, char *err, size_t errlen);
-	int (*resume)(void *ctx, char *err, size_t errlen);
-	int (*show_stats)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
-	int (*show_guard)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
-	int (*show_events)(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen);
-	int (*show_report)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
-	int (*show_servers)(void *ctx, struct evbuffer *out, char *err, size_t errlen);
-	int (*reload)(void *ctx, char *err, size_t errlen);
+/* What control_execute parsed and checked for a command, by its row's kind. */
+enum control_args_kind {
+	CONTROL_ARGS_NONE,          /* no argument */
+	CONTROL_ARGS_POOL_WEIGHT,   /* "canary|baseline PERCENT": pool and weight */
+	CONTROL_ARGS_REASON,        /* the rest of the line, if any: reason */
+	CONTROL_ARGS_COUNT,         /* an optional N from 1 to 10000 (default 20): count */
 };
+
+struct control_args {
+	enum pool_id pool;
+	uint32_t weight;            /* WEIGHT_SCALE units */
+	const char *reason;         /* NULL without one; tabs made spaces */
+	unsigned count;
+};
+
+/* A command's handler: runs with valid arguments only. It appends payload
+ * lines (each ending in "\n") to OUT and returns 0, or returns -1 with a
+ * one-line reason in ERR (several lines are joined with "; "). */
+typedef int (*control_handler_fn)(void *ctx, const struct control_args *args, struct evbuffer *out,
+                                  char *err, size_t errlen);
+
+/* One row of the command table, owned by the module whose handler it names. */
+struct control_command {
+	const char *words[2];       /* the keyword(s); words[1] NULL for one word */
+	const char *usage;          /* shown by help and in "ERR usage: ..." */
+	const char *summary;        /* shown by help */
+	enum control_args_kind args;
+	control_handler_fn handler;
+};
+
+#define CONTROL_MAX_COMMANDS 32
+
+/* The commands a control socket answers, "help" apart (it is the protocol's
+ * own, generated from the rows). Help lists them in registration order. */
+struct control_registry {
+	struct {
+		const struct control_command *row;
+		void *ctx;
+	} entries[CONTROL_MAX_COMMANDS];
+	size_t n;
+};
+
+/* An empty registry: only "help". */
+void control_registry_init(struct control_registry *reg);
+
+/* Add N rows of ROWS (static; not copied) whose handlers get CTX. Returns 0,
+ * or -1 when the registry is full or a command's words are taken already
+ * (nothing added). */
+int control_register(struct control_registry *reg, const struct control_command *rows, size_t n, void *ctx);
 
 /* Execute one command LINE (without its newline; may hold any bytes) and
  * append the whole reply, including the final empty line, to OUT: "OK\n",
- * the payload the operation wrote, "\n"; or "ERR <reason>\n\n". Arguments
- * are checked before any operation is called, so a refused command (unknown,
- * wrong arity, bad number, non-text bytes) changes nothing. An operation's
+ * the payload the handler wrote, "\n"; or "ERR <reason>\n\n". Arguments
+ * are checked before any handler is called, so a refused command (unknown,
+ * wrong arity, bad number, non-text bytes) changes nothing. A handler's
  * multi-line ERR text is joined into one line with "; ". */
-void control_execute(const struct control_ops *ops, const char *line, size_t len, struct evbuffer *out);
+void control_execute(const struct control_registry *reg, const char *line, size_t len, struct evbuffer *out);
 
 struct control;
 
 /* Listen on PATH (mode 0600). A stale socket file left by a crashed run is
  * replaced; a live one (another weir answers on it) is refused, and so is a
  * PATH that is not a socket (left in place). Returns NULL with a message in
- * ERR. OPS is copied. Main thread only; the process must ignore SIGPIPE (a
- * client may leave before its reply). Release with control_free. */
-struct control *control_new(struct event_base *base, const char *path, const struct control_ops *ops,
+ * ERR. REG is copied (its rows and contexts must outlive the socket). Main
+ * thread only; the process must ignore SIGPIPE (a client may leave before
+ * its reply). Release with control_free. */
+struct control *control_new(struct event_base *base, const char *path, const struct control_registry *reg,
                             char *err, size_t errlen);
 /* Close every client and remove the socket file (if it is still ours). May
  * be called from inside an operation (e.g. a reload moving the socket): the

@@ -1,4 +1,5 @@
 /* diag: a list of human-readable diagnostics (errors and warnings).
+ * Owns: a list of diagnostics and their texts.
  *
  * Libraries never print: they append "FILE:LINE: what is wrong (got X)" here and
  * the caller decides where it goes (stderr for weir -t, the ERR line of the

@@ -1,4 +1,5 @@
 /* health: active health checks of the pools' servers (a pool's `check`
+ * Owns: the health-check probes, their timers and each checked server's published state.
  * group). The checks run on the main thread's event base, one at a time per
  * server (never once per worker), with a small non-blocking HTTP/1.1 client:
  * GET check.path, over TLS with the pool's SNI and verification when the pool

@@ -1,4 +1,5 @@
 /* httpd: a small HTTP/1.1 server for read-only endpoints (the admin
+ * Owns: the admin listener's HTTP connections and their limits; the answers come from a handler.
  * listener), bounded in every resource a client could make it spend.
  *
  * Only GET and HEAD are served. Any other method is answered 405 as soon as

@@ -1,4 +1,5 @@
 /* log: one-line messages to stderr, systemd style (the journal adds time).
+ * Owns: the process's log output (stderr).
  * Safe from any thread: each message is one fprintf on an unbuffered stream. */
 #ifndef WEIR_LOG_H
 #define WEIR_LOG_H

@@ -1,4 +1,5 @@
 /* net: listening sockets, made one way for every listener weir opens (the
+ * Owns: how a listening socket is made; the socket belongs to the caller.
  * proxy's listeners in each worker, the admin HTTP listener). */
 #ifndef WEIR_NET_H
 #define WEIR_NET_H

@@ -1,4 +1,5 @@
 /* page: the status page the admin listener serves at GET /.
+ * Owns: the status page's bytes, embedded at build time.
  *
  * One self-contained HTML document: inline CSS and JavaScript, nothing loaded
  * from another origin (its Content-Security-Policy forbids it). In the

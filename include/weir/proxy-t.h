@@ -1,4 +1,5 @@
 /* Types of the data path: the runtime, its workers and client connections
+ * Owns: nothing at run time: the types of the runtime, its workers and client connections.
  * (upstream connections and server tables: upstream-t.h). Functions are in
  * runtime.h, worker.h and proxy.h. */
 #ifndef WEIR_PROXY_T_H
@@ -27,6 +28,8 @@ struct accesslog;
 struct admin;
 struct canary;
 struct control;
+struct status;
+struct weights;
 struct health;
 struct tls_set;
 
@@ -158,7 +161,6 @@ struct runtime {
 	_Atomic unsigned reconf_pending;    /* workers that have not switched yet */
 	struct event *reconf_done;          /* cross-thread: free old_cfg */
 	struct event_base *base;            /* main thread: signals, admin, control, guard */
-	_Atomic uint32_t canary_weight;     /* the whole weight set: one atomic word */
 	_Atomic uint32_t nconns;            /* client connections, all workers */
 	_Atomic uint64_t refused_conns;     /* over max_connections */
 	_Atomic uint64_t tls_handshake_failures; /* client handshakes that failed */
@@ -172,9 +174,12 @@ struct runtime {
 	bool stopping;
 	struct event *stop_timer;
 	struct admin *admin;
-	struct canary *canary;
+	struct weights *weights;            /* owns the published weight */
+	struct canary *canary;              /* the guard driver */
+	struct status *status;              /* renders the status documents */
 	struct health *health;              /* active health checks (main thread) */
 	struct control *control;
+	struct event *sigterm, *sigint;     /* stop: drain, then exit */
 	struct event *sighup;
 	struct event *sigusr1;              /* reopen the access log (logrotate) */
 	struct accesslog *access_log;       /* NULL: access_log = "" */

@@ -1,4 +1,5 @@
-/* proxy: the client side of the data path: accept, parse, route, relay. */
+/* proxy: the client side of the data path: accept, parse, route, relay.
+ * Owns: the client connections of a worker: their state machines, buffers and the exchange in flight. */
 #ifndef WEIR_PROXY_H
 #define WEIR_PROXY_H
 

@@ -1,5 +1,7 @@
-/* runtime: the running daemon. Owns the workers, the main event loop (signals,
- * admin listener, control socket, guard) and the shared state. */
+/* runtime: the running daemon. Owns the main event loop and its signals, the
+ * workers, the current and previous configuration and the reload; it
+ * creates the main-thread modules (weights, canary, status, control, admin),
+ * gives the control socket their command rows, and stops all in order. */
 #ifndef WEIR_RUNTIME_H
 #define WEIR_RUNTIME_H
 

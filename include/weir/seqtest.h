@@ -1,4 +1,5 @@
 /* seqtest: anytime-valid sequential tests of the canary's thresholds.
+ * Owns: the evidence of each sequential test; pure arithmetic, no I/O.
  *
  * Pure computation over counts and histograms: no clock, no I/O, no
  * allocation. The guard (method "sequential") and the simulator

@@ -1,4 +1,5 @@
 /* state: what weir persists — the state file (current weights, guard state,
+ * Owns: the formats and atomic writes of the state file and the event log.
  * rollout step; libconfig syntax, replaced atomically) and the event log (one
  * JSON object per line, appended and flushed before a change is acknowledged). */
 #ifndef WEIR_STATE_H

@@ -1,4 +1,5 @@
 /* textbuf: formatted text appended into a buffer, remembering truncation
+ * Owns: a text buffer and its truncation flag.
  * instead of ignoring it (snprintf's result checked once, here). The buffer
  * is either the caller's, of fixed size, or a heap one that grows with the
  * text (for documents whose size depends on the configuration or the state:

@@ -1,4 +1,5 @@
 /* tls: OpenSSL 3 for the data path. TLS termination on listeners, verified
+ * Owns: the OpenSSL contexts of listeners and pools and their sessions.
  * TLS to backend pools, and the checks "weir -t" makes on the files.
  *
  * The SSL_CTXs of one configuration live in a struct tls_set, built on the

@@ -1,4 +1,5 @@
 /* Types of the upstream side of the data path: a worker's server tables and
+ * Owns: nothing at run time: the types of server tables and upstream connections.
  * its connections to servers. Functions are in upstream.h. */
 #ifndef WEIR_UPSTREAM_T_H
 #define WEIR_UPSTREAM_T_H

@@ -25,9 +25,6 @@ void worker_request_drain(struct worker *w);
 /* From any thread: stop now (drain time is over). */
 void worker_request_stop(struct worker *w);
 
-/* From the worker's own thread: a client connection was closed. */
-void worker_conn_closed(struct worker *w);
-
 /* Sum, over all workers, of the published state of one server of the
  * current configuration (rt->cfg). Main thread. */
 void worker_server_state(struct runtime *rt, enum pool_id pool, size_t server,

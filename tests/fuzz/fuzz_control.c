@@ -47,86 +47,71 @@ static int op(int k, struct evbuffer *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int f_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(0, out, err, errlen);
-}
+/* The handlers: K is the operation's number; the checks hold what
+ * control_execute promises about the arguments it passes. */
+#define FAKE(fn, k, writes)                                                                              \
+	static int fn(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen) \
+	{                                                                                                \
+		(void)ctx;                                                                               \
+		(void)a;                                                                                 \
+		return op(k, (writes) ? out : NULL, err, errlen);                                       \
+	}
+FAKE(f_show_weights, 0, true)
+FAKE(f_promote, 3, false)
+FAKE(f_pause, 4, false)
+FAKE(f_resume, 5, false)
+FAKE(f_show_stats, 6, true)
+FAKE(f_show_guard, 0, true)
+FAKE(f_show_report, 2, true)
+FAKE(f_reload, 3, false)
 
-static int f_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
+static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	(void)ctx;
-	FUZZ_CHECK(pool == POOL_BASELINE || pool == POOL_CANARY);
-	FUZZ_CHECK(weight <= 10000);
+	(void)out;
+	FUZZ_CHECK(a->pool == POOL_BASELINE || a->pool == POOL_CANARY);
+	FUZZ_CHECK(a->weight <= 10000);
 	return op(1, NULL, err, errlen);
 }
 
-static int f_rollback(void *ctx, const char *reason, char *err, size_t errlen)
+static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	(void)ctx;
-	if (reason) {
-		size_t n = strlen(reason);
+	(void)out;
+	if (a->reason) {
+		size_t n = strlen(a->reason);
 		FUZZ_CHECK(n > 0);
-		FUZZ_CHECK(reason[0] != ' ' && reason[n - 1] != ' ' && !strchr(reason, '\t'));
+		FUZZ_CHECK(a->reason[0] != ' ' && a->reason[n - 1] != ' ' && !strchr(a->reason, '\t'));
 	}
 	return op(2, NULL, err, errlen);
 }
 
-static int f_promote(void *ctx, char *err, size_t errlen)
+static int f_show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                         size_t errlen)
 {
 	(void)ctx;
-	return op(3, NULL, err, errlen);
-}
-
-static int f_pause(void *ctx, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(4, NULL, err, errlen);
-}
-
-static int f_resume(void *ctx, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(5, NULL, err, errlen);
-}
-
-static int f_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(6, out, err, errlen);
-}
-
-static int f_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(0, out, err, errlen);
-}
-
-static int f_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	FUZZ_CHECK(n >= 1 && n <= 10000);
+	FUZZ_CHECK(a->count >= 1 && a->count <= 10000);
 	return op(1, out, err, errlen);
 }
 
-static int f_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(2, out, err, errlen);
-}
-
-static int f_reload(void *ctx, char *err, size_t errlen)
-{
-	(void)ctx;
-	return op(3, NULL, err, errlen);
-}
-
-static const struct control_ops ops = {
-	.show_weights = f_show_weights, .set_weight = f_set_weight, .rollback = f_rollback,
-	.promote = f_promote,           .pause = f_pause,           .resume = f_resume,
-	.show_stats = f_show_stats,     .show_guard = f_show_guard, .show_events = f_show_events,
-	.show_report = f_show_report,   .reload = f_reload,
+/* Every command but "show servers", which stays unknown here. */
+static const struct control_command rows[] = {
+	{ { "show", "weights" }, "show weights", "", CONTROL_ARGS_NONE, f_show_weights },
+	{ { "set", "weight" }, "set weight canary|baseline PERCENT", "", CONTROL_ARGS_POOL_WEIGHT, f_set_weight },
+	{ { "rollback", NULL }, "rollback [REASON...]", "", CONTROL_ARGS_REASON, f_rollback },
+	{ { "promote", NULL }, "promote", "", CONTROL_ARGS_NONE, f_promote },
+	{ { "pause", NULL }, "pause", "", CONTROL_ARGS_NONE, f_pause },
+	{ { "resume", NULL }, "resume", "", CONTROL_ARGS_NONE, f_resume },
+	{ { "show", "stats" }, "show stats", "", CONTROL_ARGS_NONE, f_show_stats },
+	{ { "show", "guard" }, "show guard", "", CONTROL_ARGS_NONE, f_show_guard },
+	{ { "show", "events" }, "show events [N]", "", CONTROL_ARGS_COUNT, f_show_events },
+	{ { "show", "report" }, "show report", "", CONTROL_ARGS_NONE, f_show_report },
+	{ { "reload", NULL }, "reload", "", CONTROL_ARGS_NONE, f_reload },
 };
+
+static struct control_registry ops;
 
 /* LINE[0..LEN) is the help command: its first word is "help". */
 static bool is_help(const char *line, size_t len)
@@ -170,6 +155,8 @@ int fuzz_control(const uint8_t *data, size_t size)
 	if (plen > size - 2)
 		plen = size - 2;
 	fk = (struct fake){ .flags = data[0], .payload = data + 2, .payload_len = plen };
+	control_registry_init(&ops);
+	FUZZ_CHECK(control_register(&ops, rows, sizeof(rows) / sizeof(rows[0]), &fk) == 0);
 	pos = 2 + plen;
 
 	out = evbuffer_new();

@@ -54,9 +54,11 @@ static int record(const char *name, struct evbuffer *out, char *err, size_t errl
 	return 0;
 }
 
-static int f_show_weights(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+static int f_show_weights(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                          size_t errlen)
 {
 	(void)ctx;
+	(void)a;
 	if (!fk.payload && !fk.fail) {
 		fk.calls++;
 		fk.last = "show_weights";
@@ -66,74 +68,40 @@ static int f_show_weights(void *ctx, struct evbuffer *out, char *err, size_t err
 	return record("show_weights", out, err, errlen);
 }
 
-static int f_set_weight(void *ctx, enum pool_id pool, uint32_t weight, char *err, size_t errlen)
+static int f_set_weight(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                        size_t errlen)
 {
 	(void)ctx;
-	fk.pool = pool;
-	fk.weight = weight;
+	(void)out;
+	fk.pool = a->pool;
+	fk.weight = a->weight;
 	return record("set_weight", NULL, err, errlen);
 }
 
-static int f_rollback(void *ctx, const char *reason, char *err, size_t errlen)
+static int f_rollback(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                      size_t errlen)
 {
 	(void)ctx;
-	fk.reason_null = reason == NULL;
-	snprintf(fk.reason, sizeof(fk.reason), "%s", reason ? reason : "");
+	(void)out;
+	fk.reason_null = a->reason == NULL;
+	snprintf(fk.reason, sizeof(fk.reason), "%s", a->reason ? a->reason : "");
 	return record("rollback", NULL, err, errlen);
 }
 
-static int f_promote(void *ctx, char *err, size_t errlen)
+static int f_show_events(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                         size_t errlen)
 {
 	(void)ctx;
-	return record("promote", NULL, err, errlen);
-}
-
-static int f_pause(void *ctx, char *err, size_t errlen)
-{
-	(void)ctx;
-	return record("pause", NULL, err, errlen);
-}
-
-static int f_resume(void *ctx, char *err, size_t errlen)
-{
-	(void)ctx;
-	return record("resume", NULL, err, errlen);
-}
-
-static int f_show_stats(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return record("show_stats", out, err, errlen);
-}
-
-static int f_show_guard(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return record("show_guard", out, err, errlen);
-}
-
-static int f_show_events(void *ctx, unsigned n, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	fk.events_n = n;
+	fk.events_n = a->count;
 	return record("show_events", out, err, errlen);
 }
 
-static int f_show_report(void *ctx, struct evbuffer *out, char *err, size_t errlen)
+static int f_reload(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
+                    size_t errlen)
 {
 	(void)ctx;
-	return record("show_report", out, err, errlen);
-}
-
-static int f_show_servers(void *ctx, struct evbuffer *out, char *err, size_t errlen)
-{
-	(void)ctx;
-	return record("show_servers", out, err, errlen);
-}
-
-static int f_reload(void *ctx, char *err, size_t errlen)
-{
-	(void)ctx;
+	(void)a;
+	(void)out;
 	if (fk.free_me) {
 		control_free(fk.free_me);
 		fk.free_me = NULL;
@@ -141,32 +109,55 @@ static int f_reload(void *ctx, char *err, size_t errlen)
 	return record("reload", NULL, err, errlen);
 }
 
-static const struct control_ops ops = {
-	.ctx = &fk,
-	.show_weights = f_show_weights,
-	.set_weight = f_set_weight,
-	.rollback = f_rollback,
-	.promote = f_promote,
-	.pause = f_pause,
-	.resume = f_resume,
-	.show_stats = f_show_stats,
-	.show_guard = f_show_guard,
-	.show_events = f_show_events,
-	.show_report = f_show_report,
-	.show_servers = f_show_servers,
-	.reload = f_reload,
+/* The commands without arguments of their own only record their name (the
+ * row's words joined by "_"), and the show ones write the payload. */
+#define FAKE(fn, name, writes)                                                                         \
+	static int fn(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen) \
+	{                                                                                              \
+		(void)ctx;                                                                             \
+		(void)a;                                                                               \
+		return record(name, (writes) ? out : NULL, err, errlen);                              \
+	}
+FAKE(f_promote, "promote", false)
+FAKE(f_pause, "pause", false)
+FAKE(f_resume, "resume", false)
+FAKE(f_show_stats, "show_stats", true)
+FAKE(f_show_guard, "show_guard", true)
+FAKE(f_show_report, "show_report", true)
+FAKE(f_show_servers, "show_servers", true)
+
+static const struct control_command fake_rows[] = {
+	{ { "show", "weights" }, "show weights", "the weights", CONTROL_ARGS_NONE, f_show_weights },
+	{ { "set", "weight" }, "set weight canary|baseline PERCENT", "set a weight", CONTROL_ARGS_POOL_WEIGHT,
+	  f_set_weight },
+	{ { "rollback", NULL }, "rollback [REASON...]", "roll back", CONTROL_ARGS_REASON, f_rollback },
+	{ { "promote", NULL }, "promote", "promote", CONTROL_ARGS_NONE, f_promote },
+	{ { "pause", NULL }, "pause", "pause", CONTROL_ARGS_NONE, f_pause },
+	{ { "resume", NULL }, "resume", "resume", CONTROL_ARGS_NONE, f_resume },
+	{ { "show", "stats" }, "show stats", "stats", CONTROL_ARGS_NONE, f_show_stats },
+	{ { "show", "guard" }, "show guard", "guard", CONTROL_ARGS_NONE, f_show_guard },
+	{ { "show", "events" }, "show events [N]", "events", CONTROL_ARGS_COUNT, f_show_events },
+	{ { "show", "report" }, "show report", "report", CONTROL_ARGS_NONE, f_show_report },
+	{ { "show", "servers" }, "show servers", "servers", CONTROL_ARGS_NONE, f_show_servers },
+	{ { "reload", NULL }, "reload", "reload", CONTROL_ARGS_NONE, f_reload },
 };
+
+#define NROWS (sizeof(fake_rows) / sizeof(fake_rows[0]))
+
+static struct control_registry ops;
 
 static int reset(void **state)
 {
 	(void)state;
 	memset(&fk, 0, sizeof(fk));
 	fk.pool = POOL_COUNT;
+	control_registry_init(&ops);
+	assert_int_equal(control_register(&ops, fake_rows, NROWS, &fk), 0);
 	return 0;
 }
 
 /* The whole reply to LINE[0..LEN), as a string (release with free). */
-static char *run_n(const struct control_ops *o, const char *line, size_t len)
+static char *run_n(const struct control_registry *o, const char *line, size_t len)
 {
 	struct evbuffer *out = evbuffer_new();
 	size_t n;
@@ -515,22 +506,39 @@ static void test_payload_framing(void **state)
 	expect_reply("show guard", "OK\n\n");
 }
 
-static void test_missing_operation(void **state)
+/* A command that no module registered is unknown, help lists only what is
+ * registered, and no two rows may claim the same words. */
+static void test_registry(void **state)
 {
-	struct control_ops none = { .ctx = NULL };
+	struct control_registry none;
 	char *got;
 
 	(void)state;
+	control_registry_init(&none);
 	got = run_n(&none, "show report", 11);
-	assert_string_equal(got, "ERR show report is not available on this server\n\n");
+	assert_string_equal(got, "ERR unknown command 'show' (try help)\n\n");
 	free(got);
 	got = run_n(&none, "help", 4);
-	assert_memory_equal(got, "OK\nhelp ", 8);
+	assert_string_equal(got, "OK\nhelp  list the commands\n\n");
 	free(got);
-	/* Arguments are still checked first. */
 	got = run_n(&none, "set weight canary 500", 21);
-	assert_string_equal(got, "ERR weight must be a number from 0 to 100 in steps of 0.01 (got 500)\n\n");
+	assert_string_equal(got, "ERR unknown command 'set' (try help)\n\n");
 	free(got);
+
+	/* Taken words are refused whole: nothing of the rows is added. */
+	assert_int_equal(control_register(&none, fake_rows, NROWS, &fk), 0);
+	assert_int_equal(control_register(&none, &fake_rows[1], 1, &fk), -1);
+	assert_int_equal(none.n, NROWS);
+	static const struct control_command twice[] = {
+		{ { "frob", NULL }, "frob", "x", CONTROL_ARGS_NONE, f_promote },
+		{ { "frob", NULL }, "frob", "x", CONTROL_ARGS_NONE, f_promote },
+	};
+	assert_int_equal(control_register(&none, twice, 2, &fk), -1);
+	static const struct control_command help_again[] = {
+		{ { "help", NULL }, "help", "x", CONTROL_ARGS_NONE, f_promote },
+	};
+	assert_int_equal(control_register(&none, help_again, 1, &fk), -1);
+	assert_int_equal(none.n, NROWS);
 }
 
 /* ---- the socket ------------------------------------------------------------------ */
@@ -980,7 +988,7 @@ int main(void)
 		cmocka_unit_test_setup(test_show_events, reset),
 		cmocka_unit_test_setup(test_handler_errors, reset),
 		cmocka_unit_test_setup(test_payload_framing, reset),
-		cmocka_unit_test_setup(test_missing_operation, reset),
+		cmocka_unit_test_setup(test_registry, reset),
 		cmocka_unit_test_setup_teardown(test_socket_two_commands_one_write, sock_setup, sock_teardown),
 		cmocka_unit_test_setup_teardown(test_socket_eof_flushes_and_closes, sock_setup, sock_teardown),
 		cmocka_unit_test_setup_teardown(test_socket_long_line, sock_setup, sock_teardown),

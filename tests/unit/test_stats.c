@@ -1,6 +1,7 @@
 /* Unit tests for stats: the arithmetic of the since-start total, the sliding
  * window and the step, with explicit NOW_MS values; abandoned and overridden
- * requests; the exact since-start latency sum. */
+ * requests; the exact since-start latency sum; stale slots, the slot size
+ * of long windows, and the run views the sequential guard reads. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -163,6 +164,95 @@ static void test_window_slots_and_step(void **state)
 	assert_int_equal(t->requests, 30);
 }
 
+/* A slot is reused only for its own second: a second that left the window
+ * no longer counts, and the slot it shared the ring position with starts
+ * from zero when a later second is folded into it. */
+static void test_stale_slots(void **state)
+{
+	struct fixture *f = *state;
+	const struct stats_view *w = &f->snap->pools[POOL_CANARY].window;
+
+	stats_interval_record(&f->iv, 100, true);
+	stats_flush(f->s, POOL_CANARY, &f->iv, 3200);             /* second 3, ring slot 3 */
+	stats_snapshot_take(f->s, 12999, f->snap);                 /* seconds 3..12 */
+	assert_int_equal(w->requests, 1);
+	stats_snapshot_take(f->s, 13000, f->snap);                 /* seconds 4..13 */
+	assert_int_equal(w->requests, 0);
+	assert_int_equal(hdr_count(w->latency_us), 0);
+
+	stats_interval_record(&f->iv, 200, false);
+	stats_interval_record(&f->iv, 300, false);
+	stats_flush(f->s, POOL_CANARY, &f->iv, 23500);            /* second 23: ring slot 3 again */
+	stats_snapshot_take(f->s, 23600, f->snap);
+	assert_int_equal(w->requests, 2);
+	assert_int_equal(w->errors, 0);
+	assert_int_equal(w->latency_sum_us, 500);
+	assert_int_equal(f->snap->pools[POOL_CANARY].total.requests, 3);
+	/* The other pool saw nothing. */
+	assert_int_equal(f->snap->pools[POOL_BASELINE].window.requests, 0);
+}
+
+/* Windows over a minute use slots of several seconds (at most 60 slots):
+ * 150 s are 50 slots of 3 s, and the window is whole slots. */
+static void test_long_window_slot_size(void **state)
+{
+	struct fixture *f = *state;
+	struct stats *s = stats_new(150000);
+
+	assert_non_null(s);
+	assert_int_equal(s->slot_ms, 3000);
+	assert_int_equal(s->nslots, 50);
+	stats_interval_record(&f->iv, 100, false);
+	stats_flush(s, POOL_BASELINE, &f->iv, 2999);               /* slot 0 */
+	stats_interval_record(&f->iv, 100, false);
+	stats_flush(s, POOL_BASELINE, &f->iv, 3000);               /* slot 1 */
+	stats_snapshot_take(s, 149999, f->snap);                    /* slots 0..49 */
+	assert_int_equal(f->snap->window_ms, 150000);
+	assert_int_equal(f->snap->pools[POOL_BASELINE].window.requests, 2);
+	stats_snapshot_take(s, 150000, f->snap);                    /* slots 1..50 */
+	assert_int_equal(f->snap->pools[POOL_BASELINE].window.requests, 1);
+	/* Since 4 s: the slot holding it (3..6 s) is included. */
+	stats_snapshot_take_since(s, 10000, 4000, f->snap);
+	assert_int_equal(f->snap->pools[POOL_BASELINE].window.requests, 1);
+	stats_free(s);
+	assert_null(stats_new(999));                                /* below one slot */
+}
+
+/* The run views: a fold or a reset makes them new (stats_take_run copies
+ * once per change), a reset starts them from zero, the total keeps all. */
+static void test_run_views(void **state)
+{
+	struct fixture *f = *state;
+	struct stats_view run[POOL_COUNT];
+	uint64_t gen = UINT64_MAX;
+
+	for (int p = 0; p < POOL_COUNT; p++)
+		assert_int_equal(stats_run_view_init(&run[p]), 0);
+	stats_interval_record(&f->iv, 1000, true);
+	stats_flush(f->s, POOL_CANARY, &f->iv, 500);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_CANARY].requests, 1);
+	assert_int_equal(run[POOL_CANARY].errors, 1);
+	assert_false(stats_take_run(f->s, run, &gen));              /* nothing new */
+
+	stats_flush(f->s, POOL_CANARY, &f->iv, 600);               /* an empty interval folds nothing */
+	assert_false(stats_take_run(f->s, run, &gen));
+
+	stats_reset_run(f->s);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_CANARY].requests, 0);
+	assert_int_equal(hdr_count(run[POOL_CANARY].latency_us), 0);
+	stats_interval_overridden(&f->iv);
+	stats_flush(f->s, POOL_CANARY, &f->iv, 700);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_CANARY].overridden, 1);
+	assert_int_equal(run[POOL_CANARY].requests, 0);
+	stats_snapshot_take(f->s, 800, f->snap);
+	assert_int_equal(f->snap->pools[POOL_CANARY].total.requests, 1);
+	for (int p = 0; p < POOL_COUNT; p++)
+		stats_run_view_dispose(&run[p]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +261,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abandoned_not_judged, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overridden, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_window_slots_and_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stale_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_window_slot_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_views, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
