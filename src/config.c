@@ -1952,3 +1952,8 @@ int config_percent_to_weight(double percent, uint32_t *weight)
 	*weight = (uint32_t)r;
 	return 0;
 }
+
+const char *cfg_pool_name(enum pool_id p)
+{
+	return p == POOL_CANARY ? "canary" : "baseline";
+}

@@ -38,6 +38,7 @@
 
 #include "weir/canary.h"
 #include "weir/clock.h"
+#include "weir/config.h"
 #include "weir/http1.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
@@ -46,8 +47,6 @@
 #define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */
 #define CHECK_REQUEST_FMT "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\nAccept: */*\r\n\r\n"
 #define CHECK_GRAIN_MAX_MS 100 /* check starts are aligned to a grid of at most this (see arm) */
-
-static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
 
 struct probe_set;
 
@@ -195,9 +194,9 @@ static void probe_result(struct probe *p, bool ok, int status, const char *fmt, 
 		atomic_store_explicit(&p->word, (uint32_t)p->sm.state, memory_order_release);
 		if (p->sm.state == CHECK_DOWN)
 			log_warn("pool %s, server %s: check down after %u failure(s) in a row (%s)",
-			         pool_names[p->pool], probe_addr(p), ck->fall, p->last.reason);
+			         cfg_pool_name(p->pool), probe_addr(p), ck->fall, p->last.reason);
 		else
-			log_info("pool %s, server %s: check %s (was %s)", pool_names[p->pool], probe_addr(p),
+			log_info("pool %s, server %s: check %s (was %s)", cfg_pool_name(p->pool), probe_addr(p),
 			         check_state_name(p->sm.state), check_state_name(before));
 		if (p->h->rt->canary)
 			canary_health_changed(p->h->rt->canary);
@@ -697,7 +696,7 @@ bool health_pool_down(const struct health *h, enum pool_id p, char *why, size_t 
 		struct textbuf t;
 
 		textbuf_start(&t, why, whylen); /* cut at a whole server when long */
-		textbuf_printf(&t, "pool %s has no server up:", pool_names[p]);
+		textbuf_printf(&t, "pool %s has no server up:", cfg_pool_name(p));
 		for (size_t i = 0; i < h->cur->n[p]; i++) {
 			const struct probe *pr = &h->cur->probes[p][i];
 			textbuf_printf(&t, "%s %s %s", i ? ";" : "", probe_addr(pr), pr->last.reason);

@@ -51,6 +51,7 @@
 
 #include "weir/accesslog.h"
 #include "weir/clock.h"
+#include "weir/config.h"
 #include "weir/split.h"
 #include "weir/tls.h"
 #include "weir/upstream.h"
@@ -318,8 +319,6 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 
 /* ---- measurement ----------------------------------------------------------- */
 
-static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
-
 /* C's access log line for STATUS. LATENCY_US < 0: the request never reached
  * a pool (weir refused it), so pool, server and latency are "-". */
 static void log_access(struct client_conn *c, int status, int64_t latency_us)
@@ -335,7 +334,7 @@ static void log_access(struct client_conn *c, int status, int64_t latency_us)
 		.client = c->peer,
 		.req = x ? &x->al_req : &no_req,
 		.status = status,
-		.pool = latency_us >= 0 ? pool_names[c->pool] : NULL,
+		.pool = latency_us >= 0 ? cfg_pool_name(c->pool) : NULL,
 		.server = latency_us >= 0 && x && x->al_server[0] ? x->al_server : NULL,
 		.bytes = c->resp_bytes,
 		.latency_us = latency_us,

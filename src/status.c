@@ -11,6 +11,7 @@
 
 #include "weir/canary.h"
 #include "weir/clock.h"
+#include "weir/config.h"
 #include "weir/guard.h"
 #include "weir/json.h"
 #include "weir/rollout.h"
@@ -26,8 +27,6 @@ struct status {
 	struct status_snapshot snap;
 	size_t server_cap[POOL_COUNT];
 };
-
-static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
 
 /* ---- the snapshot ---------------------------------------------------------------- */
 
@@ -202,7 +201,7 @@ static void json_pools(const struct status_snapshot *snap, struct evbuffer *b)
 	weights_percent(snap, weights);
 	evbuffer_add_printf(b, "\"pools\":{");
 	for (int p = 0; p < POOL_COUNT; p++) {
-		evbuffer_add_printf(b, "%s\"%s\":{\"weight\":%.2f,\"servers\":[", p ? "," : "", pool_names[p],
+		evbuffer_add_printf(b, "%s\"%s\":{\"weight\":%.2f,\"servers\":[", p ? "," : "", cfg_pool_name(p),
 		                    weights[p]);
 		for (size_t s = 0; s < snap->nservers[p]; s++) {
 			evbuffer_add_printf(b, "%s", s ? "," : "");
@@ -289,7 +288,7 @@ static void counter_per_pool(struct evbuffer *b, const char *name, const char *h
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		const uint64_t *v = (const uint64_t *)(const void *)((const char *)&snap->pools[p].total + offset);
-		evbuffer_add_printf(b, "%s{pool=\"%s\"} %llu\n", name, pool_names[p], (unsigned long long)*v);
+		evbuffer_add_printf(b, "%s{pool=\"%s\"} %llu\n", name, cfg_pool_name(p), (unsigned long long)*v);
 	}
 }
 
@@ -311,7 +310,7 @@ static void metrics_pools(const struct status_snapshot *snap, struct evbuffer *b
 	evbuffer_add_printf(b, "# HELP weir_pool_weight_percent Share of requests routed to the pool.\n"
 	                       "# TYPE weir_pool_weight_percent gauge\n");
 	for (int p = 0; p < POOL_COUNT; p++)
-		evbuffer_add_printf(b, "weir_pool_weight_percent{pool=\"%s\"} %.2f\n", pool_names[p], weights[p]);
+		evbuffer_add_printf(b, "weir_pool_weight_percent{pool=\"%s\"} %.2f\n", cfg_pool_name(p), weights[p]);
 }
 
 /* Quantiles over the sliding window (what the guard judges); _sum and
@@ -328,11 +327,11 @@ static void metrics_latency(const struct status_snapshot *snap, struct evbuffer 
 		const struct stats_view *t = &snap->stats->pools[p].total;
 		for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++)
 			evbuffer_add_printf(b, "weir_request_duration_seconds{pool=\"%s\",quantile=\"%g\"} %.6f\n",
-			                    pool_names[p], qs[q], stats_view_percentile_ms(v, qs[q] * 100) / 1000.0);
+			                    cfg_pool_name(p), qs[q], stats_view_percentile_ms(v, qs[q] * 100) / 1000.0);
 		evbuffer_add_printf(b, "weir_request_duration_seconds_sum{pool=\"%s\"} %llu.%06llu\n",
-		                    pool_names[p], (unsigned long long)(t->latency_sum_us / 1000000),
+		                    cfg_pool_name(p), (unsigned long long)(t->latency_sum_us / 1000000),
 		                    (unsigned long long)(t->latency_sum_us % 1000000));
-		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", pool_names[p],
+		evbuffer_add_printf(b, "weir_request_duration_seconds_count{pool=\"%s\"} %llu\n", cfg_pool_name(p),
 		                    (unsigned long long)hdr_count(t->latency_us));
 	}
 }
@@ -353,7 +352,7 @@ static void metrics_servers(const struct status_snapshot *snap, struct evbuffer 
 	                       "# TYPE weir_server_up gauge\n");
 	for (int p = 0; p < POOL_COUNT; p++)
 		for (size_t s = 0; s < snap->nservers[p]; s++)
-			evbuffer_add_printf(b, "weir_server_up{pool=\"%s\",server=\"%s\"} %d\n", pool_names[p],
+			evbuffer_add_printf(b, "weir_server_up{pool=\"%s\",server=\"%s\"} %d\n", cfg_pool_name(p),
 			                    snap->servers[p][s].address, strcmp(snap->servers[p][s].state, "down") != 0);
 }
 
@@ -512,7 +511,7 @@ static int show_servers(void *ctx, const struct control_args *a, struct evbuffer
 		return -1;
 	for (int p = 0; p < POOL_COUNT; p++)
 		for (size_t s = 0; s < snap->nservers[p]; s++)
-			server_line(pool_names[p], &snap->servers[p][s], snap->now_ms, out);
+			server_line(cfg_pool_name(p), &snap->servers[p][s], snap->now_ms, out);
 	return 0;
 }
 

@@ -48,6 +48,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "weir/config.h"
 #include "weir/log.h"
 #include "weir/proxy-t.h"
 
@@ -58,7 +59,6 @@
 #define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 
 static const unsigned char alpn_http11[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1' };
-static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
 
 struct tls_listen_slot {
 	struct sockaddr_storage ss;  /* the listening socket's address */
@@ -345,7 +345,7 @@ struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set 
 			continue;
 		set->pool[p] = upstream_ctx_new(&cfg->pools[p].tls, &fault, msg, sizeof(msg));
 		if (!set->pool[p]) {
-			errf(err, errlen, "pools.%s.tls: %s", pool_names[p], msg);
+			errf(err, errlen, "pools.%s.tls: %s", cfg_pool_name(p), msg);
 			goto fail;
 		}
 	}

@@ -28,8 +28,6 @@
 /* Back-off after consecutive connect failures: 1 s doubling, at most this. */
 #define BACKOFF_MAX_MS 30000
 
-static const char *const pool_names[POOL_COUNT] = { "baseline", "canary" };
-
 /* ---- server tables ---------------------------------------------------------- */
 
 static void sessions_free(struct server_rt *servers, size_t n)
@@ -270,7 +268,7 @@ static void tls_failed(struct worker *w, enum pool_id pool, int server, const st
 		return;
 	atomic_fetch_add_explicit(&w->rt->tls_upstream_failures, 1, memory_order_relaxed);
 	if (w->pools[pool].views[server].down_until_ms <= now_ms)
-		log_warn("pool %s, server %s: TLS %s; marked down", pool_names[pool],
+		log_warn("pool %s, server %s: TLS %s; marked down", cfg_pool_name(pool),
 		         w->cfg->pools[pool].servers[server].text, why);
 }
 

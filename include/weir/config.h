@@ -47,4 +47,8 @@ int config_parse_address(const char *text, struct sockaddr_storage *ss, socklen_
  * Returns 0 or -1. Used by the config and by the control socket. */
 int config_percent_to_weight(double percent, uint32_t *weight);
 
+/* "baseline" or "canary": the pool's name as the configuration, the logs and
+ * every document spell it. Static storage. */
+const char *cfg_pool_name(enum pool_id p);
+
 #endif
