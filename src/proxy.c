@@ -428,7 +428,7 @@ static void conn_close(struct client_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	w->nconns--;
-	atomic_fetch_sub_explicit(&w->rt->nconns, 1, memory_order_relaxed);
+	admission_leave(&w->rt->admission);
 	if (w->nfree < MAX_FREE_CONNS) {
 		c->next = w->free_conns;
 		w->free_conns = c;
@@ -1191,7 +1191,7 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 		return;
 	}
 	if (c->is_tls && tls_handshake_failed(bev, events))
-		atomic_fetch_add_explicit(&c->w->rt->tls_handshake_failures, 1, memory_order_relaxed);
+		admission_tls_handshake_failed(&c->w->rt->admission);
 	if ((events & BEV_EVENT_TIMEOUT) && (events & BEV_EVENT_READING) && !c->req_done && c->up) {
 		reply_error(c, 408, false);
 		return;
@@ -1452,10 +1452,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	SSL_CTX *tls = tls_listener_ctx(w, l);
 	(void)socklen;
 
-	uint32_t n = atomic_fetch_add_explicit(&rt->nconns, 1, memory_order_relaxed);
-	if (w->draining || n >= w->cfg->limits.max_connections) {
-		atomic_fetch_sub_explicit(&rt->nconns, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&rt->refused_conns, 1, memory_order_relaxed);
+	if (!admission_enter(&rt->admission, w->cfg->limits.max_connections, w->draining)) {
 		evutil_closesocket(fd);
 		return;
 	}
@@ -1497,7 +1494,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	conn_set_state(c, CONN_IDLE);
 	return;
 refuse:
-	atomic_fetch_sub_explicit(&rt->nconns, 1, memory_order_relaxed);
+	admission_leave(&rt->admission);
 	evutil_closesocket(fd);
 }
 

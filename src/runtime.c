@@ -289,8 +289,7 @@ static int start_control_path(struct runtime *rt, char *err, size_t errlen)
 		return -1;
 	struct status_sources src = {
 		.rt = rt, .stats = rt->stats, .health = rt->health, .weights = rt->weights, .canary = rt->canary,
-		.start_us = rt->start_us, .tls_handshake_failures = &rt->tls_handshake_failures,
-		.tls_upstream_failures = &rt->tls_upstream_failures,
+		.start_us = rt->start_us, .admission = &rt->admission,
 	};
 	if (!(rt->status = status_new(&src, cfg))) {
 		snprintf(err, errlen, "out of memory");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weir/admission.h"
 #include "weir/canary.h"
 #include "weir/clock.h"
 #include "weir/config.h"
@@ -103,8 +104,8 @@ const struct status_snapshot *status_take(struct status *st)
 	snap->uptime_seconds = (double)(snap->now_us - st->src.start_us) / 1e6;
 	snap->canary_weight = weights_published(st->src.weights);
 	stats_snapshot_take(st->src.stats, snap->now_ms, snap->stats);
-	snap->tls_handshake_failures = atomic_load(st->src.tls_handshake_failures);
-	snap->tls_upstream_failures = atomic_load(st->src.tls_upstream_failures);
+	snap->tls_handshake_failures = admission_tls_handshake_failures(st->src.admission);
+	snap->tls_upstream_failures = admission_tls_upstream_failures(st->src.admission);
 	if (take_servers(st) < 0)
 		return NULL;
 	return snap;

@@ -266,7 +266,7 @@ static void tls_failed(struct worker *w, enum pool_id pool, int server, const st
 
 	if (!up || !up->tls || !tls_failure_text(up->bev, why, sizeof(why)))
 		return;
-	atomic_fetch_add_explicit(&w->rt->tls_upstream_failures, 1, memory_order_relaxed);
+	admission_tls_upstream_failed(&w->rt->admission);
 	if (w->pools[pool].views[server].down_until_ms <= now_ms)
 		log_warn("pool %s, server %s: TLS %s; marked down", cfg_pool_name(pool),
 		         w->cfg->pools[pool].servers[server].text, why);

@@ -14,6 +14,7 @@
 #include <event2/event_struct.h>
 
 #include "weir/accesslog.h"
+#include "weir/admission.h"
 #include "weir/config-t.h"
 #include "weir/connread.h"
 #include "weir/http1.h"
@@ -161,10 +162,8 @@ struct runtime {
 	_Atomic unsigned reconf_pending;    /* workers that have not switched yet */
 	struct event *reconf_done;          /* cross-thread: free old_cfg */
 	struct event_base *base;            /* main thread: signals, admin, control, guard */
-	_Atomic uint32_t nconns;            /* client connections, all workers */
-	_Atomic uint64_t refused_conns;     /* over max_connections */
-	_Atomic uint64_t tls_handshake_failures; /* client handshakes that failed */
-	_Atomic uint64_t tls_upstream_failures;  /* TLS failures connecting to servers */
+	struct admission admission;         /* connections open and refused, TLS
+	                                       failures: counted by the workers */
 	struct stats *stats;
 	struct worker *workers;
 	unsigned nworkers;

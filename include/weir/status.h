@@ -13,6 +13,7 @@
 
 #include <event2/buffer.h>
 
+#include "weir/admission.h"
 #include "weir/config-t.h"
 #include "weir/control.h"
 #include "weir/health.h"
@@ -31,8 +32,7 @@ struct status_sources {
 	struct weights *weights;     /* the weight, the recent events, change counts */
 	struct canary *canary;       /* guard, rollout, report */
 	uint64_t start_us;           /* monotonic start of the process */
-	const _Atomic uint64_t *tls_handshake_failures;
-	const _Atomic uint64_t *tls_upstream_failures;
+	const struct admission *admission;   /* the TLS failure counts */
 };
 
 /* One server as every view shows it: the health check's state for a checked
