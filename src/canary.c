@@ -470,6 +470,33 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 	return guard_judge(&c->guard, ev, n, current_weight(c), now);
 }
 
+/* After a judgement: advance the rollout when its step has been HEALTHY for
+ * its hold and the evidence shows the canary within the step's thresholds;
+ * say once per step when only that proof is missing. */
+static void drive_rollout(struct canary *c, bool healthy, uint64_t now)
+{
+	char unproven[GUARD_REASON_MAX], why[128], err[ERR_TEXT_MAX];
+	bool within = guard_within(&c->guard, unproven, sizeof(unproven));
+	bool was_awaiting = c->rollout.awaiting_evidence;
+	uint32_t next;
+
+	if (!rollout_tick(&c->rollout, c->guard.state, healthy, within, now, &next)) {
+		if (c->rollout.awaiting_evidence && !was_awaiting)
+			log_info("rollout: step %zu has held for its hold; it advances once the evidence shows the "
+			         "canary within its thresholds: %s", rollout_step_number(&c->rollout), unproven);
+		return;
+	}
+	struct guard g = c->guard;
+	snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
+	guard_rearm(&g, next, now);
+	guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
+	if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
+	                            err, sizeof(err)) < 0)
+		log_error("rollout advance not applied: %s", err);
+	else
+		restart_run(c, now);
+}
+
 static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct canary *c = arg;
@@ -502,26 +529,8 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 		log_error("%s", err);
 
 	/* A step is healthy only with every checked canary server up. */
-	uint32_t next;
-	bool healthy = v.judged && health_pool_all_up(c->health, POOL_CANARY);
-	char unproven[GUARD_REASON_MAX];
-	bool within = guard_within(&c->guard, unproven, sizeof(unproven));
-	bool was_awaiting = c->rollout.awaiting_evidence;
-	if (c->has_rollout && rollout_tick(&c->rollout, c->guard.state, healthy, within, now, &next)) {
-		struct guard g = c->guard;
-		char why[128];
-		snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
-		guard_rearm(&g, next, now);
-		guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
-		if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why,
-		                            now, err, sizeof(err)) < 0)
-			log_error("rollout advance not applied: %s", err);
-		else
-			restart_run(c, now);
-	} else if (c->has_rollout && c->rollout.awaiting_evidence && !was_awaiting) {
-		log_info("rollout: step %zu has held for its hold; it advances once the evidence shows the "
-		         "canary within its thresholds: %s", rollout_step_number(&c->rollout), unproven);
-	}
+	if (c->has_rollout)
+		drive_rollout(c, v.judged && health_pool_all_up(c->health, POOL_CANARY), now);
 }
 
 /* ---- what the status documents read ---------------------------------------------------------- */

@@ -407,18 +407,25 @@ static int show_weights(void *ctx, const struct control_args *a, struct evbuffer
 	return 0;
 }
 
+/* A document rendered from a fresh snapshot, on one line for the socket. */
+static int show_document(struct status *st,
+                         void (*render)(struct status *, const struct status_snapshot *, struct evbuffer *),
+                         struct evbuffer *out, char *err, size_t errlen)
+{
+	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
+
+	if (!snap)
+		return -1;
+	render(st, snap, out);
+	evbuffer_add(out, "\n", 1);
+	return 0;
+}
+
 static int show_stats(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
                       size_t errlen)
 {
-	struct status *st = ctx;
-	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
-
 	(void)a;
-	if (!snap)
-		return -1;
-	status_stats_json(st, snap, out);
-	evbuffer_add(out, "\n", 1);
-	return 0;
+	return show_document(ctx, status_stats_json, out, err, errlen);
 }
 
 static int show_guard(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
@@ -472,15 +479,8 @@ static int show_events(void *ctx, const struct control_args *a, struct evbuffer 
 static int show_report(void *ctx, const struct control_args *a, struct evbuffer *out, char *err,
                        size_t errlen)
 {
-	struct status *st = ctx;
-	const struct status_snapshot *snap = take_or_fail(st, err, errlen);
-
 	(void)a;
-	if (!snap)
-		return -1;
-	status_report_json(st, snap, out);
-	evbuffer_add(out, "\n", 1);
-	return 0;
+	return show_document(ctx, status_report_json, out, err, errlen);
 }
 
 static void server_line(const char *pool, const struct status_server *row, uint64_t now_ms,
