@@ -416,6 +416,7 @@ static void fill_evidence(struct canary *c, size_t i, const struct stats_view *b
 
 		sp->requests = b && b->requests <= v->requests ? v->requests - b->requests : b ? 0 : v->requests;
 		sp->errors = b && b->errors <= v->errors ? v->errors - b->errors : b ? 0 : v->errors;
+		sp->in_flight = v->in_flight; /* now, whatever the stream's start */
 		h->nslots = hdr_slots_diff(v->latency_us, b ? b->latency_us : NULL, c->slot_lo[i][p],
 		                           c->slot_hi[i][p], c->slot_count[i][p], c->slot_cap);
 		h->lo = c->slot_lo[i][p];

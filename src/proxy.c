@@ -354,6 +354,13 @@ static bool status_is_error(const struct client_conn *c, int status)
 	return status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
 }
 
+/* C's request is routed and owes its measurement: an upstream is attached,
+ * or the response is complete but not yet handed to the kernel. */
+static bool request_in_flight(const struct client_conn *c)
+{
+	return !c->measured && (c->up || c->state == CONN_DELIVER);
+}
+
 /* Measure C's exchange as ended at NOW (clock_now_us). Each routed request
  * is measured once: answered, failed, or abandoned. */
 static void record_exchange_at(struct client_conn *c, int status, uint64_t now)
@@ -390,7 +397,7 @@ static void record_abandoned(struct client_conn *c)
 
 	bool delivering = c->state == CONN_DELIVER;
 
-	if ((!c->up && !delivering) || c->measured)
+	if (!request_in_flight(c))
 		return;
 	uint64_t latency = waited_us(c, delivering ? c->t_done_us : clock_now_us());
 
@@ -1507,6 +1514,15 @@ void proxy_close_idle(struct worker *w)
 			conn_close(c);
 		c = next;
 	}
+}
+
+void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT])
+{
+	for (int p = 0; p < POOL_COUNT; p++)
+		out[p] = 0;
+	for (const struct client_conn *c = w->conns; c; c = c->next)
+		if (!c->overridden && request_in_flight(c))
+			out[c->pool]++;
 }
 
 void proxy_close_all(struct worker *w)

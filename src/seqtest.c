@@ -307,14 +307,14 @@ bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, str
 	return true;
 }
 
-bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, struct seq_hint *hint,
-                        double *out)
+bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, uint64_t unseen,
+                        struct seq_hint *hint, double *out)
 {
 	uint64_t n = h->total, u;
 
 	if (n == 0 || h->nslots == 0)
 		return false;
-	u = seq_bern_max_accepted(lt, n, hint);
+	u = seq_bern_max_accepted(lt, n + unseen, hint);
 	if (u + 1 > n)
 		return false;
 	*out = (double)h->hi[seq_hist_slot_of_rank(h, u + 1)];
@@ -430,7 +430,7 @@ static void eval_error_rate(const struct seq_setup *s, const struct seq_pool *c,
 	if (detail && n > 0) {
 		r->estimate = (double)k / (double)n;
 		r->lo = seq_rate_lower(n, k, s->a);
-		r->hi = seq_rate_upper(n, k, s->a);
+		r->hi = seq_rate_upper(n + c->in_flight, k + c->in_flight, s->a);
 	}
 }
 
@@ -453,12 +453,12 @@ static void eval_increase(const struct seq_setup *s, const struct seq_pool *c,
 		return;
 	}
 	lower_c = seq_rate_lower(nc, kc, half);
-	upper_b = seq_rate_upper(nb, kb, half);
+	upper_b = seq_rate_upper(nb + b->in_flight, kb + b->in_flight, half);
 	r->lo = lower_c - upper_b;
 	r->rejected = r->lo > d;
 	r->evidence = r->lo <= 0.0 ? 0.0 : d > 0.0 ? r->lo / d : 1.0;
 	if (detail)
-		r->hi = seq_rate_upper(nc, kc, half) - seq_rate_lower(nb, kb, half);
+		r->hi = seq_rate_upper(nc + c->in_flight, kc + c->in_flight, half) - seq_rate_lower(nb, kb, half);
 }
 
 static void eval_latency(const struct seq_setup *s, int i, const struct seq_pool *c,
@@ -478,7 +478,7 @@ static void eval_latency(const struct seq_setup *s, int i, const struct seq_pool
 	r->estimate = seq_hist_quantile(h, latency_p[i]) / 1000.0;
 	if (seq_quantile_lower(&s->gt[i], h, &hints->v[H_GT + i], &v))
 		r->lo = v / 1000.0;
-	if (seq_quantile_upper(&s->lt[i], h, &hints->v[H_LT + i], &v))
+	if (seq_quantile_upper(&s->lt[i], h, c->in_flight, &hints->v[H_LT + i], &v))
 		r->hi = v / 1000.0;
 }
 
@@ -495,7 +495,8 @@ static void eval_ratio(const struct seq_setup *s, const struct seq_pool *c, cons
 	if (b->errors * 2 > b->requests)
 		return;
 	if (seq_quantile_lower(&s->ratio_gt, &c->latency, &hints->v[H_RC_GT], &lc) &&
-	    seq_quantile_upper(&s->ratio_lt, &b->latency, &hints->v[H_RB_LT], &ub) && ub > 0.0) {
+	    seq_quantile_upper(&s->ratio_lt, &b->latency, b->in_flight, &hints->v[H_RB_LT], &ub) &&
+	    ub > 0.0) {
 		r->lo = lc / ub;
 		r->rejected = lc > rt * ub;
 		r->evidence = rt > 0.0 ? r->lo / rt : 1.0;
@@ -504,7 +505,7 @@ static void eval_ratio(const struct seq_setup *s, const struct seq_pool *c, cons
 		return;
 	if (seq_hist_quantile(&b->latency, 0.99) > 0.0)
 		r->estimate = seq_hist_quantile(&c->latency, 0.99) / seq_hist_quantile(&b->latency, 0.99);
-	if (seq_quantile_upper(&s->ratio_lt, &c->latency, &hints->v[H_RC_LT], &uc) &&
+	if (seq_quantile_upper(&s->ratio_lt, &c->latency, c->in_flight, &hints->v[H_RC_LT], &uc) &&
 	    seq_quantile_lower(&s->ratio_gt, &b->latency, &hints->v[H_RB_GT], &lb))
 		r->hi = lb > 0.0 ? uc / lb : INFINITY;
 }

@@ -43,6 +43,7 @@ void stats_interval_dispose(struct stats_interval *iv)
 static int view_init(struct stats_view *v)
 {
 	COUNTERS_ZERO(v);
+	v->in_flight = 0;
 	v->latency_us = latency_hdr_new();
 	return v->latency_us ? 0 : -1;
 }
@@ -126,24 +127,33 @@ void stats_free(struct stats *s)
 
 void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, uint64_t now_ms)
 {
-	if (iv->requests == 0 && iv->abandoned == 0 && iv->overridden == 0)
+	bool counted = iv->requests || iv->abandoned || iv->overridden;
+
+	if (!counted && iv->in_flight == iv->in_flight_folded)
 		return;
-	int64_t epoch = (int64_t)(now_ms / s->slot_ms);
 	pthread_mutex_lock(&s->mu);
 	struct stats_pool *sp = &s->pools[pool];
-	struct stats_slot *slot = &sp->ring[(size_t)epoch % s->nslots];
-	if (slot->epoch != epoch) {
-		view_reset(&slot->v);
-		slot->epoch = epoch;
+	if (counted) {
+		int64_t epoch = (int64_t)(now_ms / s->slot_ms);
+		struct stats_slot *slot = &sp->ring[(size_t)epoch % s->nslots];
+		if (slot->epoch != epoch) {
+			view_reset(&slot->v);
+			slot->epoch = epoch;
+		}
+		view_add_interval(&slot->v, iv);
+		view_add_interval(&sp->total, iv);
+		view_add_interval(&sp->step, iv);
+		view_add_interval(&sp->run, iv);
 	}
-	view_add_interval(&slot->v, iv);
-	view_add_interval(&sp->total, iv);
-	view_add_interval(&sp->step, iv);
-	view_add_interval(&sp->run, iv);
+	/* The sum holds this worker's last gauge, so it cannot go below zero. */
+	sp->in_flight = sp->in_flight - iv->in_flight_folded + iv->in_flight;
+	iv->in_flight_folded = iv->in_flight;
 	s->run_gen++;
 	pthread_mutex_unlock(&s->mu);
-	hdr_reset(iv->latency_us);
-	COUNTERS_ZERO(iv);
+	if (counted) {
+		hdr_reset(iv->latency_us);
+		COUNTERS_ZERO(iv);
+	}
 }
 
 void stats_reset_step(struct stats *s)
@@ -181,8 +191,10 @@ bool stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT], uint64_t
 	pthread_mutex_lock(&s->mu);
 	changed = *gen != s->run_gen;
 	if (changed) {
-		for (int p = 0; p < POOL_COUNT; p++)
+		for (int p = 0; p < POOL_COUNT; p++) {
 			stats_view_copy(&out[p], &s->pools[p].run);
+			out[p].in_flight = s->pools[p].in_flight;
+		}
 		*gen = s->run_gen;
 	}
 	pthread_mutex_unlock(&s->mu);

@@ -53,9 +53,13 @@ static void worker_publish(struct worker *w)
 
 static void worker_flush(struct worker *w)
 {
-	uint64_t now_ms = clock_now_ms();
-	for (int p = 0; p < POOL_COUNT; p++)
+	uint64_t now_ms = clock_now_ms(), in_flight[POOL_COUNT];
+
+	proxy_count_in_flight(w, in_flight);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		w->rec[p].in_flight = in_flight[p];
 		stats_flush(w->rt->stats, (enum pool_id)p, &w->rec[p], now_ms);
+	}
 	worker_publish(w);
 	/* Hand the access log lines to its writer thread (no I/O here): on the
 	 * tick, so a quiet server's lines still reach the file, and at exit. */

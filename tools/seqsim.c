@@ -195,6 +195,7 @@ static void to_pool(const struct pool_state *ps, const struct pool_state *base, 
 
 	out->requests = ps->requests - (base ? base->requests : 0);
 	out->errors = ps->errors - (base ? base->errors : 0);
+	out->in_flight = 0; /* the simulator's requests end within their fold */
 	out->latency.total = 0;
 	for (int k = 0; k < 2 * NATOMS; k++) {
 		uint64_t c = ps->count[k] - (base ? base->count[k] : 0);

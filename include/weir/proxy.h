@@ -15,6 +15,11 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
  * once their current response is complete. */
 void proxy_close_idle(struct worker *w);
 
+/* OUT[pool]: W's judged requests of each pool routed and not yet measured
+ * (the sequential guard's upper bounds count them; seqtest.h). Walks W's
+ * connections: once per fold, not per request. */
+void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT]);
+
 /* Close every connection at once (drain time is over) and free the pool. */
 void proxy_close_all(struct worker *w);
 

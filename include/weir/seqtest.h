@@ -92,11 +92,18 @@ double seq_hist_quantile(const struct seq_hist *h, double p);
  * rank l. UPPER: with LT = seq_bern for p0 = p (the rate of values below
  * q), u = max_accepted(LT, n); the bound is the highest value of the slot
  * of rank u + 1. Return false (nothing known yet) when the rank is out of
- * 1..n. HINT as for seq_bern_max_accepted (may be NULL). */
+ * 1..n. HINT as for seq_bern_max_accepted (may be NULL).
+ * UNSEEN (UPPER only): values drawn but not in H yet, requests still in
+ * flight. A stall ends in one pool's measurements before the other's (the
+ * pool with more requests queued drains later), so leaving them out would
+ * make that pool look fast just then; they count as n + UNSEEN values above
+ * every value of H, and the bound holds whatever they turn out to be (false
+ * when its rank falls among them). A lower bound needs no such care:
+ * leaving out values only lowers it. */
 bool seq_quantile_lower(const struct seq_bern *gt, const struct seq_hist *h, struct seq_hint *hint,
                         double *out);
-bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, struct seq_hint *hint,
-                        double *out);
+bool seq_quantile_upper(const struct seq_bern *lt, const struct seq_hist *h, uint64_t unseen,
+                        struct seq_hint *hint, double *out);
 
 /* ---- the guard's tests -------------------------------------------------- */
 
@@ -140,6 +147,9 @@ struct seq_pool {
 	uint64_t requests;
 	uint64_t errors;
 	struct seq_hist latency;      /* microseconds */
+	uint64_t in_flight;           /* requests routed, not measured yet: every
+	                                 upper bound takes them as errors and as
+	                                 slower than anything measured (censored) */
 };
 
 /* Search hints kept between evaluations of one run (zero them at its start). */

@@ -31,6 +31,11 @@ struct stats_interval {
 	uint64_t latency_sum_us;      /* exact sum of the recorded latencies */
 	uint64_t abandoned;           /* the client left before the response was complete */
 	uint64_t overridden;          /* routed by override_header: counted, never judged */
+	/* A gauge, not a count: the worker's judged requests of this pool routed
+	 * and not yet measured, set before each flush (stats_flush keeps their
+	 * sum over the workers; IN_FLIGHT_FOLDED is this worker's part of it). */
+	uint64_t in_flight;
+	uint64_t in_flight_folded;
 };
 
 /* Allocate the histogram of IV; returns 0 or -1. Release with stats_interval_dispose. */
@@ -69,6 +74,8 @@ struct stats_view {
 	uint64_t latency_sum_us;      /* exact; the histogram's mean is rounded */
 	uint64_t abandoned;
 	uint64_t overridden;
+	uint64_t in_flight;           /* run views from stats_take_run: the pool's
+	                                 requests in flight then; 0 in every other view */
 };
 
 struct stats_slot {
@@ -81,6 +88,7 @@ struct stats_pool {
 	struct stats_view step;       /* since the last stats_reset_step */
 	struct stats_view run;        /* since the last stats_reset_run */
 	struct stats_slot *ring;
+	uint64_t in_flight;           /* sum of the workers' last in_flight gauges */
 };
 
 struct stats {
@@ -96,7 +104,8 @@ struct stats {
 struct stats *stats_new(uint64_t window_ms);
 void stats_free(struct stats *s);
 
-/* Fold IV (one worker's interval of POOL) into S at NOW_MS and reset IV. */
+/* Fold IV (one worker's interval of POOL) into S at NOW_MS and reset IV's
+ * counts; its in_flight gauge replaces the worker's part of the pool's. */
 void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, uint64_t now_ms);
 
 /* Start a new rollout step: the step views restart from zero. */
@@ -111,7 +120,8 @@ void stats_reset_run(struct stats *s);
  * snapshot: the sequential guard reads it at every fold. *GEN is the run's
  * generation OUT holds: when it is still current nothing is copied and the
  * result is false (OUT is already up to date); else OUT and *GEN are
- * updated and the result is true. */
+ * updated and the result is true. Each OUT[p].in_flight is the pool's
+ * requests in flight as of the same folds. */
 int stats_run_view_init(struct stats_view *v);
 void stats_run_view_dispose(struct stats_view *v);
 bool stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT], uint64_t *gen);

@@ -1402,8 +1402,8 @@ static void seq_traffic(struct guard_evidence *ev, uint64_t req, uint64_t err)
 	seq_ccount[0] = req;
 	ev->segment = 0;
 	ev->span_ms = 10 * SEC;
-	ev->pools[POOL_BASELINE] = (struct seq_pool){ 2000, 10, { 1, seq_lo, seq_hi, seq_bcount, 2000 } };
-	ev->pools[POOL_CANARY] = (struct seq_pool){ req, err, { req ? 1 : 0, seq_lo, seq_hi, seq_ccount, req } };
+	ev->pools[POOL_BASELINE] = (struct seq_pool){ 2000, 10, { 1, seq_lo, seq_hi, seq_bcount, 2000 }, 0 };
+	ev->pools[POOL_CANARY] = (struct seq_pool){ req, err, { req ? 1 : 0, seq_lo, seq_hi, seq_ccount, req }, 0 };
 }
 
 static void test_sequential_rolls_back_at_once(void **unused)

@@ -264,11 +264,11 @@ static void test_quantile_bounds(void **state)
 	u = seq_bern_max_accepted(&lt, 1000, NULL);
 	assert_true(seq_quantile_lower(&gt, &h, &hint, &v));
 	assert_true(v == (double)lo[seq_hist_slot_of_rank(&h, 1000 - m)]);
-	assert_true(seq_quantile_upper(&lt, &h, NULL, &v));
+	assert_true(seq_quantile_upper(&lt, &h, 0, NULL, &v));
 	assert_true(v == (double)hi[seq_hist_slot_of_rank(&h, u + 1)]);
 	/* the median (rank 500, slot 0) lies inside */
 	assert_true(seq_quantile_lower(&gt, &h, NULL, &v) && v <= 1099.0);
-	assert_true(seq_quantile_upper(&lt, &h, NULL, &v) && v >= 1000.0);
+	assert_true(seq_quantile_upper(&lt, &h, 0, NULL, &v) && v >= 1000.0);
 
 	/* p99 upper bound needs more than 1000 values below q to say anything
 	 * beyond the maximum; with 5 values of 10 nothing is known */
@@ -276,7 +276,7 @@ static void test_quantile_bounds(void **state)
 	struct seq_hist h5 = { 1, lo, hi, few, 5 };
 	seq_bern_init(&lt, 0.99, 0.001);
 	seq_bern_init(&gt, 0.01, 0.001);
-	assert_false(seq_quantile_upper(&lt, &h5, NULL, &v));
+	assert_false(seq_quantile_upper(&lt, &h5, 0, NULL, &v));
 	assert_false(seq_quantile_lower(&gt, &h5, NULL, &v) && v > 1099.0);
 }
 
@@ -316,11 +316,11 @@ static void test_quantile_coverage(void **state)
 		/* true p99: 9900 (P(X <= 9900) = 0.99, P(X < 9900) = 0.98) */
 		if (seq_quantile_lower(&gt, &hc, &hg, &l))
 			assert_true(l <= 9900.0);
-		if (seq_quantile_upper(&lt, &hc, &hl, &u))
+		if (seq_quantile_upper(&lt, &hc, 0, &hl, &u))
 			assert_true(u >= 9900.0);
 		if (step == 1999) {
 			assert_true(seq_quantile_lower(&gt, &hc, &hg, &l) && l >= 9700.0);
-			assert_true(seq_quantile_upper(&lt, &hc, &hl, &u) && u <= 10000.0);
+			assert_true(seq_quantile_upper(&lt, &hc, 0, &hl, &u) && u <= 10000.0);
 		}
 	}
 }
@@ -330,6 +330,7 @@ static void pool_fill(struct seq_pool *p, uint64_t req, uint64_t err, size_t nsl
 {
 	p->requests = req;
 	p->errors = err;
+	p->in_flight = 0;
 	p->latency.nslots = nslots;
 	p->latency.lo = lo;
 	p->latency.hi = hi;
@@ -431,6 +432,58 @@ static void test_ratio_under_stall(void **state)
 	pool_fill(&pools[POOL_BASELINE], 20000, 0, 3, lo, hi, bc);
 	pool_fill(&pools[POOL_CANARY], 20000, 0, 3, lo, hi, cc);
 	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), -1);
+}
+
+/* The soak's false rollback: both backends stopped for a second, the
+ * canary's 20 queued requests answered first, the baseline's 180 still on
+ * their way when the guard looked. Measured alone, the canary's p99 is a
+ * second against the baseline's 5 ms; with the baseline's requests in
+ * flight counted (censored), nothing is claimed. A real regression is
+ * still caught next to the few requests a busy baseline always has in
+ * flight. */
+static void test_ratio_in_flight(void **state)
+{
+	struct cfg_thresholds th = { NAN, NAN, NAN, NAN, NAN, 1.5 };
+	struct seq_setup s;
+	struct seq_pool pools[POOL_COUNT];
+	struct seq_hints hints;
+	struct seq_result r[SEQ_TEST_COUNT];
+	char err[128];
+	int64_t lo[3] = { 5000, 55000, 1000000 }, hi[3] = { 5004, 55031, 1000447 };
+	uint64_t bc[1] = { 1425 }, cc[3] = { 129, 0, 20 };
+
+	(void)state;
+	memset(&hints, 0, sizeof(hints));
+	assert_int_equal(seq_setup_init(&s, &th, 0.001, err, sizeof(err)), 0);
+	pool_fill(&pools[POOL_BASELINE], 1425, 0, 1, lo, hi, bc);
+	pool_fill(&pools[POOL_CANARY], 149, 0, 3, lo, hi, cc);
+	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), SEQ_P99_RATIO);
+	pools[POOL_BASELINE].in_flight = 180;
+	memset(&hints, 0, sizeof(hints));
+	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), -1);
+	assert_true(isnan(r[SEQ_P99_RATIO].lo));
+	/* a little in flight moves the bound by a rank or two: +50 ms on every
+	 * canary request is still rejected */
+	uint64_t b0[1] = { 20000 }, c0[2] = { 0, 20000 };
+	pool_fill(&pools[POOL_BASELINE], 20000, 0, 1, lo, hi, b0);
+	pool_fill(&pools[POOL_CANARY], 20000, 0, 2, lo, hi, c0);
+	pools[POOL_BASELINE].in_flight = 10;
+	memset(&hints, 0, sizeof(hints));
+	assert_int_equal(seq_evaluate(&s, pools, &hints, true, r), SEQ_P99_RATIO);
+	/* the upper bounds shown take the canary's own requests in flight as
+	 * slow errors: an interval never claims more than is known */
+	struct cfg_thresholds th2 = { 0.05, NAN, 100.0, NAN, NAN, NAN };
+	assert_int_equal(seq_setup_init(&s, &th2, 0.001, err, sizeof(err)), 0);
+	pool_fill(&pools[POOL_CANARY], 20000, 0, 2, lo, hi, c0);
+	memset(&hints, 0, sizeof(hints));
+	seq_evaluate(&s, pools, &hints, true, r);
+	double hi_rate = r[SEQ_ERROR_RATE].hi, hi_p99 = r[SEQ_P99].hi;
+	assert_false(isnan(hi_p99));
+	pools[POOL_CANARY].in_flight = 1000;
+	memset(&hints, 0, sizeof(hints));
+	seq_evaluate(&s, pools, &hints, true, r);
+	assert_true(r[SEQ_ERROR_RATE].hi > hi_rate);
+	assert_true(isnan(r[SEQ_P99].hi));
 }
 
 static void test_increase_and_latency(void **state)
@@ -566,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_evaluate),
 		cmocka_unit_test(test_increase_and_latency),
 		cmocka_unit_test(test_ratio_under_stall),
+		cmocka_unit_test(test_ratio_in_flight),
 		cmocka_unit_test(test_start_weights),
 		cmocka_unit_test(test_detector_exact),
 	};

@@ -1,7 +1,8 @@
 /* Unit tests for stats: the arithmetic of the since-start total, the sliding
  * window and the step, with explicit NOW_MS values; abandoned and overridden
  * requests; the exact since-start latency sum; stale slots, the slot size
- * of long windows, and the run views the sequential guard reads. */
+ * of long windows, and the run views the sequential guard reads, with the
+ * requests in flight. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -253,6 +254,59 @@ static void test_run_views(void **state)
 		stats_run_view_dispose(&run[p]);
 }
 
+/* Requests in flight: each worker's gauge replaces its own part of the
+ * pool's sum, a change of the gauge alone is news for the guard (a stall
+ * finishes nothing), and a reset of the run keeps them (they are still on
+ * their way). */
+static void test_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct stats_interval other;      /* a second worker */
+	struct stats_view run[POOL_COUNT];
+	uint64_t gen = UINT64_MAX;
+
+	assert_int_equal(stats_interval_init(&other), 0);
+	for (int p = 0; p < POOL_COUNT; p++)
+		assert_int_equal(stats_run_view_init(&run[p]), 0);
+	f->iv.in_flight = 7;
+	stats_flush(f->s, POOL_BASELINE, &f->iv, 100);
+	other.in_flight = 5;
+	stats_flush(f->s, POOL_BASELINE, &other, 150);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_BASELINE].in_flight, 12);
+	assert_int_equal(run[POOL_BASELINE].requests, 0);
+	assert_int_equal(run[POOL_CANARY].in_flight, 0);
+
+	f->iv.in_flight = 7;                                     /* unchanged: no news */
+	stats_flush(f->s, POOL_BASELINE, &f->iv, 200);
+	assert_false(stats_take_run(f->s, run, &gen));
+
+	stats_interval_record(&f->iv, 1000, false);              /* one of them answered */
+	f->iv.in_flight = 6;
+	stats_flush(f->s, POOL_BASELINE, &f->iv, 300);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_BASELINE].in_flight, 11);
+	assert_int_equal(run[POOL_BASELINE].requests, 1);
+	assert_int_equal(f->iv.in_flight, 6);                    /* the gauge stays */
+
+	stats_reset_run(f->s);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_BASELINE].in_flight, 11);
+	assert_int_equal(run[POOL_BASELINE].requests, 0);
+
+	f->iv.in_flight = 0;                                     /* both workers done */
+	other.in_flight = 0;
+	stats_flush(f->s, POOL_BASELINE, &f->iv, 400);
+	stats_flush(f->s, POOL_BASELINE, &other, 400);
+	assert_true(stats_take_run(f->s, run, &gen));
+	assert_int_equal(run[POOL_BASELINE].in_flight, 0);
+	stats_snapshot_take(f->s, 500, f->snap);                 /* other views: never */
+	assert_int_equal(f->snap->pools[POOL_BASELINE].total.in_flight, 0);
+	for (int p = 0; p < POOL_COUNT; p++)
+		stats_run_view_dispose(&run[p]);
+	stats_interval_dispose(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stale_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_window_slot_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_flight, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
