@@ -609,9 +609,9 @@ for kind in errors latency; do
 	for rate in $RATES; do
 		n=$(awk -F'\t' -v k="$kind" -v r="$rate" '$1 == k && $2 == r' "$ROWS" | wc -l)
 		[ "$n" -gt 0 ] || continue
-		printf '%-14s %8s %6s%% %8s %9.0f %5s %7s %7s %9s %9s %5s%% %s\n' \
+		printf '%-14s %8s %6s%% %8s %9s %5s %7s %7s %9s %9s %5s%% %s\n' \
 			"$([ "$kind" = errors ] && echo "30% errors" || echo "+50 ms")" "$rate" "${WEIGHT[$rate]}" \
-			"${TOTAL[$rate]}" "$(col "$kind" "$rate" 5 | median %.2f)" "$n" "$(col "$kind" "$rate" 7 | median %.2f)" \
+			"${TOTAL[$rate]}" "$(col "$kind" "$rate" 5 | median %.0f)" "$n" "$(col "$kind" "$rate" 7 | median %.2f)" \
 			"$(col "$kind" "$rate" 7 | maxof)" "$(col "$kind" "$rate" 8 | median %.2f)" \
 			"$(col "$kind" "$rate" 9 | median %.2f)" "$(col "$kind" "$rate" 12 | median %.2f)" "$(failed "$kind" "$rate")"
 	done
