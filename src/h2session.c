@@ -110,6 +110,7 @@ struct h2session {
 	bool mem_failed;               /* the cap was hit: only the reserve is left */
 	bool dead;                     /* nghttp2 failed: nothing goes in or out */
 	bool notify;                   /* a blocked stream may have room again */
+	bool goaway;                   /* the owner asked for a GOAWAY */
 	enum h2session_abuse abuse;
 	struct bucket resets, control;
 	struct h2stream *streams;
@@ -297,6 +298,9 @@ static void drop_queue(struct h2stream *st)
 	}
 	st->tail = NULL;
 	s->queued -= st->queued;
+	/* room for the streams the connection's limit holds back */
+	if (st->queued && s->nblocked)
+		s->notify = true;
 	st->queued = 0;
 }
 
@@ -698,6 +702,11 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	struct h2stream *st;
 
 	(void)ng;
+	/* a GOAWAY neither weir's limits nor the owner asked for: nghttp2
+	 * found a connection error (RFC 9113 5.4.1) */
+	if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !s->goaway &&
+	    s->abuse == H2SESSION_ABUSE_NONE)
+		s->abuse = H2SESSION_ABUSE_PROTOCOL;
 	if (frame->hd.type != NGHTTP2_RST_STREAM || frame->rst_stream.error_code == NGHTTP2_NO_ERROR)
 		return 0;
 	st = stream_of(s, frame->hd.stream_id);
@@ -979,7 +988,7 @@ ssize_t h2session_output(struct h2session *s, const uint8_t **data, uint64_t now
 
 bool h2session_want_write(const struct h2session *s)
 {
-	return !s->dead && nghttp2_session_want_write(s->ng);
+	return !s->dead && (nghttp2_session_want_write(s->ng) || s->notify);
 }
 
 bool h2session_done(const struct h2session *s)
@@ -989,6 +998,7 @@ bool h2session_done(const struct h2session *s)
 
 void h2session_shutdown(struct h2session *s)
 {
+	s->goaway = true;
 	if (s->dead)
 		return;
 	if (nghttp2_submit_goaway(s->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s->ng),
@@ -998,6 +1008,7 @@ void h2session_shutdown(struct h2session *s)
 
 void h2session_terminate(struct h2session *s, uint32_t error_code)
 {
+	s->goaway = true;
 	if (!s->dead && nghttp2_session_terminate_session(s->ng, error_code) != 0)
 		s->dead = true;
 }

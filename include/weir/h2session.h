@@ -171,9 +171,11 @@ struct h2session *h2session_new(const struct h2session_limits *limits, const str
 void h2session_free(struct h2session *s);
 
 /* Feed LEN bytes read from the client, at NOW_MS. Returns 0, or -1 when
- * the connection is over (protocol error, a limit): send what
- * h2session_output still has (the GOAWAY), then close. Bytes after the
- * end are ignored. */
+ * the connection is over (a limit, a bad preface, a flood): send what
+ * h2session_output still has (the GOAWAY), then close. A connection error
+ * nghttp2 finds in a frame (RFC 9113 5.4.1) returns 0: its GOAWAY goes out
+ * with the next output, after which h2session_done holds and
+ * h2session_abuse says PROTOCOL. Bytes after the end are ignored. */
 int h2session_recv(struct h2session *s, const uint8_t *data, size_t len, uint64_t now_ms);
 
 /* The next bytes for the client: sets *DATA and returns their length,
@@ -183,7 +185,7 @@ int h2session_recv(struct h2session *s, const uint8_t *data, size_t len, uint64_
  * response bodies move only as fast as this is called. */
 ssize_t h2session_output(struct h2session *s, const uint8_t **data, uint64_t now_ms);
 
-/* S has bytes for h2session_output. */
+/* S has bytes for h2session_output (or on_writable calls to make there). */
 bool h2session_want_write(const struct h2session *s);
 
 /* S will neither read nor write anything more: close the connection. */

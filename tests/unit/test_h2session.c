@@ -1200,6 +1200,32 @@ static void test_max_streams(void **unused)
 	pair_free(p);
 }
 
+/* Once the client has acknowledged our SETTINGS, a stream beyond
+ * max_streams is a connection error (RFC 9113 5.1.2). */
+static void test_max_streams_after_ack(void **unused)
+{
+	struct h2session_limits l;
+	struct pair *p;
+	struct bytes b = { 0 };
+	uint8_t block[64];
+	size_t len = hpack_get(block);
+
+	(void)unused;
+	h2session_limits_default(&l, 4, 65536);
+	p = raw_pair(&l);
+	for (uint32_t id = 1; id <= 9; id += 2)
+		frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS, id, block, len);
+	to_server(p, b.p, b.len);
+	bytes_free(&b);
+	assert_int_equal(p->o.requests, 4);
+	drain_to_observer(p);
+	assert_true(p->c.goaway);
+	assert_int_equal(p->c.goaway_code, NGHTTP2_PROTOCOL_ERROR);
+	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_PROTOCOL);
+	assert_true(h2session_done(p->s));
+	pair_free(p);
+}
+
 /* ---- response backpressure and zero-window stalls --------------------------------------- */
 
 static void test_backpressure_and_stall(void **unused)
@@ -1261,36 +1287,69 @@ static void test_backpressure_and_stall(void **unused)
 	pair_free(p);
 }
 
+static char body64k[65536];
+
+/* N requests, each answered 200 and offered 64 KiB of body at once,
+ * before the client reads anything. Returns the bytes queued. */
+static size_t answer_many(struct pair *p, int32_t *ids, int n)
+{
+	size_t total = 0;
+
+	pump(p);
+	for (int i = 0; i < n; i++)
+		ids[i] = client_request(p, "GET", "/", NULL, 0, false);
+	pump(p);
+	for (int i = 0; i < n; i++) {
+		struct exchange *x = exchange_of(&p->o, ids[i]);
+
+		assert_int_equal(h2session_respond(x->st, 200, NULL, 0, false), 0);
+		total += h2session_send_data(x->st, body64k, sizeof(body64k));
+	}
+	return total;
+}
+
 /* The connection-wide queue limit holds across streams. */
 static void test_conn_buffer(void **unused)
 {
 	struct h2session_limits l;
 	struct pair *p;
-	static char body[65536];
-	size_t total = 0;
 	int32_t ids[40];
 
 	(void)unused;
 	h2session_limits_default(&l, 100, 65536);
 	p = pair_new_with(&l, NULL, NULL, 0);
-	pump(p);
-	for (int i = 0; i < 40; i++)
-		ids[i] = client_request(p, "GET", "/", NULL, 0, false);
-	pump(p);
-	for (int i = 0; i < 40; i++) {
-		struct exchange *x = exchange_of(&p->o, ids[i]);
-
-		assert_int_equal(h2session_respond(x->st, 200, NULL, 0, false), 0);
-		total += h2session_send_data(x->st, body, sizeof(body));
-	}
-	assert_int_equal(total, l.conn_buffer);
+	assert_int_equal(answer_many(p, ids, 40), l.conn_buffer);
 	assert_true(h2session_memory(p->s) < l.conn_buffer + 256 * 1024);
 	/* the client reads: every stream left without room hears it has some */
 	assert_int_equal(p->o.writable, 0);
 	pump(p);
-	assert_int_equal(p->o.writable, 40 - (int)(l.conn_buffer / sizeof(body)));
+	assert_int_equal(p->o.writable, 40 - (int)(l.conn_buffer / sizeof(body64k)));
 	for (int i = 0; i < 40; i++)
-		assert_int_equal(response_of(&p->c, ids[i])->body_len, i < 16 ? sizeof(body) : 0);
+		assert_int_equal(response_of(&p->c, ids[i])->body_len, i < 16 ? sizeof(body64k) : 0);
+	pair_free(p);
+}
+
+/* Room freed by a reset wakes the streams the connection's limit held back. */
+static void test_reset_frees_room(void **unused)
+{
+	struct h2session_limits l;
+	struct pair *p;
+	int32_t ids[20];
+	const uint8_t *d;
+
+	(void)unused;
+	h2session_limits_default(&l, 100, 65536);
+	l.conn_buffer = 4 * sizeof(body64k);
+	p = pair_new_with(&l, NULL, NULL, 0);
+	assert_int_equal(answer_many(p, ids, 20), l.conn_buffer);
+	assert_int_equal(p->o.writable, 0);
+	/* the owner gives up on the four that hold the queue */
+	for (int i = 0; i < 4; i++)
+		h2session_reset(exchange_of(&p->o, ids[i])->st, NGHTTP2_INTERNAL_ERROR);
+	assert_true(h2session_want_write(p->s));
+	while (h2session_output(p->s, &d, p->now) > 0)
+		;
+	assert_int_equal(p->o.writable, 16);
 	pair_free(p);
 }
 
@@ -1403,8 +1462,10 @@ int main(void)
 		cmocka_unit_test(test_window_dribble),
 		cmocka_unit_test(test_pings_with_work),
 		cmocka_unit_test(test_max_streams),
+		cmocka_unit_test(test_max_streams_after_ack),
 		cmocka_unit_test(test_backpressure_and_stall),
 		cmocka_unit_test(test_conn_buffer),
+		cmocka_unit_test(test_reset_frees_room),
 		cmocka_unit_test(test_shutdown_and_free),
 		cmocka_unit_test(test_bad_preface),
 		cmocka_unit_test(test_memory),
