@@ -957,6 +957,21 @@ static void drain_to_observer(struct pair *p)
 	p->rx.len -= off;
 }
 
+/* B (freed) to the server, which finds a connection error in it: the
+ * owner has REQUESTS requests by then, GOAWAY CODE goes out, and that is
+ * the end of the session. */
+static void expect_connection_error(struct pair *p, struct bytes *b, int requests, uint32_t code)
+{
+	to_server(p, b->p, b->len);
+	bytes_free(b);
+	assert_int_equal(p->o.requests, requests);
+	drain_to_observer(p);
+	assert_true(p->c.goaway);
+	assert_int_equal(p->c.goaway_code, code);
+	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_PROTOCOL);
+	assert_true(h2session_done(p->s));
+}
+
 /* CVE-2023-44487: a burst of 1,000 HEADERS + RST_STREAM pairs. */
 static void test_rapid_reset(void **unused)
 {
@@ -1070,6 +1085,34 @@ static void test_continuation_flood(void **unused)
 	to_server(p, b.p, b.len);
 	bytes_free(&b);
 	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_CONTINUATION);
+	pair_free(p);
+}
+
+/* The HPACK table the client may fill is the one we advertised: a header
+ * block that grows it beyond is a connection error (COMPRESSION_ERROR). */
+static void test_hpack_table_cap(void **unused)
+{
+	static const uint8_t grow[] = { 0x3f, 0xe1, 0xff, 0x03 }; /* table size update to 65536 */
+	static const uint8_t fits[] = { 0x3f, 0xe1, 0x1f };       /* ... to 4096 */
+	struct h2session_limits l;
+	struct pair *p;
+	struct bytes b = { 0 };
+	uint8_t block[64];
+	size_t len;
+
+	(void)unused;
+	h2session_limits_default(&l, 100, 65536);
+	p = raw_pair(&l);
+	memcpy(block, fits, sizeof(fits));
+	len = sizeof(fits) + hpack_get(block + sizeof(fits));
+	frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS, 1, block, len);
+	to_server(p, b.p, b.len);
+	assert_int_equal(p->o.requests, 1);
+	b.len = 0;
+	memcpy(block, grow, sizeof(grow));
+	len = sizeof(grow) + hpack_get(block + sizeof(grow));
+	frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS, 3, block, len);
+	expect_connection_error(p, &b, 1, NGHTTP2_COMPRESSION_ERROR);
 	pair_free(p);
 }
 
@@ -1215,14 +1258,7 @@ static void test_max_streams_after_ack(void **unused)
 	p = raw_pair(&l);
 	for (uint32_t id = 1; id <= 9; id += 2)
 		frame(&b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_END_HEADERS, id, block, len);
-	to_server(p, b.p, b.len);
-	bytes_free(&b);
-	assert_int_equal(p->o.requests, 4);
-	drain_to_observer(p);
-	assert_true(p->c.goaway);
-	assert_int_equal(p->c.goaway_code, NGHTTP2_PROTOCOL_ERROR);
-	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_PROTOCOL);
-	assert_true(h2session_done(p->s));
+	expect_connection_error(p, &b, 4, NGHTTP2_PROTOCOL_ERROR);
 	pair_free(p);
 }
 
@@ -1457,6 +1493,7 @@ int main(void)
 		cmocka_unit_test(test_resets_over_time),
 		cmocka_unit_test(test_malformed_flood),
 		cmocka_unit_test(test_continuation_flood),
+		cmocka_unit_test(test_hpack_table_cap),
 		cmocka_unit_test(test_ping_flood),
 		cmocka_unit_test(test_settings_flood),
 		cmocka_unit_test(test_window_dribble),
