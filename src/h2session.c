@@ -200,10 +200,11 @@ void h2session_limits_default(struct h2session_limits *l, uint32_t max_streams, 
 	l->control_burst = 100;
 	l->control_rate = 10;
 	/* the queues, one request head being decoded and converted (twice
-	 * its limit), 2 KiB per stream, 256 KiB for nghttp2's buffers, HPACK
-	 * tables and the rest */
-	l->max_memory = (size_t)l->conn_buffer + 2 * (size_t)max_header_bytes + 2048 * (size_t)l->max_streams +
-	                (256u << 10);
+	 * its limit), per stream its state and the spare room of its last
+	 * queue chunk, 256 KiB for nghttp2's buffers, HPACK tables and the
+	 * rest */
+	l->max_memory = (size_t)l->conn_buffer + 2 * (size_t)max_header_bytes +
+	                (2048 + CHUNK_MIN) * (size_t)l->max_streams + (256u << 10);
 }
 
 static const char *check_limits(const struct h2session_limits *l)
@@ -1267,7 +1268,11 @@ size_t h2session_send_data(struct h2stream *st, const void *data, size_t len)
 		size_t want = n - done < CHUNK_MIN ? CHUNK_MIN : n - done;
 		struct chunk *c = mem_alloc(sizeof(*c) + want, s);
 
-		if (c) {
+		/* the queues are within max_memory by design: a failure here
+		 * means the connection holds what it should not */
+		if (!c) {
+			abuse(s, H2SESSION_ABUSE_MEMORY, NGHTTP2_ENHANCE_YOUR_CALM);
+		} else {
 			c->next = NULL;
 			c->off = 0;
 			c->cap = want;
