@@ -25,6 +25,7 @@ int fuzz_response(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_control(const uint8_t *data, size_t size);
 int fuzz_h2conv(const uint8_t *data, size_t size);
+int fuzz_h2session(const uint8_t *data, size_t size);
 int fuzz_hdr(const uint8_t *data, size_t size);
 
 /* Shared by fuzz_request and fuzz_response: the first byte chooses limits

@@ -24,6 +24,7 @@ static const struct harness harnesses[] = {
 	{ "fuzz_config", fuzz_config },
 	{ "fuzz_control", fuzz_control },
 	{ "fuzz_h2conv", fuzz_h2conv },
+	{ "fuzz_h2session", fuzz_h2session },
 	{ "fuzz_hdr", fuzz_hdr },
 	{ "fuzz_request", fuzz_request },
 	{ "fuzz_response", fuzz_response },
