@@ -54,8 +54,10 @@
 #include "weir/config.h"
 #include "weir/split.h"
 #include "weir/tls.h"
+#include "weir/runtime-t.h"
 #include "weir/upstream.h"
 #include "weir/weights.h"
+#include "weir/worker-t.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this... */
 #define BP_LOW (64 * 1024)            /* ...resume it at or below this (write callbacks) */
@@ -103,7 +105,7 @@ static void set_nodelay(evutil_socket_t fd)
  * max_connections. Producers resume at a quarter of it. */
 static size_t bp_high(const struct worker *w)
 {
-	size_t share = w->nconns ? BP_BUDGET / w->nconns : BP_HIGH;
+	size_t share = w->clients.nopen ? BP_BUDGET / w->clients.nopen : BP_HIGH;
 
 	return share > BP_HIGH ? BP_HIGH : share < BP_FLOOR ? BP_FLOOR : share;
 }
@@ -163,10 +165,10 @@ static struct exchange_mem *exchange_take(struct client_conn *c)
 
 	if (x)
 		return x;
-	if (w->free_x) {
-		x = w->free_x;
-		w->free_x = x->next_free;
-		w->nfree_x--;
+	if (w->clients.cached_x) {
+		x = w->clients.cached_x;
+		w->clients.cached_x = x->next_free;
+		w->clients.ncached_x--;
 	} else if (!(x = malloc(sizeof(*x)))) {
 		return NULL;
 	}
@@ -188,10 +190,10 @@ static void exchange_give_back(struct client_conn *c)
 	if (!x)
 		return;
 	c->x = NULL;
-	if (w->nfree_x < MAX_FREE_CONNS) {
-		x->next_free = w->free_x;
-		w->free_x = x;
-		w->nfree_x++;
+	if (w->clients.ncached_x < MAX_FREE_CONNS) {
+		x->next_free = w->clients.cached_x;
+		w->clients.cached_x = x;
+		w->clients.ncached_x++;
 	} else {
 		free(x);
 	}
@@ -424,20 +426,20 @@ static void conn_close(struct client_conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		w->clients.open = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	w->nconns--;
+	w->clients.nopen--;
 	admission_leave(&w->rt->admission);
-	if (w->nfree < MAX_FREE_CONNS) {
-		c->next = w->free_conns;
-		w->free_conns = c;
-		w->nfree++;
+	if (w->clients.ncached < MAX_FREE_CONNS) {
+		c->next = w->clients.cached;
+		w->clients.cached = c;
+		w->clients.ncached++;
 	} else {
 		free(c);
 	}
 	/* Draining: the last connection's close ends the worker's loop. */
-	if (w->draining && w->nconns == 0)
+	if (w->draining && w->clients.nopen == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -1425,10 +1427,10 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 
 static struct client_conn *conn_alloc(struct worker *w)
 {
-	struct client_conn *c = w->free_conns;
+	struct client_conn *c = w->clients.cached;
 	if (c) {
-		w->free_conns = c->next;
-		w->nfree--;
+		w->clients.cached = c->next;
+		w->clients.ncached--;
 		memset(c, 0, sizeof(*c));
 		return c;
 	}
@@ -1444,12 +1446,21 @@ static void format_peer(struct client_conn *c, const struct sockaddr *sa)
 	c->peer_len = (uint8_t)strlen(c->peer);
 }
 
+/* The TLS context of W's listener L, NULL for a plain one. */
+static SSL_CTX *listener_tls(const struct worker *w, const struct evconnlistener *l)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] == l)
+			return tls_set_listen_ctx(w->tls, i);
+	return NULL;
+}
+
 void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen,
                   void *arg)
 {
 	struct worker *w = arg;
 	struct runtime *rt = w->rt;
-	SSL_CTX *tls = tls_listener_ctx(w, l);
+	SSL_CTX *tls = listener_tls(w, l);
 	(void)socklen;
 
 	if (!admission_enter(&rt->admission, w->cfg->limits.max_connections, w->draining)) {
@@ -1486,11 +1497,11 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		bufferevent_disable(c->bev, EV_WRITE);
 	}
 	connread_enable(&c->rd);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->nconns++;
+	c->next = w->clients.open;
+	if (w->clients.open)
+		w->clients.open->prev = c;
+	w->clients.open = c;
+	w->clients.nopen++;
 	conn_set_state(c, CONN_IDLE);
 	return;
 refuse:
@@ -1498,36 +1509,37 @@ refuse:
 	evutil_closesocket(fd);
 }
 
-void proxy_close_idle(struct worker *w)
+uint32_t proxy_close_idle(struct worker *w)
 {
-	struct client_conn *c = w->conns;
+	struct client_conn *c = w->clients.open;
 	while (c) {
 		struct client_conn *next = c->next;
 		if (c->state == CONN_IDLE)
 			conn_close(c);
 		c = next;
 	}
+	return w->clients.nopen;
 }
 
 void proxy_close_all(struct worker *w)
 {
-	while (w->conns)
-		conn_close(w->conns);
+	while (w->clients.open)
+		conn_close(w->clients.open);
 	upstream_close_idle(w);
 }
 
 void proxy_free_cache(struct worker *w)
 {
-	while (w->free_conns) {
-		struct client_conn *c = w->free_conns;
-		w->free_conns = c->next;
+	while (w->clients.cached) {
+		struct client_conn *c = w->clients.cached;
+		w->clients.cached = c->next;
 		free(c);
 	}
-	w->nfree = 0;
-	while (w->free_x) {
-		struct exchange_mem *x = w->free_x;
-		w->free_x = x->next_free;
+	w->clients.ncached = 0;
+	while (w->clients.cached_x) {
+		struct exchange_mem *x = w->clients.cached_x;
+		w->clients.cached_x = x->next_free;
 		free(x);
 	}
-	w->nfree_x = 0;
+	w->clients.ncached_x = 0;
 }

@@ -16,8 +16,9 @@
 #include "weir/config.h"
 #include "weir/health.h"
 #include "weir/log.h"
-#include "weir/proxy-t.h"
+#include "weir/runtime-t.h"
 #include "weir/tls.h"
+#include "weir/worker-t.h"
 
 /* Idle connections kept per server and worker. Above this, every exchange
  * past the cap pays a connect() and a close(): with 400 client connections

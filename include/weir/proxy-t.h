@@ -1,38 +1,22 @@
-/* Types of the data path: the runtime, its workers and client connections
- * Owns: nothing at run time: the types of the runtime, its workers and client connections.
- * (upstream connections and server tables: upstream-t.h). Functions are in
- * runtime.h, worker.h and proxy.h. */
+/* Types of the client side of the data path: a worker's client connections.
+ * Owns: nothing at run time: the types of client connections, their states
+ * and exchanges, and the per-worker lists proxy keeps of them (struct
+ * proxy_clients, embedded in struct worker). Functions are in proxy.h. */
 #ifndef WEIR_PROXY_T_H
 #define WEIR_PROXY_T_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <event2/event.h>
 #include <event2/event_struct.h>
 
 #include "weir/accesslog.h"
-#include "weir/admission.h"
 #include "weir/config-t.h"
 #include "weir/connread.h"
 #include "weir/http1.h"
-#include "weir/split.h"
-#include "weir/stats.h"
-#include "weir/upstream-t.h"
 
-struct runtime;
-struct worker;
 struct upstream_conn;
-struct accesslog;
-struct admin;
-struct canary;
-struct control;
-struct status;
-struct weights;
-struct health;
-struct tls_set;
+struct worker;
 
 /* States of a client connection. Changed only through conn_set_state(). */
 enum conn_state {
@@ -122,66 +106,14 @@ struct client_conn {
 	uint64_t resp_bytes;                /* response bytes passed to the client (access log) */
 };
 
-struct worker {
-	struct runtime *rt;
-	const struct weir_config *cfg;      /* this worker's view; switched on reload */
-	uint32_t gen;                       /* bumped when the server tables are rebuilt */
-	pthread_mutex_t pools_lock;         /* table swap vs. the admin page's reads */
-	const struct weir_config *next_cfg; /* handed over by the main thread */
-	const struct tls_set *tls;          /* TLS contexts of cfg (owned by the runtime) */
-	struct event *reconf;               /* cross-thread: take next_cfg */
-	unsigned id;
-	pthread_t thread;
-	struct event_base *base;
-	struct evconnlistener **listeners;
-	size_t nlisteners;
-	struct event *tick;                 /* flush stats, publish server states */
-	struct event *wake;                 /* cross-thread: begin draining */
-	struct event *accept_resume;        /* accepting paused (out of descriptors) */
-	uint64_t accept_warned_ms;          /* last "cannot accept" warning */
-
-	struct split_rng rng;
-	struct stats_interval rec[POOL_COUNT];
-	struct accesslog_buf alog;          /* this thread's access log lines */
-	struct worker_pool pools[POOL_COUNT];
-
-	struct client_conn *conns;          /* open client connections */
-	uint32_t nconns;
-	struct client_conn *free_conns;     /* reusable connection structs */
-	uint32_t nfree;
-	struct exchange_mem *free_x;        /* reusable exchange memory */
-	uint32_t nfree_x;
-	bool draining;
-};
-
-struct runtime {
-	struct weir_config *cfg;            /* the current configuration (main thread) */
-	struct weir_config *old_cfg;        /* the previous one, until every worker let go */
-	struct tls_set *tls;                /* TLS contexts of cfg */
-	struct tls_set *old_tls;            /* of old_cfg, freed with it */
-	_Atomic unsigned reconf_pending;    /* workers that have not switched yet */
-	struct event *reconf_done;          /* cross-thread: free old_cfg */
-	struct event_base *base;            /* main thread: signals, admin, control, guard */
-	struct admission admission;         /* connections open and refused, TLS
-	                                       failures: counted by the workers */
-	struct stats *stats;
-	struct worker *workers;
-	unsigned nworkers;
-	_Atomic unsigned workers_running;
-	uint64_t start_us;
-	int exit_code;
-	bool stopping;
-	struct event *stop_timer;
-	struct admin *admin;
-	struct weights *weights;            /* owns the published weight */
-	struct canary *canary;              /* the guard driver */
-	struct status *status;              /* renders the status documents */
-	struct health *health;              /* active health checks (main thread) */
-	struct control *control;
-	struct event *sigterm, *sigint;     /* stop: drain, then exit */
-	struct event *sighup;
-	struct event *sigusr1;              /* reopen the access log (logrotate) */
-	struct accesslog *access_log;       /* NULL: access_log = "" */
+/* A worker's client connections: proxy's, kept in its struct worker. */
+struct proxy_clients {
+	struct client_conn *open;           /* open client connections */
+	uint32_t nopen;
+	struct client_conn *cached;         /* reusable connection structs */
+	uint32_t ncached;
+	struct exchange_mem *cached_x;      /* reusable exchange memory */
+	uint32_t ncached_x;
 };
 
 #endif
