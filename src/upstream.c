@@ -214,6 +214,7 @@ int upstream_acquire(struct worker *w, enum pool_id pool, int server, bool allow
 		up = sr->idle;
 		idle_unlink(up);
 		up->reused = true;
+		connread_set_timeouts(&up->rd, NULL, NULL); /* the idle one; the client's timers now */
 	} else if (!(up = connect_new(w, pool, server, cb))) {
 		if (local_shortage(errno))
 			return -2;

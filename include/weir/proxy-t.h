@@ -18,21 +18,29 @@
 struct upstream_conn;
 struct worker;
 
-/* States of a client connection. Changed only through conn_set_state(). */
+/* States of a client connection. Changed only through conn_set_state(), which
+ * arms the state's timer; the table atop src/proxy.c says what each waits
+ * for, its timer and its exits. */
 enum conn_state {
-	CONN_IDLE,        /* keep-alive: no byte of the next request yet (timeouts.idle) */
-	CONN_HEAD,        /* reading a request head (timeouts.request_header) */
-	CONN_CONNECT,     /* head parsed, connecting to the chosen server (timeouts.connect) */
-	CONN_EXCHANGE,    /* request forwarded (its body may still stream); awaiting or
-	                     relaying the response (timeouts.backend, on the upstream) */
-	CONN_DELIVER,     /* the response is complete from the backend (upstream
-	                     released) but not all handed to the kernel: measured
-	                     once it is; a client that stops reading is cut by its
-	                     write timeout, a pipelined request waits */
-	CONN_FLUSH,       /* the last response is queued: flush the output, then close */
-	CONN_LINGER,      /* all written, writing shut down: discard input until the
-	                     client closes, so unread bytes cannot turn the close into a
-	                     reset that destroys the answer (LINGER_MS at most) */
+	CONN_IDLE,           /* keep-alive: no byte of the next request yet */
+	CONN_NEXT,           /* the next request (pipelined) is in the input: it is
+	                        parsed from the loop, its timer fires at once */
+	CONN_HEAD,           /* reading a request head */
+	CONN_CONNECT,        /* head parsed, connecting to the chosen server; the
+	                        request (and its body as it comes) waits for it */
+	CONN_SEND_BODY,      /* connected; the request body is still coming from
+	                        the client; no response head yet */
+	CONN_AWAIT_RESPONSE, /* the request was read whole; no response head yet */
+	CONN_RELAY,          /* the response head went to the client; its body
+	                        streams (and the request body, if a server
+	                        answered before it was all in) */
+	CONN_DELIVER,        /* the response is complete from the backend (upstream
+	                        released) but not all handed to the kernel:
+	                        measured once it is */
+	CONN_FLUSH,          /* the last response is queued: flush the output, then close */
+	CONN_LINGER,         /* all written, writing shut down: discard input until the
+	                        client closes, so unread bytes cannot turn the close
+	                        into a reset that destroys the answer */
 	CONN_STATE_COUNT
 };
 
@@ -52,13 +60,13 @@ struct exchange_mem {
 struct client_conn {
 	struct worker *w;
 	struct bufferevent *bev;
-	struct connread rd;                 /* its reads (bev keeps the writes) */
+	struct connread rd;                 /* its reads (bev keeps the writes); paused
+	                                       (backpressure, pipelining) is
+	                                       connread_enabled's to say */
 	enum conn_state state;
 	struct event timer;                 /* the timeout of the current state */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
 	bool is_tls;
-	bool parse_deferred;                /* TIMER fires at once to parse a pipelined
-	                                       request (conn_defer_parse), not a timeout */
 
 	char peer[48];                      /* client address for X-Forwarded-For */
 	uint8_t peer_len;
@@ -67,7 +75,11 @@ struct client_conn {
 	struct exchange_mem *x;             /* from HEAD until the response is delivered */
 	enum pool_id pool;
 	bool overridden;                    /* pool forced by override_header: not judged */
-	bool measured;                      /* recorded (answered, failed or abandoned) */
+	bool measured;                      /* recorded (answered, failed or abandoned).
+	                                       Not the state's: a client that half-closes
+	                                       while its request is answered is measured
+	                                       as abandoned at once, and the exchange
+	                                       goes on */
 	bool left_early;                    /* the client had closed when its request was
 	                                       routed: weir kept it waiting, not the pool */
 	bool peeked;                        /* its first request was checked for a
@@ -82,13 +94,15 @@ struct client_conn {
 	enum http1_body req_body;
 	uint64_t req_remaining;
 	struct http1_chunked req_chunked;
-	bool req_done;
-	bool client_read_paused;            /* backpressure or pipelining */
+	bool req_done;                      /* the request was read whole. Implied by
+	                                       AWAIT_RESPONSE (true) and SEND_BODY
+	                                       (false); not by CONNECT (the body is
+	                                       buffered while connecting) nor RELAY or
+	                                       DELIVER (a server may answer first) */
 	struct evbuffer *replay;            /* the head sent on a reused upstream ... */
 	bool replay_ok;                     /* ... which may be resent once on a new one */
 
-	/* Its response. */
-	bool resp_started;                  /* head written to the client */
+	/* Its response (its head went to the client: RELAY, DELIVER). */
 	enum http1_body resp_body;
 	bool resp_dechunk;                  /* chunked from the backend, sent to an
 	                                       HTTP/1.0 client de-chunked until the close */
@@ -99,9 +113,10 @@ struct client_conn {
 	uint16_t interim;                   /* 1xx responses relayed for this request */
 	uint64_t t_done_us;                 /* the response was complete from the backend
 	                                       (DELIVER measures as of it) */
-	bool linger_on_close;               /* FLUSH ends in a lingering close (the client
-	                                       may still be sending), else a plain one */
-	bool upstream_read_paused;          /* backpressure */
+	bool linger_on_close;               /* FLUSH ends in a lingering close, else a
+	                                       plain one: whether the client may still
+	                                       be sending is the peer's state, which
+	                                       no state of ours implies */
 
 	uint64_t resp_bytes;                /* response bytes passed to the client (access log) */
 };
