@@ -18,8 +18,9 @@
  *   state           waits for                timer                  exits
  *   IDLE            a request's first byte   timeouts.idle: close   HEAD; FLUSH (half-
  *                                                                   closed); close
- *   NEXT            the loop (a pipelined    at once: parse it      HEAD; FLUSH; close
- *                   request is in the input)
+ *   NEXT            the loop (a pipelined    at once: parse it      HEAD; IDLE (nothing
+ *                   request is in the input)                        left to parse); FLUSH;
+ *                                                                   close
  *   HEAD            the rest of the head     request_header: 408    CONNECT; SEND_BODY or
  *                                                                   AWAIT_RESPONSE (reused
  *                                                                   upstream); FLUSH
