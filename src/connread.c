@@ -210,6 +210,13 @@ void connread_disable(struct connread *r)
 	(void)event_del(&r->ev);
 }
 
+bool connread_enabled(const struct connread *r)
+{
+	if (!r->own)
+		return (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
+	return r->want;
+}
+
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write)
 {
 	if (!r->own) {

@@ -41,7 +41,7 @@
 #include "weir/config.h"
 #include "weir/http1.h"
 #include "weir/log.h"
-#include "weir/proxy-t.h"
+#include "weir/runtime-t.h"
 #include "weir/tls.h"
 
 #define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */

@@ -8,31 +8,51 @@
  * Nothing is allocated per request except what libevent's buffers need;
  * connection structs and upstream connections are reused.
  *
- * A client connection's states (enum conn_state, changed only by
- * conn_set_state, which arms the state's timer):
+ * A client connection's states (enum conn_state). A state changes only in
+ * conn_set_state, and its timer (c->timer, one per connection) is armed only
+ * in conn_arm_timer: by conn_set_state, and again within a state when the
+ * party it waits for makes progress or changes (a restart). What the timer
+ * waits for in the three exchange states (SEND_BODY, AWAIT_RESPONSE, RELAY)
+ * is exchange_waits_for's answer, which also says whom its expiry blames:
  *
- *   state     waits for                  timer                 exits
- *   IDLE      a request's first byte     timeouts.idle         HEAD; FLUSH (client
- *                                                              half-closed); close
- *   HEAD      the rest of the head       request_header        CONNECT or EXCHANGE
- *                                                              (reused upstream);
- *                                                              FLUSH (weir answers)
- *   CONNECT   the server's connect       timeouts.connect      EXCHANGE; CONNECT
- *             (and TLS handshake)                              (another server);
- *                                                              FLUSH (502/504)
- *   EXCHANGE  the request body out and   none: backend on the  DELIVER; IDLE (next
- *             the response in            upstream's reads,     request); FLUSH;
- *                                        idle on a stalled     close (a cut response)
- *                                        request body
- *   DELIVER   the client taking the      the client's write    IDLE (a pipelined
- *             rest of the response       timeout               request is parsed from
- *                                                              the loop); FLUSH; close
- *   FLUSH     the output to drain        timeouts.idle         LINGER; close
- *   LINGER    the client's close, its    min(idle, 3 s)        close
- *             input discarded
+ *   state           waits for                timer                  exits
+ *   IDLE            a request's first byte   timeouts.idle: close   HEAD; FLUSH (half-
+ *                                                                   closed); close
+ *   NEXT            the loop (a pipelined    at once: parse it      HEAD; IDLE (nothing
+ *                   request is in the input)                        left to parse); FLUSH;
+ *                                                                   close
+ *   HEAD            the rest of the head     request_header: 408    CONNECT; SEND_BODY or
+ *                                                                   AWAIT_RESPONSE (reused
+ *                                                                   upstream); FLUSH
+ *   CONNECT         the server's connect     timeouts.connect:      SEND_BODY or
+ *                   (and TLS handshake)      another server, or     AWAIT_RESPONSE;
+ *                                            504                    CONNECT (another
+ *                                                                   server); FLUSH (502/504)
+ *   SEND_BODY       the client's body;       idle: 408 (the         AWAIT_RESPONSE; RELAY
+ *                   the server taking it     client's); backend:    (early answer); FLUSH;
+ *                   (client reads paused)    504 (the pool's)       close
+ *   AWAIT_RESPONSE  the response head        backend, restarted at  RELAY; CONNECT (a
+ *                                            every read: 504        reused upstream closed:
+ *                                                                   once more); FLUSH; close
+ *   RELAY           the response body (and   backend, restarted at  DELIVER; IDLE or NEXT;
+ *                   a request body still     every read: 504, cut;  FLUSH; close (a cut
+ *                   coming: as SEND_BODY)    none while the client  response: a reset if
+ *                                            holds it up            close-delimited)
+ *   DELIVER         the client taking the    none: the client's     IDLE or NEXT; FLUSH;
+ *                   rest of the response     write timeout (idle,   close
+ *                                            on its bufferevent)
+ *   FLUSH           the output to drain      timeouts.idle: close   LINGER; close
+ *   LINGER          the client's close, its  min(idle, 3 s): close  close
+ *                   input discarded
  *
- * "close" is conn_close (or conn_abort: a reset, when a close-delimited
- * response was cut); a request in flight is then measured as abandoned. */
+ * The client's write timeout (timeouts.idle) is no state's: it bounds every
+ * state in which a response waits in the output for a client that stopped
+ * reading. "close" is conn_close; every failure goes through conn_fail,
+ * which releases the upstream, measures the request, answers when nothing
+ * of a response has left weir, and picks the close: FLUSH then LINGER after
+ * an answer, a reset when a close-delimited response was cut, else a plain
+ * close. A client that leaves while its routed request is in flight is
+ * measured as abandoned there. */
 #include "weir/proxy.h"
 
 #include <arpa/inet.h>
@@ -54,8 +74,10 @@
 #include "weir/config.h"
 #include "weir/split.h"
 #include "weir/tls.h"
+#include "weir/runtime-t.h"
 #include "weir/upstream.h"
 #include "weir/weights.h"
+#include "weir/worker-t.h"
 
 #define BP_HIGH (256 * 1024)          /* pause the producer above this... */
 #define BP_LOW (64 * 1024)            /* ...resume it at or below this (write callbacks) */
@@ -103,50 +125,91 @@ static void set_nodelay(evutil_socket_t fd)
  * max_connections. Producers resume at a quarter of it. */
 static size_t bp_high(const struct worker *w)
 {
-	size_t share = w->nconns ? BP_BUDGET / w->nconns : BP_HIGH;
+	size_t share = w->clients.nopen ? BP_BUDGET / w->clients.nopen : BP_HIGH;
 
 	return share > BP_HIGH ? BP_HIGH : share < BP_FLOOR ? BP_FLOOR : share;
 }
 
 /* ---- connection state ---------------------------------------------------- */
 
-/* The one place a state changes: it also arms the state's timeout. */
-static void conn_set_state(struct client_conn *c, enum conn_state s)
+/* C is in SEND_BODY, AWAIT_RESPONSE or RELAY: an upstream is attached and
+ * connected, and bytes flow. */
+static bool in_exchange(const struct client_conn *c)
+{
+	return c->state == CONN_SEND_BODY || c->state == CONN_AWAIT_RESPONSE || c->state == CONN_RELAY;
+}
+
+/* The exchange state a connected request is in before its response: by
+ * whether its body is all in. */
+static enum conn_state exchange_state(const struct client_conn *c)
+{
+	return c->req_done ? CONN_AWAIT_RESPONSE : CONN_SEND_BODY;
+}
+
+/* Whom an exchange waits for, which sets the timer of its state and whom
+ * its expiry blames. */
+enum exchange_wait {
+	WAIT_NOBODY, /* the server's response is held up by a client that does not
+	                read it: the client's write timeout bounds that */
+	WAIT_CLIENT, /* the request body: timeouts.idle, then 408 (not the pool's) */
+	WAIT_SERVER, /* the server: to take the request body weir holds for it
+	                (reading the client is paused for it), or to send the
+	                response: timeouts.backend, then 504 (the pool's) */
+};
+
+static enum exchange_wait exchange_waits_for(const struct client_conn *c)
+{
+	if (!c->req_done)
+		return connread_enabled(&c->rd) ? WAIT_CLIENT : WAIT_SERVER;
+	return c->up && connread_enabled(&c->up->rd) ? WAIT_SERVER : WAIT_NOBODY;
+}
+
+/* The one place C's timer is armed, for the state C is in (the table atop
+ * this file); arming a pending timer restarts it. */
+static void conn_arm_timer(struct client_conn *c)
 {
 	const struct cfg_timeouts *t = &conf(c)->timeouts;
 	uint64_t ms = 0;
 
-	c->state = s;
-	c->parse_deferred = false;
-	evtimer_del(&c->timer);
-	switch (s) {
+	switch (c->state) {
 	case CONN_IDLE: ms = t->idle_ms; break;
+	case CONN_NEXT: ms = 0; break; /* at once, from the loop: never recursion */
 	case CONN_HEAD: ms = t->request_header_ms; break;
 	case CONN_CONNECT: ms = t->connect_ms; break;
-	case CONN_EXCHANGE: ms = 0; break; /* the upstream's own read timeout */
-	case CONN_DELIVER: ms = 0; break;  /* the client's write timeout */
+	case CONN_SEND_BODY:
+	case CONN_AWAIT_RESPONSE:
+	case CONN_RELAY: {
+		enum exchange_wait who = exchange_waits_for(c);
+		if (who == WAIT_NOBODY) {
+			evtimer_del(&c->timer);
+			return;
+		}
+		ms = who == WAIT_CLIENT ? t->idle_ms : t->backend_ms;
+		break;
+	}
 	case CONN_FLUSH: ms = t->idle_ms; break;
 	case CONN_LINGER: ms = t->idle_ms < LINGER_MS ? t->idle_ms : LINGER_MS; break;
-	case CONN_STATE_COUNT: break;
+	case CONN_DELIVER: /* none: the client's write timeout */
+	case CONN_STATE_COUNT:
+		evtimer_del(&c->timer);
+		return;
 	}
-	if (ms) {
-		struct timeval tv = clock_ms_to_tv(ms);
-		evtimer_add(&c->timer, &tv);
-	}
+	struct timeval tv = clock_ms_to_tv(ms);
+	evtimer_add(&c->timer, &tv);
 }
 
-/* The next request is already in C's input (pipelining): parse it from the
- * event loop, on the IDLE state's timer fired at once, not from inside the
- * callback that finished the previous response, so that a chain of
- * pipelined requests never recurses and each starts from a clean stack.
- * Any state change (bytes arriving, a close) cancels it. */
-static void conn_defer_parse(struct client_conn *c)
+/* The one place a state changes. */
+static void conn_set_state(struct client_conn *c, enum conn_state s)
 {
-	static const struct timeval now = { 0, 0 };
+	c->state = s;
+	conn_arm_timer(c);
+}
 
-	c->parse_deferred = true;
-	evtimer_del(&c->timer);
-	evtimer_add(&c->timer, &now);
+/* WHO made progress in C's exchange: if the timer waits for it, it starts over. */
+static void exchange_progress(struct client_conn *c, enum exchange_wait who)
+{
+	if (in_exchange(c) && exchange_waits_for(c) == who)
+		conn_arm_timer(c);
 }
 
 /* C's exchange memory, taken from the worker's cache (or allocated) with both
@@ -163,10 +226,10 @@ static struct exchange_mem *exchange_take(struct client_conn *c)
 
 	if (x)
 		return x;
-	if (w->free_x) {
-		x = w->free_x;
-		w->free_x = x->next_free;
-		w->nfree_x--;
+	if (w->clients.cached_x) {
+		x = w->clients.cached_x;
+		w->clients.cached_x = x->next_free;
+		w->clients.ncached_x--;
 	} else if (!(x = malloc(sizeof(*x)))) {
 		return NULL;
 	}
@@ -188,10 +251,10 @@ static void exchange_give_back(struct client_conn *c)
 	if (!x)
 		return;
 	c->x = NULL;
-	if (w->nfree_x < MAX_FREE_CONNS) {
-		x->next_free = w->free_x;
-		w->free_x = x;
-		w->nfree_x++;
+	if (w->clients.ncached_x < MAX_FREE_CONNS) {
+		x->next_free = w->clients.cached_x;
+		w->clients.cached_x = x;
+		w->clients.ncached_x++;
 	} else {
 		free(x);
 	}
@@ -206,28 +269,49 @@ static void request_reset(struct client_conn *c)
 	c->up = NULL;
 	c->req_done = false;
 	c->replay_ok = false;
-	c->resp_started = false;
 	c->resp_dechunk = false;
 	c->status = 0;
 	c->interim = 0;
-	c->upstream_read_paused = false;
 	c->resp_bytes = 0;
 }
 
+/* Pause and resume reading the client (backpressure, pipelining) and the
+ * upstream (backpressure). In an exchange that may change whom it waits
+ * for, and so the timer. */
 static void client_pause_read(struct client_conn *c)
 {
-	if (!c->client_read_paused) {
-		connread_disable(&c->rd);
-		c->client_read_paused = true;
-	}
+	if (!connread_enabled(&c->rd))
+		return;
+	connread_disable(&c->rd);
+	if (in_exchange(c) && !c->req_done)
+		conn_arm_timer(c); /* the server holds the body up now */
 }
 
 static void client_resume_read(struct client_conn *c)
 {
-	if (c->client_read_paused) {
-		connread_enable(&c->rd);
-		c->client_read_paused = false;
-	}
+	if (connread_enabled(&c->rd))
+		return;
+	connread_enable(&c->rd);
+	if (in_exchange(c) && !c->req_done)
+		conn_arm_timer(c);
+}
+
+static void upstream_pause_read(struct client_conn *c)
+{
+	if (!connread_enabled(&c->up->rd))
+		return;
+	connread_disable(&c->up->rd);
+	if (c->req_done)
+		conn_arm_timer(c); /* the client holds the response up now */
+}
+
+static void upstream_resume_read(struct client_conn *c)
+{
+	if (connread_enabled(&c->up->rd))
+		return;
+	connread_enable(&c->up->rd);
+	if (c->req_done)
+		conn_arm_timer(c);
 }
 
 /* Write what is queued on BEV now, from the callback that queued it, instead
@@ -301,11 +385,8 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 		return r;
 	up->client = c;
 	c->up = up;
-	/* The backend's read timeout starts when the request is complete: a slow
-	 * or stalled upload is the client's doing, not the pool's. */
-	struct timeval backend = clock_ms_to_tv(conf(c)->timeouts.backend_ms);
-	connread_set_timeouts(&up->rd, c->req_done ? &backend : NULL, &backend);
-	/* Reads stop at the backpressure mark: one read past it at most. */
+	/* No timeout of its own: C's state timer waits for the server (conn_arm_timer).
+	 * Reads stop at the backpressure mark: one read past it at most. */
 	connread_set_limit(&up->rd, bp_high(w));
 	connread_set_limit(&c->rd, bp_high(w));
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
@@ -431,20 +512,20 @@ static void conn_close(struct client_conn *c)
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		w->conns = c->next;
+		w->clients.open = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	w->nconns--;
+	w->clients.nopen--;
 	admission_leave(&w->rt->admission);
-	if (w->nfree < MAX_FREE_CONNS) {
-		c->next = w->free_conns;
-		w->free_conns = c;
-		w->nfree++;
+	if (w->clients.ncached < MAX_FREE_CONNS) {
+		c->next = w->clients.cached;
+		w->clients.cached = c;
+		w->clients.ncached++;
 	} else {
 		free(c);
 	}
 	/* Draining: the last connection's close ends the worker's loop. */
-	if (w->draining && w->nconns == 0)
+	if (w->draining && w->clients.nopen == 0)
 		event_base_loopexit(w->base, NULL);
 }
 
@@ -479,7 +560,6 @@ static void conn_linger(struct client_conn *c)
 	bufferevent_disable(c->bev, EV_WRITE);
 	/* Also after an EOF: reading again sees it again and closes at once. */
 	connread_enable(&c->rd);
-	c->client_read_paused = false;
 	evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
 }
 
@@ -512,46 +592,73 @@ static void conn_flush_and_close(struct client_conn *c, bool linger)
 		conn_flushed(c);
 }
 
-/* weir answers the request itself and closes. When the request had been sent
- * to a pool (COUNTED), the answer is that pool's error. If the response had
- * already started, the client can only be told by closing. */
-static void reply_error(struct client_conn *c, int status, bool counted)
+/* Queue weir's own answer STATUS for C's client. */
+static void queue_answer(struct client_conn *c, int status)
 {
-	bool started = c->resp_started;
+	const char *reason = http1_status_reason(status);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int n = evbuffer_add_printf(out,
+	                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+	                            "Connection: close\r\n\r\n%d %s\n",
+	                            status, reason, strlen(reason) + 5, status, reason);
+	if (n > 0)
+		c->resp_bytes += (uint64_t)n;
+}
 
-	if (!started) {
-		const char *reason = http1_status_reason(status);
-		struct evbuffer *out = bufferevent_get_output(c->bev);
-		int n = evbuffer_add_printf(out,
-		                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-		                            "Connection: close\r\n\r\n%d %s\n",
-		                            status, reason, strlen(reason) + 5, status, reason);
-		if (n > 0)
-			c->resp_bytes += (uint64_t)n;
-		c->resp_started = true;
-	}
-	if (counted) {
+/* How conn_fail measures a request. */
+enum conn_acct {
+	ACCT_REFUSED,   /* not the pool's doing: weir refused the request, its client
+	                   broke or stalled it, or weir is short of resources;
+	                   logged, not measured */
+	ACCT_POOL,      /* the pool's answer STATUS: measured (an error if 502, 504
+	                   or one of errors.statuses) */
+	ACCT_ABANDONED, /* the client left: measured as abandoned (record_abandoned) */
+};
+
+/* The one failure path: C's exchange cannot go on. The upstream is released
+ * and closed (what it was sent or sent back is unknown), the request is
+ * measured by ACCT, and C is closed. STATUS is weir's answer, sent when
+ * nothing of a response has reached the client yet, then C is flushed and
+ * closes lingering (the client may still be sending). Once a response head
+ * went out the client can only be told by the close: a reset when the body
+ * is delimited by the close (a clean close would say it is complete), else
+ * a plain close. STATUS 0: no answer (the client is gone), a plain close.
+ * C may be freed on return. */
+static void conn_fail(struct client_conn *c, int status, enum conn_acct acct)
+{
+	bool started = c->state == CONN_RELAY || c->state == CONN_DELIVER;
+
+	if (status && !started)
+		queue_answer(c, status);
+	switch (acct) {
+	case ACCT_REFUSED:
+		log_access(c, status, c->server < 0 ? -1 : (int64_t)waited_us(c, clock_now_us()));
+		break;
+	case ACCT_POOL:
 		record_exchange(c, status);
 		c->status = status;
-	} else {
-		/* Refused before routing; or a broken request body after it. */
-		log_access(c, status, c->server < 0 ? -1 : (int64_t)waited_us(c, clock_now_us()));
+		break;
+	case ACCT_ABANDONED:
+		record_abandoned(c);
+		break;
 	}
-	if (started && (c->resp_body == HTTP1_BODY_CLOSE || c->resp_dechunk))
-		conn_abort(c); /* the client's body is delimited by the close */
-	else if (started)
-		conn_close(c);
+	if (c->up)
+		upstream_detach(c, false);
+	if (status && !started)
+		conn_flush_and_close(c, true);
+	else if (status && (c->resp_body == HTTP1_BODY_CLOSE || c->resp_dechunk))
+		conn_abort(c);
 	else
-		conn_flush_and_close(c, true); /* weir answered: more may be on its way */
+		conn_close(c);
 }
 
 /* upstream_attach failed with R: weir's own shortage (-2) is a 503 and not
  * the pool's error (counting it would let an overloaded proxy roll a healthy
  * canary back); a pool whose checks have every server down (-3) is a 503 of
  * that pool; a server that could not be reached (-1) the pool's 502. */
-static void reply_attach_failed(struct client_conn *c, int r)
+static void attach_failed(struct client_conn *c, int r)
 {
-	reply_error(c, r == -2 || r == -3 ? 503 : 502, r != -2);
+	conn_fail(c, r == -2 || r == -3 ? 503 : 502, r == -2 ? ACCT_REFUSED : ACCT_POOL);
 }
 
 /* ---- request head ------------------------------------------------------------ */
@@ -791,7 +898,8 @@ static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body
 	return -1;
 }
 
-/* Stream the request body that has arrived to the upstream. */
+/* Stream the request body that has arrived to the upstream. Returns 0, or
+ * -1 when the body is broken (C failed: do not touch). */
 static int forward_request_body(struct client_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -800,21 +908,22 @@ static int forward_request_body(struct client_conn *c)
 
 	if (r < 0) {
 		/* The backend saw part of a broken body: that connection is spoiled. */
-		upstream_detach(c, false);
-		reply_error(c, 400, false);
+		conn_fail(c, 400, ACCT_REFUSED);
 		return -1;
 	}
 	if (r == 1) {
-		struct timeval backend = clock_ms_to_tv(conf(c)->timeouts.backend_ms);
-		struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
-		c->req_done = true;
-		connread_set_timeouts(&c->up->rd, &backend, &backend);
-		connread_set_timeouts(&c->rd, NULL, &idle);
 		/* A pipelined request waits in the input until this response is
 		 * complete (client_read_cb): reading is not paused for it, which
 		 * would cost two epoll_ctl calls per request. */
+		c->req_done = true;
+		if (c->state == CONN_SEND_BODY)
+			conn_set_state(c, CONN_AWAIT_RESPONSE);
+		else if (c->state == CONN_RELAY)
+			conn_arm_timer(c); /* no more body to wait for: the server's */
 	} else if (evbuffer_get_length(out) > bp_high(c->w)) {
 		client_pause_read(c);
+	} else {
+		exchange_progress(c, WAIT_CLIENT);
 	}
 	return 0;
 }
@@ -839,7 +948,7 @@ static void request_begin(struct client_conn *c, const char *buf)
 		accesslog_req_set(&c->x->al_req, buf + h->method.off, h->method.len, buf + h->target.off,
 		                  h->target.len);
 	if (h->is_connect) {
-		reply_error(c, 501, false);
+		conn_fail(c, 501, ACCT_REFUSED);
 		return;
 	}
 	c->req_keep_alive = h->keep_alive;
@@ -854,7 +963,7 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->pool = choose_pool(c, buf);
 	int r = upstream_attach(c, c->t_head_us / 1000, true);
 	if (r < 0) {
-		reply_attach_failed(c, r);
+		attach_failed(c, r);
 		return;
 	}
 	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
@@ -876,19 +985,15 @@ static void request_begin(struct client_conn *c, const char *buf)
 	 * overloaded weir) until its client gave up: one look, per connection. */
 	c->left_early = !c->peeked && !c->is_tls && client_closed_already(c);
 	c->peeked = true;
-	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
+	conn_set_state(c, c->up->reused ? exchange_state(c) : CONN_CONNECT);
 	if (c->up->reused && !c->up->tls) {
 		if (c->req_done)
 			bev_write_now(c->up->bev, true);
 		else
 			bufferevent_enable(c->up->bev, EV_WRITE); /* the body streams as before */
 	}
-	if (!c->req_done) {
-		/* A client that stops sending its body is cut (408, not counted). */
-		struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
-		connread_set_timeouts(&c->rd, &idle, &idle);
+	if (!c->req_done)
 		forward_request_body(c);
-	}
 }
 
 static void client_parse_head(struct client_conn *c)
@@ -897,13 +1002,16 @@ static void client_parse_head(struct client_conn *c)
 	size_t len = evbuffer_get_length(in);
 	size_t limit = (size_t)conf(c)->limits.max_header_bytes + 1;
 
-	if (!len)
+	if (!len) {
+		if (c->state == CONN_NEXT)
+			conn_set_state(c, CONN_IDLE);
 		return;
+	}
 	if (!exchange_take(c)) {
 		conn_close(c); /* out of memory: nothing was read of it yet */
 		return;
 	}
-	if (c->state == CONN_IDLE)
+	if (c->state != CONN_HEAD)
 		conn_set_state(c, CONN_HEAD);
 	if (len > limit)
 		len = limit;
@@ -916,7 +1024,7 @@ static void client_parse_head(struct client_conn *c)
 	case HTTP1_AGAIN:
 		return;
 	case HTTP1_ERROR:
-		reply_error(c, http1_error_status(c->x->req.error), false);
+		conn_fail(c, http1_error_status(c->x->req.error), ACCT_REFUSED);
 		return;
 	case HTTP1_DONE:
 		request_begin(c, buf);
@@ -990,10 +1098,11 @@ static void response_delivered(struct client_conn *c)
 		return;
 	}
 	request_reset(c);
-	conn_set_state(c, CONN_IDLE);
+	/* A pipelined request waiting is parsed from the loop (NEXT), not from
+	 * inside the callback that finished this response: a chain of them
+	 * never recurses, and each starts from a clean stack. */
+	conn_set_state(c, evbuffer_get_length(bufferevent_get_input(c->bev)) ? CONN_NEXT : CONN_IDLE);
 	client_resume_read(c);
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) != 0)
-		conn_defer_parse(c); /* a pipelined request is waiting */
 }
 
 /* The response is complete from the backend: recycle the upstream. It is
@@ -1040,15 +1149,14 @@ static int response_begin(struct client_conn *c)
 			len = limit;
 		const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
 		if (!buf) {
-			reply_error(c, 502, true);
+			conn_fail(c, 502, ACCT_POOL);
 			return -1;
 		}
 		switch (http1_parse_head(&c->x->resp, buf, len)) {
 		case HTTP1_AGAIN:
 			return 0;
 		case HTTP1_ERROR:
-			upstream_detach(c, false);
-			reply_error(c, 502, true);
+			conn_fail(c, 502, ACCT_POOL);
 			return -1;
 		case HTTP1_DONE:
 			break;
@@ -1056,16 +1164,14 @@ static int response_begin(struct client_conn *c)
 		const struct http1_head *h = &c->x->resp.head;
 		if (h->status == 101) {
 			/* weir never forwards Upgrade, so a switch is a broken backend. */
-			upstream_detach(c, false);
-			reply_error(c, 502, true);
+			conn_fail(c, 502, ACCT_POOL);
 			return -1;
 		}
 		if (h->status < 200) {
 			/* Interim response: relay it to HTTP/1.1 clients, then read on.
 			 * Their number is bounded: they bypass backpressure. */
 			if (++c->interim > MAX_INTERIM) {
-				upstream_detach(c, false);
-				reply_error(c, 502, true);
+				conn_fail(c, 502, ACCT_POOL);
 				return -1;
 			}
 			if (c->req_minor) {
@@ -1087,8 +1193,7 @@ static int response_begin(struct client_conn *c)
 			http1_chunked_init(&c->resp_chunked);
 		if (!c->req_minor && h->body != HTTP1_BODY_NONE && h->ncodings) {
 			/* An HTTP/1.0 client cannot be told of a transfer coding. */
-			upstream_detach(c, false);
-			reply_error(c, 502, true);
+			conn_fail(c, 502, ACCT_POOL);
 			return -1;
 		}
 		/* HTTP/1.0 clients know no chunked: the data alone, until the close. */
@@ -1098,7 +1203,7 @@ static int response_begin(struct client_conn *c)
 		                  !c->req_done || c->resp_dechunk;
 		write_response_head(c, buf, will_close);
 		evbuffer_drain(in, h->head_len);
-		c->resp_started = true;
+		conn_set_state(c, CONN_RELAY);
 		return 1;
 	}
 }
@@ -1115,7 +1220,7 @@ static bool forward_response_body(struct client_conn *c)
 
 	c->resp_bytes += after > before ? after - before : 0;
 	if (r < 0) {
-		reply_error(c, 502, true); /* the response started: closes the client */
+		conn_fail(c, 502, ACCT_POOL); /* the response started: closes the client */
 		return false;
 	}
 	if (r == 1) {
@@ -1123,14 +1228,19 @@ static bool forward_response_body(struct client_conn *c)
 		return false;
 	}
 	bev_write_now(c->bev, !c->is_tls);
-	if (evbuffer_get_length(out) > bp_high(c->w) && !c->upstream_read_paused) {
-		connread_disable(&c->up->rd);
-		c->upstream_read_paused = true;
-	}
+	if (evbuffer_get_length(out) > bp_high(c->w))
+		upstream_pause_read(c);
 	return true;
 }
 
 /* ---- callbacks ----------------------------------------------------------------- */
+
+static void drain_input(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -1138,22 +1248,28 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 
 	switch (c->state) {
 	case CONN_IDLE:
+	case CONN_NEXT:
 	case CONN_HEAD:
 		client_parse_head(c);
 		break;
 	case CONN_CONNECT:
-	case CONN_EXCHANGE:
+	case CONN_SEND_BODY:
+	case CONN_AWAIT_RESPONSE:
+	case CONN_RELAY:
 	case CONN_DELIVER:
-		if (c->state == CONN_DELIVER && !c->req_done) /* answered early: closing */
-			evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
-		else if (!c->req_done)
+		if (c->req_done) {
+			/* The next request (pipelining): hold about one head, no more. */
+			if (evbuffer_get_length(bufferevent_get_input(bev)) > conf(c)->limits.max_header_bytes)
+				client_pause_read(c);
+		} else if (c->state == CONN_DELIVER) {
+			drain_input(bev); /* answered before the body was in: closing */
+		} else {
 			forward_request_body(c);
-		else if (evbuffer_get_length(bufferevent_get_input(bev)) > conf(c)->limits.max_header_bytes)
-			client_pause_read(c); /* pipelining: hold about one head, no more */
+		}
 		break;
 	case CONN_FLUSH:
 	case CONN_LINGER:
-		evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+		drain_input(bev);
 		break;
 	case CONN_STATE_COUNT:
 		break;
@@ -1174,17 +1290,58 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	if (pending == 0 && !c->is_tls)
 		bufferevent_disable(bev, EV_WRITE); /* back to bev_write_now; no syscall */
-	if (pending == 0 && c->state == CONN_DELIVER) {
+	if (c->state == CONN_DELIVER && pending == 0) {
 		response_delivered(c);
+	} else if (c->state == CONN_RELAY && !connread_enabled(&c->up->rd) && pending <= bp_high(c->w) / 4) {
+		/* Read the response on, and relay what is already buffered (it
+		 * would trigger no read callback). */
+		upstream_resume_read(c);
+		forward_response_body(c);
+	}
+}
+
+/* C's client half-closed (EOF, no error): it may still read what it is sent.
+ * Between requests, or closing already, with output queued: flush it, then
+ * close (a request head begun can never be finished: it is dropped). After
+ * its whole request, while it is answered (reading goes on during an
+ * exchange, so this is seen now): answer, then close. Anything else: the
+ * client is gone. Reading has stopped. */
+static void client_half_closed(struct client_conn *c)
+{
+	bool queued = evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+
+	switch (c->state) {
+	case CONN_IDLE:
+	case CONN_NEXT:
+	case CONN_HEAD:
+	case CONN_FLUSH:
+		if (!queued)
+			break;
+		if (c->state != CONN_FLUSH)
+			conn_set_state(c, CONN_FLUSH);
+		c->linger_on_close = false; /* it sent its FIN: nothing more comes */
+		client_pause_read(c);
+		return; /* client_write_cb closes once flushed; FLUSH's timer bounds it */
+	case CONN_CONNECT:
+	case CONN_AWAIT_RESPONSE:
+	case CONN_RELAY:
+	case CONN_DELIVER:
+		if (!c->req_done)
+			break;
+		c->req_keep_alive = false;
+		/* A half-close cannot be told from a close: measured now, as
+		 * abandoned, so a hanging pool is seen before timeouts.backend.
+		 * One that came with the request is measured by its outcome, and
+		 * so is a response complete and being written. */
+		if (!c->left_early && c->state != CONN_DELIVER)
+			record_abandoned(c);
 		return;
+	case CONN_SEND_BODY:
+	case CONN_LINGER:
+	case CONN_STATE_COUNT:
+		break;
 	}
-	if (c->upstream_read_paused && c->up && pending <= bp_high(c->w) / 4) {
-		c->upstream_read_paused = false;
-		connread_enable(&c->up->rd);
-		/* Bytes already buffered would not trigger a read callback. */
-		if (c->resp_started)
-			forward_response_body(c);
-	}
+	conn_fail(c, 0, ACCT_ABANDONED);
 }
 
 static void client_event_cb(struct bufferevent *bev, short events, void *arg)
@@ -1199,61 +1356,33 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (c->is_tls && tls_handshake_failed(bev, events))
 		admission_tls_handshake_failed(&c->w->rt->admission);
-	if ((events & BEV_EVENT_TIMEOUT) && (events & BEV_EVENT_READING) && !c->req_done && c->up) {
-		reply_error(c, 408, false);
-		return;
-	}
-	/* Half-closed after the whole request, while it is being answered (reading
-	 * goes on during an exchange, so this is seen now): answer, then close.
-	 * libevent has stopped reading. */
-	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
-	    c->req_done &&
-	    (c->state == CONN_DELIVER || (c->up && (c->state == CONN_CONNECT || c->state == CONN_EXCHANGE)))) {
-		c->req_keep_alive = false;
-		/* A half-close cannot be told from a close: measured now, as
-		 * abandoned, so a hanging pool is seen before timeouts.backend.
-		 * One that came with the request is measured by its outcome, and
-		 * so is a response complete and being written. */
-		if (!c->left_early && c->state != CONN_DELIVER)
-			record_abandoned(c);
-		return;
-	}
-	/* A client that half-closed after its request (EOF, no error) still reads
-	 * what it was sent: between requests, or already closing, flush the
-	 * output first. libevent has stopped reading; client_write_cb closes when
-	 * the output is empty, and the FLUSH timeout bounds how long. A request
-	 * head begun (HEAD) can never be finished: it is dropped, and what was
-	 * queued before it is still delivered. */
-	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
-	    (c->state == CONN_IDLE || c->state == CONN_HEAD || c->state == CONN_FLUSH) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
-		if (c->state != CONN_FLUSH)
-			conn_set_state(c, CONN_FLUSH);
-		c->linger_on_close = false; /* it sent its FIN: nothing more comes */
-		connread_disable(&c->rd);
-		c->client_read_paused = true;
-		return;
-	}
-	/* EOF, error or write timeout: the client is gone, and a request in
-	 * flight with it. */
-	record_abandoned(c);
-	conn_close(c);
+	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		client_half_closed(c);
+	else
+		conn_fail(c, 0, ACCT_ABANDONED); /* error or write timeout: gone */
 }
 
 static void upstream_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct upstream_conn *up = arg;
 	struct client_conn *c = up->client;
+	(void)bev;
 
 	if (!c) {
-		/* Bytes on an idle connection: nobody asked; never reuse it. */
-		(void)bev;
-		upstream_free(up);
+		upstream_free(up); /* bytes on an idle connection: nobody asked; never reuse it */
 		return;
 	}
-	if (!c->resp_started && response_begin(c) <= 0)
+	if (c->state != CONN_RELAY) {
+		int r = response_begin(c);
+		if (r == 0)
+			exchange_progress(c, WAIT_SERVER); /* part of a head, or an interim response */
+		if (r <= 0)
+			return;
+		forward_response_body(c); /* its state's timer was just armed */
 		return;
-	forward_response_body(c);
+	}
+	if (forward_response_body(c))
+		exchange_progress(c, WAIT_SERVER);
 }
 
 static void upstream_write_cb(struct bufferevent *bev, void *arg)
@@ -1261,7 +1390,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
 	struct upstream_conn *up = arg;
 	struct client_conn *c = up->client;
 
-	if (!c || c->req_done || !c->client_read_paused)
+	if (!c || c->req_done || connread_enabled(&c->rd))
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) <= bp_high(up->w) / 4) {
 		client_resume_read(c);
@@ -1295,19 +1424,92 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 	bufferevent_enable(c->up->bev, EV_WRITE);
 	old->client = NULL;
 	upstream_release(old, false, 0);
-	conn_set_state(c, c->up->reused ? CONN_EXCHANGE : CONN_CONNECT);
+	conn_set_state(c, c->up->reused ? exchange_state(c) : CONN_CONNECT);
 	return true;
 }
 
-static void connect_failed(struct client_conn *c)
+/* C's connect (or TLS handshake) failed, or TIMED_OUT: the server is marked
+ * down, and the request goes to another server of the pool or is answered
+ * 502 (504 after a timeout) as the pool's error. */
+static void connect_failed(struct client_conn *c, bool timed_out)
 {
 	uint64_t now_ms = clock_now_ms();
+
 	if (c->up->gen == c->w->gen) /* a TLS failure is a connect failure too */
-		upstream_server_down(c->w, c->pool, c->up->server, c->up, now_ms);
-	if (!retry_other_server(c, now_ms)) {
-		upstream_detach(c, false);
-		reply_error(c, 502, true);
+		upstream_server_down(c->w, c->pool, c->up->server, timed_out ? NULL : c->up, now_ms);
+	if (!retry_other_server(c, now_ms))
+		conn_fail(c, timed_out ? 504 : 502, ACCT_POOL);
+}
+
+/* UP has connected (and finished its TLS handshake). */
+static void upstream_connected(struct upstream_conn *up)
+{
+	struct client_conn *c = up->client;
+
+	connread_connected(&up->rd);
+	set_nodelay(bufferevent_getfd(up->bev));
+	if (up->tls)
+		tls_upstream_established(up->bev);
+	if (up->gen == up->w->gen) /* else its index is one of the old table */
+		upstream_server_up(up->w, up->pool, up->server);
+	if (c && c->state == CONN_CONNECT)
+		conn_set_state(c, exchange_state(c));
+}
+
+/* A reused connection's server closed it as C's request went out on it, and
+ * nothing of the request was processed: once more, on a new connection
+ * (RFC 9110 9.2.2: a bodiless safe request, kept in c->replay). */
+static void replay_request(struct client_conn *c)
+{
+	c->replay_ok = false;
+	upstream_detach(c, false);
+	int r = upstream_attach(c, clock_now_ms(), false);
+	if (r < 0) {
+		attach_failed(c, r);
+		return;
 	}
+	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->replay);
+	conn_set_state(c, CONN_CONNECT);
+}
+
+/* C's connected server closed (EOF) or failed (ERROR). A read-until-close
+ * body ends here at a clean close (a reset cuts it short, and so does a TLS
+ * backend that closes without close_notify); anything else is a backend
+ * that broke off: 502. */
+static void upstream_closed(struct client_conn *c, short events)
+{
+	struct bufferevent *ubev = c->up->bev;
+	struct evbuffer *in = bufferevent_get_input(ubev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	bool clean = !(events & BEV_EVENT_ERROR) && tls_clean_eof(ubev);
+	size_t queued = evbuffer_get_length(out);
+
+	if (c->state != CONN_RELAY && (events & BEV_EVENT_EOF) && evbuffer_get_length(in)) {
+		/* The head, and maybe the body, arrived with the close. */
+		int r = response_begin(c);
+		if (r < 0)
+			return;
+		if (r == 1 && !(c->resp_body == HTTP1_BODY_CLOSE && clean)) {
+			if (c->resp_body == HTTP1_BODY_CLOSE && queued == 0 && c->interim == 0) {
+				/* Truncated, and nothing of it has left weir yet (no
+				 * interim response before it): the head is taken back,
+				 * and the client can still get a 502. */
+				evbuffer_drain(out, evbuffer_get_length(out));
+				c->resp_bytes = 0;
+				conn_set_state(c, exchange_state(c));
+			} else if (!forward_response_body(c)) {
+				return;
+			}
+		}
+	}
+	if (c->state == CONN_RELAY && c->resp_body == HTTP1_BODY_CLOSE && clean) {
+		c->resp_bytes += evbuffer_get_length(in);
+		evbuffer_add_buffer(out, in);
+		c->resp_keep_alive = false;
+		exchange_finish(c);
+		return;
+	}
+	conn_fail(c, 502, ACCT_POOL);
 }
 
 static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
@@ -1315,80 +1517,19 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 	struct upstream_conn *up = arg;
 	struct client_conn *c = up->client;
 
-	if (events & BEV_EVENT_CONNECTED) {
-		up->connected = true;
-		connread_connected(&up->rd);
-		set_nodelay(bufferevent_getfd(bev));
-		if (up->tls)
-			tls_upstream_established(bev);
-		if (up->gen == up->w->gen) /* else its index is one of the old table */
-			upstream_server_up(up->w, up->pool, up->server);
-		if (c && c->state == CONN_CONNECT)
-			conn_set_state(c, CONN_EXCHANGE);
-		return;
-	}
-	if (!c) {
+	if (events & BEV_EVENT_CONNECTED)
+		upstream_connected(up);
+	else if (!c)
 		upstream_free(up); /* an idle connection closed or timed out */
-		return;
-	}
-	if (!up->connected) {
-		connect_failed(c);
-		return;
-	}
-	if (events & BEV_EVENT_TIMEOUT) {
-		upstream_detach(c, false);
-		reply_error(c, 504, true);
-		return;
-	}
-	if (c->replay_ok && up->reused && !c->resp_started && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
-		/* The server closed the idle connection as we reused it; nothing of
-		 * the request was processed. Once more, on a new connection. */
-		c->replay_ok = false;
-		upstream_detach(c, false);
-		int r = upstream_attach(c, clock_now_ms(), false);
-		if (r == 0) {
-			evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->replay);
-			conn_set_state(c, CONN_CONNECT);
-			return;
-		}
-		reply_attach_failed(c, r);
-		return;
-	}
-	/* EOF or error. A read-until-close body ends here at a clean close (a
-	 * reset cuts it short, and so does a TLS backend that closes without
-	 * close_notify); anything else is a backend that broke off. */
-	bool clean = !(events & BEV_EVENT_ERROR) && tls_clean_eof(bev);
-	if (c->resp_started && c->resp_body == HTTP1_BODY_CLOSE && clean) {
-		struct evbuffer *in = bufferevent_get_input(bev);
-		c->resp_bytes += evbuffer_get_length(in);
-		evbuffer_add_buffer(bufferevent_get_output(c->bev), in);
-		c->resp_keep_alive = false;
-		exchange_finish(c);
-		return;
-	}
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t queued = evbuffer_get_length(out);
-	if (!c->resp_started && (events & BEV_EVENT_EOF) &&
-	    evbuffer_get_length(bufferevent_get_input(bev)) && response_begin(c) == 1) {
-		/* The head and maybe the body arrived with the close. */
-		if (c->resp_body == HTTP1_BODY_CLOSE && clean) {
-			c->resp_bytes += evbuffer_get_length(bufferevent_get_input(bev));
-			evbuffer_add_buffer(out, bufferevent_get_input(bev));
-			exchange_finish(c);
-			return;
-		}
-		if (c->resp_body == HTTP1_BODY_CLOSE && queued == 0 && c->interim == 0) {
-			/* Truncated, and nothing of it has left weir yet (no interim
-			 * response before it): the client can still get a 502. */
-			evbuffer_drain(out, evbuffer_get_length(out));
-			c->resp_bytes = 0;
-			c->resp_started = false;
-		} else if (!forward_response_body(c)) {
-			return;
-		}
-	}
-	upstream_detach(c, false);
-	reply_error(c, 502, true);
+	else if (c->state == CONN_CONNECT)
+		connect_failed(c, false);
+	else if (events & BEV_EVENT_TIMEOUT)
+		conn_fail(c, 504, ACCT_POOL); /* none is set while attached; should one fire */
+	else if (c->replay_ok && up->reused && c->state != CONN_RELAY &&
+	         evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+		replay_request(c);
+	else
+		upstream_closed(c, events);
 }
 
 static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
@@ -1397,31 +1538,29 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 	(void)fd;
 	(void)events;
 
-	if (c->parse_deferred) { /* conn_defer_parse: not a timeout */
-		conn_set_state(c, CONN_IDLE); /* the idle timeout, armed again */
-		client_parse_head(c);
-		return;
-	}
 	switch (c->state) {
 	case CONN_IDLE:
 	case CONN_FLUSH:
 	case CONN_LINGER:
 		conn_close(c);
 		break;
+	case CONN_NEXT:
+		client_parse_head(c);
+		break;
 	case CONN_HEAD:
-		reply_error(c, 408, false);
+		conn_fail(c, 408, ACCT_REFUSED);
 		break;
-	case CONN_CONNECT: {
-		uint64_t now_ms = clock_now_ms();
-		if (c->up->gen == c->w->gen)
-			upstream_server_down(c->w, c->pool, c->up->server, NULL, now_ms);
-		if (!retry_other_server(c, now_ms)) {
-			upstream_detach(c, false);
-			reply_error(c, 504, true);
-		}
+	case CONN_CONNECT:
+		connect_failed(c, true);
 		break;
-	}
-	case CONN_EXCHANGE:
+	case CONN_SEND_BODY:
+	case CONN_AWAIT_RESPONSE:
+	case CONN_RELAY:
+		if (exchange_waits_for(c) == WAIT_CLIENT)
+			conn_fail(c, 408, ACCT_REFUSED); /* a client that stops sending its body */
+		else
+			conn_fail(c, 504, ACCT_POOL);
+		break;
 	case CONN_DELIVER:
 	case CONN_STATE_COUNT:
 		break;
@@ -1432,10 +1571,10 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 
 static struct client_conn *conn_alloc(struct worker *w)
 {
-	struct client_conn *c = w->free_conns;
+	struct client_conn *c = w->clients.cached;
 	if (c) {
-		w->free_conns = c->next;
-		w->nfree--;
+		w->clients.cached = c->next;
+		w->clients.ncached--;
 		memset(c, 0, sizeof(*c));
 		return c;
 	}
@@ -1451,12 +1590,21 @@ static void format_peer(struct client_conn *c, const struct sockaddr *sa)
 	c->peer_len = (uint8_t)strlen(c->peer);
 }
 
+/* The TLS context of W's listener L, NULL for a plain one. */
+static SSL_CTX *listener_tls(const struct worker *w, const struct evconnlistener *l)
+{
+	for (size_t i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i] == l)
+			return tls_set_listen_ctx(w->tls, i);
+	return NULL;
+}
+
 void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen,
                   void *arg)
 {
 	struct worker *w = arg;
 	struct runtime *rt = w->rt;
-	SSL_CTX *tls = tls_listener_ctx(w, l);
+	SSL_CTX *tls = listener_tls(w, l);
 	(void)socklen;
 
 	if (!admission_enter(&rt->admission, w->cfg->limits.max_connections, w->draining)) {
@@ -1493,11 +1641,11 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		bufferevent_disable(c->bev, EV_WRITE);
 	}
 	connread_enable(&c->rd);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->nconns++;
+	c->next = w->clients.open;
+	if (w->clients.open)
+		w->clients.open->prev = c;
+	w->clients.open = c;
+	w->clients.nopen++;
 	conn_set_state(c, CONN_IDLE);
 	return;
 refuse:
@@ -1505,15 +1653,16 @@ refuse:
 	evutil_closesocket(fd);
 }
 
-void proxy_close_idle(struct worker *w)
+uint32_t proxy_close_idle(struct worker *w)
 {
-	struct client_conn *c = w->conns;
+	struct client_conn *c = w->clients.open;
 	while (c) {
 		struct client_conn *next = c->next;
-		if (c->state == CONN_IDLE)
+		if (c->state == CONN_IDLE || c->state == CONN_NEXT)
 			conn_close(c);
 		c = next;
 	}
+	return w->clients.nopen;
 }
 
 void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT])
@@ -1527,23 +1676,23 @@ void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT])
 
 void proxy_close_all(struct worker *w)
 {
-	while (w->conns)
-		conn_close(w->conns);
+	while (w->clients.open)
+		conn_close(w->clients.open);
 	upstream_close_idle(w);
 }
 
 void proxy_free_cache(struct worker *w)
 {
-	while (w->free_conns) {
-		struct client_conn *c = w->free_conns;
-		w->free_conns = c->next;
+	while (w->clients.cached) {
+		struct client_conn *c = w->clients.cached;
+		w->clients.cached = c->next;
 		free(c);
 	}
-	w->nfree = 0;
-	while (w->free_x) {
-		struct exchange_mem *x = w->free_x;
-		w->free_x = x->next_free;
+	w->clients.ncached = 0;
+	while (w->clients.cached_x) {
+		struct exchange_mem *x = w->clients.cached_x;
+		w->clients.cached_x = x->next_free;
 		free(x);
 	}
-	w->nfree_x = 0;
+	w->clients.ncached_x = 0;
 }

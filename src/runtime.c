@@ -23,7 +23,7 @@
 #include "weir/health.h"
 #include "weir/clock.h"
 #include "weir/log.h"
-#include "weir/proxy-t.h"
+#include "weir/runtime-t.h"
 #include "weir/status.h"
 #include "weir/tls.h"
 #include "weir/weights.h"

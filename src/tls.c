@@ -42,7 +42,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
-#include <event2/listener.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -50,7 +49,6 @@
 
 #include "weir/config.h"
 #include "weir/log.h"
-#include "weir/proxy-t.h"
 
 /* Output up to this size is sent as one TLS record (see coalesce_cb). */
 #define COALESCE_MAX 16384
@@ -371,14 +369,9 @@ void tls_set_free(struct tls_set *set)
 	free(set);
 }
 
-SSL_CTX *tls_listener_ctx(const struct worker *w, const struct evconnlistener *l)
+SSL_CTX *tls_set_listen_ctx(const struct tls_set *set, size_t i)
 {
-	if (!w->tls)
-		return NULL;
-	for (size_t i = 0; i < w->nlisteners && i < w->tls->nlisten; i++)
-		if (w->listeners[i] == l)
-			return w->tls->listen[i].ctx;
-	return NULL;
+	return set && i < set->nlisten ? set->listen[i].ctx : NULL;
 }
 
 /* ---- connections ------------------------------------------------------------- */

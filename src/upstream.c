@@ -16,8 +16,9 @@
 #include "weir/config.h"
 #include "weir/health.h"
 #include "weir/log.h"
-#include "weir/proxy-t.h"
+#include "weir/runtime-t.h"
 #include "weir/tls.h"
+#include "weir/worker-t.h"
 
 /* Idle connections kept per server and worker. Above this, every exchange
  * past the cap pays a connect() and a close(): with 400 client connections
@@ -213,6 +214,7 @@ int upstream_acquire(struct worker *w, enum pool_id pool, int server, bool allow
 		up = sr->idle;
 		idle_unlink(up);
 		up->reused = true;
+		connread_set_timeouts(&up->rd, NULL, NULL); /* the idle one; the client's timers now */
 	} else if (!(up = connect_new(w, pool, server, cb))) {
 		if (local_shortage(errno))
 			return -2;

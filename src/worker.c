@@ -20,6 +20,7 @@
 #include "weir/log.h"
 #include "weir/net.h"
 #include "weir/proxy.h"
+#include "weir/runtime-t.h"
 #include "weir/tls.h"
 #include "weir/upstream.h"
 
@@ -83,8 +84,7 @@ static void wake_cb(evutil_socket_t fd, short events, void *arg)
 	w->draining = true;
 	for (size_t i = 0; i < w->nlisteners; i++)
 		evconnlistener_disable(w->listeners[i]);
-	proxy_close_idle(w);
-	if (w->nconns == 0)
+	if (proxy_close_idle(w) == 0)
 		event_base_loopexit(w->base, NULL);
 }
 

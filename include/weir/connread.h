@@ -57,6 +57,11 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 void connread_enable(struct connread *r);
 void connread_disable(struct connread *r);
 
+/* Whether reading is enabled: the last of connread_enable and
+ * connread_disable (on a plain socket also the disable made before an EOF,
+ * error or timeout is reported). */
+bool connread_enabled(const struct connread *r);
+
 /* The read timeout READ and BEV's write timeout WRITE; NULL: none. Like
  * bufferevent_set_timeouts, it restarts a pending read timeout. */
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write);

@@ -7,13 +7,16 @@
 
 #include "weir/proxy-t.h"
 
+struct worker;
+
 /* evconnlistener callback; ARG is the struct worker. */
 void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                   int socklen, void *arg);
 
 /* Draining: close connections that are idle between requests; others close
- * once their current response is complete. */
-void proxy_close_idle(struct worker *w);
+ * once their current response is complete. Returns how many are still open
+ * (at zero the worker's loop may end; later, the last close ends it). */
+uint32_t proxy_close_idle(struct worker *w);
 
 /* OUT[pool]: W's judged requests of each pool routed and not yet measured
  * (the sequential guard's upper bounds count them; seqtest.h). Walks W's

@@ -23,9 +23,7 @@
  * data path (proxy-t.h, libevent). */
 struct bufferevent;
 struct event_base;
-struct evconnlistener;
 struct ssl_session_st;
-struct worker;
 
 /* Which file a failed check is about. */
 enum tls_fault {
@@ -59,8 +57,10 @@ struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set 
 /* Drop the set's references (connections keep theirs). NULL is fine. */
 void tls_set_free(struct tls_set *set);
 
-/* The context of W's listener L, NULL for a plain one. Worker thread. */
-SSL_CTX *tls_listener_ctx(const struct worker *w, const struct evconnlistener *l);
+/* The context of SET's listening socket I (in the order of the
+ * configuration's listeners, as the workers open them), NULL for a plain one
+ * or a NULL SET. Worker thread. */
+SSL_CTX *tls_set_listen_ctx(const struct tls_set *set, size_t i);
 
 /* A server-side TLS bufferevent on the accepted socket FD (handshake first).
  * Returns NULL on failure (FD is then still the caller's to close). */

@@ -32,7 +32,6 @@ struct upstream_conn {
 	int server;
 	struct client_conn *client;         /* NULL while idle in the pool */
 	struct upstream_conn *prev, *next;  /* idle list of its server */
-	bool connected;
 	bool reused;
 	bool tls;                           /* a TLS bufferevent: no direct writes */
 	bool idle;                          /* linked in its server's idle list */

@@ -49,7 +49,8 @@ void upstream_tables_migrate(struct worker_pool old[POOL_COUNT], const struct we
                              uint32_t new_gen);
 
 /* A connection to SERVER of POOL for W's next request: an idle one when
- * ALLOW_IDLE and there is one (reused), else a new one (connecting, CB set).
+ * ALLOW_IDLE and there is one (reused), else a new one (connecting, CB set);
+ * either has no timeout (its client's state timer bounds the exchange).
  * Counts it active on the server. Returns 0 with *OUT, -1 when the server
  * could not be reached (it is marked down), or -2 when weir itself is short
  * of descriptors, ports or memory (the server is not to blame). */

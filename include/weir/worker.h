@@ -4,7 +4,9 @@
 #ifndef WEIR_WORKER_H
 #define WEIR_WORKER_H
 
-#include "weir/proxy-t.h"
+#include "weir/worker-t.h"
+
+struct runtime;
 
 /* Check that every listen address is free (binding without SO_REUSEPORT, so a
  * second weir on the same port is refused). Returns 0, or -1 with a message

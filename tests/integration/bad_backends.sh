@@ -192,6 +192,55 @@ else
 fi
 check_next close_on_next
 
+# ---- the backend timeout in each phase of an exchange ----------------------------------
+# The server takes none of the request body (weir's buffer for it fills and
+# reading the client stops), or takes it all and never answers: either way
+# the backend timeout, 504 (Connection: close), one request and one error of
+# the pool, and the upstream connection let go. (A client that stops sending
+# its body is a 408 and no error of the pool: exhaustion.sh.) A server that
+# reads nothing cannot see weir's close (the FIN waits behind the body bytes
+# queued for it), so there weir's own count of active connections says it.
+requests() { json_get "$(hcurl "http://127.0.0.1:$ADMIN/stats.json")" ".pools.$1.total.requests"; }
+requests_are() { [[ $(requests "$1") == "$2" ]]; }	# POOL N, for wait_for
+active_is() { [[ $(json_get "$(hcurl "http://127.0.0.1:$ADMIN/stats.json")" ".pools.$1.servers[0].active") == "$2" ]]; }
+# post PATH FILE: POST FILE's bytes on a fresh connection; prints "STATUS
+# SECONDS UPLOADED" (curl's http_code, time_total, size_upload)
+post() {
+	CURL_MAX_TIME=20 hcurl -o /dev/null -w '%{http_code} %{time_total} %{size_upload}\n' \
+		-H 'Expect:' -H 'Connection: close' --data-binary @"$2" "http://127.0.0.1:$PROXY$1" || true
+}
+big=$((64 << 20))	# more than loopback's socket buffers hold on the way
+head -c "$big" /dev/zero >"$T/big"
+printf 'x=1' >"$T/small"
+for phase in send_body await; do
+	case $phase in
+	send_body) path=/mode/stall_body file=$T/big ;;
+	await) path=/mode/never_respond file=$T/small ;;
+	esac
+	e0=$(errors baseline); n0=$(requests baseline)
+	read -r status secs sent < <(post "$path" "$file")
+	assert_eq "$phase: the backend timeout answers 504" 504 "$status"
+	assert_num "$phase: after timeouts.backend (1 s), not before" "$secs" ">=" 0.9
+	assert_num "$phase: and not much after" "$secs" "<" 5
+	if [[ $phase == send_body ]]; then
+		assert_num "$phase: while the body was still being sent" "$sent" "<" "$big"
+	fi
+	wait_for "$phase: one error counted" 5 errors_are baseline $((e0 + 1))
+	ok "$phase: counted as one error of the baseline pool"
+	wait_for "$phase: one request counted" 5 requests_are baseline $((n0 + 1))
+	ok "$phase: and as one request"
+	conn=$(conn_of "$path")
+	assert_ne "$phase: the request reached the backend" 0 "$conn"
+	if [[ $phase == send_body ]]; then
+		wait_for "$phase: weir to let go of the upstream connection" 5 active_is baseline 0
+	else
+		wait_for "$phase: the upstream connection to close" 5 upstream_closed "$conn"
+	fi
+	ok "$phase: its upstream connection was not kept"
+	check_next "timeout-$phase"
+done
+rm -f "$T/big"
+
 # ---- everything is still consistent ----------------------------------------------------
 # Keep-alive exchanges after all that reuse connections and get their answers.
 out=$("$WEIR_PYTHON" -S - "$PROXY" <<'PY'

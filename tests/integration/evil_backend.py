@@ -66,6 +66,9 @@ serves every case of a test:
   /mode/close_delim_reset         a body delimited by the close, cut by a reset
   /mode/close_delim_stall         a body delimited by the close, then silence
   /mode/never_respond             say nothing until the peer closes
+  /mode/stall_body                read the head, never a byte of the body, say
+                                  nothing until the peer closes (its FIN may wait
+                                  behind the unread body: 5 s at most)
   /mode/never_finish              head with Content-Length 1000, 10 bytes, then silence
   /mode/bad_status                "HTTP/1.1 2x0 OK"
   /mode/garbage                   not HTTP at all
@@ -118,6 +121,7 @@ malformed chunked body closes the connection. Every wait is bounded.
 """
 import json
 import os
+import select
 import selectors
 import socket
 import struct
@@ -212,6 +216,14 @@ def read_chunked(c):
         total += n
 
 
+def wait_hangup(sock, limit_s=IDLE_S):
+    """Read nothing; return once the peer closes (its FIN, seen with unread
+    bytes still queued: POLLRDHUP) or resets, or LIMIT_S passes."""
+    p = select.poll()
+    p.register(sock, select.POLLRDHUP)
+    p.poll(limit_s * 1000)
+
+
 def send(sock, data):
     sock.sendall(data)
 
@@ -271,6 +283,9 @@ def handle(sock, cid):
         if close_next:
             # The connection was pooled after an answer; now it is closed
             # under the request that reused it.
+            return
+        if path.startswith("/mode/stall_body"):
+            wait_hangup(sock, 5)
             return
         if "chunked" in fields.get("transfer-encoding", "").lower():
             blen = read_chunked(c)
