@@ -1669,7 +1669,7 @@ void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT])
 {
 	for (int p = 0; p < POOL_COUNT; p++)
 		out[p] = 0;
-	for (const struct client_conn *c = w->conns; c; c = c->next)
+	for (const struct client_conn *c = w->clients.open; c; c = c->next)
 		if (!c->overridden && request_in_flight(c))
 			out[c->pool]++;
 }
