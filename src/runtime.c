@@ -29,6 +29,21 @@
 #include "weir/weights.h"
 #include "weir/worker.h"
 
+static bool cluster_same(const struct cfg_cluster *a, const struct cfg_cluster *b)
+{
+	if (a->present != b->present)
+		return false;
+	if (!a->present)
+		return true;
+	if (a->netcd != b->netcd || strcmp(a->name, b->name) != 0 || strcmp(a->node, b->node) != 0 ||
+	    a->ttl_ms != b->ttl_ms)
+		return false;
+	for (size_t i = 0; i < a->netcd; i++)
+		if (strcmp(a->etcd[i].text, b->etcd[i].text) != 0)
+			return false;
+	return true;
+}
+
 /* What a reload cannot change in a running process: said once, in the log. */
 static void warn_restart_only(const struct weir_config *old, const struct weir_config *cfg)
 {
@@ -49,6 +64,8 @@ static void warn_restart_only(const struct weir_config *old, const struct weir_c
 		log_warn("reload: state_file/event_log changed; they take effect at the next restart");
 	if (strcmp(old->access_log, cfg->access_log) != 0)
 		log_warn("reload: access_log changed; it takes effect at the next restart");
+	if (!cluster_same(&old->cluster, &cfg->cluster))
+		log_warn("reload: cluster changed; it takes effect at the next restart");
 	if (old->guard.window_ms != cfg->guard.window_ms)
 		log_warn("reload: guard.window changed; it takes effect at the next restart");
 	if (old->split.canary_weight != cfg->split.canary_weight)
