@@ -487,7 +487,8 @@ int state_remove_stale_temps(const char *path, char *err, size_t errlen)
 static long format_event(char *buf, const struct weir_event *ev, char *err, size_t errlen)
 {
 	char t[40], actor[EVENT_NAME_CAP], action[EVENT_NAME_CAP], reason[EVENT_REASON_CAP];
-	long na, nb, nr = 0;
+	char node[EVENT_NAME_CAP];
+	long na, nb, nr = 0, nn = 0;
 	int n;
 
 	if (!ev->actor || !ev->action || ev->before > WEIGHT_SCALE || ev->after > WEIGHT_SCALE) {
@@ -502,6 +503,10 @@ static long format_event(char *buf, const struct weir_event *ev, char *err, size
 	}
 	if (ev->reason)
 		nr = json_escape_bounded(reason, sizeof(reason), ev->reason, true);
+	if (ev->node && (nn = json_escape_bounded(node, sizeof(node), ev->node, false)) < 0) {
+		snprintf(err, errlen, "invalid event: node longer than %d bytes", EVENT_NAME_CAP);
+		return -1;
+	}
 	if (clock_format_wall(t, sizeof(t), clock_wall_ms(), true) < 0) {
 		snprintf(err, errlen, "the wall clock is outside the years 0000-9999");
 		return -1;
@@ -509,11 +514,12 @@ static long format_event(char *buf, const struct weir_event *ev, char *err, size
 	n = snprintf(buf, EVENT_LINE_CAP,
 	             "{\"time\":\"%s\",\"actor\":\"%.*s\",\"action\":\"%.*s\","
 	             "\"before\":{\"baseline\":%.2f,\"canary\":%.2f},"
-	             "\"after\":{\"baseline\":%.2f,\"canary\":%.2f},\"reason\":%s%.*s%s}\n",
+	             "\"after\":{\"baseline\":%.2f,\"canary\":%.2f},\"reason\":%s%.*s%s%s%.*s%s}\n",
 	             t, (int)na, actor, (int)nb, action,
 	             (WEIGHT_SCALE - ev->before) / 100.0, ev->before / 100.0,
 	             (WEIGHT_SCALE - ev->after) / 100.0, ev->after / 100.0,
-	             ev->reason ? "\"" : "null", (int)nr, reason, ev->reason ? "\"" : "");
+	             ev->reason ? "\"" : "null", (int)nr, reason, ev->reason ? "\"" : "",
+	             ev->node ? ",\"node\":\"" : "", (int)nn, node, ev->node ? "\"" : "");
 	if (n < 0 || n >= EVENT_LINE_CAP) {     /* cannot happen with the caps above */
 		snprintf(err, errlen, "event line too long");
 		return -1;

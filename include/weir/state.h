@@ -54,6 +54,7 @@ struct weir_event {
 	uint32_t before;              /* canary weight before (hundredths of a percent) */
 	uint32_t after;               /* canary weight after */
 	const char *reason;           /* free text, may be NULL (JSON null) */
+	const char *node;             /* the fleet member that decided; NULL alone (not written) */
 };
 
 struct event_log;

@@ -580,6 +580,27 @@ static void assert_event(const char *line, const char *rest)
 	assert_true(when >= time(NULL) - 60 && when <= time(NULL) + 1);
 }
 
+/* A fleet member's event names the node that decided; weir alone writes no
+ * node field at all. */
+static void test_events_node(void **ctx)
+{
+	struct tdir *t = *ctx;
+	struct event_log *log = open_log(t);
+	struct weir_event ev = { .actor = "guard", .action = "rollback", .before = 500, .after = 0,
+	                         .reason = "r", .node = "weir-b" };
+	char line[2048], err[512] = "";
+
+	assert_int_equal(event_log_append(log, &ev, line, sizeof(line), err, sizeof(err)), 0);
+	assert_event(line, "\",\"actor\":\"guard\",\"action\":\"rollback\",\"before\":{\"baseline\":95.00,"
+	                   "\"canary\":5.00},\"after\":{\"baseline\":100.00,\"canary\":0.00},\"reason\":\"r\","
+	                   "\"node\":\"weir-b\"}");
+	ev.node = NULL;
+	ev.reason = NULL;
+	assert_int_equal(event_format_line(&ev, line, sizeof(line), err, sizeof(err)), 0);
+	assert_null(strstr(line, "node"));
+	event_log_close(log);
+}
+
 static void read_last(const struct tdir *t, unsigned n, char ***lines, size_t *count)
 {
 	char err[512] = "";
@@ -1013,6 +1034,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_failure_removes_temp, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_refuses_invalid, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_last_two, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_events_node, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_null_reason_and_extremes, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_escaping, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_long_reason, setup_dir, teardown_dir),
