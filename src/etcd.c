@@ -39,6 +39,7 @@
 
 #include "weir/clock.h"
 #include "weir/http1.h"
+#include "weir/textbuf.h"
 
 /* ---- base64 ---------------------------------------------------------------------- */
 
@@ -602,19 +603,6 @@ void etcd_reply_dispose(struct etcd_reply *r)
 
 /* ---- the client -------------------------------------------------------------------------- */
 
-/* A message into BUF; a longer one is cut, which is all a log line or an
- * ERR reply could do with it. */
-static void say(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Where a call stands. Changed only through call_set_phase(). */
 enum call_phase {
 	CALL_CONNECTING,     /* connecting; the request is queued in the output */
@@ -705,7 +693,7 @@ static void call_failed(struct etcd_call *c, const char *why)
 {
 	struct etcd *e = c->e;
 
-	say(c->last_err, sizeof(c->last_err), "etcd %s: %s", e->eps[c->ep].text, why);
+	textbuf_message(c->last_err, sizeof(c->last_err), "etcd %s: %s", e->eps[c->ep].text, why);
 	call_close(c);
 	if (c->kind != ETCD_WATCH && c->attempts < e->neps) {
 		e->cur = (c->ep + 1) % e->neps;
@@ -713,6 +701,11 @@ static void call_failed(struct etcd_call *c, const char *why)
 			return;
 	} else if (c->ep == e->cur) {
 		e->cur = (c->ep + 1) % e->neps; /* the next call tries another */
+	}
+	if (c->attempts > 1) {
+		char all[sizeof(c->last_err)];
+		textbuf_message(all, sizeof(all), "no etcd endpoint answered (%zu tried; last: %s)", c->attempts, c->last_err);
+		memcpy(c->last_err, all, sizeof(all));
 	}
 	call_finish(c, NULL, c->last_err);
 }
@@ -727,22 +720,22 @@ static void call_complete(struct etcd_call *c)
 
 	if (etcd_parse_reply(c->kind, body ? body : "", len, &r, err, sizeof(err)) < 0) {
 		if (c->status >= 500) {
-			say(why, sizeof(why), "HTTP %d: %s", c->status, err);
+			textbuf_message(why, sizeof(why), "HTTP %d: %s", c->status, err);
 			call_failed(c, why);
 			return;
 		}
-		say(c->last_err, sizeof(c->last_err), "etcd %s: %s%s", c->e->eps[c->ep].text,
+		textbuf_message(c->last_err, sizeof(c->last_err), "etcd %s: %s%s", c->e->eps[c->ep].text,
 		         c->status != 200 ? "" : "bad reply: ", err);
 		call_finish(c, NULL, c->last_err);
 		return;
 	}
 	if (c->status != 200) {
-		say(why, sizeof(why), "HTTP %d", c->status);
+		textbuf_message(why, sizeof(why), "HTTP %d", c->status);
 		etcd_reply_dispose(&r);
 		if (c->status >= 500) {
 			call_failed(c, why);
 		} else {
-			say(c->last_err, sizeof(c->last_err), "etcd %s: %s", c->e->eps[c->ep].text, why);
+			textbuf_message(c->last_err, sizeof(c->last_err), "etcd %s: %s", c->e->eps[c->ep].text, why);
 			call_finish(c, NULL, c->last_err);
 		}
 		return;
@@ -774,7 +767,7 @@ static int stream_messages(struct etcd_call *c)
 		evbuffer_drain(c->data, len + 1);
 		if (rc < 0) {
 			char why[300];
-			say(why, sizeof(why), "watch: %s", err);
+			textbuf_message(why, sizeof(why), "watch: %s", err);
 			call_failed(c, why);
 			return -1;
 		}
@@ -793,7 +786,7 @@ static int body_add(struct etcd_call *c, const char *p, size_t n)
 {
 	if (evbuffer_get_length(c->data) + n > ETCD_REPLY_MAX) {
 		char why[96];
-		say(why, sizeof(why), "reply larger than %u bytes", ETCD_REPLY_MAX);
+		textbuf_message(why, sizeof(why), "reply larger than %u bytes", ETCD_REPLY_MAX);
 		call_failed(c, why);
 		return -1;
 	}
@@ -942,9 +935,9 @@ static void call_event_cb(struct bufferevent *bev, short what, void *arg)
 	char why[128];
 	int e = EVUTIL_SOCKET_ERROR();
 	if (what & BEV_EVENT_EOF)
-		say(why, sizeof(why), "connection closed before the reply was complete");
+		textbuf_message(why, sizeof(why), "connection closed before the reply was complete");
 	else
-		say(why, sizeof(why), "%s", c->phase == CALL_CONNECTING ? evutil_socket_error_to_string(e)
+		textbuf_message(why, sizeof(why), "%s", c->phase == CALL_CONNECTING ? evutil_socket_error_to_string(e)
 		                                                              : "connection error");
 	call_failed(c, why);
 }
@@ -957,9 +950,9 @@ static void call_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	if (c->connect_errno)
-		say(why, sizeof(why), "connect: %s", strerror(c->connect_errno));
+		textbuf_message(why, sizeof(why), "connect: %s", strerror(c->connect_errno));
 	else
-		say(why, sizeof(why), "no reply within %" PRIu64 " ms", c->e->timeout_ms);
+		textbuf_message(why, sizeof(why), "no reply within %" PRIu64 " ms", c->e->timeout_ms);
 	call_failed(c, why);
 }
 
