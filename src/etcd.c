@@ -679,10 +679,14 @@ static void call_finish(struct etcd_call *c, const struct etcd_reply *reply, con
 {
 	etcd_done_fn done = c->done;
 	void *arg = c->arg;
+	char why[sizeof(c->last_err)];
 
+	/* ERR may be the call's own text, which goes with it */
+	if (err)
+		snprintf(why, sizeof(why), "%s", err);
 	call_free(c);
 	if (done)
-		done(arg, reply, err);
+		done(arg, reply, err ? why : NULL);
 }
 
 static int call_start(struct etcd_call *c);

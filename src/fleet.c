@@ -1286,8 +1286,12 @@ static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer
 	struct canary_fleet_change ch = { .after = 0, .rollback = true, .actor = WEIGHTS_ACTOR_CONTROL,
 	                                  .action = "rollback", .reason = rec.reason, .node = f->node };
 	canary_apply_fleet(f->canary, &ch);
-	if (f->phase == FLEET_CONNECTED && a->later && propose(f, &rec, a->later, err, errlen) == 0)
-		return CONTROL_LATER;
+	if (f->phase == FLEET_CONNECTED && propose(f, &rec, a->later, err, errlen) == 0) {
+		if (a->later)
+			return CONTROL_LATER;
+		evbuffer_add_printf(out, "rollback applied here; being written to the fleet\n");
+		return 0;
+	}
 	next_op_id(f, rec.op, sizeof(rec.op));
 	rollback_wait(f, &rec);
 	evbuffer_add_printf(out, "rollback applied here; etcd is unreachable (%s): the fleet gets it when etcd is "

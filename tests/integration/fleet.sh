@@ -280,6 +280,20 @@ assert_contains "the rollback is the guard's" '"actor":"guard","action":"rollbac
 assert_contains "the rollback names the deciding node, the leader" "\"node\":\"$leader\"" "$ev"
 backend_set "$C1" "error_rate=0"
 for i in 1 2 3; do stop_bg "load$i" 10 || true; done
+# The merged totals are the members' totals added bucket by bucket: the
+# counts add up exactly, and the fleet's p99 lies between the members'.
+total_of() { json_get "$(stats "$1")" "$2"; }
+merged_matches() {
+	local sum=0 i
+	for i in 1 2 3; do sum=$((sum + $(total_of "$i" .pools.canary.total.requests))); done
+	[[ $(total_of 1 .fleet.pools.canary.total.requests) == "$sum" ]]
+}
+wait_for "the merged canary total is the sum of the members'" 5 merged_matches
+p99s=$(for i in 1 2 3; do total_of "$i" .pools.canary.total.p99_ms; done | sort -g | tr '\n' ' ')
+mp99=$(total_of 1 .fleet.pools.canary.total.p99_ms)
+note "canary p99 (ms) of the members: $p99s; merged: $mp99"
+assert_num "merged p99 >= the smallest member's" "$mp99" ">=" "$(cut -d' ' -f1 <<<"$p99s")"
+assert_num "merged p99 <= the largest member's" "$mp99" "<=" "$(cut -d' ' -f3 <<<"$p99s")"
 
 # ---- kill -9 the leader: another one leads within ttl + 2 s ----------------------------------------------
 n=${leader#weir-}

@@ -1044,8 +1044,11 @@ static void test_socket_later(void **state)
 	control_later_done(held, -1, NULL, "too late");
 	held = NULL;
 	close(fd);
+	/* the deferred callbacks run, so that every bufferevent can go */
+	event_base_loop(env->base, EVLOOP_NONBLOCK);
 	event_free(answer);
 	control_free(c);
+	event_base_loop(env->base, EVLOOP_NONBLOCK);
 }
 
 int main(void)
