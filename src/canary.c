@@ -60,6 +60,7 @@ struct canary {
 	struct stats_view merged_window[POOL_COUNT];   /* the fleet's, when it judges them */
 	uint64_t merged_gen;             /* of the merged run views in c->run */
 	bool run_merged;                 /* c->run holds the fleet's run, not this member's */
+	bool fleet_pending;              /* a rollback waits to be written to the fleet */
 };
 
 /* ---- persistence ------------------------------------------------------------------ */
@@ -68,7 +69,8 @@ struct canary {
 static struct weights_record record_of(const struct canary *c, const struct guard *g)
 {
 	return (struct weights_record){ .guard_state = guard_state_name(g->state),
-	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1 };
+	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1,
+	                                .fleet_rollback_pending = c->fleet_pending };
 }
 
 static int save_state(struct canary *c, const struct guard *g, char *err, size_t errlen)
@@ -656,6 +658,19 @@ uint32_t canary_weight(const struct canary *c)
 	return current_weight(c);
 }
 
+int canary_set_fleet_pending(struct canary *c, bool pending, char *err, size_t errlen)
+{
+	if (c->fleet_pending == pending)
+		return 0;
+	c->fleet_pending = pending;
+	return save_state(c, &c->guard, err, errlen);
+}
+
+bool canary_fleet_pending(const struct canary *c)
+{
+	return c->fleet_pending;
+}
+
 bool canary_rolled_back(const struct canary *c)
 {
 	return c->guard.state == GUARD_ROLLED_BACK;
@@ -807,6 +822,7 @@ struct canary *canary_new(struct event_base *base, const struct weir_config *cfg
 	bool loaded = weights_loaded(weights, &st);
 	if (loaded)
 		restore_state(c, &st, now);
+	c->fleet_pending = loaded && st.fleet_rollback_pending && cfg->cluster.present;
 	rollout_history_init(&c->history, current_weight(c), now);
 	struct weights_record rec = record_of(c, &c->guard);
 	if (weights_start(weights, &rec, err, errlen) < 0)

@@ -337,11 +337,22 @@ static void op_finish(struct op *op, int rc, const char *text)
 	free(op);
 }
 
+/* Persist whether a rollback waits for etcd (the state file keeps it over
+ * a restart). */
+static void persist_pending(struct fleet *f, bool pending)
+{
+	char err[512];
+
+	if (canary_set_fleet_pending(f->canary, pending, err, sizeof(err)) < 0)
+		log_error("fleet %s: %s", f->name, err);
+}
+
 /* A rollback that could not be written now waits for etcd. */
 static void rollback_wait(struct fleet *f, const struct fleet_weights *rec)
 {
 	f->rollback_pending = true;
 	f->pending = *rec;
+	persist_pending(f, true);
 }
 
 /* Every operation whose commit this member has applied is done. */
@@ -352,6 +363,8 @@ static void ops_applied(struct fleet *f)
 	for (; o; o = next) {
 		next = o->next;
 		if (o->committed && o->committed <= f->applied_rev) {
+			if (strcmp(o->rec.action, "rollback") == 0 && !f->rollback_pending)
+				persist_pending(f, false); /* in the fleet now */
 			char text[96];
 			textbuf_message(text, sizeof(text), "fleet revision %" PRId64 "\n", o->committed);
 			op_finish(o, 0, text);
@@ -1520,6 +1533,17 @@ struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, 
 	}
 	snprintf(f->last_error, sizeof(f->last_error), "not connected yet");
 	canary_set_fleet(canary, &hooks, f, f->node);
+	if (canary_fleet_pending(canary)) {
+		/* a rollback given before a restart, while etcd was unreachable */
+		struct fleet_weights rec = { .canary = 0, .actor = WEIGHTS_ACTOR_CONTROL, .action = "rollback" };
+		snprintf(rec.reason, sizeof(rec.reason), "rollback given on %s while etcd was unreachable", f->node);
+		snprintf(rec.node, sizeof(rec.node), "%s", f->node);
+		next_op_id(f, rec.op, sizeof(rec.op));
+		f->rollback_pending = true;
+		f->pending = rec;
+		log_warn("fleet %s: the state file holds a rollback not yet written to etcd: it is written first",
+		         f->name);
+	}
 	struct timeval every = clock_ms_to_tv(FLEET_PUBLISH_MS);
 	evtimer_add(f->publish, &every);
 	log_info("fleet %s: member %s joining through %zu etcd endpoint(s) (lease %llus); serving with canary %.2f%% "

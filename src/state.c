@@ -195,6 +195,12 @@ static int load_setting(const config_setting_t *s, struct weir_state *st, unsign
 		}
 		st->rollout_step = (int)v;
 		*seen |= 8u;
+	} else if (strcmp(name, "fleet_rollback_pending") == 0) {
+		if (type != CONFIG_TYPE_BOOL) {
+			*what = "fleet_rollback_pending must be true or false";
+			return -1;
+		}
+		st->fleet_rollback_pending = config_setting_get_bool(s) != 0;
 	} else {
 		*what = NULL;                 /* unknown: the caller names it */
 		return -1;
@@ -358,8 +364,10 @@ int state_save(const char *path, const struct weir_state *st, char *err, size_t 
 	             "version = %d;\n"
 	             "canary_weight = %.2f;      # percent\n"
 	             "guard_state = \"%s\";\n"
-	             "rollout_step = %d;\n",
-	             STATE_VERSION, st->canary_weight / 100.0, st->guard_state, st->rollout_step);
+	             "rollout_step = %d;\n%s",
+	             STATE_VERSION, st->canary_weight / 100.0, st->guard_state, st->rollout_step,
+	             st->fleet_rollback_pending ? "fleet_rollback_pending = true;  # written to etcd once it answers\n"
+	                                        : "");
 	if (n < 0 || (size_t)n >= sizeof(body)) {
 		snprintf(err, errlen, "cannot write state file %s: state text too long", path);
 		return -1;

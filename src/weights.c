@@ -83,7 +83,8 @@ static int save_state(struct weights *w, uint32_t weight, const struct weights_r
 {
 	if (!w->state_file[0])
 		return 0;
-	struct weir_state st = { .canary_weight = weight, .rollout_step = rec->rollout_step };
+	struct weir_state st = { .canary_weight = weight, .rollout_step = rec->rollout_step,
+	                         .fleet_rollback_pending = rec->fleet_rollback_pending };
 	snprintf(st.guard_state, sizeof(st.guard_state), "%s", rec->guard_state);
 	return state_save(w->state_file, &st, err, errlen);
 }

@@ -98,6 +98,13 @@ void canary_take_views(struct canary *c, struct stats_view *window, struct stats
  * back at 0 changes nothing and logs no second event. Main thread. */
 void canary_apply_fleet(struct canary *c, const struct canary_fleet_change *ch);
 
+/* The fleet has (PENDING true) or no longer has a rollback of this member
+ * to write to etcd: persisted with the weights, so that a restart before
+ * etcd is back still writes it. Returns 0 or -1 with ERR. */
+int canary_set_fleet_pending(struct canary *c, bool pending, char *err, size_t errlen);
+/* The state file said a rollback was waiting for the fleet. */
+bool canary_fleet_pending(const struct canary *c);
+
 /* The canary weight this member decided (WEIGHT_SCALE units). */
 uint32_t canary_weight(const struct canary *c);
 /* The guard stands rolled back. */

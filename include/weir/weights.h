@@ -30,6 +30,7 @@ enum weights_actor {
 struct weights_record {
 	const char *guard_state;     /* guard_state_name() */
 	int rollout_step;            /* -1 without a rollout */
+	bool fleet_rollback_pending; /* a rollback waits to be written to the fleet */
 };
 
 /* One change: the weight after it and what is written about it. */

@@ -345,11 +345,28 @@ assert_contains "member 1's event: the rollback by member 2" '"action":"rollback
 assert_contains "member 1's event names member 2" '"node":"weir-2"' "$ev"
 assert_eq "the rollback is in member 1's state file" 1 "$(grep -c 'canary_weight = 0' "$T/state1" || true)"
 
-# A restart while etcd is down never resurrects the rolled-back canary.
-stop_bg weir1
+# A rollback given while etcd is down, then a crash and a restart of that
+# member before etcd is back: the state file keeps the canary rolled back
+# and the rollback still to be written; etcd back, the fleet gets it.
+ctl 2 set weight canary 20 >/dev/null
+wait_for "all at 20" 5 all_canary_is 20.0
 stop_etcd 1; stop_etcd 2; stop_etcd 3
+run "$WEIRCTL" -s "$T/w1.sock" rollback "drill: crash before etcd is back"
+assert_eq "rollback on member 1 with etcd down: OK" 0 "$RUN_RC"
+assert_eq "member 1 rolled back at once" 0.0 "$(canary_of 1)"
+wait_for "member 1's state file keeps the rollback to write" 5 grep -q "fleet_rollback_pending = true" "$T/state1"
+kill_bg weir1 KILL
+wait_bg weir1 10 >/dev/null || true
 start_member 1
 assert_eq "restart while etcd is down: still rolled back" 0.0 "$(canary_of 1)"
+assert_eq "the others keep serving their weights meanwhile" "20.0 20.0" "$(canary_of 2) $(canary_of 3)"
+for i in 1 2 3; do start_etcd "$i" existing; done
+t0=$(now_ms)
+wait_for "every member converges to the rollback given before the crash within 10 s" 10 all_canary_is 0.0
+note "converged $(($(now_ms) - t0)) ms after etcd was restarted"
+wait_for "member 1's state file has nothing left to write" 10 bash -c "! grep -q fleet_rollback_pending '$T/state1'"
+ev=$(ctl 3 show events 1)
+assert_contains "member 3's event: member 1's rollback" '"node":"weir-1"' "$ev"
 
 for i in 1 2 3; do stop_bg "weir$i" 15 || fail "weir$i did not stop cleanly"; done
 done_testing

@@ -167,6 +167,39 @@ static void test_round_trip(void **ctx)
 	}
 }
 
+/* A fleet member's rollback still to write survives a restart; the line is
+ * written only when true, so weir alone writes the files it always wrote. */
+static void test_fleet_pending(void **ctx)
+{
+	struct tdir *t = *ctx;
+	struct weir_state in = { .canary_weight = 0, .guard_state = "rolled_back", .rollout_step = -1,
+	                         .fleet_rollback_pending = true }, out;
+	char err[512] = "";
+	FILE *f;
+	char text[1024];
+	size_t n;
+
+	assert_int_equal(state_save(t->state, &in, err, sizeof(err)), 0);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), 1);
+	assert_true(out.fleet_rollback_pending);
+	in.fleet_rollback_pending = false;
+	assert_int_equal(state_save(t->state, &in, err, sizeof(err)), 0);
+	f = fopen(t->state, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_null(strstr(text, "fleet"));
+	out.fleet_rollback_pending = true;
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), 1);
+	assert_false(out.fleet_rollback_pending);
+	write_text(t->state, "version = 1; canary_weight = 0.0; guard_state = \"idle\"; rollout_step = -1;\n"
+	                     "fleet_rollback_pending = 1;\n");
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "fleet_rollback_pending must be true or false"));
+}
+
 static void test_file_format(void **ctx)
 {
 	struct tdir *t = *ctx;
@@ -1021,6 +1054,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_format, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_fleet_pending, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_hand_written, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_missing, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_invalid, setup_dir, teardown_dir),
