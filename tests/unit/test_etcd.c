@@ -9,9 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
+#include "weir/config.h"
 #include "weir/etcd.h"
 
 static void test_b64_round_trip(void **state)
@@ -293,6 +303,319 @@ static void test_caps(void **state)
 	free(raw);
 }
 
+/* ---- the client against a scripted server ------------------------------------------- */
+
+/* A fake etcd on 127.0.0.1: it reads a request head and body, then writes
+ * REPLY in pieces of STEP bytes (0: at once), or nothing when REPLY is NULL. */
+struct fake {
+	struct event_base *base;
+	struct evconnlistener *lis;
+	struct cfg_addr addr;
+	char text[32];
+	const char *reply;
+	size_t reply_len, step;
+	size_t requests;
+	struct bufferevent *conn;
+	size_t sent;
+	struct event *drip;
+};
+
+static void drip_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake *fk = arg;
+	size_t n = fk->reply_len - fk->sent;
+	struct timeval tv = { 0, 1000 };
+	(void)fd;
+	(void)what;
+
+	if (!fk->conn)
+		return;
+	if (fk->step && n > fk->step)
+		n = fk->step;
+	bufferevent_write(fk->conn, fk->reply + fk->sent, n);
+	fk->sent += n;
+	if (fk->sent < fk->reply_len)
+		evtimer_add(fk->drip, &tv);
+}
+
+static void fake_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct fake *fk = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+
+	if (end.pos < 0 || fk->sent || !fk->reply)
+		return;
+	fk->requests++;
+	evbuffer_drain(in, evbuffer_get_length(in)); /* the bodies here are small: all arrived */
+	drip_cb(-1, 0, fk);
+}
+
+static void fake_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct fake *fk = arg;
+	(void)what;
+
+	bufferevent_free(bev);
+	fk->conn = NULL;
+}
+
+static void fake_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+	struct fake *fk = arg;
+	(void)l;
+	(void)sa;
+	(void)len;
+
+	if (fk->conn)
+		bufferevent_free(fk->conn);
+	fk->sent = 0;
+	fk->conn = bufferevent_socket_new(fk->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(fk->conn, fake_read_cb, NULL, fake_event_cb, fk);
+	bufferevent_enable(fk->conn, EV_READ | EV_WRITE);
+}
+
+static void fake_start(struct fake *fk, struct event_base *base, const char *reply, size_t step)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+
+	memset(fk, 0, sizeof(*fk));
+	fk->base = base;
+	fk->reply = reply;
+	fk->reply_len = reply ? strlen(reply) : 0;
+	fk->step = step;
+	fk->lis = evconnlistener_new_bind(base, fake_accept, fk, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+	                                  (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(fk->lis);
+	assert_int_equal(getsockname(evconnlistener_get_fd(fk->lis), (struct sockaddr *)&sin, &len), 0);
+	memcpy(&fk->addr.ss, &sin, sizeof(sin));
+	fk->addr.len = sizeof(sin);
+	snprintf(fk->text, sizeof(fk->text), "127.0.0.1:%u", ntohs(sin.sin_port));
+	fk->addr.text = fk->text;
+	fk->drip = evtimer_new(base, drip_cb, fk);
+}
+
+static void fake_stop(struct fake *fk)
+{
+	if (fk->conn)
+		bufferevent_free(fk->conn);
+	evconnlistener_free(fk->lis);
+	event_free(fk->drip);
+}
+
+/* What a call ended with. */
+struct outcome {
+	struct event_base *base;
+	bool done;
+	bool ok;
+	int64_t revision;
+	char err[512];
+	size_t messages;
+	int64_t last_mod;
+};
+
+static void done_cb(void *arg, const struct etcd_reply *r, const char *err)
+{
+	struct outcome *o = arg;
+
+	o->done = true;
+	o->ok = r != NULL;
+	if (r)
+		o->revision = r->revision;
+	else
+		snprintf(o->err, sizeof(o->err), "%s", err);
+	event_base_loopbreak(o->base);
+}
+
+static int msg_cb(void *arg, const struct etcd_reply *r)
+{
+	struct outcome *o = arg;
+
+	o->messages++;
+	if (r->nkvs)
+		o->last_mod = r->kvs[r->nkvs - 1].mod_revision;
+	if (o->messages == 3)
+		event_base_loopbreak(o->base);
+	return 0;
+}
+
+/* Run BASE until the outcome is known, five seconds at most. */
+static void run_until(struct event_base *base, struct outcome *o)
+{
+	struct timeval limit = { 5, 0 };
+
+	event_base_loopexit(base, &limit);
+	event_base_dispatch(base);
+	(void)o;
+}
+
+#define REPLY_HEAD "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+
+/* A reply with STATUS_LINE (CRLF included) and BODY, by Content-Length.
+ * Release with free. */
+static char *by_length(const char *status_line, const char *body)
+{
+	char *out = NULL;
+
+	assert_true(asprintf(&out, "%sContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", status_line,
+	                     strlen(body), body) > 0);
+	return out;
+}
+
+/* A chunked reply whose chunks are PARTS (NULL-terminated), then the last
+ * chunk unless OPEN. Release with free. */
+static char *chunked(const char *const *parts, bool open)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	assert_non_null(f);
+	fputs(REPLY_HEAD "Transfer-Encoding: chunked\r\n\r\n", f);
+	for (; *parts; parts++)
+		fprintf(f, "%zx\r\n%s\r\n", strlen(*parts), *parts);
+	if (!open)
+		fputs("0\r\n\r\n", f);
+	assert_int_equal(fclose(f), 0);
+	return out;
+}
+
+static void test_client_reply_in_pieces(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	struct outcome o = { .base = base };
+	(void)state;
+
+	/* chunked, one byte at a time, as a slow gateway might */
+	static const char *const parts[] = { "{\"header\":{\"revisi", "on\":\"42\"}}\n", NULL };
+	char *reply = chunked(parts, false);
+	fake_start(&fk, base, reply, 1);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	assert_non_null(etcd_call(e, ETCD_RANGE, etcd_body_range("k", 1, false), done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	if (!o.ok)
+		fail_msg("%s", o.err);
+	assert_int_equal(o.revision, 42);
+	etcd_free(e);
+	fake_stop(&fk);
+	event_base_free(base);
+	free(reply);
+}
+
+static void test_client_watch_stream(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	struct outcome o = { .base = base };
+	(void)state;
+
+	/* three messages, the second split across chunks, delivered in 7-byte pieces */
+	static const char *const parts[] = {
+		"{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n",
+		"{\"result\":{\"events\":[{\"kv\":{\"k",
+		"ey\":\"Zm9v\",\"mod_revision\":\"6\",\"value\":\"YmFy\"}}]}}\n{\"result\":{\"events\":[{\"type\":",
+		"\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"7\"}}]}}\n",
+		NULL,
+	};
+	char *reply = chunked(parts, true);
+	fake_start(&fk, base, reply, 7);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	assert_non_null(etcd_watch(e, etcd_body_watch("f", 1, 0), msg_cb, done_cb, &o));
+	run_until(base, &o);
+	assert_int_equal(o.messages, 3);
+	assert_int_equal(o.last_mod, 7);
+	assert_false(o.done); /* the stream is still open */
+	etcd_free(e);         /* ends it without a callback */
+	fake_stop(&fk);
+	event_base_free(base);
+	free(reply);
+}
+
+static void test_client_failover_and_limits(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake good, silent;
+	struct outcome o = { .base = base };
+	struct cfg_addr eps[3];
+	const char *why;
+	(void)state;
+
+	/* a closed port, a server that never answers, a good one */
+	char *reply = by_length("HTTP/1.1 200 OK\r\n", "{\"header\":{\"revision\":\"9\"}}");
+	fake_start(&good, base, reply, 0);
+	fake_start(&silent, base, NULL, 0);
+	char closed[] = "127.0.0.1:1";
+	eps[0].text = closed;
+	assert_int_equal(config_parse_address(eps[0].text, &eps[0].ss, &eps[0].len, &why), 0);
+	eps[1] = silent.addr;
+	eps[2] = good.addr;
+	struct etcd *e = etcd_new(base, eps, 3, 300);
+	assert_non_null(etcd_call(e, ETCD_PUT, etcd_body_put("k", 1, "v", 1, 0), done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	if (!o.ok)
+		fail_msg("%s", o.err);
+	assert_int_equal(o.revision, 9);
+	assert_string_equal(etcd_endpoint(e), good.text); /* tried first next time */
+	etcd_free(e);
+
+	/* only the silent one: the deadline ends the call */
+	memset(&o, 0, sizeof(o));
+	o.base = base;
+	e = etcd_new(base, &silent.addr, 1, 200);
+	assert_non_null(etcd_call(e, ETCD_RANGE, etcd_body_range("k", 1, false), done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	assert_false(o.ok);
+	assert_non_null(strstr(o.err, "no reply within 200 ms"));
+	etcd_free(e);
+	fake_stop(&good);
+	fake_stop(&silent);
+	event_base_free(base);
+	free(reply);
+}
+
+static void test_client_caps(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	struct outcome o = { .base = base };
+	char head[256];
+	(void)state;
+
+	/* a reply announcing more than the cap is refused before its body */
+	snprintf(head, sizeof(head), REPLY_HEAD "Content-Length: %u\r\n\r\n{", ETCD_REPLY_MAX + 1);
+	fake_start(&fk, base, head, 0);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	assert_non_null(etcd_call(e, ETCD_RANGE, etcd_body_range("k", 1, false), done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	assert_false(o.ok);
+	assert_non_null(strstr(o.err, "cap"));
+	etcd_free(e);
+	fake_stop(&fk);
+
+	/* an etcd error status is an error with etcd's message, not a failover */
+	memset(&o, 0, sizeof(o));
+	o.base = base;
+	char *reply = by_length("HTTP/1.1 404 Not Found\r\n",
+	                        "{\"error\":\"etcdserver: requested lease not found\",\"code\":5}");
+	fake_start(&fk, base, reply, 0);
+	e = etcd_new(base, &fk.addr, 1, 2000);
+	assert_non_null(etcd_call(e, ETCD_LEASE_REVOKE, etcd_body_lease_id(7), done_cb, &o));
+	run_until(base, &o);
+	assert_false(o.ok);
+	assert_non_null(strstr(o.err, "requested lease not found"));
+	assert_int_equal(fk.requests, 1);
+	etcd_free(e);
+	fake_stop(&fk);
+	event_base_free(base);
+	free(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +625,10 @@ int main(void)
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_client_reply_in_pieces),
+		cmocka_unit_test(test_client_watch_stream),
+		cmocka_unit_test(test_client_failover_and_limits),
+		cmocka_unit_test(test_client_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
