@@ -63,7 +63,7 @@
 #define FLEET_ROLLBACK_TRIES 20        /* conditional writes of one rollback */
 #define FLEET_WATCH_RESTART_MS 200     /* after a watch stream ended */
 #define FLEET_PUBLISH_MS 200           /* a member's measurements, as often as the workers fold */
-#define FLEET_PUBLISH_IDLE_MS 1000     /* ... and at least this often without new requests */
+#define FLEET_PUBLISH_IDLE_MS 5000     /* ... and this often without new requests (windows age) */
 
 /* The views a member publishes of each pool. */
 enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
@@ -1018,6 +1018,7 @@ static void keepalive_done(void *arg, const struct etcd_reply *r, const char *er
 		f->keepalive_ok_ms = clock_now_ms();
 		if (f->member_dirty || ++f->keepalive_ticks % 3 == 0)
 			member_write(f); /* last_seen for the others, or a write that failed */
+		campaign(f);             /* nobody leads: an election that failed is tried again */
 		return;
 	}
 	if (r) {
