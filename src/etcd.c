@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -1045,6 +1047,58 @@ void etcd_cancel(struct etcd_call *call)
 {
 	if (call)
 		call_free(call);
+}
+
+int etcd_call_blocking(struct etcd *e, enum etcd_kind kind, char *body, uint64_t timeout_ms, char *err,
+                       size_t errlen)
+{
+	const struct cfg_addr *ep = &e->eps[e->cur];
+	struct timeval tv = clock_ms_to_tv(timeout_ms);
+	char *req = NULL, head[64];
+	int fd = -1, rc = -1, n;
+	size_t off = 0, len;
+
+	if (!body || asprintf(&req, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir\r\nContent-Type: "
+	                            "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	                      etcd_kind_path(kind), ep->text, strlen(body), body) < 0) {
+		req = NULL;
+		textbuf_message(err, errlen, "out of memory");
+		goto out;
+	}
+	fd = socket(ep->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (const struct sockaddr *)&ep->ss, ep->len) < 0) {
+		textbuf_message(err, errlen, "etcd %s: %s", ep->text, strerror(errno));
+		goto out;
+	}
+	len = strlen(req);
+	while (off < len) {
+		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w <= 0) {
+			textbuf_message(err, errlen, "etcd %s: %s", ep->text, w < 0 ? strerror(errno) : "closed");
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	/* The status line is all that is needed. */
+	n = (int)recv(fd, head, sizeof(head) - 1, 0);
+	if (n < 12) {
+		textbuf_message(err, errlen, "etcd %s: no answer within %" PRIu64 " ms", ep->text, timeout_ms);
+		goto out;
+	}
+	head[n] = '\0';
+	if (strncmp(head, "HTTP/1.1 200 ", 13) != 0 && strncmp(head, "HTTP/1.0 200 ", 13) != 0) {
+		textbuf_message(err, errlen, "etcd %s: %.12s", ep->text, head);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(req);
+	free(body);
+	return rc;
 }
 
 const char *etcd_endpoint(const struct etcd *e)

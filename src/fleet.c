@@ -1558,6 +1558,9 @@ oom:
 	return NULL;
 }
 
+/* How long a stopping member waits for etcd to take its lease back. */
+#define FLEET_REVOKE_MS 500
+
 void fleet_free(struct fleet *f)
 {
 	if (!f)
@@ -1566,6 +1569,17 @@ void fleet_free(struct fleet *f)
 		op_finish(f->ops, -1, "weir is stopping");
 	if (f->etcd)
 		cancel_calls(f);
+	if (f->etcd && f->lease) {
+		/* Leave at once (member key, measurements, leadership) rather than
+		 * after the ttl: the others elect a new leader now. */
+		char err[512];
+		if (etcd_call_blocking(f->etcd, ETCD_LEASE_REVOKE, etcd_body_lease_id(f->lease), FLEET_REVOKE_MS, err,
+		                       sizeof(err)) == 0)
+			log_info("fleet %s: member %s left the fleet (lease revoked)", f->name, f->node);
+		else
+			log_warn("fleet %s: lease not revoked (%s): member %s leaves when it expires", f->name, err,
+			         f->node);
+	}
 	etcd_free(f->etcd);
 	if (f->retry)
 		event_free(f->retry);

@@ -142,6 +142,13 @@ struct etcd_call *etcd_watch(struct etcd *e, char *body, etcd_msg_fn msg, etcd_d
 /* End CALL now; its callbacks never run. */
 void etcd_cancel(struct etcd_call *call);
 
+/* A call of KIND with BODY (taken) to the endpoint calls go to first,
+ * blocking for at most TIMEOUT_MS, outside the event loop: for the last
+ * word of a process whose loop has ended (revoking its lease). Returns 0
+ * when etcd answered 200, else -1 with ERR. */
+int etcd_call_blocking(struct etcd *e, enum etcd_kind kind, char *body, uint64_t timeout_ms, char *err,
+                       size_t errlen);
+
 /* "host:port" of the endpoint calls go to first. */
 const char *etcd_endpoint(const struct etcd *e);
 

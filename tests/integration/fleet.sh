@@ -312,6 +312,17 @@ for i in 1 2 3; do [[ $i == "$n" ]] || kill_bg "weir$i" HUP; done
 ctl 1 set weight canary 15 >/dev/null
 wait_for "all at 15" 5 all_canary_is 15.0
 
+# ---- a clean stop leaves at once (its lease revoked), not after the ttl -------------------------------------
+stop_bg weir3
+t0=$(now_ms)
+gone3() { ! "$WEIRCTL" -s "$T/w1.sock" show fleet | grep -q '^weir-3 '; }
+wait_for "member 3 gone from member 1's list well before the ttl (3 s)" 2 gone3
+note "member 3 left $(($(now_ms) - t0)) ms after its clean stop"
+assert_contains "member 3 says it left" "left the fleet (lease revoked)" "$(<"$(bg_log weir3)")"
+start_member 3
+wait_for "member 3 back" 15 connected 3
+wait_for "member 3 at the fleet's 15" 5 canary_is 3 15.0
+
 # ---- 2 of 3 etcd members stopped -------------------------------------------------------------------------
 # etcd ends with 143 on SIGTERM: its status is not the test's business
 stop_etcd() { local rc=0; stop_bg "etcd$1" || rc=$?; [[ $rc == 0 || $rc == 143 ]] || fail "etcd$1: exit status $rc"; }
