@@ -295,6 +295,28 @@ note "canary p99 (ms) of the members: $p99s; merged: $mp99"
 assert_num "merged p99 >= the smallest member's" "$mp99" ">=" "$(cut -d' ' -f1 <<<"$p99s")"
 assert_num "merged p99 <= the largest member's" "$mp99" "<=" "$(cut -d' ' -f3 <<<"$p99s")"
 
+# The same under guard.method "sequential": the leader's tests run on the
+# merged run streams of the members.
+GUARD='method = "sequential"; max_error_rate = 0.05; max_error_rate_increase = 0.05; max_p99_ratio = 100.0;'
+for i in 1 2 3; do conf "$i"; kill_bg "weir$i" HUP; done
+for i in 1 2 3; do
+	wait_for "member $i reloaded under sequential" 10 bash -c "[ \$(grep -c 'reload: .* applied' '$(bg_log "weir$i")') -ge 2 ]"
+done
+ctl 1 set weight canary 50 >/dev/null
+wait_for "all at 50" 5 all_canary_is 50.0
+for i in 1 2 3; do start_bg "load$i" "$WEIR_PYTHON" "$top_srcdir/tests/integration/client.py" load "${PX[i]}" 30 60; done
+t0=$(now_ms)
+backend_set "$C1" "error_rate=0.3"
+wait_for "sequential: the 30 % error canary rolled back on all 3" 30 all_canary_is 0.0
+note "sequential, merged streams: rolled back on every member $(($(now_ms) - t0)) ms after the switch"
+ev=$(ctl 3 show events 1)
+assert_contains "sequential: the guard's rollback" '"actor":"guard","action":"rollback"' "$ev"
+assert_contains "sequential: decided by the leader" "\"node\":\"$leader\"" "$ev"
+assert_contains "sequential: the reason names the test" "error_rate" "$ev"
+note "reason: $(json_get "$ev" .reason)"
+backend_set "$C1" "error_rate=0"
+for i in 1 2 3; do stop_bg "load$i" 10 || true; done
+
 # ---- kill -9 the leader: another one leads within ttl + 2 s ----------------------------------------------
 n=${leader#weir-}
 other=$((n % 3 + 1))
