@@ -2,6 +2,7 @@
 # bench/fleet.sh: how fast a fleet's weight change reaches every member.
 #
 #   bench/fleet.sh [CHANGES]          (default 1000; run from the build tree)
+#   bench/fleet.sh rps [SECONDS] [RUNS]   requests/s with and without a cluster
 #
 # Starts a 3-member etcd cluster and 3 weir instances on loopback (one
 # shared demo backend per pool), then gives CHANGES "set weight" commands to
@@ -11,13 +12,26 @@
 #   - the apply lag of members 2 and 3: the time each applied the change
 #     minus the time member 1 applied it, from the millisecond timestamps of
 #     their event logs, p50 / p99 / max (negative: before member 1).
-# Not measured here (see docs/FLEET.md): rollback time by fleet size, and
-# the proxy's req/s with and without a cluster group.
+# With "rps": one weir with a cluster group (one etcd member, the member
+# publishing its measurements as it does in a fleet) and one without, the
+# same two backends behind both, wrk (50 connections, SECONDS each, default
+# 5) against each in turn, RUNS times (default 3): every run's requests/s,
+# the medians and their ratio.
+# Not measured here (see docs/FLEET.md): rollback time by fleet size.
 # Needs etcd, etcdctl and python3. Set KEEP_TMP=1 to keep the scratch dir.
 set -euo pipefail
 PROG=fleet.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
+MODE=lag
+if [[ ${1:-} == rps ]]; then
+	MODE=rps
+	SECONDS_EACH=${2:-5}
+	RUNS=${3:-3}
+	need_posint SECONDS_EACH RUNS
+	need_tools wrk
+	set -- 1
+fi
 CHANGES=${1:-1000}
 need_posint CHANGES
 need_tools etcd etcdctl python3 curl
@@ -34,6 +48,7 @@ EC=("" "${ports[0]}" "${ports[1]}" "${ports[2]}")
 EP=("" "${ports[3]}" "${ports[4]}" "${ports[5]}")
 PX=("" "${ports[6]}" "${ports[7]}" "${ports[8]}")
 AD=("" "${ports[9]}" "${ports[10]}" "${ports[11]}")
+WPID=()
 B1=${ports[12]}
 C1=${ports[13]}
 cluster="e1=http://127.0.0.1:${EP[1]},e2=http://127.0.0.1:${EP[2]},e3=http://127.0.0.1:${EP[3]}"
@@ -61,6 +76,7 @@ cluster = { etcd = ( "http://127.0.0.1:${EC[1]}", "http://127.0.0.1:${EC[2]}", "
             name = "bench"; node = "weir-$i"; ttl = "5s"; };
 CONF
 	start "$T/weir$i.log" "$WEIR" -c "$T/w$i.conf"
+	WPID[i]=$LAST_PID
 	wait_port "${AD[i]}" "$LAST_PID" "$T/weir$i.log"
 done
 connected() { curl -s "http://127.0.0.1:${AD[$1]}/stats.json" | grep -q '"connected":true'; }
@@ -69,6 +85,29 @@ for i in 1 2 3; do
 	connected "$i" || die "member $i did not connect (see $T/weir$i.log)"
 done
 sleep 1 # the first member's seed applied everywhere
+
+if [[ $MODE == rps ]]; then
+	# member 3 leaves the fleet; a weir alone takes its listen port
+	stop_pid "${WPID[3]}" 5
+	grep -v '^cluster' "$T/w3.conf" | grep -v '^ *name = "bench"' | sed 's|w3.sock|alone.sock|' >"$T/alone.conf"
+	start "$T/alone.log" "$WEIR" -c "$T/alone.conf"
+	wait_port "${PX[3]}" "$LAST_PID" "$T/alone.log"
+	"$WEIRCTL" -s "$T/w1.sock" set weight canary 10 >/dev/null
+	"$WEIRCTL" -s "$T/alone.sock" set weight canary 10 >/dev/null
+	: >"$T/with"; : >"$T/without"
+	for r in $(seq "$RUNS"); do
+		for which in with without; do
+			port=${PX[1]}
+			[[ $which == without ]] && port=${PX[3]}
+			rps=$(wrk -t1 -c50 -d"${SECONDS_EACH}s" "http://127.0.0.1:$port/" | awk '/^Requests\/sec/ { print $2 }')
+			echo "$rps" >>"$T/$which"
+			note "run $r $which cluster: $rps req/s"
+		done
+	done
+	w=$(median "%.1f" <"$T/with"); wo=$(median "%.1f" <"$T/without")
+	echo "requests/s, median of $RUNS: with cluster $w, without $wo, ratio $(awk -v a="$w" -v b="$wo" 'BEGIN { printf "%.3f", a / b }')"
+	exit 0
+fi
 
 note "$CHANGES set weight commands on member 1"
 : >"$T/rtt"
