@@ -64,6 +64,8 @@
 #define FLEET_WATCH_RESTART_MS 200     /* after a watch stream ended */
 #define FLEET_PUBLISH_MS 200           /* a member's measurements, as often as the workers fold */
 #define FLEET_PUBLISH_IDLE_MS 5000     /* ... and this often without new requests (windows age) */
+#define FLEET_REWRITE_MIN_MS 1000      /* a rollback not written while connected: first retry */
+#define FLEET_REWRITE_MAX_MS 30000     /* ... doubling up to this */
 
 /* The views a member publishes of each pool. */
 enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
@@ -290,6 +292,8 @@ struct fleet {
 	uint64_t merged_gen;           /* bumped when any publication changes */
 	bool rollback_pending;         /* a rollback waits for etcd */
 	struct fleet_weights pending;  /* ... this one */
+	struct event *rewrite;         /* CONNECTED: the waiting rollback's next write */
+	unsigned rewrite_failures;     /* writes of it failed in a row while connected */
 	uint64_t op_seq;
 	int64_t started_wall_ms;
 };
@@ -347,12 +351,31 @@ static void persist_pending(struct fleet *f, bool pending)
 		log_error("fleet %s: %s", f->name, err);
 }
 
-/* A rollback that could not be written now waits for etcd. */
+uint32_t fleet_rewrite_delay_ms(unsigned failures)
+{
+	uint32_t ms = FLEET_REWRITE_MIN_MS;
+
+	for (unsigned i = 1; i < failures && ms < FLEET_REWRITE_MAX_MS; i++)
+		ms *= 2;
+	return ms < FLEET_REWRITE_MAX_MS ? ms : FLEET_REWRITE_MAX_MS;
+}
+
+/* A rollback that could not be written now waits for etcd. Disconnected,
+ * it is written once the member is connected again (watch_msg); connected
+ * (etcd answered the member but not this write: a timeout, a 5xx, the
+ * weights changing under every try), it is written again after a delay
+ * that doubles with each failure, so it is never left behind while the
+ * member keeps ignoring every other weight (rollback_holding). */
 static void rollback_wait(struct fleet *f, const struct fleet_weights *rec)
 {
 	f->rollback_pending = true;
 	f->pending = *rec;
 	persist_pending(f, true);
+	if (f->phase == FLEET_CONNECTED) {
+		struct timeval tv = clock_ms_to_tv(fleet_rewrite_delay_ms(++f->rewrite_failures));
+		event_del(f->rewrite);
+		evtimer_add(f->rewrite, &tv);
+	}
 }
 
 /* Every operation whose commit this member has applied is done. */
@@ -363,8 +386,11 @@ static void ops_applied(struct fleet *f)
 	for (; o; o = next) {
 		next = o->next;
 		if (o->committed && o->committed <= f->applied_rev) {
-			if (strcmp(o->rec.action, "rollback") == 0 && !f->rollback_pending)
-				persist_pending(f, false); /* in the fleet now */
+			if (strcmp(o->rec.action, "rollback") == 0) {
+				f->rewrite_failures = 0;
+				if (!f->rollback_pending)
+					persist_pending(f, false); /* in the fleet now */
+			}
 			char text[96];
 			textbuf_message(text, sizeof(text), "fleet revision %" PRId64 "\n", o->committed);
 			op_finish(o, 0, text);
@@ -522,8 +548,12 @@ static void write_pending_rollback(struct fleet *f)
 
 	if (!f->rollback_pending)
 		return;
+	event_del(f->rewrite);
 	f->rollback_pending = false;
-	log_info("fleet %s: writing the rollback given while etcd was unreachable", f->name);
+	if (f->rewrite_failures)
+		log_info("fleet %s: writing the rollback again (%u failed)", f->name, f->rewrite_failures);
+	else
+		log_info("fleet %s: writing the rollback given while etcd was unreachable", f->name);
 	if (propose(f, &f->pending, NULL, err, sizeof(err)) < 0)
 		rollback_wait(f, &f->pending);
 }
@@ -963,6 +993,7 @@ static void disconnected(struct fleet *f, const char *why)
 	snprintf(f->last_error, sizeof(f->last_error), "%s", why);
 	cancel_calls(f);
 	event_del(f->keepalive);
+	event_del(f->rewrite); /* the rejoin writes the waiting rollback */
 	f->lease = 0; /* a new one when etcd is back; the old one expires by itself */
 	f->leader[0] = '\0';
 	set_phase(f, FLEET_DISCONNECTED);
@@ -1202,6 +1233,18 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	join_start(arg);
+}
+
+/* The rollback's write failed while connected: once more (disconnected
+ * meanwhile, the rejoin writes it). */
+static void rewrite_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet *f = arg;
+	(void)fd;
+	(void)what;
+
+	if (f->phase == FLEET_CONNECTED)
+		write_pending_rollback(f);
 }
 
 /* ---- the guard's and the rollout's decisions ---------------------------------------------- */
@@ -1511,8 +1554,10 @@ struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, 
 	f->members = calloc(FLEET_MEMBERS_MAX, sizeof(*f->members));
 	f->etcd = etcd_new(base, cl->etcd, cl->netcd, FLEET_ETCD_TIMEOUT_MS);
 	f->retry = evtimer_new(base, retry_cb, f);
+	f->rewrite = evtimer_new(base, rewrite_cb, f);
 	f->keepalive = event_new(base, -1, EV_PERSIST, keepalive_cb, f);
-	if (!f->name || !f->node || !f->address || !f->prefix || !f->members || !f->etcd || !f->retry || !f->keepalive)
+	if (!f->name || !f->node || !f->address || !f->prefix || !f->members || !f->etcd || !f->retry || !f->rewrite ||
+	    !f->keepalive)
 		goto oom;
 	f->weights_key = joined(f->prefix, "weights", "");
 	f->members_prefix = joined(f->prefix, "members/", "");
@@ -1583,6 +1628,8 @@ void fleet_free(struct fleet *f)
 	etcd_free(f->etcd);
 	if (f->retry)
 		event_free(f->retry);
+	if (f->rewrite)
+		event_free(f->rewrite);
 	if (f->keepalive)
 		event_free(f->keepalive);
 	if (f->publish)

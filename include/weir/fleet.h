@@ -60,6 +60,11 @@ struct fleet_member_record {
 char *fleet_member_encode(const struct fleet_member_record *m);
 int fleet_member_decode(const char *value, size_t len, struct fleet_member_record *m, char *err, size_t errlen);
 
+/* A rollback whose write failed while connected is written again after
+ * this many ms: 1 s after the first failure, doubling with each one up to
+ * 30 s (pure). */
+uint32_t fleet_rewrite_delay_ms(unsigned failures);
+
 /* ---- the member (main thread) ------------------------------------------------------ */
 
 struct event_base;

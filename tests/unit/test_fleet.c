@@ -111,12 +111,28 @@ static void test_member(void **state)
 		assert_int_equal(fleet_member_decode(bad[i], strlen(bad[i]), &back, err, sizeof(err)), -1);
 }
 
+/* A rollback whose write failed while connected is written again: 1 s,
+ * doubling, never beyond 30 s, however many failures. */
+static void test_rewrite_delay(void **state)
+{
+	(void)state;
+	assert_int_equal(fleet_rewrite_delay_ms(0), 1000);
+	assert_int_equal(fleet_rewrite_delay_ms(1), 1000);
+	assert_int_equal(fleet_rewrite_delay_ms(2), 2000);
+	assert_int_equal(fleet_rewrite_delay_ms(3), 4000);
+	assert_int_equal(fleet_rewrite_delay_ms(5), 16000);
+	assert_int_equal(fleet_rewrite_delay_ms(6), 30000);
+	assert_int_equal(fleet_rewrite_delay_ms(40), 30000);
+	assert_int_equal(fleet_rewrite_delay_ms(~0u), 30000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_weights_round_trip),
 		cmocka_unit_test(test_weights_refused),
 		cmocka_unit_test(test_member),
+		cmocka_unit_test(test_rewrite_delay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
