@@ -746,6 +746,17 @@ static void call_complete(struct etcd_call *c)
 		}
 		return;
 	}
+	if (c->kind == ETCD_WATCH) {
+		/* A watch is a stream (a 200 head with a chunked body); a whole
+		 * reply, even a well-formed one, is a gateway or proxy that does not
+		 * stream: an error, never a reply the owner would take as a stream
+		 * that ended without a reason. */
+		etcd_reply_dispose(&r);
+		textbuf_message(c->last_err, sizeof(c->last_err), "etcd %s: the watch reply is not a stream (HTTP 200 "
+		                "without chunked framing)", c->e->eps[c->ep].text);
+		call_finish(c, NULL, c->last_err);
+		return;
+	}
 	c->e->cur = c->ep;
 	call_finish(c, &r, NULL);
 	etcd_reply_dispose(&r);

@@ -1124,6 +1124,8 @@ static void watch_done(void *arg, const struct etcd_reply *r, const char *err)
 	(void)r;
 
 	f->watch_call = NULL;
+	if (!err)
+		err = "ended without a reason"; /* etcd.c always gives one; never NULL to %s */
 	if (f->phase == FLEET_CONNECTED) {
 		struct timeval tv = clock_ms_to_tv(FLEET_WATCH_RESTART_MS);
 		log_warn("fleet %s: watch ended (%s); reading the fleet's keys again", f->name, err);

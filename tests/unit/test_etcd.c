@@ -534,6 +534,32 @@ static void test_client_watch_stream(void **state)
 	free(reply);
 }
 
+/* A watch answered by a whole 200 reply (a gateway or proxy that does not
+ * stream) ends with an error that says so, never with a reply and no
+ * error text. */
+static void test_client_watch_not_a_stream(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	struct outcome o = { .base = base };
+	(void)state;
+
+	char *reply = by_length("HTTP/1.1 200 OK\r\n", "{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}");
+	fake_start(&fk, base, reply, 0);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	assert_non_null(etcd_watch(e, etcd_body_watch("f", 1, 0), msg_cb, done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	assert_false(o.ok);
+	assert_int_equal(o.messages, 0);
+	assert_non_null(strstr(o.err, "not a stream"));
+	assert_non_null(strstr(o.err, fk.text));
+	etcd_free(e);
+	fake_stop(&fk);
+	event_base_free(base);
+	free(reply);
+}
+
 static void test_client_failover_and_limits(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -627,6 +653,7 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_client_reply_in_pieces),
 		cmocka_unit_test(test_client_watch_stream),
+		cmocka_unit_test(test_client_watch_not_a_stream),
 		cmocka_unit_test(test_client_failover_and_limits),
 		cmocka_unit_test(test_client_caps),
 	};
