@@ -308,6 +308,7 @@ static void set_phase(struct fleet *f, enum fleet_phase p)
 static void join_start(struct fleet *f);
 static void member_write(struct fleet *f);
 static void apply_leader_kv(struct fleet *f, const struct etcd_kv *kv);
+static void seed(struct fleet *f);
 static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv);
 
 /* ---- operations ---------------------------------------------------------------------- */
@@ -440,7 +441,9 @@ static void op_txn_done(void *arg, const struct etcd_reply *r, const char *err)
 		ops_applied(f);
 		return;
 	}
-	if (rev > f->seen_rev)
+	if (!kv)
+		f->seen_rev = 0; /* the key is gone (deleted): the next try is conditioned on its absence */
+	else if (rev > f->seen_rev)
 		f->seen_rev = rev;
 	if (rollback && ++op->tries < FLEET_ROLLBACK_TRIES) {
 		if (op_send(op) < 0) {
@@ -571,8 +574,14 @@ static void apply_weights_kv(struct fleet *f, const struct etcd_kv *kv)
 	if (kv->mod_revision > f->seen_rev)
 		f->seen_rev = kv->mod_revision;
 	if (kv->deleted) {
-		log_warn("fleet %s: %s was deleted at revision %" PRId64 "; the weights stay (canary %.2f%%)", f->name,
-		         f->weights_key, kv->mod_revision, canary_weight(f->canary) / 100.0);
+		/* A change is conditioned on the key's mod_revision; a deleted key
+		 * has none (0): the next change is the fleet's first weights
+		 * again, this member's unless another member's came first. */
+		log_warn("fleet %s: %s was deleted at revision %" PRId64 "; the weights stay (canary %.2f%%) and are "
+		         "proposed as the fleet's", f->name, f->weights_key, kv->mod_revision,
+		         canary_weight(f->canary) / 100.0);
+		f->seen_rev = 0;
+		seed(f);
 		return;
 	}
 	if (fleet_weights_decode(kv->value, kv->vlen, &w, why, sizeof(why)) < 0) {

@@ -10,7 +10,8 @@
 #     /stats.json "fleet" and the metrics;
 #   - two operators' set weight at once: one wins, the other is refused with
 #     the revision conflict, never a mix;
-#   - a corrupt weight record in etcd is logged and never applied;
+#   - a corrupt weight record in etcd is logged and never applied; a
+#     deleted weights key is written again and changes go on;
 #   - kill -9 a member, change the weights, restart it: it rejoins with the
 #     fleet's weights;
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
@@ -239,6 +240,24 @@ assert_eq "the corrupt records changed nothing" "7.0 7.0 7.0" "$(canary_of 1) $(
 run "$WEIRCTL" -s "$T/w2.sock" set weight canary 8
 assert_eq "set weight over a corrupt record works" 0 "$RUN_RC"
 wait_for "all at 8" 5 all_canary_is 8.0
+
+# ---- the weights key deleted: proposed again, changes go on -------------------------------------------
+# Every change is conditioned on the key's mod_revision; a deleted key has
+# none: the members propose their weights as the fleet's first again.
+weights_rev() { json_get "$(ectl get /weir/shop/weights -w json)" '.kvs[0].mod_revision'; }
+reseeded() { ectl get /weir/shop/weights | grep -q "the fleet's first weights"; }
+applied_is() { [[ $(json_get "$(stats "$1")" .fleet.applied_revision) == "$2" ]]; }
+ectl del /weir/shop/weights >/dev/null
+for i in 1 2 3; do
+	wait_for "member $i logs the deleted weights" 5 grep -q "weights was deleted" "$(bg_log "weir$i")"
+done
+wait_for "the weights key written again by a member" 5 reseeded
+rev=$(weights_rev)
+for i in 1 2 3; do wait_for "member $i applied the weights written again" 5 applied_is "$i" "$rev"; done
+assert_eq "the deleted key changed nothing" "8.0 8.0 8.0" "$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+run "$WEIRCTL" -s "$T/w3.sock" set weight canary 9
+assert_eq "set weight after the weights key was deleted works" 0 "$RUN_RC"
+wait_for "all at 9" 5 all_canary_is 9.0
 
 # ---- kill -9 a member mid-change and restart it: it rejoins with the fleet's weights ------------------
 kill_bg weir3 KILL
