@@ -533,6 +533,11 @@ static int propose(struct fleet *f, struct fleet_weights *rec, struct control_la
 	op->rec = *rec;
 	op->next = f->ops;
 	f->ops = op;
+	/* A rollback is in the state file as still to write before it leaves:
+	 * a member killed before etcd committed it writes it again after its
+	 * restart instead of applying the older record etcd holds. */
+	if (strcmp(rec->action, "rollback") == 0)
+		persist_pending(f, true);
 	if (op_send(op) < 0) {
 		op->later = NULL;
 		op_finish(op, -1, NULL);
@@ -605,6 +610,8 @@ static void apply_weights_kv(struct fleet *f, const struct etcd_kv *kv)
 	f->merged_gen++; /* the runs of this revision only, from now on */
 	member_write(f);
 	ops_applied(f);
+	if (!rollback_holding(f))
+		persist_pending(f, false); /* every rollback of this member committed and applied */
 }
 
 static bool has_prefix(const struct etcd_kv *kv, const char *prefix, size_t n)
@@ -1350,7 +1357,10 @@ static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer
 
 	snprintf(rec.reason, sizeof(rec.reason), "%s", a->reason && a->reason[0] ? a->reason : "manual rollback");
 	snprintf(rec.node, sizeof(rec.node), "%s", f->node);
-	/* Users first: here at once, then the fleet. */
+	/* Users first: here at once, then the fleet; the state file says it
+	 * is still to write before the weights change (a crash in between
+	 * writes it after the restart). */
+	persist_pending(f, true);
 	struct canary_fleet_change ch = { .after = 0, .rollback = true, .actor = WEIGHTS_ACTOR_CONTROL,
 	                                  .action = "rollback", .reason = rec.reason, .node = f->node };
 	canary_apply_fleet(f->canary, &ch);

@@ -17,6 +17,8 @@
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
 #     refused, rollback acts here at once; etcd back: every member
 #     converges to the rollback within 10 s.
+#   - a rollback given while connected and a crash before etcd committed
+#     it (etcd paused): the restarted member still writes it.
 # Skips (77) without etcd and etcdctl.
 . "$(dirname "$0")/lib.sh"
 
@@ -419,6 +421,29 @@ note "converged $(($(now_ms) - t0)) ms after etcd was restarted"
 wait_for "member 1's state file has nothing left to write" 10 bash -c "! grep -q fleet_rollback_pending '$T/state1'"
 ev=$(ctl 3 show events 1)
 assert_contains "member 3's event: member 1's rollback" '"node":"weir-1"' "$ev"
+
+# A rollback given while connected, then a crash before etcd committed it
+# (etcd paused): the state file marked it as still to write before it was
+# proposed, so the restarted member writes it rather than apply the older
+# record etcd holds.
+ctl 2 set weight canary 25 >/dev/null
+wait_for "all at 25" 5 all_canary_is 25.0
+wait_for "member 1 connected" 10 connected 1
+for i in 1 2 3; do kill_bg "etcd$i" STOP; done
+( "$WEIRCTL" -s "$T/w1.sock" rollback "drill: crash before the commit" >"$T/rb2.out" 2>&1 || true ) &
+rbpid=$!
+wait_for "member 1 rolled back at once" 2 canary_is 1 0.0
+wait_for "member 1's state file marks the rollback in flight as still to write" 2 \
+	grep -q "fleet_rollback_pending = true" "$T/state1"
+kill_bg weir1 KILL
+wait_bg weir1 10 >/dev/null || true
+wait "$rbpid" || true
+assert_contains "the rollback waited for etcd's commit (proposed while connected): no reply before the crash" \
+	"closed the connection before the reply" "$(<"$T/rb2.out")"
+for i in 1 2 3; do kill_bg "etcd$i" CONT; done
+start_member 1
+wait_for "every member converges to the rollback in flight at the crash within 10 s" 10 all_canary_is 0.0
+wait_for "member 1's state file has nothing left to write" 10 bash -c "! grep -q fleet_rollback_pending '$T/state1'"
 
 for i in 1 2 3; do stop_bg "weir$i" 15 || fail "weir$i did not stop cleanly"; done
 done_testing
