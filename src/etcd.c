@@ -241,12 +241,34 @@ char *etcd_body_put(const char *key, size_t keylen, const char *value, size_t vl
 	return dump(obj, obj ? set_put(obj, key, keylen, value, vlen, lease) : -1);
 }
 
-char *etcd_body_txn_put(const char *key, size_t keylen, enum etcd_cond cond, int64_t rev, const char *value,
-                        size_t vlen, int64_t lease)
+/* The compare "FENCE_KEY is attached to FENCE_LEASE" on a new object, or
+ * NULL when out of memory. */
+static json_t *lease_compare(const char *fence_key, size_t fence_keylen, int64_t fence_lease)
+{
+	json_t *cmp = json_object();
+	int rc = cmp ? set_b64(cmp, "key", fence_key, fence_keylen) : -1;
+
+	if (rc == 0)
+		rc = json_object_set_new(cmp, "target", jstr("LEASE"));
+	if (rc == 0)
+		rc = json_object_set_new(cmp, "result", jstr("EQUAL"));
+	if (rc == 0)
+		rc = set_int64(cmp, "lease", fence_lease);
+	if (rc < 0) {
+		json_decref(cmp);
+		return NULL;
+	}
+	return cmp;
+}
+
+/* etcd_body_txn_put, with the fence's compare too when FENCE_KEY. */
+static char *txn_put(const char *key, size_t keylen, enum etcd_cond cond, int64_t rev, const char *value,
+                     size_t vlen, int64_t lease, const char *fence_key, size_t fence_keylen, int64_t fence_lease)
 {
 	json_t *obj = json_object(), *cmp = json_object(), *put = json_object(), *range = json_object();
 	json_t *succ = json_object(), *fail = json_object();
-	int rc = obj && cmp && put && range && succ && fail ? 0 : -1;
+	json_t *fence = fence_key ? lease_compare(fence_key, fence_keylen, fence_lease) : NULL;
+	int rc = obj && cmp && put && range && succ && fail && (fence || !fence_key) ? 0 : -1;
 
 	if (rc == 0)
 		rc = set_b64(cmp, "key", key, keylen);
@@ -270,8 +292,8 @@ char *etcd_body_txn_put(const char *key, size_t keylen, enum etcd_cond cond, int
 		range = NULL;
 	}
 	if (rc == 0) {
-		rc = json_object_set_new(obj, "compare", json_pack("[o]", cmp));
-		cmp = NULL;
+		rc = json_object_set_new(obj, "compare", fence ? json_pack("[oo]", cmp, fence) : json_pack("[o]", cmp));
+		cmp = fence = NULL;
 	}
 	if (rc == 0) {
 		rc = json_object_set_new(obj, "success", json_pack("[o]", succ));
@@ -282,11 +304,24 @@ char *etcd_body_txn_put(const char *key, size_t keylen, enum etcd_cond cond, int
 		fail = NULL;
 	}
 	json_decref(cmp);
+	json_decref(fence);
 	json_decref(put);
 	json_decref(range);
 	json_decref(succ);
 	json_decref(fail);
 	return dump(obj, rc);
+}
+
+char *etcd_body_txn_put(const char *key, size_t keylen, enum etcd_cond cond, int64_t rev, const char *value,
+                        size_t vlen, int64_t lease)
+{
+	return txn_put(key, keylen, cond, rev, value, vlen, lease, NULL, 0, 0);
+}
+
+char *etcd_body_txn_put_fenced(const char *key, size_t keylen, int64_t rev, const char *value, size_t vlen,
+                               const char *fence_key, size_t fence_keylen, int64_t fence_lease)
+{
+	return txn_put(key, keylen, ETCD_IF_MOD_REVISION, rev, value, vlen, 0, fence_key, fence_keylen, fence_lease);
 }
 
 char *etcd_body_lease_grant(int64_t ttl_seconds)

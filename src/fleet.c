@@ -249,6 +249,7 @@ struct op {
 	struct fleet_weights rec;
 	int64_t base;                  /* the weights' mod_revision it is based on */
 	int64_t committed;             /* the revision etcd committed it at; 0: not yet */
+	bool fenced;                   /* the leader's: commits only while the leader key has our lease */
 	struct etcd_call *call;
 	struct event *deadline;
 	int tries;
@@ -441,6 +442,14 @@ static void op_txn_done(void *arg, const struct etcd_reply *r, const char *err)
 		ops_applied(f);
 		return;
 	}
+	if (op->fenced && rev == op->base) {
+		/* the weights as they were: the leader key is no longer ours */
+		log_warn("fleet %s: %s %s to canary %.2f%% dropped: %s no longer leads (the leader key is not held by its "
+		         "lease %" PRIx64 ")", f->name, weights_actor_name(op->rec.actor), op->rec.action,
+		         op->rec.canary / 100.0, f->node, (uint64_t)f->lease);
+		op_finish(op, -1, "not the leader");
+		return;
+	}
 	if (!kv)
 		f->seen_rev = 0; /* the key is gone (deleted): the next try is conditioned on its absence */
 	else if (rev > f->seen_rev)
@@ -476,9 +485,14 @@ static int op_send(struct op *op)
 {
 	struct fleet *f = op->f;
 	char *value = fleet_weights_encode(&op->rec);
-	char *body = value ? etcd_body_txn_put(f->weights_key, strlen(f->weights_key), ETCD_IF_MOD_REVISION,
-	                                      f->seen_rev, value, strlen(value), 0)
-	                   : NULL;
+	char *body = NULL;
+
+	if (value && op->fenced)
+		body = etcd_body_txn_put_fenced(f->weights_key, strlen(f->weights_key), f->seen_rev, value, strlen(value),
+		                                f->leader_key, strlen(f->leader_key), f->lease);
+	else if (value)
+		body = etcd_body_txn_put(f->weights_key, strlen(f->weights_key), ETCD_IF_MOD_REVISION, f->seen_rev, value,
+		                         strlen(value), 0);
 
 	free(value);
 	op->base = f->seen_rev;
@@ -517,8 +531,8 @@ static void next_op_id(struct fleet *f, char *buf, size_t len)
 
 /* Propose REC (its op id is set here) for LATER (may be NULL). Returns 0
  * (the answer comes through LATER), or -1 with ERR. */
-static int propose(struct fleet *f, struct fleet_weights *rec, struct control_later *later, char *err,
-                   size_t errlen)
+static int propose_op(struct fleet *f, struct fleet_weights *rec, struct control_later *later, bool fenced,
+                      char *err, size_t errlen)
 {
 	struct op *op = calloc(1, sizeof(*op));
 	struct timeval tv = clock_ms_to_tv(FLEET_OP_TIMEOUT_MS);
@@ -531,6 +545,7 @@ static int propose(struct fleet *f, struct fleet_weights *rec, struct control_la
 	next_op_id(f, rec->op, sizeof(rec->op));
 	op->f = f;
 	op->rec = *rec;
+	op->fenced = fenced;
 	op->next = f->ops;
 	f->ops = op;
 	/* A rollback is in the state file as still to write before it leaves:
@@ -547,6 +562,13 @@ static int propose(struct fleet *f, struct fleet_weights *rec, struct control_la
 	op->later = later;
 	evtimer_add(op->deadline, &tv);
 	return 0;
+}
+
+/* An unfenced proposal: an operator's, a rollback, the first weights. */
+static int propose(struct fleet *f, struct fleet_weights *rec, struct control_later *later, char *err,
+                   size_t errlen)
+{
+	return propose_op(f, rec, later, false, err, errlen);
 }
 
 /* The rollback that waited for etcd: written now. */
@@ -1283,7 +1305,10 @@ static void decided(void *ctx, const struct canary_fleet_change *ch)
 		rollback_wait(f, &rec);
 		return;
 	}
-	if (f->phase != FLEET_CONNECTED || propose(f, &rec, NULL, err, sizeof(err)) < 0)
+	/* Fenced: a leader paused past its ttl (another member leads by now)
+	 * must not commit a stale advance. A rollback is not fenced: whoever
+	 * gives it, a rollback always wins. */
+	if (f->phase != FLEET_CONNECTED || propose_op(f, &rec, NULL, true, err, sizeof(err)) < 0)
 		log_info("fleet %s: %s %s to canary %.2f%% dropped: etcd is unreachable", f->name,
 		         weights_actor_name(ch->actor), ch->action, ch->after / 100.0);
 }

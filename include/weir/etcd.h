@@ -68,6 +68,12 @@ enum etcd_cond {
  * otherwise read KEY, so the reply says what won. */
 char *etcd_body_txn_put(const char *key, size_t keylen, enum etcd_cond cond, int64_t rev, const char *value,
                         size_t vlen, int64_t lease);
+/* The same conditioned on KEY's mod_revision == REV and, too, on
+ * FENCE_KEY being attached to FENCE_LEASE (a leader's decision: it commits
+ * only while the leader key is still this member's). Either compare
+ * failing reads KEY. */
+char *etcd_body_txn_put_fenced(const char *key, size_t keylen, int64_t rev, const char *value, size_t vlen,
+                               const char *fence_key, size_t fence_keylen, int64_t fence_lease);
 char *etcd_body_lease_grant(int64_t ttl_seconds);
 /* Keepalive and revoke take the same body. */
 char *etcd_body_lease_id(int64_t id);

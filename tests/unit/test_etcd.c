@@ -135,6 +135,21 @@ static void test_bodies(void **state)
 	assert_field(c, "create_revision", "0");
 	assert_field(json_object_get(json_array_get(json_object_get(j, "success"), 0), "request_put"), "lease", "99");
 	json_decref(j);
+	/* a leader's decision: the weights' revision and the leader key's lease */
+	j = load(etcd_body_txn_put_fenced("k", 1, 42, "v", 1, "l", 1, 7));
+	assert_int_equal(json_array_size(json_object_get(j, "compare")), 2);
+	c = json_array_get(json_object_get(j, "compare"), 0);
+	assert_field(c, "target", "MOD");
+	assert_field(c, "mod_revision", "42");
+	c = json_array_get(json_object_get(j, "compare"), 1);
+	assert_field(c, "key", "bA==");
+	assert_field(c, "target", "LEASE");
+	assert_field(c, "result", "EQUAL");
+	assert_field(c, "lease", "7");
+	assert_null(json_object_get(json_object_get(json_array_get(json_object_get(j, "success"), 0), "request_put"),
+	                            "lease"));
+	assert_field(json_object_get(json_array_get(json_object_get(j, "failure"), 0), "request_range"), "key", "aw==");
+	json_decref(j);
 
 	j = load(etcd_body_lease_grant(5));
 	assert_field(j, "TTL", "5");
