@@ -111,6 +111,33 @@ static int get_text(const json_t *o, const char *name, char *buf, size_t len, bo
 	return 0;
 }
 
+/* S (N bytes) is a node's name as config.c takes one: one segment of an
+ * etcd key (letters, digits, '.', '_', '-'; 1 to CLUSTER_NAME_MAX bytes;
+ * not "." or ".."). No NUL, no quote, no backslash: safe in JSON as is. */
+static bool is_key_segment(const char *s, size_t n)
+{
+	if (n == 0 || n > CLUSTER_NAME_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* S is a listen address as a member publishes it: host:port, [v6]:port
+ * (a zone after '%'), or "-" (none). Safe in JSON as is. */
+static bool is_address(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '.' ||
+		      *s == ':' || *s == '-' || *s == '_' || *s == '[' || *s == ']' || *s == '%'))
+			return false;
+	return true;
+}
+
 /* VALUE as a JSON object (release with json_decref), or NULL with ERR. */
 static json_t *load_object(const char *value, size_t len, char *err, size_t errlen)
 {
@@ -203,11 +230,13 @@ int fleet_member_decode(const char *value, size_t len, struct fleet_member_recor
 		goto out;
 	}
 	m->applied_revision = (int64_t)json_integer_value(r);
-	for (const char *p = m->address; *p; p++) {
-		if ((unsigned char)*p <= ' ' || *p == 0x7f) {
-			snprintf(err, errlen, "address holds a space or a control character");
-			goto out;
-		}
+	if (!is_key_segment(m->node, strlen(m->node))) {
+		snprintf(err, errlen, "node is not a node name (letters, digits, '.', '_', '-')");
+		goto out;
+	}
+	if (!is_address(m->address)) {
+		snprintf(err, errlen, "address is not host:port");
+		goto out;
 	}
 	rc = 0;
 out:
@@ -641,6 +670,17 @@ static bool has_prefix(const struct etcd_kv *kv, const char *prefix, size_t n)
 	return kv->keylen > n && memcmp(kv->key, prefix, n) == 0;
 }
 
+/* The node KV's key (PREFIX then one segment) names, or NULL when the rest
+ * is not a node's name: compared by length, so "weir-1\0x" or "a/b" never
+ * passes for a member's key (the segment holds no NUL: the rest is a C
+ * string of its whole length). */
+static const char *key_node(const struct etcd_kv *kv, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return kv->keylen > n && is_key_segment(kv->key + n, kv->keylen - n) ? kv->key + n : NULL;
+}
+
 static struct member *member_find(struct fleet *f, const char *node)
 {
 	for (size_t i = 0; i < f->nmembers; i++)
@@ -662,10 +702,15 @@ static void member_remove(struct fleet *f, const char *node)
 /* A key under members/ at KV. */
 static void apply_member_kv(struct fleet *f, const struct etcd_kv *kv)
 {
-	const char *node = kv->key + strlen(f->members_prefix);
+	const char *node = key_node(kv, f->members_prefix);
 	struct fleet_member_record rec;
 	char why[256];
 
+	if (!node) {
+		log_error("fleet %s: a key under %s at revision %" PRId64 " does not end in a node name; ignored", f->name,
+		          f->members_prefix, kv->mod_revision);
+		return;
+	}
 	if (kv->deleted) {
 		member_remove(f, node);
 		return;
@@ -700,17 +745,6 @@ static void apply_kv(struct fleet *f, const struct etcd_kv *kv)
 }
 
 /* ---- the leader ------------------------------------------------------------------------ */
-
-static bool is_key_segment(const char *s, size_t n)
-{
-	if (n == 0 || n > CLUSTER_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		      s[i] == '.' || s[i] == '_' || s[i] == '-'))
-			return false;
-	return true;
-}
 
 static void campaign_done(void *arg, const struct etcd_reply *r, const char *err)
 {
@@ -920,9 +954,11 @@ static struct metrics *metrics_find(struct fleet *f, const char *node, bool add)
  * expired, so it leaves the merge). */
 static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 {
-	const char *node = kv->key + strlen(f->metrics_prefix);
+	const char *node = key_node(kv, f->metrics_prefix);
 	char why[256];
 
+	if (!node)
+		return; /* not a member's: never merged */
 	f->merged_gen++;
 	if (kv->deleted) {
 		struct metrics *m = metrics_find(f, node, false);
@@ -932,8 +968,6 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 		}
 		return;
 	}
-	if (!is_key_segment(node, strlen(node)))
-		return;
 	struct metrics *m = metrics_find(f, node, true);
 	if (!m)
 		return;

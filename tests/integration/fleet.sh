@@ -11,7 +11,8 @@
 #   - two operators' set weight at once: one wins, the other is refused with
 #     the revision conflict, never a mix;
 #   - a corrupt weight record in etcd is logged and never applied; a
-#     deleted weights key is written again and changes go on;
+#     deleted weights key is written again and changes go on; hostile
+#     member records (a forged address, a NUL in a key) are refused;
 #   - kill -9 a member, change the weights, restart it: it rejoins with the
 #     fleet's weights;
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
@@ -242,6 +243,27 @@ assert_eq "the corrupt records changed nothing" "7.0 7.0 7.0" "$(canary_of 1) $(
 run "$WEIRCTL" -s "$T/w2.sock" set weight canary 8
 assert_eq "set weight over a corrupt record works" 0 "$RUN_RC"
 wait_for "all at 8" 5 all_canary_is 8.0
+
+# ---- hostile member records: never shown, never aliasing a member ---------------------------------------
+# A record whose address would forge /stats.json, and a key holding a NUL
+# after a member's name (put through the gateway: etcdctl cannot).
+ectl put /weir/shop/members/evil '{"node":"evil","address":"x:1\",\"role\":\"leader","applied_revision":1}' >/dev/null
+gw_put() {
+	"$WEIR_PYTHON" -S - "http://127.0.0.1:${EC[1]}/v3/kv/put" "$1" "$2" <<'PY'
+import base64, json, sys, urllib.request
+key = sys.argv[2].encode().replace(b"\\0", b"\0")
+body = json.dumps({"key": base64.b64encode(key).decode(), "value": base64.b64encode(sys.argv[3].encode()).decode()})
+urllib.request.urlopen(sys.argv[1], body.encode(), timeout=5).read()
+PY
+}
+gw_put '/weir/shop/members/weir-2\0x' '{"node":"weir-2","address":"6.6.6.6:1","applied_revision":1}'
+wait_for "member 1 logs the forged record" 5 grep -q "members/evil at revision .* is not a member record" "$(bg_log weir1)"
+wait_for "member 1 logs the key with a NUL" 5 grep -q "does not end in a node name" "$(bg_log weir1)"
+s=$(stats 1)
+assert_eq "/stats.json stays JSON: the members are the three" "weir-1 weir-2 weir-3" \
+	"$("$WEIR_PYTHON" -S -c 'import json,sys; print(" ".join(sorted(m["node"] for m in json.loads(sys.argv[1])["fleet"]["members"])))' "$s")"
+assert_not_contains "the key with a NUL did not alias member 2" "6.6.6.6" "$(ctl 1 show fleet)"
+ectl del /weir/shop/members/evil >/dev/null
 
 # ---- the weights key deleted: proposed again, changes go on -------------------------------------------
 # Every change is conditioned on the key's mod_revision; a deleted key has

@@ -106,9 +106,24 @@ static void test_member(void **state)
 		"{\"node\":\"a\",\"address\":\"x\"}",
 		"{\"address\":\"x\",\"applied_revision\":1}",
 		"7",
+		/* what would forge /stats.json or another member's key */
+		"{\"node\":\"a\\\"b\",\"address\":\"x:1\",\"applied_revision\":1}",
+		"{\"node\":\"a/b\",\"address\":\"x:1\",\"applied_revision\":1}",
+		"{\"node\":\"..\",\"address\":\"x:1\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"x:1\\\",\\\"role\\\":\\\"leader\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"x:1\\\\\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"<b>:1\",\"applied_revision\":1}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(fleet_member_decode(bad[i], strlen(bad[i]), &back, err, sizeof(err)), -1);
+	/* what a member publishes: host:port, [v6]:port, "-" without a listener */
+	static const char *const good[] = {
+		"{\"node\":\"weir_1.eu-west\",\"address\":\"[fe80::1%eth0]:8080\",\"applied_revision\":0}",
+		"{\"node\":\"a\",\"address\":\"-\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"proxy-1.example.com:80\",\"applied_revision\":1}",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(fleet_member_decode(good[i], strlen(good[i]), &back, err, sizeof(err)), 0);
 }
 
 /* A rollback whose write failed while connected is written again: 1 s,
