@@ -319,6 +319,7 @@ struct fleet {
 	uint64_t pub_at_ms;
 	struct metrics *metrics;       /* the members' publications (FLEET_MEMBERS_MAX) */
 	size_t nmetrics;
+	struct metrics *scratch;       /* a record decoded here before it replaces its member's */
 	uint64_t merged_gen;           /* bumped when any publication changes */
 	bool rollback_pending;         /* a rollback waits for etcd */
 	struct fleet_weights pending;  /* ... this one */
@@ -339,6 +340,7 @@ static void join_start(struct fleet *f);
 static void member_write(struct fleet *f);
 static void apply_leader_kv(struct fleet *f, const struct etcd_kv *kv);
 static void seed(struct fleet *f);
+static void metrics_drop(struct fleet *f, const char *node);
 static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv);
 
 /* ---- operations ---------------------------------------------------------------------- */
@@ -697,6 +699,7 @@ static void member_remove(struct fleet *f, const char *node)
 		return;
 	log_info("fleet %s: member %s left", f->name, node);
 	*m = f->members[--f->nmembers];
+	metrics_drop(f, node); /* a member's measurements count only while it is one */
 }
 
 /* A key under members/ at KV. */
@@ -930,6 +933,20 @@ static void metrics_dispose(struct metrics *m)
 			stats_run_view_dispose(&m->v[p][k]);
 }
 
+/* M with empty views (histograms allocated). Returns 0, or -1 (out of memory). */
+static int metrics_init(struct metrics *m, const char *node)
+{
+	memset(m, 0, sizeof(*m));
+	snprintf(m->node, sizeof(m->node), "%s", node);
+	for (int p = 0; p < POOL_COUNT; p++)
+		for (int k = 0; k < FLEET_VIEWS; k++)
+			if (stats_run_view_init(&m->v[p][k]) < 0) {
+				metrics_dispose(m);
+				return -1;
+			}
+	return 0;
+}
+
 static struct metrics *metrics_find(struct fleet *f, const char *node, bool add)
 {
 	for (size_t i = 0; i < f->nmetrics; i++)
@@ -938,16 +955,33 @@ static struct metrics *metrics_find(struct fleet *f, const char *node, bool add)
 	if (!add || f->nmetrics == FLEET_MEMBERS_MAX)
 		return NULL;
 	struct metrics *m = &f->metrics[f->nmetrics];
-	memset(m, 0, sizeof(*m));
-	snprintf(m->node, sizeof(m->node), "%s", node);
-	for (int p = 0; p < POOL_COUNT; p++)
-		for (int k = 0; k < FLEET_VIEWS; k++)
-			if (stats_run_view_init(&m->v[p][k]) < 0) {
-				metrics_dispose(m);
-				return NULL;
-			}
+	if (metrics_init(m, node) < 0)
+		return NULL;
 	f->nmetrics++;
 	return m;
+}
+
+/* The scratch record, allocated once. Returns 0, or -1 (out of memory). */
+static int scratch_new(struct fleet *f, const char *node)
+{
+	f->scratch = calloc(1, sizeof(*f->scratch));
+	if (f->scratch && metrics_init(f->scratch, node) == 0)
+		return 0;
+	free(f->scratch);
+	f->scratch = NULL;
+	return -1;
+}
+
+/* NODE's publication leaves the merge (its key went, or the member did). */
+static void metrics_drop(struct fleet *f, const char *node)
+{
+	struct metrics *m = metrics_find(f, node, false);
+
+	if (m) {
+		metrics_dispose(m);
+		*m = f->metrics[--f->nmetrics];
+		f->merged_gen++;
+	}
 }
 
 /* A key under metrics/: a member's measurements, or their end (its lease
@@ -959,26 +993,51 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 
 	if (!node)
 		return; /* not a member's: never merged */
-	f->merged_gen++;
 	if (kv->deleted) {
-		struct metrics *m = metrics_find(f, node, false);
-		if (m) {
-			metrics_dispose(m);
-			*m = f->metrics[--f->nmetrics];
-		}
+		metrics_drop(f, node);
 		return;
 	}
-	struct metrics *m = metrics_find(f, node, true);
-	if (!m)
+	/* Decoded into the scratch record first: a record that is not valid,
+	 * has no lease (it would never leave), or is not of a live member
+	 * costs no entry; a valid one swaps its views with its member's. */
+	struct metrics *m = metrics_find(f, node, false);
+	int rc = -1;
+	if (!kv->lease)
+		snprintf(why, sizeof(why), "no lease: it would outlive its member");
+	else if (!member_find(f, node))
+		snprintf(why, sizeof(why), "no member %s in the fleet", node);
+	else if (!f->scratch && scratch_new(f, node) < 0)
+		snprintf(why, sizeof(why), "out of memory");
+	else {
+		snprintf(f->scratch->node, sizeof(f->scratch->node), "%s", node);
+		rc = metrics_decode(kv->value, kv->vlen, f->scratch, why, sizeof(why));
+	}
+	if (rc == 0 && !m)
+		m = metrics_find(f, node, true);
+	if (rc == 0 && m) {
+		struct stats_view tmp[POOL_COUNT][FLEET_VIEWS];
+		memcpy(tmp, m->v, sizeof(tmp));
+		memcpy(m->v, f->scratch->v, sizeof(tmp));
+		memcpy(f->scratch->v, tmp, sizeof(tmp));
+		m->revision = f->scratch->revision;
+		m->valid = true;
+		f->merged_gen++;
 		return;
-	bool was_valid = m->valid;
-	m->valid = metrics_decode(kv->value, kv->vlen, m, why, sizeof(why)) == 0;
-	if (!m->valid && (was_valid || m->revision == 0))
-		log_error("fleet %s: %.*s at revision %" PRId64 " is not a measurement record (%s); member %s leaves the "
-		          "merge until it publishes a good one", f->name, (int)kv->keylen, kv->key, kv->mod_revision, why,
-		          node);
-	if (!m->valid)
+	}
+	if (rc == 0) {
+		log_error("fleet %s: no room for the measurements of %s (%d members at most)", f->name, node,
+		          FLEET_MEMBERS_MAX);
+		return;
+	}
+	if (!m || m->valid || m->revision == 0)
+		log_error("fleet %s: %.*s at revision %" PRId64 " is not a measurement record (%s); member %s %s until it "
+		          "publishes a good one", f->name, (int)kv->keylen, kv->key, kv->mod_revision, why, node,
+		          m ? "leaves the merge" : "is not merged");
+	if (m) {
+		m->valid = false;
 		m->revision = -1;
+		f->merged_gen++;
+	}
 }
 
 /* The sum of view K of every member with a valid record (with SAME_RUN,
@@ -994,6 +1053,9 @@ static void merge(const struct fleet *f, enum fleet_view k, bool same_run, struc
 			const struct stats_view *v = &m->v[p][k];
 			if (!m->valid || (same_run && m->revision != f->applied_rev))
 				continue;
+			if (v->requests > UINT64_MAX - o->requests || v->latency_sum_us > UINT64_MAX - o->latency_sum_us ||
+			    v->abandoned > UINT64_MAX - o->abandoned || v->overridden > UINT64_MAX - o->overridden)
+				continue; /* counts no real fleet reaches: a record left out, not a sum wrapped */
 			hdr_add(o->latency_us, v->latency_us);
 			o->requests += v->requests;
 			o->errors += v->errors;
@@ -1718,6 +1780,9 @@ void fleet_free(struct fleet *f)
 		while (f->nmetrics)
 			metrics_dispose(&f->metrics[--f->nmetrics]);
 	free(f->metrics);
+	if (f->scratch)
+		metrics_dispose(f->scratch);
+	free(f->scratch);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		for (int k = 0; k < FLEET_VIEWS; k++)
 			stats_run_view_dispose(&f->pub[k][p]);

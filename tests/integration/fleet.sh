@@ -13,6 +13,7 @@
 #   - a corrupt weight record in etcd is logged and never applied; a
 #     deleted weights key is written again and changes go on; hostile
 #     member records (a forged address, a NUL in a key) are refused;
+#     measurements without a lease or of no member are never merged;
 #   - kill -9 a member, change the weights, restart it: it rejoins with the
 #     fleet's weights;
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
@@ -331,7 +332,22 @@ merged_matches() {
 	for i in 1 2 3; do sum=$((sum + $(total_of "$i" .pools.canary.total.requests))); done
 	[[ $(total_of 1 .fleet.pools.canary.total.requests) == "$sum" ]]
 }
+# A copy of member 1's measurements under metrics/ghost, without a lease
+# and of no member: refused, never merged, no entry allocated for it.
+"$WEIR_PYTHON" -S - "http://127.0.0.1:${EC[1]}/v3/kv" <<'PY'
+import base64, json, sys, urllib.request
+def call(path, body):
+    return json.loads(urllib.request.urlopen(sys.argv[1] + path, json.dumps(body).encode(), timeout=5).read())
+b64 = lambda b: base64.b64encode(b).decode()
+kv = call("/range", {"key": b64(b"/weir/shop/metrics/weir-1")})["kvs"][0]
+rec = json.loads(base64.b64decode(kv["value"]))
+rec["node"] = "ghost"
+call("/put", {"key": b64(b"/weir/shop/metrics/ghost"), "value": b64(json.dumps(rec).encode())})
+PY
+wait_for "member 1 refuses the measurements without a lease" 5 \
+	grep -q "metrics/ghost at revision .* (no lease: it would outlive its member)" "$(bg_log weir1)"
 wait_for "the merged canary total is the sum of the members'" 5 merged_matches
+ectl del /weir/shop/metrics/ghost >/dev/null
 p99s=$(for i in 1 2 3; do total_of "$i" .pools.canary.total.p99_ms; done | sort -g | tr '\n' ' ')
 mp99=$(total_of 1 .fleet.pools.canary.total.p99_ms)
 note "canary p99 (ms) of the members: $p99s; merged: $mp99"
