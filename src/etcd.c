@@ -473,7 +473,20 @@ static void read_kv(struct reader *rd, const json_t *obj, struct etcd_kv *kv)
 		return;
 	}
 	get_bytes(rd, obj, "key", &kv->key, &kv->keylen);
-	get_bytes(rd, obj, "value", &kv->value, &kv->vlen);
+	/* One value that cannot be read (more than ETCD_VALUE_MAX bytes, or not
+	 * base64) is that key-value's problem, not the reply's: it comes as ""
+	 * with value_bad, its key and revisions intact, so the caller logs and
+	 * skips it and a foreign key under a prefix never fails a whole range. */
+	const json_t *value = json_object_get(obj, "value");
+	if (value && !json_is_string(value)) {
+		bad(rd, "field value is not a string");
+	} else if (etcd_b64_decode(value ? json_string_value(value) : "", value ? json_string_length(value) : 0,
+	                           &kv->value, &kv->vlen) < 0) {
+		kv->value_bad = true;
+		kv->vlen = 0;
+		if (!(kv->value = calloc(1, 1)))
+			bad(rd, "out of memory");
+	}
 	kv->create_revision = get_int64(rd, obj, "create_revision");
 	kv->mod_revision = get_int64(rd, obj, "mod_revision");
 	kv->version = get_int64(rd, obj, "version");

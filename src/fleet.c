@@ -737,6 +737,14 @@ static void apply_member_kv(struct fleet *f, const struct etcd_kv *kv)
 
 static void apply_kv(struct fleet *f, const struct etcd_kv *kv)
 {
+	if (kv->value_bad && !kv->deleted) {
+		/* logged and skipped; the weights key's still counts as its
+		 * revision (refused there as not a weight record) */
+		log_error("fleet %s: the value of %.*s at revision %" PRId64 " is larger than %u bytes or not base64; "
+		          "skipped", f->name, (int)kv->keylen, kv->key, kv->mod_revision, ETCD_VALUE_MAX);
+		if (!(kv->keylen == strlen(f->weights_key) && memcmp(kv->key, f->weights_key, kv->keylen) == 0))
+			return;
+	}
 	if (kv->keylen == strlen(f->weights_key) && memcmp(kv->key, f->weights_key, kv->keylen) == 0)
 		apply_weights_kv(f, kv);
 	else if (has_prefix(kv, f->members_prefix, strlen(f->members_prefix)))

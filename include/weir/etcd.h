@@ -88,6 +88,8 @@ struct etcd_kv {
 	size_t vlen;
 	int64_t create_revision, mod_revision, version, lease;
 	bool deleted;                  /* watch: a DELETE event */
+	bool value_bad;                /* the value was more than ETCD_VALUE_MAX bytes or not base64:
+	                                  VALUE is "", skip it (the rest of the reply is good) */
 };
 
 /* A reply, read by etcd_parse_reply. Fields not in the kind's reply are 0. */

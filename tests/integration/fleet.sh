@@ -13,7 +13,8 @@
 #   - a corrupt weight record in etcd is logged and never applied; a
 #     deleted weights key is written again and changes go on; hostile
 #     member records (a forged address, a NUL in a key) are refused;
-#     measurements without a lease or of no member are never merged;
+#     measurements without a lease or of no member are never merged; a
+#     value above 1 MiB under the prefix is skipped (watch and read);
 #   - kill -9 a member, change the weights, restart it: it rejoins with the
 #     fleet's weights;
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
@@ -265,6 +266,18 @@ assert_eq "/stats.json stays JSON: the members are the three" "weir-1 weir-2 wei
 	"$("$WEIR_PYTHON" -S -c 'import json,sys; print(" ".join(sorted(m["node"] for m in json.loads(sys.argv[1])["fleet"]["members"])))' "$s")"
 assert_not_contains "the key with a NUL did not alias member 2" "6.6.6.6" "$(ctl 1 show fleet)"
 ectl del /weir/shop/members/evil >/dev/null
+# A foreign value above 1 MiB under the fleet's prefix: logged and skipped
+# (the watch and, at member 3's restart below, the read); it stays there.
+"$WEIR_PYTHON" -S - "http://127.0.0.1:${EC[1]}/v3/kv/put" <<'PY'
+import base64, json, sys, urllib.request
+body = {"key": base64.b64encode(b"/weir/shop/junk").decode(), "value": base64.b64encode(b"x" * 1200000).decode()}
+urllib.request.urlopen(sys.argv[1], json.dumps(body).encode(), timeout=10).read()
+PY
+for i in 1 2 3; do
+	wait_for "member $i skips the oversize value" 5 grep -q "/weir/shop/junk at revision .* is larger than" "$(bg_log "weir$i")"
+done
+sleep 1
+for i in 1 2 3; do connected "$i" || fail "member $i not connected after the oversize value"; done
 
 # ---- the weights key deleted: proposed again, changes go on -------------------------------------------
 # Every change is conditioned on the key's mod_revision; a deleted key has

@@ -251,6 +251,36 @@ static void test_replies(void **state)
 	assert_non_null(strstr(err, "no leader"));
 }
 
+/* One value that cannot be read (not base64, or more than ETCD_VALUE_MAX
+ * bytes) is flagged on its key-value; the others of the range stand. */
+static void test_bad_value_skipped(void **state)
+{
+	struct etcd_reply r;
+	char err[256];
+	size_t big = (ETCD_VALUE_MAX / 3 + 1) * 4; /* base64 of more than ETCD_VALUE_MAX bytes */
+	char *body = malloc(big + 256);
+	(void)state;
+
+	assert_non_null(body);
+	int n = snprintf(body, 256, "{\"header\":{\"revision\":\"9\"},\"kvs\":[{\"key\":\"YQ==\",\"value\":\"!!\","
+	                 "\"mod_revision\":\"3\"},{\"key\":\"Yg==\",\"value\":\"");
+	memset(body + n, 'A', big);
+	snprintf(body + n + big, 256, "\",\"mod_revision\":\"4\"},{\"key\":\"Yw==\",\"value\":\"dg==\",\"mod_revision\":\"5\"}]}");
+	assert_int_equal(etcd_parse_reply(ETCD_RANGE, body, strlen(body), &r, err, sizeof(err)), 0);
+	assert_int_equal(r.nkvs, 3);
+	assert_true(r.kvs[0].value_bad);
+	assert_string_equal(r.kvs[0].key, "a");
+	assert_string_equal(r.kvs[0].value, "");
+	assert_int_equal(r.kvs[0].mod_revision, 3);
+	assert_true(r.kvs[1].value_bad);
+	assert_int_equal(r.kvs[1].vlen, 0);
+	assert_int_equal(r.kvs[1].mod_revision, 4);
+	assert_false(r.kvs[2].value_bad);
+	assert_string_equal(r.kvs[2].value, "v");
+	etcd_reply_dispose(&r);
+	free(body);
+}
+
 static void test_bad_replies(void **state)
 {
 	static const struct {
@@ -265,7 +295,7 @@ static void test_bad_replies(void **state)
 		{ ETCD_RANGE, "{\"header\":{\"revision\":\"99999999999999999999\"}}", "revision is not" },
 		{ ETCD_RANGE, "{\"header\":{\"revision\":2.5}}", "revision is not" },
 		{ ETCD_RANGE, "{\"header\":{\"revision\":\"2\"},\"kvs\":{}}", "kvs is not an array" },
-		{ ETCD_RANGE, "{\"header\":{\"revision\":\"2\"},\"kvs\":[{\"key\":\"Zm9v\",\"value\":\"!!\"}]}", "value is not base64" },
+		{ ETCD_RANGE, "{\"header\":{\"revision\":\"2\"},\"kvs\":[{\"key\":\"Zm9v\",\"value\":7}]}", "value is not a string" },
 		{ ETCD_RANGE, "{\"header\":{\"revision\":\"2\"},\"kvs\":[{\"value\":\"YmFy\"}]}", "no key" },
 		{ ETCD_RANGE, "{\"header\":{\"revision\":\"2\"},\"kvs\":[{\"key\":7}]}", "key is not a string" },
 		{ ETCD_RANGE, "{\"header\":{\"revision\":\"2\"},\"kvs\":[3]}", "not an object" },
@@ -292,7 +322,8 @@ static void test_bad_replies(void **state)
 	}
 }
 
-/* Values above the cap and replies above the reply cap are refused. */
+/* Values above the cap are refused (in a reply: that key-value is
+ * flagged), replies above the reply cap too. */
 static void test_caps(void **state)
 {
 	size_t big = ETCD_VALUE_MAX + 3, n;
@@ -306,8 +337,10 @@ static void test_caps(void **state)
 	n = strlen(b64) + 128;
 	body = malloc(n);
 	snprintf(body, n, "{\"header\":{\"revision\":\"2\"},\"kvs\":[{\"key\":\"Zm9v\",\"value\":\"%s\"}]}", b64);
-	assert_int_equal(parse(ETCD_RANGE, body, &r, err), -1);
-	assert_non_null(strstr(err, "at most"));
+	assert_int_equal(parse(ETCD_RANGE, body, &r, err), 0); /* the key-value flagged, not the reply */
+	assert_int_equal(r.nkvs, 1);
+	assert_true(r.kvs[0].value_bad);
+	etcd_reply_dispose(&r);
 	free(body);
 	body = calloc(1, ETCD_REPLY_MAX + 2);
 	memset(body, ' ', ETCD_REPLY_MAX + 1);
@@ -664,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_b64_known_and_strict),
 		cmocka_unit_test(test_bodies),
 		cmocka_unit_test(test_replies),
+		cmocka_unit_test(test_bad_value_skipped),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_client_reply_in_pieces),
