@@ -10,7 +10,8 @@ top=$(pwd)
 
 # Build and test dependencies (Debian package names).
 DEPS=(build-essential autoconf automake pkg-config
-      libevent-dev libssl-dev libconfig-dev libcmocka-dev libnghttp2-dev
+      libevent-dev libssl-dev libconfig-dev libcmocka-dev libnghttp2-dev libjansson-dev
+      etcd-server etcd-client
       curl openssl python3 procps nghttp2-client python3-h2 python3-grpcio
       chromium fonts-liberation tidy
       mandoc logrotate libsystemd-dev systemd man-db prometheus)

@@ -54,6 +54,13 @@ struct canary {
 	size_t slot_cap;
 	int64_t wall_offset_ms;          /* wall clock = monotonic + offset */
 	bool pool_down[POOL_COUNT];      /* health checks: no server up, as last reported */
+	const struct canary_fleet_hooks *fleet;   /* NULL: weir alone */
+	void *fleet_ctx;
+	const char *node;                /* this member, in its own events */
+	struct stats_view merged_window[POOL_COUNT];   /* the fleet's, when it judges them */
+	uint64_t merged_gen;             /* of the merged run views in c->run */
+	bool run_merged;                 /* c->run holds the fleet's run, not this member's */
+	bool fleet_pending;              /* a rollback waits to be written to the fleet */
 };
 
 /* ---- persistence ------------------------------------------------------------------ */
@@ -62,7 +69,8 @@ struct canary {
 static struct weights_record record_of(const struct canary *c, const struct guard *g)
 {
 	return (struct weights_record){ .guard_state = guard_state_name(g->state),
-	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1 };
+	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1,
+	                                .fleet_rollback_pending = c->fleet_pending };
 }
 
 static int save_state(struct canary *c, const struct guard *g, char *err, size_t errlen)
@@ -142,6 +150,7 @@ static void restart_run(struct canary *c, uint64_t now_ms)
 {
 	c->window_since_ms = now_ms;
 	stats_reset_run(c->stats);
+	c->merged_gen = UINT64_MAX;
 	c->run_start_ms = now_ms;
 	c->seg_index = 0;
 }
@@ -309,6 +318,13 @@ int canary_register_commands(struct canary *c, struct control_registry *reg)
 	return control_register(reg, canary_commands, sizeof(canary_commands) / sizeof(canary_commands[0]), c);
 }
 
+/* pause and resume: the last two rows. */
+int canary_register_local_commands(struct canary *c, struct control_registry *reg)
+{
+	size_t n = sizeof(canary_commands) / sizeof(canary_commands[0]);
+	return control_register(reg, canary_commands + n - 2, 2, c);
+}
+
 /* ---- the guard's tick ------------------------------------------------------------------ */
 
 static const char *transition_action(enum guard_state to)
@@ -327,9 +343,14 @@ static void apply_guard_rollback(struct canary *c, const char *reason, uint64_t 
 	if (c->has_rollout)
 		rollout_rolled_back(&c->rollout);
 	struct weights_change ch = { .after = 0, .rec = record_of(c, &c->guard), .actor = WEIGHTS_ACTOR_GUARD,
-	                             .action = "rollback", .reason = reason };
+	                             .action = "rollback", .reason = reason, .node = c->node };
 	weights_change_now(c->weights, &ch);
 	report_step(c, 0, ROLLOUT_OUTCOME_ROLLED_BACK, WEIGHTS_ACTOR_GUARD, reason, now);
+	if (c->fleet) {
+		struct canary_fleet_change fc = { .after = 0, .rollback = true, .actor = WEIGHTS_ACTOR_GUARD,
+		                                  .action = "rollback", .reason = reason };
+		c->fleet->decided(c->fleet_ctx, &fc);
+	}
 }
 
 /* Health checks, apart from the guard's judgement of measurements (so that
@@ -374,6 +395,8 @@ void canary_health_changed(struct canary *c)
 	(void)check_pools(c, clock_now_ms());
 }
 
+static int take_merged(struct canary *c, bool run);
+
 /* The guard's view of the window histograms (for latency confidence bounds). */
 static double window_quantile_ms(void *ctx, enum pool_id pool, double percentile)
 {
@@ -387,6 +410,9 @@ static struct guard_verdict judge_window(struct canary *c, uint64_t now)
 	struct guard_input in;
 
 	stats_snapshot_take_since(c->stats, now, c->window_since_ms, c->snap);
+	if (take_merged(c, false) >= 0) /* the leader judges the fleet's window */
+		for (int p = 0; p < POOL_COUNT; p++)
+			stats_view_copy(&c->snap->pools[p].window, &c->merged_window[p]);
 	memset(&in, 0, sizeof(in));
 	in.canary_weight = current_weight(c);
 	in.quantile_ms = window_quantile_ms;
@@ -444,7 +470,17 @@ static struct guard_verdict judge_sequential(struct canary *c, uint64_t now)
 	}
 	/* Folds come every 200 ms, ticks every 100: a tick with no new data
 	 * has nothing to judge (the run and its segments are as they were). */
-	if (!stats_take_run(c->stats, c->run, &c->run_gen) && c->guard.state == GUARD_WATCHING)
+	int merged = take_merged(c, true); /* the leader judges the fleet's run */
+	bool fresh;
+	if (merged >= 0) {
+		fresh = merged == 1;
+	} else {
+		if (c->run_merged) /* leadership lost: this member's own run again */
+			c->run_gen = UINT64_MAX;
+		c->run_merged = false;
+		fresh = stats_take_run(c->stats, c->run, &c->run_gen);
+	}
+	if (!fresh && c->guard.state == GUARD_WATCHING)
 		return (struct guard_verdict){ .kind = GUARD_VERDICT_NONE, .from = c->guard.state,
 		                               .to = c->guard.state, .judged = c->guard.last.judged };
 	if (now - (c->seg_index ? c->seg_start_ms[0] : c->run_start_ms) >= SEGMENT_MS) {
@@ -487,8 +523,17 @@ static void drive_rollout(struct canary *c, bool healthy, uint64_t now)
 			         "canary within its thresholds: %s", rollout_step_number(&c->rollout), unproven);
 		return;
 	}
-	struct guard g = c->guard;
 	snprintf(why, sizeof(why), "step %zu healthy for its hold", rollout_step_number(&c->rollout) - 1);
+	if (c->fleet) {
+		/* The fleet commits it and every member applies it (this one
+		 * too); until then the rollout stands where the weight is. */
+		struct canary_fleet_change fc = { .after = next, .actor = WEIGHTS_ACTOR_ROLLOUT, .action = "advance",
+		                                  .reason = why };
+		rollout_rearm(&c->rollout, current_weight(c), now);
+		c->fleet->decided(c->fleet_ctx, &fc);
+		return;
+	}
+	struct guard g = c->guard;
 	guard_rearm(&g, next, now);
 	guard_set_thresholds(&g, rollout_thresholds(&c->rollout));
 	if (change_weight_persisted(c, next, &g, WEIGHTS_ACTOR_ROLLOUT, "advance", ROLLOUT_OUTCOME_ADVANCED, why, now,
@@ -507,6 +552,9 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 
 	if (check_pools(c, now)) /* a weight raised while the canary pool was down */
+		return;
+	/* In a fleet only the leader judges (on the merged measurements). */
+	if (c->fleet && c->fleet->may_judge && !c->fleet->may_judge(c->fleet_ctx))
 		return;
 
 	struct guard_verdict v = c->guard.method == GUARD_METHOD_SEQUENTIAL ? judge_sequential(c, now)
@@ -532,6 +580,111 @@ static void guard_tick_cb(evutil_socket_t fd, short events, void *arg)
 	/* A step is healthy only with every checked canary server up. */
 	if (c->has_rollout)
 		drive_rollout(c, v.judged && health_pool_all_up(c->health, POOL_CANARY), now);
+}
+
+/* ---- the fleet ----------------------------------------------------------------------------- */
+
+void canary_set_fleet(struct canary *c, const struct canary_fleet_hooks *hooks, void *ctx, const char *node)
+{
+	c->fleet = hooks;
+	c->fleet_ctx = ctx;
+	c->node = node;
+}
+
+void canary_take_views(struct canary *c, struct stats_view *window, struct stats_view *run, struct stats_view *total)
+{
+	uint64_t gen = UINT64_MAX;
+
+	stats_snapshot_take_since(c->stats, clock_now_ms(), c->window_since_ms, c->snap);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_view_copy(&window[p], &c->snap->pools[p].window);
+		stats_view_copy(&total[p], &c->snap->pools[p].total);
+	}
+	(void)stats_take_run(c->stats, run, &gen);
+}
+
+/* The fleet's merged measurements when this member judges them: RUN
+ * (into c->run) or the window (into c->merged_window). Returns -1 (judge
+ * this member's own), 0 (unchanged) or 1 (updated). */
+static int take_merged(struct canary *c, bool run)
+{
+	uint64_t gen = UINT64_MAX;
+
+	if (!c->fleet || !c->fleet->merged)
+		return -1;
+	if (run) {
+		if (!c->run_merged)
+			c->merged_gen = UINT64_MAX; /* c->run holds this member's own run */
+		int rc = c->fleet->merged(c->fleet_ctx, true, c->run, &c->merged_gen);
+		if (rc >= 0)
+			c->run_merged = true;
+		return rc;
+	}
+	return c->fleet->merged(c->fleet_ctx, false, c->merged_window, &gen);
+}
+
+void canary_apply_fleet(struct canary *c, const struct canary_fleet_change *ch)
+{
+	uint64_t now = clock_now_ms();
+	uint32_t before = current_weight(c);
+	enum rollout_outcome outcome;
+
+	if (ch->rollback) {
+		if (before == 0 && c->guard.state == GUARD_ROLLED_BACK)
+			return; /* applied here already (this member's own rollback) */
+		guard_rolled_back(&c->guard, ch->reason && ch->reason[0] ? ch->reason : "rollback", now);
+		if (c->has_rollout)
+			rollout_rolled_back(&c->rollout);
+		outcome = ROLLOUT_OUTCOME_ROLLED_BACK;
+	} else {
+		guard_rearm(&c->guard, ch->after, now);
+		if (c->has_rollout) {
+			rollout_rearm(&c->rollout, ch->after, now);
+			guard_set_thresholds(&c->guard, rollout_thresholds(&c->rollout));
+		}
+		outcome = strcmp(ch->action, "promote") == 0   ? ROLLOUT_OUTCOME_PROMOTED
+		          : strcmp(ch->action, "advance") == 0 ? ROLLOUT_OUTCOME_ADVANCED
+		                                               : rollout_outcome_for_weights(before, ch->after);
+		restart_run(c, now);
+	}
+	struct weights_change wc = { .after = ch->after, .rec = record_of(c, &c->guard), .actor = ch->actor,
+	                             .action = ch->action, .reason = ch->reason, .node = ch->node };
+	weights_change_now(c->weights, &wc);
+	if (before != ch->after)
+		report_step(c, ch->after, outcome, ch->actor, ch->reason, now);
+}
+
+uint32_t canary_weight(const struct canary *c)
+{
+	return current_weight(c);
+}
+
+int canary_set_fleet_pending(struct canary *c, bool pending, char *err, size_t errlen)
+{
+	if (c->fleet_pending == pending)
+		return 0;
+	c->fleet_pending = pending;
+	return save_state(c, &c->guard, err, errlen);
+}
+
+bool canary_fleet_pending(const struct canary *c)
+{
+	return c->fleet_pending;
+}
+
+bool canary_rolled_back(const struct canary *c)
+{
+	return c->guard.state == GUARD_ROLLED_BACK;
+}
+
+int canary_plan_promote(const struct canary *c, uint32_t *target, char *err, size_t errlen)
+{
+	*target = WEIGHT_SCALE;
+	if (!c->has_rollout)
+		return 0;
+	/* rollout_promote on a copy: the steps are shared, not freed by it */
+	struct rollout r = c->rollout;
+	return rollout_promote(&r, clock_now_ms(), target, err, errlen);
 }
 
 /* ---- what the status documents read ---------------------------------------------------------- */
@@ -610,7 +763,7 @@ static int run_views_new(struct canary *c)
 {
 	for (int p = 0; p < POOL_COUNT; p++) {
 		if (stats_run_view_init(&c->run[p]) < 0 || stats_run_view_init(&c->seg_base[0][p]) < 0 ||
-		    stats_run_view_init(&c->seg_base[1][p]) < 0)
+		    stats_run_view_init(&c->seg_base[1][p]) < 0 || stats_run_view_init(&c->merged_window[p]) < 0)
 			return -1;
 		c->slot_cap = hdr_slot_count(c->run[p].latency_us);
 		for (int i = 0; i < GUARD_STREAMS; i++) {
@@ -670,6 +823,7 @@ struct canary *canary_new(struct event_base *base, const struct weir_config *cfg
 	bool loaded = weights_loaded(weights, &st);
 	if (loaded)
 		restore_state(c, &st, now);
+	c->fleet_pending = loaded && st.fleet_rollback_pending && cfg->cluster.present;
 	rollout_history_init(&c->history, current_weight(c), now);
 	struct weights_record rec = record_of(c, &c->guard);
 	if (weights_start(weights, &rec, err, errlen) < 0)
@@ -698,6 +852,7 @@ void canary_free(struct canary *c)
 		stats_run_view_dispose(&c->run[p]);
 		stats_run_view_dispose(&c->seg_base[0][p]);
 		stats_run_view_dispose(&c->seg_base[1][p]);
+		stats_run_view_dispose(&c->merged_window[p]);
 		for (int i = 0; i < GUARD_STREAMS; i++) {
 			free(c->slot_lo[i][p]);
 			free(c->slot_hi[i][p]);

@@ -70,6 +70,11 @@
  *   - errors.statuses is "5xx", "4xx", a status (integer or string), or a list
  *     of those. An empty list is allowed: then only weir's own 502/504 count.
  *   - state_file, event_log and access_log must be different files when set.
+ *   - cluster (the fleet): etcd is one or more "http://host:port" endpoints
+ *     with a numeric host or localhost (https is refused as not supported yet,
+ *     never downgraded), no duplicates; name is required, node defaults to
+ *     the host name; both are 1-64 of [A-Za-z0-9._-] since they name etcd
+ *     keys; ttl is whole seconds from 2s to 300s (default 5s).
  *   - TLS files (certificate, key, ca) must be readable, and are then loaded
  *     once by tls.c the way the daemon will load them: a certificate chain
  *     or key that does not parse, a key that does not match its certificate,
@@ -1557,6 +1562,156 @@ static void parse_rollout(struct ctx *c, const config_setting_t *root)
 	}
 }
 
+/* ---- cluster ------------------------------------------------------------- */
+
+/* etcd's leases are whole seconds; below 2s etcd would raise it anyway (its
+ * minimum follows the election timeout), above 5 minutes a dead member would
+ * stay in the fleet for too long to mean anything. */
+#define CLUSTER_TTL_MIN_MS 2000u
+#define CLUSTER_TTL_MAX_MS 300000u
+
+/* A fleet name or node: it becomes one segment of an etcd key, so letters,
+ * digits, '.', '_' and '-', 1 to CLUSTER_NAME_MAX bytes, not "." or "..". */
+static bool is_key_segment(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CLUSTER_NAME_MAX || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* One endpoint "http://host:port" (an optional final "/") into *A, whose
+ * text becomes "host:port". */
+static void cluster_endpoint(struct ctx *c, const config_setting_t *s, const char *path, struct cfg_addr *a)
+{
+	static const char scheme[] = "http://";
+	char hostport[128];
+	const char *text, *rest, *why;
+	size_t n;
+
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		error_at(c, s, "%s must be an endpoint string \"http://host:port\" (got %s)", path, typed_text(s).s);
+		return;
+	}
+	text = config_setting_get_string(s);
+	if (strncasecmp(text, "https://", 8) == 0) {
+		error_at(c, s, "%s: https endpoints are not supported yet; reach etcd over http:// on a "
+		         "trusted network (got %s)", path, quoted(text).s);
+		return;
+	}
+	if (strncasecmp(text, scheme, sizeof(scheme) - 1) != 0) {
+		error_at(c, s, "%s must be an endpoint \"http://host:port\" (got %s)", path, quoted(text).s);
+		return;
+	}
+	rest = text + sizeof(scheme) - 1;
+	n = strlen(rest);
+	if (n > 0 && rest[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof(hostport) || memchr(rest, '/', n) || memchr(rest, '@', n)) {
+		error_at(c, s, "%s must be an endpoint \"http://host:port\" without a path or user "
+		         "(got %s)", path, quoted(text).s);
+		return;
+	}
+	memcpy(hostport, rest, n);
+	hostport[n] = '\0';
+	if (config_parse_address(hostport, &a->ss, &a->len, &why) < 0) {
+		error_at(c, s, "%s is not a valid endpoint: %s (got %s)", path, why, quoted(text).s);
+		return;
+	}
+	set_str(&a->text, hostport);
+	a->line = (int)config_setting_source_line(s);
+}
+
+static void parse_cluster_etcd(struct ctx *c, const config_setting_t *g)
+{
+	const config_setting_t *s = member(g, "etcd");
+	struct cfg_cluster *cl = &c->cfg->cluster;
+	bool one;
+	int n;
+
+	if (s == NULL) {
+		error_at(c, g, "cluster.etcd is required: the etcd endpoints, e.g. "
+		         "( \"http://127.0.0.1:2379\" ) (got nothing)");
+		return;
+	}
+	n = elements(s, &one);
+	if (n == 0 || n > CLUSTER_MAX_ENDPOINTS) {
+		error_at(c, s, "cluster.etcd must list 1 to %d endpoints (got %d)", CLUSTER_MAX_ENDPOINTS, n);
+		return;
+	}
+	cl->etcd = xcalloc((size_t)n, sizeof(*cl->etcd));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = element(s, one, i);
+		struct path p = one ? path_key("", "cluster.etcd") : path_index("cluster.etcd", (unsigned)i);
+		struct cfg_addr *a = &cl->etcd[cl->netcd++];
+
+		cluster_endpoint(c, e, p.s, a);
+		for (size_t j = 0; a->text && j + 1 < cl->netcd; j++) {
+			if (cl->etcd[j].text && same_addr(&cl->etcd[j], a)) {
+				error_at(c, e, "%s duplicates cluster.etcd[%zu] (got %s)", p.s, j, quoted(a->text).s);
+				break;
+			}
+		}
+	}
+}
+
+/* NAME (cluster.name or .node) into *OUT when it is a valid key segment. */
+static void read_cluster_segment(struct ctx *c, const config_setting_t *g, const char *key, char **out)
+{
+	const char *v = NULL;
+
+	if (read_string(c, g, "cluster", key, &v) <= 0)
+		return;
+	if (!is_key_segment(v)) {
+		error_at(c, member(g, key), "cluster.%s must be 1 to %d letters, digits, '.', '_' or '-' "
+		         "(it names etcd keys) (got %s)", key, CLUSTER_NAME_MAX, quoted(v).s);
+		return;
+	}
+	set_str(out, v);
+}
+
+static void parse_cluster(struct ctx *c, const config_setting_t *root)
+{
+	static const char *const keys[] = { "etcd", "name", "node", "ttl", NULL };
+	const config_setting_t *g = read_group(c, root, "", "cluster");
+	struct cfg_cluster *cl = &c->cfg->cluster;
+	uint64_t ttl;
+
+	if (g == NULL)
+		return;
+	cl->present = true;
+	cl->line = (int)config_setting_source_line(g);
+	check_keys(c, g, "cluster", keys);
+	parse_cluster_etcd(c, g);
+	if (member(g, "name") == NULL)
+		error_at(c, g, "cluster.name is required: instances with the same name share one canary "
+		         "(got nothing)");
+	read_cluster_segment(c, g, "name", &cl->name);
+	read_cluster_segment(c, g, "node", &cl->node);
+	if (read_duration(c, g, "cluster", "ttl", false, &ttl) > 0) {
+		if (ttl % 1000 != 0 || ttl < CLUSTER_TTL_MIN_MS || ttl > CLUSTER_TTL_MAX_MS)
+			error_at(c, member(g, "ttl"), "cluster.ttl must be whole seconds from %us to %us "
+			         "(etcd leases are in seconds) (got %s)", CLUSTER_TTL_MIN_MS / 1000,
+			         CLUSTER_TTL_MAX_MS / 1000, value_text(member(g, "ttl")).s);
+		else
+			cl->ttl_ms = ttl;
+	}
+	if (cl->node == NULL && member(g, "node") == NULL) {
+		/* The host name is what an operator would pick; said in weir.conf(5). */
+		char host[256] = "";
+
+		if (gethostname(host, sizeof(host) - 1) < 0 || !is_key_segment(host))
+			error_at(c, g, "cluster.node is required here: the host name %s cannot name an etcd "
+			         "key (got nothing)", quoted(host).s);
+		else
+			set_str(&cl->node, host);
+	}
+}
+
 /* ---- files --------------------------------------------------------------- */
 
 static void parse_files(struct ctx *c, const config_setting_t *root)
@@ -1620,6 +1775,7 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->guard.action = GUARD_ACTION_ROLLBACK;
 	cfg->rollout.hold_ms = 600000;
 	cfg->rollout.auto_advance = true;
+	cfg->cluster.ttl_ms = 5000;
 	cfg->pools[POOL_BASELINE].tls.verify = true;
 	cfg->pools[POOL_CANARY].tls.verify = true;
 	cfg->state_file = xstrdup(WEIR_DEFAULT_STATE_FILE);
@@ -1631,7 +1787,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root)
 {
 	static const char *const keys[] = {
 		"listen", "workers", "admin", "pools", "split", "errors", "timeouts", "limits",
-		"guard", "rollout", "state_file", "event_log", "access_log", NULL
+		"guard", "rollout", "cluster", "state_file", "event_log", "access_log", NULL
 	};
 	check_keys(c, root, "", keys);
 	parse_admin(c, root);          /* before listen: a listener must not take its address */
@@ -1644,6 +1800,7 @@ static void parse_root(struct ctx *c, const config_setting_t *root)
 	parse_limits(c, root);
 	parse_guard(c, root);          /* before rollout: steps inherit its thresholds */
 	parse_rollout(c, root);
+	parse_cluster(c, root);
 	parse_files(c, root);
 }
 
@@ -1771,6 +1928,11 @@ void config_free(struct weir_config *cfg)
 	free(cfg->split.sticky_cookie);
 	free(cfg->split.override_header);
 	free(cfg->rollout.steps);
+	for (i = 0; i < cfg->cluster.netcd; i++)
+		free(cfg->cluster.etcd[i].text);
+	free(cfg->cluster.etcd);
+	free(cfg->cluster.name);
+	free(cfg->cluster.node);
 	free(cfg->state_file);
 	free(cfg->event_log);
 	free(cfg->access_log);

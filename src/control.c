@@ -399,7 +399,7 @@ static int run_help(const struct control_registry *reg, struct evbuffer *out, ch
 
 /* Row number I of REG with CALL's arguments: checked, then run. */
 static int run_command(const struct control_registry *reg, size_t i, const struct call *call,
-                       struct evbuffer *out, char *err, size_t errlen)
+                       struct control_later *later, struct evbuffer *out, char *err, size_t errlen)
 {
 	struct control_args a;
 	char *owned;
@@ -409,8 +409,13 @@ static int run_command(const struct control_registry *reg, size_t i, const struc
 		return run_help(reg, out, err, errlen);
 	if (parse_args(reg->entries[i - 1].row->args, call, &a, &owned, err, errlen) < 0)
 		return -1;
+	a.later = later;
 	rc = reg->entries[i - 1].row->handler(reg->entries[i - 1].ctx, &a, out, err, errlen);
 	free(owned);
+	if (rc == CONTROL_LATER && !later) {
+		snprintf(err, errlen, "internal error: a reply deferred where it cannot be");
+		rc = -1;
+	}
 	return rc;
 }
 
@@ -515,7 +520,11 @@ static void mark_cut(char *err, size_t errlen)
 	memcpy(err + at, more, sizeof(more));
 }
 
-void control_execute(const struct control_registry *reg, const char *line, size_t len, struct evbuffer *out)
+/* control_execute with LATER (NULL: the reply is due now). Returns
+ * CONTROL_LATER when the handler kept LATER (nothing appended to OUT),
+ * else 0. */
+static int execute(const struct control_registry *reg, const char *line, size_t len, struct control_later *later,
+                   struct evbuffer *out)
 {
 	char quoted[ECHO_MAX + 4], err[ERR_MAX];
 	const struct control_command *cmd;
@@ -525,16 +534,18 @@ void control_execute(const struct control_registry *reg, const char *line, size_
 	struct call call;
 	size_t nw;
 
+	int rc;
+
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	if (!line_is_text(line, len)) {
 		reply_err(out, "invalid bytes in command");
-		return;
+		return 0;
 	}
 	tokenize(&cl, line, len);
 	if (cl.ntoks == 0) {
 		reply_err(out, "empty command (try help)");
-		return;
+		return 0;
 	}
 
 	found = command_find(reg, &cl);
@@ -543,13 +554,13 @@ void control_execute(const struct control_registry *reg, const char *line, size_
 		const char *end = cl.toks[n - 1].p + cl.toks[n - 1].len;
 		echo(quoted, sizeof(quoted), cl.toks[0].p, (size_t)(end - cl.toks[0].p));
 		evbuffer_add_printf(out, "ERR unknown command '%s' (try help)\n\n", quoted);
-		return;
+		return 0;
 	}
 	cmd = listed_row(reg, (size_t)found);
 	nw = command_nwords(cmd);
 	if (!arity_ok(cmd->args, cl.ntoks - nw)) {
 		evbuffer_add_printf(out, "ERR usage: %s\n\n", cmd->usage);
-		return;
+		return 0;
 	}
 
 	call = (struct call){ .args = cl.toks + nw, .nargs = cl.ntoks - nw };
@@ -564,16 +575,23 @@ void control_execute(const struct control_registry *reg, const char *line, size_
 	payload = evbuffer_new();
 	if (!payload) {
 		reply_err(out, "out of memory");
-		return;
+		return 0;
 	}
 	err[0] = '\0';
-	if (run_command(reg, (size_t)found, &call, payload, err, sizeof(err)) == 0) {
+	rc = run_command(reg, (size_t)found, &call, later, payload, err, sizeof(err));
+	if (rc == 0) {
 		reply_ok(out, payload);
-	} else {
+	} else if (rc != CONTROL_LATER) {
 		mark_cut(err, sizeof(err));
 		reply_err(out, err);
 	}
 	evbuffer_free(payload);
+	return rc == CONTROL_LATER ? CONTROL_LATER : 0;
+}
+
+void control_execute(const struct control_registry *reg, const char *line, size_t len, struct evbuffer *out)
+{
+	(void)execute(reg, line, len, NULL, out);
 }
 
 /* ---- clients ---------------------------------------------------------------------- */
@@ -590,7 +608,13 @@ struct client {
 	struct bufferevent *bev;
 	bool discarding;        /* inside an over-long line: drop up to the next LF */
 	bool eof;               /* the client will send nothing more */
+	struct control_later *waiting;  /* a command's reply is still to come */
 	struct client *prev, *next;
+};
+
+/* A reply a handler gives later; its client, NULL once that has gone. */
+struct control_later {
+	struct client *cl;
 };
 
 struct control {
@@ -614,6 +638,8 @@ static void client_free(struct client *cl)
 {
 	struct control *c = cl->ctl;
 
+	if (cl->waiting)
+		cl->waiting->cl = NULL; /* its owner answers into the void */
 	if (cl->prev)
 		cl->prev->next = cl->next;
 	else
@@ -688,9 +714,10 @@ static int client_pump(struct client *cl)
 	struct evbuffer *in = bufferevent_get_input(cl->bev);
 	struct evbuffer *out = bufferevent_get_output(cl->bev);
 
-	while (evbuffer_get_length(out) < CLIENT_OUTPUT_HIGH) {
+	while (!cl->waiting && evbuffer_get_length(out) < CLIENT_OUTPUT_HIGH) {
 		char *line = NULL;
 		size_t len = 0;
+		struct control_later *later;
 		int r = client_next_line(cl, in, &line, &len);
 
 		if (r == 0)
@@ -703,8 +730,18 @@ static int client_pump(struct client *cl)
 			evbuffer_add(out, "ERR line too long\n\n", 19);
 			continue;
 		}
+		later = calloc(1, sizeof(*later));
+		if (!later) {
+			free(line);
+			client_free(cl);
+			return -1;
+		}
+		later->cl = cl;
 		c->busy++;
-		control_execute(&c->reg, line, len, out);
+		if (execute(&c->reg, line, len, later, out) == CONTROL_LATER)
+			cl->waiting = later;
+		else
+			free(later);
 		c->busy--;
 		free(line);
 		if (c->doomed && c->busy == 0) {
@@ -713,7 +750,11 @@ static int client_pump(struct client *cl)
 		}
 	}
 
-	if (cl->eof) {
+	if (cl->waiting) {
+		/* Nothing more is read until the reply is out: a client cannot
+		 * queue commands behind a slow one. */
+		bufferevent_disable(cl->bev, EV_READ);
+	} else if (cl->eof) {
 		if (evbuffer_get_length(in) == 0 && evbuffer_get_length(out) == 0) {
 			client_free(cl);
 			return -1;
@@ -753,6 +794,33 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	/* BEV_EVENT_ERROR (reset, EPIPE) or BEV_EVENT_TIMEOUT (idle, or not
 	 * reading its replies). */
 	client_free(cl);
+}
+
+void control_later_done(struct control_later *l, int rc, const char *payload, const char *err)
+{
+	struct client *cl = l->cl;
+
+	free(l);
+	if (!cl)
+		return;
+	cl->waiting = NULL;
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+	if (rc == 0) {
+		struct evbuffer *p = evbuffer_new();
+		if (!p) {
+			reply_err(out, "out of memory");
+		} else {
+			if (payload)
+				evbuffer_add(p, payload, strlen(payload));
+			reply_ok(out, p);
+			evbuffer_free(p);
+		}
+	} else {
+		reply_err(out, err && err[0] ? err : "command failed");
+	}
+	/* The client's next commands run from the event loop, never from
+	 * inside the caller (who may be in the middle of its own work). */
+	bufferevent_trigger(cl->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* Refuse a connection beyond CLIENT_MAX with a proper reply, never blocking. */

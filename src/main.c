@@ -72,6 +72,10 @@ int main(int argc, char **argv)
 		return 1;
 	if (test_only) {
 		printf("configuration ok\n");
+		if (cfg->cluster.present)
+			fprintf(stderr, "weir: note: member %s of fleet %s through %zu etcd endpoint(s), lease %llus; "
+			        "-t does not contact etcd\n", cfg->cluster.node, cfg->cluster.name, cfg->cluster.netcd,
+			        (unsigned long long)(cfg->cluster.ttl_ms / 1000));
 		config_free(cfg);
 		return 0;
 	}

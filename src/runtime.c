@@ -20,6 +20,7 @@
 #include "weir/config.h"
 #include "weir/control.h"
 #include "weir/diag.h"
+#include "weir/fleet.h"
 #include "weir/health.h"
 #include "weir/clock.h"
 #include "weir/log.h"
@@ -28,6 +29,21 @@
 #include "weir/tls.h"
 #include "weir/weights.h"
 #include "weir/worker.h"
+
+static bool cluster_same(const struct cfg_cluster *a, const struct cfg_cluster *b)
+{
+	if (a->present != b->present)
+		return false;
+	if (!a->present)
+		return true;
+	if (a->netcd != b->netcd || strcmp(a->name, b->name) != 0 || strcmp(a->node, b->node) != 0 ||
+	    a->ttl_ms != b->ttl_ms)
+		return false;
+	for (size_t i = 0; i < a->netcd; i++)
+		if (strcmp(a->etcd[i].text, b->etcd[i].text) != 0)
+			return false;
+	return true;
+}
 
 /* What a reload cannot change in a running process: said once, in the log. */
 static void warn_restart_only(const struct weir_config *old, const struct weir_config *cfg)
@@ -49,6 +65,8 @@ static void warn_restart_only(const struct weir_config *old, const struct weir_c
 		log_warn("reload: state_file/event_log changed; they take effect at the next restart");
 	if (strcmp(old->access_log, cfg->access_log) != 0)
 		log_warn("reload: access_log changed; it takes effect at the next restart");
+	if (!cluster_same(&old->cluster, &cfg->cluster))
+		log_warn("reload: cluster changed; it takes effect at the next restart");
 	if (old->guard.window_ms != cfg->guard.window_ms)
 		log_warn("reload: guard.window changed; it takes effect at the next restart");
 	if (old->split.canary_weight != cfg->split.canary_weight)
@@ -207,7 +225,14 @@ static const struct control_command runtime_commands[] = {
 static int register_commands(struct runtime *rt, struct control_registry *reg)
 {
 	control_registry_init(reg);
-	if (canary_register_commands(rt->canary, reg) < 0 || status_register_commands(rt->status, reg) < 0)
+	if (rt->fleet) {
+		/* set weight, rollback and promote are the fleet's */
+		if (fleet_register_commands(rt->fleet, reg) < 0 || canary_register_local_commands(rt->canary, reg) < 0)
+			return -1;
+	} else if (canary_register_commands(rt->canary, reg) < 0) {
+		return -1;
+	}
+	if (status_register_commands(rt->status, reg) < 0)
 		return -1;
 	return control_register(reg, runtime_commands, sizeof(runtime_commands) / sizeof(runtime_commands[0]), rt);
 }
@@ -287,9 +312,13 @@ static int start_control_path(struct runtime *rt, char *err, size_t errlen)
 		return -1;
 	if (!(rt->canary = canary_new(rt->base, cfg, rt->weights, rt->stats, rt->health, err, errlen)))
 		return -1;
+	/* The fleet connects in the background: weir serves from here on with
+	 * the state file's weights, etcd or not. */
+	if (cfg->cluster.present && !(rt->fleet = fleet_new(rt->base, cfg, rt->canary, err, errlen)))
+		return -1;
 	struct status_sources src = {
 		.rt = rt, .stats = rt->stats, .health = rt->health, .weights = rt->weights, .canary = rt->canary,
-		.start_us = rt->start_us, .admission = &rt->admission,
+		.start_us = rt->start_us, .admission = &rt->admission, .fleet = rt->fleet,
 	};
 	if (!(rt->status = status_new(&src, cfg))) {
 		snprintf(err, errlen, "out of memory");
@@ -396,6 +425,7 @@ static void runtime_free(struct runtime *rt)
 	if (rt->access_log)
 		close_access_log(rt);
 	status_free(rt->status);
+	fleet_free(rt->fleet);
 	canary_free(rt->canary);
 	weights_free(rt->weights);
 	stats_free(rt->stats);

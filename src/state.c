@@ -195,6 +195,12 @@ static int load_setting(const config_setting_t *s, struct weir_state *st, unsign
 		}
 		st->rollout_step = (int)v;
 		*seen |= 8u;
+	} else if (strcmp(name, "fleet_rollback_pending") == 0) {
+		if (type != CONFIG_TYPE_BOOL) {
+			*what = "fleet_rollback_pending must be true or false";
+			return -1;
+		}
+		st->fleet_rollback_pending = config_setting_get_bool(s) != 0;
 	} else {
 		*what = NULL;                 /* unknown: the caller names it */
 		return -1;
@@ -358,8 +364,10 @@ int state_save(const char *path, const struct weir_state *st, char *err, size_t 
 	             "version = %d;\n"
 	             "canary_weight = %.2f;      # percent\n"
 	             "guard_state = \"%s\";\n"
-	             "rollout_step = %d;\n",
-	             STATE_VERSION, st->canary_weight / 100.0, st->guard_state, st->rollout_step);
+	             "rollout_step = %d;\n%s",
+	             STATE_VERSION, st->canary_weight / 100.0, st->guard_state, st->rollout_step,
+	             st->fleet_rollback_pending ? "fleet_rollback_pending = true;  # written to etcd once it answers\n"
+	                                        : "");
 	if (n < 0 || (size_t)n >= sizeof(body)) {
 		snprintf(err, errlen, "cannot write state file %s: state text too long", path);
 		return -1;
@@ -487,7 +495,8 @@ int state_remove_stale_temps(const char *path, char *err, size_t errlen)
 static long format_event(char *buf, const struct weir_event *ev, char *err, size_t errlen)
 {
 	char t[40], actor[EVENT_NAME_CAP], action[EVENT_NAME_CAP], reason[EVENT_REASON_CAP];
-	long na, nb, nr = 0;
+	char node[EVENT_NAME_CAP];
+	long na, nb, nr = 0, nn = 0;
 	int n;
 
 	if (!ev->actor || !ev->action || ev->before > WEIGHT_SCALE || ev->after > WEIGHT_SCALE) {
@@ -502,6 +511,10 @@ static long format_event(char *buf, const struct weir_event *ev, char *err, size
 	}
 	if (ev->reason)
 		nr = json_escape_bounded(reason, sizeof(reason), ev->reason, true);
+	if (ev->node && (nn = json_escape_bounded(node, sizeof(node), ev->node, false)) < 0) {
+		snprintf(err, errlen, "invalid event: node longer than %d bytes", EVENT_NAME_CAP);
+		return -1;
+	}
 	if (clock_format_wall(t, sizeof(t), clock_wall_ms(), true) < 0) {
 		snprintf(err, errlen, "the wall clock is outside the years 0000-9999");
 		return -1;
@@ -509,11 +522,12 @@ static long format_event(char *buf, const struct weir_event *ev, char *err, size
 	n = snprintf(buf, EVENT_LINE_CAP,
 	             "{\"time\":\"%s\",\"actor\":\"%.*s\",\"action\":\"%.*s\","
 	             "\"before\":{\"baseline\":%.2f,\"canary\":%.2f},"
-	             "\"after\":{\"baseline\":%.2f,\"canary\":%.2f},\"reason\":%s%.*s%s}\n",
+	             "\"after\":{\"baseline\":%.2f,\"canary\":%.2f},\"reason\":%s%.*s%s%s%.*s%s}\n",
 	             t, (int)na, actor, (int)nb, action,
 	             (WEIGHT_SCALE - ev->before) / 100.0, ev->before / 100.0,
 	             (WEIGHT_SCALE - ev->after) / 100.0, ev->after / 100.0,
-	             ev->reason ? "\"" : "null", (int)nr, reason, ev->reason ? "\"" : "");
+	             ev->reason ? "\"" : "null", (int)nr, reason, ev->reason ? "\"" : "",
+	             ev->node ? ",\"node\":\"" : "", (int)nn, node, ev->node ? "\"" : "");
 	if (n < 0 || n >= EVENT_LINE_CAP) {     /* cannot happen with the caps above */
 		snprintf(err, errlen, "event line too long");
 		return -1;

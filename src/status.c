@@ -13,6 +13,7 @@
 #include "weir/canary.h"
 #include "weir/clock.h"
 #include "weir/config.h"
+#include "weir/fleet.h"
 #include "weir/guard.h"
 #include "weir/json.h"
 #include "weir/rollout.h"
@@ -247,6 +248,39 @@ static void json_canary(struct canary *c, const struct weights *w, struct evbuff
 	evbuffer_add_printf(out, "]");
 }
 
+/* ,"fleet":{... "pools":{merged window and total per pool, as "pools"}} */
+static void json_fleet(struct fleet *f, const struct status_snapshot *snap, struct evbuffer *b)
+{
+	const struct stats_view *window, *total;
+	double wsec = (double)snap->stats->window_ms / 1000.0;
+	struct textbuf t;
+
+	textbuf_start_growing(&t);
+	int rc = fleet_format_json(f, &t);
+	if (rc < 0 || t.truncated || t.off == 0 || t.buf[t.off - 1] != '}') {
+		textbuf_dispose(&t);
+		evbuffer_add_printf(b, ",\"fleet\":null");
+		return;
+	}
+	evbuffer_add_printf(b, ",\"fleet\":");
+	evbuffer_add(b, t.buf, t.off - 1);
+	textbuf_dispose(&t);
+	evbuffer_add_printf(b, ",\"pools\":");
+	if (!fleet_merged_pools(f, &window, &total)) {
+		evbuffer_add_printf(b, "null}");
+		return;
+	}
+	evbuffer_add_printf(b, "{");
+	for (int p = 0; p < POOL_COUNT; p++) {
+		evbuffer_add_printf(b, "%s\"%s\":{\"total\":", p ? "," : "", cfg_pool_name(p));
+		json_view(b, &total[p], false, 0);
+		evbuffer_add_printf(b, ",\"window\":");
+		json_view(b, &window[p], true, wsec);
+		evbuffer_add_printf(b, "}");
+	}
+	evbuffer_add_printf(b, "}}");
+}
+
 void status_stats_json(struct status *st, const struct status_snapshot *snap, struct evbuffer *b)
 {
 	double weights[POOL_COUNT];
@@ -258,6 +292,8 @@ void status_stats_json(struct status *st, const struct status_snapshot *snap, st
 	json_pools(snap, b);
 	evbuffer_add_printf(b, ",");
 	json_canary(st->src.canary, st->src.weights, b);
+	if (st->src.fleet)
+		json_fleet(st->src.fleet, snap, b);
 	evbuffer_add_printf(b, "}");
 }
 
@@ -374,12 +410,28 @@ static void metrics_canary(const struct canary *c, const struct weights *w, stru
 		                    (unsigned long long)weights_changes(w, (enum weights_actor)a));
 }
 
+static void metrics_fleet(const struct fleet *f, struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "# HELP weir_fleet_members Members of the fleet this instance knows, itself included.\n"
+	                       "# TYPE weir_fleet_members gauge\nweir_fleet_members %zu\n"
+	                       "# HELP weir_fleet_is_leader 1 when this member judges the fleet's canary.\n"
+	                       "# TYPE weir_fleet_is_leader gauge\nweir_fleet_is_leader %d\n"
+	                       "# HELP weir_fleet_applied_revision The etcd revision of the weights applied here.\n"
+	                       "# TYPE weir_fleet_applied_revision gauge\nweir_fleet_applied_revision %lld\n"
+	                       "# HELP weir_fleet_connected 1 while this member reaches etcd.\n"
+	                       "# TYPE weir_fleet_connected gauge\nweir_fleet_connected %d\n",
+	                    fleet_member_count(f), fleet_is_leader(f), (long long)fleet_applied_revision(f),
+	                    fleet_connected(f));
+}
+
 void status_metrics(struct status *st, const struct status_snapshot *snap, struct evbuffer *b)
 {
 	metrics_pools(snap, b);
 	metrics_latency(snap, b);
 	metrics_servers(snap, b);
 	metrics_canary(st->src.canary, st->src.weights, b);
+	if (st->src.fleet)
+		metrics_fleet(st->src.fleet, b);
 }
 
 /* ---- control payloads ------------------------------------------------------------ */
@@ -516,6 +568,26 @@ static int show_servers(void *ctx, const struct control_args *a, struct evbuffer
 	return 0;
 }
 
+static int show_fleet(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	struct status *st = ctx;
+	struct textbuf t;
+
+	(void)a;
+	if (!st->src.fleet) {
+		snprintf(err, errlen, "this weir is not in a fleet (no cluster group in its configuration)");
+		return -1;
+	}
+	textbuf_start_growing(&t);
+	if (fleet_format_show(st->src.fleet, &t) < 0) {
+		textbuf_dispose(&t);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	add_text(out, &t, 0, "");
+	return 0;
+}
+
 static const struct control_command status_commands[] = {
 	{ { "show", "weights" }, "show weights",
 	  "the weight of each pool in percent", CONTROL_ARGS_NONE, show_weights },
@@ -531,6 +603,9 @@ static const struct control_command status_commands[] = {
 	{ { "show", "servers" }, "show servers",
 	  "one line per server: pool address state active check_status check_ms check_age_s reason",
 	  CONTROL_ARGS_NONE, show_servers },
+	{ { "show", "fleet" }, "show fleet",
+	  "one line per member of the fleet: node address leader|member|disconnected applied_revision last_seen",
+	  CONTROL_ARGS_NONE, show_fleet },
 };
 
 int status_register_commands(struct status *st, struct control_registry *reg)

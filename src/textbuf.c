@@ -90,3 +90,14 @@ void textbuf_printf(struct textbuf *t, const char *fmt, ...)
 	}
 	t->off += (size_t)n;
 }
+
+void textbuf_message(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}

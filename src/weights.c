@@ -54,10 +54,10 @@ static void recent_add(struct weights *w, const char *line)
 
 /* Record an event: event log (flushed) and the recent ring. */
 static int record_event(struct weights *w, enum weights_actor actor, const char *action, uint32_t before,
-                        uint32_t after, const char *reason, char *err, size_t errlen)
+                        uint32_t after, const char *reason, const char *node, char *err, size_t errlen)
 {
 	struct weir_event ev = { .actor = actor_names[actor], .action = action, .before = before,
-	                         .after = after, .reason = reason && reason[0] ? reason : NULL };
+	                         .after = after, .reason = reason && reason[0] ? reason : NULL, .node = node };
 	char line[EVENT_LINE_MAX];
 
 	if (w->elog) {
@@ -73,7 +73,7 @@ static int record_event(struct weights *w, enum weights_actor actor, const char 
 int weights_note(struct weights *w, enum weights_actor actor, const char *action, const char *reason,
                  char *err, size_t errlen)
 {
-	return record_event(w, actor, action, w->weight, w->weight, reason, err, errlen);
+	return record_event(w, actor, action, w->weight, w->weight, reason, NULL, err, errlen);
 }
 
 /* ---- the state file -------------------------------------------------------------------- */
@@ -83,7 +83,8 @@ static int save_state(struct weights *w, uint32_t weight, const struct weights_r
 {
 	if (!w->state_file[0])
 		return 0;
-	struct weir_state st = { .canary_weight = weight, .rollout_step = rec->rollout_step };
+	struct weir_state st = { .canary_weight = weight, .rollout_step = rec->rollout_step,
+	                         .fleet_rollback_pending = rec->fleet_rollback_pending };
 	snprintf(st.guard_state, sizeof(st.guard_state), "%s", rec->guard_state);
 	return state_save(w->state_file, &st, err, errlen);
 }
@@ -109,7 +110,7 @@ int weights_change_persisted(struct weights *w, const struct weights_change *ch,
 
 	if (save_state(w, ch->after, &ch->rec, err, errlen) < 0)
 		return -1;
-	if (record_event(w, ch->actor, ch->action, before, ch->after, ch->reason, err, errlen) < 0) {
+	if (record_event(w, ch->actor, ch->action, before, ch->after, ch->reason, ch->node, err, errlen) < 0) {
 		save_state(w, before, before_rec, ignored, sizeof(ignored));
 		return -1;
 	}
@@ -127,11 +128,18 @@ void weights_change_now(struct weights *w, const struct weights_change *ch)
 
 	publish(w, ch->after);
 	w->changes[ch->actor]++;
-	log_warn("%s %s: canary %.2f%% -> %.2f%%: %s", actor_names[ch->actor], ch->action, before / 100.0,
-	         ch->after / 100.0, ch->reason ? ch->reason : "");
+	/* A rollback is news; a fleet member applying a committed change is not. */
+	if (ch->after == 0 && before != 0)
+		log_warn("%s %s%s%s: canary %.2f%% -> %.2f%%: %s", actor_names[ch->actor], ch->action,
+		         ch->node ? " by " : "", ch->node ? ch->node : "", before / 100.0, ch->after / 100.0,
+		         ch->reason ? ch->reason : "");
+	else
+		log_info("%s %s%s%s: canary %.2f%% -> %.2f%%%s%s", actor_names[ch->actor], ch->action,
+		         ch->node ? " by " : "", ch->node ? ch->node : "", before / 100.0, ch->after / 100.0,
+		         ch->reason && ch->reason[0] ? ": " : "", ch->reason ? ch->reason : "");
 	if (save_state(w, ch->after, &ch->rec, err, sizeof(err)) < 0)
 		log_error("%s", err);
-	if (record_event(w, ch->actor, ch->action, before, ch->after, ch->reason, err, sizeof(err)) < 0)
+	if (record_event(w, ch->actor, ch->action, before, ch->after, ch->reason, ch->node, err, sizeof(err)) < 0)
 		log_error("%s", err);
 }
 
@@ -150,6 +158,14 @@ uint32_t weights_published(const struct weights *w)
 const char *weights_actor_name(enum weights_actor a)
 {
 	return actor_names[a];
+}
+
+int weights_actor_parse(const char *name)
+{
+	for (int a = 0; a < WEIGHTS_ACTOR_COUNT; a++)
+		if (strcmp(name, actor_names[a]) == 0)
+			return a;
+	return -1;
 }
 
 uint64_t weights_changes(const struct weights *w, enum weights_actor a)

@@ -14,6 +14,7 @@
 
 #include "weir/config-t.h"
 #include "weir/control.h"
+#include "weir/weights.h"
 
 struct canary;
 struct guard;
@@ -22,6 +23,7 @@ struct rollout;
 struct rollout_history;
 struct stats;
 struct stats_snapshot;
+struct stats_view;
 struct weights;
 
 /* Set up guard and rollout from CFG and from what WEIGHTS loaded from the
@@ -46,6 +48,71 @@ int canary_resume(struct canary *c, char *err, size_t errlen);
 /* Register the commands above with the control socket's REG (C outlives
  * the socket). Returns 0 or -1 (control_register). */
 int canary_register_commands(struct canary *c, struct control_registry *reg);
+/* In a fleet, "set weight", "rollback" and "promote" are the fleet's
+ * (fleet.c): only "pause" and "resume", which act on this member. */
+int canary_register_local_commands(struct canary *c, struct control_registry *reg);
+
+/* ---- the fleet (fleet.c) ----------------------------------------------------
+ * In a fleet the weights are decided in etcd: the guard's and the
+ * rollout's decisions go to the fleet instead of being applied here (a
+ * rollback is applied here at once too), and every member applies what the
+ * fleet committed with canary_apply_fleet. */
+
+/* A change of the fleet's weights, as every member applies it. */
+struct canary_fleet_change {
+	uint32_t after;              /* the canary weight */
+	bool rollback;               /* a rollback; else a re-arm at AFTER (set weight, promote, advance) */
+	enum weights_actor actor;
+	const char *action;          /* "set_weight", "rollback", "promote", "advance" */
+	const char *reason;          /* NULL for none */
+	const char *node;            /* the member that decided */
+};
+
+struct canary_fleet_hooks {
+	/* The guard (or the health checks) or the rollout decided CH. A
+	 * rollback has been applied here already; anything else has not. */
+	void (*decided)(void *ctx, const struct canary_fleet_change *ch);
+	/* False: this member does not judge (another one leads). NULL: it does. */
+	bool (*may_judge)(void *ctx);
+	/* The fleet's merged measurements, for the member that judges: the
+	 * window (RUN false) or the run (RUN true) of every pool into OUT[0 ..
+	 * POOL_COUNT) (views from stats_run_view_init). Returns -1 when this member judges
+	 * its own measurements, 0 when OUT already holds generation *GEN, 1
+	 * when OUT and *GEN were updated. */
+	int (*merged)(void *ctx, bool run, struct stats_view *out, uint64_t *gen);
+};
+
+/* Hand the guard's and the rollout's decisions to HOOKS (static) with CTX
+ * from now on; NODE (outlives C) names this member in its own events. */
+void canary_set_fleet(struct canary *c, const struct canary_fleet_hooks *hooks, void *ctx, const char *node);
+
+/* What this member's guard would judge now, for the fleet to publish: per
+ * pool the window (from the last re-arm on), the run and the since-start
+ * total, into arrays of POOL_COUNT views from stats_run_view_init. Main
+ * thread. */
+void canary_take_views(struct canary *c, struct stats_view *window, struct stats_view *run, struct stats_view *total);
+
+/* Apply CH here: the weight (published first, then persisted, with the
+ * deciding node in the event), the guard and the rollout as the command
+ * would have left them. A rollback when this member already stands rolled
+ * back at 0 changes nothing and logs no second event. Main thread. */
+void canary_apply_fleet(struct canary *c, const struct canary_fleet_change *ch);
+
+/* The fleet has (PENDING true) or no longer has a rollback of this member
+ * to write to etcd: persisted with the weights, so that a restart before
+ * etcd is back still writes it. Returns 0 or -1 with ERR. */
+int canary_set_fleet_pending(struct canary *c, bool pending, char *err, size_t errlen);
+/* The state file said a rollback was waiting for the fleet. */
+bool canary_fleet_pending(const struct canary *c);
+
+/* The canary weight this member decided (WEIGHT_SCALE units). */
+uint32_t canary_weight(const struct canary *c);
+/* The guard stands rolled back. */
+bool canary_rolled_back(const struct canary *c);
+
+/* The weight "promote" would move to from here, nothing changed. Returns 0
+ * with *TARGET, or -1 with ERR (stopped after a rollback, at the last step). */
+int canary_plan_promote(const struct canary *c, uint32_t *target, char *err, size_t errlen);
 
 /* Take a reloaded configuration: guard settings and thresholds, rollout steps.
  * The weights are not touched (the persisted ones stay). */

@@ -154,6 +154,21 @@ struct cfg_rollout {
 	bool auto_advance;
 };
 
+/* The fleet (INTERFACE.md "Fleet: several weir instances, one canary"):
+ * present only with a cluster group; otherwise weir runs alone. */
+#define CLUSTER_MAX_ENDPOINTS 16
+#define CLUSTER_NAME_MAX 64           /* name and node: bytes, without the NUL */
+
+struct cfg_cluster {
+	bool present;                     /* cluster group present */
+	struct cfg_addr *etcd;            /* endpoints; text is "host:port" (no scheme) */
+	size_t netcd;
+	char *name;                       /* the fleet: keys live under /weir/<name>/ */
+	char *node;                       /* this member, unique in the fleet */
+	uint64_t ttl_ms;                  /* lease; whole seconds, CLUSTER_TTL_MIN..MAX */
+	int line;                         /* of the cluster group */
+};
+
 struct weir_config {
 	char *path;                       /* the file it was loaded from */
 
@@ -175,6 +190,7 @@ struct weir_config {
 	struct cfg_limits limits;
 	struct cfg_guard guard;
 	struct cfg_rollout rollout;
+	struct cfg_cluster cluster;
 
 	char *state_file;                 /* "" disables persistence */
 	char *event_log;                  /* "" disables the event log */

@@ -27,16 +27,27 @@ enum control_args_kind {
 	CONTROL_ARGS_COUNT,         /* an optional N from 1 to 10000 (default 20): count */
 };
 
+struct control_later;
+
 struct control_args {
 	enum pool_id pool;
 	uint32_t weight;            /* WEIGHT_SCALE units */
 	const char *reason;         /* NULL without one; tabs made spaces */
 	unsigned count;
+	/* Non-NULL when the reply may come later (a client of the socket):
+	 * the handler may keep it and return CONTROL_LATER. */
+	struct control_later *later;
 };
+
+/* A handler's return: the reply comes later, through control_later_done. */
+#define CONTROL_LATER 1
 
 /* A command's handler: runs with valid arguments only. It appends payload
  * lines (each ending in "\n") to OUT and returns 0, or returns -1 with a
- * one-line reason in ERR (several lines are joined with "; "). */
+ * one-line reason in ERR (several lines are joined with "; "), or (with
+ * args->later set) returns CONTROL_LATER and answers with
+ * control_later_done, exactly once, within a bounded time. The client's
+ * next commands wait for that reply, so replies keep their order. */
 typedef int (*control_handler_fn)(void *ctx, const struct control_args *args, struct evbuffer *out,
                                   char *err, size_t errlen);
 
@@ -76,6 +87,11 @@ int control_register(struct control_registry *reg, const struct control_command 
  * wrong arity, bad number, non-text bytes) changes nothing. A handler's
  * multi-line ERR text is joined into one line with "; ". */
 void control_execute(const struct control_registry *reg, const char *line, size_t len, struct evbuffer *out);
+
+/* Answer a command whose handler returned CONTROL_LATER: RC 0 is "OK" with
+ * PAYLOAD (lines, or NULL), -1 is "ERR <ERR>". L is released; when its
+ * client has gone meanwhile, nothing is sent. Main thread. */
+void control_later_done(struct control_later *l, int rc, const char *payload, const char *err);
 
 struct control;
 

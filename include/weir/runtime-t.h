@@ -45,6 +45,7 @@ struct runtime {
 	struct admin *admin;
 	struct weights *weights;            /* owns the published weight */
 	struct canary *canary;              /* the guard driver */
+	struct fleet *fleet;                /* NULL without a cluster group */
 	struct status *status;              /* renders the status documents */
 	struct health *health;              /* active health checks (main thread) */
 	struct control *control;

@@ -16,6 +16,8 @@ struct weir_state {
 	uint32_t canary_weight;       /* hundredths of a percent */
 	char guard_state[16];         /* "idle", "watching", ..., as INTERFACE.md names them */
 	int rollout_step;             /* index into rollout.steps, -1 without a rollout */
+	bool fleet_rollback_pending;  /* a fleet member's rollback not yet written to etcd
+	                                 (optional in the file; written only when true) */
 };
 
 /* Read PATH. Returns 1 when loaded, 0 when the file does not exist (first
@@ -54,6 +56,7 @@ struct weir_event {
 	uint32_t before;              /* canary weight before (hundredths of a percent) */
 	uint32_t after;               /* canary weight after */
 	const char *reason;           /* free text, may be NULL (JSON null) */
+	const char *node;             /* the fleet member that decided; NULL alone (not written) */
 };
 
 struct event_log;

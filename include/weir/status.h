@@ -19,6 +19,7 @@
 #include "weir/health.h"
 
 struct canary;
+struct fleet;
 struct runtime;
 struct stats;
 struct stats_snapshot;
@@ -33,6 +34,7 @@ struct status_sources {
 	struct canary *canary;       /* guard, rollout, report */
 	uint64_t start_us;           /* monotonic start of the process */
 	const struct admission *admission;   /* the TLS failure counts */
+	struct fleet *fleet;         /* NULL: weir alone */
 };
 
 /* One server as every view shows it: the health check's state for a checked
@@ -75,7 +77,7 @@ void status_stats_json(struct status *st, const struct status_snapshot *snap, st
 void status_metrics(struct status *st, const struct status_snapshot *snap, struct evbuffer *out);
 void status_report_json(struct status *st, const struct status_snapshot *snap, struct evbuffer *out);
 
-/* Register "show weights|stats|guard|events|report|servers" with the control
+/* Register "show weights|stats|guard|events|report|servers|fleet" with the control
  * socket's REG (ST outlives the socket); each answer takes its own snapshot.
  * Returns 0 or -1 (control_register). */
 int status_register_commands(struct status *st, struct control_registry *reg);

@@ -35,4 +35,8 @@ void textbuf_append(struct textbuf *t, const char *s, size_t len);
 /* Append; on truncation the text stops at the last whole append. */
 void textbuf_printf(struct textbuf *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Format into BUF of LEN bytes (NUL-terminated), cut when longer: for a
+ * message (a log line, an ERR reply), where a cut message beats none. */
+void textbuf_message(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

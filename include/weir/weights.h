@@ -30,6 +30,7 @@ enum weights_actor {
 struct weights_record {
 	const char *guard_state;     /* guard_state_name() */
 	int rollout_step;            /* -1 without a rollout */
+	bool fleet_rollback_pending; /* a rollback waits to be written to the fleet */
 };
 
 /* One change: the weight after it and what is written about it. */
@@ -39,6 +40,7 @@ struct weights_change {
 	enum weights_actor actor;
 	const char *action;          /* the event's action: "set_weight", "rollback" ... */
 	const char *reason;          /* NULL or "" for none */
+	const char *node;            /* the fleet member that decided; NULL alone */
 };
 
 struct weights;
@@ -85,6 +87,8 @@ int weights_note(struct weights *w, enum weights_actor actor, const char *action
 
 /* Read-only views for the status documents. */
 const char *weights_actor_name(enum weights_actor a);
+/* The actor named NAME, or -1. */
+int weights_actor_parse(const char *name);
 uint64_t weights_changes(const struct weights *w, enum weights_actor a);
 /* The recent events (at most 20), oldest first, as event log lines. */
 size_t weights_recent_count(const struct weights *w);

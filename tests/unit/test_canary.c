@@ -49,6 +49,7 @@ static struct {
 	bool fail_save, fail_append;
 	struct weights *w;              /* to read the published weight */
 	uint64_t now_us;
+	bool saved_pending;             /* fleet_rollback_pending of the last save */
 } io;
 
 static void note(const char *what, uint32_t weight, const char *detail)
@@ -91,6 +92,7 @@ int __wrap_state_load(const char *path, struct weir_state *st, char *err, size_t
 int __wrap_state_save(const char *path, const struct weir_state *st, char *err, size_t errlen)
 {
 	note("save", st->canary_weight, st->guard_state);
+	io.saved_pending = st->fleet_rollback_pending;
 	if (io.fail_save) {
 		snprintf(err, errlen, "cannot write state file %s: No space left on device", path);
 		return -1;
@@ -376,6 +378,79 @@ static void test_pause_persisted_first(void **state)
 	assert_int_equal(weights_published(e->w), 500);
 }
 
+/* A fleet's committed change, as every member applies it: published first,
+ * then persisted, the guard following; a rollback this member applied
+ * already (its own) changes nothing and logs no second event. */
+static void test_fleet_apply(void **state)
+{
+	struct env *e = *state;
+	struct canary_fleet_change set = { .after = 2500, .actor = WEIGHTS_ACTOR_CONTROL, .action = "set_weight",
+	                                   .node = "weir-b" };
+	struct canary_fleet_change rb = { .after = 0, .rollback = true, .actor = WEIGHTS_ACTOR_GUARD,
+	                                  .action = "rollback", .reason = "canary error_rate 0.3 > 0.05",
+	                                  .node = "weir-a" };
+
+	canary_apply_fleet(e->c, &set);
+	assert_int_equal(weights_published(e->w), 2500);
+	assert_int_equal(io.n, 2);
+	assert_string_equal(io.calls[0].what, "save");
+	assert_int_equal(io.calls[0].published, 2500);   /* committed: users first */
+	assert_string_equal(io.calls[1].detail, "set_weight");
+	assert_string_equal(guard_state_name(canary_guard(e->c)->state), "watching");
+
+	io.n = 0;
+	canary_apply_fleet(e->c, &rb);
+	assert_int_equal(weights_published(e->w), 0);
+	assert_int_equal(io.n, 2);
+	assert_string_equal(io.calls[1].detail, "rollback");
+	assert_string_equal(guard_state_name(canary_guard(e->c)->state), "rolled_back");
+	assert_string_equal(canary_guard(e->c)->state_reason, "canary error_rate 0.3 > 0.05");
+	assert_true(canary_rolled_back(e->c));
+
+	io.n = 0;
+	canary_apply_fleet(e->c, &rb); /* the same rollback coming back from etcd */
+	assert_int_equal(io.n, 0);
+
+	uint32_t target;
+	char err[256];
+	assert_int_equal(canary_plan_promote(e->c, &target, err, sizeof(err)), 0);
+	assert_int_equal(target, WEIGHT_SCALE); /* no rollout: promote is 100 */
+	assert_int_equal(weights_published(e->w), 0); /* planning changes nothing */
+}
+
+static void decided_nothing(void *ctx, const struct canary_fleet_change *ch)
+{
+	(void)ctx;
+	(void)ch;
+}
+
+static bool never_judge(void *ctx)
+{
+	(void)ctx;
+	return false;
+}
+
+/* The pending mark of a fleet rollback is persisted with the weights. */
+static void test_fleet_hooks(void **state)
+{
+	struct env *e = *state;
+	static const struct canary_fleet_hooks hooks = { .decided = decided_nothing, .may_judge = never_judge };
+	char err[256];
+
+	canary_set_fleet(e->c, &hooks, NULL, "weir-a");
+	assert_false(canary_fleet_pending(e->c));
+	assert_int_equal(canary_set_fleet_pending(e->c, true, err, sizeof(err)), 0);
+	assert_int_equal(io.n, 1);
+	assert_string_equal(io.calls[0].what, "save");
+	assert_true(io.saved_pending);
+	assert_true(canary_fleet_pending(e->c));
+	io.n = 0;
+	assert_int_equal(canary_set_fleet_pending(e->c, true, err, sizeof(err)), 0);
+	assert_int_equal(io.n, 0); /* nothing new to write */
+	assert_int_equal(canary_set_fleet_pending(e->c, false, err, sizeof(err)), 0);
+	assert_false(io.saved_pending);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +461,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_operator_rollback_is_persisted_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guard_rollback_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pause_persisted_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_apply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_hooks, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

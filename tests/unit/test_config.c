@@ -1568,6 +1568,75 @@ static void test_quoting(void **state)
 	free(text);
 }
 
+/* The cluster group: defaults, endpoints kept as host:port, and every
+ * refusal with its line. */
+static void test_cluster(void **state)
+{
+	struct weir_config *cfg;
+	char host[256] = "";
+
+	(void)state;
+	cfg = load_ok_extra("");
+	assert_false(cfg->cluster.present);
+	assert_int_equal(cfg->cluster.netcd, 0);
+	config_free(cfg);
+
+	cfg = load_ok_extra("cluster = { etcd = ( \"http://127.0.0.1:2379\", \"http://[::1]:2380/\", "
+	                    "\"HTTP://localhost:2381\" );\n name = \"shop\"; node = \"weir-a\"; ttl = \"7s\"; };\n");
+	assert_true(cfg->cluster.present);
+	assert_int_equal(cfg->cluster.netcd, 3);
+	assert_string_equal(cfg->cluster.etcd[0].text, "127.0.0.1:2379");
+	assert_string_equal(cfg->cluster.etcd[1].text, "[::1]:2380");
+	assert_string_equal(cfg->cluster.etcd[2].text, "localhost:2381");
+	assert_int_equal(cfg->cluster.etcd[2].line, 3);
+	assert_string_equal(cfg->cluster.name, "shop");
+	assert_string_equal(cfg->cluster.node, "weir-a");
+	assert_int_equal(cfg->cluster.ttl_ms, 7000);
+	config_free(cfg);
+
+	/* One endpoint as a string; ttl 5s and the host name by default. */
+	cfg = load_ok_extra("cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"a.b_c-d\"; };\n");
+	assert_int_equal(cfg->cluster.netcd, 1);
+	assert_int_equal(cfg->cluster.ttl_ms, 5000);
+	assert_int_equal(gethostname(host, sizeof(host) - 1), 0);
+	assert_string_equal(cfg->cluster.node, host);
+	config_free(cfg);
+
+	static const struct error_case cases[] = {
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"s\";\n endpoints = 1; };\n", 4,
+		  "unknown setting cluster.endpoints" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"s\";\n nodes = \"a\"; };\n", 4,
+		  "unknown setting cluster.nodes (did you mean node?)" },
+		{ "cluster = { name = \"s\"; };\n", 3, "cluster.etcd is required" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; };\n", 3, "cluster.name is required" },
+		{ "cluster = { etcd = \"https://127.0.0.1:2379\"; name = \"s\"; };\n", 3,
+		  "cluster.etcd: https endpoints are not supported yet" },
+		{ "cluster = { etcd = \"127.0.0.1:2379\"; name = \"s\"; };\n", 3,
+		  "cluster.etcd must be an endpoint \"http://host:port\"" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379/v3\"; name = \"s\"; };\n", 3, "without a path" },
+		{ "cluster = { etcd = \"http://etcd.internal:2379\"; name = \"s\"; };\n", 3,
+		  "not resolved at startup" },
+		{ "cluster = { etcd = \"http://127.0.0.1\"; name = \"s\"; };\n", 3, "missing port" },
+		{ "cluster = { etcd = ( \"http://127.0.0.1:2379\",\n \"http://127.0.0.1:2379/\" ); name = \"s\"; };\n",
+		  4, "cluster.etcd[1] duplicates cluster.etcd[0]" },
+		{ "cluster = { etcd = ( ); name = \"s\"; };\n", 3, "must list 1 to 16 endpoints (got 0)" },
+		{ "cluster = { etcd = 2379; name = \"s\"; };\n", 3, "must be an endpoint string" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"a/b\"; };\n", 3,
+		  "cluster.name must be 1 to 64 letters" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"..\"; };\n", 3, "cluster.name must be" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"s\"; node = \"\"; };\n", 3,
+		  "cluster.node must be" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"s\"; ttl = \"1s\"; };\n", 3,
+		  "cluster.ttl must be whole seconds from 2s to 300s" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"s\"; ttl = \"2500ms\"; };\n", 3,
+		  "cluster.ttl must be whole seconds" },
+		{ "cluster = { etcd = \"http://127.0.0.1:2379\"; name = \"s\"; ttl = \"6m\"; };\n", 3,
+		  "cluster.ttl must be whole seconds" },
+		{ "cluster = \"shop\";\n", 3, "cluster must be a group" },
+	};
+	CHECK_CASES(cases);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1597,6 +1666,7 @@ int main(void)
 		cmocka_unit_test(test_percent_to_weight),
 		cmocka_unit_test(test_diag),
 		cmocka_unit_test(test_quoting),
+		cmocka_unit_test(test_cluster),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);

@@ -973,6 +973,84 @@ static void test_socket_free_from_operation(void **state)
 	close(fd2);
 }
 
+/* A handler that answers later: the reply comes when its owner says, and
+ * the client's next command waits for it (replies keep their order); a
+ * client gone meanwhile costs nothing. */
+static struct control_later *held;
+
+static int f_later(void *ctx, const struct control_args *a, struct evbuffer *out, char *err, size_t errlen)
+{
+	(void)ctx;
+	(void)out;
+	fk.calls++;
+	fk.last = "later";
+	if (!a->later) {
+		snprintf(err, errlen, "cannot wait");
+		return -1;
+	}
+	held = a->later;
+	return CONTROL_LATER;
+}
+
+static void answer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	control_later_done(held, 0, "done at last\n", NULL);
+	held = NULL;
+}
+
+static const struct control_command later_row[] = {
+	{ { "wait", NULL }, "wait", "answers later", CONTROL_ARGS_NONE, f_later },
+};
+
+static void test_socket_later(void **state)
+{
+	struct sock_env *env = *state;
+	struct control *c;
+	struct event *answer;
+	struct timeval soon = { 0, 100000 };
+	int fd;
+	char *got;
+
+	assert_int_equal(control_register(&ops, later_row, 1, &fk), 0);
+	/* without a socket, the handler must answer now */
+	got = run("wait");
+	assert_string_equal(got, "ERR cannot wait\n\n");
+	free(got);
+
+	c = listen_ok(env);
+	fd = connect_to(env->path);
+	answer = evtimer_new(env->base, answer_cb, NULL);
+	assert_non_null(answer);
+	evtimer_add(answer, &soon);
+	send_str(fd, "wait\nshow weights\n");
+	got = read_replies(env->base, fd, 2, NULL);
+	assert_string_equal(got, "OK\ndone at last\n\nOK\nbaseline 95.00\ncanary 5.00\n\n");
+	free(got);
+	assert_null(held);
+
+	/* the client leaves before the answer: nothing is sent, nothing leaks */
+	send_str(fd, "wait\n");
+	event_base_loopexit(env->base, &soon);
+	event_base_dispatch(env->base);
+	assert_non_null(held);
+	close(fd);
+	fd = connect_to(env->path);
+	send_str(fd, "show weights\n");
+	got = read_replies(env->base, fd, 1, NULL);
+	free(got);
+	control_later_done(held, -1, NULL, "too late");
+	held = NULL;
+	close(fd);
+	/* the deferred callbacks run, so that every bufferevent can go */
+	event_base_loop(env->base, EVLOOP_NONBLOCK);
+	event_free(answer);
+	control_free(c);
+	event_base_loop(env->base, EVLOOP_NONBLOCK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -998,6 +1076,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_socket_live_refused, sock_setup, sock_teardown),
 		cmocka_unit_test_setup_teardown(test_socket_path_errors, sock_setup, sock_teardown),
 		cmocka_unit_test_setup_teardown(test_socket_free_from_operation, sock_setup, sock_teardown),
+		cmocka_unit_test_setup_teardown(test_socket_later, sock_setup, sock_teardown),
 	};
 
 	/* A client that goes away must not kill the test (weir ignores it too). */

@@ -167,6 +167,39 @@ static void test_round_trip(void **ctx)
 	}
 }
 
+/* A fleet member's rollback still to write survives a restart; the line is
+ * written only when true, so weir alone writes the files it always wrote. */
+static void test_fleet_pending(void **ctx)
+{
+	struct tdir *t = *ctx;
+	struct weir_state in = { .canary_weight = 0, .guard_state = "rolled_back", .rollout_step = -1,
+	                         .fleet_rollback_pending = true }, out;
+	char err[512] = "";
+	FILE *f;
+	char text[1024];
+	size_t n;
+
+	assert_int_equal(state_save(t->state, &in, err, sizeof(err)), 0);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), 1);
+	assert_true(out.fleet_rollback_pending);
+	in.fleet_rollback_pending = false;
+	assert_int_equal(state_save(t->state, &in, err, sizeof(err)), 0);
+	f = fopen(t->state, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	assert_null(strstr(text, "fleet"));
+	out.fleet_rollback_pending = true;
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), 1);
+	assert_false(out.fleet_rollback_pending);
+	write_text(t->state, "version = 1; canary_weight = 0.0; guard_state = \"idle\"; rollout_step = -1;\n"
+	                     "fleet_rollback_pending = 1;\n");
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "fleet_rollback_pending must be true or false"));
+}
+
 static void test_file_format(void **ctx)
 {
 	struct tdir *t = *ctx;
@@ -578,6 +611,27 @@ static void assert_event(const char *line, const char *rest)
 	tm.tm_mon -= 1;
 	when = timegm(&tm);
 	assert_true(when >= time(NULL) - 60 && when <= time(NULL) + 1);
+}
+
+/* A fleet member's event names the node that decided; weir alone writes no
+ * node field at all. */
+static void test_events_node(void **ctx)
+{
+	struct tdir *t = *ctx;
+	struct event_log *log = open_log(t);
+	struct weir_event ev = { .actor = "guard", .action = "rollback", .before = 500, .after = 0,
+	                         .reason = "r", .node = "weir-b" };
+	char line[2048], err[512] = "";
+
+	assert_int_equal(event_log_append(log, &ev, line, sizeof(line), err, sizeof(err)), 0);
+	assert_event(line, "\",\"actor\":\"guard\",\"action\":\"rollback\",\"before\":{\"baseline\":95.00,"
+	                   "\"canary\":5.00},\"after\":{\"baseline\":100.00,\"canary\":0.00},\"reason\":\"r\","
+	                   "\"node\":\"weir-b\"}");
+	ev.node = NULL;
+	ev.reason = NULL;
+	assert_int_equal(event_format_line(&ev, line, sizeof(line), err, sizeof(err)), 0);
+	assert_null(strstr(line, "node"));
+	event_log_close(log);
 }
 
 static void read_last(const struct tdir *t, unsigned n, char ***lines, size_t *count)
@@ -1000,6 +1054,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_file_format, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_fleet_pending, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_hand_written, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_missing, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_load_invalid, setup_dir, teardown_dir),
@@ -1013,6 +1068,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_save_failure_removes_temp, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_save_refuses_invalid, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_last_two, setup_dir, teardown_dir),
+		cmocka_unit_test_setup_teardown(test_events_node, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_null_reason_and_extremes, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_escaping, setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_events_long_reason, setup_dir, teardown_dir),

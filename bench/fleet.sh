@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# bench/fleet.sh: how fast a fleet's weight change reaches every member.
+#
+#   bench/fleet.sh [CHANGES]          (default 1000; run from the build tree)
+#   bench/fleet.sh rps [SECONDS] [RUNS]   requests/s with and without a cluster
+#
+# Starts a 3-member etcd cluster and 3 weir instances on loopback (one
+# shared demo backend per pool), then gives CHANGES "set weight" commands to
+# member 1, one after the other, and reports:
+#   - the command's round trip (weirctl: committed in etcd and applied on
+#     member 1), p50 / p99 / max;
+#   - the apply lag of members 2 and 3: the time each applied the change
+#     minus the time member 1 applied it, from the millisecond timestamps of
+#     their event logs, p50 / p99 / max (negative: before member 1).
+# With "rps": one weir with a cluster group (one etcd member, the member
+# publishing its measurements as it does in a fleet) and one without, the
+# same two backends behind both, wrk (50 connections, SECONDS each, default
+# 5) against each in turn, RUNS times (default 3): every run's requests/s,
+# the medians and their ratio.
+# Not measured here (see docs/FLEET.md): rollback time by fleet size.
+# Needs etcd, etcdctl and python3. Set KEEP_TMP=1 to keep the scratch dir.
+set -euo pipefail
+PROG=fleet.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+
+MODE=lag
+if [[ ${1:-} == rps ]]; then
+	MODE=rps
+	SECONDS_EACH=${2:-5}
+	RUNS=${3:-3}
+	need_posint SECONDS_EACH RUNS
+	need_tools wrk
+	set -- 1
+fi
+CHANGES=${1:-1000}
+need_posint CHANGES
+need_tools etcd etcdctl python3 curl
+no_proxies
+WEIR=$(find_bin weir "${WEIR:-}" ./src/weir "$BENCH_DIR/../src/weir")
+WEIRCTL=$(find_bin weirctl "${WEIRCTL:-}" ./src/weirctl "$BENCH_DIR/../src/weirctl")
+DEMO_BACKEND=$(find_bin weir-demo-backend "${DEMO_BACKEND:-}" ./contrib/weir-demo-backend \
+	"$BENCH_DIR/../contrib/weir-demo-backend")
+make_tmp weir-bench-fleet
+cleanup_on_exit
+
+read -r -a ports <<<"$(free_ports 14)"
+EC=("" "${ports[0]}" "${ports[1]}" "${ports[2]}")
+EP=("" "${ports[3]}" "${ports[4]}" "${ports[5]}")
+PX=("" "${ports[6]}" "${ports[7]}" "${ports[8]}")
+AD=("" "${ports[9]}" "${ports[10]}" "${ports[11]}")
+WPID=()
+B1=${ports[12]}
+C1=${ports[13]}
+cluster="e1=http://127.0.0.1:${EP[1]},e2=http://127.0.0.1:${EP[2]},e3=http://127.0.0.1:${EP[3]}"
+for i in 1 2 3; do
+	start "$T/etcd$i.log" etcd --name "e$i" --data-dir "$T/etcd$i" \
+		--listen-client-urls "http://127.0.0.1:${EC[i]}" --advertise-client-urls "http://127.0.0.1:${EC[i]}" \
+		--listen-peer-urls "http://127.0.0.1:${EP[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[i]}" \
+		--initial-cluster "$cluster" --initial-cluster-state new --log-level warn
+done
+for _ in $(seq 100); do
+	ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${EC[1]}" endpoint health >/dev/null 2>&1 && break
+	sleep 0.2
+done
+start "$T/base.log" "$DEMO_BACKEND" --listen "127.0.0.1:$B1" --name base
+start "$T/canary.log" "$DEMO_BACKEND" --listen "127.0.0.1:$C1" --name canary
+for i in 1 2 3; do
+	cat >"$T/w$i.conf" <<CONF
+listen = ( "127.0.0.1:${PX[i]}" );
+admin = { http = "127.0.0.1:${AD[i]}"; socket = "$T/w$i.sock"; };
+pools = { baseline = { servers = ( "127.0.0.1:$B1" ); }; canary = { servers = ( "127.0.0.1:$C1" ); }; };
+guard = { enabled = false; };
+state_file = "$T/state$i";
+event_log = "$T/events$i.log";
+cluster = { etcd = ( "http://127.0.0.1:${EC[1]}", "http://127.0.0.1:${EC[2]}", "http://127.0.0.1:${EC[3]}" );
+            name = "bench"; node = "weir-$i"; ttl = "5s"; };
+CONF
+	start "$T/weir$i.log" "$WEIR" -c "$T/w$i.conf"
+	WPID[i]=$LAST_PID
+	wait_port "${AD[i]}" "$LAST_PID" "$T/weir$i.log"
+done
+connected() { curl -s "http://127.0.0.1:${AD[$1]}/stats.json" | grep -q '"connected":true'; }
+for i in 1 2 3; do
+	for _ in $(seq 100); do connected "$i" && break; sleep 0.1; done
+	connected "$i" || die "member $i did not connect (see $T/weir$i.log)"
+done
+sleep 1 # the first member's seed applied everywhere
+
+if [[ $MODE == rps ]]; then
+	# member 3 leaves the fleet; a weir alone takes its listen port
+	stop_pid "${WPID[3]}" 5
+	grep -v '^cluster' "$T/w3.conf" | grep -v '^ *name = "bench"' | sed 's|w3.sock|alone.sock|' >"$T/alone.conf"
+	start "$T/alone.log" "$WEIR" -c "$T/alone.conf"
+	wait_port "${PX[3]}" "$LAST_PID" "$T/alone.log"
+	"$WEIRCTL" -s "$T/w1.sock" set weight canary 10 >/dev/null
+	"$WEIRCTL" -s "$T/alone.sock" set weight canary 10 >/dev/null
+	: >"$T/with"; : >"$T/without"
+	for r in $(seq "$RUNS"); do
+		for which in with without; do
+			port=${PX[1]}
+			[[ $which == without ]] && port=${PX[3]}
+			rps=$(wrk -t1 -c50 -d"${SECONDS_EACH}s" "http://127.0.0.1:$port/" | awk '/^Requests\/sec/ { print $2 }')
+			echo "$rps" >>"$T/$which"
+			note "run $r $which cluster: $rps req/s"
+		done
+	done
+	w=$(median "%.1f" <"$T/with"); wo=$(median "%.1f" <"$T/without")
+	echo "requests/s, median of $RUNS: with cluster $w, without $wo, ratio $(awk -v a="$w" -v b="$wo" 'BEGIN { printf "%.3f", a / b }')"
+	exit 0
+fi
+
+note "$CHANGES set weight commands on member 1"
+: >"$T/rtt"
+for n in $(seq "$CHANGES"); do
+	pct=$(((n % 99) + 1))
+	t0=$(now_ms)
+	"$WEIRCTL" -s "$T/w1.sock" set weight canary "$pct" >/dev/null || die "set weight $pct failed"
+	echo $(($(now_ms) - t0)) >>"$T/rtt"
+done
+sleep 1
+
+python3 - "$T/rtt" "$T/events1.log" "$T/events2.log" "$T/events3.log" <<'PY'
+import datetime, json, sys
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+def times(path):
+    out = []
+    for line in open(path):
+        e = json.loads(line)
+        if e.get("action") == "set_weight" and e.get("actor") == "control":
+            out.append(datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ"))
+    return out
+
+rtt = [float(x) for x in open(sys.argv[1])]
+t1 = times(sys.argv[2])
+lags = []
+for path in sys.argv[3:]:
+    other = times(path)
+    if len(other) != len(t1):
+        sys.exit("fleet.sh: %s has %d changes, member 1 %d" % (path, len(other), len(t1)))
+    lags += [(b - a).total_seconds() * 1000 for a, b in zip(t1, other)]
+print("changes: %d" % len(t1))
+print("set weight round trip (ms): p50 %.1f  p99 %.1f  max %.1f" % (pct(rtt, 50), pct(rtt, 99), max(rtt)))
+print("apply lag, members 2 and 3 after member 1 (ms): p50 %.1f  p99 %.1f  max %.1f"
+      % (pct(lags, 50), pct(lags, 99), max(lags)))
+PY

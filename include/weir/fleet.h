@@ -1,0 +1,103 @@
+/* fleet: several weir instances, one canary (INTERFACE.md "Fleet").
+ * Owns: this member's place in the fleet: its etcd lease and member key,
+ * the watch of /weir/<name>/, the fleet's weights as etcd committed them
+ * (the revision applied here), the members as last seen, the leader, the
+ * members' published measurements and their merge, the changes in flight
+ * (an operator's command waiting for etcd, a rollback to write once etcd
+ * is back), and the commands "set weight", "rollback" and "promote" of a
+ * member.
+ *
+ * Keys (docs/FLEET.md):
+ *   /weir/<name>/weights          the weight record; every change is a
+ *                                 transaction on its mod_revision
+ *   /weir/<name>/members/<node>   one per live member, with its lease
+ *   /weir/<name>/metrics/<node>   its measurements (HDR histograms), with its lease
+ *   /weir/<name>/leader           the node that judges, with its lease
+ * Every member applies a committed weight record from its watch through
+ * canary_apply_fleet (published, then persisted to the state file). The
+ * record codec below is pure and unit-tested; the rest runs on the main
+ * event base. */
+#ifndef WEIR_FLEET_H
+#define WEIR_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weir/config-t.h"
+#include "weir/control.h"
+#include "weir/textbuf.h"
+#include "weir/weights.h"
+
+#define FLEET_REASON_MAX 512           /* bytes of a reason in a weight record */
+#define FLEET_OP_MAX 128               /* bytes of an operation id */
+
+/* ---- records (pure) ------------------------------------------------------------ */
+
+/* The value of /weir/<name>/weights: the fleet's last decision. */
+struct fleet_weights {
+	uint32_t canary;                   /* WEIGHT_SCALE units */
+	char action[16];                   /* set_weight, rollback, promote, advance */
+	enum weights_actor actor;
+	char reason[FLEET_REASON_MAX + 1]; /* "" for none */
+	char node[CLUSTER_NAME_MAX + 1];   /* who decided */
+	char op[FLEET_OP_MAX + 1];         /* unique per proposal: who, when, which */
+};
+
+/* W as JSON text (release with free), or NULL when out of memory. */
+char *fleet_weights_encode(const struct fleet_weights *w);
+/* Read VALUE (LEN bytes) strictly into W. Returns 0, or -1 with the reason
+ * in ERR (not JSON, a missing field, a wrong type, out of range). */
+int fleet_weights_decode(const char *value, size_t len, struct fleet_weights *w, char *err, size_t errlen);
+
+/* The value of /weir/<name>/members/<node>. */
+struct fleet_member_record {
+	char node[CLUSTER_NAME_MAX + 1];
+	char address[64];                  /* the member's first listen address */
+	int64_t applied_revision;          /* of the weights it applied (0: none) */
+};
+
+char *fleet_member_encode(const struct fleet_member_record *m);
+int fleet_member_decode(const char *value, size_t len, struct fleet_member_record *m, char *err, size_t errlen);
+
+/* A rollback whose write failed while connected is written again after
+ * this many ms: 1 s after the first failure, doubling with each one up to
+ * 30 s (pure). */
+uint32_t fleet_rewrite_delay_ms(unsigned failures);
+
+/* ---- the member (main thread) ------------------------------------------------------ */
+
+struct event_base;
+struct canary;
+struct fleet;
+
+/* Join the fleet of CFG->cluster (present) as this member: connects in the
+ * background; until etcd answers, the member serves with the weights the
+ * state file had and says it is disconnected. Hands the guard's and the
+ * rollout's decisions of CANARY to the fleet. Returns NULL with ERR (out of
+ * memory). Release with fleet_free (revokes the lease, best effort). */
+struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, struct canary *canary,
+                        char *err, size_t errlen);
+void fleet_free(struct fleet *f);
+
+/* Register "set weight", "rollback" and "promote" (the fleet's versions)
+ * with REG (F outlives the socket). Returns 0 or -1. */
+int fleet_register_commands(struct fleet *f, struct control_registry *reg);
+
+/* Views for the status documents (main thread). */
+bool fleet_connected(const struct fleet *f);
+bool fleet_is_leader(const struct fleet *f);
+int64_t fleet_applied_revision(const struct fleet *f);
+size_t fleet_member_count(const struct fleet *f);
+/* "show fleet": one line per member, "node address leader|member|disconnected
+ * applied_revision last_seen". */
+int fleet_format_show(const struct fleet *f, struct textbuf *o);
+/* The /stats.json "fleet" object, without the merged pools. */
+int fleet_format_json(const struct fleet *f, struct textbuf *o);
+/* The fleet's merged window and since-start views per pool (every member
+ * whose last measurement record was valid and whose lease lives), valid
+ * until the next call; false when no member published any yet. */
+struct stats_view;
+bool fleet_merged_pools(struct fleet *f, const struct stats_view **window, const struct stats_view **total);
+
+#endif

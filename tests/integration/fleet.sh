@@ -1,0 +1,500 @@
+#!/bin/bash
+# The fleet (INTERFACE.md "Fleet: several weir instances, one canary") end
+# to end, against a real etcd cluster of three members on loopback and
+# three weir instances sharing one canary:
+#   - bad input: unknown cluster keys, https endpoints (weir -t); a member
+#     whose etcd is unreachable at start starts anyway, serves, and says it
+#     is disconnected;
+#   - the first member's weights become the fleet's; set weight on member 1
+#     is applied on members 2 and 3 (the lag is printed); show fleet,
+#     /stats.json "fleet" and the metrics;
+#   - two operators' set weight at once: one wins, the other is refused with
+#     the revision conflict, never a mix;
+#   - a corrupt weight record in etcd is logged and never applied; a
+#     deleted weights key is written again and changes go on; hostile
+#     member records (a forged address, a NUL in a key) are refused;
+#     measurements without a lease or of no member are never merged; a
+#     value above 1 MiB under the prefix is skipped (watch and read);
+#   - kill -9 a member, change the weights, restart it: it rejoins with the
+#     fleet's weights;
+#   - 2 of 3 etcd members stopped: the members keep serving, set weight is
+#     refused, rollback acts here at once; etcd back: every member
+#     converges to the rollback within 10 s.
+#   - a rollback given while connected and a crash before etcd committed
+#     it (etcd paused): the restarted member still writes it.
+# Skips (77) without etcd and etcdctl.
+. "$(dirname "$0")/lib.sh"
+
+ETCD=${ETCD:-$(command -v etcd || true)}
+ETCDCTL=${ETCDCTL:-$(command -v etcdctl || true)}
+[[ -n $ETCD && -n $ETCDCTL ]] || skip "etcd and etcdctl are not installed (Debian: etcd-server etcd-client)"
+
+# ---- etcd: three members on loopback ---------------------------------------------------
+declare -a EC EP                      # client and peer ports
+for i in 1 2 3; do EC[i]=$(free_port); EP[i]=$(free_port); done
+cluster="e1=http://127.0.0.1:${EP[1]},e2=http://127.0.0.1:${EP[2]},e3=http://127.0.0.1:${EP[3]}"
+endpoints="127.0.0.1:${EC[1]},127.0.0.1:${EC[2]},127.0.0.1:${EC[3]}"
+
+# start_etcd I [new|existing]
+start_etcd() {
+	local i=$1 state=${2:-new}
+	start_bg "etcd$i" "$ETCD" --name "e$i" --data-dir "$T/etcd$i" \
+		--listen-client-urls "http://127.0.0.1:${EC[i]}" --advertise-client-urls "http://127.0.0.1:${EC[i]}" \
+		--listen-peer-urls "http://127.0.0.1:${EP[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[i]}" \
+		--initial-cluster "$cluster" --initial-cluster-state "$state" --initial-cluster-token "weir-$TEST_NAME" \
+		--heartbeat-interval 100 --election-timeout 1000 --log-level warn
+}
+ectl() { ETCDCTL_API=3 timeout 10 "$ETCDCTL" --endpoints "$endpoints" --dial-timeout 2s --command-timeout 5s "$@"; }
+etcd_healthy() { ectl endpoint health >/dev/null 2>&1; }
+
+for i in 1 2 3; do start_etcd "$i"; done
+wait_for "etcd cluster healthy" 30 etcd_healthy
+ok "etcd cluster of 3 members on loopback"
+
+# ---- the canary's backends, shared by all members ---------------------------------------
+B1=$(free_port); C1=$(free_port)
+start_backend base1 "$B1" --latency-ms 1
+start_backend canary1 "$C1" --latency-ms 1
+
+declare -a PX AD
+for i in 1 2 3; do PX[i]=$(free_port); AD[i]=$(free_port); done
+
+# conf I [ETCD_ENDPOINTS]: member I's configuration file.
+conf() {
+	local i=$1 eps=${2:-"\"http://127.0.0.1:${EC[1]}\", \"http://127.0.0.1:${EC[2]}\", \"http://127.0.0.1:${EC[3]}\""}
+	cat >"$T/w$i.conf" <<CONF
+listen = ( "127.0.0.1:${PX[i]}" );
+admin = { http = "127.0.0.1:${AD[i]}"; socket = "$T/w$i.sock"; };
+pools = {
+  baseline = { servers = ( "127.0.0.1:$B1" ); };
+  canary   = { servers = ( "127.0.0.1:$C1" ); };
+};
+split = { canary_weight = 5.0; };
+guard = { ${GUARD:-enabled = false;} };
+state_file = "$T/state$i";
+event_log = "$T/events$i.log";
+cluster = { etcd = ( $eps ); name = "shop"; node = "weir-$i"; ttl = "3s"; };
+CONF
+}
+start_member() {
+	start_bg "weir$1" "$WEIR" -c "$T/w$1.conf"
+	wait_port "${PX[$1]}" 10 "$BG_PID"
+	wait_port "${AD[$1]}" 10 "$BG_PID"
+}
+ctl() { local i=$1; shift; "$WEIRCTL" -s "$T/w$i.sock" "$@"; }
+stats() { hcurl "http://127.0.0.1:${AD[$1]}/stats.json"; }
+canary_of() { json_get "$(stats "$1")" .weights.canary; }
+canary_is() { [ "$(canary_of "$1")" = "$2" ]; }
+connected() { [ "$(json_get "$(stats "$1")" .fleet.connected)" = true ]; }
+all_canary_is() { canary_is 1 "$1" && canary_is 2 "$1" && canary_is 3 "$1"; }
+now_ms() { date +%s%3N; }
+
+# ---- bad input --------------------------------------------------------------------------------
+conf 1
+sed -i 's/ttl = "3s"; };/ttl = "3s"; endpoints = 2; };/' "$T/w1.conf"
+run "$WEIR" -t -c "$T/w1.conf"
+assert_eq "weir -t: unknown cluster key refused" 1 "$RUN_RC"
+assert_contains "weir -t names the unknown key" "unknown setting cluster.endpoints" "$RUN_ERR"
+conf 1 '"https://127.0.0.1:2379"'
+run "$WEIR" -t -c "$T/w1.conf"
+assert_contains "weir -t: https refused as not supported yet" "https endpoints are not supported yet" "$RUN_ERR"
+conf 1
+run "$WEIR" -t -c "$T/w1.conf"
+assert_eq "weir -t: the cluster group is valid" 0 "$RUN_RC"
+assert_contains "weir -t notes the fleet" "member weir-1 of fleet shop" "$RUN_ERR"
+
+# A member whose etcd cannot be reached starts anyway, serves and says so.
+DEAD=$(free_port)
+conf 3 "\"http://127.0.0.1:$DEAD\""
+start_member 3
+assert_eq "unreachable etcd: the member serves" 200 "$(http_status "http://127.0.0.1:${PX[3]}/")"
+s=$(stats 3)
+assert_eq "unreachable etcd: /stats.json fleet.connected" false "$(json_get "$s" .fleet.connected)"
+assert_contains "unreachable etcd: /stats.json names the error" "127.0.0.1:$DEAD" "$(json_get "$s" .fleet.error)"
+assert_contains "unreachable etcd: show fleet says disconnected" "weir-3 127.0.0.1:${PX[3]} disconnected 0" \
+	"$(ctl 3 show fleet)"
+wait_for "the log says etcd is unreachable" 10 grep -q "etcd unreachable" "$(bg_log weir3)"
+run "$WEIRCTL" -s "$T/w3.sock" set weight canary 50
+assert_eq "unreachable etcd: set weight refused" 1 "$RUN_RC"
+assert_contains "unreachable etcd: the reason" "etcd is unreachable" "$RUN_ERR"
+stop_bg weir3
+rm -f "$T/state3" "$T/events3.log"
+
+# ---- three members, one canary ---------------------------------------------------------------------
+for i in 1 2 3; do conf "$i"; done
+start_member 1
+wait_for "member 1 connected" 15 connected 1
+wait_for "the first member seeds the fleet's weights" 10 \
+	bash -c "ETCDCTL_API=3 timeout 5 '$ETCDCTL' --endpoints '$endpoints' get /weir/shop/weights | grep -q set_weight"
+start_member 2
+start_member 3
+wait_for "member 2 connected" 15 connected 2
+wait_for "member 3 connected" 15 connected 3
+assert_eq "all members at the fleet's 5 %" "5.0 5.0 5.0" "$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+
+wait_for "member 1 sees three members" 10 bash -c "[ \$('$WEIRCTL' -s '$T/w1.sock' show fleet | wc -l) = 3 ]"
+show=$(ctl 1 show fleet)
+assert_contains "show fleet: member 2's line" "weir-2 127.0.0.1:${PX[2]} member " "$show"
+assert_contains "show fleet: member 3's line" "weir-3 127.0.0.1:${PX[3]} member " "$show"
+
+# set weight on member 1: applied on 2 and 3; the lag is measured from the
+# moment member 1 said OK (etcd committed it, member 1 applied it) to the
+# moment the last of the other two shows it (polled through weirctl).
+weights_line() { "$WEIRCTL" -s "$T/w$1.sock" show weights | tail -1; }
+lags=()
+for pct in 10 20 30 40 50; do
+	run "$WEIRCTL" -s "$T/w1.sock" set weight canary "$pct"
+	t0=$(now_ms)
+	assert_eq "set weight canary $pct on member 1: OK" 0 "$RUN_RC"
+	for i in 2 3; do
+		deadline=$((t0 + 2000))
+		until [[ $(weights_line "$i") == "canary $pct.00" ]]; do
+			(($(now_ms) < deadline)) || fail "member $i not at $pct within 2 s of member 1's OK"
+		done
+	done
+	lags+=($(($(now_ms) - t0)))
+	assert_eq "member 1 applied $pct before its OK" "canary $pct.00" "$(weights_line 1)"
+done
+note "set weight on member 1, OK -> shown by members 2 and 3 (ms, incl. weirctl polls): ${lags[*]}"
+# The apply lag proper: each member's event of a change carries the time it
+# applied it (ms); the lag is a member's time minus member 1's.
+applied_lags() {
+	"$WEIR_PYTHON" -S - "$T/events1.log" "$T/events2.log" "$T/events3.log" <<'PY'
+import json, sys, datetime
+def times(path):
+    out = {}
+    for line in open(path):
+        e = json.loads(line)
+        if e.get("action") == "set_weight" and e.get("node") == "weir-1":
+            t = datetime.datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            out[e["after"]["canary"]] = t
+    return out
+t1, others = times(sys.argv[1]), [times(p) for p in sys.argv[2:]]
+lags = sorted((o[w] - t1[w]).total_seconds() * 1000 for o in others for w in t1 if w in o and w >= 10)
+print(" ".join("%.0f" % l for l in lags))
+PY
+}
+al=$(applied_lags)
+note "apply lag on members 2 and 3 after member 1 applied (ms, from the event logs): $al"
+for l in $al; do assert_num "apply lag within 2 s" "$l" "<" 2000; done
+rev=$(json_get "$(stats 1)" .fleet.applied_revision)
+assert_num "the applied revision is etcd's" "$rev" ">" 0
+m=$(hcurl "http://127.0.0.1:${AD[2]}/metrics")
+assert_contains "metric weir_fleet_members" "weir_fleet_members 3" "$m"
+assert_contains "metric weir_fleet_applied_revision" "weir_fleet_applied_revision $rev" "$m"
+assert_contains "metric weir_fleet_is_leader" "weir_fleet_is_leader " "$m"
+ev=$(ctl 3 show events 1)
+assert_contains "member 3's event names the deciding node" '"node":"weir-1"' "$ev"
+assert_contains "member 3's event is the operator's set_weight" '"actor":"control","action":"set_weight"' "$ev"
+
+# ---- two operators at once: one wins, the other gets the conflict --------------------------------------
+# Both commands leave within the same millisecond (one process, two
+# sockets), so both are based on the same revision.
+both() {
+	"$WEIR_PYTHON" -S - "$T/w1.sock" "set weight canary $1" "$T/w2.sock" "set weight canary $2" <<'PY'
+import socket, sys
+socks = []
+for path in (sys.argv[1], sys.argv[3]):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(15)
+    s.connect(path)
+    socks.append(s)
+for s, cmd in zip(socks, (sys.argv[2], sys.argv[4])):
+    s.sendall(cmd.encode() + b"\n")
+for s in socks:
+    buf = b""
+    while not buf.endswith(b"\n\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    print(buf.decode().split("\n")[0])
+PY
+}
+conflict=0
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+	replies=$(both 11 22)
+	r1=$(sed -n 1p <<<"$replies"); r2=$(sed -n 2p <<<"$replies")
+	wait_for "the members agree" 5 bash -c "[ \"\$('$WEIRCTL' -s '$T/w1.sock' show weights)\" = \"\$('$WEIRCTL' -s '$T/w3.sock' show weights)\" ] && [ \"\$('$WEIRCTL' -s '$T/w1.sock' show weights)\" = \"\$('$WEIRCTL' -s '$T/w2.sock' show weights)\" ]"
+	final="$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+	[[ $final == "11.0 11.0 11.0" || $final == "22.0 22.0 22.0" ]] || fail "a mix after concurrent set weight: $final"
+	if [[ $r1 == OK && $r2 == ERR* ]] || [[ $r1 == ERR* && $r2 == OK ]]; then
+		loser=$r2; winner=11.0
+		[[ $r1 == ERR* ]] && { loser=$r1; winner=22.0; }
+		assert_contains "the refused one names the revision conflict" "revision conflict" "$loser"
+		note "refused: $loser"
+		assert_eq "the fleet holds the winner's weight on every member" "$winner $winner $winner" "$final"
+		conflict=1
+		break
+	fi
+	[[ $r1 == OK && $r2 == OK ]] || fail "concurrent set weight: replies '$r1' and '$r2'"
+	note "attempt $attempt: both committed one after the other (no overlap); again"
+	ctl 1 set weight canary 5 >/dev/null
+done
+assert_eq "concurrent set weight: one wins, the other is refused" 1 "$conflict"
+
+# ---- a corrupt record in etcd is never applied -----------------------------------------------------
+ctl 1 set weight canary 7 >/dev/null
+wait_for "all at 7" 5 all_canary_is 7.0
+ectl put /weir/shop/weights '{"canary": 9000, "action": "set_weight"' >/dev/null
+ectl put /weir/shop/weights '{"canary": 99999, "action": "set_weight", "actor": "control", "reason": null, "node": "x", "op": "x"}' >/dev/null
+for i in 1 2 3; do
+	wait_for "member $i logs the corrupt record" 5 grep -q "is not a weight record" "$(bg_log "weir$i")"
+done
+assert_eq "the corrupt records changed nothing" "7.0 7.0 7.0" "$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+run "$WEIRCTL" -s "$T/w2.sock" set weight canary 8
+assert_eq "set weight over a corrupt record works" 0 "$RUN_RC"
+wait_for "all at 8" 5 all_canary_is 8.0
+
+# ---- hostile member records: never shown, never aliasing a member ---------------------------------------
+# A record whose address would forge /stats.json, and a key holding a NUL
+# after a member's name (put through the gateway: etcdctl cannot).
+ectl put /weir/shop/members/evil '{"node":"evil","address":"x:1\",\"role\":\"leader","applied_revision":1}' >/dev/null
+gw_put() {
+	"$WEIR_PYTHON" -S - "http://127.0.0.1:${EC[1]}/v3/kv/put" "$1" "$2" <<'PY'
+import base64, json, sys, urllib.request
+key = sys.argv[2].encode().replace(b"\\0", b"\0")
+body = json.dumps({"key": base64.b64encode(key).decode(), "value": base64.b64encode(sys.argv[3].encode()).decode()})
+urllib.request.urlopen(sys.argv[1], body.encode(), timeout=5).read()
+PY
+}
+gw_put '/weir/shop/members/weir-2\0x' '{"node":"weir-2","address":"6.6.6.6:1","applied_revision":1}'
+wait_for "member 1 logs the forged record" 5 grep -q "members/evil at revision .* is not a member record" "$(bg_log weir1)"
+wait_for "member 1 logs the key with a NUL" 5 grep -q "does not end in a node name" "$(bg_log weir1)"
+s=$(stats 1)
+assert_eq "/stats.json stays JSON: the members are the three" "weir-1 weir-2 weir-3" \
+	"$("$WEIR_PYTHON" -S -c 'import json,sys; print(" ".join(sorted(m["node"] for m in json.loads(sys.argv[1])["fleet"]["members"])))' "$s")"
+assert_not_contains "the key with a NUL did not alias member 2" "6.6.6.6" "$(ctl 1 show fleet)"
+ectl del /weir/shop/members/evil >/dev/null
+# A foreign value above 1 MiB under the fleet's prefix: logged and skipped
+# (the watch and, at member 3's restart below, the read); it stays there.
+"$WEIR_PYTHON" -S - "http://127.0.0.1:${EC[1]}/v3/kv/put" <<'PY'
+import base64, json, sys, urllib.request
+body = {"key": base64.b64encode(b"/weir/shop/junk").decode(), "value": base64.b64encode(b"x" * 1200000).decode()}
+urllib.request.urlopen(sys.argv[1], json.dumps(body).encode(), timeout=10).read()
+PY
+for i in 1 2 3; do
+	wait_for "member $i skips the oversize value" 5 grep -q "/weir/shop/junk at revision .* is larger than" "$(bg_log "weir$i")"
+done
+sleep 1
+for i in 1 2 3; do connected "$i" || fail "member $i not connected after the oversize value"; done
+
+# ---- the weights key deleted: proposed again, changes go on -------------------------------------------
+# Every change is conditioned on the key's mod_revision; a deleted key has
+# none: the members propose their weights as the fleet's first again.
+weights_rev() { json_get "$(ectl get /weir/shop/weights -w json)" '.kvs[0].mod_revision'; }
+reseeded() { ectl get /weir/shop/weights | grep -q "the fleet's first weights"; }
+applied_is() { [[ $(json_get "$(stats "$1")" .fleet.applied_revision) == "$2" ]]; }
+ectl del /weir/shop/weights >/dev/null
+for i in 1 2 3; do
+	wait_for "member $i logs the deleted weights" 5 grep -q "weights was deleted" "$(bg_log "weir$i")"
+done
+wait_for "the weights key written again by a member" 5 reseeded
+rev=$(weights_rev)
+for i in 1 2 3; do wait_for "member $i applied the weights written again" 5 applied_is "$i" "$rev"; done
+assert_eq "the deleted key changed nothing" "8.0 8.0 8.0" "$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+run "$WEIRCTL" -s "$T/w3.sock" set weight canary 9
+assert_eq "set weight after the weights key was deleted works" 0 "$RUN_RC"
+wait_for "all at 9" 5 all_canary_is 9.0
+
+# ---- kill -9 a member mid-change and restart it: it rejoins with the fleet's weights ------------------
+kill_bg weir3 KILL
+wait_bg weir3 10 >/dev/null || true
+ctl 1 set weight canary 15 >/dev/null
+start_member 3
+wait_for "member 3 back" 15 connected 3
+wait_for "member 3 has the fleet's weights" 5 canary_is 3 15.0
+ok "a restarted member rejoins with the fleet's weights"
+
+# ---- one leader judges the merged measurements ----------------------------------------------------
+# The window rule with min_requests 240 over a 10 s window: each member sees
+# about 150 canary requests in its window, too few to judge alone; the
+# fleet sees about 450. A 30 % error canary is rolled back on all three.
+leader_of() { "$WEIRCTL" -s "$T/w$1.sock" show fleet | awk '$3 == "leader" { print $1 }'; }
+wait_for "a leader is elected" 10 bash -c "[ -n \"\$('$WEIRCTL' -s '$T/w1.sock' show fleet | awk '\$3 == \"leader\"')\" ]"
+leader=$(leader_of 1)
+assert_eq "every member names the same leader" "$leader $leader" "$(leader_of 2) $(leader_of 3)"
+note "leader: $leader"
+GUARD='method = "window"; interval = "500ms"; window = "10s"; min_requests = 240; for = "1s"; max_error_rate = 0.05; max_error_rate_increase = 0.05; max_p99_ratio = 100.0;'
+for i in 1 2 3; do conf "$i"; kill_bg "weir$i" HUP; done
+for i in 1 2 3; do wait_for "member $i reloaded" 10 grep -q "reload: .* applied" "$(bg_log "weir$i")"; done
+ctl 1 set weight canary 50 >/dev/null
+for i in 1 2 3; do start_bg "load$i" "$WEIR_PYTHON" "$top_srcdir/tests/integration/client.py" load "${PX[i]}" 30 60; done
+canary_window() { json_get "$(stats "$1")" .pools.canary.window.requests; }
+fleet_window() { json_get "$(stats "$1")" .fleet.pools.canary.window.requests; }
+fleet_has() { local n; n=$(fleet_window 1); [[ $n =~ ^[0-9]+$ ]] && ((n >= $1)); }
+wait_for "the fleet's merged window holds 240 canary requests" 30 fleet_has 240
+s1=$(canary_window 1); s2=$(canary_window 2); s3=$(canary_window 3); fw=$(fleet_window 1)
+note "canary requests in the window: members $s1 $s2 $s3, fleet $fw"
+for n in "$s1" "$s2" "$s3"; do assert_num "no member alone reaches min_requests" "$n" "<" 240; done
+assert_eq "healthy canary: still at 50 on every member" "50.0 50.0 50.0" "$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+t0=$(now_ms)
+backend_set "$C1" "error_rate=0.3"
+wait_for "the 30 % error canary rolled back on all 3" 30 all_canary_is 0.0
+note "30 % errors: rolled back on every member $(($(now_ms) - t0)) ms after the switch"
+ev=$(ctl 2 show events 1)
+assert_contains "the rollback is the guard's" '"actor":"guard","action":"rollback"' "$ev"
+assert_contains "the rollback names the deciding node, the leader" "\"node\":\"$leader\"" "$ev"
+backend_set "$C1" "error_rate=0"
+for i in 1 2 3; do stop_bg "load$i" 10 || true; done
+# The merged totals are the members' totals added bucket by bucket: the
+# counts add up exactly, and the fleet's p99 lies between the members'.
+total_of() { json_get "$(stats "$1")" "$2"; }
+merged_matches() {
+	local sum=0 i
+	for i in 1 2 3; do sum=$((sum + $(total_of "$i" .pools.canary.total.requests))); done
+	[[ $(total_of 1 .fleet.pools.canary.total.requests) == "$sum" ]]
+}
+# A copy of member 1's measurements under metrics/ghost, without a lease
+# and of no member: refused, never merged, no entry allocated for it.
+"$WEIR_PYTHON" -S - "http://127.0.0.1:${EC[1]}/v3/kv" <<'PY'
+import base64, json, sys, urllib.request
+def call(path, body):
+    return json.loads(urllib.request.urlopen(sys.argv[1] + path, json.dumps(body).encode(), timeout=5).read())
+b64 = lambda b: base64.b64encode(b).decode()
+kv = call("/range", {"key": b64(b"/weir/shop/metrics/weir-1")})["kvs"][0]
+rec = json.loads(base64.b64decode(kv["value"]))
+rec["node"] = "ghost"
+call("/put", {"key": b64(b"/weir/shop/metrics/ghost"), "value": b64(json.dumps(rec).encode())})
+PY
+wait_for "member 1 refuses the measurements without a lease" 5 \
+	grep -q "metrics/ghost at revision .* (no lease: it would outlive its member)" "$(bg_log weir1)"
+wait_for "the merged canary total is the sum of the members'" 5 merged_matches
+ectl del /weir/shop/metrics/ghost >/dev/null
+p99s=$(for i in 1 2 3; do total_of "$i" .pools.canary.total.p99_ms; done | sort -g | tr '\n' ' ')
+mp99=$(total_of 1 .fleet.pools.canary.total.p99_ms)
+note "canary p99 (ms) of the members: $p99s; merged: $mp99"
+assert_num "merged p99 >= the smallest member's" "$mp99" ">=" "$(cut -d' ' -f1 <<<"$p99s")"
+assert_num "merged p99 <= the largest member's" "$mp99" "<=" "$(cut -d' ' -f3 <<<"$p99s")"
+
+# The same under guard.method "sequential": the leader's tests run on the
+# merged run streams of the members.
+GUARD='method = "sequential"; max_error_rate = 0.05; max_error_rate_increase = 0.05; max_p99_ratio = 100.0;'
+for i in 1 2 3; do conf "$i"; kill_bg "weir$i" HUP; done
+for i in 1 2 3; do
+	wait_for "member $i reloaded under sequential" 10 bash -c "[ \$(grep -c 'reload: .* applied' '$(bg_log "weir$i")') -ge 2 ]"
+done
+ctl 1 set weight canary 50 >/dev/null
+wait_for "all at 50" 5 all_canary_is 50.0
+for i in 1 2 3; do start_bg "load$i" "$WEIR_PYTHON" "$top_srcdir/tests/integration/client.py" load "${PX[i]}" 30 60; done
+t0=$(now_ms)
+backend_set "$C1" "error_rate=0.3"
+wait_for "sequential: the 30 % error canary rolled back on all 3" 30 all_canary_is 0.0
+note "sequential, merged streams: rolled back on every member $(($(now_ms) - t0)) ms after the switch"
+ev=$(ctl 3 show events 1)
+assert_contains "sequential: the guard's rollback" '"actor":"guard","action":"rollback"' "$ev"
+assert_contains "sequential: decided by the leader" "\"node\":\"$leader\"" "$ev"
+assert_contains "sequential: the reason names the test" "error_rate" "$ev"
+note "reason: $(json_get "$ev" .reason)"
+backend_set "$C1" "error_rate=0"
+for i in 1 2 3; do stop_bg "load$i" 10 || true; done
+
+# ---- kill -9 the leader: another one leads within ttl + 2 s ----------------------------------------------
+n=${leader#weir-}
+other=$((n % 3 + 1))
+kill_bg "weir$n" KILL
+wait_bg "weir$n" 10 >/dev/null || true
+t0=$(now_ms)
+new_leader() { local l; l=$(leader_of "$other"); [[ -n $l && $l != "$leader" ]]; }
+wait_for "a new leader within ttl + 2 s" 5 new_leader
+note "new leader $(leader_of "$other") $(($(now_ms) - t0)) ms after kill -9 of $leader (ttl 3 s)"
+GUARD=
+for i in 1 2 3; do conf "$i"; done
+start_member "$n"
+wait_for "the old leader back as a member" 15 connected "$n"
+for i in 1 2 3; do [[ $i == "$n" ]] || kill_bg "weir$i" HUP; done
+ctl 1 set weight canary 15 >/dev/null
+wait_for "all at 15" 5 all_canary_is 15.0
+
+# ---- a clean stop leaves at once (its lease revoked), not after the ttl -------------------------------------
+stop_bg weir3
+t0=$(now_ms)
+gone3() { ! "$WEIRCTL" -s "$T/w1.sock" show fleet | grep -q '^weir-3 '; }
+wait_for "member 3 gone from member 1's list well before the ttl (3 s)" 2 gone3
+note "member 3 left $(($(now_ms) - t0)) ms after its clean stop"
+assert_contains "member 3 says it left" "left the fleet (lease revoked)" "$(<"$(bg_log weir3)")"
+start_member 3
+wait_for "member 3 back" 15 connected 3
+wait_for "member 3 at the fleet's 15" 5 canary_is 3 15.0
+
+# ---- 2 of 3 etcd members stopped -------------------------------------------------------------------------
+# etcd ends with 143 on SIGTERM: its status is not the test's business
+stop_etcd() { local rc=0; stop_bg "etcd$1" || rc=$?; [[ $rc == 0 || $rc == 143 ]] || fail "etcd$1: exit status $rc"; }
+stop_etcd 2
+stop_etcd 3
+run "$WEIRCTL" -s "$T/w1.sock" set weight canary 30
+assert_eq "no etcd quorum: set weight refused" 1 "$RUN_RC"
+note "set weight without quorum: $RUN_ERR"
+assert_eq "no etcd quorum: members keep serving" "200 200 200" \
+	"$(http_status "http://127.0.0.1:${PX[1]}/") $(http_status "http://127.0.0.1:${PX[2]}/") $(http_status "http://127.0.0.1:${PX[3]}/")"
+assert_eq "no etcd quorum: the weights stay" "15.0 15.0 15.0" "$(canary_of 1) $(canary_of 2) $(canary_of 3)"
+t0=$(now_ms)
+( rc=0; "$WEIRCTL" -s "$T/w2.sock" rollback "drill: etcd down" >"$T/rb.out" 2>&1 || rc=$?; echo "$rc" >"$T/rb.rc" ) &
+rbpid=$!
+wait_for "rollback applied on member 2 at once" 2 canary_is 2 0.0
+note "rollback applied on member 2 $(($(now_ms) - t0)) ms after the command"
+wait "$rbpid"
+assert_eq "rollback answers OK" 0 "$(<"$T/rb.rc")"
+note "rollback reply: $(<"$T/rb.out")"
+assert_eq "the other members still serve their weights" "15.0 15.0" "$(canary_of 1) $(canary_of 3)"
+wait_for "member 2 says it is disconnected" 10 bash -c "'$WEIRCTL' -s '$T/w2.sock' show fleet | grep -q 'weir-2 .* disconnected '"
+
+start_etcd 2 existing
+start_etcd 3 existing
+t0=$(now_ms)
+wait_for "every member converges to the rollback within 10 s" 10 all_canary_is 0.0
+note "converged $(($(now_ms) - t0)) ms after etcd was restarted"
+wait_for "member 2 connected again" 10 connected 2
+ev=$(ctl 1 show events 1)
+assert_contains "member 1's event: the rollback by member 2" '"action":"rollback"' "$ev"
+assert_contains "member 1's event names member 2" '"node":"weir-2"' "$ev"
+assert_eq "the rollback is in member 1's state file" 1 "$(grep -c 'canary_weight = 0' "$T/state1" || true)"
+
+# A rollback given while etcd is down, then a crash and a restart of that
+# member before etcd is back: the state file keeps the canary rolled back
+# and the rollback still to be written; etcd back, the fleet gets it.
+ctl 2 set weight canary 20 >/dev/null
+wait_for "all at 20" 5 all_canary_is 20.0
+stop_etcd 1; stop_etcd 2; stop_etcd 3
+run "$WEIRCTL" -s "$T/w1.sock" rollback "drill: crash before etcd is back"
+assert_eq "rollback on member 1 with etcd down: OK" 0 "$RUN_RC"
+assert_eq "member 1 rolled back at once" 0.0 "$(canary_of 1)"
+wait_for "member 1's state file keeps the rollback to write" 5 grep -q "fleet_rollback_pending = true" "$T/state1"
+kill_bg weir1 KILL
+wait_bg weir1 10 >/dev/null || true
+start_member 1
+assert_eq "restart while etcd is down: still rolled back" 0.0 "$(canary_of 1)"
+assert_eq "the others keep serving their weights meanwhile" "20.0 20.0" "$(canary_of 2) $(canary_of 3)"
+for i in 1 2 3; do start_etcd "$i" existing; done
+t0=$(now_ms)
+wait_for "every member converges to the rollback given before the crash within 10 s" 10 all_canary_is 0.0
+note "converged $(($(now_ms) - t0)) ms after etcd was restarted"
+wait_for "member 1's state file has nothing left to write" 10 bash -c "! grep -q fleet_rollback_pending '$T/state1'"
+ev=$(ctl 3 show events 1)
+assert_contains "member 3's event: member 1's rollback" '"node":"weir-1"' "$ev"
+
+# A rollback given while connected, then a crash before etcd committed it
+# (etcd paused): the state file marked it as still to write before it was
+# proposed, so the restarted member writes it rather than apply the older
+# record etcd holds.
+ctl 2 set weight canary 25 >/dev/null
+wait_for "all at 25" 5 all_canary_is 25.0
+wait_for "member 1 connected" 10 connected 1
+for i in 1 2 3; do kill_bg "etcd$i" STOP; done
+( "$WEIRCTL" -s "$T/w1.sock" rollback "drill: crash before the commit" >"$T/rb2.out" 2>&1 || true ) &
+rbpid=$!
+wait_for "member 1 rolled back at once" 2 canary_is 1 0.0
+wait_for "member 1's state file marks the rollback in flight as still to write" 2 \
+	grep -q "fleet_rollback_pending = true" "$T/state1"
+kill_bg weir1 KILL
+wait_bg weir1 10 >/dev/null || true
+wait "$rbpid" || true
+assert_contains "the rollback waited for etcd's commit (proposed while connected): no reply before the crash" \
+	"closed the connection before the reply" "$(<"$T/rb2.out")"
+for i in 1 2 3; do kill_bg "etcd$i" CONT; done
+start_member 1
+wait_for "every member converges to the rollback in flight at the crash within 10 s" 10 all_canary_is 0.0
+wait_for "member 1's state file has nothing left to write" 10 bash -c "! grep -q fleet_rollback_pending '$T/state1'"
+
+for i in 1 2 3; do stop_bg "weir$i" 15 || fail "weir$i did not stop cleanly"; done
+done_testing

@@ -1,0 +1,153 @@
+/* Unit tests for fleet.c's records: the weight record and the member
+ * record each way, and every shape a corrupt record in etcd could take
+ * refused whole (the member then keeps its weights). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "weir/fleet.h"
+
+static void test_weights_round_trip(void **state)
+{
+	struct fleet_weights w = { .canary = 1250, .action = "set_weight", .actor = WEIGHTS_ACTOR_CONTROL,
+	                           .reason = "", .node = "weir-a", .op = "weir-a/1700000000000/3" }, back;
+	char err[256], *text;
+	(void)state;
+
+	text = fleet_weights_encode(&w);
+	assert_non_null(text);
+	assert_string_equal(text, "{\"canary\":1250,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,"
+	                          "\"node\":\"weir-a\",\"op\":\"weir-a/1700000000000/3\"}");
+	assert_int_equal(fleet_weights_decode(text, strlen(text), &back, err, sizeof(err)), 0);
+	free(text);
+	assert_int_equal(back.canary, w.canary);
+	assert_string_equal(back.action, w.action);
+	assert_int_equal(back.actor, w.actor);
+	assert_string_equal(back.reason, w.reason);
+	assert_string_equal(back.node, w.node);
+	assert_string_equal(back.op, w.op);
+
+	struct fleet_weights rb = { .canary = 0, .action = "rollback", .actor = WEIGHTS_ACTOR_GUARD,
+	                            .reason = "canary error_rate \"0.3\" > 0.02", .node = "n", .op = "n/1/1" };
+	text = fleet_weights_encode(&rb);
+	assert_int_equal(fleet_weights_decode(text, strlen(text), &back, err, sizeof(err)), 0);
+	assert_string_equal(back.reason, rb.reason);
+	assert_int_equal(back.actor, WEIGHTS_ACTOR_GUARD);
+	free(text);
+}
+
+static void test_weights_refused(void **state)
+{
+	static const struct {
+		const char *value, *phrase;
+	} cases[] = {
+		{ "", "not JSON" },
+		{ "{\"canary\": 9000, \"action\": \"set_weight\"", "not JSON" },
+		{ "[]", "not a JSON object" },
+		{ "{\"canary\":10001,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "canary" },
+		{ "{\"canary\":-1,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "canary" },
+		{ "{\"canary\":5.5,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "canary" },
+		{ "{\"canary\":\"500\",\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "canary" },
+		{ "{\"canary\":500,\"action\":\"drop\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "action drop" },
+		{ "{\"canary\":500,\"action\":\"set_weight\",\"actor\":\"martian\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "actor" },
+		{ "{\"canary\":500,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"op\":\"o\"}",
+		  "node is missing" },
+		{ "{\"canary\":500,\"action\":\"set_weight\",\"actor\":\"control\",\"node\":\"a\",\"op\":\"o\"}",
+		  "reason is missing" },
+		{ "{\"canary\":500,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"\",\"op\":\"o\"}", "node is empty" },
+		{ "{\"canary\":500,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":7}", "op is not" },
+		{ "{\"canary\":500,\"action\":\"rollback\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}", "a rollback with" },
+		{ "{\"canary\":500,\"canary\":600,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\",\"op\":\"o\"}",
+		  "not JSON" },
+		{ "{\"canary\":500,\"action\":\"set_weight\",\"actor\":\"control\",\"reason\":null,\"node\":\"a\\u0000b\",\"op\":\"o\"}", "NUL" },
+	};
+	struct fleet_weights w;
+	char err[256];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		if (fleet_weights_decode(cases[i].value, strlen(cases[i].value), &w, err, sizeof(err)) != -1 ||
+		    !strstr(err, cases[i].phrase))
+			fail_msg("case %zu: got \"%s\", want an error with \"%s\"", i, err, cases[i].phrase);
+		assert_int_equal(w.canary, 0);
+	}
+	/* a reason longer than the record allows */
+	char *big = malloc(FLEET_REASON_MAX + 200);
+	int n = snprintf(big, FLEET_REASON_MAX + 200, "{\"canary\":0,\"action\":\"rollback\",\"actor\":\"guard\","
+	                                              "\"node\":\"a\",\"op\":\"o\",\"reason\":\"%0*d\"}",
+	                 FLEET_REASON_MAX + 1, 0);
+	assert_int_equal(fleet_weights_decode(big, (size_t)n, &w, err, sizeof(err)), -1);
+	free(big);
+}
+
+static void test_member(void **state)
+{
+	struct fleet_member_record m = { .node = "weir-b", .address = "127.0.0.1:8080", .applied_revision = 42 }, back;
+	char err[256], *text;
+	(void)state;
+
+	text = fleet_member_encode(&m);
+	assert_string_equal(text, "{\"node\":\"weir-b\",\"address\":\"127.0.0.1:8080\",\"applied_revision\":42}");
+	assert_int_equal(fleet_member_decode(text, strlen(text), &back, err, sizeof(err)), 0);
+	free(text);
+	assert_string_equal(back.node, m.node);
+	assert_string_equal(back.address, m.address);
+	assert_int_equal(back.applied_revision, m.applied_revision);
+	static const char *const bad[] = {
+		"{\"node\":\"a\",\"address\":\"x y\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"x\",\"applied_revision\":-1}",
+		"{\"node\":\"a\",\"address\":\"x\"}",
+		"{\"address\":\"x\",\"applied_revision\":1}",
+		"7",
+		/* what would forge /stats.json or another member's key */
+		"{\"node\":\"a\\\"b\",\"address\":\"x:1\",\"applied_revision\":1}",
+		"{\"node\":\"a/b\",\"address\":\"x:1\",\"applied_revision\":1}",
+		"{\"node\":\"..\",\"address\":\"x:1\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"x:1\\\",\\\"role\\\":\\\"leader\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"x:1\\\\\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"<b>:1\",\"applied_revision\":1}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(fleet_member_decode(bad[i], strlen(bad[i]), &back, err, sizeof(err)), -1);
+	/* what a member publishes: host:port, [v6]:port, "-" without a listener */
+	static const char *const good[] = {
+		"{\"node\":\"weir_1.eu-west\",\"address\":\"[fe80::1%eth0]:8080\",\"applied_revision\":0}",
+		"{\"node\":\"a\",\"address\":\"-\",\"applied_revision\":1}",
+		"{\"node\":\"a\",\"address\":\"proxy-1.example.com:80\",\"applied_revision\":1}",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(fleet_member_decode(good[i], strlen(good[i]), &back, err, sizeof(err)), 0);
+}
+
+/* A rollback whose write failed while connected is written again: 1 s,
+ * doubling, never beyond 30 s, however many failures. */
+static void test_rewrite_delay(void **state)
+{
+	(void)state;
+	assert_int_equal(fleet_rewrite_delay_ms(0), 1000);
+	assert_int_equal(fleet_rewrite_delay_ms(1), 1000);
+	assert_int_equal(fleet_rewrite_delay_ms(2), 2000);
+	assert_int_equal(fleet_rewrite_delay_ms(3), 4000);
+	assert_int_equal(fleet_rewrite_delay_ms(5), 16000);
+	assert_int_equal(fleet_rewrite_delay_ms(6), 30000);
+	assert_int_equal(fleet_rewrite_delay_ms(40), 30000);
+	assert_int_equal(fleet_rewrite_delay_ms(~0u), 30000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_weights_round_trip),
+		cmocka_unit_test(test_weights_refused),
+		cmocka_unit_test(test_member),
+		cmocka_unit_test(test_rewrite_delay),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
