@@ -202,6 +202,20 @@ check_next close_on_next
 # queued for it), so there weir's own count of active connections says it.
 requests() { json_get "$(hcurl "http://127.0.0.1:$ADMIN/stats.json")" ".pools.$1.total.requests"; }
 requests_are() { [[ $(requests "$1") == "$2" ]]; }	# POOL N, for wait_for
+# POOL's request count once the requests before (check_next's) are in it: a
+# worker folds what it measured every 200 ms, so wait until two reads 300 ms
+# apart agree (at most ~5 s).
+settled_requests() {
+	local a b i
+	b=$(requests "$1")
+	for ((i = 0; i < 16; i++)); do
+		a=$b
+		sleep 0.3
+		b=$(requests "$1")
+		[[ $a == "$b" ]] && break
+	done
+	echo "$b"
+}
 active_is() { [[ $(json_get "$(hcurl "http://127.0.0.1:$ADMIN/stats.json")" ".pools.$1.servers[0].active") == "$2" ]]; }
 # post PATH FILE: POST FILE's bytes on a fresh connection; prints "STATUS
 # SECONDS UPLOADED" (curl's http_code, time_total, size_upload)
@@ -217,7 +231,7 @@ for phase in send_body await; do
 	send_body) path=/mode/stall_body file=$T/big ;;
 	await) path=/mode/never_respond file=$T/small ;;
 	esac
-	e0=$(errors baseline); n0=$(requests baseline)
+	n0=$(settled_requests baseline); e0=$(errors baseline)
 	read -r status secs sent < <(post "$path" "$file")
 	assert_eq "$phase: the backend timeout answers 504" 504 "$status"
 	assert_num "$phase: after timeouts.backend (1 s), not before" "$secs" ">=" 0.9
