@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "weir/grpc.h"
+
 /* The two pools. Indexes into every per-pool array in the tree. */
 enum pool_id {
 	POOL_BASELINE = 0,
@@ -34,10 +36,18 @@ struct cfg_tls_listen {
 	int min_version;              /* OpenSSL constant, TLS1_2_VERSION by default */
 };
 
+/* Protocols a listener speaks (listen[].protocols), a bit each. */
+#define CFG_PROTO_HTTP1 0x1u          /* "http/1.1" */
+#define CFG_PROTO_H2 0x2u             /* "h2": chosen by ALPN, TLS listeners only */
+#define CFG_PROTO_H2C 0x4u            /* "h2c": HTTP/2 with prior knowledge, plain listeners */
+
 struct cfg_listener {
 	struct cfg_addr addr;
 	bool tls;                     /* tls group present */
 	struct cfg_tls_listen tls_conf;
+	unsigned protocols;           /* CFG_PROTO_* bits */
+	bool h2_first;                /* TLS: ALPN prefers h2 over http/1.1 (the
+	                                 order of `protocols`) */
 };
 
 struct cfg_tls_upstream {
@@ -59,7 +69,14 @@ struct cfg_check {
 	                                 CHECK_STATUS_WORDS, asserted in check.c) */
 };
 
+/* What a pool's servers are spoken to in (pools.X.protocol). */
+enum pool_protocol {
+	POOL_PROTO_HTTP1,             /* "http/1.1" (default): h2 streams become HTTP/1.1 requests */
+	POOL_PROTO_H2                 /* "h2": h2 over TLS (ALPN) with tls, h2c without */
+};
+
 struct cfg_pool {
+	enum pool_protocol protocol;
 	struct cfg_addr *servers;
 	size_t nservers;
 	struct cfg_tls_upstream tls;
@@ -84,6 +101,7 @@ struct cfg_errors {
 	uint64_t status_bits[10];     /* 640 bits */
 	bool abandoned;               /* a request whose client left first is an error,
 	                                 its wait a latency (errors.abandoned) */
+	grpc_status_set grpc;         /* gRPC statuses that are errors (errors.grpc) */
 };
 
 static inline bool cfg_status_is_error(const struct cfg_errors *e, unsigned status)
@@ -103,6 +121,7 @@ struct cfg_timeouts {
 struct cfg_limits {
 	uint32_t max_connections;
 	uint32_t max_header_bytes;
+	uint32_t h2_max_streams;      /* concurrent streams of one HTTP/2 connection */
 };
 
 /* Thresholds the guard judges the canary against. NaN means "not set". */

@@ -5,6 +5,7 @@
 #ifndef WEIR_PROXY_T_H
 #define WEIR_PROXY_T_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -121,6 +122,13 @@ struct client_conn {
 	uint64_t resp_bytes;                /* response bytes passed to the client (access log) */
 };
 
+/* The protocol a request came in (weir_downstream_requests_total{protocol}). */
+enum downstream_proto {
+	DOWNSTREAM_HTTP1,                   /* HTTP/1.0 and HTTP/1.1 */
+	DOWNSTREAM_H2,                      /* an HTTP/2 stream (h2 or h2c) */
+	DOWNSTREAM_PROTO_COUNT
+};
+
 /* A worker's client connections: proxy's, kept in its struct worker. */
 struct proxy_clients {
 	struct client_conn *open;           /* open client connections */
@@ -129,6 +137,9 @@ struct proxy_clients {
 	uint32_t ncached;
 	struct exchange_mem *cached_x;      /* reusable exchange memory */
 	uint32_t ncached_x;
+	/* Requests begun, by protocol. Written by the worker alone (a relaxed
+	 * load and store, no read-modify-write), read by the admin thread. */
+	_Atomic uint64_t requests[DOWNSTREAM_PROTO_COUNT];
 };
 
 #endif
