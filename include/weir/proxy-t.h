@@ -16,6 +16,8 @@
 #include "weir/connread.h"
 #include "weir/http1.h"
 
+struct h2conn;
+struct h2front_stream;
 struct upstream_conn;
 struct worker;
 
@@ -67,7 +69,15 @@ struct client_conn {
 	enum conn_state state;
 	struct event timer;                 /* the timeout of the current state */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
-	bool is_tls;
+	bool is_tls;                        /* the client came over TLS (X-Forwarded-Proto) */
+	bool plain;                         /* BEV is a plain socket: weir writes it itself
+	                                       (bev_write_now), peeks at it, shuts it down */
+	bool h2c_sniff;                     /* a plain listener that also speaks h2c: the
+	                                       first bytes may be the HTTP/2 preface */
+	bool h2_stream;                     /* an HTTP/2 stream's proxy side: BEV is one end
+	                                       of a bufferevent pair (h2front.h); not
+	                                       counted in limits.max_connections */
+	struct h2front_stream *stream;      /* ... its stream, until either side closed */
 
 	char peer[48];                      /* client address for X-Forwarded-For */
 	uint8_t peer_len;
@@ -137,6 +147,8 @@ struct proxy_clients {
 	uint32_t ncached;
 	struct exchange_mem *cached_x;      /* reusable exchange memory */
 	uint32_t ncached_x;
+	struct h2conn *h2open;              /* open HTTP/2 connections (h2front's) */
+	uint32_t nh2;
 	/* Requests begun, by protocol. Written by the worker alone (a relaxed
 	 * load and store, no read-modify-write), read by the admin thread. */
 	_Atomic uint64_t requests[DOWNSTREAM_PROTO_COUNT];
