@@ -52,7 +52,16 @@
  * of a response has left weir, and picks the close: FLUSH then LINGER after
  * an answer, a reset when a close-delimited response was cut, else a plain
  * close. A client that leaves while its routed request is in flight is
- * measured as abandoned there. */
+ * measured as abandoned there.
+ *
+ * A client connection may also be an HTTP/2 stream's proxy side
+ * (c->h2_stream, h2front.h): its bufferevent is one end of an in-memory
+ * pair, and the states, timers and measurement are the same. What needs a
+ * socket is skipped (the FIN peek, lingering, the reset of a cut response:
+ * h2front resets the stream instead), and it takes no admission slot (its
+ * HTTP/2 connection holds one). An HTTP/2 client is handed over before its
+ * first request: after a TLS handshake that chose h2 by ALPN, or when the
+ * first bytes on a plain h2c listener are the connection preface. */
 #include "weir/proxy.h"
 
 #include <arpa/inet.h>
