@@ -79,6 +79,7 @@ struct h2front_stream {
 	uint64_t pending;                   /* CHUNKED: data bytes at the front of the pair's
 	                                       input that the decoder has passed already */
 	struct http1_chunked chunked;
+	struct evbuffer *trailers;          /* CHUNKED: its trailer section, as it comes */
 	struct http1_parser parser;         /* the response head */
 };
 
@@ -259,11 +260,51 @@ static void bridge_fail(struct h2front_stream *s)
 		h2session_reset(s->st, H2SESSION_INTERNAL_ERROR);
 }
 
-static void bridge_end(struct h2front_stream *s)
+static void bridge_end_with(struct h2front_stream *s, const struct h2conv_field *fields, size_t n)
 {
 	s->phase = RESP_DONE;
-	if (s->st && h2session_send_end(s->st, NULL, 0) < 0)
+	if (s->st && h2session_send_end(s->st, fields, n) < 0)
 		h2session_reset(s->st, H2SESSION_INTERNAL_ERROR);
+}
+
+static void bridge_end(struct h2front_stream *s)
+{
+	bridge_end_with(s, NULL, 0);
+}
+
+/* At most this many trailer fields go to the client (gRPC sends 2 or 3). */
+#define MAX_TRAILERS 32
+
+/* The trailer section in S->trailers is complete ("name: value" CRLF lines,
+ * then CRLF; the proxy's chunked decoder validated it): end the stream
+ * with its fields, names in lower case as HTTP/2 wants them. */
+static void bridge_end_trailers(struct h2front_stream *s)
+{
+	struct h2conv_field f[MAX_TRAILERS];
+	size_t n = 0;
+	size_t len = evbuffer_get_length(s->trailers);
+	char *buf = (char *)evbuffer_pullup(s->trailers, -1);
+
+	for (size_t i = 0; buf && i < len && n < MAX_TRAILERS;) {
+		char *eol = memchr(buf + i, '\n', len - i);
+		size_t end = eol ? (size_t)(eol - buf) : len;
+		char *colon = memchr(buf + i, ':', end - i);
+		if (colon) {
+			size_t v = (size_t)(colon - buf) + 1, ve = end;
+			while (ve > v && (buf[ve - 1] == '\r' || buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+				ve--;
+			while (v < ve && (buf[v] == ' ' || buf[v] == '\t'))
+				v++;
+			for (char *p = buf + i; p < colon; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+			f[n++] = (struct h2conv_field){ buf + i, (size_t)(colon - buf) - i, buf + v, ve - v };
+		}
+		i = end + 1;
+	}
+	bridge_end_with(s, f, n);
+	evbuffer_free(s->trailers);
+	s->trailers = NULL;
 }
 
 /* Queue up to LEN bytes at the front of IN as DATA; returns how many the
@@ -338,6 +379,19 @@ static int bridge_chunked(struct h2front_stream *s, struct evbuffer *in)
 			return -1;
 		if (part == HTTP1_CHUNK_DATA) {
 			s->pending = (uint64_t)n;
+			continue;
+		}
+		if (part == HTTP1_CHUNK_TRAILERS) {
+			evbuffer_drain(in, (size_t)n);
+			if (!(s->trailers = evbuffer_new()))
+				return -1;
+			continue;
+		}
+		if (s->trailers) {
+			if (evbuffer_remove_buffer(in, s->trailers, (size_t)n) != (int)n)
+				return -1;
+			if (part == HTTP1_CHUNK_LAST)
+				bridge_end_trailers(s);
 			continue;
 		}
 		evbuffer_drain(in, (size_t)n);
@@ -559,6 +613,8 @@ static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, v
 	}
 	if (s->pair)
 		bufferevent_free(s->pair);
+	if (s->trailers)
+		evbuffer_free(s->trailers);
 	free(s);
 }
 

@@ -281,6 +281,8 @@ static void request_reset(struct client_conn *c)
 	c->replay_ok = false;
 	c->resp_dechunk = false;
 	c->status = 0;
+	c->resp_grpc = false;
+	c->grpc_error = false;
 	c->interim = 0;
 	c->resp_bytes = 0;
 }
@@ -445,6 +447,13 @@ static bool status_is_error(const struct client_conn *c, int status)
 	return status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
 }
 
+/* C's exchange is an error of its pool: STATUS is (status_is_error), or a
+ * gRPC response's grpc-status is one of errors.grpc. */
+static bool exchange_failed(const struct client_conn *c, int status)
+{
+	return status_is_error(c, status) || (c->resp_grpc && c->grpc_error);
+}
+
 /* C's request is routed and owes its measurement: an upstream is attached,
  * or the response is complete but not yet handed to the kernel. */
 static bool request_in_flight(const struct client_conn *c)
@@ -459,7 +468,7 @@ static void record_exchange_at(struct client_conn *c, int status, uint64_t now)
 	if (c->measured)
 		return; /* abandoned already: its client had closed */
 	uint64_t latency = waited_us(c, now);
-	bool error = status_is_error(c, status);
+	bool error = exchange_failed(c, status);
 
 	c->measured = true;
 	if (c->overridden)
@@ -496,7 +505,7 @@ static void record_abandoned(struct client_conn *c)
 	if (c->overridden)
 		stats_interval_overridden(rec);
 	else if (delivering)
-		stats_interval_abandoned(rec, latency, status_is_error(c, c->status));
+		stats_interval_abandoned(rec, latency, exchange_failed(c, c->status));
 	else
 		stats_interval_abandoned(rec, latency, conf(c)->errors.abandoned && !c->left_early);
 	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
@@ -861,7 +870,7 @@ static void write_request_head(struct client_conn *c, const char *buf, struct ev
  * between the buffers without a copy where libevent can; nothing is
  * allocated here. Returns as relay_body. */
 static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1_chunked *ch,
-                         bool dechunk)
+                         bool dechunk, struct trailer_relay *tr, bool pass)
 {
 	while (!ch->done) {
 		struct evbuffer_iovec vec[4];
@@ -887,6 +896,23 @@ static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1
 				return -1;
 			if (!dechunk && ch->remaining == 0)
 				added = evbuffer_add(out, "\r\n", 2);
+		} else if (tr && part == HTTP1_CHUNK_TRAILERS) {
+			evbuffer_drain(in, (size_t)n);
+			tr->inside = true;
+			if (pass)
+				added = evbuffer_add(out, "0\r\n", 3);
+		} else if (tr && tr->inside) {
+			/* Trailer fields and the final CRLF: scanned, and passed whole
+			 * or replaced by weir's own end. */
+			grpc_scan_feed(&tr->grpc, vec[v].iov_base, (size_t)n);
+			if (pass) {
+				if (evbuffer_remove_buffer(in, out, (size_t)n) != (int)n)
+					return -1;
+			} else {
+				evbuffer_drain(in, (size_t)n);
+				if (!dechunk && part == HTTP1_CHUNK_LAST)
+					added = evbuffer_add(out, "0\r\n\r\n", 5);
+			}
 		} else {
 			evbuffer_drain(in, (size_t)n);
 			if (!dechunk && part == HTTP1_CHUNK_SIZE)
@@ -902,10 +928,14 @@ static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1
 
 /* Move body bytes from IN to OUT by the framing in (*body, *remaining, ch);
  * a chunked body is re-framed, or with DECHUNK sent as bare data (relay_chunked).
+ * TR (a response's, NULL for a request) is where its trailer section is
+ * scanned; PASS forwards the section (an HTTP/2 stream's bridge makes
+ * trailers of it), else weir's re-framing drops it.
  * Returns 1 when the body is complete, 0 when more is needed, -1 on a
  * framing error. CLOSE framing never completes here (EOF completes it). */
 static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body body,
-                      uint64_t *remaining, struct http1_chunked *ch, bool dechunk)
+                      uint64_t *remaining, struct http1_chunked *ch, bool dechunk, struct trailer_relay *tr,
+                      bool pass)
 {
 	size_t avail = evbuffer_get_length(in);
 
@@ -920,7 +950,7 @@ static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body
 		return *remaining == 0;
 	}
 	case HTTP1_BODY_CHUNKED:
-		return relay_chunked(in, out, ch, dechunk);
+		return relay_chunked(in, out, ch, dechunk, tr, pass);
 	case HTTP1_BODY_CLOSE:
 		if (avail)
 			evbuffer_remove_buffer(in, out, avail);
@@ -935,7 +965,7 @@ static int forward_request_body(struct client_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
-	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked, false);
+	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked, false, NULL, false);
 
 	if (r < 0) {
 		/* The backend saw part of a broken body: that connection is spoiled. */
@@ -1215,6 +1245,30 @@ static void exchange_finish(struct client_conn *c)
 	response_delivered(c);
 }
 
+/* A gRPC status CODE is one of errors.grpc. */
+static bool grpc_status_failed(const struct weir_config *cfg, int code)
+{
+	return code >= 0 && code < GRPC_STATUS_COUNT && (cfg->errors.grpc >> code) & 1u;
+}
+
+/* The final response head H (in BUF) of C: a gRPC response is judged by its
+ * grpc-status, from the head (trailers-only) or else the trailers; until
+ * one arrives it is UNKNOWN, which is how a gRPC client reads a response
+ * that ends without. */
+static void response_grpc(struct client_conn *c, const char *buf, const struct http1_head *h)
+{
+	const struct http1_header *ct = find_header(buf, h, "content-type");
+
+	c->x->trailers.inside = false;
+	grpc_scan_init(&c->x->trailers.grpc);
+	c->resp_grpc = ct && grpc_is_grpc(buf + ct->value.off, ct->value.len);
+	if (!c->resp_grpc)
+		return;
+	const struct http1_header *st = find_header(buf, h, "grpc-status");
+	int code = st ? grpc_status_code(buf + st->value.off, st->value.len) : GRPC_STATUS_UNKNOWN;
+	c->grpc_error = grpc_status_failed(conf(c), code);
+}
+
 /* Parse the response head from the upstream. Returns 1 when the final head
  * was written to the client, 0 when more bytes are needed, -1 when the
  * exchange failed (already handled). Interim 1xx responses are relayed. */
@@ -1268,6 +1322,7 @@ static int response_begin(struct client_conn *c)
 		}
 		http1_response_body(&c->x->resp.head, c->req_is_head);
 		c->status = h->status;
+		response_grpc(c, buf, h);
 		c->resp_body = h->body;
 		c->resp_remaining = h->content_length;
 		c->resp_keep_alive = h->keep_alive;
@@ -1297,7 +1352,9 @@ static bool forward_response_body(struct client_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t before = evbuffer_get_length(out);
-	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked, c->resp_dechunk);
+	struct trailer_relay *tr = &c->x->trailers;
+	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked, c->resp_dechunk, tr,
+	                   c->h2_stream);
 	size_t after = evbuffer_get_length(out);
 
 	c->resp_bytes += after > before ? after - before : 0;
@@ -1306,6 +1363,8 @@ static bool forward_response_body(struct client_conn *c)
 		return false;
 	}
 	if (r == 1) {
+		if (c->resp_grpc && tr->grpc.status >= 0)
+			c->grpc_error = grpc_status_failed(conf(c), tr->grpc.status);
 		exchange_finish(c);
 		return false;
 	}

@@ -14,6 +14,7 @@
 #include "weir/accesslog.h"
 #include "weir/config-t.h"
 #include "weir/connread.h"
+#include "weir/grpc.h"
 #include "weir/http1.h"
 
 struct h2conn;
@@ -57,6 +58,10 @@ struct exchange_mem {
 	struct http1_parser resp;
 	struct accesslog_req al_req;        /* method and target, copied at request_begin */
 	char al_server[ACCESSLOG_ADDR_MAX]; /* the chosen server's address; "" before choice */
+	struct trailer_relay {              /* the response's chunked trailer section */
+		bool inside;                /* being relayed now */
+		struct grpc_scan grpc;      /* its grpc-status (a gRPC response) */
+	} trailers;
 	struct exchange_mem *next_free;     /* in the worker's cache */
 };
 
@@ -120,6 +125,10 @@ struct client_conn {
 	uint64_t resp_remaining;
 	struct http1_chunked resp_chunked;
 	bool resp_keep_alive;
+	bool resp_grpc;                     /* content-type application/grpc*: its grpc-status
+	                                       (head, or trailers) judges it too */
+	bool grpc_error;                    /* ... and that status is one of errors.grpc (as
+	                                       far as it arrived: none yet is UNKNOWN) */
 	int status;
 	uint16_t interim;                   /* 1xx responses relayed for this request */
 	uint64_t t_done_us;                 /* the response was complete from the backend
