@@ -402,7 +402,7 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	connread_set_limit(&up->rd, bp_high(w));
 	connread_set_limit(&c->rd, bp_high(w));
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
-	if (up->reused && !up->tls)
+	if (up->reused && !up->tls && !up->h2)
 		bufferevent_disable(up->bev, EV_WRITE); /* connected: request_begin writes the head at once */
 	else
 		bufferevent_enable(up->bev, EV_WRITE);
@@ -1051,7 +1051,7 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->left_early = !c->peeked && c->plain && client_closed_already(c);
 	c->peeked = true;
 	conn_set_state(c, c->up->reused ? exchange_state(c) : CONN_CONNECT);
-	if (c->up->reused && !c->up->tls) {
+	if (c->up->reused && !c->up->tls && !c->up->h2) {
 		if (c->req_done)
 			bev_write_now(c->up->bev, true);
 		else
@@ -1593,7 +1593,8 @@ static void upstream_connected(struct upstream_conn *up)
 	struct client_conn *c = up->client;
 
 	connread_connected(&up->rd);
-	set_nodelay(bufferevent_getfd(up->bev));
+	if (!up->h2)
+		set_nodelay(bufferevent_getfd(up->bev));
 	if (up->tls)
 		tls_upstream_established(up->bev);
 	if (up->gen == up->w->gen) /* else its index is one of the old table */
