@@ -151,10 +151,13 @@ static void schedule_flush(struct h2up_conn *h)
 static ssize_t body_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
                             nghttp2_data_source *src, void *user)
 {
-	struct h2up_stream *s = src->ptr;
-	(void)ng;
-	(void)id;
+	/* Through the stream, not SRC: a released request's stream has none. */
+	struct h2up_stream *s = nghttp2_session_get_stream_user_data(ng, id);
+	(void)src;
 	(void)user;
+
+	if (!s)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
 
 	size_t n = evbuffer_remove(s->body, buf, len);
 	if (n == 0 && !s->body_end) {
@@ -198,16 +201,22 @@ static int submit_request(struct h2up_stream *s, char *buf)
 	const char *authority = NULL;
 	size_t authority_len = 0;
 
+	for (unsigned i = 0; i < hd->nheaders && !authority; i++) {
+		if (hd->headers[i].name.len == 4 && strncasecmp(buf + hd->headers[i].name.off, "host", 4) == 0) {
+			authority = buf + hd->headers[i].value.off;
+			authority_len = hd->headers[i].value.len;
+		}
+	}
+	if (!authority)
+		return -1; /* the proxy always sends Host */
+	/* Pseudo-headers first (RFC 9113 8.3). */
 	nv[n++] = nv_make(":method", 7, buf + hd->method.off, hd->method.len);
 	nv[n++] = nv_make(":scheme", 7, h->tls ? "https" : "http", h->tls ? 5 : 4);
+	nv[n++] = nv_make(":authority", 10, authority, authority_len);
 	nv[n++] = nv_make(":path", 5, buf + hd->target.off, hd->target.len);
 	for (unsigned i = 0; i < hd->nheaders; i++) {
 		char *name = buf + hd->headers[i].name.off;
 		size_t len = hd->headers[i].name.len;
-		if (len == 4 && strncasecmp(name, "host", 4) == 0) {
-			authority = buf + hd->headers[i].value.off;
-			authority_len = hd->headers[i].value.len;
-		}
 		if (hop_by_hop(name, len))
 			continue;
 		for (size_t k = 0; k < len; k++) /* HTTP/2 field names are lower case */
@@ -215,15 +224,12 @@ static int submit_request(struct h2up_stream *s, char *buf)
 				name[k] = (char)(name[k] - 'A' + 'a');
 		nv[n++] = nv_make(name, len, buf + hd->headers[i].value.off, hd->headers[i].value.len);
 	}
-	if (!authority)
-		return -1; /* the proxy always sends Host */
-	nv[n++] = nv_make(":authority", 10, authority, authority_len);
 	/* gRPC servers want it; it is harmless to any other (RFC 9113 8.2.2). */
 	nv[n++] = nv_make("te", 2, "trailers", 8);
 
 	bool has_body = hd->body == HTTP1_BODY_CHUNKED ||
 	                (hd->body == HTTP1_BODY_LENGTH && hd->content_length > 0);
-	nghttp2_data_provider prd = { .source.ptr = s, .read_callback = body_read_cb };
+	nghttp2_data_provider prd = { .source.ptr = NULL, .read_callback = body_read_cb };
 	s->id = nghttp2_submit_request(h->ng, NULL, nv, n, has_body ? &prd : NULL, s);
 	return s->id < 0 ? -1 : 0;
 }
