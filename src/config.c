@@ -8,6 +8,8 @@
  * Defaults (a key that is absent takes the value below):
  *
  *   listen                      required, at least one address
+ *   listen[].protocols          ( "h2", "http/1.1" ) on a listener with tls,
+ *                               ( "http/1.1" ) on a plain one
  *   workers                     1 ("auto": one per online CPU, clamped to 1..256)
  *   admin.http                  "127.0.0.1:9090"  ("" disables the admin listener;
  *                               admin_http_set is true unless it is disabled)
@@ -69,6 +71,11 @@
  *   - split header and cookie names must be RFC 9110 tokens; "" means not set.
  *   - errors.statuses is "5xx", "4xx", a status (integer or string), or a list
  *     of those. An empty list is allowed: then only weir's own 502/504 count.
+ *   - listen[].protocols is a list of "h2", "http/1.1" and "h2c" (or a lone
+ *     string), each at most once. "h2" is chosen by ALPN, so it needs tls;
+ *     "h2c" (prior knowledge, told from HTTP/1.1 by the connection preface)
+ *     is refused with tls. On a TLS listener the order is the server's ALPN
+ *     preference (h2_first).
  *   - state_file, event_log and access_log must be different files when set.
  *   - cluster (the fleet): etcd is one or more "http://host:port" endpoints
  *     with a numeric host or localhost (https is refused as not supported yet,
@@ -830,18 +837,96 @@ static void parse_listen_tls(struct ctx *c, const config_setting_t *g, const cha
 	}
 }
 
-/* One listen entry: an address string or { address; tls; }. Returns 1 when
- * L was filled. */
+/* The names of listen[].protocols (their ALPN identifiers) and their bits. */
+static const struct {
+	const char *name;
+	unsigned bit;
+} listen_protocols[] = {
+	{ "h2", CFG_PROTO_H2 },
+	{ "http/1.1", CFG_PROTO_HTTP1 },
+	{ "h2c", CFG_PROTO_H2C },
+};
+
+#define NLISTEN_PROTOCOLS (sizeof(listen_protocols) / sizeof(listen_protocols[0]))
+#define LISTEN_PROTOCOLS_EXPECT "\"h2\", \"http/1.1\" or \"h2c\""
+
+/* The listener's protocols setting S (NULL: absent) at LPATH.protocols into
+ * L, whose tls is already known. */
+static void parse_listen_protocols(struct ctx *c, const config_setting_t *s, const char *lpath,
+                                   struct cfg_listener *l)
+{
+	struct path p = path_key(lpath, "protocols");
+	int at[NLISTEN_PROTOCOLS];    /* where each name is listed, -1: not */
+	unsigned bits = 0;
+	bool one, ok = true;
+	int i, n;
+
+	if (s == NULL) {
+		l->protocols = l->tls ? CFG_PROTO_H2 | CFG_PROTO_HTTP1 : CFG_PROTO_HTTP1;
+		l->h2_first = l->tls;
+		return;
+	}
+	if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+		error_at(c, s, "%s must be a list of " LISTEN_PROTOCOLS_EXPECT ", like ( \"h2\", "
+		         "\"http/1.1\" ) (got a group)", p.s);
+		return;
+	}
+	n = elements(s, &one);
+	if (n == 0) {
+		error_at(c, s, "%s must not be empty: list one or more of " LISTEN_PROTOCOLS_EXPECT
+		         " (got an empty list)", p.s);
+		return;
+	}
+	for (size_t k = 0; k < NLISTEN_PROTOCOLS; k++)
+		at[k] = -1;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = element(s, one, i);
+		struct path ep = one ? p : path_index(p.s, (unsigned)i);
+		const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		size_t k = 0;
+
+		while (v != NULL && k < NLISTEN_PROTOCOLS && strcmp(v, listen_protocols[k].name) != 0)
+			k++;
+		if (v == NULL || k == NLISTEN_PROTOCOLS) {
+			error_at(c, e, "%s must be " LISTEN_PROTOCOLS_EXPECT " (got %s)", ep.s, typed_text(e).s);
+			ok = false;
+		} else if (at[k] >= 0) {
+			error_at(c, e, "%s duplicates %s[%d] (got %s)", ep.s, p.s, at[k], quoted(v).s);
+			ok = false;
+		} else if (listen_protocols[k].bit == CFG_PROTO_H2 && !l->tls) {
+			error_at(c, e, "%s: \"h2\" needs tls (it is chosen by ALPN): add a tls group, or use "
+			         "\"h2c\" for HTTP/2 in cleartext (got \"h2\")", ep.s);
+			ok = false;
+		} else if (listen_protocols[k].bit == CFG_PROTO_H2C && l->tls) {
+			error_at(c, e, "%s: \"h2c\" is HTTP/2 in cleartext and this listener has tls; "
+			         "use \"h2\" (got \"h2c\")", ep.s);
+			ok = false;
+		} else {
+			at[k] = i;
+			bits |= listen_protocols[k].bit;
+		}
+	}
+	if (!ok)
+		return;
+	l->protocols = bits;
+	/* listen_protocols[0] is "h2", [1] "http/1.1". */
+	l->h2_first = at[0] >= 0 && (at[1] < 0 || at[0] < at[1]);
+}
+
+/* One listen entry: an address string or { address; tls; protocols; }.
+ * Returns 1 when L was filled. */
 static int parse_listener(struct ctx *c, const config_setting_t *s, const char *path,
                           struct cfg_listener *l)
 {
-	static const char *const keys[] = { "address", "tls", NULL };
+	static const char *const keys[] = { "address", "tls", "protocols", NULL };
 	const config_setting_t *a, *t;
 	int ok;
 
 	l->tls_conf.min_version = TLS1_2_VERSION;
-	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		parse_listen_protocols(c, NULL, path, l);
 		return address_value(c, s, path, &l->addr);
+	}
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 		error_at(c, s, "%s must be an address string or a group { address; tls; } (got %s)",
 		         path, typed_text(s).s);
@@ -860,6 +945,7 @@ static int parse_listener(struct ctx *c, const config_setting_t *s, const char *
 		l->tls = true;
 		parse_listen_tls(c, t, path_key(path, "tls").s, &l->tls_conf);
 	}
+	parse_listen_protocols(c, member(s, "protocols"), path, l);
 	return ok;
 }
 

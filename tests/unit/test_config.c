@@ -318,6 +318,9 @@ static void test_full_example(void **state)
 	assert_string_equal(cfg->listeners[1].tls_conf.certificate, cert_path);
 	assert_string_equal(cfg->listeners[1].tls_conf.key, key_path);
 	assert_int_equal(cfg->listeners[1].tls_conf.min_version, TLS1_2_VERSION);
+	assert_int_equal(cfg->listeners[0].protocols, CFG_PROTO_HTTP1);
+	assert_int_equal(cfg->listeners[1].protocols, CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_true(cfg->listeners[1].h2_first);
 
 	assert_int_equal(cfg->workers, 1);
 	assert_false(cfg->workers_auto);
@@ -1600,6 +1603,126 @@ static void test_cluster(void **state)
 	CHECK_CASES(cases);
 }
 
+/* ---- HTTP/2 and gRPC (INTERFACE.md "HTTP/2 and gRPC") ----------------------------- */
+
+/* A TLS listener on 127.0.0.1:8443 whose group goes on with EXTRA (line 1 is
+ * the address, line 2 the tls group, EXTRA from line 3), then MIN_POOLS.
+ * Release with free. */
+static char *tls_listener(const char *extra)
+{
+	return xasprintf_t("listen = ( { address = \"127.0.0.1:8443\";\n"
+	                   " tls = { certificate = \"%s\"; key = \"%s\"; };\n%s } );\n" MIN_POOLS,
+	                   cert_path, key_path, extra);
+}
+
+/* PROTOCOLS (a listen[0].protocols value) on a TLS listener loads with BITS
+ * and H2_FIRST. */
+static void assert_tls_protocols(const char *protocols, unsigned bits, bool h2_first)
+{
+	char *extra = xasprintf_t(" protocols = %s;", protocols);
+	char *text = tls_listener(extra);
+	struct weir_config *cfg = load_ok(text);
+
+	assert_true(cfg->listeners[0].tls);
+	assert_int_equal(cfg->listeners[0].protocols, bits);
+	assert_int_equal(cfg->listeners[0].h2_first, h2_first);
+	config_free(cfg);
+	free(text);
+	free(extra);
+}
+
+/* The same on a plain listener. */
+static void assert_plain_protocols(const char *protocols, unsigned bits)
+{
+	char *text = xasprintf_t("listen = ( { address = \"127.0.0.1:8080\"; protocols = %s; } );\n"
+	                         MIN_POOLS, protocols);
+	struct weir_config *cfg = load_ok(text);
+
+	assert_false(cfg->listeners[0].tls);
+	assert_int_equal(cfg->listeners[0].protocols, bits);
+	assert_false(cfg->listeners[0].h2_first);
+	config_free(cfg);
+	free(text);
+}
+
+static void test_listen_protocols(void **state)
+{
+	struct weir_config *cfg;
+	char *text;
+
+	(void)state;
+	/* Defaults: h2 then http/1.1 with tls, http/1.1 without. */
+	text = xasprintf_t("listen = ( \"127.0.0.1:8080\", { address = \"127.0.0.1:8081\"; },\n"
+	                   " { address = \"127.0.0.1:8443\";\n"
+	                   "   tls = { certificate = \"%s\"; key = \"%s\"; }; } );\n" MIN_POOLS,
+	                   cert_path, key_path);
+	cfg = load_ok(text);
+	free(text);
+	assert_int_equal(cfg->listeners[0].protocols, CFG_PROTO_HTTP1);
+	assert_false(cfg->listeners[0].h2_first);
+	assert_int_equal(cfg->listeners[1].protocols, CFG_PROTO_HTTP1);
+	assert_false(cfg->listeners[1].h2_first);
+	assert_int_equal(cfg->listeners[2].protocols, CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_true(cfg->listeners[2].h2_first);
+	config_free(cfg);
+
+	/* TLS: the order is the server's ALPN preference. */
+	assert_tls_protocols("( \"h2\", \"http/1.1\" )", CFG_PROTO_H2 | CFG_PROTO_HTTP1, true);
+	assert_tls_protocols("( \"http/1.1\", \"h2\" )", CFG_PROTO_H2 | CFG_PROTO_HTTP1, false);
+	assert_tls_protocols("( \"http/1.1\" )", CFG_PROTO_HTTP1, false);
+	assert_tls_protocols("( \"h2\" )", CFG_PROTO_H2, true);
+	assert_tls_protocols("\"h2\"", CFG_PROTO_H2, true);
+	assert_tls_protocols("[ \"http/1.1\", \"h2\" ]", CFG_PROTO_H2 | CFG_PROTO_HTTP1, false);
+	/* Plain: h2c alone (prior knowledge) or beside http/1.1 (told apart by
+	 * the connection preface), in either order. */
+	assert_plain_protocols("( \"h2c\" )", CFG_PROTO_H2C);
+	assert_plain_protocols("( \"http/1.1\", \"h2c\" )", CFG_PROTO_HTTP1 | CFG_PROTO_H2C);
+	assert_plain_protocols("( \"h2c\", \"http/1.1\" )", CFG_PROTO_HTTP1 | CFG_PROTO_H2C);
+	assert_plain_protocols("\"http/1.1\"", CFG_PROTO_HTTP1);
+
+	/* Errors: file:line of the element, and the element's path. */
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( ); } );\n" MIN_POOLS,
+	                 2, "listen[0].protocols must not be empty: list one or more of \"h2\", "
+	                 "\"http/1.1\" or \"h2c\" (got an empty list)");
+	check_error_text("listen = ( \"127.0.0.1:8081\", { address = \"127.0.0.1:8080\";\n"
+	                 " protocols = ( \"http/1.1\",\n \"http/2\" ); } );\n" MIN_POOLS, 3,
+	                 "listen[1].protocols[1] must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got string \"http/2\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = ( \"HTTP/1.1\" ); } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols[0] must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got string \"HTTP/1.1\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = ( 2 ); } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols[0] must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got integer 2)");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = \"h3\"; } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got string \"h3\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = { h2c = true; }; } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols must be a list of \"h2\", \"http/1.1\" or "
+	                 "\"h2c\", like ( \"h2\", \"http/1.1\" ) (got a group)");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( \"h2c\",\n"
+	                 " \"h2c\" ); } );\n" MIN_POOLS, 3,
+	                 "listen[0].protocols[1] duplicates listen[0].protocols[0] (got \"h2c\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( \"h2\", \"http/1.1\" ); } );\n"
+	                 MIN_POOLS, 2, "listen[0].protocols[0]: \"h2\" needs tls (it is chosen by ALPN): "
+	                 "add a tls group, or use \"h2c\" for HTTP/2 in cleartext (got \"h2\")");
+	check_error_text("listen = ( \"127.0.0.1:8080\",\n { address = \"127.0.0.1:8081\"; protocols = \"h2\"; } );\n"
+	                 MIN_POOLS, 2, "listen[1].protocols: \"h2\" needs tls");
+	text = tls_listener(" protocols = ( \"h2\",\n \"h2c\" );");
+	check_error_text(text, 4, "listen[0].protocols[1]: \"h2c\" is HTTP/2 in cleartext and this "
+	                 "listener has tls; use \"h2\" (got \"h2c\")");
+	free(text);
+	text = tls_listener(" protocols = ( \"http/1.1\", \"h2\", \"http/1.1\" );");
+	check_error_text(text, 3, "listen[0].protocols[2] duplicates listen[0].protocols[0] "
+	                 "(got \"http/1.1\")");
+	free(text);
+	/* Every bad element is reported. */
+	check_errors_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( \"h2\", \"spdy\" ); } );\n"
+	                  MIN_POOLS, 2, 2, "(got string \"spdy\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocol = ( \"h2c\" ); } );\n"
+	                 MIN_POOLS, 1, "unknown setting listen[0].protocol (did you mean protocols?)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1630,6 +1753,7 @@ int main(void)
 		cmocka_unit_test(test_diag),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_cluster),
+		cmocka_unit_test(test_listen_protocols),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);
