@@ -17,6 +17,8 @@
  *   pools.baseline, .canary     required, each with a non-empty servers list
  *   pools.<pool>.tls            absent: plain TCP. Present: ca = system store,
  *                               server_name = none, verify = true
+ *   pools.<pool>.protocol       "http/1.1" ("h2" is refused: HTTP/2 to
+ *                               servers is not supported yet)
  *   pools.balance               "round_robin"
  *   split.canary_weight         0
  *   split.sticky_header/_cookie, override_header   not set
@@ -76,6 +78,8 @@
  *     "h2c" (prior knowledge, told from HTTP/1.1 by the connection preface)
  *     is refused with tls. On a TLS listener the order is the server's ALPN
  *     preference (h2_first).
+ *   - pools.<pool>.protocol "h2" is parsed and refused until weir speaks
+ *     HTTP/2 to servers (POOL_H2_SUPPORTED).
  *   - state_file, event_log and access_log must be different files when set.
  *   - cluster (the fleet): etcd is one or more "http://host:port" endpoints
  *     with a numeric host or localhost (https is refused as not supported yet,
@@ -1191,10 +1195,30 @@ static void parse_pool_check(struct ctx *c, const config_setting_t *g, const cha
 		                   ck->expect_bits);
 }
 
+/* HTTP/2 to servers: "h2" is parsed, and refused until the upstream side
+ * speaks it; then this becomes true. */
+#define POOL_H2_SUPPORTED false
+
+static void parse_pool_protocol(struct ctx *c, const config_setting_t *g, const char *gpath,
+                                struct cfg_pool *pool)
+{
+	static const char *const protocols[] = { "http/1.1", "h2", NULL };
+	int v;
+
+	if (read_choice(c, g, gpath, "protocol", protocols, "\"http/1.1\" or \"h2\"", &v) <= 0)
+		return;
+	if (v == 1 && !POOL_H2_SUPPORTED) {
+		error_at(c, member(g, "protocol"), "%s.protocol \"h2\": HTTP/2 to servers is not "
+		         "supported by this version yet; use \"http/1.1\"", gpath);
+		return;
+	}
+	pool->protocol = v == 0 ? POOL_PROTO_HTTP1 : POOL_PROTO_H2;
+}
+
 static void parse_pool(struct ctx *c, const config_setting_t *pools, const char *name,
                        struct cfg_pool *pool)
 {
-	static const char *const keys[] = { "servers", "tls", "check", NULL };
+	static const char *const keys[] = { "servers", "protocol", "tls", "check", NULL };
 	struct path gp = path_key("pools", name);
 	const config_setting_t *g, *s, *t;
 	bool one;
@@ -1225,6 +1249,7 @@ static void parse_pool(struct ctx *c, const config_setting_t *pools, const char 
 			address_value(c, element(s, one, i), ep.s, &pool->servers[i]);
 		}
 	}
+	parse_pool_protocol(c, g, gp.s, pool);
 	t = read_group(c, g, gp.s, "tls");
 	if (t != NULL)
 		parse_pool_tls(c, t, path_key(gp.s, "tls").s, &pool->tls);
@@ -1864,6 +1889,8 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->cluster.ttl_ms = 5000;
 	cfg->pools[POOL_BASELINE].tls.verify = true;
 	cfg->pools[POOL_CANARY].tls.verify = true;
+	cfg->pools[POOL_BASELINE].protocol = POOL_PROTO_HTTP1;
+	cfg->pools[POOL_CANARY].protocol = POOL_PROTO_HTTP1;
 	cfg->state_file = xstrdup(WEIR_DEFAULT_STATE_FILE);
 	cfg->event_log = xstrdup(WEIR_DEFAULT_EVENT_LOG);
 	cfg->access_log = xstrdup("");
