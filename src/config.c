@@ -25,6 +25,8 @@
  *   split.expose_pool           false
  *   errors.statuses             "5xx"
  *   errors.abandoned            true
+ *   errors.grpc                 GRPC_DEFAULT_ERRORS ("UNKNOWN, DEADLINE_EXCEEDED,
+ *                               UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS")
  *   timeouts                    connect 2s, request_header 10s, backend 30s,
  *                               idle 60s, drain 10s
  *   limits                      max_connections 10000, max_header_bytes 65536
@@ -73,6 +75,8 @@
  *   - split header and cookie names must be RFC 9110 tokens; "" means not set.
  *   - errors.statuses is "5xx", "4xx", a status (integer or string), or a list
  *     of those. An empty list is allowed: then only weir's own 502/504 count.
+ *   - errors.grpc is one string (grpc.h: names in any case or numbers 0..16,
+ *     separated by commas); "" is allowed: then no gRPC status is an error.
  *   - listen[].protocols is a list of "h2", "http/1.1" and "h2c" (or a lone
  *     string), each at most once. "h2" is chosen by ALPN, so it needs tls;
  *     "h2c" (prior knowledge, told from HTTP/1.1 by the connection preface)
@@ -128,6 +132,7 @@
 
 #include "weir/check.h"
 #include "weir/config.h"
+#include "weir/grpc.h"
 #include "weir/tls.h"
 
 /* ---- out-of-memory wrappers (startup code: abort) ------------------------ */
@@ -1375,9 +1380,36 @@ static void status_item(struct ctx *c, const config_setting_t *s, const char *pa
 		         "(got %s)", path, typed_text(s).s);
 }
 
+/* errors.grpc: one string of gRPC status names or numbers (grpc.h). */
+static void parse_errors_grpc(struct ctx *c, const config_setting_t *g)
+{
+	const config_setting_t *s = member(g, "grpc");
+	char msg[256];
+	grpc_status_set set;
+	const char *v, *p;
+
+	if (s == NULL)
+		return;
+	v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	/* Control characters would end up in the message (blanks are tabs or spaces). */
+	for (p = v; p != NULL && *p != '\0'; p++)
+		if (iscntrl((unsigned char)*p) && *p != '\t')
+			v = NULL;
+	if (v == NULL) {
+		error_at(c, s, "errors.grpc must be a string of gRPC status names or numbers separated "
+		         "by commas, like \"UNAVAILABLE, INTERNAL\" (got %s)", typed_text(s).s);
+		return;
+	}
+	if (grpc_status_set_parse(v, &set, msg, sizeof(msg)) < 0) {
+		error_at(c, s, "errors.grpc: %s (got %s)", msg, quoted(v).s);
+		return;
+	}
+	c->cfg->errors.grpc = set;
+}
+
 static void parse_errors(struct ctx *c, const config_setting_t *root)
 {
-	static const char *const keys[] = { "statuses", "abandoned", NULL };
+	static const char *const keys[] = { "statuses", "abandoned", "grpc", NULL };
 	const config_setting_t *g = read_group(c, root, "", "errors");
 	const config_setting_t *s;
 	struct cfg_errors e;
@@ -1388,6 +1420,7 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 		return;
 	check_keys(c, g, "errors", keys);
 	read_bool(c, g, "errors", "abandoned", &c->cfg->errors.abandoned);
+	parse_errors_grpc(c, g);
 	s = member(g, "statuses");
 	if (s == NULL)
 		return;
@@ -1397,7 +1430,6 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	e.abandoned = c->cfg->errors.abandoned;
 	n = elements(s, &one);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *el = element(s, one, i);
@@ -1409,7 +1441,7 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 			status_item(c, el, one ? "errors.statuses"
 			            : path_index("errors.statuses", (unsigned)i).s, &e);
 	}
-	c->cfg->errors = e;
+	memcpy(c->cfg->errors.status_bits, e.status_bits, sizeof(e.status_bits));
 }
 
 /* ---- timeouts, limits ---------------------------------------------------- */
@@ -1863,6 +1895,8 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->balance = BALANCE_ROUND_ROBIN;
 	status_set(&cfg->errors, 500, 599);
 	cfg->errors.abandoned = true;
+	if (grpc_status_set_parse(GRPC_DEFAULT_ERRORS, &cfg->errors.grpc, NULL, 0) < 0)
+		abort(); /* a constant of grpc.h that grpc.c refuses: a bug */
 	cfg->timeouts.connect_ms = 2000;
 	cfg->timeouts.request_header_ms = 10000;
 	cfg->timeouts.backend_ms = 30000;

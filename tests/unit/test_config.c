@@ -1751,6 +1751,57 @@ static void test_pool_protocol(void **state)
 	                 "unknown setting pools.canary.protocols (did you mean protocol?)");
 }
 
+static void assert_grpc_set(const char *extra, grpc_status_set want)
+{
+	struct weir_config *cfg = load_ok_extra(extra);
+
+	assert_int_equal(cfg->errors.grpc, want);
+	config_free(cfg);
+}
+
+#define BIT(code) ((grpc_status_set)1 << (code))
+
+static void test_errors_grpc(void **state)
+{
+	static const struct error_case cases[] = {
+		{ "errors = { grpc = \"NOPE\"; };\n", 3,
+		  "errors.grpc: gRPC status list: \"NOPE\" is not a status (a name such as UNAVAILABLE, "
+		  "or 0 to 16) (got \"NOPE\")" },
+		{ "errors = { grpc = \"UNKNOWN, 17\"; };\n", 3, "errors.grpc: gRPC status list: \"17\" is not a status" },
+		{ "errors = { grpc = \"unknown, UNKNOWN\"; };\n", 3,
+		  "errors.grpc: gRPC status list: \"UNKNOWN\" is listed twice (got \"unknown, UNKNOWN\")" },
+		{ "errors = { grpc = \"14,\"; };\n", 3, "errors.grpc: gRPC status list: has an empty element" },
+		{ "errors = { grpc = 14; };\n", 3,
+		  "errors.grpc must be a string of gRPC status names or numbers separated by commas, like "
+		  "\"UNAVAILABLE, INTERNAL\" (got integer 14)" },
+		{ "errors = { grpc = ( \"UNAVAILABLE\", \"INTERNAL\" ); };\n", 3,
+		  "errors.grpc must be a string of gRPC status names or numbers separated by commas, like "
+		  "\"UNAVAILABLE, INTERNAL\" (got a list)" },
+		{ "errors = { grpc = \"UNAVAILABLE\\nINTERNAL\"; };\n", 3,
+		  "errors.grpc must be a string of gRPC status names or numbers separated by commas, like "
+		  "\"UNAVAILABLE, INTERNAL\" (got string \"UNAVAILABLE\\x0aINTERNAL\")" },
+		{ "errors = {\n grcp = \"14\"; };\n", 4, "unknown setting errors.grcp (did you mean grpc?)" },
+	};
+	struct weir_config *cfg;
+
+	(void)state;
+	/* Default: INTERFACE.md's list. */
+	assert_grpc_set("", BIT(2) | BIT(4) | BIT(12) | BIT(13) | BIT(14) | BIT(15));
+	assert_grpc_set("errors = { statuses = \"4xx\"; };\n",
+	                BIT(2) | BIT(4) | BIT(12) | BIT(13) | BIT(14) | BIT(15));
+	assert_grpc_set("errors = { grpc = \"unavailable, 4,\\tINTERNAL\"; };\n", BIT(14) | BIT(4) | BIT(13));
+	assert_grpc_set("errors = { grpc = \"\"; };\n", 0);
+	/* Either order of statuses and grpc: neither replaces the other. */
+	cfg = load_ok_extra("errors = { grpc = \"NOT_FOUND\"; statuses = ( 429, \"5xx\" ); abandoned = false; };\n");
+	assert_int_equal(cfg->errors.grpc, BIT(5));
+	assert_true(cfg_status_is_error(&cfg->errors, 429));
+	assert_true(cfg_status_is_error(&cfg->errors, 503));
+	assert_false(cfg_status_is_error(&cfg->errors, 404));
+	assert_false(cfg->errors.abandoned);
+	config_free(cfg);
+	CHECK_CASES(cases);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1783,6 +1834,7 @@ int main(void)
 		cmocka_unit_test(test_cluster),
 		cmocka_unit_test(test_listen_protocols),
 		cmocka_unit_test(test_pool_protocol),
+		cmocka_unit_test(test_errors_grpc),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);
