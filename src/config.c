@@ -29,7 +29,8 @@
  *                               UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS")
  *   timeouts                    connect 2s, request_header 10s, backend 30s,
  *                               idle 60s, drain 10s
- *   limits                      max_connections 10000, max_header_bytes 65536
+ *   limits                      max_connections 10000, max_header_bytes 65536,
+ *                               h2_max_streams 100
  *   guard                       enabled true, method "sequential", alpha 0.001,
  *                               interval 1s, window 30s,
  *                               min_requests 100, for 5s, action "rollback",
@@ -1465,7 +1466,7 @@ static void parse_timeouts(struct ctx *c, const config_setting_t *root)
 
 static void parse_limits(struct ctx *c, const config_setting_t *root)
 {
-	static const char *const keys[] = { "max_connections", "max_header_bytes", NULL };
+	static const char *const keys[] = { "max_connections", "max_header_bytes", "h2_max_streams", NULL };
 	const config_setting_t *g = read_group(c, root, "", "limits");
 	struct cfg_limits *l = &c->cfg->limits;
 	long long v;
@@ -1477,6 +1478,8 @@ static void parse_limits(struct ctx *c, const config_setting_t *root)
 		l->max_connections = (uint32_t)v;
 	if (read_integer(c, g, "limits", "max_header_bytes", 1024, 1048576, &v) > 0)
 		l->max_header_bytes = (uint32_t)v;
+	if (read_integer(c, g, "limits", "h2_max_streams", 1, 10000, &v) > 0)
+		l->h2_max_streams = (uint32_t)v;
 }
 
 /* ---- guard thresholds (shared with rollout steps) ------------------------ */
@@ -1904,6 +1907,7 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->timeouts.drain_ms = 10000;
 	cfg->limits.max_connections = 10000;
 	cfg->limits.max_header_bytes = 65536;
+	cfg->limits.h2_max_streams = 100;
 	cfg->guard.enabled = true;
 	cfg->guard.method = GUARD_METHOD_SEQUENTIAL;
 	cfg->guard.alpha = 0.001;

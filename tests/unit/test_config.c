@@ -415,6 +415,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->timeouts.drain_ms, 10000);
 	assert_int_equal(cfg->limits.max_connections, 10000);
 	assert_int_equal(cfg->limits.max_header_bytes, 65536);
+	assert_int_equal(cfg->limits.h2_max_streams, 100);
 	assert_true(cfg->guard.enabled);
 	assert_int_equal(cfg->guard.interval_ms, 1000);
 	assert_int_equal(cfg->guard.window_ms, 30000);
@@ -1802,6 +1803,62 @@ static void test_errors_grpc(void **state)
 	CHECK_CASES(cases);
 }
 
+static void test_h2_max_streams(void **state)
+{
+	static const struct error_case cases[] = {
+		{ "limits = { h2_max_streams = 0; };\n", 3,
+		  "limits.h2_max_streams must be between 1 and 10000 (got 0)" },
+		{ "limits = { h2_max_streams = 10001; };\n", 3,
+		  "limits.h2_max_streams must be between 1 and 10000 (got 10001)" },
+		{ "limits = { h2_max_streams = -1; };\n", 3, "(got -1)" },
+		{ "limits = { h2_max_streams = \"100\"; };\n", 3,
+		  "limits.h2_max_streams must be an integer (got string \"100\")" },
+		{ "limits = { h2_max_streams = 1.5; };\n", 3, "must be an integer (got float 1.5)" },
+		{ "limits = { h2_max_stream = 5; };\n", 3,
+		  "unknown setting limits.h2_max_stream (did you mean h2_max_streams?)" },
+	};
+	struct weir_config *cfg;
+
+	(void)state;
+	cfg = load_ok(MIN);
+	assert_int_equal(cfg->limits.h2_max_streams, 100);
+	config_free(cfg);
+	cfg = load_ok_extra("limits = { h2_max_streams = 1; };\n");
+	assert_int_equal(cfg->limits.h2_max_streams, 1);
+	assert_int_equal(cfg->limits.max_connections, 10000);
+	config_free(cfg);
+	cfg = load_ok_extra("limits = { h2_max_streams = 10000; max_header_bytes = 2048; };\n");
+	assert_int_equal(cfg->limits.h2_max_streams, 10000);
+	assert_int_equal(cfg->limits.max_header_bytes, 2048);
+	config_free(cfg);
+	CHECK_CASES(cases);
+}
+
+/* The example of INTERFACE.md's "HTTP/2 and gRPC", with an http/1.1 pool. */
+static void test_http2_example(void **state)
+{
+	char *text;
+	struct weir_config *cfg;
+
+	(void)state;
+	text = xasprintf_t("listen = ( { address = \"0.0.0.0:8443\"; tls = { certificate = \"%s\"; key = \"%s\"; };\n"
+	                   "             protocols = ( \"h2\", \"http/1.1\" ); },\n"
+	                   "           { address = \"127.0.0.1:8081\"; protocols = ( \"h2c\" ); } );\n"
+	                   MIN_POOLS
+	                   "errors = { statuses = \"5xx\";\n"
+	                   "           grpc = \"UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, "
+	                   "DATA_LOSS\"; };\n"
+	                   "limits = { h2_max_streams = 100; };\n", cert_path, key_path);
+	cfg = load_ok(text);
+	free(text);
+	assert_int_equal(cfg->listeners[0].protocols, CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_true(cfg->listeners[0].h2_first);
+	assert_int_equal(cfg->listeners[1].protocols, CFG_PROTO_H2C);
+	assert_int_equal(cfg->errors.grpc, BIT(2) | BIT(4) | BIT(12) | BIT(13) | BIT(14) | BIT(15));
+	assert_int_equal(cfg->limits.h2_max_streams, 100);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1835,6 +1892,8 @@ int main(void)
 		cmocka_unit_test(test_listen_protocols),
 		cmocka_unit_test(test_pool_protocol),
 		cmocka_unit_test(test_errors_grpc),
+		cmocka_unit_test(test_h2_max_streams),
+		cmocka_unit_test(test_http2_example),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);
