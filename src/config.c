@@ -83,8 +83,8 @@
  *     "h2c" (prior knowledge, told from HTTP/1.1 by the connection preface)
  *     is refused with tls. On a TLS listener the order is the server's ALPN
  *     preference (h2_first).
- *   - pools.<pool>.protocol "h2" is parsed and refused until weir speaks
- *     HTTP/2 to servers (POOL_H2_SUPPORTED).
+ *   - pools.<pool>.protocol is "http/1.1" or "h2"; an "h2" pool takes no
+ *     check group (checks speak HTTP/1.1).
  *   - state_file, event_log and access_log must be different files when set.
  *   - cluster (the fleet): etcd is one or more "http://host:port" endpoints
  *     with a numeric host or localhost (https is refused as not supported yet,
@@ -1201,10 +1201,6 @@ static void parse_pool_check(struct ctx *c, const config_setting_t *g, const cha
 		                   ck->expect_bits);
 }
 
-/* HTTP/2 to servers: "h2" is parsed, and refused until the upstream side
- * speaks it; then this becomes true. */
-#define POOL_H2_SUPPORTED false
-
 static void parse_pool_protocol(struct ctx *c, const config_setting_t *g, const char *gpath,
                                 struct cfg_pool *pool)
 {
@@ -1213,11 +1209,6 @@ static void parse_pool_protocol(struct ctx *c, const config_setting_t *g, const 
 
 	if (read_choice(c, g, gpath, "protocol", protocols, "\"http/1.1\" or \"h2\"", &v) <= 0)
 		return;
-	if (v == 1 && !POOL_H2_SUPPORTED) {
-		error_at(c, member(g, "protocol"), "%s.protocol \"h2\": HTTP/2 to servers is not "
-		         "supported by this version yet; use \"http/1.1\"", gpath);
-		return;
-	}
 	pool->protocol = v == 0 ? POOL_PROTO_HTTP1 : POOL_PROTO_H2;
 }
 
@@ -1260,8 +1251,15 @@ static void parse_pool(struct ctx *c, const config_setting_t *pools, const char 
 	if (t != NULL)
 		parse_pool_tls(c, t, path_key(gp.s, "tls").s, &pool->tls);
 	t = read_group(c, g, gp.s, "check");
-	if (t != NULL)
+	if (t != NULL && pool->protocol == POOL_PROTO_H2) {
+		/* A check speaks HTTP/1.1, which an h2-only server (gRPC) refuses:
+		 * every server would be marked down, and a canary with none up
+		 * rolled back. */
+		error_at(c, t, "%s.check: health checks speak HTTP/1.1, which an \"h2\" pool's servers "
+		         "may refuse; remove check or use protocol \"http/1.1\"", gp.s);
+	} else if (t != NULL) {
 		parse_pool_check(c, t, path_key(gp.s, "check").s, &pool->check);
+	}
 }
 
 static void parse_pools(struct ctx *c, const config_setting_t *root)

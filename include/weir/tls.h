@@ -109,10 +109,6 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
  * handshake completed: a handshake failure. False for plain bufferevents. */
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
-/* The handshake on BEV (a TLS bufferevent; false for any other) chose
- * "h2" by ALPN. */
-bool tls_alpn_h2(struct bufferevent *bev);
-
 
 /* Free BEV; on an established TLS connection first send close_notify, so that
  * the peer can tell a complete read-until-close body from a cut one. */
@@ -124,9 +120,10 @@ void tls_bufferevent_free(struct bufferevent *bev);
  * (then just close). */
 int tls_shutdown_write(struct bufferevent *bev);
 
-/* True when the handshake on BEV, a server-side TLS bufferevent, selected
- * "h2" by ALPN (the listener has "h2" and the client offered it); false for
- * "http/1.1", no ALPN, a handshake not done yet, or a plain bufferevent. */
+/* True when the handshake on BEV, a TLS bufferevent, selected "h2" by ALPN
+ * (a listener with "h2" and a client that offered it; a connection to an
+ * "h2" pool's server); false for "http/1.1", no ALPN, a handshake not done
+ * yet, or any other bufferevent. */
 bool tls_alpn_h2(struct bufferevent *bev);
 
 /* True when BEV's peer ended the connection properly: always for a plain

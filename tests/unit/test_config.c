@@ -1737,13 +1737,14 @@ static void test_pool_protocol(void **state)
 	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_HTTP1);
 	config_free(cfg);
 
-	/* h2 is known and refused, naming the key, until upstream HTTP/2 exists. */
-	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2\";"), 3,
-	                 "pools.canary.protocol \"h2\": HTTP/2 to servers is not supported by this "
-	                 "version yet; use \"http/1.1\"");
-	check_error_text(MIN_LISTEN "pools = { baseline = { servers = ( \"127.0.0.1:9001\" );\n"
-	                 " protocol = \"h2\"; };\n canary = { servers = ( \"127.0.0.1:9101\" ); }; };\n", 3,
-	                 "pools.baseline.protocol \"h2\": HTTP/2 to servers is not supported");
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("protocol = \"h2\";"));
+	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_H2);
+	assert_int_equal(cfg->pools[POOL_BASELINE].protocol, POOL_PROTO_HTTP1);
+	config_free(cfg);
+	/* an h2 pool takes no check: checks speak HTTP/1.1 */
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2\"; check = { path = \"/healthz\"; };"), 3,
+	                 "pools.canary.check: health checks speak HTTP/1.1, which an \"h2\" pool's "
+	                 "servers may refuse; remove check or use protocol \"http/1.1\"");
 	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2c\";"), 3,
 	                 "pools.canary.protocol must be \"http/1.1\" or \"h2\" (got string \"h2c\")");
 	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = 2;"), 3,
