@@ -598,8 +598,6 @@ static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, v
 {
 	struct h2front_stream *s = h2session_stream_owner(st);
 	struct h2conn *h = arg;
-	(void)error_code;
-	(void)by_client;
 
 	h->active_ms = clock_now_ms();
 	if (!s)
@@ -609,7 +607,8 @@ static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, v
 	if (s->c) {
 		struct client_conn *c = s->c;
 		s->c = NULL;
-		proxy_stream_close(c);
+		/* weir's own PROTOCOL_ERROR reset: the client broke the stream */
+		proxy_stream_close(c, !by_client && error_code == H2SESSION_PROTOCOL_ERROR);
 	}
 	if (s->pair)
 		bufferevent_free(s->pair);

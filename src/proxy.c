@@ -1851,14 +1851,14 @@ struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev,
 	return c;
 }
 
-void proxy_stream_close(struct client_conn *c)
+void proxy_stream_close(struct client_conn *c, bool client_broke)
 {
 	c->stream = NULL;
 	/* A response handed over whole whose measurement waits for the loop
 	 * (client_write_cb) was delivered: measured as such. */
 	if (c->state == CONN_DELIVER && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		record_exchange_at(c, c->status, c->t_done_us);
-	conn_fail(c, 0, ACCT_ABANDONED);
+	conn_fail(c, 0, client_broke ? ACCT_REFUSED : ACCT_ABANDONED);
 }
 
 uint32_t proxy_close_idle(struct worker *w)

@@ -36,8 +36,11 @@ struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev,
 
 /* The HTTP/2 stream of C is over (its response ended, or the client reset
  * it, or its connection closed): measure its request if still owed (as
- * abandoned unless its response had been handed over whole) and close C. */
-void proxy_stream_close(struct client_conn *c);
+ * abandoned unless its response had been handed over whole) and close C.
+ * CLIENT_BROKE: weir reset the stream for the client's protocol error (a
+ * body shorter or longer than its content-length, say): like a malformed
+ * HTTP/1.1 request, not the pool's doing and not measured. */
+void proxy_stream_close(struct client_conn *c, bool client_broke);
 
 /* Close every connection at once (drain time is over) and free the pool. */
 void proxy_close_all(struct worker *w);
