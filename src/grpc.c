@@ -140,3 +140,42 @@ enum grpc_verdict grpc_classify(const char *content_type, size_t ctlen, const ch
 		return GRPC_NOT_GRPC;
 	return errors & (1u << grpc_status_code(status, statuslen)) ? GRPC_ERROR : GRPC_OK;
 }
+
+void grpc_scan_init(struct grpc_scan *s)
+{
+	s->len = 0;
+	s->long_line = false;
+	s->status = -1;
+}
+
+/* The line in S is complete (its LF seen): take its status if it is the
+ * first grpc-status line. */
+static void scan_line(struct grpc_scan *s)
+{
+	static const char name[] = "grpc-status:";
+	size_t n = sizeof(name) - 1;
+	size_t len = s->len;
+
+	if (s->long_line || s->status >= 0 || len < n || strncasecmp(s->line, name, n) != 0)
+		return;
+	while (len > n && (s->line[len - 1] == '\r' || s->line[len - 1] == ' ' || s->line[len - 1] == '\t'))
+		len--;
+	while (n < len && (s->line[n] == ' ' || s->line[n] == '\t'))
+		n++;
+	s->status = grpc_status_code(s->line + n, len - n);
+}
+
+void grpc_scan_feed(struct grpc_scan *s, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\n') {
+			scan_line(s);
+			s->len = 0;
+			s->long_line = false;
+		} else if (s->len < GRPC_SCAN_LINE) {
+			s->line[s->len++] = buf[i];
+		} else {
+			s->long_line = true;
+		}
+	}
+}

@@ -1160,6 +1160,7 @@ http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
 	const unsigned char *b = (const unsigned char *)buf;
 	int st = c->state;
 	size_t i = 0;
+	bool trailers = false;
 
 	*part = HTTP1_CHUNK_FRAMING;
 	if (st == CS_DATA && len > 0) {
@@ -1174,10 +1175,15 @@ http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
 		unsigned char ch = b[i++];
 
 		if (st <= CS_SIZE_LF) {
-			if (++c->line_len > H1_CHUNK_LINE_MAX)
+			if (++c->line_len > H1_CHUNK_LINE_MAX) {
 				st = CS_ERROR;
-			else
+			} else {
 				st = chunk_line_byte(c, st, ch);
+				if (st == CS_TRAILER) {
+					trailers = true; /* a step ends at the trailer section */
+					break;
+				}
+			}
 		} else if (st == CS_DATA_CR) {
 			st = ch == '\r' ? CS_DATA_LF : CS_ERROR;
 		} else if (st == CS_DATA_LF) {
@@ -1198,6 +1204,8 @@ http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
 		c->done = true;
 	} else if (st == CS_DATA && i > 0) {
 		*part = HTTP1_CHUNK_SIZE;
+	} else if (trailers) {
+		*part = HTTP1_CHUNK_TRAILERS;
 	}
 	return (ssize_t)i;
 }

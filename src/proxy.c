@@ -52,7 +52,16 @@
  * of a response has left weir, and picks the close: FLUSH then LINGER after
  * an answer, a reset when a close-delimited response was cut, else a plain
  * close. A client that leaves while its routed request is in flight is
- * measured as abandoned there. */
+ * measured as abandoned there.
+ *
+ * A client connection may also be an HTTP/2 stream's proxy side
+ * (c->h2_stream, h2front.h): its bufferevent is one end of an in-memory
+ * pair, and the states, timers and measurement are the same. What needs a
+ * socket is skipped (the FIN peek, lingering, the reset of a cut response:
+ * h2front resets the stream instead), and it takes no admission slot (its
+ * HTTP/2 connection holds one). An HTTP/2 client is handed over before its
+ * first request: after a TLS handshake that chose h2 by ALPN, or when the
+ * first bytes on a plain h2c listener are the connection preface. */
 #include "weir/proxy.h"
 
 #include <arpa/inet.h>
@@ -72,6 +81,7 @@
 #include "weir/accesslog.h"
 #include "weir/clock.h"
 #include "weir/config.h"
+#include "weir/h2front.h"
 #include "weir/split.h"
 #include "weir/tls.h"
 #include "weir/runtime-t.h"
@@ -271,6 +281,8 @@ static void request_reset(struct client_conn *c)
 	c->replay_ok = false;
 	c->resp_dechunk = false;
 	c->status = 0;
+	c->resp_grpc = false;
+	c->grpc_error = false;
 	c->interim = 0;
 	c->resp_bytes = 0;
 }
@@ -390,7 +402,7 @@ static int upstream_attach(struct client_conn *c, uint64_t now_ms, bool allow_id
 	connread_set_limit(&up->rd, bp_high(w));
 	connread_set_limit(&c->rd, bp_high(w));
 	bufferevent_setwatermark(up->bev, EV_WRITE, BP_LOW, 0);
-	if (up->reused && !up->tls)
+	if (up->reused && !up->tls && !up->h2)
 		bufferevent_disable(up->bev, EV_WRITE); /* connected: request_begin writes the head at once */
 	else
 		bufferevent_enable(up->bev, EV_WRITE);
@@ -435,6 +447,13 @@ static bool status_is_error(const struct client_conn *c, int status)
 	return status == 502 || status == 504 || cfg_status_is_error(&conf(c)->errors, (unsigned)status);
 }
 
+/* C's exchange is an error of its pool: STATUS is (status_is_error), or a
+ * gRPC response's grpc-status is one of errors.grpc. */
+static bool exchange_failed(const struct client_conn *c, int status)
+{
+	return status_is_error(c, status) || (c->resp_grpc && c->grpc_error);
+}
+
 /* C's request is routed and owes its measurement: an upstream is attached,
  * or the response is complete but not yet handed to the kernel. */
 static bool request_in_flight(const struct client_conn *c)
@@ -449,7 +468,7 @@ static void record_exchange_at(struct client_conn *c, int status, uint64_t now)
 	if (c->measured)
 		return; /* abandoned already: its client had closed */
 	uint64_t latency = waited_us(c, now);
-	bool error = status_is_error(c, status);
+	bool error = exchange_failed(c, status);
 
 	c->measured = true;
 	if (c->overridden)
@@ -486,7 +505,7 @@ static void record_abandoned(struct client_conn *c)
 	if (c->overridden)
 		stats_interval_overridden(rec);
 	else if (delivering)
-		stats_interval_abandoned(rec, latency, status_is_error(c, c->status));
+		stats_interval_abandoned(rec, latency, exchange_failed(c, c->status));
 	else
 		stats_interval_abandoned(rec, latency, conf(c)->errors.abandoned && !c->left_early);
 	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
@@ -494,9 +513,39 @@ static void record_abandoned(struct client_conn *c)
 
 /* ---- closing --------------------------------------------------------------- */
 
-static void conn_close(struct client_conn *c)
+/* Unlink C from its worker's open connections and keep its struct for the
+ * next one. C's descriptor, buffers and timer are released already. A
+ * connection handed to h2front keeps its admission slot (LEAVE false). */
+static void conn_release(struct client_conn *c, bool leave)
 {
 	struct worker *w = c->w;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->clients.open = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->clients.nopen--;
+	if (leave)
+		admission_leave(&w->rt->admission);
+	if (w->clients.ncached < MAX_FREE_CONNS) {
+		c->next = w->clients.cached;
+		w->clients.cached = c;
+		w->clients.ncached++;
+	} else {
+		free(c);
+	}
+	/* Draining: the last connection's close ends the worker's loop. */
+	if (w->draining && w->clients.nopen == 0 && w->clients.nh2 == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+/* Close C now. The HTTP/2 stream of a stream's proxy side learns it (CUT:
+ * its response was cut short). */
+static void conn_close_stream(struct client_conn *c, bool cut)
+{
+	struct h2front_stream *s = c->stream;
 
 	if (c->up)
 		upstream_detach(c, false);
@@ -509,24 +558,15 @@ static void conn_close(struct client_conn *c)
 	connread_stop(&c->rd);
 	tls_bufferevent_free(c->bev);
 	c->bev = NULL;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->clients.open = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	w->clients.nopen--;
-	admission_leave(&w->rt->admission);
-	if (w->clients.ncached < MAX_FREE_CONNS) {
-		c->next = w->clients.cached;
-		w->clients.cached = c;
-		w->clients.ncached++;
-	} else {
-		free(c);
-	}
-	/* Draining: the last connection's close ends the worker's loop. */
-	if (w->draining && w->clients.nopen == 0)
-		event_base_loopexit(w->base, NULL);
+	c->stream = NULL;
+	if (s)
+		h2front_stream_gone(s, cut);
+	conn_release(c, !c->h2_stream);
+}
+
+static void conn_close(struct client_conn *c)
+{
+	conn_close_stream(c, false);
 }
 
 /* Close with a reset: the response was cut short, and its body is delimited
@@ -534,11 +574,11 @@ static void conn_close(struct client_conn *c)
 static void conn_abort(struct client_conn *c)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	evutil_socket_t fd = c->h2_stream ? -1 : bufferevent_getfd(c->bev);
 
 	if (fd >= 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	conn_close(c);
+	conn_close_stream(c, true);
 }
 
 /* Everything has been written: close gracefully. Closing a socket with
@@ -549,7 +589,7 @@ static void conn_abort(struct client_conn *c)
  * for LINGER_MS at most (client_read_cb, client_event_cb, conn_timer_cb). */
 static void conn_linger(struct client_conn *c)
 {
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	evutil_socket_t fd = c->h2_stream ? -1 : bufferevent_getfd(c->bev);
 
 	if (fd < 0 || (c->is_tls && tls_shutdown_write(c->bev) < 0) || shutdown(fd, SHUT_WR) < 0) {
 		conn_close(c);
@@ -587,7 +627,7 @@ static void conn_flush_and_close(struct client_conn *c, bool linger)
 	/* Keep reading (and discarding) so the close is not turned into a reset by
 	 * unread bytes; the FLUSH timeout bounds how long. */
 	client_resume_read(c);
-	bev_write_now(c->bev, !c->is_tls);
+	bev_write_now(c->bev, c->plain);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_flushed(c);
 }
@@ -830,7 +870,7 @@ static void write_request_head(struct client_conn *c, const char *buf, struct ev
  * between the buffers without a copy where libevent can; nothing is
  * allocated here. Returns as relay_body. */
 static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1_chunked *ch,
-                         bool dechunk)
+                         bool dechunk, struct trailer_relay *tr, bool pass)
 {
 	while (!ch->done) {
 		struct evbuffer_iovec vec[4];
@@ -856,6 +896,23 @@ static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1
 				return -1;
 			if (!dechunk && ch->remaining == 0)
 				added = evbuffer_add(out, "\r\n", 2);
+		} else if (tr && part == HTTP1_CHUNK_TRAILERS) {
+			evbuffer_drain(in, (size_t)n);
+			tr->inside = true;
+			if (pass)
+				added = evbuffer_add(out, "0\r\n", 3);
+		} else if (tr && tr->inside) {
+			/* Trailer fields and the final CRLF: scanned, and passed whole
+			 * or replaced by weir's own end. */
+			grpc_scan_feed(&tr->grpc, vec[v].iov_base, (size_t)n);
+			if (pass) {
+				if (evbuffer_remove_buffer(in, out, (size_t)n) != (int)n)
+					return -1;
+			} else {
+				evbuffer_drain(in, (size_t)n);
+				if (!dechunk && part == HTTP1_CHUNK_LAST)
+					added = evbuffer_add(out, "0\r\n\r\n", 5);
+			}
 		} else {
 			evbuffer_drain(in, (size_t)n);
 			if (!dechunk && part == HTTP1_CHUNK_SIZE)
@@ -871,10 +928,14 @@ static int relay_chunked(struct evbuffer *in, struct evbuffer *out, struct http1
 
 /* Move body bytes from IN to OUT by the framing in (*body, *remaining, ch);
  * a chunked body is re-framed, or with DECHUNK sent as bare data (relay_chunked).
+ * TR (a response's, NULL for a request) is where its trailer section is
+ * scanned; PASS forwards the section (an HTTP/2 stream's bridge makes
+ * trailers of it), else weir's re-framing drops it.
  * Returns 1 when the body is complete, 0 when more is needed, -1 on a
  * framing error. CLOSE framing never completes here (EOF completes it). */
 static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body body,
-                      uint64_t *remaining, struct http1_chunked *ch, bool dechunk)
+                      uint64_t *remaining, struct http1_chunked *ch, bool dechunk, struct trailer_relay *tr,
+                      bool pass)
 {
 	size_t avail = evbuffer_get_length(in);
 
@@ -889,7 +950,7 @@ static int relay_body(struct evbuffer *in, struct evbuffer *out, enum http1_body
 		return *remaining == 0;
 	}
 	case HTTP1_BODY_CHUNKED:
-		return relay_chunked(in, out, ch, dechunk);
+		return relay_chunked(in, out, ch, dechunk, tr, pass);
 	case HTTP1_BODY_CLOSE:
 		if (avail)
 			evbuffer_remove_buffer(in, out, avail);
@@ -904,7 +965,7 @@ static int forward_request_body(struct client_conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
-	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked, false);
+	int r = relay_body(in, out, c->req_body, &c->req_remaining, &c->req_chunked, false, NULL, false);
 
 	if (r < 0) {
 		/* The backend saw part of a broken body: that connection is spoiled. */
@@ -943,6 +1004,10 @@ static void request_begin(struct client_conn *c, const char *buf)
 	const struct http1_head *h = &c->x->req.head;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
+	enum downstream_proto proto = c->h2_stream ? DOWNSTREAM_H2 : DOWNSTREAM_HTTP1;
+	_Atomic uint64_t *count = &c->w->clients.requests[proto];
+
+	atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1, memory_order_relaxed);
 	c->t_head_us = clock_now_us();
 	if (c->w->alog.log)
 		accesslog_req_set(&c->x->al_req, buf + h->method.off, h->method.len, buf + h->target.off,
@@ -983,10 +1048,10 @@ static void request_begin(struct client_conn *c, const char *buf)
 	evbuffer_drain(in, h->head_len);
 	/* A new connection's request may have waited in weir's accept queue (an
 	 * overloaded weir) until its client gave up: one look, per connection. */
-	c->left_early = !c->peeked && !c->is_tls && client_closed_already(c);
+	c->left_early = !c->peeked && c->plain && client_closed_already(c);
 	c->peeked = true;
 	conn_set_state(c, c->up->reused ? exchange_state(c) : CONN_CONNECT);
-	if (c->up->reused && !c->up->tls) {
+	if (c->up->reused && !c->up->tls && !c->up->h2) {
 		if (c->req_done)
 			bev_write_now(c->up->bev, true);
 		else
@@ -994,6 +1059,43 @@ static void request_begin(struct client_conn *c, const char *buf)
 	}
 	if (!c->req_done)
 		forward_request_body(c);
+}
+
+/* C's client speaks HTTP/2 (ALPN, or the preface on an h2c listener), and
+ * no request of it has begun: h2front takes its bufferevent, with what was
+ * read of it, and its admission slot. */
+static void conn_to_h2(struct client_conn *c)
+{
+	struct worker *w = c->w;
+	struct bufferevent *bev = c->bev;
+	char peer[sizeof(c->peer)];
+	bool tls = c->is_tls;
+
+	memcpy(peer, c->peer, sizeof(peer));
+	exchange_give_back(c);
+	evtimer_del(&c->timer);
+	connread_stop(&c->rd);
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	c->bev = NULL;
+	conn_release(c, false);
+	h2front_adopt(w, bev, peer, tls);
+}
+
+/* The HTTP/2 connection preface (RFC 9113 3.4). */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+
+/* A plain listener that speaks h2c too: whether the first LEN bytes of IN
+ * begin the HTTP/2 preface. 1: it is HTTP/2 (the preface is whole), 0: it
+ * is HTTP/1.x, -1: too early to tell. */
+static int sniff_h2c(struct evbuffer *in, size_t len)
+{
+	size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+
+	if (!buf || memcmp(buf, h2_preface, n) != 0)
+		return 0;
+	return n == H2_PREFACE_LEN ? 1 : -1;
 }
 
 static void client_parse_head(struct client_conn *c)
@@ -1006,6 +1108,16 @@ static void client_parse_head(struct client_conn *c)
 		if (c->state == CONN_NEXT)
 			conn_set_state(c, CONN_IDLE);
 		return;
+	}
+	if (c->h2c_sniff) {
+		int h2 = sniff_h2c(in, len);
+		if (h2 < 0)
+			return; /* the IDLE timer bounds the wait */
+		c->h2c_sniff = false;
+		if (h2) {
+			conn_to_h2(c);
+			return;
+		}
 	}
 	if (!exchange_take(c)) {
 		conn_close(c); /* out of memory: nothing was read of it yet */
@@ -1125,12 +1237,36 @@ static void exchange_finish(struct client_conn *c)
 
 	c->t_done_us = clock_now_us();
 	upstream_detach(c, reusable);
-	bev_write_now(c->bev, !c->is_tls);
+	bev_write_now(c->bev, c->plain);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
 		conn_set_state(c, CONN_DELIVER);
 		return;
 	}
 	response_delivered(c);
+}
+
+/* A gRPC status CODE is one of errors.grpc. */
+static bool grpc_status_failed(const struct weir_config *cfg, int code)
+{
+	return code >= 0 && code < GRPC_STATUS_COUNT && (cfg->errors.grpc >> code) & 1u;
+}
+
+/* The final response head H (in BUF) of C: a gRPC response is judged by its
+ * grpc-status, from the head (trailers-only) or else the trailers; until
+ * one arrives it is UNKNOWN, which is how a gRPC client reads a response
+ * that ends without. */
+static void response_grpc(struct client_conn *c, const char *buf, const struct http1_head *h)
+{
+	const struct http1_header *ct = find_header(buf, h, "content-type");
+
+	c->x->trailers.inside = false;
+	grpc_scan_init(&c->x->trailers.grpc);
+	c->resp_grpc = ct && grpc_is_grpc(buf + ct->value.off, ct->value.len);
+	if (!c->resp_grpc)
+		return;
+	const struct http1_header *st = find_header(buf, h, "grpc-status");
+	int code = st ? grpc_status_code(buf + st->value.off, st->value.len) : GRPC_STATUS_UNKNOWN;
+	c->grpc_error = grpc_status_failed(conf(c), code);
 }
 
 /* Parse the response head from the upstream. Returns 1 when the final head
@@ -1177,7 +1313,7 @@ static int response_begin(struct client_conn *c)
 			if (c->req_minor) {
 				evbuffer_remove_buffer(in, bufferevent_get_output(c->bev), h->head_len);
 				c->resp_bytes += h->head_len;
-				bev_write_now(c->bev, !c->is_tls);
+				bev_write_now(c->bev, c->plain);
 			} else
 				evbuffer_drain(in, h->head_len);
 			http1_parser_init(&c->x->resp, HTTP1_RESPONSE, c->x->resp.max_head_bytes,
@@ -1186,6 +1322,7 @@ static int response_begin(struct client_conn *c)
 		}
 		http1_response_body(&c->x->resp.head, c->req_is_head);
 		c->status = h->status;
+		response_grpc(c, buf, h);
 		c->resp_body = h->body;
 		c->resp_remaining = h->content_length;
 		c->resp_keep_alive = h->keep_alive;
@@ -1215,7 +1352,9 @@ static bool forward_response_body(struct client_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t before = evbuffer_get_length(out);
-	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked, c->resp_dechunk);
+	struct trailer_relay *tr = &c->x->trailers;
+	int r = relay_body(in, out, c->resp_body, &c->resp_remaining, &c->resp_chunked, c->resp_dechunk, tr,
+	                   c->h2_stream);
 	size_t after = evbuffer_get_length(out);
 
 	c->resp_bytes += after > before ? after - before : 0;
@@ -1224,10 +1363,12 @@ static bool forward_response_body(struct client_conn *c)
 		return false;
 	}
 	if (r == 1) {
+		if (c->resp_grpc && tr->grpc.status >= 0)
+			c->grpc_error = grpc_status_failed(conf(c), tr->grpc.status);
 		exchange_finish(c);
 		return false;
 	}
-	bev_write_now(c->bev, !c->is_tls);
+	bev_write_now(c->bev, c->plain);
 	if (evbuffer_get_length(out) > bp_high(c->w))
 		upstream_pause_read(c);
 	return true;
@@ -1288,7 +1429,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->state == CONN_LINGER)
 		return;
-	if (pending == 0 && !c->is_tls)
+	if (pending == 0 && c->plain)
 		bufferevent_disable(bev, EV_WRITE); /* back to bev_write_now; no syscall */
 	if (c->state == CONN_DELIVER && pending == 0) {
 		response_delivered(c);
@@ -1348,13 +1489,18 @@ static void client_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct client_conn *c = arg;
 
-	if (events & BEV_EVENT_CONNECTED)
-		return; /* the TLS handshake is done; requests follow */
+	if (events & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake is done: HTTP/2 if ALPN chose it, else
+		 * HTTP/1.1 requests follow. */
+		if (tls_alpn_h2(bev))
+			conn_to_h2(c);
+		return;
+	}
 	if (c->state == CONN_LINGER) {
 		conn_close(c); /* the client closed (or failed): done */
 		return;
 	}
-	if (c->is_tls && tls_handshake_failed(bev, events))
+	if (c->is_tls && !c->h2_stream && tls_handshake_failed(bev, events))
 		admission_tls_handshake_failed(&c->w->rt->admission);
 	if ((events & BEV_EVENT_EOF) && !(events & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		client_half_closed(c);
@@ -1447,7 +1593,8 @@ static void upstream_connected(struct upstream_conn *up)
 	struct client_conn *c = up->client;
 
 	connread_connected(&up->rd);
-	set_nodelay(bufferevent_getfd(up->bev));
+	if (!up->h2)
+		set_nodelay(bufferevent_getfd(up->bev));
 	if (up->tls)
 		tls_upstream_established(up->bev);
 	if (up->gen == up->w->gen) /* else its index is one of the old table */
@@ -1581,6 +1728,21 @@ static struct client_conn *conn_alloc(struct worker *w)
 	return calloc(1, sizeof(*c));
 }
 
+/* C is set up: link it into its worker's open connections, start reading,
+ * wait for a request. */
+static void conn_open(struct client_conn *c)
+{
+	struct worker *w = c->w;
+
+	connread_enable(&c->rd);
+	c->next = w->clients.open;
+	if (w->clients.open)
+		w->clients.open->prev = c;
+	w->clients.open = c;
+	w->clients.nopen++;
+	conn_set_state(c, CONN_IDLE);
+}
+
 static void format_peer(struct client_conn *c, const struct sockaddr *sa)
 {
 	const void *addr = sa->sa_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
@@ -1590,13 +1752,13 @@ static void format_peer(struct client_conn *c, const struct sockaddr *sa)
 	c->peer_len = (uint8_t)strlen(c->peer);
 }
 
-/* The TLS context of W's listener L, NULL for a plain one. */
-static SSL_CTX *listener_tls(const struct worker *w, const struct evconnlistener *l)
+/* W's listener L: its index in the configuration, -1 if unknown. */
+static ssize_t listener_index(const struct worker *w, const struct evconnlistener *l)
 {
 	for (size_t i = 0; i < w->nlisteners; i++)
 		if (w->listeners[i] == l)
-			return tls_set_listen_ctx(w->tls, i);
-	return NULL;
+			return (ssize_t)i;
+	return -1;
 }
 
 void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen,
@@ -1604,7 +1766,9 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 {
 	struct worker *w = arg;
 	struct runtime *rt = w->rt;
-	SSL_CTX *tls = listener_tls(w, l);
+	ssize_t li = listener_index(w, l);
+	SSL_CTX *tls = li >= 0 ? tls_set_listen_ctx(w->tls, (size_t)li) : NULL;
+	unsigned protocols = li >= 0 && (size_t)li < w->cfg->nlisteners ? w->cfg->listeners[li].protocols : 0;
 	(void)socklen;
 
 	if (!admission_enter(&rt->admission, w->cfg->limits.max_connections, w->draining)) {
@@ -1624,6 +1788,18 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	}
 	set_nodelay(fd);
 	format_peer(c, sa);
+	if (!tls && (protocols & CFG_PROTO_H2C) && !(protocols & CFG_PROTO_HTTP1)) {
+		/* HTTP/2 with prior knowledge only: no HTTP/1.1 state at all. */
+		char peer[sizeof(c->peer)];
+		memcpy(peer, c->peer, sizeof(peer));
+		struct bufferevent *bev = c->bev;
+		c->bev = NULL;
+		free(c);
+		h2front_adopt(w, bev, peer, false);
+		return;
+	}
+	c->plain = !tls;
+	c->h2c_sniff = !tls && (protocols & CFG_PROTO_H2C);
 	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
 	request_reset(c);
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
@@ -1640,17 +1816,48 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		 * enables EV_WRITE only for what the socket did not take (bev_write_now). */
 		bufferevent_disable(c->bev, EV_WRITE);
 	}
-	connread_enable(&c->rd);
-	c->next = w->clients.open;
-	if (w->clients.open)
-		w->clients.open->prev = c;
-	w->clients.open = c;
-	w->clients.nopen++;
-	conn_set_state(c, CONN_IDLE);
+	conn_open(c);
 	return;
 refuse:
 	admission_leave(&rt->admission);
 	evutil_closesocket(fd);
+}
+
+struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev, const char *peer, bool tls,
+                                      struct h2front_stream *s)
+{
+	struct client_conn *c = conn_alloc(w);
+
+	if (!c)
+		return NULL;
+	c->w = w;
+	c->bev = bev;
+	c->is_tls = tls;
+	c->stream = s;
+	c->h2_stream = true;
+	c->peeked = true; /* no socket to look at: the stream's reset says it */
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->peer_len = (uint8_t)strlen(c->peer);
+	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
+	request_reset(c);
+	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
+	connread_init(&c->rd, w->base, bev, false, true, client_read_cb, client_event_cb, c);
+	bufferevent_setwatermark(bev, EV_WRITE, BP_LOW, 0);
+	/* No write timeout: the stream's flow control is h2front's, which resets
+	 * a stream the client gives no window for. */
+	bufferevent_enable(bev, EV_WRITE);
+	conn_open(c);
+	return c;
+}
+
+void proxy_stream_close(struct client_conn *c)
+{
+	c->stream = NULL;
+	/* A response handed over whole whose measurement waits for the loop
+	 * (client_write_cb) was delivered: measured as such. */
+	if (c->state == CONN_DELIVER && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		record_exchange_at(c, c->status, c->t_done_us);
+	conn_fail(c, 0, ACCT_ABANDONED);
 }
 
 uint32_t proxy_close_idle(struct worker *w)
@@ -1658,11 +1865,12 @@ uint32_t proxy_close_idle(struct worker *w)
 	struct client_conn *c = w->clients.open;
 	while (c) {
 		struct client_conn *next = c->next;
-		if (c->state == CONN_IDLE || c->state == CONN_NEXT)
+		/* A stream's proxy side closes with its stream (GOAWAY lets it end). */
+		if ((c->state == CONN_IDLE || c->state == CONN_NEXT) && !c->h2_stream)
 			conn_close(c);
 		c = next;
 	}
-	return w->clients.nopen;
+	return w->clients.nopen + h2front_shutdown_all(w);
 }
 
 void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT])
@@ -1676,6 +1884,7 @@ void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT])
 
 void proxy_close_all(struct worker *w)
 {
+	h2front_close_all(w); /* their streams' proxy sides with them */
 	while (w->clients.open)
 		conn_close(w->clients.open);
 	upstream_close_idle(w);

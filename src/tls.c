@@ -554,3 +554,15 @@ void tls_bufferevent_free(struct bufferevent *bev)
 		(void)tls_shutdown_write(bev);
 	bufferevent_free(bev);
 }
+
+bool tls_alpn_h2(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	const unsigned char *proto = NULL;
+	unsigned int len = 0;
+
+	if (!ssl)
+		return false;
+	SSL_get0_alpn_selected(ssl, &proto, &len);
+	return len == 2 && memcmp(proto, "h2", 2) == 0;
+}

@@ -14,6 +14,7 @@
 
 #include "weir/clock.h"
 #include "weir/config.h"
+#include "weir/h2up.h"
 #include "weir/health.h"
 #include "weir/log.h"
 #include "weir/runtime-t.h"
@@ -133,6 +134,8 @@ void upstream_free(struct upstream_conn *up)
 {
 	if (up->idle)
 		idle_unlink(up);
+	if (up->h2)
+		h2up_release(up);
 	connread_stop(&up->rd);
 	tls_bufferevent_free(up->bev);
 	free(up);
@@ -143,6 +146,7 @@ void upstream_close_idle(struct worker *w)
 	for (int p = 0; p < POOL_COUNT; p++)
 		for (size_t s = 0; s < w->pools[p].nservers; s++)
 			close_server_idle(&w->pools[p].servers[s]);
+	h2up_close_idle(w);
 }
 
 /* A new TLS session from UP's server: the last one per server and worker is
@@ -210,6 +214,15 @@ int upstream_acquire(struct worker *w, enum pool_id pool, int server, bool allow
 	struct server_rt *sr = &wp->servers[server];
 	struct upstream_conn *up;
 
+	if (w->cfg->pools[pool].protocol == POOL_PROTO_H2) {
+		/* Streams on shared HTTP/2 connections: nothing idles here. */
+		int r = h2up_acquire(w, pool, server, cb, out);
+		if (r == -1)
+			upstream_server_down(w, pool, server, NULL, now_ms);
+		else if (r == 0)
+			wp->views[server].active++;
+		return r;
+	}
 	if (sr->idle && allow_idle) {
 		up = sr->idle;
 		idle_unlink(up);
@@ -239,7 +252,7 @@ void upstream_release(struct upstream_conn *up, bool reusable, uint64_t idle_ms)
 	struct server_rt *sr = &wp->servers[up->server];
 	if (wp->views[up->server].active)
 		wp->views[up->server].active--;
-	if (!reusable || w->draining || sr->nidle >= MAX_IDLE_PER_SERVER) {
+	if (!reusable || up->h2 || w->draining || sr->nidle >= MAX_IDLE_PER_SERVER) {
 		upstream_free(up);
 		return;
 	}

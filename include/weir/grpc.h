@@ -55,4 +55,20 @@ enum grpc_verdict {
 enum grpc_verdict grpc_classify(const char *content_type, size_t ctlen, const char *status, size_t statuslen,
                                 grpc_status_set errors);
 
+/* grpc-status found in a trailer section that arrives in pieces (HTTP/1.1
+ * chunked trailers: "name: value" lines, CRLF-ended, as the chunked decoder
+ * has validated them). Bounded state, no allocation. */
+#define GRPC_SCAN_LINE 64
+struct grpc_scan {
+	char line[GRPC_SCAN_LINE];    /* the start of the current line */
+	uint8_t len;
+	bool long_line;               /* longer than LINE: not a grpc-status line */
+	int status;                   /* the first grpc-status's code, -1 before one */
+};
+
+void grpc_scan_init(struct grpc_scan *s);
+
+/* Scan LEN more bytes of the trailer section. */
+void grpc_scan_feed(struct grpc_scan *s, const char *buf, size_t len);
+
 #endif

@@ -246,7 +246,11 @@ enum http1_chunk_part {
 	                               * c->remaining (> 0) bytes, which follow */
 	HTTP1_CHUNK_DATA,             /* chunk data; c->remaining is what is left of
 	                               * the chunk (0: its data is complete) */
-	HTTP1_CHUNK_LAST              /* framing ending the body (c->done is set) */
+	HTTP1_CHUNK_LAST,             /* framing ending the body (c->done is set) */
+	HTTP1_CHUNK_TRAILERS          /* framing ending with the last chunk's size line:
+	                               * what follows up to and including the LAST
+	                               * step is the trailer section (its fields,
+	                               * then the final CRLF) */
 };
 
 /* Like http1_chunked_feed, but stops where data and framing meet, after each

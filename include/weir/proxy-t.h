@@ -14,8 +14,11 @@
 #include "weir/accesslog.h"
 #include "weir/config-t.h"
 #include "weir/connread.h"
+#include "weir/grpc.h"
 #include "weir/http1.h"
 
+struct h2conn;
+struct h2front_stream;
 struct upstream_conn;
 struct worker;
 
@@ -55,6 +58,10 @@ struct exchange_mem {
 	struct http1_parser resp;
 	struct accesslog_req al_req;        /* method and target, copied at request_begin */
 	char al_server[ACCESSLOG_ADDR_MAX]; /* the chosen server's address; "" before choice */
+	struct trailer_relay {              /* the response's chunked trailer section */
+		bool inside;                /* being relayed now */
+		struct grpc_scan grpc;      /* its grpc-status (a gRPC response) */
+	} trailers;
 	struct exchange_mem *next_free;     /* in the worker's cache */
 };
 
@@ -67,7 +74,15 @@ struct client_conn {
 	enum conn_state state;
 	struct event timer;                 /* the timeout of the current state */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
-	bool is_tls;
+	bool is_tls;                        /* the client came over TLS (X-Forwarded-Proto) */
+	bool plain;                         /* BEV is a plain socket: weir writes it itself
+	                                       (bev_write_now), peeks at it, shuts it down */
+	bool h2c_sniff;                     /* a plain listener that also speaks h2c: the
+	                                       first bytes may be the HTTP/2 preface */
+	bool h2_stream;                     /* an HTTP/2 stream's proxy side: BEV is one end
+	                                       of a bufferevent pair (h2front.h); not
+	                                       counted in limits.max_connections */
+	struct h2front_stream *stream;      /* ... its stream, until either side closed */
 
 	char peer[48];                      /* client address for X-Forwarded-For */
 	uint8_t peer_len;
@@ -110,6 +125,10 @@ struct client_conn {
 	uint64_t resp_remaining;
 	struct http1_chunked resp_chunked;
 	bool resp_keep_alive;
+	bool resp_grpc;                     /* content-type application/grpc*: its grpc-status
+	                                       (head, or trailers) judges it too */
+	bool grpc_error;                    /* ... and that status is one of errors.grpc (as
+	                                       far as it arrived: none yet is UNKNOWN) */
 	int status;
 	uint16_t interim;                   /* 1xx responses relayed for this request */
 	uint64_t t_done_us;                 /* the response was complete from the backend
@@ -137,6 +156,8 @@ struct proxy_clients {
 	uint32_t ncached;
 	struct exchange_mem *cached_x;      /* reusable exchange memory */
 	uint32_t ncached_x;
+	struct h2conn *h2open;              /* open HTTP/2 connections (h2front's) */
+	uint32_t nh2;
 	/* Requests begun, by protocol. Written by the worker alone (a relaxed
 	 * load and store, no read-modify-write), read by the admin thread. */
 	_Atomic uint64_t requests[DOWNSTREAM_PROTO_COUNT];

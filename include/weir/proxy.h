@@ -3,10 +3,13 @@
 #ifndef WEIR_PROXY_H
 #define WEIR_PROXY_H
 
+#include <stdbool.h>
+
 #include <event2/listener.h>
 
 #include "weir/proxy-t.h"
 
+struct bufferevent;
 struct worker;
 
 /* evconnlistener callback; ARG is the struct worker. */
@@ -22,6 +25,19 @@ uint32_t proxy_close_idle(struct worker *w);
  * (the sequential guard's upper bounds count them; seqtest.h). Walks W's
  * connections: once per fold, not per request. */
 void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT]);
+
+/* The proxy side of HTTP/2 stream S of W: a client connection on BEV (one
+ * end of a bufferevent pair; h2front writes the request into the other),
+ * PEER and TLS as the HTTP/2 connection's. Counted as an open connection,
+ * not against limits.max_connections (the HTTP/2 connection is).
+ * Returns NULL when out of memory (BEV is left to the caller). */
+struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev, const char *peer, bool tls,
+                                      struct h2front_stream *s);
+
+/* The HTTP/2 stream of C is over (its response ended, or the client reset
+ * it, or its connection closed): measure its request if still owed (as
+ * abandoned unless its response had been handed over whole) and close C. */
+void proxy_stream_close(struct client_conn *c);
 
 /* Close every connection at once (drain time is over) and free the pool. */
 void proxy_close_all(struct worker *w);

@@ -103,6 +103,10 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
  * handshake completed: a handshake failure. False for plain bufferevents. */
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
+/* The handshake on BEV (a TLS bufferevent; false for any other) chose
+ * "h2" by ALPN. */
+bool tls_alpn_h2(struct bufferevent *bev);
+
 
 /* Free BEV; on an established TLS connection first send close_notify, so that
  * the peer can tell a complete read-until-close body from a cut one. */

@@ -15,6 +15,7 @@
 #include "weir/tls.h"
 
 struct client_conn;
+struct h2up_stream;
 struct worker;
 
 /* A server as other threads may read it: each worker publishes its own view
@@ -38,6 +39,8 @@ struct upstream_conn {
 	uint32_t gen;                       /* the worker's server-table generation it
 	                                       belongs to; an older one after a reload */
 	struct tls_session_sink sessions;   /* TLS: where a new session is kept */
+	struct h2up_stream *h2;             /* an "h2" pool's request: BEV is one end of a
+	                                       bufferevent pair, the stream is h2up's */
 };
 
 /* A worker's private view of one server. */

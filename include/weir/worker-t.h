@@ -21,6 +21,7 @@
 struct event;
 struct event_base;
 struct evconnlistener;
+struct h2up_conn;
 struct runtime;
 struct tls_set;
 
@@ -47,6 +48,7 @@ struct worker {
 	struct accesslog_buf alog;          /* this thread's access log lines */
 	struct worker_pool pools[POOL_COUNT]; /* upstream's */
 	struct proxy_clients clients;       /* proxy's */
+	struct h2up_conn *h2up;             /* h2up's: HTTP/2 connections to servers */
 	bool draining;
 };
 

@@ -161,6 +161,40 @@ static void test_classify(void **unused)
 	}
 }
 
+/* SCAN fed TEXT in pieces of PIECE bytes. */
+static int scan_in_pieces(const char *text, size_t piece)
+{
+	struct grpc_scan s;
+	size_t len = strlen(text);
+
+	grpc_scan_init(&s);
+	for (size_t i = 0; i < len; i += piece)
+		grpc_scan_feed(&s, text + i, len - i < piece ? len - i : piece);
+	return s.status;
+}
+
+static void test_scan_trailers(void **state)
+{
+	(void)state;
+	for (size_t piece = 1; piece <= 8; piece++) {
+		assert_int_equal(scan_in_pieces("grpc-status: 14\r\n\r\n", piece), 14);
+		assert_int_equal(scan_in_pieces("grpc-message: no\r\nGRPC-Status:0\r\n\r\n", piece), 0);
+		assert_int_equal(scan_in_pieces("x-a: 1\r\ngrpc-status: \t7 \r\ngrpc-status: 3\r\n\r\n", piece), 7);
+		/* none, or a value a client reads as UNKNOWN */
+		assert_int_equal(scan_in_pieces("grpc-message: x\r\n\r\n", piece), -1);
+		assert_int_equal(scan_in_pieces("grpc-status: 99\r\n\r\n", piece), GRPC_STATUS_UNKNOWN);
+		assert_int_equal(scan_in_pieces("grpc-status: \r\n\r\n", piece), GRPC_STATUS_UNKNOWN);
+		assert_int_equal(scan_in_pieces("grpc-statusx: 1\r\n\r\n", piece), -1);
+	}
+	/* a line longer than the scanner's window is not a status line, and
+	 * the next line is read normally */
+	char text[400];
+	snprintf(text, sizeof(text), "grpc-message: %0200d\r\ngrpc-status: 4\r\n\r\n", 0);
+	assert_int_equal(scan_in_pieces(text, 3), 4);
+	snprintf(text, sizeof(text), "grpc-status: %0100d1\r\n\r\n", 0);
+	assert_int_equal(scan_in_pieces(text, 5), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -171,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_is_grpc),
 		cmocka_unit_test(test_status_code),
 		cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_scan_trailers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2104,12 +2104,22 @@ test_chunked_reframe(void **state)
 	assert_int_equal(part, HTTP1_CHUNK_DATA);
 	assert_int_equal(c.remaining, 0);
 	assert_int_equal(http1_chunked_step(&c, L("\r\n0\r\n"), &part), 5);
-	assert_int_equal(part, HTTP1_CHUNK_FRAMING);
+	assert_int_equal(part, HTTP1_CHUNK_TRAILERS);
 	assert_int_equal(http1_chunked_step(&c, L("\r\nGET"), &part), 2);
 	assert_int_equal(part, HTTP1_CHUNK_LAST);
 	assert_true(c.done);
 	assert_int_equal(http1_chunked_step(&c, L("GET"), &part), 0);
 	assert_int_equal(part, HTTP1_CHUNK_FRAMING);
+	/* the trailer section follows its own step: fields, final CRLF, LAST */
+	http1_chunked_init(&c);
+	assert_int_equal(http1_chunked_step(&c, L("0;x=1\r\ngrpc-status: 14\r\n\r\n"), &part), 7);
+	assert_int_equal(part, HTTP1_CHUNK_TRAILERS);
+	assert_false(c.done);
+	assert_int_equal(http1_chunked_step(&c, L("grpc-status: 14\r\ngrpc-message: x\r"), &part), 33);
+	assert_int_equal(part, HTTP1_CHUNK_FRAMING);
+	assert_int_equal(http1_chunked_step(&c, L("\n\r\nNEXT"), &part), 3);
+	assert_int_equal(part, HTTP1_CHUNK_LAST);
+	assert_true(c.done);
 	http1_chunked_init(&c);
 	assert_int_equal(http1_chunked_step(&c, L("3\r\nabcX"), &part), 3);
 	assert_int_equal(http1_chunked_step(&c, L("abcX"), &part), 3);

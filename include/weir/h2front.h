@@ -1,0 +1,57 @@
+/* h2front: the HTTP/2 client connections of a worker.
+ *
+ * Owns each HTTP/2 connection (h2 by ALPN, h2c by prior knowledge): its
+ * socket or TLS bufferevent, its h2session, its timer, and the bridge of
+ * every stream to the proxy. A stream is an exchange like an HTTP/1.1
+ * request: h2session turns its HEADERS into an HTTP/1.1 request head
+ * (h2conv's rules), and the stream is handed to the proxy as a client of
+ * its own, whose "socket" is one end of an in-memory bufferevent pair. The
+ * bridge writes the request (head, then the body, chunk-framed when it has
+ * no content-length) into the other end and reads the proxy's HTTP/1.1
+ * response from it: its head becomes the stream's response head, its body
+ * (de-chunked) DATA frames, its end END_STREAM. So split, sticky keys,
+ * overrides, measurement, the guard, the access log, X-Forwarded-*,
+ * retries and every timeout are the proxy's, for both protocols. HAProxy
+ * 1.8 bridged HTTP/2 to its HTTP/1.1 engine the same way.
+ *
+ * Backpressure both ways: the client's request body is flow-controlled by
+ * what the proxy has taken from the pair (WINDOW_UPDATE follows it), and a
+ * response the client does not take stops the bridge reading the pair, so
+ * the proxy's output fills and it stops reading the server.
+ *
+ * Worker thread only. proxy.c calls in here (adopt a connection, a stream's
+ * proxy side closed, drain, close); h2front calls proxy_stream_open and
+ * proxy_stream_close for the proxy side of a stream. */
+#ifndef WEIR_H2FRONT_H
+#define WEIR_H2FRONT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/bufferevent.h>
+
+struct worker;
+struct h2front_stream;
+
+/* Take over BEV, a client connection of W that speaks HTTP/2 (ALPN chose
+ * h2 on TLS; or a plain listener's client sent the connection preface):
+ * its input may already hold the client's first bytes. PEER is the
+ * client's address (for X-Forwarded-For), TLS whether it came over TLS.
+ * The connection keeps the admission slot the proxy took for it. On
+ * failure (memory) BEV is freed and the slot given back. */
+void h2front_adopt(struct worker *w, struct bufferevent *bev, const char *peer, bool tls);
+
+/* The proxy side of stream S is closing (proxy_stream_close was not the
+ * cause): CUT when its response was cut short (a close-delimited body
+ * whose server failed). S's response ends there: END_STREAM when it is
+ * complete, else RST_STREAM. */
+void h2front_stream_gone(struct h2front_stream *s, bool cut);
+
+/* Draining: a graceful GOAWAY on every HTTP/2 connection of W (streams in
+ * progress finish, no new ones). Returns how many connections are open. */
+uint32_t h2front_shutdown_all(struct worker *w);
+
+/* Close every HTTP/2 connection of W now. */
+void h2front_close_all(struct worker *w);
+
+#endif

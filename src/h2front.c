@@ -1,0 +1,689 @@
+/* h2front: HTTP/2 client connections, each stream bridged to the proxy as
+ * an HTTP/1.1 exchange (include/weir/h2front.h says why and how).
+ *
+ * A connection: the client's bytes go into h2session_recv; what the session
+ * has for the client is moved to the socket by one deferred event per
+ * connection (h2conn_flush), so the streams that answered during one loop
+ * iteration leave in one write. The connection's timer closes it when it
+ * has had no stream for timeouts.idle, resets streams whose response the
+ * client has given no window for timeouts.idle, and bounds the last write.
+ *
+ * A stream: on_request opens the proxy side (proxy_stream_open) on one end
+ * of a bufferevent pair and writes the converted head into the other; body
+ * bytes follow (chunk-framed when the request has no content-length), and
+ * the client's window is given back once the proxy has taken them from the
+ * pair. The proxy's response is parsed back from the pair: its head (after
+ * any 1xx) becomes HEADERS, its body DATA, its end END_STREAM. The proxy
+ * side closes either from here (the stream ended: proxy_stream_close) or on
+ * its own (h2front_stream_gone); whichever comes first unlinks the other. */
+#include "weir/h2front.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "weir/admission.h"
+#include "weir/clock.h"
+#include "weir/connread.h"
+#include "weir/h2session.h"
+#include "weir/http1.h"
+#include "weir/log.h"
+#include "weir/proxy.h"
+#include "weir/runtime-t.h"
+#include "weir/tls.h"
+#include "weir/worker-t.h"
+
+/* The session's output is moved to the socket while less than OUT_HIGH is
+ * queued there, and again once it drained to OUT_LOW. */
+#define OUT_HIGH (64 * 1024)
+#define OUT_LOW (16 * 1024)
+/* The proxy rewrites a response head it accepted (at least 64 KiB, or the
+ * request head limit) and may add a field or two. */
+#define RESP_HEAD_MIN (64 * 1024)
+
+struct h2conn {
+	struct worker *w;
+	struct bufferevent *bev;
+	struct connread rd;
+	struct h2session *sess;
+	struct event timer;                 /* idle, stalled streams, last write */
+	struct event flush;                 /* deferred: session output to the socket */
+	struct h2conn *prev, *next;         /* the worker's HTTP/2 connections */
+	uint64_t active_ms;                 /* last read, or last stream closed */
+	bool tls;
+	bool closing;                       /* the session is done: close once written */
+	char peer[48];
+};
+
+enum resp_phase {
+	RESP_HEAD,                          /* reading the proxy's response head */
+	RESP_BODY,                          /* relaying its body */
+	RESP_DONE                           /* END_STREAM queued (or the stream reset) */
+};
+
+struct h2front_stream {
+	struct h2conn *h;
+	struct h2stream *st;
+	struct client_conn *c;              /* the proxy side; NULL once it closed */
+	struct bufferevent *pair;           /* our end of the pair; NULL once freed */
+	bool req_chunked;                   /* the body is chunk-framed for the proxy */
+	bool req_head;                      /* a HEAD request: no response body */
+	uint64_t unconsumed;                /* request body bytes the proxy has not taken */
+	enum resp_phase phase;
+	bool paused;                        /* not reading the pair: the stream's queue is full */
+	enum http1_body body;
+	uint64_t remaining;                 /* LENGTH: body bytes to come */
+	uint64_t pending;                   /* CHUNKED: data bytes at the front of the pair's
+	                                       input that the decoder has passed already */
+	struct http1_chunked chunked;
+	struct evbuffer *trailers;          /* CHUNKED: its trailer section, as it comes */
+	struct http1_parser parser;         /* the response head */
+};
+
+static void h2conn_close(struct h2conn *h);
+
+/* ---- the connection ------------------------------------------------------ */
+
+static void h2conn_schedule_flush(struct h2conn *h)
+{
+	if (!event_pending(&h->flush, EV_WRITE, NULL))
+		event_active(&h->flush, EV_WRITE, 0);
+}
+
+static void h2conn_arm_timer(struct h2conn *h)
+{
+	uint64_t idle = h->w->cfg->timeouts.idle_ms;
+	uint64_t now = clock_now_ms();
+	uint64_t stall = h2session_oldest_stall(h->sess);
+	uint64_t at;
+
+	if (h->closing)
+		at = now + idle;
+	else if (h2session_streams(h->sess) == 0)
+		at = h->active_ms + idle;
+	else if (stall)
+		at = stall + idle;
+	else {
+		evtimer_del(&h->timer);
+		return;
+	}
+	struct timeval tv = clock_ms_to_tv(at > now ? at - now : 0);
+	evtimer_add(&h->timer, &tv);
+}
+
+/* Move what the session has for the client into the socket's output, as
+ * long as less than OUT_HIGH waits there. May close H. */
+static void h2conn_flush(struct h2conn *h)
+{
+	struct evbuffer *out = bufferevent_get_output(h->bev);
+	uint64_t now = clock_now_ms();
+
+	while (evbuffer_get_length(out) < OUT_HIGH) {
+		const uint8_t *data;
+		ssize_t n = h2session_output(h->sess, &data, now);
+		if (n < 0) {
+			h2conn_close(h);
+			return;
+		}
+		if (n == 0)
+			break;
+		if (evbuffer_add(out, data, (size_t)n) < 0) {
+			h2conn_close(h);
+			return;
+		}
+	}
+	if (h2session_done(h->sess) && !h->closing) {
+		h->closing = true;
+		connread_disable(&h->rd);
+	}
+	if (h->closing && evbuffer_get_length(out) == 0) {
+		h2conn_close(h);
+		return;
+	}
+	h2conn_arm_timer(h);
+}
+
+static void h2conn_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	h2conn_flush(arg);
+}
+
+static void h2conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct h2conn *h = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint64_t now = clock_now_ms();
+
+	h->active_ms = now;
+	while (!h->closing && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		int r = h2session_recv(h->sess, v.iov_base, v.iov_len, now);
+		evbuffer_drain(in, v.iov_len);
+		if (r < 0) {
+			enum h2session_abuse a = h2session_abuse(h->sess);
+			if (a != H2SESSION_ABUSE_NONE && a != H2SESSION_ABUSE_PROTOCOL)
+				log_warn("http2 client %s: %s, connection closed", h->peer, h2session_abuse_name(a));
+			h->closing = true;
+			connread_disable(&h->rd);
+		}
+	}
+	evbuffer_drain(in, evbuffer_get_length(in)); /* after the end: ignored */
+	h2conn_flush(h);
+}
+
+static void h2conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	h2conn_flush(arg);
+}
+
+static void h2conn_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct h2conn *h = arg;
+
+	if (h->tls && (events & BEV_EVENT_CONNECTED))
+		return;
+	if (h->tls && tls_handshake_failed(bev, events))
+		admission_tls_handshake_failed(&h->w->rt->admission);
+	h2conn_close(h); /* EOF, error or write timeout: the client is gone */
+}
+
+static void h2conn_timer_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct h2conn *h = arg;
+	uint64_t now = clock_now_ms();
+	uint64_t idle = h->w->cfg->timeouts.idle_ms;
+	(void)fd;
+	(void)events;
+
+	if (h->closing) {
+		h2conn_close(h); /* the client did not take the last bytes */
+		return;
+	}
+	if (h2session_streams(h->sess) == 0) {
+		if (now >= h->active_ms + idle)
+			h2session_shutdown(h->sess); /* GOAWAY; done once it is out */
+	} else {
+		(void)h2session_expire_stalled(h->sess, now, idle);
+	}
+	h2conn_flush(h);
+}
+
+static void h2conn_close(struct h2conn *h)
+{
+	struct worker *w = h->w;
+
+	evtimer_del(&h->timer);
+	event_del(&h->flush);
+	connread_stop(&h->rd);
+	/* Every stream still open is closed (on_close), and its proxy side. */
+	h2session_free(h->sess);
+	h->sess = NULL;
+	tls_bufferevent_free(h->bev);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		w->clients.h2open = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	w->clients.nh2--;
+	admission_leave(&w->rt->admission);
+	free(h);
+	if (w->draining && w->clients.nopen == 0 && w->clients.nh2 == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+/* ---- a stream's response, from the pair ---------------------------------- */
+
+/* Give the client the window for what the proxy has taken. */
+static void bridge_consumed(struct h2front_stream *s)
+{
+	if (s->unconsumed && s->st && s->pair && evbuffer_get_length(bufferevent_get_output(s->pair)) == 0) {
+		h2session_consume(s->st, s->unconsumed);
+		s->unconsumed = 0;
+	}
+}
+
+/* The response cannot be relayed (a head the stream cannot take, a framing
+ * error): reset the stream. on_close follows. */
+static void bridge_fail(struct h2front_stream *s)
+{
+	s->phase = RESP_DONE;
+	if (s->st)
+		h2session_reset(s->st, H2SESSION_INTERNAL_ERROR);
+}
+
+static void bridge_end_with(struct h2front_stream *s, const struct h2conv_field *fields, size_t n)
+{
+	s->phase = RESP_DONE;
+	if (s->st && h2session_send_end(s->st, fields, n) < 0)
+		h2session_reset(s->st, H2SESSION_INTERNAL_ERROR);
+}
+
+static void bridge_end(struct h2front_stream *s)
+{
+	bridge_end_with(s, NULL, 0);
+}
+
+/* At most this many trailer fields go to the client (gRPC sends 2 or 3). */
+#define MAX_TRAILERS 32
+
+/* The trailer section in S->trailers is complete ("name: value" CRLF lines,
+ * then CRLF; the proxy's chunked decoder validated it): end the stream
+ * with its fields, names in lower case as HTTP/2 wants them. */
+static void bridge_end_trailers(struct h2front_stream *s)
+{
+	struct h2conv_field f[MAX_TRAILERS];
+	size_t n = 0;
+	size_t len = evbuffer_get_length(s->trailers);
+	char *buf = (char *)evbuffer_pullup(s->trailers, -1);
+
+	for (size_t i = 0; buf && i < len && n < MAX_TRAILERS;) {
+		char *eol = memchr(buf + i, '\n', len - i);
+		size_t end = eol ? (size_t)(eol - buf) : len;
+		char *colon = memchr(buf + i, ':', end - i);
+		if (colon) {
+			size_t v = (size_t)(colon - buf) + 1, ve = end;
+			while (ve > v && (buf[ve - 1] == '\r' || buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+				ve--;
+			while (v < ve && (buf[v] == ' ' || buf[v] == '\t'))
+				v++;
+			for (char *p = buf + i; p < colon; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p = (char)(*p - 'A' + 'a');
+			f[n++] = (struct h2conv_field){ buf + i, (size_t)(colon - buf) - i, buf + v, ve - v };
+		}
+		i = end + 1;
+	}
+	bridge_end_with(s, f, n);
+	evbuffer_free(s->trailers);
+	s->trailers = NULL;
+}
+
+/* Queue up to LEN bytes at the front of IN as DATA; returns how many the
+ * stream took. Fewer than LEN: its queue is full, reading the pair stops
+ * until on_writable. */
+static size_t bridge_send(struct h2front_stream *s, struct evbuffer *in, size_t len)
+{
+	struct evbuffer_iovec v;
+
+	if (evbuffer_peek(in, (ev_ssize_t)len, NULL, &v, 1) < 1)
+		return 0;
+	size_t want = v.iov_len < len ? v.iov_len : len;
+	size_t took = h2session_send_data(s->st, v.iov_base, want);
+	evbuffer_drain(in, took);
+	if (took < want) {
+		s->paused = true;
+		if (s->pair)
+			bufferevent_disable(s->pair, EV_READ);
+	}
+	return took;
+}
+
+/* The response head at the front of IN is complete. Returns 0, -1 when it
+ * cannot be relayed. */
+static int bridge_head(struct h2front_stream *s, struct evbuffer *in, const char *buf)
+{
+	struct http1_head *hd = &s->parser.head;
+	size_t head_len = hd->head_len;
+
+	if (hd->status < 200) {
+		/* Interim: relayed, and the final one follows. */
+		if (h2session_respond_http1(s->st, buf, hd, false) < 0)
+			return -1;
+		evbuffer_drain(in, head_len);
+		http1_parser_init(&s->parser, HTTP1_RESPONSE, s->parser.max_head_bytes, 0);
+		return 0;
+	}
+	http1_response_body(hd, s->req_head);
+	s->body = hd->body;
+	s->remaining = hd->content_length;
+	bool end = s->body == HTTP1_BODY_NONE || (s->body == HTTP1_BODY_LENGTH && s->remaining == 0);
+	if (h2session_respond_http1(s->st, buf, hd, end) < 0)
+		return -1;
+	evbuffer_drain(in, head_len);
+	if (end) {
+		s->phase = RESP_DONE;
+		return 0;
+	}
+	if (s->body == HTTP1_BODY_CHUNKED)
+		http1_chunked_init(&s->chunked);
+	s->pending = 0;
+	s->phase = RESP_BODY;
+	return 0;
+}
+
+/* Relay the chunked body at the front of IN: data as DATA, framing dropped
+ * (weir's own chunking carries no trailers), the last chunk as END_STREAM.
+ * Returns 0, -1 on a framing error. */
+static int bridge_chunked(struct h2front_stream *s, struct evbuffer *in)
+{
+	while (!s->paused && s->phase == RESP_BODY && evbuffer_get_length(in) > 0) {
+		if (s->pending) {
+			s->pending -= bridge_send(s, in, s->pending);
+			continue;
+		}
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return -1;
+		enum http1_chunk_part part;
+		ssize_t n = http1_chunked_step(&s->chunked, v.iov_base, v.iov_len, &part);
+		if (n < 0)
+			return -1;
+		if (part == HTTP1_CHUNK_DATA) {
+			s->pending = (uint64_t)n;
+			continue;
+		}
+		if (part == HTTP1_CHUNK_TRAILERS) {
+			evbuffer_drain(in, (size_t)n);
+			if (!(s->trailers = evbuffer_new()))
+				return -1;
+			continue;
+		}
+		if (s->trailers) {
+			if (evbuffer_remove_buffer(in, s->trailers, (size_t)n) != (int)n)
+				return -1;
+			if (part == HTTP1_CHUNK_LAST)
+				bridge_end_trailers(s);
+			continue;
+		}
+		evbuffer_drain(in, (size_t)n);
+		if (part == HTTP1_CHUNK_LAST)
+			bridge_end(s);
+	}
+	return 0;
+}
+
+/* Relay what the proxy has written into the pair, as far as the stream's
+ * queue takes it. */
+static void bridge_relay(struct h2front_stream *s)
+{
+	if (!s->pair || !s->st)
+		return;
+	struct evbuffer *in = bufferevent_get_input(s->pair);
+
+	while (!s->paused && s->phase != RESP_DONE && evbuffer_get_length(in) > 0) {
+		if (s->phase == RESP_HEAD) {
+			size_t len = evbuffer_get_length(in);
+			size_t limit = s->parser.max_head_bytes + 1;
+			if (len > limit)
+				len = limit;
+			const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+			enum http1_result r = buf ? http1_parse_head(&s->parser, buf, len) : HTTP1_ERROR;
+			if (r == HTTP1_AGAIN)
+				return;
+			if (r == HTTP1_ERROR || bridge_head(s, in, buf) < 0) {
+				bridge_fail(s);
+				return;
+			}
+			continue;
+		}
+		if (s->body == HTTP1_BODY_CHUNKED) {
+			if (bridge_chunked(s, in) < 0)
+				bridge_fail(s);
+			continue;
+		}
+		size_t len = evbuffer_get_length(in);
+		if (s->body == HTTP1_BODY_LENGTH && len > s->remaining)
+			len = (size_t)s->remaining;
+		size_t took = bridge_send(s, in, len);
+		if (s->body == HTTP1_BODY_LENGTH) {
+			s->remaining -= took;
+			if (s->remaining == 0)
+				bridge_end(s);
+		}
+	}
+	if (s->phase == RESP_DONE && s->pair) {
+		struct evbuffer *rest = bufferevent_get_input(s->pair);
+		evbuffer_drain(rest, evbuffer_get_length(rest));
+	}
+}
+
+static void bridge_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct h2front_stream *s = arg;
+	(void)bev;
+
+	bridge_relay(s);
+	h2conn_schedule_flush(s->h);
+}
+
+/* The proxy took everything written into the pair: window back. */
+static void bridge_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct h2front_stream *s = arg;
+	(void)bev;
+
+	bridge_consumed(s);
+	h2conn_schedule_flush(s->h);
+}
+
+/* The pair reports nothing the bridge does not learn otherwise: the proxy
+ * side's close comes as h2front_stream_gone. */
+static void bridge_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	(void)bev;
+	(void)events;
+	(void)arg;
+}
+
+void h2front_stream_gone(struct h2front_stream *s, bool cut)
+{
+	struct h2conn *h = s->h;
+
+	s->c = NULL;
+	bridge_relay(s); /* what the proxy wrote before it closed */
+	if (s->pair) {
+		bufferevent_free(s->pair);
+		s->pair = NULL;
+	}
+	if (s->phase != RESP_DONE) {
+		if (!cut && !s->paused && s->phase == RESP_BODY && s->body == HTTP1_BODY_CLOSE)
+			bridge_end(s); /* a body delimited by the close: complete */
+		else
+			bridge_fail(s);
+	}
+	h2conn_schedule_flush(h);
+}
+
+/* ---- the session's callbacks --------------------------------------------- */
+
+static void on_request(struct h2stream *st, const char *head, size_t len, const struct http1_head *parsed,
+                       const struct h2conv_request *req, void *arg)
+{
+	struct h2conn *h = arg;
+	struct worker *w = h->w;
+	struct bufferevent *pair[2];
+	struct h2front_stream *s = calloc(1, sizeof(*s));
+
+	if (!s || bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0) {
+		free(s);
+		h2session_reset(st, H2SESSION_REFUSED_STREAM);
+		return;
+	}
+	s->h = h;
+	s->st = st;
+	s->pair = pair[1];
+	s->req_chunked = req->chunked;
+	s->req_head = parsed->is_head;
+	size_t head_max = w->cfg->limits.max_header_bytes > RESP_HEAD_MIN ? w->cfg->limits.max_header_bytes
+	                                                                   : RESP_HEAD_MIN;
+	http1_parser_init(&s->parser, HTTP1_RESPONSE, 2 * head_max, 0);
+	h2session_stream_set_owner(st, s);
+	s->c = proxy_stream_open(w, pair[0], h->peer, h->tls, s);
+	if (!s->c) {
+		bufferevent_free(pair[0]);
+		bufferevent_free(pair[1]);
+		s->pair = NULL;
+		s->phase = RESP_DONE;
+		h2session_reset(st, H2SESSION_REFUSED_STREAM);
+		return;
+	}
+	bufferevent_setcb(s->pair, bridge_read_cb, bridge_write_cb, bridge_event_cb, s);
+	bufferevent_enable(s->pair, EV_READ | EV_WRITE);
+	if (bufferevent_write(s->pair, head, len) < 0)
+		bridge_fail(s);
+}
+
+static void on_data(struct h2stream *st, const uint8_t *data, size_t len, void *arg)
+{
+	struct h2front_stream *s = h2session_stream_owner(st);
+	(void)arg;
+
+	if (!s || !s->pair || len == 0) {
+		if (len)
+			h2session_consume(st, len); /* nobody takes it: dropped */
+		return;
+	}
+	struct evbuffer *out = bufferevent_get_output(s->pair);
+	int r = 0;
+	if (s->req_chunked) {
+		/* A zero-length chunk would end the body: empty DATA is skipped above. */
+		char line[HTTP1_CHUNK_SIZE_LINE_MAX];
+		size_t n = http1_chunk_size_line(len, line);
+		r |= evbuffer_add(out, line, n);
+		r |= evbuffer_add(out, data, len);
+		r |= evbuffer_add(out, "\r\n", 2);
+	} else {
+		r = evbuffer_add(out, data, len);
+	}
+	if (r < 0) {
+		bridge_fail(s);
+		return;
+	}
+	s->unconsumed += len;
+	bridge_consumed(s);
+}
+
+static void on_end(struct h2stream *st, const struct h2conv_field *trailers, size_t n, void *arg)
+{
+	struct h2front_stream *s = h2session_stream_owner(st);
+	(void)trailers; /* the proxy forwards no request trailers (RFC 9110 6.5.1 lets it drop them) */
+	(void)n;
+	(void)arg;
+
+	if (s && s->pair && s->req_chunked && evbuffer_add(bufferevent_get_output(s->pair), "0\r\n\r\n", 5) < 0)
+		bridge_fail(s);
+}
+
+static void on_writable(struct h2stream *st, void *arg)
+{
+	struct h2front_stream *s = h2session_stream_owner(st);
+	(void)arg;
+
+	if (!s || !s->paused)
+		return;
+	s->paused = false;
+	if (s->pair)
+		bufferevent_enable(s->pair, EV_READ);
+	bridge_relay(s);
+	if (s->c == NULL && s->phase != RESP_DONE && !s->paused) {
+		/* The proxy side closed while the stream was paused: what it had
+		 * written has now gone out. */
+		if (s->body == HTTP1_BODY_CLOSE)
+			bridge_end(s);
+		else
+			bridge_fail(s);
+	}
+}
+
+static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, void *arg)
+{
+	struct h2front_stream *s = h2session_stream_owner(st);
+	struct h2conn *h = arg;
+	(void)error_code;
+	(void)by_client;
+
+	h->active_ms = clock_now_ms();
+	if (!s)
+		return;
+	h2session_stream_set_owner(st, NULL);
+	s->st = NULL;
+	if (s->c) {
+		struct client_conn *c = s->c;
+		s->c = NULL;
+		proxy_stream_close(c);
+	}
+	if (s->pair)
+		bufferevent_free(s->pair);
+	if (s->trailers)
+		evbuffer_free(s->trailers);
+	free(s);
+}
+
+static const struct h2session_callbacks session_cbs = {
+	.on_request = on_request,
+	.on_data = on_data,
+	.on_end = on_end,
+	.on_writable = on_writable,
+	.on_close = on_close,
+};
+
+/* ---- entry points --------------------------------------------------------- */
+
+void h2front_adopt(struct worker *w, struct bufferevent *bev, const char *peer, bool tls)
+{
+	struct h2conn *h = calloc(1, sizeof(*h));
+	struct h2session_limits lim;
+	char err[128];
+
+	if (!h)
+		goto fail;
+	h2session_limits_default(&lim, w->cfg->limits.h2_max_streams, w->cfg->limits.max_header_bytes);
+	h->sess = h2session_new(&lim, &session_cbs, h, clock_now_ms(), err, sizeof(err));
+	if (!h->sess) {
+		log_warn("http2 client %s: %s", peer, err);
+		free(h);
+		goto fail;
+	}
+	h->w = w;
+	h->bev = bev;
+	h->tls = tls;
+	h->active_ms = clock_now_ms();
+	snprintf(h->peer, sizeof(h->peer), "%s", peer);
+	evtimer_assign(&h->timer, w->base, h2conn_timer_cb, h);
+	event_assign(&h->flush, w->base, -1, 0, h2conn_flush_cb, h);
+	h->next = w->clients.h2open;
+	if (h->next)
+		h->next->prev = h;
+	w->clients.h2open = h;
+	w->clients.nh2++;
+	bufferevent_setcb(bev, h2conn_read_cb, h2conn_write_cb, h2conn_event_cb, h);
+	connread_init(&h->rd, w->base, bev, !tls, true, h2conn_read_cb, h2conn_event_cb, h);
+	bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
+	/* A client that stops reading what it is sent is cut after the idle timeout. */
+	struct timeval idle = clock_ms_to_tv(w->cfg->timeouts.idle_ms);
+	connread_set_timeouts(&h->rd, NULL, &idle);
+	bufferevent_enable(bev, EV_WRITE);
+	connread_enable(&h->rd);
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		h2conn_read_cb(bev, h); /* the preface the proxy read */
+	else
+		h2conn_flush(h); /* our SETTINGS */
+	return;
+fail:
+	tls_bufferevent_free(bev);
+	admission_leave(&w->rt->admission);
+}
+
+uint32_t h2front_shutdown_all(struct worker *w)
+{
+	for (struct h2conn *h = w->clients.h2open; h; h = h->next) {
+		h2session_shutdown(h->sess);
+		h2conn_schedule_flush(h);
+	}
+	return w->clients.nh2;
+}
+
+void h2front_close_all(struct worker *w)
+{
+	while (w->clients.h2open)
+		h2conn_close(w->clients.h2open);
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""An HTTP/2 (h2c, prior knowledge) test server for weir's "h2" pools, on
+python3-h2.
+
+  h2_server.py PORT NAME
+
+  GET /bytes/N     N deterministic bytes (byte i is i % 251), x-server: NAME
+  anything else    a JSON object: name, method, path, body_length,
+                   body_sha256, headers (the request's fields, pseudo-headers
+                   included), then the trailer "x-body-length"
+Flow control is honoured both ways (large bodies stream).
+"""
+import hashlib
+import json
+import socket
+import sys
+import threading
+
+import h2.config
+import h2.connection
+import h2.events
+
+
+def pattern(n):
+    block = bytes(i % 251 for i in range(251 * 64))
+    out = bytearray()
+    while len(out) < n:
+        out += block
+    return bytes(out[:n])
+
+
+class Conn:
+    def __init__(self, sock, name):
+        self.sock = sock
+        self.name = name
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        self.streams = {}     # id -> [headers, sha256, length]
+        self.pending = {}     # id -> [bytes left to send, trailers or None]
+
+    def send_pending(self):
+        for sid in list(self.pending):
+            data, trailers = self.pending[sid]
+            while data:
+                window = min(self.h2.local_flow_control_window(sid), self.h2.max_outbound_frame_size)
+                if window <= 0:
+                    break
+                self.h2.send_data(sid, data[:window])
+                data = data[window:]
+            self.pending[sid][0] = data
+            if not data:
+                if trailers:
+                    self.h2.send_headers(sid, trailers, end_stream=True)
+                else:
+                    self.h2.end_stream(sid)
+                del self.pending[sid]
+        self.sock.sendall(self.h2.data_to_send())
+
+    def respond(self, sid):
+        headers, sha, length = self.streams.pop(sid)
+        hd = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+              for k, v in headers}
+        path = hd.get(":path", "")
+        if path.startswith("/bytes/"):
+            body = pattern(int(path[7:].split("?")[0]))
+            self.h2.send_headers(sid, [(":status", "200"), ("content-type", "application/octet-stream"),
+                                       ("x-server", self.name)])
+            self.pending[sid] = [body, None]
+        else:
+            body = json.dumps({"name": self.name, "method": hd.get(":method"), "path": path,
+                               "body_length": length, "body_sha256": sha.hexdigest(),
+                               "headers": hd}).encode()
+            self.h2.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
+                                       ("x-server", self.name)])
+            self.pending[sid] = [body, [("x-body-length", str(length))]]
+
+    def run(self):
+        self.h2.initiate_connection()
+        self.sock.sendall(self.h2.data_to_send())
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return
+            for ev in self.h2.receive_data(data):
+                if isinstance(ev, h2.events.RequestReceived):
+                    self.streams[ev.stream_id] = [ev.headers, hashlib.sha256(), 0]
+                    if ev.stream_ended:
+                        self.respond(ev.stream_id)
+                elif isinstance(ev, h2.events.DataReceived):
+                    st = self.streams.get(ev.stream_id)
+                    if st:
+                        st[1].update(ev.data)
+                        st[2] += len(ev.data)
+                    self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    if ev.stream_id in self.streams:
+                        self.respond(ev.stream_id)
+                elif isinstance(ev, h2.events.StreamReset):
+                    self.streams.pop(ev.stream_id, None)
+                    self.pending.pop(ev.stream_id, None)
+            self.send_pending()
+
+
+def main():
+    port, name = int(sys.argv[1]), sys.argv[2]
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(64)
+    print("serving", port, flush=True)
+    while True:
+        sock, _ = srv.accept()
+        threading.Thread(target=lambda: Conn(sock, name).run(), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
