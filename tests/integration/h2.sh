@@ -18,7 +18,8 @@
 #     none reaches a backend, the connection serves the next request; rapid
 #     reset, CONTINUATION, PING and SETTINGS floods: GOAWAY
 #     ENHANCE_YOUR_CALM, and weir goes on serving;
-#   - the guard judges HTTP/2 traffic alone: a failing canary is rolled back.
+#   - the guard judges HTTP/2 traffic alone: a failing canary is rolled back;
+#   - a stream the client gives no window for is reset after timeouts.idle.
 # Needs nghttp2-client (h2load, nghttp), curl with HTTP/2, openssl, and
 # Debian's python3-h2 (hyperframe, hpack) for /usr/bin/python3.
 . "$(dirname "$0")/lib.sh"
@@ -254,7 +255,7 @@ base_overridden_is() { stat_is .pools.baseline.total.overridden "$1"; }
 
 # On the h2c-only listener an HTTP/1.1 request is no preface: not served.
 before=$(counts)
-code=$(http_status "http://127.0.0.1:$H2C/h1-on-h2c" --http1.1 -H 'X-Weir-Pool: baseline')
+code=$(http_status "http://127.0.0.1:$H2C/h1-on-h2c" --http1.1 -H 'X-Weir-Pool: baseline' 2>/dev/null)
 assert_ne "HTTP/1.1 on the h2c-only listener is not served" 200 "$code"
 run hcurl --http2-prior-knowledge -o /dev/null -w '%{http_code}' -H 'X-Weir-Pool: baseline' "http://127.0.0.1:$H2C/next"
 read -r rb rc ob oc hb hc <<<"$before"
@@ -268,7 +269,7 @@ refused() {
 	h2client refuse "$H2C" "$1"
 	out=$RUN_OUT
 	case $out in
-	"bad=rst:0x1 "* | "bad=status:400 "*) ok "$2: refused (${out%% *})" ;;
+	"first=rst:0x1 "* | "first=status:400 "*) ok "$2: refused (${out%% *})" ;;
 	*) fail "$2: expected RST_STREAM PROTOCOL_ERROR or a 400, got '$out'" ;;
 	esac
 	assert_contains "$2: the connection goes on (no GOAWAY)" "goaway=none" "$out"
@@ -278,6 +279,22 @@ refused() {
 	assert_eq "$2: reached no backend (weir's pool counts, backends' hits)" \
 		"$rb $rc $((ob + 1)) $oc $((hb + 1)) $hc" "$(counts)"
 }
+# Controls: the same raw client's well-formed requests are served and
+# counted, so the refusals below are weir's and the counts would show a leak.
+control() {	# CASE WHAT
+	local before rb rc ob oc hb hc
+	before=$(counts)
+	h2client refuse "$H2C" "$1"
+	assert_eq "$2: served by a backend" "first=status:200 next=status:200 name=base1 goaway=none" "$RUN_OUT"
+	read -r rb rc ob oc hb hc <<<"$before"
+	wait_for "$2: the next request counted" 10 base_overridden_is $((ob + 1))
+	assert_eq "$2: counted, weighted, in one pool; both reached a backend" \
+		"$((rb + rc + 1)) $((ob + 1)) $oc $((hb + hc + 2))" \
+		"$(counts | awk '{ print $1 + $2, $3, $4, $5 + $6 }')"
+}
+control good "control: a well-formed raw request"
+control good-length "control: content-length 5 with 5 bytes of DATA"
+
 refused connection "connection: keep-alive"
 refused keep-alive "keep-alive: timeout=5"
 refused proxy-connection "proxy-connection: keep-alive"
@@ -298,6 +315,7 @@ h2client rapid-reset "$H2C" 1000
 note "rapid reset: $RUN_OUT"
 assert_contains "rapid reset: GOAWAY ENHANCE_YOUR_CALM" "goaway=0xb" "$RUN_OUT"
 assert_contains "rapid reset: the connection is closed after it" "closed=yes" "$RUN_OUT"
+assert_contains "rapid reset: logged" ": rapid reset, connection closed" "$(cat "$(bg_log weir)")"
 run hcurl --http2-prior-knowledge -o /dev/null -H 'X-Weir-Pool: baseline' "http://127.0.0.1:$H2C/after-rapid-reset"
 read -r rb rc ob oc hb hc <<<"$before"
 wait_for "the request after the rapid reset counted" 10 base_overridden_is $((ob + 1))
@@ -310,12 +328,15 @@ h2client continuation "$H2C" 100
 note "CONTINUATION flood: $RUN_OUT"
 assert_contains "CONTINUATION flood: GOAWAY ENHANCE_YOUR_CALM" "goaway=0xb" "$RUN_OUT"
 assert_not_contains "CONTINUATION flood: the request is not answered" "stream1=status:" "$RUN_OUT"
+assert_contains "CONTINUATION flood: logged" ": CONTINUATION flood, connection closed" "$(cat "$(bg_log weir)")"
 h2client ping-flood "$H2C" 1000
 note "PING flood: $RUN_OUT"
 assert_contains "PING flood: GOAWAY ENHANCE_YOUR_CALM" "goaway=0xb" "$RUN_OUT"
 h2client settings-flood "$H2C" 1000
 note "SETTINGS flood: $RUN_OUT"
 assert_contains "SETTINGS flood: GOAWAY ENHANCE_YOUR_CALM" "goaway=0xb" "$RUN_OUT"
+assert_eq "PING and SETTINGS floods: each logged" 2 \
+	"$(grep -c ': control frame flood, connection closed' "$(bg_log weir)" || true)"
 
 bg_alive weir || fail "weir died under the hostile client"
 ok "weir is still running"
@@ -339,6 +360,7 @@ pools = {
 };
 split = { canary_weight = 50; };
 limits = { h2_max_streams = 32; };
+timeouts = { idle = "2s"; };
 guard = { max_error_rate = 0.05; };
 state_file = "$T/state";
 event_log = "$T/events.log";
@@ -371,6 +393,14 @@ h1=$(h1_requests "$GADMIN")
 assert_eq "no HTTP/1.1 request was involved" 0 "${h1/missing/0}"
 assert_num "h2 requests counted" "$(h2_requests "$GADMIN")" ">=" 100
 stop_bg load 10 >/dev/null || true
+
+# A client that gives no window: its stream is reset once it has been stalled
+# for timeouts.idle (2 s here), and weir goes on serving.
+h2client stall "$GP" 1000000
+note "stalled stream: $RUN_OUT"
+assert_contains "a stream the client gives no window is reset (CANCEL)" "first=rst:0x8 status=200 data=0 " "$RUN_OUT"
+assert_eq "weir serves after the stalled stream" "200 2" \
+	"$(fetch /dev/null --http2-prior-knowledge "http://127.0.0.1:$GP/after-stall")"
 rc=0; stop_bg gweir || rc=$?
 assert_eq "guard weir stops cleanly (exit 0)" 0 "$rc"
 

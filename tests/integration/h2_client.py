@@ -8,13 +8,18 @@ values, a body shorter than its content-length, floods. hpack decodes the
 answers. Plain TCP to 127.0.0.1 (h2c with prior knowledge).
 
   h2_client.py refuse PORT CASE
-      a bad request (CASE, see CASES) on stream 1, then a good GET with
-      "x-weir-pool: baseline" on stream 3 of the same connection; prints
-      "bad=rst:0x1 next=status:200 name=base1 goaway=none"
+      a request (CASE, see CASES: bad ones, and two good ones as controls)
+      on stream 1, then a good GET with "x-weir-pool: baseline" on stream 3
+      of the same connection; prints
+      "first=rst:0x1 next=status:200 name=base1 goaway=none"
   h2_client.py rapid-reset PORT N
       N pairs of HEADERS (a GET, END_STREAM) + RST_STREAM (CANCEL)
   h2_client.py continuation PORT N
       HEADERS without END_HEADERS, then N CONTINUATION frames
+  h2_client.py stall PORT N
+      SETTINGS_INITIAL_WINDOW_SIZE 0, then GET /bytes/N and never a
+      WINDOW_UPDATE: waits (up to 30 s) for weir to reset the stream;
+      prints "first=rst:0x8 status=200 data=0 seconds=2.1"
   h2_client.py ping-flood PORT N
   h2_client.py settings-flood PORT N
       the floods print "sent=K goaway=0xb closed=yes ..."
@@ -40,6 +45,8 @@ CANCEL = 0x8
 
 # CASE: (method, extra fields, request body or None)
 CASES = {
+    "good": ("GET", [(b"x-fine", b"1")], None),
+    "good-length": ("POST", [(b"content-length", b"5")], b"12345"),
     "connection": ("GET", [(b"connection", b"keep-alive")], None),
     "keep-alive": ("GET", [(b"keep-alive", b"timeout=5")], None),
     "proxy-connection": ("GET", [(b"proxy-connection", b"keep-alive")], None),
@@ -113,7 +120,7 @@ class Conn:
     """One client connection: the preface and SETTINGS are sent at once,
     weir's SETTINGS acknowledged when they come."""
 
-    def __init__(self, port):
+    def __init__(self, port, settings=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         self.buf = bytearray()
         self.dec = hpack.Decoder()
@@ -124,7 +131,7 @@ class Conn:
         self.send_failed = False
         self.got_settings = False
         self.frames_in = 0
-        self.sendall(PREFACE + SettingsFrame(0).serialize())
+        self.sendall(PREFACE + SettingsFrame(0, settings=settings).serialize())
 
     def sendall(self, data):
         """Send DATA; False (and no exception) once weir stopped taking it."""
@@ -247,7 +254,7 @@ def cmd_refuse(port, case):
     method, extra, body = CASES[case]
     c = Conn(port)
     if not c.handshake():
-        print("bad=none next=none name=? goaway=%s handshake=failed" % c.goaway_text())
+        print("first=none next=none name=? goaway=%s handshake=failed" % c.goaway_text())
         return 0
     c.sendall(headers_frame(1, request_block(port, method, "/hostile/" + case, extra),
                             end_stream=body is None))
@@ -261,7 +268,7 @@ def cmd_refuse(port, case):
     c.wait(good.closed)
     # a GOAWAY may trail the answers: a short look
     c.pump(0.2)
-    print("bad=%s next=%s name=%s goaway=%s" % (bad.outcome(), good.outcome(), backend_name(good),
+    print("first=%s next=%s name=%s goaway=%s" % (bad.outcome(), good.outcome(), backend_name(good),
                                                 c.goaway_text()))
     c.close()
     return 0
@@ -324,6 +331,20 @@ def cmd_continuation(port, n):
     return 0
 
 
+def cmd_stall(port, n):
+    c = Conn(port, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 0})
+    c.handshake()
+    t0 = time.monotonic()
+    c.sendall(headers_frame(1, request_block(port, "GET", "/bytes/%d" % n)))
+    st = c.stream(1)
+    c.wait(st.closed, timeout=30)
+    print("first=%s status=%s data=%d seconds=%.1f" % ("rst:0x%x" % st.rst if st.rst is not None else
+                                                       ("ended" if st.ended else "open"),
+                                                       st.status, len(st.body), time.monotonic() - t0))
+    c.close()
+    return 0
+
+
 def cmd_ping_flood(port, n):
     c = flood(port, n, 50, lambda i: PingFrame(0, opaque_data=b"%08d" % (i % 10 ** 8)).serialize())
     report(c)
@@ -339,7 +360,8 @@ def cmd_settings_flood(port, n):
 
 
 def main(argv):
-    usage = "usage: h2_client.py refuse PORT CASE | {rapid-reset,continuation,ping-flood,settings-flood} PORT N"
+    usage = ("usage: h2_client.py refuse PORT CASE | "
+             "{rapid-reset,continuation,ping-flood,settings-flood,stall} PORT N")
     if len(argv) != 4:
         print(usage, file=sys.stderr)
         return 2
@@ -350,7 +372,7 @@ def main(argv):
                 print("unknown case %r (known: %s)" % (arg, " ".join(sorted(CASES))), file=sys.stderr)
                 return 2
             return cmd_refuse(port, arg)
-        handlers = {"rapid-reset": cmd_rapid_reset, "continuation": cmd_continuation,
+        handlers = {"rapid-reset": cmd_rapid_reset, "stall": cmd_stall, "continuation": cmd_continuation,
                     "ping-flood": cmd_ping_flood, "settings-flood": cmd_settings_flood}
         if cmd not in handlers:
             print(usage, file=sys.stderr)
