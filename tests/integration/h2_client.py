@@ -121,6 +121,7 @@ class Conn:
     weir's SETTINGS acknowledged when they come."""
 
     def __init__(self, port, settings=None):
+        self.t0 = time.monotonic()
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         self.buf = bytearray()
         self.dec = hpack.Decoder()
@@ -201,6 +202,7 @@ class Conn:
                 self.sendall(PingFrame(0, opaque_data=f.opaque_data, flags=["ACK"]).serialize())
         elif isinstance(f, GoAwayFrame):
             self.goaway = (f.error_code, f.last_stream_id)
+            self.goaway_at = time.monotonic()
         elif isinstance(f, RstStreamFrame):
             self.stream(f.stream_id).rst = f.error_code
         elif isinstance(f, HeadersFrame):
@@ -236,6 +238,12 @@ class Conn:
     def goaway_text(self):
         return "none" if self.goaway is None else "0x%x" % self.goaway[0]
 
+    def goaway_detail(self):
+        """For a diagnosis: the GOAWAY's last stream and when it came."""
+        if self.goaway is None:
+            return ""
+        return " (last stream %d, %.2f s after connecting)" % (self.goaway[1], self.goaway_at - self.t0)
+
     def close(self):
         try:
             self.sock.close()
@@ -268,8 +276,8 @@ def cmd_refuse(port, case):
     c.wait(good.closed)
     # a GOAWAY may trail the answers: a short look
     c.pump(0.2)
-    print("first=%s next=%s name=%s goaway=%s" % (bad.outcome(), good.outcome(), backend_name(good),
-                                                c.goaway_text()))
+    print("first=%s next=%s name=%s goaway=%s%s" % (bad.outcome(), good.outcome(), backend_name(good),
+                                                  c.goaway_text(), c.goaway_detail()))
     c.close()
     return 0
 
