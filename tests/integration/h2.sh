@@ -264,7 +264,7 @@ assert_eq "... and reaches no backend" "$rb $rc $((ob + 1)) $oc $((hb + 1)) $hc"
 
 # refused CASE WHAT: a bad request, then a good one on the same connection.
 refused() {
-	local before out rb rc ob oc hb hc
+	local before out now s rb rc ob oc hb hc
 	before=$(counts)
 	h2client refuse "$H2C" "$1"
 	out=$RUN_OUT
@@ -276,8 +276,14 @@ refused() {
 	assert_contains "$2: the next request on it is served" "next=status:200 name=base1" "$out"
 	read -r rb rc ob oc hb hc <<<"$before"
 	wait_for "$2: the next request counted" 10 base_overridden_is $((ob + 1))
+	now=$(counts)
+	if [[ $now != "$rb $rc $((ob + 1)) $oc $((hb + 1)) $hc" ]]; then
+		s=$(stats)
+		note "$2: baseline total $(json_get "$s" .pools.baseline.total)"
+		note "$2: canary total $(json_get "$s" .pools.canary.total)"
+	fi
 	assert_eq "$2: reached no backend (weir's pool counts, backends' hits)" \
-		"$rb $rc $((ob + 1)) $oc $((hb + 1)) $hc" "$(counts)"
+		"$rb $rc $((ob + 1)) $oc $((hb + 1)) $hc" "$now"
 }
 # Controls: the same raw client's well-formed requests are served and
 # counted, so the refusals below are weir's and the counts would show a leak.
@@ -344,8 +350,6 @@ assert_eq "after all of it: h2c still served" "200 2" \
 	"$(fetch /dev/null --http2-prior-knowledge "http://127.0.0.1:$H2C/still")"
 assert_eq "after all of it: TLS h2 still served" "200 2" "$(fetch /dev/null -k --http2 "https://127.0.0.1:$TLS/still")"
 assert_eq "after all of it: HTTP/1.1 still served" "200 1.1" "$(fetch /dev/null --http1.1 "http://127.0.0.1:$MIX/still")"
-rc=0; stop_bg weir || rc=$?
-assert_eq "weir stops cleanly (exit 0)" 0 "$rc"
 
 # ---- 7. the guard judges HTTP/2 traffic ------------------------------------------------------
 GB=$(free_port); GC=$(free_port); GP=$(free_port); GADMIN=$(free_port)
@@ -403,5 +407,14 @@ assert_eq "weir serves after the stalled stream" "200 2" \
 	"$(fetch /dev/null --http2-prior-knowledge "http://127.0.0.1:$GP/after-stall")"
 rc=0; stop_bg gweir || rc=$?
 assert_eq "guard weir stops cleanly (exit 0)" 0 "$rc"
+
+# ---- 6, continued: last, as it fails with the weir of this writing ---------------------------
+# The short body again, its DATA 0.3 s after the HEADERS: the request has been
+# routed by then (head and 5 bytes sent to a backend, which never sees it
+# complete). It must not count in a pool either: the client's own protocol
+# error is no measurement of a backend.
+refused content-length-late "content-length 10 with 5 bytes of DATA, 0.3 s later"
+rc=0; stop_bg weir || rc=$?
+assert_eq "weir stops cleanly (exit 0)" 0 "$rc"
 
 done_testing
