@@ -8,6 +8,8 @@
  * Defaults (a key that is absent takes the value below):
  *
  *   listen                      required, at least one address
+ *   listen[].protocols          ( "h2", "http/1.1" ) on a listener with tls,
+ *                               ( "http/1.1" ) on a plain one
  *   workers                     1 ("auto": one per online CPU, clamped to 1..256)
  *   admin.http                  "127.0.0.1:9090"  ("" disables the admin listener;
  *                               admin_http_set is true unless it is disabled)
@@ -15,15 +17,20 @@
  *   pools.baseline, .canary     required, each with a non-empty servers list
  *   pools.<pool>.tls            absent: plain TCP. Present: ca = system store,
  *                               server_name = none, verify = true
+ *   pools.<pool>.protocol       "http/1.1" ("h2" is refused: HTTP/2 to
+ *                               servers is not supported yet)
  *   pools.balance               "round_robin"
  *   split.canary_weight         0
  *   split.sticky_header/_cookie, override_header   not set
  *   split.expose_pool           false
  *   errors.statuses             "5xx"
  *   errors.abandoned            true
+ *   errors.grpc                 GRPC_DEFAULT_ERRORS ("UNKNOWN, DEADLINE_EXCEEDED,
+ *                               UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS")
  *   timeouts                    connect 2s, request_header 10s, backend 30s,
  *                               idle 60s, drain 10s
- *   limits                      max_connections 10000, max_header_bytes 65536
+ *   limits                      max_connections 10000, max_header_bytes 65536,
+ *                               h2_max_streams 100
  *   guard                       enabled true, method "sequential", alpha 0.001,
  *                               interval 1s, window 30s,
  *                               min_requests 100, for 5s, action "rollback",
@@ -69,6 +76,15 @@
  *   - split header and cookie names must be RFC 9110 tokens; "" means not set.
  *   - errors.statuses is "5xx", "4xx", a status (integer or string), or a list
  *     of those. An empty list is allowed: then only weir's own 502/504 count.
+ *   - errors.grpc is one string (grpc.h: names in any case or numbers 0..16,
+ *     separated by commas); "" is allowed: then no gRPC status is an error.
+ *   - listen[].protocols is a list of "h2", "http/1.1" and "h2c" (or a lone
+ *     string), each at most once. "h2" is chosen by ALPN, so it needs tls;
+ *     "h2c" (prior knowledge, told from HTTP/1.1 by the connection preface)
+ *     is refused with tls. On a TLS listener the order is the server's ALPN
+ *     preference (h2_first).
+ *   - pools.<pool>.protocol is "http/1.1" or "h2"; an "h2" pool takes no
+ *     check group (checks speak HTTP/1.1).
  *   - state_file, event_log and access_log must be different files when set.
  *   - cluster (the fleet): etcd is one or more "http://host:port" endpoints
  *     with a numeric host or localhost (https is refused as not supported yet,
@@ -117,6 +133,7 @@
 
 #include "weir/check.h"
 #include "weir/config.h"
+#include "weir/grpc.h"
 #include "weir/tls.h"
 
 /* ---- out-of-memory wrappers (startup code: abort) ------------------------ */
@@ -830,18 +847,96 @@ static void parse_listen_tls(struct ctx *c, const config_setting_t *g, const cha
 	}
 }
 
-/* One listen entry: an address string or { address; tls; }. Returns 1 when
- * L was filled. */
+/* The names of listen[].protocols (their ALPN identifiers) and their bits. */
+static const struct {
+	const char *name;
+	unsigned bit;
+} listen_protocols[] = {
+	{ "h2", CFG_PROTO_H2 },
+	{ "http/1.1", CFG_PROTO_HTTP1 },
+	{ "h2c", CFG_PROTO_H2C },
+};
+
+#define NLISTEN_PROTOCOLS (sizeof(listen_protocols) / sizeof(listen_protocols[0]))
+#define LISTEN_PROTOCOLS_EXPECT "\"h2\", \"http/1.1\" or \"h2c\""
+
+/* The listener's protocols setting S (NULL: absent) at LPATH.protocols into
+ * L, whose tls is already known. */
+static void parse_listen_protocols(struct ctx *c, const config_setting_t *s, const char *lpath,
+                                   struct cfg_listener *l)
+{
+	struct path p = path_key(lpath, "protocols");
+	int at[NLISTEN_PROTOCOLS];    /* where each name is listed, -1: not */
+	unsigned bits = 0;
+	bool one, ok = true;
+	int i, n;
+
+	if (s == NULL) {
+		l->protocols = l->tls ? CFG_PROTO_H2 | CFG_PROTO_HTTP1 : CFG_PROTO_HTTP1;
+		l->h2_first = l->tls;
+		return;
+	}
+	if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+		error_at(c, s, "%s must be a list of " LISTEN_PROTOCOLS_EXPECT ", like ( \"h2\", "
+		         "\"http/1.1\" ) (got a group)", p.s);
+		return;
+	}
+	n = elements(s, &one);
+	if (n == 0) {
+		error_at(c, s, "%s must not be empty: list one or more of " LISTEN_PROTOCOLS_EXPECT
+		         " (got an empty list)", p.s);
+		return;
+	}
+	for (size_t k = 0; k < NLISTEN_PROTOCOLS; k++)
+		at[k] = -1;
+	for (i = 0; i < n; i++) {
+		const config_setting_t *e = element(s, one, i);
+		struct path ep = one ? p : path_index(p.s, (unsigned)i);
+		const char *v = config_setting_type(e) == CONFIG_TYPE_STRING ? config_setting_get_string(e) : NULL;
+		size_t k = 0;
+
+		while (v != NULL && k < NLISTEN_PROTOCOLS && strcmp(v, listen_protocols[k].name) != 0)
+			k++;
+		if (v == NULL || k == NLISTEN_PROTOCOLS) {
+			error_at(c, e, "%s must be " LISTEN_PROTOCOLS_EXPECT " (got %s)", ep.s, typed_text(e).s);
+			ok = false;
+		} else if (at[k] >= 0) {
+			error_at(c, e, "%s duplicates %s[%d] (got %s)", ep.s, p.s, at[k], quoted(v).s);
+			ok = false;
+		} else if (listen_protocols[k].bit == CFG_PROTO_H2 && !l->tls) {
+			error_at(c, e, "%s: \"h2\" needs tls (it is chosen by ALPN): add a tls group, or use "
+			         "\"h2c\" for HTTP/2 in cleartext (got \"h2\")", ep.s);
+			ok = false;
+		} else if (listen_protocols[k].bit == CFG_PROTO_H2C && l->tls) {
+			error_at(c, e, "%s: \"h2c\" is HTTP/2 in cleartext and this listener has tls; "
+			         "use \"h2\" (got \"h2c\")", ep.s);
+			ok = false;
+		} else {
+			at[k] = i;
+			bits |= listen_protocols[k].bit;
+		}
+	}
+	if (!ok)
+		return;
+	l->protocols = bits;
+	/* listen_protocols[0] is "h2", [1] "http/1.1". */
+	l->h2_first = at[0] >= 0 && (at[1] < 0 || at[0] < at[1]);
+}
+
+/* One listen entry: an address string or { address; tls; protocols; }.
+ * Returns 1 when L was filled. */
 static int parse_listener(struct ctx *c, const config_setting_t *s, const char *path,
                           struct cfg_listener *l)
 {
-	static const char *const keys[] = { "address", "tls", NULL };
+	static const char *const keys[] = { "address", "tls", "protocols", NULL };
 	const config_setting_t *a, *t;
 	int ok;
 
 	l->tls_conf.min_version = TLS1_2_VERSION;
-	if (config_setting_type(s) == CONFIG_TYPE_STRING)
+	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+		parse_listen_protocols(c, NULL, path, l);
 		return address_value(c, s, path, &l->addr);
+	}
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
 		error_at(c, s, "%s must be an address string or a group { address; tls; } (got %s)",
 		         path, typed_text(s).s);
@@ -860,6 +955,7 @@ static int parse_listener(struct ctx *c, const config_setting_t *s, const char *
 		l->tls = true;
 		parse_listen_tls(c, t, path_key(path, "tls").s, &l->tls_conf);
 	}
+	parse_listen_protocols(c, member(s, "protocols"), path, l);
 	return ok;
 }
 
@@ -1105,10 +1201,21 @@ static void parse_pool_check(struct ctx *c, const config_setting_t *g, const cha
 		                   ck->expect_bits);
 }
 
+static void parse_pool_protocol(struct ctx *c, const config_setting_t *g, const char *gpath,
+                                struct cfg_pool *pool)
+{
+	static const char *const protocols[] = { "http/1.1", "h2", NULL };
+	int v;
+
+	if (read_choice(c, g, gpath, "protocol", protocols, "\"http/1.1\" or \"h2\"", &v) <= 0)
+		return;
+	pool->protocol = v == 0 ? POOL_PROTO_HTTP1 : POOL_PROTO_H2;
+}
+
 static void parse_pool(struct ctx *c, const config_setting_t *pools, const char *name,
                        struct cfg_pool *pool)
 {
-	static const char *const keys[] = { "servers", "tls", "check", NULL };
+	static const char *const keys[] = { "servers", "protocol", "tls", "check", NULL };
 	struct path gp = path_key("pools", name);
 	const config_setting_t *g, *s, *t;
 	bool one;
@@ -1139,12 +1246,20 @@ static void parse_pool(struct ctx *c, const config_setting_t *pools, const char 
 			address_value(c, element(s, one, i), ep.s, &pool->servers[i]);
 		}
 	}
+	parse_pool_protocol(c, g, gp.s, pool);
 	t = read_group(c, g, gp.s, "tls");
 	if (t != NULL)
 		parse_pool_tls(c, t, path_key(gp.s, "tls").s, &pool->tls);
 	t = read_group(c, g, gp.s, "check");
-	if (t != NULL)
+	if (t != NULL && pool->protocol == POOL_PROTO_H2) {
+		/* A check speaks HTTP/1.1, which an h2-only server (gRPC) refuses:
+		 * every server would be marked down, and a canary with none up
+		 * rolled back. */
+		error_at(c, t, "%s.check: health checks speak HTTP/1.1, which an \"h2\" pool's servers "
+		         "may refuse; remove check or use protocol \"http/1.1\"", gp.s);
+	} else if (t != NULL) {
 		parse_pool_check(c, t, path_key(gp.s, "check").s, &pool->check);
+	}
 }
 
 static void parse_pools(struct ctx *c, const config_setting_t *root)
@@ -1264,9 +1379,36 @@ static void status_item(struct ctx *c, const config_setting_t *s, const char *pa
 		         "(got %s)", path, typed_text(s).s);
 }
 
+/* errors.grpc: one string of gRPC status names or numbers (grpc.h). */
+static void parse_errors_grpc(struct ctx *c, const config_setting_t *g)
+{
+	const config_setting_t *s = member(g, "grpc");
+	char msg[256];
+	grpc_status_set set;
+	const char *v, *p;
+
+	if (s == NULL)
+		return;
+	v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	/* Control characters would end up in the message (blanks are tabs or spaces). */
+	for (p = v; p != NULL && *p != '\0'; p++)
+		if (iscntrl((unsigned char)*p) && *p != '\t')
+			v = NULL;
+	if (v == NULL) {
+		error_at(c, s, "errors.grpc must be a string of gRPC status names or numbers separated "
+		         "by commas, like \"UNAVAILABLE, INTERNAL\" (got %s)", typed_text(s).s);
+		return;
+	}
+	if (grpc_status_set_parse(v, &set, msg, sizeof(msg)) < 0) {
+		error_at(c, s, "errors.grpc: %s (got %s)", msg, quoted(v).s);
+		return;
+	}
+	c->cfg->errors.grpc = set;
+}
+
 static void parse_errors(struct ctx *c, const config_setting_t *root)
 {
-	static const char *const keys[] = { "statuses", "abandoned", NULL };
+	static const char *const keys[] = { "statuses", "abandoned", "grpc", NULL };
 	const config_setting_t *g = read_group(c, root, "", "errors");
 	const config_setting_t *s;
 	struct cfg_errors e;
@@ -1277,6 +1419,7 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 		return;
 	check_keys(c, g, "errors", keys);
 	read_bool(c, g, "errors", "abandoned", &c->cfg->errors.abandoned);
+	parse_errors_grpc(c, g);
 	s = member(g, "statuses");
 	if (s == NULL)
 		return;
@@ -1286,7 +1429,6 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 		return;
 	}
 	memset(&e, 0, sizeof(e));
-	e.abandoned = c->cfg->errors.abandoned;
 	n = elements(s, &one);
 	for (i = 0; i < n; i++) {
 		const config_setting_t *el = element(s, one, i);
@@ -1298,7 +1440,7 @@ static void parse_errors(struct ctx *c, const config_setting_t *root)
 			status_item(c, el, one ? "errors.statuses"
 			            : path_index("errors.statuses", (unsigned)i).s, &e);
 	}
-	c->cfg->errors = e;
+	memcpy(c->cfg->errors.status_bits, e.status_bits, sizeof(e.status_bits));
 }
 
 /* ---- timeouts, limits ---------------------------------------------------- */
@@ -1322,7 +1464,7 @@ static void parse_timeouts(struct ctx *c, const config_setting_t *root)
 
 static void parse_limits(struct ctx *c, const config_setting_t *root)
 {
-	static const char *const keys[] = { "max_connections", "max_header_bytes", NULL };
+	static const char *const keys[] = { "max_connections", "max_header_bytes", "h2_max_streams", NULL };
 	const config_setting_t *g = read_group(c, root, "", "limits");
 	struct cfg_limits *l = &c->cfg->limits;
 	long long v;
@@ -1334,6 +1476,8 @@ static void parse_limits(struct ctx *c, const config_setting_t *root)
 		l->max_connections = (uint32_t)v;
 	if (read_integer(c, g, "limits", "max_header_bytes", 1024, 1048576, &v) > 0)
 		l->max_header_bytes = (uint32_t)v;
+	if (read_integer(c, g, "limits", "h2_max_streams", 1, 10000, &v) > 0)
+		l->h2_max_streams = (uint32_t)v;
 }
 
 /* ---- guard thresholds (shared with rollout steps) ------------------------ */
@@ -1752,6 +1896,8 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->balance = BALANCE_ROUND_ROBIN;
 	status_set(&cfg->errors, 500, 599);
 	cfg->errors.abandoned = true;
+	if (grpc_status_set_parse(GRPC_DEFAULT_ERRORS, &cfg->errors.grpc, NULL, 0) < 0)
+		abort(); /* a constant of grpc.h that grpc.c refuses: a bug */
 	cfg->timeouts.connect_ms = 2000;
 	cfg->timeouts.request_header_ms = 10000;
 	cfg->timeouts.backend_ms = 30000;
@@ -1759,6 +1905,7 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->timeouts.drain_ms = 10000;
 	cfg->limits.max_connections = 10000;
 	cfg->limits.max_header_bytes = 65536;
+	cfg->limits.h2_max_streams = 100;
 	cfg->guard.enabled = true;
 	cfg->guard.method = GUARD_METHOD_SEQUENTIAL;
 	cfg->guard.alpha = 0.001;
@@ -1778,6 +1925,8 @@ static void config_set_defaults(struct weir_config *cfg)
 	cfg->cluster.ttl_ms = 5000;
 	cfg->pools[POOL_BASELINE].tls.verify = true;
 	cfg->pools[POOL_CANARY].tls.verify = true;
+	cfg->pools[POOL_BASELINE].protocol = POOL_PROTO_HTTP1;
+	cfg->pools[POOL_CANARY].protocol = POOL_PROTO_HTTP1;
 	cfg->state_file = xstrdup(WEIR_DEFAULT_STATE_FILE);
 	cfg->event_log = xstrdup(WEIR_DEFAULT_EVENT_LOG);
 	cfg->access_log = xstrdup("");

@@ -15,7 +15,9 @@
  *     provider, bounded per stream and per connection;
  *   - two token buckets, driven by the caller's clock, price the frames an
  *     attacker gets for free: early stream ends (rapid reset) and control
- *     frames (PING, SETTINGS, PRIORITY, empty DATA).
+ *     frames (PING, SETTINGS, PRIORITY, empty DATA, small WINDOW_UPDATE); a
+ *     request, a non-empty DATA frame from the client, or a DATA frame that
+ *     sent all a stream had queued gives a control token back.
  * nghttp2's own guards are set too (max_continuations, max_outbound_ack,
  * max_settings, its stream reset rate limit on the wall clock) as a second
  * line. */
@@ -708,6 +710,19 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !s->goaway &&
 	    s->abuse == H2SESSION_ABUSE_NONE)
 		s->abuse = H2SESSION_ABUSE_PROTOCOL;
+	/* A DATA frame that took all the stream had queued was small because
+	 * the response came so (gRPC's messages), not because the window was:
+	 * the client's WINDOW_UPDATEs answering it (stream and connection) are
+	 * its due, so it gets two control tokens back. A window opened a few bytes at a time (the
+	 * dribble) leaves data queued, and earns nothing. */
+	if (frame->hd.type == NGHTTP2_DATA && frame->hd.length > 0) {
+		st = stream_of(s, frame->hd.stream_id);
+		if (st && st->queued == 0) {
+			bucket_give(&s->control); /* the stream's WINDOW_UPDATE */
+			bucket_give(&s->control); /* ... and the connection's */
+		}
+		return 0;
+	}
 	if (frame->hd.type != NGHTTP2_RST_STREAM || frame->rst_stream.error_code == NGHTTP2_NO_ERROR)
 		return 0;
 	st = stream_of(s, frame->hd.stream_id);

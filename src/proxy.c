@@ -1768,7 +1768,8 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	struct runtime *rt = w->rt;
 	ssize_t li = listener_index(w, l);
 	SSL_CTX *tls = li >= 0 ? tls_set_listen_ctx(w->tls, (size_t)li) : NULL;
-	unsigned protocols = li >= 0 && (size_t)li < w->cfg->nlisteners ? w->cfg->listeners[li].protocols : 0;
+	/* As the socket was opened: a reload may have changed the file's. */
+	unsigned protocols = li >= 0 ? tls_set_listen_protocols(w->tls, (size_t)li) : CFG_PROTO_HTTP1;
 	(void)socklen;
 
 	if (!admission_enter(&rt->admission, w->cfg->limits.max_connections, w->draining)) {

@@ -51,7 +51,9 @@ static void warn_restart_only(const struct weir_config *old, const struct weir_c
 	bool listen_changed = old->nlisteners != cfg->nlisteners;
 	for (size_t i = 0; !listen_changed && i < cfg->nlisteners; i++)
 		listen_changed = strcmp(old->listeners[i].addr.text, cfg->listeners[i].addr.text) != 0 ||
-		                 old->listeners[i].tls != cfg->listeners[i].tls;
+		                 old->listeners[i].tls != cfg->listeners[i].tls ||
+		                 old->listeners[i].protocols != cfg->listeners[i].protocols ||
+		                 old->listeners[i].h2_first != cfg->listeners[i].h2_first;
 	if (listen_changed)
 		log_warn("reload: listen changed; it takes effect at the next restart");
 	if (old->workers != cfg->workers)

@@ -4,6 +4,7 @@
 #include "weir/status.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "weir/guard.h"
 #include "weir/json.h"
 #include "weir/rollout.h"
+#include "weir/runtime-t.h"
 #include "weir/state.h"
 #include "weir/stats.h"
 #include "weir/textbuf.h"
@@ -96,6 +98,17 @@ static int take_servers(struct status *st)
 	return 0;
 }
 
+/* Requests begun by protocol, summed over the workers: each worker writes
+ * its own counters alone (proxy-t.h), so relaxed loads are enough. */
+static void take_downstream(const struct runtime *rt, uint64_t out[DOWNSTREAM_PROTO_COUNT])
+{
+	for (int p = 0; p < DOWNSTREAM_PROTO_COUNT; p++)
+		out[p] = 0;
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		for (int p = 0; p < DOWNSTREAM_PROTO_COUNT; p++)
+			out[p] += atomic_load_explicit(&rt->workers[i].clients.requests[p], memory_order_relaxed);
+}
+
 const struct status_snapshot *status_take(struct status *st)
 {
 	struct status_snapshot *snap = &st->snap;
@@ -107,6 +120,7 @@ const struct status_snapshot *status_take(struct status *st)
 	stats_snapshot_take(st->src.stats, snap->now_ms, snap->stats);
 	snap->tls_handshake_failures = admission_tls_handshake_failures(st->src.admission);
 	snap->tls_upstream_failures = admission_tls_upstream_failures(st->src.admission);
+	take_downstream(st->src.rt, snap->downstream_requests);
 	if (take_servers(st) < 0)
 		return NULL;
 	return snap;
@@ -373,6 +387,22 @@ static void metrics_latency(const struct status_snapshot *snap, struct evbuffer 
 	}
 }
 
+/* weir_downstream_requests_total{protocol}: the label is the ALPN name. */
+static void metrics_downstream(const struct status_snapshot *snap, struct evbuffer *b)
+{
+	static const char *const names[DOWNSTREAM_PROTO_COUNT] = {
+		[DOWNSTREAM_HTTP1] = "http/1.1",
+		[DOWNSTREAM_H2] = "h2",
+	};
+
+	evbuffer_add_printf(b, "# HELP weir_downstream_requests_total Requests begun, by the protocol the client "
+	                       "spoke (http/1.1 includes HTTP/1.0; h2 is HTTP/2 over TLS or cleartext), since start.\n"
+	                       "# TYPE weir_downstream_requests_total counter\n");
+	for (int p = 0; p < DOWNSTREAM_PROTO_COUNT; p++)
+		evbuffer_add_printf(b, "weir_downstream_requests_total{protocol=\"%s\"} %llu\n", names[p],
+		                    (unsigned long long)snap->downstream_requests[p]);
+}
+
 static void metrics_servers(const struct status_snapshot *snap, struct evbuffer *b)
 {
 	evbuffer_add_printf(b, "# HELP weir_tls_handshake_failures_total Client TLS handshakes that failed.\n"
@@ -428,6 +458,7 @@ void status_metrics(struct status *st, const struct status_snapshot *snap, struc
 {
 	metrics_pools(snap, b);
 	metrics_latency(snap, b);
+	metrics_downstream(snap, b);
 	metrics_servers(snap, b);
 	metrics_canary(st->src.canary, st->src.weights, b);
 	if (st->src.fleet)

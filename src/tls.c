@@ -5,8 +5,11 @@
  *   - Listeners: TLS 1.2 or 1.3 as min_version says, no renegotiation, no
  *     compression, TLS 1.2 ciphers restricted to ECDHE with AES-GCM or
  *     ChaCha20-Poly1305 (forward secrecy, AEAD only); TLS 1.3 keeps OpenSSL's
- *     suites. ALPN answers "http/1.1" when the client offers it and nothing
- *     otherwise (the client then speaks HTTP/1.1 by default or gives up).
+ *     suites. ALPN follows the listener's protocols: the first of its "h2"
+ *     and "http/1.1", in their configured order (the server's preference),
+ *     that the client offers; nothing when the client offers neither (it
+ *     then speaks HTTP/1.1 by default or gives up). A listener's protocols
+ *     are those of the start: like its address, they change at a restart.
  *   - Resumption is by session tickets only: the context is shared by every
  *     worker, so any worker can resume any ticket, without the lock of a
  *     server-side session cache. A reload makes new contexts and so new
@@ -15,8 +18,9 @@
  *   - Pools: TLS 1.2 minimum, the peer verified against ca (or the system
  *     store) unless verify = false. server_name gives SNI and the name the
  *     certificate must carry; without it, no SNI is sent and the certificate
- *     must carry the server's IP address. The last session of each server is
- *     kept per worker and offered by the next connection to that server.
+ *     must carry the server's IP address. ALPN offers "http/1.1" only. The
+ *     last session of each server is kept per worker and offered by the
+ *     next connection to that server.
  *   - A TLS failure with a server (handshake, verification) is a connect
  *     failure: the server is marked down with back-off and the request is
  *     that pool's 502. It is logged when it marks an up server down, so once
@@ -58,11 +62,24 @@
 
 static const unsigned char alpn_http11[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1' };
 
+/* A listener's ALPN preference: protocol names in wire format (a length
+ * byte, then the name), best first, ending with a 0 length. The select
+ * callback's arg points to one of these: static storage, because an SSL_CTX
+ * outlives its tls_set (a connection accepted before a reload may send its
+ * ClientHello after the set was freed). Not const only because OpenSSL's
+ * arg is a void *; never written. */
+static unsigned char alpn_pref_h2_http11[] = { 2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1', 0 };
+static unsigned char alpn_pref_http11_h2[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1', 2, 'h', '2', 0 };
+static unsigned char alpn_pref_h2[] = { 2, 'h', '2', 0 };
+static unsigned char alpn_pref_http11[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1', 0 };
+
 struct tls_listen_slot {
 	struct sockaddr_storage ss;  /* the listening socket's address */
 	socklen_t len;
 	char *text;                  /* as written, for messages */
 	SSL_CTX *ctx;                /* NULL: plain */
+	unsigned protocols;          /* listen[].protocols (CFG_PROTO_*) at start */
+	bool h2_first;               /* and their ALPN order */
 };
 
 struct tls_set {
@@ -124,21 +141,39 @@ static int common_setup(SSL_CTX *ctx, int min_version)
 
 /* ---- listeners ----------------------------------------------------------- */
 
-/* ALPN: "http/1.1" if the client offers it; otherwise no ALPN at all. */
+/* The preference list for a TLS listener's PROTOCOLS and order. */
+static unsigned char *alpn_pref(unsigned protocols, bool h2_first)
+{
+	bool h2 = protocols & CFG_PROTO_H2, http11 = protocols & CFG_PROTO_HTTP1;
+
+	if (h2 && http11)
+		return h2_first ? alpn_pref_h2_http11 : alpn_pref_http11_h2;
+	return h2 ? alpn_pref_h2 : alpn_pref_http11;
+}
+
+/* NAME (N bytes) in the client's list IN (INLEN bytes, wire format), or NULL. */
+static const unsigned char *alpn_find(const unsigned char *in, unsigned int inlen, const unsigned char *name,
+                                      unsigned int n)
+{
+	for (unsigned int i = 0; i < inlen && in[i] <= inlen - i - 1; i += 1u + in[i])
+		if (in[i] == n && memcmp(in + i + 1, name, n) == 0)
+			return in + i + 1;
+	return NULL;
+}
+
+/* ALPN: the first of the listener's preference list ARG (alpn_pref) that
+ * the client offers; when it offers none of them, no ALPN at all. */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
 	(void)ssl;
-	(void)arg;
-	for (unsigned int i = 0; i < inlen;) {
-		unsigned int n = in[i];
-		if (n == alpn_http11[0] && i + 1 + n <= inlen &&
-		    memcmp(in + i + 1, alpn_http11 + 1, n) == 0) {
-			*out = in + i + 1;
-			*outlen = (unsigned char)n;
+	for (const unsigned char *pref = arg; pref[0] != 0; pref += 1 + pref[0]) {
+		const unsigned char *hit = alpn_find(in, inlen, pref + 1, pref[0]);
+		if (hit) {
+			*out = hit;
+			*outlen = pref[0];
 			return SSL_TLSEXT_ERR_OK;
 		}
-		i += 1 + n;
 	}
 	return SSL_TLSEXT_ERR_NOACK;
 }
@@ -155,8 +190,9 @@ static EVP_PKEY *load_key(const char *path)
 	return key;
 }
 
-static SSL_CTX *listen_ctx_new(const struct cfg_tls_listen *t, enum tls_fault *fault, char *err,
-                               size_t errlen)
+/* A listener's context for T, answering ALPN from ALPN (an alpn_pref list). */
+static SSL_CTX *listen_ctx_new(const struct cfg_tls_listen *t, unsigned char *alpn, enum tls_fault *fault,
+                               char *err, size_t errlen)
 {
 	static const unsigned char sid_ctx[] = "weir";
 	SSL_CTX *ctx = NULL;
@@ -198,7 +234,7 @@ static SSL_CTX *listen_ctx_new(const struct cfg_tls_listen *t, enum tls_fault *f
 	key = NULL;
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, alpn);
 	/* Idle keep-alive connections then hold no record buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	ERR_clear_error();
@@ -212,7 +248,7 @@ fail:
 
 int tls_check_listen(const struct cfg_tls_listen *t, enum tls_fault *fault, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = listen_ctx_new(t, fault, err, errlen);
+	SSL_CTX *ctx = listen_ctx_new(t, alpn_pref_http11, fault, err, errlen);
 
 	if (!ctx)
 		return -1;
@@ -314,6 +350,8 @@ struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set 
 			const struct tls_listen_slot *old = &running->listen[i];
 			slot->ss = old->ss;
 			slot->len = old->len;
+			slot->protocols = old->protocols;
+			slot->h2_first = old->h2_first;
 			text = old->text;
 			want = old->ctx ? find_tls_listener(cfg, slot) : NULL;
 			if (old->ctx && !want) {
@@ -325,6 +363,8 @@ struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set 
 		} else {
 			slot->ss = cfg->listeners[i].addr.ss;
 			slot->len = cfg->listeners[i].addr.len;
+			slot->protocols = cfg->listeners[i].protocols;
+			slot->h2_first = cfg->listeners[i].h2_first;
 			text = cfg->listeners[i].addr.text;
 			want = cfg->listeners[i].tls ? &cfg->listeners[i] : NULL;
 		}
@@ -333,7 +373,8 @@ struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set 
 			errf(err, errlen, "out of memory");
 			goto fail;
 		}
-		if (want && !(slot->ctx = listen_ctx_new(&want->tls_conf, &fault, msg, sizeof(msg)))) {
+		if (want && !(slot->ctx = listen_ctx_new(&want->tls_conf, alpn_pref(slot->protocols, slot->h2_first),
+		                                         &fault, msg, sizeof(msg)))) {
 			errf(err, errlen, "listener %s: %s", text, msg);
 			goto fail;
 		}
@@ -372,6 +413,11 @@ void tls_set_free(struct tls_set *set)
 SSL_CTX *tls_set_listen_ctx(const struct tls_set *set, size_t i)
 {
 	return set && i < set->nlisten ? set->listen[i].ctx : NULL;
+}
+
+unsigned tls_set_listen_protocols(const struct tls_set *set, size_t i)
+{
+	return set && i < set->nlisten ? set->listen[i].protocols : 0;
 }
 
 /* ---- connections ------------------------------------------------------------- */
@@ -539,6 +585,18 @@ void tls_upstream_established(struct bufferevent *bev)
 		SSL_clear_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 }
 
+bool tls_alpn_h2(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	const unsigned char *proto = NULL;
+	unsigned int len = 0;
+
+	if (!ssl)
+		return false;
+	SSL_get0_alpn_selected(ssl, &proto, &len);
+	return len == 2 && memcmp(proto, "h2", 2) == 0;
+}
+
 bool tls_clean_eof(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
@@ -553,16 +611,4 @@ void tls_bufferevent_free(struct bufferevent *bev)
 	if (ssl && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
 		(void)tls_shutdown_write(bev);
 	bufferevent_free(bev);
-}
-
-bool tls_alpn_h2(struct bufferevent *bev)
-{
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	const unsigned char *proto = NULL;
-	unsigned int len = 0;
-
-	if (!ssl)
-		return false;
-	SSL_get0_alpn_selected(ssl, &proto, &len);
-	return len == 2 && memcmp(proto, "h2", 2) == 0;
 }

@@ -38,7 +38,9 @@
  *   - PING, SETTINGS, PRIORITY, empty DATA and WINDOW_UPDATE frames of
  *     less than 1 KiB, and streams refused beyond max_streams, take from a
  *     second bucket (control_burst, control_rate per second, one token back
- *     per request or non-empty DATA frame): empty, GOAWAY
+ *     per request and per non-empty DATA frame from the client, two per
+ *     DATA frame of ours that emptied its stream's queue, which a client may
+ *     answer with two small WINDOW_UPDATEs: gRPC's small messages): empty, GOAWAY
  *     ENHANCE_YOUR_CALM (ping, settings, empty-frame floods, data
  *     dribble); unread PING and SETTINGS ACKs beyond 200, or more than 32
  *     entries in one SETTINGS frame, end the connection too;

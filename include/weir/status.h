@@ -17,6 +17,7 @@
 #include "weir/config-t.h"
 #include "weir/control.h"
 #include "weir/health.h"
+#include "weir/proxy-t.h"
 
 struct canary;
 struct fleet;
@@ -56,6 +57,7 @@ struct status_snapshot {
 	struct status_server *servers[POOL_COUNT];
 	size_t nservers[POOL_COUNT];
 	uint64_t tls_handshake_failures, tls_upstream_failures;
+	uint64_t downstream_requests[DOWNSTREAM_PROTO_COUNT]; /* all workers', by protocol */
 };
 
 struct status;

@@ -62,6 +62,12 @@ void tls_set_free(struct tls_set *set);
  * or a NULL SET. Worker thread. */
 SSL_CTX *tls_set_listen_ctx(const struct tls_set *set, size_t i);
 
+/* The protocols (CFG_PROTO_* bits, listen[].protocols) of SET's listening
+ * socket I, plain or TLS, as the process opened it: a reload keeps them, as
+ * it keeps the address (a change needs a restart). 0 for a NULL SET or an I
+ * out of range. Any thread (the set is immutable). */
+unsigned tls_set_listen_protocols(const struct tls_set *set, size_t i);
+
 /* A server-side TLS bufferevent on the accepted socket FD (handshake first).
  * Returns NULL on failure (FD is then still the caller's to close). */
 struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
@@ -103,10 +109,6 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
  * handshake completed: a handshake failure. False for plain bufferevents. */
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
-/* The handshake on BEV (a TLS bufferevent; false for any other) chose
- * "h2" by ALPN. */
-bool tls_alpn_h2(struct bufferevent *bev);
-
 
 /* Free BEV; on an established TLS connection first send close_notify, so that
  * the peer can tell a complete read-until-close body from a cut one. */
@@ -117,6 +119,12 @@ void tls_bufferevent_free(struct bufferevent *bev);
  * connection is not established or the alert could not be written whole
  * (then just close). */
 int tls_shutdown_write(struct bufferevent *bev);
+
+/* True when the handshake on BEV, a TLS bufferevent, selected "h2" by ALPN
+ * (a listener with "h2" and a client that offered it; a connection to an
+ * "h2" pool's server); false for "http/1.1", no ALPN, a handshake not done
+ * yet, or any other bufferevent. */
+bool tls_alpn_h2(struct bufferevent *bev);
 
 /* True when BEV's peer ended the connection properly: always for a plain
  * bufferevent; for TLS, when its close_notify was received. */

@@ -141,7 +141,8 @@ python3 - "$T/metrics" <<'PY' || fail "/metrics is not valid Prometheus text"
 import re, sys
 names = {"weir_requests_total": "counter", "weir_errors_total": "counter",
          "weir_pool_weight_percent": "gauge", "weir_request_duration_seconds": "summary",
-         "weir_guard_state": "gauge", "weir_weight_changes_total": "counter"}
+         "weir_guard_state": "gauge", "weir_weight_changes_total": "counter",
+         "weir_downstream_requests_total": "counter"}
 types, seen = {}, set()
 sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$')
 for line in open(sys.argv[1]):
@@ -166,6 +167,11 @@ PY
 ok "/metrics parses as Prometheus text with every documented metric"
 assert_contains "guard state metric" 'weir_guard_state{state="rolled_back"} 1' "$(cat "$T/metrics")"
 assert_contains "weight changes by control" 'weir_weight_changes_total{actor="control"}' "$(cat "$T/metrics")"
+# The counts come with the HTTP/2 front's tests; here, both series exist.
+for proto in http/1.1 h2; do
+	assert_num "requests by downstream protocol $proto in /metrics" \
+		"$(sed -n "s|^weir_downstream_requests_total{protocol=\"$proto\"} ||p" "$T/metrics")" ">=" 0
+done
 for path in /nope /stats; do
 	assert_eq "GET $path is 404" 404 "$(http_status "http://127.0.0.1:$ADMIN$path")"
 done

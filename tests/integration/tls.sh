@@ -5,6 +5,10 @@
 #     intermediate) with the root alone; TLS 1.1 is refused by weir itself,
 #     1.2 and 1.3 work, min_version "1.3" refuses 1.2; ALPN, resumption by
 #     ticket, bodies, X-Forwarded-Proto; failed handshakes are counted.
+#     These requests are HTTP/1.1 (curl --http1.1): HTTP/2 has its own tests.
+#   - "alpn": listeners with other protocols lists answer ALPN in their
+#     order; a reload that changes them is logged as needing a restart, and
+#     ALPN stays as it was.
 #   - "front": a plain weir whose pools speak TLS to the edge: verified
 #     against the root with server_name; an untrusted certificate or a wrong
 #     name is that pool's 502, counted and logged once per back-off, not per
@@ -13,7 +17,8 @@
 #   - SIGHUP on the edge swaps its certificate for new clients while a
 #     connection made before goes on with the old one; a bad new certificate
 #     is refused with file:line and the current one stays.
-#   - weir -t: missing certificate, key mismatch, min_version "1.1", with file:line.
+#   - weir -t: missing certificate, key mismatch, min_version "1.1", "h2c" on a
+#     TLS listener, with file:line.
 . "$(dirname "$0")/lib.sh"
 require_cmd openssl
 
@@ -82,6 +87,12 @@ assert_contains "weir -t: min_version 1.1 at file:line" \
 	"$T/v11.conf:3: listen[0].tls.min_version must be \"1.2\" or \"1.3\" (got string \"1.1\")" "$RUN_ERR"
 check_conf good "tls = { certificate = \"$T/one.chain\"; key = \"$T/one.key\"; };"
 assert_eq "weir -t: a matching chain and key are fine" "0 configuration ok" "$RUN_RC $RUN_OUT"
+check_conf h2c "tls = { certificate = \"$T/one.chain\"; key = \"$T/one.key\"; };" \
+	'protocols = ( "h2", "h2c" );'
+assert_eq "weir -t: h2c on a TLS listener fails" 1 "$RUN_RC"
+assert_contains "weir -t: h2c on a TLS listener at file:line" \
+	"$T/h2c.conf:3: listen[0].protocols[1]: \"h2c\" is HTTP/2 in cleartext and this listener has tls; use \"h2\"" \
+	"$RUN_ERR"
 
 # ---- the edge: TLS termination ----------------------------------------------------------
 BE=$(free_port); EDGE=$(free_port); EDGE13=$(free_port); EDGE_ADMIN=$(free_port)
@@ -101,7 +112,7 @@ start_bg edge "$WEIR" -c "$T/edge.conf"
 wait_port "$EDGE" 10 "$BG_PID"
 wait_port "$EDGE_ADMIN" 10 "$BG_PID"
 
-https() { hcurl --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1" "$@"; }
+https() { hcurl --http1.1 --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1" "$@"; }
 body=$(https "https://localhost:$EDGE/hello?x=1")
 assert_eq "HTTPS request reaches the backend (chain verified from the root)" be "$(json_get "$body" .name)"
 assert_eq "path and query preserved over TLS" "/hello?x=1" "$(json_get "$body" .path)"
@@ -111,7 +122,7 @@ body=$(https --data-binary @"$T/upload" "https://localhost:$EDGE/post")
 assert_eq "request body over TLS" "$(sha256_file "$T/upload")" "$(json_get "$body" .body_sha256)"
 https -o "$T/big" "https://localhost:$EDGE/bytes/3000000"
 assert_eq "3 MB response body over TLS" "$(bytes_sha256 3000000)" "$(sha256_file "$T/big")"
-run curl -sS --noproxy '*' --max-time 10 -v --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1" \
+run curl -sS --noproxy '*' --max-time 10 -v --http1.1 --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1" \
 	"https://localhost:$EDGE/a" "https://localhost:$EDGE/b"
 assert_contains "keep-alive over TLS" "Re-using existing connection" "$RUN_ERR"
 
@@ -138,11 +149,20 @@ assert_contains "min_version 1.3 accepts TLS 1.3" "New, TLSv1.3" "$RUN_OUT"
 run hcurl "http://127.0.0.1:$EDGE/"
 assert_ne "plain HTTP on a TLS listener gets no answer" 0 "$RUN_RC"
 assert_eq "HTTPS still served after failed handshakes" 200 \
-	"$(http_status "https://localhost:$EDGE/" --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1")"
+	"$(http_status "https://localhost:$EDGE/" --http1.1 --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1")"
+# ALPN on a listener with the default protocols ( "h2", "http/1.1" ).
 s_client -tls1_3 "$EDGE" -alpn h2,http/1.1
-assert_contains "ALPN selects http/1.1" "ALPN protocol: http/1.1" "$RUN_OUT"
-s_client -tls1_3 "$EDGE" -alpn h2
-assert_contains "a client without http/1.1 in ALPN is still served" "No ALPN negotiated" "$RUN_OUT"
+assert_contains "default TLS listener: ALPN selects h2" "ALPN protocol: h2" "$RUN_OUT"
+s_client -tls1_3 "$EDGE" -alpn http/1.1,h2
+assert_contains "default TLS listener: the server's order wins (h2)" "ALPN protocol: h2" "$RUN_OUT"
+s_client -tls1_2 "$EDGE" -alpn h2
+assert_contains "default TLS listener: ALPN h2 over TLS 1.2" "ALPN protocol: h2" "$RUN_OUT"
+s_client -tls1_3 "$EDGE" -alpn http/1.1
+assert_contains "default TLS listener: a client offering http/1.1 alone gets it" \
+	"ALPN protocol: http/1.1" "$RUN_OUT"
+s_client -tls1_3 "$EDGE" -alpn spdy/3.1,h3
+assert_eq "a client offering neither h2 nor http/1.1 is still served, without ALPN" \
+	"0 yes" "$RUN_RC $(grep -q "No ALPN negotiated" <<<"$RUN_OUT" && echo yes)"
 handshake_failures() {
 	hcurl "http://127.0.0.1:$EDGE_ADMIN/metrics" | sed -n 's/^weir_tls_handshake_failures_total //p'
 }
@@ -304,6 +324,51 @@ assert_contains "bad certificate: refusal names file:line and the reason" \
 	"$(cat "$(bg_log edge)")"
 assert_eq "the current certificate stays" "first 200 weir-test-two 1002" "$(new_client)"
 assert_eq "the edge is still one reload in" 1 "$(logged edge "reload: $T/edge.conf applied")"
+
+# ---- ALPN per listener ------------------------------------------------------------------------
+A11=$(free_port); A11H2=$(free_port); AH2=$(free_port); ALPN_ADMIN=$(free_port)
+# alpn_conf PROTOCOLS: the first listener's protocols; the others are fixed.
+alpn_conf() {
+	local tls="tls = { certificate = \"$T/one.chain\"; key = \"$T/one.key\"; };"
+	cat >"$T/alpn.conf.new" <<CONF
+listen = ( { address = "127.0.0.1:$A11"; $tls protocols = $1; },
+           { address = "127.0.0.1:$A11H2"; $tls protocols = ( "http/1.1", "h2" ); },
+           { address = "127.0.0.1:$AH2"; $tls protocols = ( "h2" ); } );
+admin = { http = "127.0.0.1:$ALPN_ADMIN"; socket = ""; };
+pools = { baseline = { servers = ( "127.0.0.1:$BE" ); };
+          canary   = { servers = ( "127.0.0.1:$BE" ); }; };
+state_file = ""; event_log = "";
+CONF
+	mv "$T/alpn.conf.new" "$T/alpn.conf"
+}
+# alpn_is WHAT PORT CLIENT_ALPN EXPECTED: the protocol selected, "none" for no ALPN.
+alpn_is() {
+	s_client -tls1_3 "$2" -alpn "$3"
+	if [[ $4 == none ]]; then
+		assert_contains "$1" "No ALPN negotiated" "$RUN_OUT"
+	else
+		assert_contains "$1" "ALPN protocol: $4" "$RUN_OUT"
+	fi
+}
+alpn_conf '( "http/1.1" )'
+start_bg alpn "$WEIR" -c "$T/alpn.conf"
+for port in "$A11" "$A11H2" "$AH2"; do wait_port "$port" 10 "$BG_PID"; done
+alpn_is '( "http/1.1" ): http/1.1 for a client offering h2,http/1.1' "$A11" h2,http/1.1 http/1.1
+alpn_is '( "http/1.1" ): no ALPN for a client offering h2 alone' "$A11" h2 none
+alpn_is '( "http/1.1", "h2" ): the server prefers http/1.1' "$A11H2" h2,http/1.1 http/1.1
+alpn_is '( "http/1.1", "h2" ): h2 for a client offering h2 alone' "$A11H2" h2 h2
+alpn_is '( "h2" ): h2 for a client offering http/1.1,h2' "$AH2" http/1.1,h2 h2
+alpn_is '( "h2" ): no ALPN for a client offering http/1.1 alone' "$AH2" http/1.1 none
+# A listener's protocols change at a restart, like its address: a reload
+# says so and its contexts, rebuilt, keep the protocols of the start.
+alpn_conf '( "h2", "http/1.1" )'
+kill_bg alpn HUP
+wait_for "alpn reload" 10 applied alpn 1
+assert_contains "a reload that changes protocols says it needs a restart" \
+	"reload: listen changed; it takes effect at the next restart" "$(cat "$(bg_log alpn)")"
+sleep 1 # the workers take the new contexts just after "applied"
+alpn_is "after the reload: http/1.1 still, until a restart" "$A11" h2,http/1.1 http/1.1
+stop_bg alpn
 
 stop_bg front
 stop_bg edge

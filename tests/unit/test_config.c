@@ -15,12 +15,13 @@
 #include <netinet/in.h>
 
 #include <cmocka.h>
-#include <openssl/pem.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "weir/check.h"
 #include "weir/config.h"
+
+#include "testcert.h"
 
 /* ---- fixture: a temporary directory with TLS files --------------------- */
 
@@ -38,44 +39,6 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static EVP_PKEY *write_key(const char *path)
-{
-	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(key);
-	assert_non_null(f);
-	assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
-	assert_int_equal(fclose(f), 0);
-	return key;
-}
-
-/* A self-signed certificate for KEY, valid for a day, to each of PATHS. */
-static void write_cert(EVP_PKEY *key, const char *const *paths)
-{
-	X509 *x = X509_new();
-	X509_NAME *name;
-
-	assert_non_null(x);
-	assert_int_equal(X509_set_version(x, 2), 1);
-	assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 1), 1);
-	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
-	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
-	assert_int_equal(X509_set_pubkey(x, key), 1);
-	name = X509_get_subject_name(x);
-	assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	                                            (const unsigned char *)"weir test", -1, -1, 0), 1);
-	assert_int_equal(X509_set_issuer_name(x, name), 1);
-	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
-	for (; *paths; paths++) {
-		FILE *f = fopen(*paths, "w");
-		assert_non_null(f);
-		assert_int_equal(PEM_write_X509(f, x), 1);
-		assert_int_equal(fclose(f), 0);
-	}
-	X509_free(x);
-}
-
 static int setup_files(void **state)
 {
 	const char *const certs[] = { cert_path, ca_path, NULL };
@@ -90,10 +53,10 @@ static int setup_files(void **state)
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", tmpdir);
 	snprintf(other_key_path, sizeof(other_key_path), "%s/other-key.pem", tmpdir);
 	snprintf(junk_path, sizeof(junk_path), "%s/junk.pem", tmpdir);
-	key = write_key(key_path);
-	write_cert(key, certs);
+	key = testcert_write_key(key_path);
+	testcert_write_cert(key, certs);
 	EVP_PKEY_free(key);
-	EVP_PKEY_free(write_key(other_key_path));
+	EVP_PKEY_free(testcert_write_key(other_key_path));
 	write_file(junk_path, "not PEM\n");
 	return 0;
 }
@@ -355,6 +318,9 @@ static void test_full_example(void **state)
 	assert_string_equal(cfg->listeners[1].tls_conf.certificate, cert_path);
 	assert_string_equal(cfg->listeners[1].tls_conf.key, key_path);
 	assert_int_equal(cfg->listeners[1].tls_conf.min_version, TLS1_2_VERSION);
+	assert_int_equal(cfg->listeners[0].protocols, CFG_PROTO_HTTP1);
+	assert_int_equal(cfg->listeners[1].protocols, CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_true(cfg->listeners[1].h2_first);
 
 	assert_int_equal(cfg->workers, 1);
 	assert_false(cfg->workers_auto);
@@ -449,6 +415,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->timeouts.drain_ms, 10000);
 	assert_int_equal(cfg->limits.max_connections, 10000);
 	assert_int_equal(cfg->limits.max_header_bytes, 65536);
+	assert_int_equal(cfg->limits.h2_max_streams, 100);
 	assert_true(cfg->guard.enabled);
 	assert_int_equal(cfg->guard.interval_ms, 1000);
 	assert_int_equal(cfg->guard.window_ms, 30000);
@@ -1637,6 +1604,262 @@ static void test_cluster(void **state)
 	CHECK_CASES(cases);
 }
 
+/* ---- HTTP/2 and gRPC (INTERFACE.md "HTTP/2 and gRPC") ----------------------------- */
+
+/* A TLS listener on 127.0.0.1:8443 whose group goes on with EXTRA (line 1 is
+ * the address, line 2 the tls group, EXTRA from line 3), then MIN_POOLS.
+ * Release with free. */
+static char *tls_listener(const char *extra)
+{
+	return xasprintf_t("listen = ( { address = \"127.0.0.1:8443\";\n"
+	                   " tls = { certificate = \"%s\"; key = \"%s\"; };\n%s } );\n" MIN_POOLS,
+	                   cert_path, key_path, extra);
+}
+
+/* PROTOCOLS (a listen[0].protocols value) on a TLS listener loads with BITS
+ * and H2_FIRST. */
+static void assert_tls_protocols(const char *protocols, unsigned bits, bool h2_first)
+{
+	char *extra = xasprintf_t(" protocols = %s;", protocols);
+	char *text = tls_listener(extra);
+	struct weir_config *cfg = load_ok(text);
+
+	assert_true(cfg->listeners[0].tls);
+	assert_int_equal(cfg->listeners[0].protocols, bits);
+	assert_int_equal(cfg->listeners[0].h2_first, h2_first);
+	config_free(cfg);
+	free(text);
+	free(extra);
+}
+
+/* The same on a plain listener. */
+static void assert_plain_protocols(const char *protocols, unsigned bits)
+{
+	char *text = xasprintf_t("listen = ( { address = \"127.0.0.1:8080\"; protocols = %s; } );\n"
+	                         MIN_POOLS, protocols);
+	struct weir_config *cfg = load_ok(text);
+
+	assert_false(cfg->listeners[0].tls);
+	assert_int_equal(cfg->listeners[0].protocols, bits);
+	assert_false(cfg->listeners[0].h2_first);
+	config_free(cfg);
+	free(text);
+}
+
+static void test_listen_protocols(void **state)
+{
+	struct weir_config *cfg;
+	char *text;
+
+	(void)state;
+	/* Defaults: h2 then http/1.1 with tls, http/1.1 without. */
+	text = xasprintf_t("listen = ( \"127.0.0.1:8080\", { address = \"127.0.0.1:8081\"; },\n"
+	                   " { address = \"127.0.0.1:8443\";\n"
+	                   "   tls = { certificate = \"%s\"; key = \"%s\"; }; } );\n" MIN_POOLS,
+	                   cert_path, key_path);
+	cfg = load_ok(text);
+	free(text);
+	assert_int_equal(cfg->listeners[0].protocols, CFG_PROTO_HTTP1);
+	assert_false(cfg->listeners[0].h2_first);
+	assert_int_equal(cfg->listeners[1].protocols, CFG_PROTO_HTTP1);
+	assert_false(cfg->listeners[1].h2_first);
+	assert_int_equal(cfg->listeners[2].protocols, CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_true(cfg->listeners[2].h2_first);
+	config_free(cfg);
+
+	/* TLS: the order is the server's ALPN preference. */
+	assert_tls_protocols("( \"h2\", \"http/1.1\" )", CFG_PROTO_H2 | CFG_PROTO_HTTP1, true);
+	assert_tls_protocols("( \"http/1.1\", \"h2\" )", CFG_PROTO_H2 | CFG_PROTO_HTTP1, false);
+	assert_tls_protocols("( \"http/1.1\" )", CFG_PROTO_HTTP1, false);
+	assert_tls_protocols("( \"h2\" )", CFG_PROTO_H2, true);
+	assert_tls_protocols("\"h2\"", CFG_PROTO_H2, true);
+	assert_tls_protocols("[ \"http/1.1\", \"h2\" ]", CFG_PROTO_H2 | CFG_PROTO_HTTP1, false);
+	/* Plain: h2c alone (prior knowledge) or beside http/1.1 (told apart by
+	 * the connection preface), in either order. */
+	assert_plain_protocols("( \"h2c\" )", CFG_PROTO_H2C);
+	assert_plain_protocols("( \"http/1.1\", \"h2c\" )", CFG_PROTO_HTTP1 | CFG_PROTO_H2C);
+	assert_plain_protocols("( \"h2c\", \"http/1.1\" )", CFG_PROTO_HTTP1 | CFG_PROTO_H2C);
+	assert_plain_protocols("\"http/1.1\"", CFG_PROTO_HTTP1);
+
+	/* Errors: file:line of the element, and the element's path. */
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( ); } );\n" MIN_POOLS,
+	                 2, "listen[0].protocols must not be empty: list one or more of \"h2\", "
+	                 "\"http/1.1\" or \"h2c\" (got an empty list)");
+	check_error_text("listen = ( \"127.0.0.1:8081\", { address = \"127.0.0.1:8080\";\n"
+	                 " protocols = ( \"http/1.1\",\n \"http/2\" ); } );\n" MIN_POOLS, 3,
+	                 "listen[1].protocols[1] must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got string \"http/2\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = ( \"HTTP/1.1\" ); } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols[0] must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got string \"HTTP/1.1\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = ( 2 ); } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols[0] must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got integer 2)");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = \"h3\"; } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols must be \"h2\", \"http/1.1\" or \"h2c\" "
+	                 "(got string \"h3\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocols = { h2c = true; }; } );\n"
+	                 MIN_POOLS, 1, "listen[0].protocols must be a list of \"h2\", \"http/1.1\" or "
+	                 "\"h2c\", like ( \"h2\", \"http/1.1\" ) (got a group)");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( \"h2c\",\n"
+	                 " \"h2c\" ); } );\n" MIN_POOLS, 3,
+	                 "listen[0].protocols[1] duplicates listen[0].protocols[0] (got \"h2c\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( \"h2\", \"http/1.1\" ); } );\n"
+	                 MIN_POOLS, 2, "listen[0].protocols[0]: \"h2\" needs tls (it is chosen by ALPN): "
+	                 "add a tls group, or use \"h2c\" for HTTP/2 in cleartext (got \"h2\")");
+	check_error_text("listen = ( \"127.0.0.1:8080\",\n { address = \"127.0.0.1:8081\"; protocols = \"h2\"; } );\n"
+	                 MIN_POOLS, 2, "listen[1].protocols: \"h2\" needs tls");
+	text = tls_listener(" protocols = ( \"h2\",\n \"h2c\" );");
+	check_error_text(text, 4, "listen[0].protocols[1]: \"h2c\" is HTTP/2 in cleartext and this "
+	                 "listener has tls; use \"h2\" (got \"h2c\")");
+	free(text);
+	text = tls_listener(" protocols = ( \"http/1.1\", \"h2\", \"http/1.1\" );");
+	check_error_text(text, 3, "listen[0].protocols[2] duplicates listen[0].protocols[0] "
+	                 "(got \"http/1.1\")");
+	free(text);
+	/* Every bad element is reported. */
+	check_errors_text("listen = ( { address = \"127.0.0.1:8080\";\n protocols = ( \"h2\", \"spdy\" ); } );\n"
+	                  MIN_POOLS, 2, 2, "(got string \"spdy\")");
+	check_error_text("listen = ( { address = \"127.0.0.1:8080\"; protocol = ( \"h2c\" ); } );\n"
+	                 MIN_POOLS, 1, "unknown setting listen[0].protocol (did you mean protocols?)");
+}
+
+static void test_pool_protocol(void **state)
+{
+	struct weir_config *cfg;
+
+	(void)state;
+	cfg = load_ok(MIN);
+	assert_int_equal(cfg->pools[POOL_BASELINE].protocol, POOL_PROTO_HTTP1);
+	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_HTTP1);
+	config_free(cfg);
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("protocol = \"http/1.1\";"));
+	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_HTTP1);
+	config_free(cfg);
+
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("protocol = \"h2\";"));
+	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_H2);
+	assert_int_equal(cfg->pools[POOL_BASELINE].protocol, POOL_PROTO_HTTP1);
+	config_free(cfg);
+	/* an h2 pool takes no check: checks speak HTTP/1.1 */
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2\"; check = { path = \"/healthz\"; };"), 3,
+	                 "pools.canary.check: health checks speak HTTP/1.1, which an \"h2\" pool's "
+	                 "servers may refuse; remove check or use protocol \"http/1.1\"");
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2c\";"), 3,
+	                 "pools.canary.protocol must be \"http/1.1\" or \"h2\" (got string \"h2c\")");
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = 2;"), 3,
+	                 "pools.canary.protocol must be \"http/1.1\" or \"h2\" (got integer 2)");
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocols = \"http/1.1\";"), 3,
+	                 "unknown setting pools.canary.protocols (did you mean protocol?)");
+}
+
+static void assert_grpc_set(const char *extra, grpc_status_set want)
+{
+	struct weir_config *cfg = load_ok_extra(extra);
+
+	assert_int_equal(cfg->errors.grpc, want);
+	config_free(cfg);
+}
+
+#define BIT(code) ((grpc_status_set)1 << (code))
+
+static void test_errors_grpc(void **state)
+{
+	static const struct error_case cases[] = {
+		{ "errors = { grpc = \"NOPE\"; };\n", 3,
+		  "errors.grpc: gRPC status list: \"NOPE\" is not a status (a name such as UNAVAILABLE, "
+		  "or 0 to 16) (got \"NOPE\")" },
+		{ "errors = { grpc = \"UNKNOWN, 17\"; };\n", 3, "errors.grpc: gRPC status list: \"17\" is not a status" },
+		{ "errors = { grpc = \"unknown, UNKNOWN\"; };\n", 3,
+		  "errors.grpc: gRPC status list: \"UNKNOWN\" is listed twice (got \"unknown, UNKNOWN\")" },
+		{ "errors = { grpc = \"14,\"; };\n", 3, "errors.grpc: gRPC status list: has an empty element" },
+		{ "errors = { grpc = 14; };\n", 3,
+		  "errors.grpc must be a string of gRPC status names or numbers separated by commas, like "
+		  "\"UNAVAILABLE, INTERNAL\" (got integer 14)" },
+		{ "errors = { grpc = ( \"UNAVAILABLE\", \"INTERNAL\" ); };\n", 3,
+		  "errors.grpc must be a string of gRPC status names or numbers separated by commas, like "
+		  "\"UNAVAILABLE, INTERNAL\" (got a list)" },
+		{ "errors = { grpc = \"UNAVAILABLE\\nINTERNAL\"; };\n", 3,
+		  "errors.grpc must be a string of gRPC status names or numbers separated by commas, like "
+		  "\"UNAVAILABLE, INTERNAL\" (got string \"UNAVAILABLE\\x0aINTERNAL\")" },
+		{ "errors = {\n grcp = \"14\"; };\n", 4, "unknown setting errors.grcp (did you mean grpc?)" },
+	};
+	struct weir_config *cfg;
+
+	(void)state;
+	/* Default: INTERFACE.md's list. */
+	assert_grpc_set("", BIT(2) | BIT(4) | BIT(12) | BIT(13) | BIT(14) | BIT(15));
+	assert_grpc_set("errors = { statuses = \"4xx\"; };\n",
+	                BIT(2) | BIT(4) | BIT(12) | BIT(13) | BIT(14) | BIT(15));
+	assert_grpc_set("errors = { grpc = \"unavailable, 4,\\tINTERNAL\"; };\n", BIT(14) | BIT(4) | BIT(13));
+	assert_grpc_set("errors = { grpc = \"\"; };\n", 0);
+	/* Either order of statuses and grpc: neither replaces the other. */
+	cfg = load_ok_extra("errors = { grpc = \"NOT_FOUND\"; statuses = ( 429, \"5xx\" ); abandoned = false; };\n");
+	assert_int_equal(cfg->errors.grpc, BIT(5));
+	assert_true(cfg_status_is_error(&cfg->errors, 429));
+	assert_true(cfg_status_is_error(&cfg->errors, 503));
+	assert_false(cfg_status_is_error(&cfg->errors, 404));
+	assert_false(cfg->errors.abandoned);
+	config_free(cfg);
+	CHECK_CASES(cases);
+}
+
+static void test_h2_max_streams(void **state)
+{
+	static const struct error_case cases[] = {
+		{ "limits = { h2_max_streams = 0; };\n", 3,
+		  "limits.h2_max_streams must be between 1 and 10000 (got 0)" },
+		{ "limits = { h2_max_streams = 10001; };\n", 3,
+		  "limits.h2_max_streams must be between 1 and 10000 (got 10001)" },
+		{ "limits = { h2_max_streams = -1; };\n", 3, "(got -1)" },
+		{ "limits = { h2_max_streams = \"100\"; };\n", 3,
+		  "limits.h2_max_streams must be an integer (got string \"100\")" },
+		{ "limits = { h2_max_streams = 1.5; };\n", 3, "must be an integer (got float 1.5)" },
+		{ "limits = { h2_max_stream = 5; };\n", 3,
+		  "unknown setting limits.h2_max_stream (did you mean h2_max_streams?)" },
+	};
+	struct weir_config *cfg;
+
+	(void)state;
+	cfg = load_ok(MIN);
+	assert_int_equal(cfg->limits.h2_max_streams, 100);
+	config_free(cfg);
+	cfg = load_ok_extra("limits = { h2_max_streams = 1; };\n");
+	assert_int_equal(cfg->limits.h2_max_streams, 1);
+	assert_int_equal(cfg->limits.max_connections, 10000);
+	config_free(cfg);
+	cfg = load_ok_extra("limits = { h2_max_streams = 10000; max_header_bytes = 2048; };\n");
+	assert_int_equal(cfg->limits.h2_max_streams, 10000);
+	assert_int_equal(cfg->limits.max_header_bytes, 2048);
+	config_free(cfg);
+	CHECK_CASES(cases);
+}
+
+/* The example of INTERFACE.md's "HTTP/2 and gRPC", with an http/1.1 pool. */
+static void test_http2_example(void **state)
+{
+	char *text;
+	struct weir_config *cfg;
+
+	(void)state;
+	text = xasprintf_t("listen = ( { address = \"0.0.0.0:8443\"; tls = { certificate = \"%s\"; key = \"%s\"; };\n"
+	                   "             protocols = ( \"h2\", \"http/1.1\" ); },\n"
+	                   "           { address = \"127.0.0.1:8081\"; protocols = ( \"h2c\" ); } );\n"
+	                   MIN_POOLS
+	                   "errors = { statuses = \"5xx\";\n"
+	                   "           grpc = \"UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, "
+	                   "DATA_LOSS\"; };\n"
+	                   "limits = { h2_max_streams = 100; };\n", cert_path, key_path);
+	cfg = load_ok(text);
+	free(text);
+	assert_int_equal(cfg->listeners[0].protocols, CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_true(cfg->listeners[0].h2_first);
+	assert_int_equal(cfg->listeners[1].protocols, CFG_PROTO_H2C);
+	assert_int_equal(cfg->errors.grpc, BIT(2) | BIT(4) | BIT(12) | BIT(13) | BIT(14) | BIT(15));
+	assert_int_equal(cfg->limits.h2_max_streams, 100);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1667,6 +1890,11 @@ int main(void)
 		cmocka_unit_test(test_diag),
 		cmocka_unit_test(test_quoting),
 		cmocka_unit_test(test_cluster),
+		cmocka_unit_test(test_listen_protocols),
+		cmocka_unit_test(test_pool_protocol),
+		cmocka_unit_test(test_errors_grpc),
+		cmocka_unit_test(test_h2_max_streams),
+		cmocka_unit_test(test_http2_example),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);

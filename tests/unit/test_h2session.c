@@ -1323,6 +1323,43 @@ static void test_backpressure_and_stall(void **unused)
 	pair_free(p);
 }
 
+/* A stream of small messages (gRPC server streaming), each answered by a
+ * WINDOW_UPDATE of its size, is no flood; a window opened a few bytes at a
+ * time with data waiting still is (test_window_dribble). */
+static void test_small_messages_not_flood(void **unused)
+{
+	nghttp2_option *opt;
+	struct h2session_limits l;
+	struct pair *p;
+	struct exchange *x;
+	struct response *r;
+	int32_t id;
+
+	(void)unused;
+	h2session_limits_default(&l, 100, 65536);
+	assert_int_equal(nghttp2_option_new(&opt), 0);
+	nghttp2_option_set_no_auto_window_update(opt, 1); /* the client acks by hand */
+	p = pair_new_with(&l, opt, NULL, 0);
+	nghttp2_option_del(opt);
+	pump(p);
+	id = client_request(p, "POST", "/weir.Test/Stream", NULL, 0, false);
+	pump(p);
+	x = exchange_of(&p->o, id);
+	assert_int_equal(h2session_respond(x->st, 200, NULL, 0, false), 0);
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(h2session_send_data(x->st, "0123456789abcde", 15), 15);
+		pump(p);
+		assert_int_equal(nghttp2_submit_window_update(p->c.ng, NGHTTP2_FLAG_NONE, id, 15), 0);
+		assert_int_equal(nghttp2_submit_window_update(p->c.ng, NGHTTP2_FLAG_NONE, 0, 15), 0);
+		pump(p);
+	}
+	r = response_of(&p->c, id);
+	assert_int_equal(r->body_len, 15000);
+	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_NONE);
+	assert_false(h2session_done(p->s));
+	pair_free(p);
+}
+
 static char body64k[65536];
 
 /* N requests, each answered 200 and offered 64 KiB of body at once,
@@ -1497,6 +1534,7 @@ int main(void)
 		cmocka_unit_test(test_ping_flood),
 		cmocka_unit_test(test_settings_flood),
 		cmocka_unit_test(test_window_dribble),
+		cmocka_unit_test(test_small_messages_not_flood),
 		cmocka_unit_test(test_pings_with_work),
 		cmocka_unit_test(test_max_streams),
 		cmocka_unit_test(test_max_streams_after_ack),

@@ -1,0 +1,374 @@
+/* Unit tests for tls.c: the listeners' ALPN selection (listen[].protocols,
+ * in the server's order), the protocols a reload keeps, and tls_alpn_h2.
+ * Handshakes run in memory (a BIO pair) or, for the bufferevent functions,
+ * over a socketpair in one event loop. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "weir/config.h"
+#include "weir/tls.h"
+
+#include "testcert.h"
+
+static char tmpdir[64];
+static char cert_path[128], key_path[128];
+
+static int setup_files(void **state)
+{
+	const char *const certs[] = { cert_path, NULL };
+
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weir-test-tls-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", tmpdir);
+	snprintf(key_path, sizeof(key_path), "%s/key.pem", tmpdir);
+	EVP_PKEY *key = testcert_write_key(key_path);
+	testcert_write_cert(key, certs);
+	EVP_PKEY_free(key);
+	return 0;
+}
+
+static int teardown_files(void **state)
+{
+	(void)state;
+	unlink(cert_path);
+	unlink(key_path);
+	return rmdir(tmpdir);
+}
+
+/* ---- a configuration and its set ------------------------------------------------ */
+
+/* The listeners of every test, in this order; FIRST is listener 1's
+ * protocols (the one a reload changes). */
+enum { L_DEFAULT, L_FIRST, L_HTTP11_H2, L_H2, L_PLAIN, L_COUNT };
+
+static struct weir_config *load(const char *first)
+{
+	char *text = NULL;
+	struct diag d;
+	struct weir_config *cfg;
+	int n;
+
+	n = asprintf(&text,
+	             "listen = ( { address = \"127.0.0.1:8443\"; tls = { certificate = \"%s\"; key = \"%s\"; }; },\n"
+	             "  { address = \"127.0.0.1:8444\"; tls = { certificate = \"%s\"; key = \"%s\"; };\n"
+	             "    protocols = %s; },\n"
+	             "  { address = \"127.0.0.1:8445\"; tls = { certificate = \"%s\"; key = \"%s\"; };\n"
+	             "    protocols = ( \"http/1.1\", \"h2\" ); },\n"
+	             "  { address = \"127.0.0.1:8446\"; tls = { certificate = \"%s\"; key = \"%s\"; };\n"
+	             "    protocols = ( \"h2\" ); },\n"
+	             "  { address = \"127.0.0.1:8080\"; protocols = ( \"h2c\", \"http/1.1\" ); } );\n"
+	             "pools = { baseline = { servers = ( \"127.0.0.1:9001\" ); };\n"
+	             "          canary = { servers = ( \"127.0.0.1:9101\" ); }; };\n",
+	             cert_path, key_path, cert_path, key_path, first, cert_path, key_path, cert_path, key_path);
+	assert_true(n > 0);
+	diag_init(&d);
+	cfg = config_load_string(text, "t.conf", &d);
+	if (cfg == NULL) {
+		diag_print(&d, stderr, "  ");
+		fail_msg("the test configuration should load");
+	}
+	diag_dispose(&d);
+	free(text);
+	return cfg;
+}
+
+static struct tls_set *set_new(const struct weir_config *cfg, const struct tls_set *running)
+{
+	char err[256] = "";
+	struct tls_set *set = tls_set_new(cfg, running, err, sizeof(err));
+
+	if (set == NULL)
+		fail_msg("tls_set_new: %s", err);
+	return set;
+}
+
+/* ---- handshakes in memory ---------------------------------------------------------- */
+
+/* CLIENT_ALPN as a wire-format list: "h2,http/1.1" -> 2 h2 8 http/1.1. */
+static size_t alpn_wire(const char *client_alpn, unsigned char *out, size_t cap)
+{
+	size_t n = 0;
+
+	while (*client_alpn) {
+		size_t len = strcspn(client_alpn, ",");
+
+		assert_true(len > 0 && len < 256 && n + 1 + len <= cap);
+		out[n++] = (unsigned char)len;
+		memcpy(out + n, client_alpn, len);
+		n += len;
+		client_alpn += len;
+		if (*client_alpn == ',')
+			client_alpn++;
+	}
+	return n;
+}
+
+/* An SSL of a client that offers CLIENT_ALPN ("" offers no ALPN). */
+static SSL *client_ssl(SSL_CTX *cctx, const char *client_alpn)
+{
+	unsigned char wire[64];
+	size_t n = alpn_wire(client_alpn, wire, sizeof(wire));
+	SSL *c = SSL_new(cctx);
+
+	assert_non_null(c);
+	/* SSL_set_alpn_protos returns 0 on success. */
+	if (n > 0)
+		assert_int_equal(SSL_set_alpn_protos(c, wire, (unsigned)n), 0);
+	return c;
+}
+
+/* The protocol the server on SCTX selects for a client offering
+ * CLIENT_ALPN: "h2", "http/1.1", or "" for no ALPN. Static storage. */
+static const char *selected(SSL_CTX *sctx, const char *client_alpn)
+{
+	static char out[32];
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL *c, *s = SSL_new(sctx);
+	BIO *cb, *sb;
+	const unsigned char *proto = NULL, *cproto = NULL;
+	unsigned len = 0, clen = 0;
+	int cdone = 0, sdone = 0;
+
+	assert_non_null(cctx);
+	assert_non_null(s);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	c = client_ssl(cctx, client_alpn);
+	assert_int_equal(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
+	SSL_set_bio(c, cb, cb);
+	SSL_set_bio(s, sb, sb);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (int i = 0; i < 100 && !(cdone && sdone); i++) {
+		int rc = SSL_do_handshake(c), rs = SSL_do_handshake(s);
+
+		cdone = rc == 1;
+		sdone = rs == 1;
+		if (rc != 1)
+			assert_true(SSL_get_error(c, rc) == SSL_ERROR_WANT_READ || SSL_get_error(c, rc) == SSL_ERROR_WANT_WRITE);
+		if (rs != 1)
+			assert_true(SSL_get_error(s, rs) == SSL_ERROR_WANT_READ || SSL_get_error(s, rs) == SSL_ERROR_WANT_WRITE);
+	}
+	assert_true(cdone && sdone);
+	SSL_get0_alpn_selected(s, &proto, &len);
+	SSL_get0_alpn_selected(c, &cproto, &clen);
+	/* Both sides agree on what was selected. */
+	assert_int_equal(len, clen);
+	assert_true(len < sizeof(out));
+	if (len > 0)
+		assert_memory_equal(proto, cproto, len);
+	memcpy(out, proto, len);
+	out[len] = '\0';
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(cctx);
+	return out;
+}
+
+static void test_alpn_selection(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+	SSL_CTX *def = tls_set_listen_ctx(set, L_DEFAULT), *h11 = tls_set_listen_ctx(set, L_FIRST);
+	SSL_CTX *h11h2 = tls_set_listen_ctx(set, L_HTTP11_H2), *h2 = tls_set_listen_ctx(set, L_H2);
+
+	(void)state;
+	assert_non_null(def);
+	assert_null(tls_set_listen_ctx(set, L_PLAIN));
+	/* Default ( "h2", "http/1.1" ): h2 first, whatever the client's order. */
+	assert_string_equal(selected(def, "h2,http/1.1"), "h2");
+	assert_string_equal(selected(def, "http/1.1,h2"), "h2");
+	assert_string_equal(selected(def, "h2"), "h2");
+	assert_string_equal(selected(def, "http/1.1"), "http/1.1");
+	assert_string_equal(selected(def, "spdy/3.1,http/1.1"), "http/1.1");
+	assert_string_equal(selected(def, "spdy/3.1,h3"), "");
+	assert_string_equal(selected(def, ""), "");
+	/* A prefix or an extension of a name is another name. */
+	assert_string_equal(selected(def, "h2c,http/1.0,h,http/1.11"), "");
+	/* ( "http/1.1" ) */
+	assert_string_equal(selected(h11, "h2,http/1.1"), "http/1.1");
+	assert_string_equal(selected(h11, "h2"), "");
+	/* ( "http/1.1", "h2" ): the server's order. */
+	assert_string_equal(selected(h11h2, "h2,http/1.1"), "http/1.1");
+	assert_string_equal(selected(h11h2, "h2"), "h2");
+	/* ( "h2" ) */
+	assert_string_equal(selected(h2, "http/1.1,h2"), "h2");
+	assert_string_equal(selected(h2, "http/1.1"), "");
+	tls_set_free(set);
+	config_free(cfg);
+}
+
+static void test_listen_protocols(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+
+	(void)state;
+	assert_int_equal(tls_set_listen_protocols(set, L_DEFAULT), CFG_PROTO_H2 | CFG_PROTO_HTTP1);
+	assert_int_equal(tls_set_listen_protocols(set, L_FIRST), CFG_PROTO_HTTP1);
+	assert_int_equal(tls_set_listen_protocols(set, L_H2), CFG_PROTO_H2);
+	assert_int_equal(tls_set_listen_protocols(set, L_PLAIN), CFG_PROTO_H2C | CFG_PROTO_HTTP1);
+	assert_int_equal(tls_set_listen_protocols(set, L_COUNT), 0);
+	assert_int_equal(tls_set_listen_protocols(NULL, 0), 0);
+	tls_set_free(set);
+	config_free(cfg);
+}
+
+/* A reload builds new contexts with the protocols of the start: like the
+ * address, they change at a restart (runtime.c says so in the log). */
+static void test_reload_keeps_protocols(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\" )");
+	struct weir_config *cfg2 = load("( \"h2\", \"http/1.1\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+	struct tls_set *set2 = set_new(cfg2, set);
+
+	(void)state;
+	assert_ptr_not_equal(tls_set_listen_ctx(set2, L_FIRST), tls_set_listen_ctx(set, L_FIRST));
+	assert_int_equal(tls_set_listen_protocols(set2, L_FIRST), CFG_PROTO_HTTP1);
+	assert_string_equal(selected(tls_set_listen_ctx(set2, L_FIRST), "h2,http/1.1"), "http/1.1");
+	assert_string_equal(selected(tls_set_listen_ctx(set2, L_DEFAULT), "h2,http/1.1"), "h2");
+	tls_set_free(set);
+	tls_set_free(set2);
+	config_free(cfg);
+	config_free(cfg2);
+}
+
+/* A connection keeps its context after the set that made it is freed (a
+ * reload); its handshake may come later and must not read the set. */
+static void test_context_outlives_set(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\", \"h2\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+	SSL_CTX *def = tls_set_listen_ctx(set, L_DEFAULT), *first = tls_set_listen_ctx(set, L_FIRST);
+
+	(void)state;
+	assert_int_equal(SSL_CTX_up_ref(def), 1);
+	assert_int_equal(SSL_CTX_up_ref(first), 1);
+	tls_set_free(set);
+	config_free(cfg);
+	assert_string_equal(selected(def, "http/1.1,h2"), "h2");
+	assert_string_equal(selected(first, "h2,http/1.1"), "http/1.1");
+	SSL_CTX_free(def);
+	SSL_CTX_free(first);
+}
+
+/* ---- tls_alpn_h2 on bufferevents -------------------------------------------------- */
+
+struct pair {
+	struct event_base *base;
+	struct bufferevent *server, *client;
+	int connected;           /* sides whose handshake completed */
+	int failed;
+};
+
+static void pair_event_cb(struct bufferevent *bev, short events, void *arg)
+{
+	struct pair *p = arg;
+
+	(void)bev;
+	if (events & BEV_EVENT_CONNECTED)
+		p->connected++;
+	else
+		p->failed++;
+	if (p->connected == 2 || p->failed)
+		event_base_loopbreak(p->base);
+}
+
+/* A TLS connection over a socketpair to a server on SCTX, from a client
+ * offering CLIENT_ALPN; returns tls_alpn_h2 of the server's side before
+ * (in *BEFORE) and after the handshake. */
+static bool alpn_h2_after_handshake(SSL_CTX *sctx, const char *client_alpn, bool *before)
+{
+	struct pair p = { 0 };
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	struct timeval limit = { 10, 0 };
+	int fds[2];
+	bool h2;
+
+	assert_non_null(cctx);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[0]), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[1]), 0);
+	p.base = event_base_new();
+	assert_non_null(p.base);
+	p.server = tls_accept_bufferevent(p.base, fds[0], sctx);
+	assert_non_null(p.server);
+	p.client = bufferevent_openssl_socket_new(p.base, fds[1], client_ssl(cctx, client_alpn),
+	                                          BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(p.client);
+	*before = tls_alpn_h2(p.server);
+	bufferevent_setcb(p.server, NULL, NULL, pair_event_cb, &p);
+	bufferevent_setcb(p.client, NULL, NULL, pair_event_cb, &p);
+	assert_int_equal(bufferevent_enable(p.server, EV_READ | EV_WRITE), 0);
+	assert_int_equal(bufferevent_enable(p.client, EV_READ | EV_WRITE), 0);
+	assert_int_equal(event_base_loopexit(p.base, &limit), 0);
+	assert_int_equal(event_base_dispatch(p.base), 0);
+	assert_int_equal(p.failed, 0);
+	assert_int_equal(p.connected, 2);
+	h2 = tls_alpn_h2(p.server);
+	bufferevent_free(p.client);
+	bufferevent_free(p.server);
+	event_base_free(p.base);
+	SSL_CTX_free(cctx);
+	return h2;
+}
+
+static void test_alpn_h2(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+	SSL_CTX *def = tls_set_listen_ctx(set, L_DEFAULT);
+	struct event_base *base;
+	struct bufferevent *plain;
+	bool before;
+	int fds[2];
+
+	(void)state;
+	assert_true(alpn_h2_after_handshake(def, "h2,http/1.1", &before));
+	assert_false(before);
+	assert_false(alpn_h2_after_handshake(def, "http/1.1", &before));
+	assert_false(alpn_h2_after_handshake(def, "", &before));
+	assert_false(alpn_h2_after_handshake(tls_set_listen_ctx(set, L_FIRST), "h2,http/1.1", &before));
+	assert_true(alpn_h2_after_handshake(tls_set_listen_ctx(set, L_H2), "h2", &before));
+	/* A plain bufferevent is never h2 by ALPN (h2c is told by its preface). */
+	base = event_base_new();
+	assert_non_null(base);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	plain = bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(plain);
+	assert_false(tls_alpn_h2(plain));
+	bufferevent_free(plain);
+	close(fds[1]);
+	event_base_free(base);
+	tls_set_free(set);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alpn_selection),
+		cmocka_unit_test(test_listen_protocols),
+		cmocka_unit_test(test_reload_keeps_protocols),
+		cmocka_unit_test(test_context_outlives_set),
+		cmocka_unit_test(test_alpn_h2),
+	};
+
+	return cmocka_run_group_tests(tests, setup_files, teardown_files);
+}
