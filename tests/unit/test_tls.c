@@ -169,9 +169,10 @@ static const char *selected(SSL_CTX *sctx, const char *client_alpn)
 	/* Both sides agree on what was selected. */
 	assert_int_equal(len, clen);
 	assert_true(len < sizeof(out));
-	if (len > 0)
+	if (len > 0) {
 		assert_memory_equal(proto, cproto, len);
-	memcpy(out, proto, len);
+		memcpy(out, proto, len); /* PROTO is NULL without ALPN */
+	}
 	out[len] = '\0';
 	SSL_free(c);
 	SSL_free(s);
