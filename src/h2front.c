@@ -38,8 +38,8 @@
 
 /* The session's output is moved to the socket while less than OUT_HIGH is
  * queued there, and again once it drained to OUT_LOW. */
-#define OUT_HIGH (64 * 1024)
-#define OUT_LOW (16 * 1024)
+#define OUT_HIGH (256 * 1024)
+#define OUT_LOW (64 * 1024)
 /* The proxy rewrites a response head it accepted (at least 64 KiB, or the
  * request head limit) and may add a field or two. */
 #define RESP_HEAD_MIN (64 * 1024)
@@ -657,9 +657,11 @@ void h2front_adopt(struct worker *w, struct bufferevent *bev, const char *peer, 
 	bufferevent_setcb(bev, h2conn_read_cb, h2conn_write_cb, h2conn_event_cb, h);
 	connread_init(&h->rd, w->base, bev, !tls, true, h2conn_read_cb, h2conn_event_cb, h);
 	bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_set_max_single_write(bev, OUT_HIGH); /* libevent's own: 16 KiB a write */
 	/* A client that stops reading what it is sent is cut after the idle timeout. */
 	struct timeval idle = clock_ms_to_tv(w->cfg->timeouts.idle_ms);
 	connread_set_timeouts(&h->rd, NULL, &idle);
+	connread_set_limit(&h->rd, OUT_HIGH);
 	bufferevent_enable(bev, EV_WRITE);
 	connread_enable(&h->rd);
 	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)

@@ -54,6 +54,7 @@ struct h2up_conn {
 	int server;
 	uint32_t gen;                       /* the worker's server-table generation */
 	struct bufferevent *bev;
+	struct connread rd;                 /* its reads (bev keeps the writes) */
 	nghttp2_session *ng;
 	struct event flush;                 /* deferred: session output to the socket */
 	struct event timer;                 /* idle: closed after timeouts.idle */
@@ -579,6 +580,7 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
 
 	if ((events & BEV_EVENT_CONNECTED) && (!h->tls || alpn_h2(bev))) {
 		h->connected = true;
+		connread_connected(&h->rd);
 		for (struct h2up_stream *s = h->streams; s; s = s->next)
 			notify(s, BEV_EVENT_CONNECTED);
 		schedule_flush(h);
@@ -588,7 +590,8 @@ static void conn_event_cb(struct bufferevent *bev, short events, void *arg)
 		log_warn("pool %s, server %s: the server does not speak h2 (ALPN)", cfg_pool_name(h->pool),
 		         h->w->cfg->pools[h->pool].servers[h->server].text);
 	conn_fail_streams(h);
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	connread_disable(&h->rd);
+	bufferevent_disable(bev, EV_WRITE);
 	if (h->nstreams == 0)
 		conn_free(h);
 }
@@ -600,6 +603,7 @@ static void conn_free(struct h2up_conn *h)
 	evtimer_del(&h->timer);
 	event_del(&h->flush);
 	nghttp2_session_del(h->ng);
+	connread_stop(&h->rd);
 	tls_bufferevent_free(h->bev);
 	if (h->prev)
 		h->prev->next = h->next;
@@ -671,7 +675,12 @@ static struct h2up_conn *conn_new(struct worker *w, enum pool_id pool, int serve
 		errno = e;
 		return NULL;
 	}
-	bufferevent_enable(h->bev, EV_READ | EV_WRITE);
+	/* Large reads (connread) and writes: libevent's own are 4 and 16 KiB. */
+	connread_init(&h->rd, w->base, h->bev, !h->tls, false, conn_read_cb, conn_event_cb, h);
+	connread_set_limit(&h->rd, CONN_WINDOW);
+	connread_enable(&h->rd);
+	bufferevent_set_max_single_write(h->bev, OUT_HIGH);
+	bufferevent_enable(h->bev, EV_WRITE);
 	h->next = w->h2up;
 	if (h->next)
 		h->next->prev = h;
