@@ -175,21 +175,10 @@ EOF
 }
 
 # One thread; keep-alive to the servers with any idle connection reusable by
-# any request (http-reuse always); 90/10 by server weight, smooth round robin.
-# X-Forwarded-For/-Proto as weir sets them, so all do the same header work.
+# any request (http-reuse always); 90/10 (lib.sh: haproxy_split).
 haproxy_conf() {	# PORT
 	haproxy_head
-	cat <<EOF
-frontend fe
-  bind 127.0.0.1:$1
-  default_backend pools
-backend pools
-  balance roundrobin
-  option forwardfor
-  http-request set-header X-Forwarded-Proto http
-  server baseline 127.0.0.1:$P_BASE weight 90
-  server canary 127.0.0.1:$P_CANARY weight 10
-EOF
+	haproxy_split "$1" "$P_BASE" "$P_CANARY"
 }
 
 # One worker; upstream weighted 9/1 (smooth weighted round robin) with up to 64

@@ -44,6 +44,9 @@
 #   haproxy_head [LINE...]  an HAProxy configuration's global section (one
 #                           thread, the LINEs added) and defaults (HTTP,
 #                           keep-alive, http-reuse always), on stdout
+#   haproxy_split FRONT_PORT BASE_PORT CANARY_PORT [BIND_OPTION...]
+#                           HAProxy's frontend and its 90/10 "pools" backend,
+#                           on stdout (after haproxy_head)
 #   start_backend NAME PORT [plain]
 #                           a backend on 127.0.0.1:PORT pinned to LOAD_CPU,
 #                           log $T/NAME.log, pid in LAST_PID: BACKEND=nginx
@@ -245,6 +248,24 @@ defaults
   timeout server 30s
   option http-keep-alive
   http-reuse always
+EOF
+}
+
+# 90/10 by server weight, smooth round robin; X-Forwarded-For/-Proto as weir
+# sets them, so both proxies do the same header work.
+haproxy_split() {	# FRONT_PORT BASE_PORT CANARY_PORT [BIND_OPTION...]
+	local front=$1 base=$2 canary=$3
+	shift 3
+	cat <<EOF
+frontend fe
+  bind 127.0.0.1:$front${*:+ $*}
+  default_backend pools
+backend pools
+  balance roundrobin
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  server baseline 127.0.0.1:$base weight 90
+  server canary 127.0.0.1:$canary weight 10
 EOF
 }
 
