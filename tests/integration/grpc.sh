@@ -1,7 +1,8 @@
 #!/bin/bash
 # gRPC end to end: a Python gRPC client (h2c, prior knowledge) -> weir's h2c
 # listener -> "h2" pools of Python gRPC servers. Unary and server-streaming
-# calls arrive whole, split between the pools; trailers (grpc-status, custom
+# calls arrive whole, split between the pools; the client's deadline
+# (grpc-timeout) reaches the server; trailers (grpc-status, custom
 # metadata) reach the client; a canary answering grpc-status 14 (UNAVAILABLE,
 # in errors.grpc by default) counts as the canary's errors and is rolled back;
 # a status outside errors.grpc is no error; an "h2" pool whose server is gone
@@ -75,6 +76,13 @@ tr_out=$(nghttp -v -H 'content-type: application/grpc' -H 'te: trailers' -d "$T/
 assert_contains "grpc-status arrives as a trailer" "grpc-status: 0" "$tr_out"
 assert_contains "the server's trailing metadata arrives" "x-server: g" "$tr_out"
 wait_for "the streaming call and the trailer check counted" 10 total_is 402
+
+# ---- deadlines pass through ---------------------------------------------------------
+out=$("$PY" "$PEER" deadline "127.0.0.1:$PROXY" 30)
+left=$(field deadline "$out")
+assert_num "the server sees the client's deadline (grpc-timeout), at most 30 s" "$left" "<=" 30
+assert_num "... not cut short on the way (over 20 s left)" "$left" ">=" 20
+wait_for "the deadline call counted" 10 total_is 403
 
 # ---- a status outside errors.grpc is no error; one inside is --------------------
 n=$(( $(pool_stat baseline requests) + $(pool_stat canary requests) ))

@@ -6,8 +6,13 @@ code: methods take and return raw bytes.
                                     on 127.0.0.1:PORT (h2c); a request whose
                                     bytes are b"fail" is answered UNAVAILABLE
                                     (14); the file NAME.fail, while it exists,
-                                    makes every call fail so.
+                                    makes every call fail so; a request
+                                    of b"deadline" is answered with the
+                                    seconds left of the call's deadline
+                                    (grpc-timeout), or "none".
   grpc_peer.py unary ADDR N [PAYLOAD]    N unary calls; prints "ok=.. failed=.. by=<name>:<count>,..."
+  grpc_peer.py deadline ADDR SECONDS   one unary call with that deadline;
+                                   prints "deadline=<seconds the server saw left>"
   grpc_peer.py stream ADDR COUNT   one server-streaming call of COUNT messages;
                                    prints the count received and the status
 """
@@ -27,6 +32,9 @@ def serve(port, name):
         if failing(request):
             context.abort(grpc.StatusCode.UNAVAILABLE, "told to fail")
         context.set_trailing_metadata((("x-server", name),))
+        if request == b"deadline":
+            left = context.time_remaining()
+            return name.encode() + b":" + (b"none" if left is None else b"%.2f" % left)
         return name.encode() + b":" + request
 
     def stream(request, context):
@@ -68,6 +76,12 @@ def unary_calls(addr, n, payload):
           ",".join("%s:%d" % kv for kv in sorted(codes.items()))))
 
 
+def deadline_call(addr, seconds):
+    with grpc.insecure_channel(addr) as ch:
+        reply = ch.unary_unary("/weir.Test/Unary")(b"deadline", timeout=seconds)
+    print("deadline=%s" % reply.split(b":", 1)[1].decode())
+
+
 def stream_call(addr, count):
     got = 0
     status = "OK"
@@ -86,5 +100,7 @@ if __name__ == "__main__":
         serve(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "unary":
         unary_calls(sys.argv[2], int(sys.argv[3]), (sys.argv[4] if len(sys.argv) > 4 else "hi").encode())
+    elif sys.argv[1] == "deadline":
+        deadline_call(sys.argv[2], float(sys.argv[3]))
     elif sys.argv[1] == "stream":
         stream_call(sys.argv[2], int(sys.argv[3]))
