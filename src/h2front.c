@@ -29,6 +29,7 @@
 #include "weir/clock.h"
 #include "weir/connread.h"
 #include "weir/h2session.h"
+#include "weir/headbuf.h"
 #include "weir/http1.h"
 #include "weir/log.h"
 #include "weir/proxy.h"
@@ -114,6 +115,11 @@ static void h2conn_arm_timer(struct h2conn *h)
 	evtimer_add(&h->timer, &tv);
 }
 
+static int h2conn_sink(const uint8_t *data, size_t len, void *out)
+{
+	return evbuffer_add(out, data, len);
+}
+
 /* Move what the session has for the client into the socket's output, as
  * long as less than OUT_HIGH waits there. May close H. */
 static void h2conn_flush(struct h2conn *h)
@@ -121,19 +127,10 @@ static void h2conn_flush(struct h2conn *h)
 	struct evbuffer *out = bufferevent_get_output(h->bev);
 	uint64_t now = clock_now_ms();
 
-	while (evbuffer_get_length(out) < OUT_HIGH) {
-		const uint8_t *data;
-		ssize_t n = h2session_output(h->sess, &data, now);
-		if (n < 0) {
-			h2conn_close(h);
-			return;
-		}
-		if (n == 0)
-			break;
-		if (evbuffer_add(out, data, (size_t)n) < 0) {
-			h2conn_close(h);
-			return;
-		}
+	size_t queued = evbuffer_get_length(out);
+	if (queued < OUT_HIGH && h2session_output_to(h->sess, h2conn_sink, out, OUT_HIGH - queued, now) < 0) {
+		h2conn_close(h);
+		return;
 	}
 	if (h2session_done(h->sess) && !h->closing) {
 		h->closing = true;
@@ -411,12 +408,8 @@ static void bridge_relay(struct h2front_stream *s)
 
 	while (!s->paused && s->phase != RESP_DONE && evbuffer_get_length(in) > 0) {
 		if (s->phase == RESP_HEAD) {
-			size_t len = evbuffer_get_length(in);
-			size_t limit = s->parser.max_head_bytes + 1;
-			if (len > limit)
-				len = limit;
-			const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-			enum http1_result r = buf ? http1_parse_head(&s->parser, buf, len) : HTTP1_ERROR;
+			const char *buf;
+			enum http1_result r = headbuf_parse(&s->parser, in, s->parser.max_head_bytes + 1, &buf);
 			if (r == HTTP1_AGAIN)
 				return;
 			if (r == HTTP1_ERROR || bridge_head(s, in, buf) < 0) {

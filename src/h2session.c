@@ -111,6 +111,8 @@ struct h2session {
 	size_t mem_used;
 	bool mem_failed;               /* the cap was hit: only the reserve is left */
 	bool dead;                     /* nghttp2 failed: nothing goes in or out */
+	int (*sink)(const uint8_t *, size_t, void *); /* set during h2session_output_to */
+	void *sink_arg;
 	bool notify;                   /* a blocked stream may have room again */
 	bool goaway;                   /* the owner asked for a GOAWAY */
 	enum h2session_abuse abuse;
@@ -752,35 +754,21 @@ static int read_eof(struct h2stream *st, uint32_t *flags)
 	return rv;
 }
 
-/* nghttp2 asks for up to LEN response bytes of a stream. */
-static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
-                         nghttp2_data_source *src, void *ud)
+/* LEN bytes of ST's queue have left (copied, or passed to the sink). */
+static void queue_taken(struct h2stream *st, size_t len)
 {
-	struct h2session *s = ud;
-	struct h2stream *st = src->ptr;
-	size_t done = 0;
+	struct h2session *s = st->s;
 
-	(void)ng;
-	(void)id;
-	while (done < len && st->head) {
-		struct chunk *c = st->head;
-		size_t n = c->len - c->off < len - done ? c->len - c->off : len - done;
-
-		memcpy(buf + done, c->data + c->off, n);
-		c->off += n;
-		done += n;
-		if (c->off == c->len) {
-			st->head = c->next;
-			if (!st->head)
-				st->tail = NULL;
-			mem_free(c, s);
-		}
-	}
-	st->queued -= done;
-	s->queued -= done;
-	if (s->nblocked && done)
+	st->queued -= len;
+	s->queued -= len;
+	if (s->nblocked && len)
 		s->notify = true;
-	if (!st->head && (st->flags & ST_ENDED)) {
+}
+
+/* The end of ST's DATA: END_STREAM, or its trailers. */
+static ssize_t read_end_or_defer(struct h2stream *st, size_t done, uint32_t *flags)
+{
+	if (done == st->queued && (st->flags & ST_ENDED)) {
 		if (read_eof(st, flags) != 0)
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	} else if (done == 0) {
@@ -788,6 +776,80 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 		return NGHTTP2_ERR_DEFERRED;
 	}
 	return (ssize_t)done;
+}
+
+/* Move LEN bytes (no more than are queued) from the front of ST's queue
+ * to PUT, freeing the chunks emptied. Returns 0, -1 when PUT failed. */
+static int queue_take(struct h2stream *st, size_t len, int (*put)(const uint8_t *, size_t, void *), void *arg)
+{
+	size_t done = 0;
+	int rv = 0;
+
+	while (done < len && st->head && rv == 0) {
+		struct chunk *c = st->head;
+		size_t n = c->len - c->off < len - done ? c->len - c->off : len - done;
+
+		rv = put(c->data + c->off, n, arg);
+		c->off += n;
+		done += n;
+		if (c->off == c->len) {
+			st->head = c->next;
+			if (!st->head)
+				st->tail = NULL;
+			mem_free(c, st->s);
+		}
+	}
+	queue_taken(st, done);
+	return rv;
+}
+
+static int copy_out(const uint8_t *data, size_t len, void *cursor)
+{
+	uint8_t **to = cursor;
+
+	memcpy(*to, data, len);
+	*to += len;
+	return 0;
+}
+
+/* nghttp2 asks for up to LEN response bytes of a stream. With a sink
+ * (h2session_output_to) none are copied here: the frame goes to the sink
+ * from the queue in send_data, within the same nghttp2_session_mem_send. */
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
+{
+	struct h2session *s = ud;
+	struct h2stream *st = src->ptr;
+	size_t done = st->queued < len ? st->queued : len;
+
+	(void)ng;
+	(void)id;
+	ssize_t r = read_end_or_defer(st, done, flags);
+	if (r < 0)
+		return r;
+	if (s->sink)
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	else
+		(void)queue_take(st, done, copy_out, &buf);
+	return r;
+}
+
+/* A DATA frame of ST whose payload read_body left in the queue (NO_COPY):
+ * its header, then LENGTH bytes from the queue, to the sink. nghttp2 calls
+ * this right after read_body, in the same mem_send, so the queue still
+ * holds them. */
+static int send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd, size_t length,
+                     nghttp2_data_source *src, void *ud)
+{
+	struct h2session *s = ud;
+	struct h2stream *st = src->ptr;
+
+	(void)ng;
+	if (!s->sink || frame->data.padlen > 0 || length > st->queued)
+		return NGHTTP2_ERR_CALLBACK_FAILURE; /* weir pads nothing; cannot happen otherwise */
+	if (s->sink(framehd, 9, s->sink_arg) < 0 || queue_take(st, length, s->sink, s->sink_arg) < 0)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	return 0;
 }
 
 /* ---- the session ------------------------------------------------------ */
@@ -821,6 +883,7 @@ static int set_callbacks(nghttp2_session_callbacks **cbs)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(*cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_stream_close_callback(*cbs, on_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(*cbs, on_frame_send);
+	nghttp2_session_callbacks_set_send_data_callback(*cbs, send_data);
 	return 0;
 }
 
@@ -1000,6 +1063,45 @@ ssize_t h2session_output(struct h2session *s, const uint8_t **data, uint64_t now
 	}
 	mark_stalls(s, now_ms);
 	return 0;
+}
+
+ssize_t h2session_output_to(struct h2session *s, int (*sink)(const uint8_t *, size_t, void *), void *arg,
+                            size_t max, uint64_t now_ms)
+{
+	size_t total = 0;
+
+	s->now = now_ms;
+	if (s->dead)
+		return -1;
+	s->sink = sink;
+	s->sink_arg = arg;
+	while (total < max) {
+		const uint8_t *data;
+		if (s->notify)
+			notify_writable(s);
+		size_t before = s->queued;
+		ssize_t n = nghttp2_session_mem_send(s->ng, &data);
+		if (n < 0) {
+			s->sink = NULL;
+			fatal(s, (int)n);
+			return -1;
+		}
+		/* DATA frames went to the sink inside mem_send: count them too
+		 * (a stream closed meanwhile drops its queue: counted as well,
+		 * which only ends the loop sooner) */
+		size_t moved = (size_t)n + (before > s->queued ? before - s->queued : 0);
+		if (n > 0 && sink(data, (size_t)n, arg) < 0) {
+			s->sink = NULL;
+			fatal(s, NGHTTP2_ERR_CALLBACK_FAILURE);
+			return -1;
+		}
+		total += moved;
+		if (n == 0 && !s->notify)
+			break;
+	}
+	s->sink = NULL;
+	mark_stalls(s, now_ms);
+	return (ssize_t)total;
 }
 
 bool h2session_want_write(const struct h2session *s)
