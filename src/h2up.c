@@ -34,6 +34,7 @@
 #include "weir/clock.h"
 #include "weir/config.h"
 #include "weir/connread.h"
+#include "weir/headbuf.h"
 #include "weir/http1.h"
 #include "weir/log.h"
 #include "weir/tls.h"
@@ -251,15 +252,13 @@ static void request_read(struct h2up_stream *s)
 	struct evbuffer *in = bufferevent_get_input(s->pair);
 
 	if (!s->req_head_done) {
-		size_t len = evbuffer_get_length(in);
-		size_t limit = s->req.max_head_bytes + 1;
-		if (len > limit)
-			len = limit;
-		char *buf = (char *)evbuffer_pullup(in, (ev_ssize_t)len);
-		enum http1_result r = buf ? http1_parse_head(&s->req, buf, len) : HTTP1_ERROR;
+		const char *buf;
+		enum http1_result r = headbuf_parse(&s->req, in, s->req.max_head_bytes + 1, &buf);
 		if (r == HTTP1_AGAIN)
 			return;
-		if (r == HTTP1_ERROR || submit_request(s, buf) < 0) {
+		/* the same bytes, writable (submit_request lower-cases names in place) */
+		char *head = r == HTTP1_DONE ? (char *)evbuffer_pullup(in, (ev_ssize_t)s->req.head.head_len) : NULL;
+		if (!head || submit_request(s, head) < 0) {
 			stream_fail(s);
 			return;
 		}

@@ -82,6 +82,7 @@
 #include "weir/clock.h"
 #include "weir/config.h"
 #include "weir/h2front.h"
+#include "weir/headbuf.h"
 #include "weir/split.h"
 #include "weir/tls.h"
 #include "weir/runtime-t.h"
@@ -1125,14 +1126,13 @@ static void client_parse_head(struct client_conn *c)
 	}
 	if (c->state != CONN_HEAD)
 		conn_set_state(c, CONN_HEAD);
-	if (len > limit)
-		len = limit;
-	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-	if (!buf) {
+	const char *buf;
+	enum http1_result r = headbuf_parse(&c->x->req, in, limit, &buf);
+	if (!buf && r == HTTP1_ERROR) {
 		conn_close(c);
 		return;
 	}
-	switch (http1_parse_head(&c->x->req, buf, len)) {
+	switch (r) {
 	case HTTP1_AGAIN:
 		return;
 	case HTTP1_ERROR:
@@ -1277,18 +1277,16 @@ static int response_begin(struct client_conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
 
 	for (;;) {
-		size_t len = evbuffer_get_length(in);
 		size_t limit = c->x->resp.max_head_bytes + 1;
-		if (!len)
+		if (!evbuffer_get_length(in))
 			return 0;
-		if (len > limit)
-			len = limit;
-		const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-		if (!buf) {
+		const char *buf;
+		enum http1_result r = headbuf_parse(&c->x->resp, in, limit, &buf);
+		if (!buf && r == HTTP1_ERROR) {
 			conn_fail(c, 502, ACCT_POOL);
 			return -1;
 		}
-		switch (http1_parse_head(&c->x->resp, buf, len)) {
+		switch (r) {
 		case HTTP1_AGAIN:
 			return 0;
 		case HTTP1_ERROR:
