@@ -113,6 +113,7 @@ struct h2session {
 	bool dead;                     /* nghttp2 failed: nothing goes in or out */
 	int (*sink)(const uint8_t *, size_t, void *); /* set during h2session_output_to */
 	void *sink_arg;
+	size_t sink_left;              /* bytes the sink takes before output_to stops */
 	bool notify;                   /* a blocked stream may have room again */
 	bool goaway;                   /* the owner asked for a GOAWAY */
 	enum h2session_abuse abuse;
@@ -849,7 +850,10 @@ static int send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *f
 		return NGHTTP2_ERR_CALLBACK_FAILURE; /* weir pads nothing; cannot happen otherwise */
 	if (s->sink(framehd, 9, s->sink_arg) < 0 || queue_take(st, length, s->sink, s->sink_arg) < 0)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	return 0;
+	/* nghttp2 goes on to the next DATA frame within the same mem_send
+	 * unless told to pause (after this frame, which is complete) */
+	s->sink_left -= 9 + length < s->sink_left ? 9 + length : s->sink_left;
+	return s->sink_left ? 0 : NGHTTP2_ERR_PAUSE;
 }
 
 /* ---- the session ------------------------------------------------------ */
@@ -1068,40 +1072,32 @@ ssize_t h2session_output(struct h2session *s, const uint8_t **data, uint64_t now
 ssize_t h2session_output_to(struct h2session *s, int (*sink)(const uint8_t *, size_t, void *), void *arg,
                             size_t max, uint64_t now_ms)
 {
-	size_t total = 0;
-
 	s->now = now_ms;
 	if (s->dead)
 		return -1;
+	if (max == 0)
+		return 0;
 	s->sink = sink;
 	s->sink_arg = arg;
-	while (total < max) {
+	s->sink_left = max;
+	while (s->sink_left > 0) {
 		const uint8_t *data;
 		if (s->notify)
 			notify_writable(s);
-		size_t before = s->queued;
 		ssize_t n = nghttp2_session_mem_send(s->ng, &data);
-		if (n < 0) {
+		if (n < 0 || (n > 0 && sink(data, (size_t)n, arg) < 0)) {
 			s->sink = NULL;
-			fatal(s, (int)n);
+			fatal(s, n < 0 ? (int)n : NGHTTP2_ERR_CALLBACK_FAILURE);
 			return -1;
 		}
-		/* DATA frames went to the sink inside mem_send: count them too
-		 * (a stream closed meanwhile drops its queue: counted as well,
-		 * which only ends the loop sooner) */
-		size_t moved = (size_t)n + (before > s->queued ? before - s->queued : 0);
-		if (n > 0 && sink(data, (size_t)n, arg) < 0) {
-			s->sink = NULL;
-			fatal(s, NGHTTP2_ERR_CALLBACK_FAILURE);
-			return -1;
-		}
-		total += moved;
+		s->sink_left -= (size_t)n < s->sink_left ? (size_t)n : s->sink_left;
+		/* 0: nothing more to send, or send_data paused at the bound */
 		if (n == 0 && !s->notify)
 			break;
 	}
 	s->sink = NULL;
 	mark_stalls(s, now_ms);
-	return (ssize_t)total;
+	return (ssize_t)(max - s->sink_left);
 }
 
 bool h2session_want_write(const struct h2session *s)

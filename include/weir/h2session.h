@@ -189,10 +189,11 @@ ssize_t h2session_output(struct h2session *s, const uint8_t **data, uint64_t now
 
 /* The same as calling h2session_output until it returns 0 and passing
  * each span to SINK (which returns 0, or -1 to fail the session), but
- * stopping once MAX bytes went. Response bodies go from their queues to
- * SINK directly: one copy fewer than through h2session_output. Returns
- * the bytes passed (DATA frame headers aside), -1 when the session or
- * SINK failed (close at once). */
+ * stopping once MAX bytes went (the last frame is whole: at most one DATA
+ * frame, 16 KiB + 9, or one other frame over MAX). Response bodies go from
+ * their queues to SINK directly: one copy fewer than through
+ * h2session_output. Returns the bytes passed (at most MAX), -1 when the
+ * session or SINK failed (close at once). */
 ssize_t h2session_output_to(struct h2session *s, int (*sink)(const uint8_t *data, size_t len, void *arg),
                             void *arg, size_t max, uint64_t now_ms);
 

@@ -1422,6 +1422,41 @@ static void test_conn_buffer(void **unused)
 	pair_free(p);
 }
 
+static int count_sink(const uint8_t *data, size_t len, void *arg)
+{
+	size_t *n = arg;
+
+	(void)data;
+	*n += len;
+	return 0;
+}
+
+/* h2session_output_to stops near MAX, not after everything queued: the
+ * socket's output stays bounded however much the streams hold. */
+static void test_output_to_bound(void **unused)
+{
+	struct h2session_limits l;
+	struct pair *p;
+	int32_t ids[8];
+	size_t sunk = 0;
+
+	(void)unused;
+	h2session_limits_default(&l, 100, 65536);
+	p = pair_new_with(&l, NULL, NULL, 0);
+	assert_int_equal(answer_many(p, ids, 8), 8 * sizeof(body64k));
+	/* the client's windows (64 KiB a stream and for the connection by
+	 * default) allow far more than 1,000 bytes */
+	ssize_t n = h2session_output_to(p->s, count_sink, &sunk, 1000, p->now);
+	assert_true(n > 0 && n <= 1000);
+	assert_true(sunk >= 1000 && sunk <= 1000 + 16384 + 9);
+	/* and again: the next frames, the same bound */
+	sunk = 0;
+	n = h2session_output_to(p->s, count_sink, &sunk, 20000, p->now);
+	assert_true(n > 0 && n <= 20000);
+	assert_true(sunk >= 20000 && sunk <= 20000 + 16384 + 9);
+	pair_free(p);
+}
+
 /* Room freed by a reset wakes the streams the connection's limit held back. */
 static void test_reset_frees_room(void **unused)
 {
@@ -1560,6 +1595,7 @@ int main(void)
 		cmocka_unit_test(test_max_streams_after_ack),
 		cmocka_unit_test(test_backpressure_and_stall),
 		cmocka_unit_test(test_conn_buffer),
+		cmocka_unit_test(test_output_to_bound),
 		cmocka_unit_test(test_reset_frees_room),
 		cmocka_unit_test(test_shutdown_and_free),
 		cmocka_unit_test(test_bad_preface),
