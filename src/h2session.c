@@ -1227,11 +1227,18 @@ size_t h2session_stream_queued(const struct h2stream *st)
 /* Fields a response or its trailers never carry across to HTTP/2. */
 static bool hop_field(const char *name, size_t n)
 {
-	static const char *const names[] = { "connection", "keep-alive", "proxy-connection", "transfer-encoding",
-		                             "upgrade", "te", "http2-settings", NULL };
+	static const struct {
+		const char *name;
+		size_t len;
+	} hop[] = {
+#define HOP(lit) { lit, sizeof lit - 1 }
+		HOP("connection"), HOP("keep-alive"), HOP("proxy-connection"), HOP("transfer-encoding"),
+		HOP("upgrade"), HOP("te"), HOP("http2-settings"),
+#undef HOP
+	};
 
-	for (size_t i = 0; names[i]; i++)
-		if (strlen(names[i]) == n && strncasecmp(names[i], name, n) == 0)
+	for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+		if (hop[i].len == n && strncasecmp(hop[i].name, name, n) == 0)
 			return true;
 	return false;
 }
@@ -1272,7 +1279,11 @@ static int nvlist_build(struct h2session *s, struct nvlist *out, int status, con
 		return -1;
 	p = (uint8_t *)(out->nv + n + 1);
 	if (status) {
-		snprintf((char *)p, 4, "%03d", status);
+		/* head_allowed / the callers hold STATUS to 100..599 */
+		p[0] = (uint8_t)('0' + status / 100);
+		p[1] = (uint8_t)('0' + status / 10 % 10);
+		p[2] = (uint8_t)('0' + status % 10);
+		p[3] = '\0';
 		out->nv[0] = (nghttp2_nv){ status_name, p, 7, 3, NGHTTP2_NV_FLAG_NONE };
 		p += 4;
 	}

@@ -1165,7 +1165,12 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
 		return;
 	char *p = vec.iov_base;
-	p += snprintf(p, 16, "HTTP/1.1 %03d ", h->status);
+	/* The parser holds status to 100..599: three digits. */
+	p = PUT_LIT(p, "HTTP/1.1 ");
+	*p++ = (char)('0' + h->status / 100);
+	*p++ = (char)('0' + h->status / 10 % 10);
+	*p++ = (char)('0' + h->status % 10);
+	*p++ = ' ';
 	p = put_span(p, buf, h->reason);
 	p = PUT_LIT(p, "\r\n");
 	for (unsigned i = 0; i < h->nheaders; i++) {
@@ -1835,8 +1840,10 @@ struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev,
 	c->stream = s;
 	c->h2_stream = true;
 	c->peeked = true; /* no socket to look at: the stream's reset says it */
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->peer_len = (uint8_t)strlen(c->peer);
+	size_t peer_len = strnlen(peer, sizeof(c->peer) - 1);
+	memcpy(c->peer, peer, peer_len);
+	c->peer[peer_len] = '\0';
+	c->peer_len = (uint8_t)peer_len;
 	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
 	request_reset(c);
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
