@@ -18,6 +18,7 @@
  * its own (h2front_stream_gone); whichever comes first unlinks the other. */
 #include "weir/h2front.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,8 @@ struct h2front_stream {
 	                                       input that the decoder has passed already */
 	struct http1_chunked chunked;
 	struct evbuffer *trailers;          /* CHUNKED: its trailer section, as it comes */
-	struct http1_parser parser;         /* the response head */
+	struct http1_parser parser;         /* the response head; last: on_request zeroes
+	                                       only what comes before it */
 };
 
 static void h2conn_close(struct h2conn *h);
@@ -494,8 +496,12 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 	struct h2conn *h = arg;
 	struct worker *w = h->w;
 	struct bufferevent *pair[2];
-	struct h2front_stream *s = calloc(1, sizeof(*s));
+	/* Not calloc: the parser's 2 KiB header array needs no zeroing
+	 * (http1_parser_init sets everything the parser reads). */
+	struct h2front_stream *s = malloc(sizeof(*s));
 
+	if (s)
+		memset(s, 0, offsetof(struct h2front_stream, parser));
 	if (!s || bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0) {
 		free(s);
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
