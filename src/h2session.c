@@ -46,7 +46,7 @@
 #define MEM_HDR 16
 /* A WINDOW_UPDATE smaller than this is priced like a control frame. */
 #define SMALL_WINDOW_UPDATE 1024
-/* Smallest response chunk allocated; small writes share one. */
+/* Smallest response chunk allocated behind queued bytes; small writes share one. */
 #define CHUNK_MIN 4096
 
 /* nghttp2_nv wants a writable pointer; it never writes through it. */
@@ -1389,7 +1389,12 @@ size_t h2session_send_data(struct h2stream *st, const void *data, size_t len)
 		done = k;
 	}
 	if (done < n) {
-		size_t want = n - done < CHUNK_MIN ? CHUNK_MIN : n - done;
+		/* Cut to size when the queue is empty: most responses are one
+		 * small write, and a 4 KiB allocation for each takes malloc's
+		 * slow path. Behind queued bytes, at least CHUNK_MIN, so that a
+		 * trickle of small writes shares chunks. */
+		size_t rest = n - done;
+		size_t want = rest >= CHUNK_MIN || !st->tail ? rest : CHUNK_MIN;
 		struct chunk *c = mem_alloc(sizeof(*c) + want, s);
 
 		/* the queues are within max_memory by design: a failure here
