@@ -74,11 +74,10 @@ static void tick_cb(evutil_socket_t fd, short events, void *arg)
 	worker_flush(arg);
 }
 
-static void wake_cb(evutil_socket_t fd, short events, void *arg)
+/* Begin draining: stop accepting; the loop ends once the last client
+ * connection closed. */
+static void worker_drain(struct worker *w)
 {
-	struct worker *w = arg;
-	(void)fd;
-	(void)events;
 	if (w->draining)
 		return;
 	w->draining = true;
@@ -132,16 +131,13 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
  * pooled afterwards. In a pool with TLS before or after, idle connections,
  * cached sessions and back-off go: the next connection is verified as the
  * files say now, at once (a reload is how a fixed certificate is taken). */
-static void reconf_cb(evutil_socket_t fd, short events, void *arg)
+static void worker_reconfigure(struct worker *w)
 {
-	struct worker *w = arg;
-	const struct weir_config *cfg = w->next_cfg;
+	const struct weir_config *cfg = atomic_load_explicit(&w->next_cfg, memory_order_acquire);
 	/* Set with CFG and stable until every worker took it: the main thread
 	 * refuses another reload until then. */
 	const struct tls_set *tls = w->rt->tls;
 	struct worker_pool fresh[POOL_COUNT];
-	(void)fd;
-	(void)events;
 
 	memset(fresh, 0, sizeof(fresh));
 	/* rt->health was switched to CFG with it, before this was called. */
@@ -165,6 +161,53 @@ static void reconf_cb(evutil_socket_t fd, short events, void *arg)
 		event_active(w->rt->reconf_done, EV_TIMEOUT, 0);
 }
 
+/* The main thread's commands, one byte each on the worker's pipe. A pipe
+ * rather than event_active() on the worker's events: cross-thread calls
+ * into an event base need its lock, and then every event operation of the
+ * data path takes and releases a mutex (~40 per HTTP/2 stream). With the
+ * pipe nothing but this thread touches its base, which has no lock. */
+#define WORKER_CMD_RECONFIGURE 'r' /* take next_cfg */
+#define WORKER_CMD_DRAIN 'd'
+#define WORKER_CMD_STOP 's'
+
+static void cmd_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct worker *w = arg;
+	char cmds[16];
+	ssize_t n;
+	(void)events;
+
+	while ((n = read(fd, cmds, sizeof(cmds))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			switch (cmds[i]) {
+			case WORKER_CMD_RECONFIGURE:
+				worker_reconfigure(w);
+				break;
+			case WORKER_CMD_DRAIN:
+				worker_drain(w);
+				break;
+			case WORKER_CMD_STOP:
+				event_base_loopexit(w->base, NULL);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+static void cmd_send(struct worker *w, char cmd)
+{
+	ssize_t n;
+
+	/* A handful of bytes in a pipe that holds 64 KiB: only a broken
+	 * process gets EAGAIN here. */
+	while ((n = write(w->cmd[1], &cmd, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		log_error("worker %u: cannot hand over a command: %s", w->id, n < 0 ? strerror(errno) : "short write");
+}
+
 int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, size_t errlen)
 {
 	const struct weir_config *cfg = rt->cfg;
@@ -174,15 +217,18 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 	w->cfg = cfg;
 	w->tls = rt->tls;
 	w->id = id;
+	w->cmd[0] = w->cmd[1] = -1;
 	pthread_mutex_init(&w->pools_lock, NULL);
 	split_rng_seed(&w->rng, clock_now_us() ^ ((uint64_t)id << 48) ^ (uint64_t)getpid());
 	/* The epoll changelist folds the enable/disable pairs a request makes
 	 * within one loop iteration (pause reading, resume, arm writing) into
 	 * at most one epoll_ctl per descriptor and iteration. weir never dup()s
-	 * a descriptor it hands to libevent, the changelist's one caveat. */
+	 * a descriptor it hands to libevent, the changelist's one caveat.
+	 * The base has no lock: only this worker's thread uses it (cmd_cb). */
 	struct event_config *ecfg = event_config_new();
 	if (ecfg) {
 		event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+		event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
 		w->base = event_base_new_with_config(ecfg);
 		event_config_free(ecfg);
 	}
@@ -223,15 +269,20 @@ int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, si
 		w->nlisteners++;
 	}
 	w->tick = event_new(w->base, -1, EV_PERSIST, tick_cb, w);
-	w->wake = event_new(w->base, -1, 0, wake_cb, w);
-	w->reconf = event_new(w->base, -1, 0, reconf_cb, w);
+	if (pipe2(w->cmd, O_NONBLOCK | O_CLOEXEC) < 0) {
+		w->cmd[0] = w->cmd[1] = -1;
+		snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+		return -1;
+	}
+	w->cmd_ev = event_new(w->base, w->cmd[0], EV_READ | EV_PERSIST, cmd_cb, w);
 	w->accept_resume = evtimer_new(w->base, accept_resume_cb, w);
-	if (!w->tick || !w->wake || !w->reconf || !w->accept_resume) {
+	if (!w->tick || !w->cmd_ev || !w->accept_resume) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	struct timeval tick = clock_ms_to_tv(TICK_MS);
 	event_add(w->tick, &tick);
+	event_add(w->cmd_ev, NULL);
 	return 0;
 }
 
@@ -265,12 +316,12 @@ void worker_join(struct worker *w)
 
 void worker_request_drain(struct worker *w)
 {
-	event_active(w->wake, EV_TIMEOUT, 0);
+	cmd_send(w, WORKER_CMD_DRAIN);
 }
 
 void worker_request_stop(struct worker *w)
 {
-	event_base_loopexit(w->base, NULL);
+	cmd_send(w, WORKER_CMD_STOP);
 }
 
 void worker_dispose(struct worker *w)
@@ -280,10 +331,11 @@ void worker_dispose(struct worker *w)
 	free(w->listeners);
 	if (w->tick)
 		event_free(w->tick);
-	if (w->wake)
-		event_free(w->wake);
-	if (w->reconf)
-		event_free(w->reconf);
+	if (w->cmd_ev)
+		event_free(w->cmd_ev);
+	for (int i = 0; w->rt && i < 2; i++) /* (a worker never initialised is all zeros) */
+		if (w->cmd[i] >= 0)
+			close(w->cmd[i]);
 	if (w->accept_resume)
 		event_free(w->accept_resume);
 	proxy_free_cache(w);
@@ -320,6 +372,6 @@ void worker_server_state(struct runtime *rt, enum pool_id pool, size_t server,
 
 void worker_request_reconfigure(struct worker *w, const struct weir_config *cfg)
 {
-	w->next_cfg = cfg;
-	event_active(w->reconf, EV_TIMEOUT, 0);
+	atomic_store_explicit(&w->next_cfg, cfg, memory_order_release);
+	cmd_send(w, WORKER_CMD_RECONFIGURE);
 }

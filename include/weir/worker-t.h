@@ -7,6 +7,7 @@
 #define WEIR_WORKER_T_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,16 +31,17 @@ struct worker {
 	const struct weir_config *cfg;      /* this worker's view; switched on reload */
 	uint32_t gen;                       /* bumped when the server tables are rebuilt */
 	pthread_mutex_t pools_lock;         /* table swap vs. the admin page's reads */
-	const struct weir_config *next_cfg; /* handed over by the main thread */
+	_Atomic(const struct weir_config *) next_cfg; /* handed over by the main thread */
 	const struct tls_set *tls;          /* TLS contexts of cfg (owned by the runtime) */
-	struct event *reconf;               /* cross-thread: take next_cfg */
 	unsigned id;
 	pthread_t thread;
 	struct event_base *base;
 	struct evconnlistener **listeners;
 	size_t nlisteners;
 	struct event *tick;                 /* flush stats, publish server states */
-	struct event *wake;                 /* cross-thread: begin draining */
+	int cmd[2];                         /* pipe: the main thread's commands (WORKER_CMD_*
+	                                       in worker.c); the only way into this thread */
+	struct event *cmd_ev;               /* the read end */
 	struct event *accept_resume;        /* accepting paused (out of descriptors) */
 	uint64_t accept_warned_ms;          /* last "cannot accept" warning */
 
