@@ -517,6 +517,14 @@ static void record_abandoned(struct client_conn *c)
 /* Unlink C from its worker's open connections and keep its struct for the
  * next one. C's descriptor, buffers and timer are released already. A
  * connection handed to h2front keeps its admission slot (LEAVE false). */
+/* Free C for good (not to the cache), with the replay buffer it may keep. */
+static void conn_free(struct client_conn *c)
+{
+	if (c->replay)
+		evbuffer_free(c->replay);
+	free(c);
+}
+
 static void conn_release(struct client_conn *c, bool leave)
 {
 	struct worker *w = c->w;
@@ -535,7 +543,7 @@ static void conn_release(struct client_conn *c, bool leave)
 		w->clients.cached = c;
 		w->clients.ncached++;
 	} else {
-		free(c);
+		conn_free(c);
 	}
 	/* Draining: the last connection's close ends the worker's loop. */
 	if (w->draining && w->clients.nopen == 0 && w->clients.nh2 == 0)
@@ -550,10 +558,8 @@ static void conn_close_stream(struct client_conn *c, bool cut)
 
 	if (c->up)
 		upstream_detach(c, false);
-	if (c->replay) {
-		evbuffer_free(c->replay);
-		c->replay = NULL;
-	}
+	if (c->replay) /* kept (empty) for the next connection in this struct */
+		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
 	exchange_give_back(c);
 	evtimer_del(&c->timer);
 	connread_stop(&c->rd);
@@ -1032,20 +1038,25 @@ static void request_begin(struct client_conn *c, const char *buf)
 		attach_failed(c, r);
 		return;
 	}
-	write_request_head(c, buf, bufferevent_get_output(c->up->bev));
 	/* A reused connection may have been closed by its server just now: keep
-	 * what it takes to resend a bodiless safe request once (RFC 9110 9.2.2). */
-	if (c->up->reused && c->req_done &&
-	    (span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
-	     span_ieq_name(buf, h->method, "OPTIONS", 7))) {
-		if (!c->replay)
-			c->replay = evbuffer_new();
-		if (c->replay) {
-			evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
-			write_request_head(c, buf, c->replay);
-			c->replay_ok = true;
-		}
+	 * what it takes to resend a bodiless safe request once (RFC 9110 9.2.2).
+	 * The head is written once, into the replay buffer, and copied. */
+	struct evbuffer *up_out = bufferevent_get_output(c->up->bev);
+	bool keep = c->up->reused && c->req_done &&
+	            (span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
+	             span_ieq_name(buf, h->method, "OPTIONS", 7));
+	c->replay_ok = false;
+	if (keep && !c->replay)
+		c->replay = evbuffer_new();
+	if (keep && c->replay) {
+		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
+		write_request_head(c, buf, c->replay);
+		size_t n = evbuffer_get_length(c->replay);
+		const unsigned char *bytes = evbuffer_pullup(c->replay, -1);
+		c->replay_ok = n && bytes && evbuffer_add(up_out, bytes, n) == 0;
 	}
+	if (!c->replay_ok)
+		write_request_head(c, buf, up_out);
 	evbuffer_drain(in, h->head_len);
 	/* A new connection's request may have waited in weir's accept queue (an
 	 * overloaded weir) until its client gave up: one look, per connection. */
@@ -1725,7 +1736,9 @@ static struct client_conn *conn_alloc(struct worker *w)
 	if (c) {
 		w->clients.cached = c->next;
 		w->clients.ncached--;
+		struct evbuffer *replay = c->replay; /* empty; saves a new one per request */
 		memset(c, 0, sizeof(*c));
+		c->replay = replay;
 		return c;
 	}
 	return calloc(1, sizeof(*c));
@@ -1787,7 +1800,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	c->bev = tls ? tls_accept_bufferevent(w->base, fd, tls)
 	             : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
-		free(c);
+		conn_free(c);
 		goto refuse;
 	}
 	set_nodelay(fd);
@@ -1798,7 +1811,7 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		memcpy(peer, c->peer, sizeof(peer));
 		struct bufferevent *bev = c->bev;
 		c->bev = NULL;
-		free(c);
+		conn_free(c);
 		h2front_adopt(w, bev, peer, false);
 		return;
 	}
@@ -1901,7 +1914,7 @@ void proxy_free_cache(struct worker *w)
 	while (w->clients.cached) {
 		struct client_conn *c = w->clients.cached;
 		w->clients.cached = c->next;
-		free(c);
+		conn_free(c);
 	}
 	w->clients.ncached = 0;
 	while (w->clients.cached_x) {
