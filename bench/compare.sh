@@ -26,8 +26,10 @@
 #   WEIR_ALT="LABEL=PATH ..."  more weir binaries (a patched build, say), measured
 #                    interleaved with the others as "weir-LABEL"
 #   CONNS="50 400"   wrk connection counts; "N:64k" is N connections asking
-#                    for a 64 KiB body (nginx backends only), e.g.
-#                    CONNS="50 400 50:64k 400:64k"
+#                    for a 64 KiB body (nginx backends only), "N:tls" N
+#                    keep-alive HTTPS connections (each proxy then has an
+#                    HTTPS listener too: RSA-2048, TLS 1.3 with wrk), e.g.
+#                    CONNS="50 400 50:64k 400:64k 50:tls"
 #   DURATION=10s     length of one measured run (wrk -d)
 #   REPEATS=3        measured runs per proxy and connection count
 #   WARMUP=3s        one unrecorded run per proxy before measuring (0 to skip)
@@ -58,8 +60,8 @@
 #
 # Everything listens on 127.0.0.1 on ports the kernel hands out; every server
 # is started by this script and stopped on exit, whatever the exit path.
-# Requires: wrk, haproxy, nginx, curl, python3, taskset; perf or valgrind for
-# PROFILE.
+# Requires: wrk, haproxy, nginx, curl, python3, taskset; openssl for "N:tls"
+# rows; perf or valgrind for PROFILE.
 set -euo pipefail
 
 PROG=compare.sh
@@ -114,6 +116,11 @@ if [ "$BACKEND" = nginx ] || [[ " $PROXIES " == *" nginx "* ]]; then
 	command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)"
 fi
 need_posint REPEATS
+for c in $CONNS; do
+	[[ $c =~ ^[0-9]+(:64k|:tls)?$ ]] || die "CONNS holds N, N:64k or N:tls (got $c)"
+done
+TLS_ROWS=0
+[[ " $CONNS " == *:tls\ * ]] && TLS_ROWS=1 && need_tools openssl
 case $PROFILE in none | perf | callgrind | both) ;; *) die "PROFILE must be none, perf, callgrind or both" ;; esac
 
 pin_cpus
@@ -126,15 +133,16 @@ echo "== $NCPU CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo
 make_tmp weir-compare
 cleanup_on_exit
 
-declare -A PORT=() ADMIN=() PROXY_PID=()
+declare -A PORT=() ADMIN=() TLS_PORT=() PROXY_PID=()
 nproxies=$(wc -w <<<"$PROXIES")
-read -ra ports <<<"$(free_ports $((2 + 2 * nproxies)))"
+read -ra ports <<<"$(free_ports $((2 + 3 * nproxies)))"
 P_BASE=${ports[0]} P_CANARY=${ports[1]}
 i=2
 for p in $PROXIES; do
-	PORT[$p]=${ports[$i]} ADMIN[$p]=${ports[$((i + 1))]}
-	i=$((i + 2))
+	PORT[$p]=${ports[$i]} ADMIN[$p]=${ports[$((i + 1))]} TLS_PORT[$p]=${ports[$((i + 2))]}
+	i=$((i + 3))
 done
+[ "$TLS_ROWS" = 0 ] || make_certs rsa
 mkdir -p "$T/nginx-tmp" "$T/www"
 head -c 65536 /dev/urandom >"$T/www/64k"	# the 64 KiB body of the "N:64k" rows
 # nginx workers run as nobody when started as root: they must reach the file.
@@ -159,9 +167,12 @@ if [ "$BACKEND" = nginx ]; then # the workers do the work; the masters sleep
 fi
 
 # ---- proxies ----------------------------------------------------------------------
-weir_conf() {	# PORT ADMIN_PORT
+weir_conf() {	# PORT ADMIN_PORT TLS_PORT
+	local tls=
+	[ "$TLS_ROWS" = 0 ] ||
+		tls=", { address = \"127.0.0.1:$3\"; tls = { certificate = \"$T/chain.pem\"; key = \"$T/leaf.key\"; }; }"
 	cat <<EOF
-listen = ( "127.0.0.1:$1" );
+listen = ( "127.0.0.1:$1"$tls );
 workers = 1;
 admin = { http = "127.0.0.1:$2"; socket = ""; };
 pools = {
@@ -176,14 +187,24 @@ EOF
 
 # One thread; keep-alive to the servers with any idle connection reusable by
 # any request (http-reuse always); 90/10 (lib.sh: haproxy_split).
-haproxy_conf() {	# PORT
-	haproxy_head
+haproxy_conf() {	# PORT TLS_PORT
+	if [ "$TLS_ROWS" = 0 ]; then
+		haproxy_head
+		haproxy_split "$1" "$P_BASE" "$P_CANARY"
+		return
+	fi
+	haproxy_head "${HAPROXY_TLS_GLOBAL[@]}"
 	haproxy_split "$1" "$P_BASE" "$P_CANARY"
+	printf 'frontend fe_tls\n  bind 127.0.0.1:%s ssl crt %s alpn http/1.1\n  default_backend pools\n' \
+		"$2" "$T/haproxy.pem"
 }
 
 # One worker; upstream weighted 9/1 (smooth weighted round robin) with up to 64
 # idle keep-alive connections cached; HTTP/1.1 and no Connection header upstream.
-nginx_proxy_conf() {	# PORT
+nginx_proxy_conf() {	# PORT TLS_PORT
+	local tls=
+	[ "$TLS_ROWS" = 0 ] ||
+		tls="listen 127.0.0.1:$2 ssl backlog=4096; ssl_certificate $T/chain.pem; ssl_certificate_key $T/leaf.key;"
 	cat <<EOF
 worker_processes 1;
 daemon off;
@@ -204,6 +225,7 @@ http {
   }
   server {
     listen 127.0.0.1:$1 backlog=4096;
+    $tls
     location / {
       proxy_pass http://pools;
       proxy_http_version 1.1;
@@ -217,29 +239,35 @@ EOF
 }
 
 proxy_url() { echo "http://127.0.0.1:${PORT[$1]}/"; }
+# row_url PROXY CONNS: where a row's requests go: the HTTPS listener for an
+# "N:tls" row, the plain one otherwise (run_wrk adds an "N:64k" row's path).
+row_url() {
+	if [[ $2 == *:tls ]]; then echo "https://127.0.0.1:${TLS_PORT[$1]}/"; else proxy_url "$1"; fi
+}
 proxy_pid() { echo "${PROXY_PID[$1]}"; } # the process doing the work
 
 for p in $PROXIES; do
 	name=${p//-/_}
 	case $p in
 	weir*)
-		weir_conf "${PORT[$p]}" "${ADMIN[$p]}" >"$T/$name.conf"
+		weir_conf "${PORT[$p]}" "${ADMIN[$p]}" "${TLS_PORT[$p]}" >"$T/$name.conf"
 		"${WEIR_BIN[$p]}" -t -c "$T/$name.conf" >/dev/null || die "$p rejects $T/$name.conf"
 		start "$T/$name.log" "${PIN_PROXY[@]}" "${WEIR_BIN[$p]}" -c "$T/$name.conf"
 		wait_200 "$name" "http://127.0.0.1:${ADMIN[$p]}/healthz" "$LAST_PID"
 		;;
 	haproxy)
-		haproxy_conf "${PORT[$p]}" >"$T/haproxy.cfg"
+		haproxy_conf "${PORT[$p]}" "${TLS_PORT[$p]}" >"$T/haproxy.cfg"
 		haproxy -c -q -f "$T/haproxy.cfg" || die "haproxy rejects $T/haproxy.cfg"
 		start "$T/haproxy.log" "${PIN_PROXY[@]}" haproxy -db -f "$T/haproxy.cfg"
 		;;
 	nginx)
-		nginx_proxy_conf "${PORT[$p]}" >"$T/nginx-proxy.conf"
+		nginx_proxy_conf "${PORT[$p]}" "${TLS_PORT[$p]}" >"$T/nginx-proxy.conf"
 		start "$T/nginx.log" "${PIN_PROXY[@]}" nginx -e "$T/nginx-proxy.err" -p "$T" -c "$T/nginx-proxy.conf"
 		;;
 	esac
 	PROXY_PID[$p]=$LAST_PID
 	wait_200 "$name" "$(proxy_url "$p")" "${PROXY_PID[$p]}"
+	[ "$TLS_ROWS" = 0 ] || wait_200 "$name" "$(row_url "$p" 1:tls)" "${PROXY_PID[$p]}" --cacert "$T/ca.pem"
 	# nginx: measure the worker, not the master (it exists once nginx answers)
 	[ "$p" = nginx ] && PROXY_PID[$p]=$(pgrep -P "$LAST_PID" | head -1)
 done
@@ -273,11 +301,11 @@ p = json.load(sys.stdin)["pools"]
 print(p["baseline"]["total"]["requests"] + p["canary"]["total"]["requests"], p["canary"]["total"]["requests"])'
 }
 
-# run_wrk URL CONNS DURATION OUTFILE: CONNS "N" asks for URL, "N:PATH" for
-# URL + PATH (the 64 KiB body: /64k).
+# run_wrk URL CONNS DURATION OUTFILE: CONNS "N" (and "N:tls", whose URL is
+# the HTTPS one: row_url) asks for URL, "N:64k" for URL + /64k.
 run_wrk() {
 	local url=$1 conns=${2%%:*}
-	[[ $2 == *:* ]] && url=${1%/}/${2#*:}
+	[[ $2 == *:64k ]] && url=${1%/}/64k
 	"${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$3" --latency "$url" >"$4" 2>&1 ||
 		{ cat "$4" >&2; die "wrk failed against $url"; }
 }
@@ -363,7 +391,7 @@ measure_once() {
 	times >"$T/times.0"
 	read -r busy0 si0 st0 tot0 us0 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lbusy0 lsi0 lst0 ltot0 lus0 <<<"$(core_ticks "$LOAD_CPU")"
-	run_wrk "$(proxy_url "$p")" "$c" "$DURATION" "$out"
+	run_wrk "$(row_url "$p" "$c")" "$c" "$DURATION" "$out"
 	read -r busy1 si1 st1 tot1 us1 <<<"$(core_ticks "$PROXY_CPU")"
 	read -r lbusy1 lsi1 lst1 ltot1 lus1 <<<"$(core_ticks "$LOAD_CPU")"
 	times >"$T/times.1"
@@ -422,6 +450,7 @@ echo "== $nruns runs of $DURATION: proxies on CPU $PROXY_CPU, wrk ($WRK_THREADS 
 if [ "$DIRECT" = 1 ]; then
 	echo "== backend headroom: wrk straight to the baseline backend (no proxy)"
 	for c in $CONNS; do
+		[[ $c == *:tls ]] && continue # the backends speak plain HTTP
 		run_wrk "http://127.0.0.1:$P_BASE/" "$c" 5s "$T/wrk-direct-$c.txt"
 		printf '   direct   c=%-4s        %10.0f req/s  p99 %8.3f ms\n' "$c" \
 			"$(awk '/^Requests\/sec:/ {print $2}' "$T/wrk-direct-$c.txt")" \
@@ -431,7 +460,7 @@ fi
 if [ "$WARMUP" != 0 ]; then
 	last_c=${CONNS##* }
 	for p in $PROXIES; do
-		run_wrk "$(proxy_url "$p")" "$last_c" "$WARMUP" "$T/wrk-warmup-$p.txt"
+		run_wrk "$(row_url "$p" "$last_c")" "$last_c" "$WARMUP" "$T/wrk-warmup-$p.txt"
 	done
 fi
 echo "== runs (interleaved)"
@@ -549,7 +578,7 @@ profile_perf() {
 			ev+="syscalls:sys_enter_$s,"
 		done
 		for p in $PROXIES; do
-			run_wrk "$(proxy_url "$p")" "$c" "$((PROFILE_SECS + 2))s" "$T/wrk-sys-$p-$c.txt" &
+			run_wrk "$(row_url "$p" "$c")" "$c" "$((PROFILE_SECS + 2))s" "$T/wrk-sys-$p-$c.txt" &
 			local wpid=$!
 			sleep 1
 			perf stat -x, -e "${ev%,}" -p "$(proxy_pid "$p")" -- sleep "$PROFILE_SECS" 2>"$T/sys-$p-$c.csv" || true
@@ -568,7 +597,7 @@ profile_perf() {
 		kernel send recv ep_ctl ep_wt ioctl conn libevent libc proxy other
 	for p in $PROXIES; do
 		[[ "$p" == weir* || "$p" == haproxy ]] || continue
-		run_wrk "$(proxy_url "$p")" "$c" "$((PROFILE_SECS + 2))s" "$T/wrk-perf-$p.txt" &
+		run_wrk "$(row_url "$p" "$c")" "$c" "$((PROFILE_SECS + 2))s" "$T/wrk-perf-$p.txt" &
 		local wpid=$!
 		sleep 1
 		perf record -F 1999 -g -e cpu-clock -p "$(proxy_pid "$p")" -o "$T/perf-$p.data" \

@@ -236,6 +236,29 @@ proc_ticks() {	# PID...
 	echo "$u $t"
 }
 
+# make_certs [rsa|ec]: a throwaway CA and a leaf for localhost / 127.0.0.1
+# in $T: ca.pem, leaf.key, chain.pem (leaf + CA) and haproxy.pem (chain +
+# key, as HAProxy wants them in one file).
+make_certs() {
+	local keyopt=(-newkey rsa:2048)
+	[ "${1:-rsa}" = rsa ] || keyopt=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+	openssl req -x509 "${keyopt[@]}" -nodes -subj "/CN=bench CA" -days 2 \
+		-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
+	openssl req -new "${keyopt[@]}" -nodes -subj "/CN=localhost" -keyout "$T/leaf.key" \
+		-out "$T/leaf.csr" 2>/dev/null
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$T/leaf.ext"
+	openssl x509 -req -in "$T/leaf.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -set_serial 1 -days 2 \
+		-extfile "$T/leaf.ext" -out "$T/leaf.pem" 2>/dev/null
+	cat "$T/leaf.pem" "$T/ca.pem" >"$T/chain.pem"
+	cat "$T/chain.pem" "$T/leaf.key" >"$T/haproxy.pem"
+}
+
+# The TLS settings of bench/tls.sh and compare.sh's HTTPS rows for
+# haproxy_head: TLS 1.2 and up, forward-secret AEAD ciphers (weir's and
+# OpenSSL's defaults negotiate TLS 1.3 with wrk either way).
+HAPROXY_TLS_GLOBAL=("ssl-default-bind-options ssl-min-ver TLSv1.2"
+	"ssl-default-bind-ciphers ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL")
+
 haproxy_head() {
 	local line
 	printf 'global\n  nbthread 1\n  maxconn 4096\n'
@@ -263,7 +286,7 @@ frontend fe
 backend pools
   balance roundrobin
   option forwardfor
-  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]
   server baseline 127.0.0.1:$base weight 90
   server canary 127.0.0.1:$canary weight 10
 EOF

@@ -86,17 +86,7 @@ cleanup_on_exit
 read -r P_BE P_WEIR P_WEIR_PLAIN P_WEIR_ADMIN P_HAPROXY P_HAPROXY_PLAIN <<<"$(free_ports 6)"
 
 # ---- certificate: a CA and a leaf for 127.0.0.1 ------------------------------------
-KEYOPT=(-newkey rsa:2048)
-[ "$KEY" = rsa ] || KEYOPT=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
-openssl req -x509 "${KEYOPT[@]}" -nodes -subj "/CN=bench CA" -days 2 \
-	-keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null
-openssl req -new "${KEYOPT[@]}" -nodes -subj "/CN=localhost" -keyout "$T/leaf.key" \
-	-out "$T/leaf.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$T/leaf.ext"
-openssl x509 -req -in "$T/leaf.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -set_serial 1 -days 2 \
-	-extfile "$T/leaf.ext" -out "$T/leaf.pem" 2>/dev/null
-cat "$T/leaf.pem" "$T/ca.pem" >"$T/chain.pem"
-cat "$T/chain.pem" "$T/leaf.key" >"$T/haproxy.pem"	# HAProxy wants both in one file
+make_certs "$KEY"
 
 # ---- backend ---------------------------------------------------------------------------
 start_backend be "$P_BE" plain
@@ -121,8 +111,7 @@ PID_WEIR=$LAST_PID
 # The settings weir uses, spelled for HAProxy; keep-alive to the backend with
 # any idle connection reusable (http-reuse always); the same forwarded headers.
 {
-	haproxy_head "ssl-default-bind-options ssl-min-ver TLSv1.2" \
-		"ssl-default-bind-ciphers ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+	haproxy_head "${HAPROXY_TLS_GLOBAL[@]}"
 	cat <<EOF
 frontend fe
   bind 127.0.0.1:$P_HAPROXY ssl crt $T/haproxy.pem alpn http/1.1
