@@ -3,7 +3,9 @@
  *
  * How a member stands (enum fleet_phase):
  *   DISCONNECTED  etcd could not be reached; the member serves with the
- *                 weights it has and tries again every FLEET_RETRY_MS.
+ *                 weights it has and tries again after 1 s, then 2, 4, ...
+ *                 up to 30 s (fleet_backoff_ms), from 1 s again once
+ *                 connected.
  *   JOINING       a lease, then its member key, then a read of the fleet's
  *                 keys, then a watch from the revision after that read.
  *   CONNECTED     the watch is running and the lease is kept alive.
@@ -43,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -53,10 +56,10 @@
 #include "weir/etcd.h"
 #include "weir/hdr.h"
 #include "weir/log.h"
+#include "weir/split.h"
 #include "weir/stats.h"
 #include "weir/textbuf.h"
 
-#define FLEET_RETRY_MS 1000            /* between attempts to reach etcd */
 #define FLEET_ETCD_TIMEOUT_MS 1500     /* one attempt of one etcd call */
 #define FLEET_OP_TIMEOUT_MS 5000       /* an operator's change: committed and applied */
 #define FLEET_MEMBERS_MAX 256          /* members listed; more are counted */
@@ -64,8 +67,8 @@
 #define FLEET_WATCH_RESTART_MS 200     /* after a watch stream ended */
 #define FLEET_PUBLISH_MS 200           /* a member's measurements, as often as the workers fold */
 #define FLEET_PUBLISH_IDLE_MS 5000     /* ... and this often without new requests (windows age) */
-#define FLEET_REWRITE_MIN_MS 1000      /* a rollback not written while connected: first retry */
-#define FLEET_REWRITE_MAX_MS 30000     /* ... doubling up to this */
+#define FLEET_BACKOFF_MIN_MS 1000      /* a retry after a failure (rollback write, join): the first */
+#define FLEET_BACKOFF_MAX_MS 30000     /* ... doubling up to this */
 
 /* The views a member publishes of each pool. */
 enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
@@ -301,6 +304,8 @@ struct fleet {
 	unsigned keepalive_ticks;
 	int64_t lease;                 /* 0: none */
 	struct etcd_call *join_call, *keepalive_call, *watch_call, *member_call;
+	unsigned join_failures;        /* attempts to reach etcd failed in a row */
+	struct split_rng rng;          /* jitter of the retries */
 	bool member_dirty;             /* the member key must be written again */
 	int64_t applied_rev;           /* mod_revision of the weight record applied here */
 	int64_t seen_rev;              /* the newest mod_revision seen on the weights key */
@@ -384,13 +389,22 @@ static void persist_pending(struct fleet *f, bool pending)
 		log_error("fleet %s: %s", f->name, err);
 }
 
-uint32_t fleet_rewrite_delay_ms(unsigned failures)
+uint32_t fleet_backoff_ms(unsigned failures, uint32_t rnd)
 {
-	uint32_t ms = FLEET_REWRITE_MIN_MS;
+	uint32_t ms = FLEET_BACKOFF_MIN_MS;
 
-	for (unsigned i = 1; i < failures && ms < FLEET_REWRITE_MAX_MS; i++)
+	for (unsigned i = 1; i < failures && ms < FLEET_BACKOFF_MAX_MS; i++)
 		ms *= 2;
-	return ms < FLEET_REWRITE_MAX_MS ? ms : FLEET_REWRITE_MAX_MS;
+	if (ms > FLEET_BACKOFF_MAX_MS)
+		ms = FLEET_BACKOFF_MAX_MS;
+	/* Jitter downwards only: the documented ceilings stay ceilings. */
+	return ms - (uint32_t)((uint64_t)(ms / 4) * rnd >> 32);
+}
+
+/* The delay of the next try after FAILURES in a row, jittered. */
+static uint32_t backoff(struct fleet *f, unsigned failures)
+{
+	return fleet_backoff_ms(failures, (uint32_t)(split_rng_next(&f->rng) >> 32));
 }
 
 /* A rollback that could not be written now waits for etcd. Disconnected,
@@ -405,7 +419,7 @@ static void rollback_wait(struct fleet *f, const struct fleet_weights *rec)
 	f->pending = *rec;
 	persist_pending(f, true);
 	if (f->phase == FLEET_CONNECTED) {
-		struct timeval tv = clock_ms_to_tv(fleet_rewrite_delay_ms(++f->rewrite_failures));
+		struct timeval tv = clock_ms_to_tv(backoff(f, ++f->rewrite_failures));
 		event_del(f->rewrite);
 		evtimer_add(f->rewrite, &tv);
 	}
@@ -1127,7 +1141,11 @@ static void cancel_calls(struct fleet *f)
 /* etcd could not be reached (WHY): serve on, try again later. */
 static void disconnected(struct fleet *f, const char *why)
 {
-	struct timeval tv = clock_ms_to_tv(FLEET_RETRY_MS);
+	/* Backing off: a cause that does not go away by itself (a gateway that
+	 * does not stream the watch, an etcd refusing us) would otherwise be
+	 * hit every second, with a new lease each time, by every member. */
+	uint32_t ms = backoff(f, ++f->join_failures);
+	struct timeval tv = clock_ms_to_tv(ms);
 
 	if (f->phase != FLEET_DISCONNECTED || strcmp(f->last_error, why) != 0)
 		log_warn("fleet %s: etcd unreachable: %s; serving with the last weights (canary %.2f%%)", f->name, why,
@@ -1136,7 +1154,15 @@ static void disconnected(struct fleet *f, const char *why)
 	cancel_calls(f);
 	event_del(f->keepalive);
 	event_del(f->rewrite); /* the rejoin writes the waiting rollback */
-	f->lease = 0; /* a new one when etcd is back; the old one expires by itself */
+	if (f->lease) {
+		/* Best effort, nobody waits for it: when etcd did answer (the watch
+		 * was refused) the member key and the leader key go now rather
+		 * than after the ttl, and retries leave no leases behind. */
+		char *body = etcd_body_lease_id(f->lease);
+		if (body)
+			(void)etcd_call(f->etcd, ETCD_LEASE_REVOKE, body, NULL, NULL);
+	}
+	f->lease = 0; /* a new one when etcd is back */
 	f->leader[0] = '\0';
 	set_phase(f, FLEET_DISCONNECTED);
 	event_del(f->retry);
@@ -1236,6 +1262,7 @@ static int watch_msg(void *arg, const struct etcd_reply *msg)
 	}
 	if (msg->created && f->phase == FLEET_JOINING) {
 		set_phase(f, FLEET_CONNECTED);
+		f->join_failures = 0;
 		f->last_error[0] = '\0';
 		log_info("fleet %s: member %s connected through etcd %s (lease %" PRIx64 ", fleet revision %" PRId64 ")",
 		         f->name, f->node, etcd_endpoint(f->etcd), (uint64_t)f->lease, f->applied_rev);
@@ -1709,6 +1736,7 @@ struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, 
 	if (!f->name || !f->node || !f->address || !f->prefix || !f->members || !f->etcd || !f->retry || !f->rewrite ||
 	    !f->keepalive)
 		goto oom;
+	split_rng_seed(&f->rng, (uint64_t)f->started_wall_ms ^ (uint64_t)getpid() << 40);
 	f->weights_key = joined(f->prefix, "weights", "");
 	f->members_prefix = joined(f->prefix, "members/", "");
 	f->member_key = f->members_prefix ? joined(f->members_prefix, cl->node, "") : NULL;

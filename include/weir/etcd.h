@@ -140,7 +140,7 @@ void etcd_free(struct etcd *e);
  * failure, a timeout or a 5xx moves to the next endpoint, at most once
  * round them all; the endpoint that answered is tried first next time.
  * DONE runs exactly once, later (never from inside this function), unless
- * the call is cancelled. Returns the call, or NULL when out of memory. */
+ * the call is cancelled; DONE NULL: nobody waits for the answer. Returns the call, or NULL when out of memory. */
 struct etcd_call *etcd_call(struct etcd *e, enum etcd_kind kind, char *body, etcd_done_fn done, void *arg);
 /* A watch with BODY (etcd_body_watch; taken): MSG for every message; DONE
  * once when the stream ends for any reason (not after a cancel, nor after

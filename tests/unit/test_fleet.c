@@ -126,19 +126,30 @@ static void test_member(void **state)
 		assert_int_equal(fleet_member_decode(good[i], strlen(good[i]), &back, err, sizeof(err)), 0);
 }
 
-/* A rollback whose write failed while connected is written again: 1 s,
- * doubling, never beyond 30 s, however many failures. */
-static void test_rewrite_delay(void **state)
+/* Retries (a rollback's write, joining again): 1 s, doubling, never beyond
+ * 30 s however many failures; the jitter takes at most a quarter off, and
+ * never adds. */
+static void test_backoff(void **state)
 {
 	(void)state;
-	assert_int_equal(fleet_rewrite_delay_ms(0), 1000);
-	assert_int_equal(fleet_rewrite_delay_ms(1), 1000);
-	assert_int_equal(fleet_rewrite_delay_ms(2), 2000);
-	assert_int_equal(fleet_rewrite_delay_ms(3), 4000);
-	assert_int_equal(fleet_rewrite_delay_ms(5), 16000);
-	assert_int_equal(fleet_rewrite_delay_ms(6), 30000);
-	assert_int_equal(fleet_rewrite_delay_ms(40), 30000);
-	assert_int_equal(fleet_rewrite_delay_ms(~0u), 30000);
+	assert_int_equal(fleet_backoff_ms(0, 0), 1000);
+	assert_int_equal(fleet_backoff_ms(1, 0), 1000);
+	assert_int_equal(fleet_backoff_ms(2, 0), 2000);
+	assert_int_equal(fleet_backoff_ms(3, 0), 4000);
+	assert_int_equal(fleet_backoff_ms(5, 0), 16000);
+	assert_int_equal(fleet_backoff_ms(6, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(40, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(~0u, 0), 30000);
+	/* the largest draw: a quarter off, rounded towards the full delay */
+	assert_int_equal(fleet_backoff_ms(1, UINT32_MAX), 751);
+	assert_int_equal(fleet_backoff_ms(3, UINT32_MAX), 3001);
+	assert_int_equal(fleet_backoff_ms(~0u, UINT32_MAX), 22501);
+	assert_int_equal(fleet_backoff_ms(2, 1u << 31), 1750);
+	for (unsigned n = 1; n < 12; n++)
+		for (uint64_t r = 0; r <= UINT32_MAX; r += 0x10000001u) {
+			uint32_t full = fleet_backoff_ms(n, 0), ms = fleet_backoff_ms(n, (uint32_t)r);
+			assert_true(ms <= full && ms > full - full / 4);
+		}
 }
 
 int main(void)
@@ -147,7 +158,7 @@ int main(void)
 		cmocka_unit_test(test_weights_round_trip),
 		cmocka_unit_test(test_weights_refused),
 		cmocka_unit_test(test_member),
-		cmocka_unit_test(test_rewrite_delay),
+		cmocka_unit_test(test_backoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
