@@ -1108,6 +1108,17 @@ void etcd_cancel(struct etcd_call *call)
 		call_free(call);
 }
 
+void etcd_abandon(struct etcd_call *call)
+{
+	if (!call)
+		return;
+	/* Only when nothing answered elsewhere since: an endpoint that did
+	 * answer a later call is a better first choice than the next one. */
+	if (call->ep == call->e->cur)
+		call->e->cur = (call->ep + 1) % call->e->neps;
+	call_free(call);
+}
+
 int etcd_call_blocking(struct etcd *e, enum etcd_kind kind, char *body, uint64_t timeout_ms, char *err,
                        size_t errlen)
 {
@@ -1158,6 +1169,11 @@ out:
 	free(req);
 	free(body);
 	return rc;
+}
+
+const char *etcd_call_endpoint(const struct etcd_call *call)
+{
+	return call->e->eps[call->ep].text;
 }
 
 const char *etcd_endpoint(const struct etcd *e)

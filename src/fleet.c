@@ -3,12 +3,18 @@
  *
  * How a member stands (enum fleet_phase):
  *   DISCONNECTED  etcd could not be reached; the member serves with the
- *                 weights it has and tries again every FLEET_RETRY_MS.
+ *                 weights it has and tries again after 1 s, then 2, 4, ...
+ *                 up to 30 s (fleet_backoff_ms), from 1 s again once
+ *                 connected.
  *   JOINING       a lease, then its member key, then a read of the fleet's
  *                 keys, then a watch from the revision after that read.
  *   CONNECTED     the watch is running and the lease is kept alive.
  * A keepalive that fails for longer than the lease's ttl makes the member
- * DISCONNECTED; a lease etcd no longer knows makes it join again.
+ * DISCONNECTED; a lease etcd no longer knows makes it join again. A watch
+ * that went silent (the watchdog: a put of ours not back through it within
+ * fleet_watch_bound_ms) is closed, and the member joins again with its
+ * lease: JOINING until the new watch is created, on another endpoint when
+ * the silent one was the first choice.
  *
  * Changes. An operator's "set weight" or "promote" is a transaction on
  * the weights key conditioned on the mod_revision this member last saw
@@ -43,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -53,10 +60,10 @@
 #include "weir/etcd.h"
 #include "weir/hdr.h"
 #include "weir/log.h"
+#include "weir/split.h"
 #include "weir/stats.h"
 #include "weir/textbuf.h"
 
-#define FLEET_RETRY_MS 1000            /* between attempts to reach etcd */
 #define FLEET_ETCD_TIMEOUT_MS 1500     /* one attempt of one etcd call */
 #define FLEET_OP_TIMEOUT_MS 5000       /* an operator's change: committed and applied */
 #define FLEET_MEMBERS_MAX 256          /* members listed; more are counted */
@@ -64,8 +71,11 @@
 #define FLEET_WATCH_RESTART_MS 200     /* after a watch stream ended */
 #define FLEET_PUBLISH_MS 200           /* a member's measurements, as often as the workers fold */
 #define FLEET_PUBLISH_IDLE_MS 5000     /* ... and this often without new requests (windows age) */
-#define FLEET_REWRITE_MIN_MS 1000      /* a rollback not written while connected: first retry */
-#define FLEET_REWRITE_MAX_MS 30000     /* ... doubling up to this */
+#define FLEET_BACKOFF_MIN_MS 1000      /* a retry after a failure (rollback write, join): the first */
+#define FLEET_BACKOFF_MAX_MS 30000     /* ... doubling up to this */
+#define FLEET_WATCH_BOUND_MIN_MS 2000  /* a put of ours not back through the watch: dead after ... */
+#define FLEET_WATCH_BOUND_MAX_MS 5000  /* ... the ttl, within these */
+#define FLEET_WATCHDOG_TICK_MS 250     /* how often the watch's liveness is judged */
 
 /* The views a member publishes of each pool. */
 enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
@@ -246,6 +256,90 @@ out:
 	return rc;
 }
 
+/* ---- watch liveness ------------------------------------------------------------------ */
+
+/* At least 2 s: a healthy etcd delivers a committed put to its watchers in
+ * milliseconds, but a leader election (about one election timeout, 1 s by
+ * default) or an fsync stall on a loaded disk can hold it back for about a
+ * second, and every false alarm costs a read of the whole prefix and a log
+ * line. At most 5 s: a long ttl is chosen to ride out etcd outages without
+ * leaving the fleet, not to stay blind to weight changes for minutes. In
+ * between, the ttl: the time the fleet already tolerates a member being out
+ * of touch before it counts as gone. */
+uint64_t fleet_watch_bound_ms(uint64_t ttl_ms)
+{
+	if (ttl_ms < FLEET_WATCH_BOUND_MIN_MS)
+		return FLEET_WATCH_BOUND_MIN_MS;
+	return ttl_ms > FLEET_WATCH_BOUND_MAX_MS ? FLEET_WATCH_BOUND_MAX_MS : ttl_ms;
+}
+
+void fleet_watchdog_start(struct fleet_watchdog *w, uint64_t bound_ms, int64_t from, uint64_t now_ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->bound_ms = bound_ms;
+	w->running = true;
+	w->started_ms = now_ms;
+	w->delivered = from > 0 ? from - 1 : 0; /* a watch from FROM never brings what came before */
+}
+
+void fleet_watchdog_stop(struct fleet_watchdog *w)
+{
+	w->running = false;
+}
+
+void fleet_watchdog_created(struct fleet_watchdog *w)
+{
+	w->created = true;
+}
+
+void fleet_watchdog_delivered(struct fleet_watchdog *w, int64_t rev)
+{
+	if (rev <= w->delivered)
+		return;
+	w->delivered = rev;
+	if (!w->wait_rev || rev < w->wait_rev)
+		return;
+	/* Events come in revision order: everything up to REV came. The next
+	 * put waited for is the first one after, if it has not come too (the
+	 * puts between are not tracked: the earlier one's deadline is the
+	 * stricter one, and the next put re-arms the slot). */
+	if (w->next_rev > rev) {
+		w->wait_rev = w->next_rev;
+		w->wait_ms = w->next_ms;
+	} else {
+		w->wait_rev = 0;
+	}
+	w->next_rev = 0;
+}
+
+void fleet_watchdog_put(struct fleet_watchdog *w, int64_t rev, uint64_t now_ms)
+{
+	if (!w->running || rev <= w->delivered)
+		return; /* no watch to judge, or it brought the put before its reply came */
+	if (!w->wait_rev) {
+		w->wait_rev = rev;
+		w->wait_ms = now_ms;
+	} else if (rev > w->wait_rev && !w->next_rev) {
+		w->next_rev = rev;
+		w->next_ms = now_ms;
+	}
+	/* a put older than the one waited for comes before it: nothing to add */
+}
+
+enum fleet_watch_verdict fleet_watchdog_check(const struct fleet_watchdog *w, uint64_t now_ms, int64_t *late_rev)
+{
+	*late_rev = 0;
+	if (!w->running)
+		return FLEET_WATCH_LIVE;
+	if (!w->created && now_ms - w->started_ms >= w->bound_ms)
+		return FLEET_WATCH_NOT_CREATED;
+	if (w->wait_rev && now_ms - w->wait_ms >= w->bound_ms) {
+		*late_rev = w->wait_rev;
+		return FLEET_WATCH_SILENT;
+	}
+	return FLEET_WATCH_LIVE;
+}
+
 /* ---- the member --------------------------------------------------------------------- */
 
 /* Where this member stands. Changed only through set_phase(). */
@@ -301,6 +395,10 @@ struct fleet {
 	unsigned keepalive_ticks;
 	int64_t lease;                 /* 0: none */
 	struct etcd_call *join_call, *keepalive_call, *watch_call, *member_call;
+	struct fleet_watchdog dog;     /* is watch_call alive? */
+	struct event *watchdog;        /* every FLEET_WATCHDOG_TICK_MS: asks it */
+	unsigned join_failures;        /* attempts to reach etcd failed in a row */
+	struct split_rng rng;          /* jitter of the retries */
 	bool member_dirty;             /* the member key must be written again */
 	int64_t applied_rev;           /* mod_revision of the weight record applied here */
 	int64_t seen_rev;              /* the newest mod_revision seen on the weights key */
@@ -384,13 +482,29 @@ static void persist_pending(struct fleet *f, bool pending)
 		log_error("fleet %s: %s", f->name, err);
 }
 
-uint32_t fleet_rewrite_delay_ms(unsigned failures)
+uint32_t fleet_backoff_ms(unsigned failures, uint32_t rnd)
 {
-	uint32_t ms = FLEET_REWRITE_MIN_MS;
+	uint32_t ms = FLEET_BACKOFF_MIN_MS;
 
-	for (unsigned i = 1; i < failures && ms < FLEET_REWRITE_MAX_MS; i++)
+	for (unsigned i = 1; i < failures && ms < FLEET_BACKOFF_MAX_MS; i++)
 		ms *= 2;
-	return ms < FLEET_REWRITE_MAX_MS ? ms : FLEET_REWRITE_MAX_MS;
+	if (ms > FLEET_BACKOFF_MAX_MS)
+		ms = FLEET_BACKOFF_MAX_MS;
+	/* Jitter downwards only: the documented ceilings stay ceilings. */
+	return ms - (uint32_t)((uint64_t)(ms / 4) * rnd >> 32);
+}
+
+/* The delay of the next try after FAILURES in a row, jittered. */
+static uint32_t backoff(struct fleet *f, unsigned failures)
+{
+	return fleet_backoff_ms(failures, (uint32_t)(split_rng_next(&f->rng) >> 32));
+}
+
+/* A put of ours under the prefix committed at REV (R a successful reply):
+ * the watch must bring it back. */
+static void put_committed(struct fleet *f, const struct etcd_reply *r)
+{
+	fleet_watchdog_put(&f->dog, r->revision, clock_now_ms());
 }
 
 /* A rollback that could not be written now waits for etcd. Disconnected,
@@ -405,7 +519,7 @@ static void rollback_wait(struct fleet *f, const struct fleet_weights *rec)
 	f->pending = *rec;
 	persist_pending(f, true);
 	if (f->phase == FLEET_CONNECTED) {
-		struct timeval tv = clock_ms_to_tv(fleet_rewrite_delay_ms(++f->rewrite_failures));
+		struct timeval tv = clock_ms_to_tv(backoff(f, ++f->rewrite_failures));
 		event_del(f->rewrite);
 		evtimer_add(f->rewrite, &tv);
 	}
@@ -457,6 +571,7 @@ static void op_txn_done(void *arg, const struct etcd_reply *r, const char *err)
 	}
 	if (r->succeeded) {
 		op->committed = r->revision;
+		put_committed(f, r);
 		ops_applied(f);
 		return;
 	}
@@ -764,6 +879,8 @@ static void campaign_done(void *arg, const struct etcd_reply *r, const char *err
 	f->campaign_call = NULL;
 	if (!r)
 		log_warn("fleet %s: election: %s", f->name, err);
+	else if (r->succeeded)
+		put_committed(f, r);
 	/* won or lost, the watch says who leads */
 }
 
@@ -1081,6 +1198,8 @@ static void published(void *arg, const struct etcd_reply *r, const char *err)
 	f->publish_call = NULL;
 	if (!r)
 		log_warn("fleet %s: measurements not published: %s", f->name, err);
+	else
+		put_committed(f, r);
 }
 
 /* Every FLEET_PUBLISH_MS: this member's views under metrics/<node>, with
@@ -1122,12 +1241,17 @@ static void cancel_calls(struct fleet *f)
 	etcd_cancel(f->publish_call);
 	f->join_call = f->watch_call = f->member_call = f->keepalive_call = NULL;
 	f->campaign_call = f->publish_call = NULL;
+	fleet_watchdog_stop(&f->dog);
 }
 
 /* etcd could not be reached (WHY): serve on, try again later. */
 static void disconnected(struct fleet *f, const char *why)
 {
-	struct timeval tv = clock_ms_to_tv(FLEET_RETRY_MS);
+	/* Backing off: a cause that does not go away by itself (a gateway that
+	 * does not stream the watch, an etcd refusing us) would otherwise be
+	 * hit every second, with a new lease each time, by every member. */
+	uint32_t ms = backoff(f, ++f->join_failures);
+	struct timeval tv = clock_ms_to_tv(ms);
 
 	if (f->phase != FLEET_DISCONNECTED || strcmp(f->last_error, why) != 0)
 		log_warn("fleet %s: etcd unreachable: %s; serving with the last weights (canary %.2f%%)", f->name, why,
@@ -1136,7 +1260,15 @@ static void disconnected(struct fleet *f, const char *why)
 	cancel_calls(f);
 	event_del(f->keepalive);
 	event_del(f->rewrite); /* the rejoin writes the waiting rollback */
-	f->lease = 0; /* a new one when etcd is back; the old one expires by itself */
+	if (f->lease) {
+		/* Best effort, nobody waits for it: when etcd did answer (the watch
+		 * was refused) the member key and the leader key go now rather
+		 * than after the ttl, and retries leave no leases behind. */
+		char *body = etcd_body_lease_id(f->lease);
+		if (body)
+			(void)etcd_call(f->etcd, ETCD_LEASE_REVOKE, body, NULL, NULL);
+	}
+	f->lease = 0; /* a new one when etcd is back */
 	f->leader[0] = '\0';
 	set_phase(f, FLEET_DISCONNECTED);
 	event_del(f->retry);
@@ -1155,6 +1287,7 @@ static void member_written(void *arg, const struct etcd_reply *r, const char *er
 		f->member_dirty = true; /* the next keepalive tick tries again */
 		return;
 	}
+	put_committed(f, r);
 	if (f->member_dirty)
 		member_write(f);
 }
@@ -1234,8 +1367,11 @@ static int watch_msg(void *arg, const struct etcd_reply *msg)
 		join_start(f);
 		return -1;
 	}
+	if (msg->created)
+		fleet_watchdog_created(&f->dog);
 	if (msg->created && f->phase == FLEET_JOINING) {
 		set_phase(f, FLEET_CONNECTED);
+		f->join_failures = 0;
 		f->last_error[0] = '\0';
 		log_info("fleet %s: member %s connected through etcd %s (lease %" PRIx64 ", fleet revision %" PRId64 ")",
 		         f->name, f->node, etcd_endpoint(f->etcd), (uint64_t)f->lease, f->applied_rev);
@@ -1245,6 +1381,7 @@ static int watch_msg(void *arg, const struct etcd_reply *msg)
 	}
 	for (size_t i = 0; i < msg->nkvs; i++) {
 		apply_kv(f, &msg->kvs[i]);
+		fleet_watchdog_delivered(&f->dog, msg->kvs[i].mod_revision);
 		if (msg->kvs[i].mod_revision >= f->watch_from)
 			f->watch_from = msg->kvs[i].mod_revision + 1;
 	}
@@ -1258,6 +1395,51 @@ static void watch_start(struct fleet *f)
 	f->watch_call = body ? etcd_watch(f->etcd, body, watch_msg, watch_done, f) : NULL;
 	if (!f->watch_call)
 		disconnected(f, "out of memory");
+	else
+		fleet_watchdog_start(&f->dog, fleet_watch_bound_ms(f->ttl_ms), f->watch_from, clock_now_ms());
+}
+
+/* The watch is gone while etcd answers (WHY): read the fleet's keys again
+ * and watch from there, keeping the lease. Not connected meanwhile: no
+ * live watch, no judgement of the fleet, no changes accepted. */
+static void watch_lost(struct fleet *f, const char *why)
+{
+	struct timeval tv = clock_ms_to_tv(FLEET_WATCH_RESTART_MS);
+
+	snprintf(f->last_error, sizeof(f->last_error), "%s", why);
+	set_phase(f, FLEET_JOINING);
+	event_del(f->retry);
+	evtimer_add(f->retry, &tv);
+}
+
+/* Every FLEET_WATCHDOG_TICK_MS: a watch that is proven dead is closed
+ * (one warning), and the member joins again through another endpoint
+ * when the silent one was the first choice. */
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fleet *f = arg;
+	int64_t late;
+	char why[400];
+	(void)fd;
+	(void)what;
+
+	if (!f->watch_call)
+		return;
+	enum fleet_watch_verdict v = fleet_watchdog_check(&f->dog, clock_now_ms(), &late);
+	if (v == FLEET_WATCH_LIVE)
+		return;
+	if (v == FLEET_WATCH_NOT_CREATED)
+		textbuf_message(why, sizeof(why), "the watch on etcd %s was not created within %" PRIu64 " ms",
+		                etcd_call_endpoint(f->watch_call), f->dog.bound_ms);
+	else
+		textbuf_message(why, sizeof(why), "the watch on etcd %s is silent: revision %" PRId64 ", a put of this "
+		                "member, was committed more than %" PRIu64 " ms ago and has not come through it",
+		                etcd_call_endpoint(f->watch_call), late, f->dog.bound_ms);
+	log_warn("fleet %s: %s; closing it, reading the fleet's keys again", f->name, why);
+	etcd_abandon(f->watch_call);
+	f->watch_call = NULL;
+	fleet_watchdog_stop(&f->dog);
+	watch_lost(f, why);
 }
 
 static void watch_done(void *arg, const struct etcd_reply *r, const char *err)
@@ -1266,14 +1448,12 @@ static void watch_done(void *arg, const struct etcd_reply *r, const char *err)
 	(void)r;
 
 	f->watch_call = NULL;
+	fleet_watchdog_stop(&f->dog);
 	if (!err)
 		err = "ended without a reason"; /* etcd.c always gives one; never NULL to %s */
 	if (f->phase == FLEET_CONNECTED) {
-		struct timeval tv = clock_ms_to_tv(FLEET_WATCH_RESTART_MS);
 		log_warn("fleet %s: watch ended (%s); reading the fleet's keys again", f->name, err);
-		set_phase(f, FLEET_JOINING);
-		event_del(f->retry);
-		evtimer_add(f->retry, &tv);
+		watch_lost(f, err);
 		return;
 	}
 	disconnected(f, err);
@@ -1706,9 +1886,11 @@ struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, 
 	f->retry = evtimer_new(base, retry_cb, f);
 	f->rewrite = evtimer_new(base, rewrite_cb, f);
 	f->keepalive = event_new(base, -1, EV_PERSIST, keepalive_cb, f);
+	f->watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, f);
 	if (!f->name || !f->node || !f->address || !f->prefix || !f->members || !f->etcd || !f->retry || !f->rewrite ||
-	    !f->keepalive)
+	    !f->keepalive || !f->watchdog)
 		goto oom;
+	split_rng_seed(&f->rng, (uint64_t)f->started_wall_ms ^ (uint64_t)getpid() << 40);
 	f->weights_key = joined(f->prefix, "weights", "");
 	f->members_prefix = joined(f->prefix, "members/", "");
 	f->member_key = f->members_prefix ? joined(f->members_prefix, cl->node, "") : NULL;
@@ -1740,8 +1922,9 @@ struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, 
 		log_warn("fleet %s: the state file holds a rollback not yet written to etcd: it is written first",
 		         f->name);
 	}
-	struct timeval every = clock_ms_to_tv(FLEET_PUBLISH_MS);
+	struct timeval every = clock_ms_to_tv(FLEET_PUBLISH_MS), tick = clock_ms_to_tv(FLEET_WATCHDOG_TICK_MS);
 	evtimer_add(f->publish, &every);
+	evtimer_add(f->watchdog, &tick);
 	log_info("fleet %s: member %s joining through %zu etcd endpoint(s) (lease %llus); serving with canary %.2f%% "
 	         "until etcd answers", f->name, f->node, cl->netcd, (unsigned long long)(cl->ttl_ms / 1000),
 	         canary_weight(canary) / 100.0);
@@ -1782,6 +1965,8 @@ void fleet_free(struct fleet *f)
 		event_free(f->rewrite);
 	if (f->keepalive)
 		event_free(f->keepalive);
+	if (f->watchdog)
+		event_free(f->watchdog);
 	if (f->publish)
 		event_free(f->publish);
 	if (f->metrics)

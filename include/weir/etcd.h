@@ -140,7 +140,7 @@ void etcd_free(struct etcd *e);
  * failure, a timeout or a 5xx moves to the next endpoint, at most once
  * round them all; the endpoint that answered is tried first next time.
  * DONE runs exactly once, later (never from inside this function), unless
- * the call is cancelled. Returns the call, or NULL when out of memory. */
+ * the call is cancelled; DONE NULL: nobody waits for the answer. Returns the call, or NULL when out of memory. */
 struct etcd_call *etcd_call(struct etcd *e, enum etcd_kind kind, char *body, etcd_done_fn done, void *arg);
 /* A watch with BODY (etcd_body_watch; taken): MSG for every message; DONE
  * once when the stream ends for any reason (not after a cancel, nor after
@@ -149,6 +149,10 @@ struct etcd_call *etcd_call(struct etcd *e, enum etcd_kind kind, char *body, etc
 struct etcd_call *etcd_watch(struct etcd *e, char *body, etcd_msg_fn msg, etcd_done_fn done, void *arg);
 /* End CALL now; its callbacks never run. */
 void etcd_cancel(struct etcd_call *call);
+/* End CALL now as a failure of its endpoint, seen by the caller (a watch
+ * that went silent): its callbacks never run, and when that endpoint is
+ * the one calls go to first, the next call goes to the next one. */
+void etcd_abandon(struct etcd_call *call);
 
 /* A call of KIND with BODY (taken) to the endpoint calls go to first,
  * blocking for at most TIMEOUT_MS, outside the event loop: for the last
@@ -157,6 +161,8 @@ void etcd_cancel(struct etcd_call *call);
 int etcd_call_blocking(struct etcd *e, enum etcd_kind kind, char *body, uint64_t timeout_ms, char *err,
                        size_t errlen);
 
+/* "host:port" of the endpoint CALL is on. */
+const char *etcd_call_endpoint(const struct etcd_call *call);
 /* "host:port" of the endpoint calls go to first. */
 const char *etcd_endpoint(const struct etcd *e);
 

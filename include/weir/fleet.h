@@ -60,10 +60,56 @@ struct fleet_member_record {
 char *fleet_member_encode(const struct fleet_member_record *m);
 int fleet_member_decode(const char *value, size_t len, struct fleet_member_record *m, char *err, size_t errlen);
 
-/* A rollback whose write failed while connected is written again after
- * this many ms: 1 s after the first failure, doubling with each one up to
- * 30 s (pure). */
-uint32_t fleet_rewrite_delay_ms(unsigned failures);
+/* How long to wait before the next try after FAILURES failures in a row
+ * (1 for the first): 1 s doubling with each one up to 30 s, less up to a
+ * quarter of it drawn from RND (32 uniform bits; 0 gives the whole delay),
+ * so that members cut off together do not all come back at the same
+ * instant. For a rollback whose write failed while connected, and for
+ * joining again after etcd could not be reached. Pure. */
+uint32_t fleet_backoff_ms(unsigned failures, uint32_t rnd);
+
+/* ---- watch liveness (pure: the caller passes the clock) ---------------------------- */
+
+/* A watch stream can go silent with its TCP connection open (a hung or
+ * partitioned etcd member): nothing says it is dead. But every put this
+ * member makes under the fleet's prefix (its measurements at least every
+ * 5 s, its member key every ttl) comes back through its own watch, so a put
+ * etcd committed at revision R that the watch has not delivered within
+ * the bound proves the watch dead; so does a watch whose "created" did not
+ * come within the bound. */
+enum fleet_watch_verdict {
+	FLEET_WATCH_LIVE,              /* nothing proves it dead */
+	FLEET_WATCH_NOT_CREATED,       /* no "created" within the bound */
+	FLEET_WATCH_SILENT             /* a put of ours committed, not delivered within the bound */
+};
+
+struct fleet_watchdog {
+	uint64_t bound_ms;
+	bool running;                  /* a watch is started */
+	bool created;                  /* ... and etcd said it was created */
+	uint64_t started_ms;
+	int64_t delivered;             /* every revision up to this one came (or precedes the watch) */
+	int64_t wait_rev;              /* the oldest put of ours not delivered yet (0: none) */
+	uint64_t wait_ms;              /* ... committed (its reply came) at */
+	int64_t next_rev;              /* the first one after it (0: none) */
+	uint64_t next_ms;
+};
+
+/* The bound for a lease of TTL_MS: the ttl, at least 2 s, at most 5 s. */
+uint64_t fleet_watch_bound_ms(uint64_t ttl_ms);
+/* A watch from revision FROM started at NOW_MS. */
+void fleet_watchdog_start(struct fleet_watchdog *w, uint64_t bound_ms, int64_t from, uint64_t now_ms);
+/* The watch is gone (ended, cancelled). */
+void fleet_watchdog_stop(struct fleet_watchdog *w);
+void fleet_watchdog_created(struct fleet_watchdog *w);
+/* The watch delivered an event of revision REV (events come in order). */
+void fleet_watchdog_delivered(struct fleet_watchdog *w, int64_t rev);
+/* A put of ours under the watched prefix was committed at revision REV;
+ * its reply came at NOW_MS. */
+void fleet_watchdog_put(struct fleet_watchdog *w, int64_t rev, uint64_t now_ms);
+/* The verdict at NOW_MS; *LATE_REV is the revision that did not come
+ * (FLEET_WATCH_SILENT). */
+enum fleet_watch_verdict fleet_watchdog_check(const struct fleet_watchdog *w, uint64_t now_ms, int64_t *late_rev);
 
 /* ---- the member (main thread) ------------------------------------------------------ */
 

@@ -15,8 +15,15 @@
 #     member records (a forged address, a NUL in a key) are refused;
 #     measurements without a lease or of no member are never merged; a
 #     value above 1 MiB under the prefix is skipped (watch and read);
-#   - kill -9 a member, change the weights, restart it: it rejoins with the
-#     fleet's weights;
+#   - a fourth member whose first etcd endpoint accepts and never answers
+#     connects through the others and follows the fleet; the etcd member its
+#     watch is on stopped (SIGSTOP: the stream stays open, silent): the
+#     watchdog closes it and the member follows the fleet again through
+#     another endpoint; SIGCONT: everything consistent;
+#   - kill -9 a member while a set weight is in flight through it, restart
+#     it: it rejoins with the fleet's weights;
+#   - kill -9 the leader: another one leads, and judges: a failing canary
+#     is rolled back on every member, decided by the new leader;
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
 #     refused, rollback acts here at once; etcd back: every member
 #     converges to the rollback within 10 s.
@@ -57,7 +64,7 @@ start_backend base1 "$B1" --latency-ms 1
 start_backend canary1 "$C1" --latency-ms 1
 
 declare -a PX AD
-for i in 1 2 3; do PX[i]=$(free_port); AD[i]=$(free_port); done
+for i in 1 2 3 4; do PX[i]=$(free_port); AD[i]=$(free_port); done
 
 # conf I [ETCD_ENDPOINTS]: member I's configuration file.
 conf() {
@@ -187,6 +194,63 @@ ev=$(ctl 3 show events 1)
 assert_contains "member 3's event names the deciding node" '"node":"weir-1"' "$ev"
 assert_contains "member 3's event is the operator's set_weight" '"actor":"control","action":"set_weight"' "$ev"
 
+# ---- a silent etcd endpoint; a watch that goes silent ---------------------------------------------------
+# Member 4 lists first an endpoint that accepts connections and never
+# answers (a hung etcd): every call has a deadline and goes on to the next
+# endpoint, so it connects through e3 (then e2) and follows the fleet.
+SILENT=$(free_port)
+start_bg silent "$WEIR_PYTHON" -S -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+held = []
+while True:
+    held.append(s.accept()[0])  # accepted, never read, never answered
+' "$SILENT"
+wait_port "$SILENT" 10 "$BG_PID"
+conf 4 "\"http://127.0.0.1:$SILENT\", \"http://127.0.0.1:${EC[3]}\", \"http://127.0.0.1:${EC[2]}\""
+t0=$(now_ms)
+start_member 4
+wait_for "member 4 connected past its silent first endpoint" 10 connected 4
+note "member 4 connected $(($(now_ms) - t0)) ms after its start (first endpoint silent)"
+assert_eq "member 4 at the fleet's weights" "50.0" "$(canary_of 4)"
+run "$WEIRCTL" -s "$T/w1.sock" set weight canary 45
+assert_eq "set weight canary 45 on member 1: OK" 0 "$RUN_RC"
+wait_for "member 4 applies a change made on member 1 within 2 s" 2 canary_is 4 45.0
+assert_eq "member 4 goes through e3" "127.0.0.1:${EC[3]}" "$(json_get "$(stats 4)" .fleet.etcd)"
+
+# Its watch's etcd member stopped: the stream stays open and brings
+# nothing, while member 4's other calls go on through e2. Its own puts
+# (member key, measurements) do not come back through the watch: within
+# the bound (the ttl, 3 s) it is closed and the member reads and watches
+# again through e2. Members 1-3 are on e1. The exit trap sends SIGCONT.
+assert_eq "members 1-3 go through e1" "127.0.0.1:${EC[1]} 127.0.0.1:${EC[1]} 127.0.0.1:${EC[1]}" \
+	"$(for i in 1 2 3; do json_get "$(stats "$i")" .fleet.etcd; done | tr '\n' ' ' | sed 's/ $//')"
+kill_bg etcd3 STOP
+t0=$(now_ms)
+run "$WEIRCTL" -s "$T/w1.sock" set weight canary 35
+assert_eq "set weight canary 35 on member 1 with e3 stopped: OK" 0 "$RUN_RC"
+wait_for "member 4 applies it through a new watch" 15 canary_is 4 35.0
+note "member 4 applied the change $(($(now_ms) - t0)) ms after e3 was stopped (detection: a put of its own, then 3 s)"
+wait_for "member 4 logs the silent watch" 2 grep -q "the watch on etcd 127.0.0.1:${EC[3]} is silent" "$(bg_log weir4)"
+assert_eq "the silent watch is logged once" 1 "$(grep -c "is silent" "$(bg_log weir4)")"
+assert_contains "member 4 was not connected meanwhile" "connected -> joining" "$(<"$(bg_log weir4)")"
+wait_for "member 4 connected again" 5 connected 4
+assert_ne "member 4 left e3" "127.0.0.1:${EC[3]}" "$(json_get "$(stats 4)" .fleet.etcd)"
+kill_bg etcd3 CONT
+wait_for "etcd cluster healthy after SIGCONT" 15 etcd_healthy
+run "$WEIRCTL" -s "$T/w4.sock" set weight canary 40
+assert_eq "set weight on member 4 after SIGCONT: OK" 0 "$RUN_RC"
+four_at() { all_canary_is "$1" && canary_is 4 "$1"; }
+wait_for "all four at 40" 5 four_at 40.0
+for i in 1 2 3 4; do connected "$i" || fail "member $i not connected after SIGCONT"; done
+stop_bg weir4
+rc=0; stop_bg silent || rc=$?
+[[ $rc == 0 || $rc == 143 ]] || fail "silent listener: exit status $rc"
+wait_for "member 4 gone from member 1's list" 5 bash -c "! '$WEIRCTL' -s '$T/w1.sock' show fleet | grep -q '^weir-4 '"
+
 # ---- two operators at once: one wins, the other gets the conflict --------------------------------------
 # Both commands leave within the same millisecond (one process, two
 # sockets), so both are based on the same revision.
@@ -298,13 +362,49 @@ assert_eq "set weight after the weights key was deleted works" 0 "$RUN_RC"
 wait_for "all at 9" 5 all_canary_is 9.0
 
 # ---- kill -9 a member mid-change and restart it: it rejoins with the fleet's weights ------------------
+# The etcd member that member 3 talks to is stopped (SIGSTOP) so that its
+# transaction stays in flight (for the call's 1.5 s deadline) when member
+# 3 is killed; continued, etcd may or may not commit it. Either way,
+# restarted, member 3 holds exactly the fleet's record, as do the others.
+ep3=$(json_get "$(stats 3)" .fleet.etcd)
+k=0
+for i in 1 2 3; do [[ $ep3 == "127.0.0.1:${EC[i]}" ]] && k=$i; done
+((k)) || fail "member 3's etcd endpoint $ep3 is none of the three"
+kill_bg "etcd$k" STOP
+"$WEIR_PYTHON" -S - "$T/w3.sock" "$T/mid.sent" >"$T/mid.out" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(15)
+s.connect(sys.argv[1])
+s.sendall(b"set weight canary 12\n")
+open(sys.argv[2], "w").write("sent\n")
+try:
+    print(s.recv(4096).decode().split("\n")[0] or "closed without a reply")
+except OSError as e:
+    print("error: %s" % e)
+PY
+midpid=$!
+wait_for "the set weight sent to member 3" 5 test -s "$T/mid.sent"
 kill_bg weir3 KILL
 wait_bg weir3 10 >/dev/null || true
-ctl 1 set weight canary 15 >/dev/null
+kill_bg "etcd$k" CONT
+wait "$midpid" || true
+assert_eq "the set weight was in flight at the kill (no reply)" "closed without a reply" "$(<"$T/mid.out")"
+fleet_canary() { json_get "$(ectl get /weir/shop/weights --print-value-only)" .canary; }
+as_percent() { "$WEIR_PYTHON" -S -c 'import sys; print("%.1f" % (int(sys.argv[1]) / 100))' "$1"; }
+holds_record() {
+	local want
+	want=$(as_percent "$(fleet_canary)") || return 1
+	canary_is 1 "$want" && canary_is 2 "$want" && canary_is 3 "$want" &&
+		applied_is 3 "$(weights_rev)"
+}
 start_member 3
 wait_for "member 3 back" 15 connected 3
-wait_for "member 3 has the fleet's weights" 5 canary_is 3 15.0
-ok "a restarted member rejoins with the fleet's weights"
+wait_for "every member holds the fleet's record, member 3 its revision" 10 holds_record
+rec=$(fleet_canary)
+note "the fleet's record after the kill: canary $rec (900 before, 1200 in flight): every member at $(canary_of 3)"
+[[ $rec == 900 || $rec == 1200 ]] || fail "the fleet's record is neither the old nor the new weight: $rec"
+ok "a member killed mid-change rejoins with the fleet's weights"
 
 # ---- one leader judges the merged measurements ----------------------------------------------------
 # The window rule with min_requests 240 over a 10 s window: each member sees
@@ -397,11 +497,35 @@ wait_bg "weir$n" 10 >/dev/null || true
 t0=$(now_ms)
 new_leader() { local l; l=$(leader_of "$other"); [[ -n $l && $l != "$leader" ]]; }
 wait_for "a new leader within ttl + 2 s" 5 new_leader
-note "new leader $(leader_of "$other") $(($(now_ms) - t0)) ms after kill -9 of $leader (ttl 3 s)"
+newl=$(leader_of "$other")
+note "new leader $newl $(($(now_ms) - t0)) ms after kill -9 of $leader (ttl 3 s)"
+# The new leader judges: a canary failing from now on is rolled back on
+# the members left, decided by the new leader (still guard "sequential").
+live=()
+for i in 1 2 3; do [[ $i == "$n" ]] || live+=("$i"); done
+assert_eq "the members left agree on the new leader" "$newl" "$(leader_of "${live[0]}")"
+run "$WEIRCTL" -s "$T/w$other.sock" set weight canary 50
+assert_eq "set weight canary 50 after the leader change: OK" 0 "$RUN_RC"
+live_at() { canary_is "${live[0]}" "$1" && canary_is "${live[1]}" "$1"; }
+wait_for "the members left at 50" 5 live_at 50.0
+for i in "${live[@]}"; do start_bg "load$i" "$WEIR_PYTHON" "$top_srcdir/tests/integration/client.py" load "${PX[i]}" 30 60; done
+t0=$(now_ms)
+backend_set "$C1" "error_rate=0.3"
+wait_for "after the leader change: the 30 % error canary rolled back on the members left" 30 live_at 0.0
+note "after the leader change: rolled back $(($(now_ms) - t0)) ms after the switch"
+for i in "${live[@]}"; do
+	ev=$(ctl "$i" show events 1)
+	assert_contains "member $i: the guard's rollback" '"actor":"guard","action":"rollback"' "$ev"
+	assert_contains "member $i: decided by the new leader $newl" "\"node\":\"$newl\"" "$ev"
+done
+backend_set "$C1" "error_rate=0"
+for i in "${live[@]}"; do stop_bg "load$i" 10 || true; done
 GUARD=
 for i in 1 2 3; do conf "$i"; done
 start_member "$n"
 wait_for "the old leader back as a member" 15 connected "$n"
+wait_for "the old leader applies the new leader's rollback" 5 canary_is "$n" 0.0
+wait_for "the old leader applied the fleet's record (the new leader's rollback)" 5 applied_is "$n" "$(weights_rev)"
 for i in 1 2 3; do [[ $i == "$n" ]] || kill_bg "weir$i" HUP; done
 ctl 1 set weight canary 15 >/dev/null
 wait_for "all at 15" 5 all_canary_is 15.0

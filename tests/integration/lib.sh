@@ -507,7 +507,8 @@ _weir_exit() {
 	while read -r pid name; do
 		[[ -n $pid ]] || continue
 		pids+=("$pid")
-		_weir_alive "$pid" && kill -TERM "$pid" 2>/dev/null
+		# a stopped process (a drill's SIGSTOP) acts on TERM only once continued
+		_weir_alive "$pid" && kill -TERM "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null
 	done <"$T/.pids"
 	deadline=$(($(_weir_now_ms) + 5000))
 	for pid in "${pids[@]}"; do

@@ -652,6 +652,60 @@ static void test_client_failover_and_limits(void **state)
 	free(reply);
 }
 
+static int first_msg_cb(void *arg, const struct etcd_reply *r)
+{
+	struct outcome *o = arg;
+	(void)r;
+
+	o->messages++;
+	event_base_loopbreak(o->base);
+	return 0;
+}
+
+/* A watch its owner found silent: abandoned, it ends without a callback,
+ * and the next call goes to another endpoint, since the silent one was
+ * the first choice. */
+static void test_client_abandon(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake streaming, good;
+	struct outcome o = { .base = base };
+	struct cfg_addr eps[2];
+	(void)state;
+
+	static const char *const parts[] = { "{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n", NULL };
+	char *stream = chunked(parts, true);
+	char *reply = by_length("HTTP/1.1 200 OK\r\n", "{\"header\":{\"revision\":\"9\"}}");
+	fake_start(&streaming, base, stream, 0);
+	fake_start(&good, base, reply, 0);
+	eps[0] = streaming.addr;
+	eps[1] = good.addr;
+	struct etcd *e = etcd_new(base, eps, 2, 2000);
+	struct etcd_call *w = etcd_watch(e, etcd_body_watch("f", 1, 0), first_msg_cb, done_cb, &o);
+	assert_non_null(w);
+	run_until(base, &o);
+	assert_int_equal(o.messages, 1); /* created, then nothing */
+	assert_string_equal(etcd_call_endpoint(w), streaming.text);
+	assert_string_equal(etcd_endpoint(e), streaming.text);
+	etcd_abandon(w);
+	assert_string_equal(etcd_endpoint(e), good.text);
+	/* the next call goes there and answers */
+	assert_non_null(etcd_call(e, ETCD_RANGE, etcd_body_range("k", 1, false), done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	if (!o.ok)
+		fail_msg("%s", o.err);
+	assert_int_equal(o.revision, 9);
+	assert_int_equal(o.messages, 1); /* nothing from the abandoned watch */
+
+	etcd_free(e);
+	fake_stop(&streaming);
+	fake_stop(&good);
+	event_base_free(base);
+	free(stream);
+	free(reply);
+}
+
 static void test_client_caps(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -704,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_client_watch_stream),
 		cmocka_unit_test(test_client_watch_not_a_stream),
 		cmocka_unit_test(test_client_failover_and_limits),
+		cmocka_unit_test(test_client_abandon),
 		cmocka_unit_test(test_client_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

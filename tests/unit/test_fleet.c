@@ -126,19 +126,116 @@ static void test_member(void **state)
 		assert_int_equal(fleet_member_decode(good[i], strlen(good[i]), &back, err, sizeof(err)), 0);
 }
 
-/* A rollback whose write failed while connected is written again: 1 s,
- * doubling, never beyond 30 s, however many failures. */
-static void test_rewrite_delay(void **state)
+/* Retries (a rollback's write, joining again): 1 s, doubling, never beyond
+ * 30 s however many failures; the jitter takes at most a quarter off, and
+ * never adds. */
+static void test_backoff(void **state)
 {
 	(void)state;
-	assert_int_equal(fleet_rewrite_delay_ms(0), 1000);
-	assert_int_equal(fleet_rewrite_delay_ms(1), 1000);
-	assert_int_equal(fleet_rewrite_delay_ms(2), 2000);
-	assert_int_equal(fleet_rewrite_delay_ms(3), 4000);
-	assert_int_equal(fleet_rewrite_delay_ms(5), 16000);
-	assert_int_equal(fleet_rewrite_delay_ms(6), 30000);
-	assert_int_equal(fleet_rewrite_delay_ms(40), 30000);
-	assert_int_equal(fleet_rewrite_delay_ms(~0u), 30000);
+	assert_int_equal(fleet_backoff_ms(0, 0), 1000);
+	assert_int_equal(fleet_backoff_ms(1, 0), 1000);
+	assert_int_equal(fleet_backoff_ms(2, 0), 2000);
+	assert_int_equal(fleet_backoff_ms(3, 0), 4000);
+	assert_int_equal(fleet_backoff_ms(5, 0), 16000);
+	assert_int_equal(fleet_backoff_ms(6, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(40, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(~0u, 0), 30000);
+	/* the largest draw: a quarter off, rounded towards the full delay */
+	assert_int_equal(fleet_backoff_ms(1, UINT32_MAX), 751);
+	assert_int_equal(fleet_backoff_ms(3, UINT32_MAX), 3001);
+	assert_int_equal(fleet_backoff_ms(~0u, UINT32_MAX), 22501);
+	assert_int_equal(fleet_backoff_ms(2, 1u << 31), 1750);
+	for (unsigned n = 1; n < 12; n++)
+		for (uint64_t r = 0; r <= UINT32_MAX; r += 0x10000001u) {
+			uint32_t full = fleet_backoff_ms(n, 0), ms = fleet_backoff_ms(n, (uint32_t)r);
+			assert_true(ms <= full && ms > full - full / 4);
+		}
+}
+
+/* The bound: the ttl, within 2 and 5 s. */
+static void test_watch_bound(void **state)
+{
+	(void)state;
+	assert_int_equal(fleet_watch_bound_ms(1000), 2000);
+	assert_int_equal(fleet_watch_bound_ms(2000), 2000);
+	assert_int_equal(fleet_watch_bound_ms(3000), 3000);
+	assert_int_equal(fleet_watch_bound_ms(5000), 5000);
+	assert_int_equal(fleet_watch_bound_ms(300000), 5000);
+}
+
+/* A live watch: our puts come back, within the bound or before their
+ * replies; a watch that brings nothing while puts commit is dead once the
+ * oldest put waited for is older than the bound, not before. */
+static void test_watchdog_silent(void **state)
+{
+	struct fleet_watchdog w;
+	int64_t late;
+	(void)state;
+
+	fleet_watchdog_start(&w, 3000, 100, 10000);
+	fleet_watchdog_created(&w);
+	assert_int_equal(fleet_watchdog_check(&w, 60000, &late), FLEET_WATCH_LIVE); /* no put: nothing proven */
+	fleet_watchdog_put(&w, 99, 10000);                                         /* before the watch: ignored */
+	assert_int_equal(fleet_watchdog_check(&w, 60000, &late), FLEET_WATCH_LIVE);
+
+	/* delivered within the bound */
+	fleet_watchdog_put(&w, 100, 11000);
+	assert_int_equal(fleet_watchdog_check(&w, 13999, &late), FLEET_WATCH_LIVE);
+	fleet_watchdog_delivered(&w, 100);
+	assert_int_equal(fleet_watchdog_check(&w, 20000, &late), FLEET_WATCH_LIVE);
+
+	/* delivered before its reply came */
+	fleet_watchdog_delivered(&w, 101);
+	fleet_watchdog_put(&w, 101, 20000);
+	assert_int_equal(fleet_watchdog_check(&w, 30000, &late), FLEET_WATCH_LIVE);
+
+	/* two puts: the first comes, the second does not */
+	fleet_watchdog_put(&w, 105, 30000);
+	fleet_watchdog_put(&w, 108, 31000);
+	fleet_watchdog_put(&w, 110, 31500);
+	fleet_watchdog_delivered(&w, 104);
+	assert_int_equal(fleet_watchdog_check(&w, 32999, &late), FLEET_WATCH_LIVE);
+	fleet_watchdog_delivered(&w, 106); /* 105 came; 108 is waited for now, since 31000 */
+	assert_int_equal(fleet_watchdog_check(&w, 33500, &late), FLEET_WATCH_LIVE);
+	assert_int_equal(fleet_watchdog_check(&w, 34000, &late), FLEET_WATCH_SILENT);
+	assert_int_equal(late, 108);
+	/* everything came: live, and a later put is judged from its own time */
+	fleet_watchdog_delivered(&w, 110);
+	assert_int_equal(fleet_watchdog_check(&w, 90000, &late), FLEET_WATCH_LIVE);
+	assert_int_equal(late, 0);
+	fleet_watchdog_put(&w, 111, 90000);
+	assert_int_equal(fleet_watchdog_check(&w, 92999, &late), FLEET_WATCH_LIVE);
+	assert_int_equal(fleet_watchdog_check(&w, 93000, &late), FLEET_WATCH_SILENT);
+	assert_int_equal(late, 111);
+
+	/* stopped (the watch is gone): nothing to judge; started again: a
+	 * clean slate from the new revision */
+	fleet_watchdog_stop(&w);
+	assert_int_equal(fleet_watchdog_check(&w, 99000, &late), FLEET_WATCH_LIVE);
+	fleet_watchdog_put(&w, 120, 99000);
+	fleet_watchdog_start(&w, 3000, 130, 99000);
+	fleet_watchdog_created(&w);
+	fleet_watchdog_put(&w, 125, 99000); /* committed before the new watch's start */
+	assert_int_equal(fleet_watchdog_check(&w, 200000, &late), FLEET_WATCH_LIVE);
+}
+
+/* A watch whose "created" does not come within the bound is dead; one that
+ * was created is judged by the puts only. */
+static void test_watchdog_not_created(void **state)
+{
+	struct fleet_watchdog w;
+	int64_t late;
+	(void)state;
+
+	fleet_watchdog_start(&w, 2000, 0, 5000);
+	assert_int_equal(fleet_watchdog_check(&w, 6999, &late), FLEET_WATCH_LIVE);
+	assert_int_equal(fleet_watchdog_check(&w, 7000, &late), FLEET_WATCH_NOT_CREATED);
+	fleet_watchdog_created(&w);
+	assert_int_equal(fleet_watchdog_check(&w, 7000, &late), FLEET_WATCH_LIVE);
+	/* from 0 (now on): every revision is new */
+	fleet_watchdog_put(&w, 1, 7000);
+	assert_int_equal(fleet_watchdog_check(&w, 9000, &late), FLEET_WATCH_SILENT);
+	assert_int_equal(late, 1);
 }
 
 int main(void)
@@ -147,7 +244,10 @@ int main(void)
 		cmocka_unit_test(test_weights_round_trip),
 		cmocka_unit_test(test_weights_refused),
 		cmocka_unit_test(test_member),
-		cmocka_unit_test(test_rewrite_delay),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_watch_bound),
+		cmocka_unit_test(test_watchdog_silent),
+		cmocka_unit_test(test_watchdog_not_created),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
