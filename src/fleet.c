@@ -3,8 +3,8 @@
  *
  * How a member stands (enum fleet_phase):
  *   DISCONNECTED  etcd could not be reached; the member serves with the
- *                 weights it has and tries again after 1 s, then 2, 4, ...
- *                 up to 30 s (fleet_backoff_ms), from 1 s again once
+ *                 weights it has and tries again after 1 s, then 2, 4,
+ *                 and every 5 s (fleet_backoff_ms), from 1 s again once
  *                 connected.
  *   JOINING       a lease, then its member key, then a read of the fleet's
  *                 keys, then a watch from the revision after that read.
@@ -72,7 +72,9 @@
 #define FLEET_PUBLISH_MS 200           /* a member's measurements, as often as the workers fold */
 #define FLEET_PUBLISH_IDLE_MS 5000     /* ... and this often without new requests (windows age) */
 #define FLEET_BACKOFF_MIN_MS 1000      /* a retry after a failure (rollback write, join): the first */
-#define FLEET_BACKOFF_MAX_MS 30000     /* ... doubling up to this */
+#define FLEET_REWRITE_MAX_MS 30000     /* ... doubling up to this for a rollback etcd refused */
+#define FLEET_JOIN_MAX_MS 5000         /* ... and for joining: a member converges within 10 s of
+                                          etcd's return, whatever the outage (issue 16) */
 #define FLEET_WATCH_BOUND_MIN_MS 2000  /* a put of ours not back through the watch: dead after ... */
 #define FLEET_WATCH_BOUND_MAX_MS 5000  /* ... the ttl, within these */
 #define FLEET_WATCHDOG_TICK_MS 250     /* how often the watch's liveness is judged */
@@ -482,22 +484,22 @@ static void persist_pending(struct fleet *f, bool pending)
 		log_error("fleet %s: %s", f->name, err);
 }
 
-uint32_t fleet_backoff_ms(unsigned failures, uint32_t rnd)
+uint32_t fleet_backoff_ms(unsigned failures, uint32_t max_ms, uint32_t rnd)
 {
 	uint32_t ms = FLEET_BACKOFF_MIN_MS;
 
-	for (unsigned i = 1; i < failures && ms < FLEET_BACKOFF_MAX_MS; i++)
+	for (unsigned i = 1; i < failures && ms < max_ms; i++)
 		ms *= 2;
-	if (ms > FLEET_BACKOFF_MAX_MS)
-		ms = FLEET_BACKOFF_MAX_MS;
+	if (ms > max_ms)
+		ms = max_ms;
 	/* Jitter downwards only: the documented ceilings stay ceilings. */
 	return ms - (uint32_t)((uint64_t)(ms / 4) * rnd >> 32);
 }
 
-/* The delay of the next try after FAILURES in a row, jittered. */
-static uint32_t backoff(struct fleet *f, unsigned failures)
+/* The delay of the next try after FAILURES in a row, at most MAX_MS, jittered. */
+static uint32_t backoff(struct fleet *f, unsigned failures, uint32_t max_ms)
 {
-	return fleet_backoff_ms(failures, (uint32_t)(split_rng_next(&f->rng) >> 32));
+	return fleet_backoff_ms(failures, max_ms, (uint32_t)(split_rng_next(&f->rng) >> 32));
 }
 
 /* A put of ours under the prefix committed at REV (R a successful reply):
@@ -519,7 +521,7 @@ static void rollback_wait(struct fleet *f, const struct fleet_weights *rec)
 	f->pending = *rec;
 	persist_pending(f, true);
 	if (f->phase == FLEET_CONNECTED) {
-		struct timeval tv = clock_ms_to_tv(backoff(f, ++f->rewrite_failures));
+		struct timeval tv = clock_ms_to_tv(backoff(f, ++f->rewrite_failures, FLEET_REWRITE_MAX_MS));
 		event_del(f->rewrite);
 		evtimer_add(f->rewrite, &tv);
 	}
@@ -1250,7 +1252,7 @@ static void disconnected(struct fleet *f, const char *why)
 	/* Backing off: a cause that does not go away by itself (a gateway that
 	 * does not stream the watch, an etcd refusing us) would otherwise be
 	 * hit every second, with a new lease each time, by every member. */
-	uint32_t ms = backoff(f, ++f->join_failures);
+	uint32_t ms = backoff(f, ++f->join_failures, FLEET_JOIN_MAX_MS);
 	struct timeval tv = clock_ms_to_tv(ms);
 
 	if (f->phase != FLEET_DISCONNECTED || strcmp(f->last_error, why) != 0)

@@ -61,12 +61,12 @@ char *fleet_member_encode(const struct fleet_member_record *m);
 int fleet_member_decode(const char *value, size_t len, struct fleet_member_record *m, char *err, size_t errlen);
 
 /* How long to wait before the next try after FAILURES failures in a row
- * (1 for the first): 1 s doubling with each one up to 30 s, less up to a
+ * (1 for the first): 1 s doubling with each one up to MAX_MS, less up to a
  * quarter of it drawn from RND (32 uniform bits; 0 gives the whole delay),
  * so that members cut off together do not all come back at the same
  * instant. For a rollback whose write failed while connected, and for
  * joining again after etcd could not be reached. Pure. */
-uint32_t fleet_backoff_ms(unsigned failures, uint32_t rnd);
+uint32_t fleet_backoff_ms(unsigned failures, uint32_t max_ms, uint32_t rnd);
 
 /* ---- watch liveness (pure: the caller passes the clock) ---------------------------- */
 

@@ -127,27 +127,31 @@ static void test_member(void **state)
 }
 
 /* Retries (a rollback's write, joining again): 1 s, doubling, never beyond
- * 30 s however many failures; the jitter takes at most a quarter off, and
- * never adds. */
+ * the cap (30 s and 5 s in fleet.c) however many failures; the jitter takes
+ * at most a quarter off, and never adds. */
 static void test_backoff(void **state)
 {
 	(void)state;
-	assert_int_equal(fleet_backoff_ms(0, 0), 1000);
-	assert_int_equal(fleet_backoff_ms(1, 0), 1000);
-	assert_int_equal(fleet_backoff_ms(2, 0), 2000);
-	assert_int_equal(fleet_backoff_ms(3, 0), 4000);
-	assert_int_equal(fleet_backoff_ms(5, 0), 16000);
-	assert_int_equal(fleet_backoff_ms(6, 0), 30000);
-	assert_int_equal(fleet_backoff_ms(40, 0), 30000);
-	assert_int_equal(fleet_backoff_ms(~0u, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(0, 30000, 0), 1000);
+	assert_int_equal(fleet_backoff_ms(1, 30000, 0), 1000);
+	assert_int_equal(fleet_backoff_ms(2, 30000, 0), 2000);
+	assert_int_equal(fleet_backoff_ms(3, 30000, 0), 4000);
+	assert_int_equal(fleet_backoff_ms(5, 30000, 0), 16000);
+	assert_int_equal(fleet_backoff_ms(6, 30000, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(40, 30000, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(~0u, 30000, 0), 30000);
+	assert_int_equal(fleet_backoff_ms(3, 5000, 0), 4000);
+	assert_int_equal(fleet_backoff_ms(4, 5000, 0), 5000);
+	assert_int_equal(fleet_backoff_ms(~0u, 5000, 0), 5000);
 	/* the largest draw: a quarter off, rounded towards the full delay */
-	assert_int_equal(fleet_backoff_ms(1, UINT32_MAX), 751);
-	assert_int_equal(fleet_backoff_ms(3, UINT32_MAX), 3001);
-	assert_int_equal(fleet_backoff_ms(~0u, UINT32_MAX), 22501);
-	assert_int_equal(fleet_backoff_ms(2, 1u << 31), 1750);
+	assert_int_equal(fleet_backoff_ms(1, 30000, UINT32_MAX), 751);
+	assert_int_equal(fleet_backoff_ms(3, 30000, UINT32_MAX), 3001);
+	assert_int_equal(fleet_backoff_ms(~0u, 30000, UINT32_MAX), 22501);
+	assert_int_equal(fleet_backoff_ms(~0u, 5000, UINT32_MAX), 3751);
+	assert_int_equal(fleet_backoff_ms(2, 30000, 1u << 31), 1750);
 	for (unsigned n = 1; n < 12; n++)
 		for (uint64_t r = 0; r <= UINT32_MAX; r += 0x10000001u) {
-			uint32_t full = fleet_backoff_ms(n, 0), ms = fleet_backoff_ms(n, (uint32_t)r);
+			uint32_t full = fleet_backoff_ms(n, 30000, 0), ms = fleet_backoff_ms(n, 30000, (uint32_t)r);
 			assert_true(ms <= full && ms > full - full / 4);
 		}
 }
