@@ -694,9 +694,14 @@ static int client_next_line(struct client *cl, struct evbuffer *in, char **line,
 			evbuffer_drain(in, (size_t)eol.pos + 1);
 			return 2;
 		}
-		*line = evbuffer_readln(in, len, EVBUFFER_EOL_LF);
-		if (!*line)
+		/* Not evbuffer_readln: its line comes from libevent's allocator,
+		 * which is weir's blockpool, not malloc (blockpool_install). */
+		*len = (size_t)eol.pos;
+		if (!(*line = malloc(*len + 1)))
 			return -1;
+		evbuffer_remove(in, *line, *len);
+		(*line)[*len] = '\0';
+		evbuffer_drain(in, 1); /* the LF */
 		if (*len > CONTROL_MAX_LINE && !(*len == CONTROL_MAX_LINE + 1 && (*line)[*len - 1] == '\r')) {
 			free(*line);
 			return 2;

@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "weir/admission.h"
+#include "weir/blockpool.h"
 #include "weir/clock.h"
 #include "weir/connread.h"
 #include "weir/h2session.h"
@@ -496,14 +497,14 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 	struct h2conn *h = arg;
 	struct worker *w = h->w;
 	struct bufferevent *pair[2];
-	/* Not calloc: the parser's 2 KiB header array needs no zeroing
+	/* Not zeroed whole: the parser's 2 KiB header array needs no zeroing
 	 * (http1_parser_init sets everything the parser reads). */
-	struct h2front_stream *s = malloc(sizeof(*s));
+	struct h2front_stream *s = blockpool_alloc(sizeof(*s));
 
 	if (s)
 		memset(s, 0, offsetof(struct h2front_stream, parser));
 	if (!s || bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0) {
-		free(s);
+		blockpool_free(s);
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
 		return;
 	}
@@ -613,7 +614,7 @@ static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, v
 		bufferevent_free(s->pair);
 	if (s->trailers)
 		evbuffer_free(s->trailers);
-	free(s);
+	blockpool_free(s);
 }
 
 static const struct h2session_callbacks session_cbs = {

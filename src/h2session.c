@@ -30,6 +30,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "weir/blockpool.h"
+
 /* The HPACK table weir's encoder uses for responses. */
 #define DEFLATE_TABLE 4096
 /* Unread PING/SETTINGS ACKs nghttp2 keeps before it gives up. */
@@ -134,7 +136,7 @@ static void *mem_alloc(size_t size, void *ud)
 	uint8_t *p;
 
 	if (size > SIZE_MAX - MEM_HDR - s->mem_used || s->mem_used + size + MEM_HDR > limit ||
-	    !(p = malloc(size + MEM_HDR))) {
+	    !(p = blockpool_alloc(size + MEM_HDR))) {
 		s->mem_failed = true;
 		return NULL;
 	}
@@ -156,7 +158,7 @@ static void mem_free(void *ptr, void *ud)
 	p -= MEM_HDR;
 	memcpy(&size, p, sizeof(size));
 	s->mem_used -= size + MEM_HDR;
-	free(p);
+	blockpool_free(p);
 }
 
 static void *mem_calloc(size_t nmemb, size_t size, void *ud)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weir/blockpool.h"
 #include "weir/config.h"
 #include "weir/diag.h"
 #include "weir/runtime.h"
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
 	int test_only = 0;
 	int c;
 
+	blockpool_install(); /* before libevent allocates anything */
+
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":c:tVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -101,5 +104,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	tune_allocator();
-	return runtime_run(cfg); /* it owns cfg now */
+	int rc = runtime_run(cfg); /* it owns cfg now */
+	blockpool_thread_release();
+	return rc;
 }

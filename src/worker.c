@@ -15,6 +15,7 @@
 #include <event2/thread.h>
 
 #include "weir/accesslog.h"
+#include "weir/blockpool.h"
 #include "weir/clock.h"
 #include "weir/health.h"
 #include "weir/log.h"
@@ -296,6 +297,9 @@ static void *worker_main(void *arg)
 	worker_flush(w);
 	if (atomic_fetch_sub(&rt->workers_running, 1) == 1)
 		event_base_loopbreak(rt->base);
+	/* What this thread allocates from now on is freed by the main thread
+	 * (worker_dispose), into the main thread's cache. */
+	blockpool_thread_release();
 	return NULL;
 }
 
