@@ -1,12 +1,17 @@
 /* blockpool: small heap blocks kept per thread for reuse (see
  * include/weir/blockpool.h for why).
  *
- * Every block has a 16-byte header in front (it keeps max_align_t
- * alignment): its size class and its usable size. Class C holds blocks of
- * 64 << C bytes; a request is rounded up to its class, so a kept block fits
- * any later request of the class. A freed block of a class whose list is
- * not full goes onto the calling thread's list (its first bytes hold the
- * link); anything else goes back to malloc. */
+ * Blocks are malloc's own, without a header of ours: a freed block's size
+ * is malloc_usable_size(). Size classes follow glibc's chunk sizes, whose
+ * usable bytes are 24, 40, 56, ... (16 apart), up to 1016; above, classes
+ * are 256 bytes apart up to 4088. A request takes a block of the smallest
+ * class that holds it, allocated at exactly that class's size, so an object
+ * costs what malloc(size) would have cost (an idle connection's libevent
+ * objects do not grow); a freed block joins the largest class it holds. A
+ * freed block goes onto the calling thread's list of its class (its first
+ * bytes hold the link) while the thread keeps less than
+ * BLOCKPOOL_THREAD_BYTES; anything else goes back to malloc. Since blocks
+ * are plain malloc blocks, free() of one is harmless too. */
 #include "weir/blockpool.h"
 
 #include <stdint.h>
@@ -15,28 +20,26 @@
 
 #include <event2/event.h>
 
-#define NCLASS 7                     /* 64 B ... 4 KiB */
-#define CLASS_MIN 64
-#define BIG NCLASS                   /* the class of a block from malloc alone */
-
+#if defined(__GLIBC__)
+#include <malloc.h>
+#define KEEP_BLOCKS 1
+#else
+#define KEEP_BLOCKS 0                /* no malloc_usable_size to rely on */
+#endif
 #if defined(__SANITIZE_ADDRESS__)
+#undef KEEP_BLOCKS
 #define KEEP_BLOCKS 0                /* every free reaches ASan */
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
+#undef KEEP_BLOCKS
 #define KEEP_BLOCKS 0
 #endif
 #endif
-#ifndef KEEP_BLOCKS
-#define KEEP_BLOCKS 1
-#endif
 
-struct header {
-	uint32_t cls;
-	uint32_t unused;
-	size_t size;                     /* usable bytes after the header */
-};
-#define HDR 16
-_Static_assert(sizeof(struct header) <= HDR, "the header fits its 16 bytes");
+#define SMALL_CLASSES 63             /* 24, 40, ... 1016: 16 apart */
+#define SMALL_MAX 1016
+#define NCLASS (SMALL_CLASSES + 12)  /* then 1272, 1528, ... 4088: 256 apart */
+#define CLASS_MAX 4088
 
 struct kept {
 	struct kept *next;
@@ -44,38 +47,49 @@ struct kept {
 
 static _Thread_local struct {
 	struct kept *head[NCLASS];
-	unsigned n[NCLASS];
+	size_t bytes;                    /* kept, all classes */
 } cache;
 
-static uint32_t class_of(size_t size)
+static size_t class_size(unsigned c)
 {
-	uint32_t c = 0;
-	size_t cap = CLASS_MIN;
+	return c < SMALL_CLASSES ? 24 + 16 * (size_t)c : SMALL_MAX + 256 * (size_t)(c - SMALL_CLASSES + 1);
+}
 
-	while (c < NCLASS && cap < size) {
-		cap <<= 1;
-		c++;
-	}
-	return c;
+/* The smallest class that holds SIZE (<= CLASS_MAX). */
+static unsigned class_for_request(size_t size)
+{
+	if (size <= 24)
+		return 0;
+	if (size <= SMALL_MAX)
+		return (unsigned)((size - 24 + 15) / 16);
+	return SMALL_CLASSES - 1 + (unsigned)((size - SMALL_MAX + 255) / 256);
+}
+
+/* The largest class a block of USABLE bytes holds; NCLASS when it is too
+ * large to keep (a block several classes above the last one). */
+static unsigned class_for_block(size_t usable)
+{
+	if (usable < 24)
+		return NCLASS;
+	if (usable < SMALL_MAX + 256)
+		return usable >= SMALL_MAX ? SMALL_CLASSES - 1 : (unsigned)((usable - 24) / 16);
+	if (usable >= CLASS_MAX + 256)
+		return NCLASS;
+	return SMALL_CLASSES - 1 + (unsigned)((usable - SMALL_MAX) / 256);
 }
 
 void *blockpool_alloc(size_t size)
 {
-	uint32_t c = class_of(size);
-	struct header *h;
-
-	if (KEEP_BLOCKS && c < NCLASS && cache.head[c]) {
-		struct kept *k = cache.head[c];
+	if (!KEEP_BLOCKS || size > CLASS_MAX)
+		return malloc(size ? size : 1);
+	unsigned c = class_for_request(size);
+	struct kept *k = cache.head[c];
+	if (k) {
 		cache.head[c] = k->next;
-		cache.n[c]--;
+		cache.bytes -= class_size(c);
 		return k;
 	}
-	size_t usable = c < NCLASS ? (size_t)CLASS_MIN << c : size;
-	if (usable > SIZE_MAX - HDR || !(h = malloc(usable + HDR)))
-		return NULL;
-	h->cls = c;
-	h->size = usable;
-	return (char *)h + HDR;
+	return malloc(class_size(c));
 }
 
 void *blockpool_calloc(size_t nmemb, size_t size)
@@ -89,25 +103,21 @@ void *blockpool_calloc(size_t nmemb, size_t size)
 	return p;
 }
 
-static struct header *header_of(void *ptr)
-{
-	return (struct header *)(void *)((char *)ptr - HDR);
-}
-
 void blockpool_free(void *ptr)
 {
 	if (!ptr)
 		return;
-	struct header *h = header_of(ptr);
-	uint32_t c = h->cls;
-	if (KEEP_BLOCKS && c < NCLASS && cache.n[c] < BLOCKPOOL_CLASS_BYTES / ((size_t)CLASS_MIN << c)) {
+#if KEEP_BLOCKS
+	unsigned c = class_for_block(malloc_usable_size(ptr));
+	if (c < NCLASS && cache.bytes + class_size(c) <= BLOCKPOOL_THREAD_BYTES) {
 		struct kept *k = ptr;
 		k->next = cache.head[c];
 		cache.head[c] = k;
-		cache.n[c]++;
+		cache.bytes += class_size(c);
 		return;
 	}
-	free(h);
+#endif
+	free(ptr);
 }
 
 void *blockpool_realloc(void *ptr, size_t size)
@@ -118,7 +128,8 @@ void *blockpool_realloc(void *ptr, size_t size)
 		blockpool_free(ptr);
 		return NULL;
 	}
-	size_t old = header_of(ptr)->size;
+#if KEEP_BLOCKS
+	size_t old = malloc_usable_size(ptr);
 	if (size <= old)
 		return ptr;
 	void *q = blockpool_alloc(size);
@@ -127,18 +138,21 @@ void *blockpool_realloc(void *ptr, size_t size)
 	memcpy(q, ptr, old);
 	blockpool_free(ptr);
 	return q;
+#else
+	return realloc(ptr, size);
+#endif
 }
 
 void blockpool_thread_release(void)
 {
-	for (int c = 0; c < NCLASS; c++) {
+	for (unsigned c = 0; c < NCLASS; c++) {
 		while (cache.head[c]) {
 			struct kept *k = cache.head[c];
 			cache.head[c] = k->next;
-			free(header_of(k));
+			free(k);
 		}
-		cache.n[c] = 0;
 	}
+	cache.bytes = 0;
 }
 
 void blockpool_install(void)

@@ -6,27 +6,29 @@
  * queue. Hundreds of streams are in flight at once, so glibc's per-thread
  * cache (7 blocks per size) overflows and most of them take malloc's slow
  * path: about a fifth of a 3-byte stream's instructions (callgrind). The
- * pool keeps freed blocks of each size class (64 B to 4 KiB), up to
- * BLOCKPOOL_CLASS_BYTES of each per thread, and hands them out again;
- * larger blocks go to malloc.
+ * pool keeps freed blocks of up to 4 KiB in size classes, up to
+ * BLOCKPOOL_THREAD_BYTES per thread, and hands them out again; larger
+ * blocks go to malloc. The classes are glibc's own chunk sizes, so an
+ * object costs no more memory than malloc would give it.
  *
  * It serves libevent (blockpool_install, before any other libevent call)
  * and nghttp2's sessions. A block may be freed by another thread than the
  * one that allocated it: it then joins that thread's cache. With
- * AddressSanitizer the pool passes everything to malloc, so that a freed
- * block stays poisoned and a use after free is still found. */
+ * AddressSanitizer (and without glibc) the pool passes everything to
+ * malloc, so that a freed block stays poisoned and a use after free is
+ * still found. */
 #ifndef WEIR_BLOCKPOOL_H
 #define WEIR_BLOCKPOOL_H
 
 #include <stddef.h>
 
-/* Bytes kept per size class and thread (7 classes: at most 14 MiB per
- * thread). Enough for a burst of 500 streams in flight on a worker, whose
- * blocks come back as a burst too: with fewer kept, most of the next
- * burst's blocks come from malloc again. weir keeps up to 64 MiB of freed
- * heap in glibc anyway (main.c, M_TRIM_THRESHOLD), so what the pool keeps
- * is memory the process would hold either way. */
-#define BLOCKPOOL_CLASS_BYTES (2u << 20)
+/* Bytes kept per thread, all sizes together. Enough for a burst of 500
+ * streams in flight on a worker, whose blocks come back as a burst too:
+ * with much less kept, most of the next burst's blocks come from malloc
+ * again. weir keeps up to 64 MiB of freed heap in glibc anyway (main.c,
+ * M_TRIM_THRESHOLD), so what the pool keeps is memory the process would
+ * hold either way. */
+#define BLOCKPOOL_THREAD_BYTES (16u << 20)
 
 void *blockpool_alloc(size_t size);
 void *blockpool_calloc(size_t nmemb, size_t size);

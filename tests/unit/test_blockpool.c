@@ -43,9 +43,9 @@ static void test_sizes(void **state)
 static void test_reuse(void **state)
 {
 	(void)state;
-	void *a = blockpool_alloc(100); /* the 128-byte class */
+	void *a = blockpool_alloc(100); /* the class of 89..104 bytes */
 	blockpool_free(a);
-	void *b = blockpool_alloc(120);
+	void *b = blockpool_alloc(90);
 	if (KEEPS)
 		assert_ptr_equal(a, b);
 	void *c = blockpool_alloc(100);
@@ -58,15 +58,15 @@ static void test_reuse(void **state)
 	blockpool_thread_release();
 }
 
-/* At most BLOCKPOOL_CLASS_BYTES of a class are kept; the rest goes to
- * malloc, and everything is still usable afterwards. */
+/* At most BLOCKPOOL_THREAD_BYTES are kept; the rest goes to malloc, and
+ * everything is still usable afterwards. */
 static void test_keep_bound(void **state)
 {
 	(void)state;
-	enum { N = BLOCKPOOL_CLASS_BYTES / 4096 + 50 };
+	enum { N = BLOCKPOOL_THREAD_BYTES / 4088 + 50 };
 	static void *p[N];
 	for (int i = 0; i < N; i++)
-		assert_non_null(p[i] = blockpool_alloc(3000)); /* the 4 KiB class */
+		assert_non_null(p[i] = blockpool_alloc(3900)); /* the last class, 4088 */
 	for (int i = 0; i < N; i++)
 		blockpool_free(p[i]);
 	/* the last 50 went to malloc: the next N take the kept ones first */
@@ -101,7 +101,7 @@ static void test_resize(void **state)
 	unsigned char *p = blockpool_realloc(NULL, 10);
 	assert_non_null(p);
 	memcpy(p, "0123456789", 10);
-	assert_ptr_equal(blockpool_realloc(p, 64), p); /* its class holds 64 */
+	assert_ptr_equal(blockpool_realloc(p, 24), p); /* its block holds 24 */
 	unsigned char *q = blockpool_realloc(p, 3000);
 	assert_memory_equal(q, "0123456789", 10);
 	memset(q + 10, 'x', 2990);
@@ -131,10 +131,26 @@ static void test_other_thread(void **state)
 	assert_non_null(p);
 	memset(p, 1, 500);
 	blockpool_free(p);
-	void *q = blockpool_alloc(400);
+	void *q = blockpool_alloc(490);
 	if (KEEPS)
 		assert_ptr_equal(p, q);
 	blockpool_free(q);
+	blockpool_thread_release();
+}
+
+/* Pool blocks are malloc's: free() takes one, and the pool takes a block
+ * from malloc. */
+static void test_plain_malloc(void **state)
+{
+	(void)state;
+	free(blockpool_alloc(100));
+	free(blockpool_alloc(5000));
+	void *m = malloc(100);
+	blockpool_free(m);
+	void *n = blockpool_alloc(100);
+	if (KEEPS)
+		assert_ptr_equal(m, n);
+	blockpool_free(n);
 	blockpool_thread_release();
 }
 
@@ -171,6 +187,7 @@ int main(void)
 		cmocka_unit_test(test_zeroed),
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_other_thread),
+		cmocka_unit_test(test_plain_malloc),
 		cmocka_unit_test(test_libevent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
