@@ -79,8 +79,7 @@
 #define FLEET_WATCH_BOUND_MAX_MS 5000  /* ... the ttl, within these */
 #define FLEET_WATCHDOG_TICK_MS 250     /* how often the watch's liveness is judged */
 
-/* The views a member publishes of each pool. */
-enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
+/* The views a member publishes of each pool (enum fleet_view). */
 static const char *const view_names[FLEET_VIEWS] = { "window", "run", "total" };
 
 /* ---- records ------------------------------------------------------------------------ */
@@ -359,14 +358,6 @@ struct member {
 	int64_t seen_wall_ms;          /* when its key last changed, as seen here */
 };
 
-/* A member's published measurements, as decoded here. */
-struct metrics {
-	char node[CLUSTER_NAME_MAX + 1];
-	int64_t revision;              /* the weights revision its run is of */
-	bool valid;                    /* the last record was well-formed */
-	struct stats_view v[POOL_COUNT][FLEET_VIEWS];
-};
-
 /* A proposal on its way to etcd. */
 struct op {
 	struct fleet *f;
@@ -416,13 +407,15 @@ struct fleet {
 	struct stats_view pub[FLEET_VIEWS][POOL_COUNT];   /* this member's, to publish */
 	struct stats_view shown[2][POOL_COUNT];           /* merged window and total for the status */
 	uint64_t pub_requests;         /* requests in the last publication's totals */
+	int64_t pub_rev;               /* the weights revision of the last publication */
 	uint64_t pub_at_ms;
-	struct metrics *metrics;       /* the members' publications (FLEET_MEMBERS_MAX) */
+	struct fleet_metrics *metrics;       /* the members' publications (FLEET_MEMBERS_MAX) */
 	size_t nmetrics;
-	struct metrics *scratch;       /* a record decoded here before it replaces its member's */
+	struct fleet_metrics *scratch;       /* a record decoded here before it replaces its member's */
 	uint64_t merged_gen;           /* bumped when any publication changes */
 	bool rollback_pending;         /* a rollback waits for etcd */
 	struct fleet_weights pending;  /* ... this one */
+	bool publish_due;              /* publish again as soon as the put in flight is done */
 	struct event *rewrite;         /* CONNECTED: the waiting rollback's next write */
 	unsigned rewrite_failures;     /* writes of it failed in a row while connected */
 	uint64_t op_seq;
@@ -442,6 +435,7 @@ static void apply_leader_kv(struct fleet *f, const struct etcd_kv *kv);
 static void seed(struct fleet *f);
 static void metrics_drop(struct fleet *f, const char *node);
 static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv);
+static void publish(struct fleet *f, bool force);
 
 /* ---- operations ---------------------------------------------------------------------- */
 
@@ -777,11 +771,16 @@ static void apply_weights_kv(struct fleet *f, const struct etcd_kv *kv)
 	                                  .node = w.node };
 	canary_apply_fleet(f->canary, &ch);
 	f->applied_rev = kv->mod_revision;
-	f->merged_gen++; /* the runs of this revision only, from now on */
+	f->merged_gen++; /* the windows and runs of this revision only, from now on */
 	member_write(f);
 	ops_applied(f);
 	if (!rollback_holding(f))
 		persist_pending(f, false); /* every rollback of this member committed and applied */
+	/* This member's window and run restarted with the change: publish them
+	 * now under the new revision, so that the leader's merge (which takes
+	 * only records of the revision it judges) fills within a round trip,
+	 * not at the next tick (up to 5 s for an idle member). */
+	publish(f, true);
 }
 
 static bool has_prefix(const struct etcd_kv *kv, const char *prefix, size_t n)
@@ -1013,7 +1012,7 @@ static int view_decode(const json_t *o, struct stats_view *v, char *err, size_t 
 	return 0;
 }
 
-static int metrics_decode(const char *value, size_t len, struct metrics *m, char *err, size_t errlen)
+static int metrics_decode(const char *value, size_t len, struct fleet_metrics *m, char *err, size_t errlen)
 {
 	json_t *o = load_object(value, len, err, errlen);
 	char node[CLUSTER_NAME_MAX + 1];
@@ -1053,7 +1052,7 @@ out:
 	return rc;
 }
 
-static void metrics_dispose(struct metrics *m)
+static void metrics_dispose(struct fleet_metrics *m)
 {
 	for (int p = 0; p < POOL_COUNT; p++)
 		for (int k = 0; k < FLEET_VIEWS; k++)
@@ -1061,7 +1060,7 @@ static void metrics_dispose(struct metrics *m)
 }
 
 /* M with empty views (histograms allocated). Returns 0, or -1 (out of memory). */
-static int metrics_init(struct metrics *m, const char *node)
+static int metrics_init(struct fleet_metrics *m, const char *node)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->node, sizeof(m->node), "%s", node);
@@ -1074,14 +1073,14 @@ static int metrics_init(struct metrics *m, const char *node)
 	return 0;
 }
 
-static struct metrics *metrics_find(struct fleet *f, const char *node, bool add)
+static struct fleet_metrics *metrics_find(struct fleet *f, const char *node, bool add)
 {
 	for (size_t i = 0; i < f->nmetrics; i++)
 		if (strcmp(f->metrics[i].node, node) == 0)
 			return &f->metrics[i];
 	if (!add || f->nmetrics == FLEET_MEMBERS_MAX)
 		return NULL;
-	struct metrics *m = &f->metrics[f->nmetrics];
+	struct fleet_metrics *m = &f->metrics[f->nmetrics];
 	if (metrics_init(m, node) < 0)
 		return NULL;
 	f->nmetrics++;
@@ -1102,7 +1101,7 @@ static int scratch_new(struct fleet *f, const char *node)
 /* NODE's publication leaves the merge (its key went, or the member did). */
 static void metrics_drop(struct fleet *f, const char *node)
 {
-	struct metrics *m = metrics_find(f, node, false);
+	struct fleet_metrics *m = metrics_find(f, node, false);
 
 	if (m) {
 		metrics_dispose(m);
@@ -1127,7 +1126,7 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 	/* Decoded into the scratch record first: a record that is not valid,
 	 * has no lease (it would never leave), or is not of a live member
 	 * costs no entry; a valid one swaps its views with its member's. */
-	struct metrics *m = metrics_find(f, node, false);
+	struct fleet_metrics *m = metrics_find(f, node, false);
 	int rc = -1;
 	if (!kv->lease)
 		snprintf(why, sizeof(why), "no lease: it would outlive its member");
@@ -1167,18 +1166,16 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 	}
 }
 
-/* The sum of view K of every member with a valid record (with SAME_RUN,
- * only those whose run is of the weights applied here) into OUT. */
-static void merge(const struct fleet *f, enum fleet_view k, bool same_run, struct stats_view out[POOL_COUNT])
+void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int64_t only_rev,
+                 struct stats_view *out)
 {
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_view *o = &out[p];
 		hdr_reset(o->latency_us);
 		o->requests = o->errors = o->latency_sum_us = o->abandoned = o->overridden = 0;
-		for (size_t i = 0; i < f->nmetrics; i++) {
-			const struct metrics *m = &f->metrics[i];
-			const struct stats_view *v = &m->v[p][k];
-			if (!m->valid || (same_run && m->revision != f->applied_rev))
+		for (size_t i = 0; i < n; i++) {
+			const struct stats_view *v = &m[i].v[p][k];
+			if (!m[i].valid || (only_rev >= 0 && m[i].revision != only_rev))
 				continue;
 			if (v->requests > UINT64_MAX - o->requests || v->latency_sum_us > UINT64_MAX - o->latency_sum_us ||
 			    v->abandoned > UINT64_MAX - o->abandoned || v->overridden > UINT64_MAX - o->overridden)
@@ -1202,23 +1199,31 @@ static void published(void *arg, const struct etcd_reply *r, const char *err)
 		log_warn("fleet %s: measurements not published: %s", f->name, err);
 	else
 		put_committed(f, r);
+	if (f->publish_due)
+		publish(f, true); /* a change was applied while this put was on its way */
 }
 
-/* Every FLEET_PUBLISH_MS: this member's views under metrics/<node>, with
- * its lease (gone with it). */
-static void publish_cb(evutil_socket_t fd, short what, void *arg)
+/* This member's views under metrics/<node>, with its lease (gone with it):
+ * when new requests came in, the weights revision changed since the last
+ * one, or the last one is FLEET_PUBLISH_IDLE_MS old; with FORCE (a new
+ * weights revision applied) at once. One put at a time: a forced one
+ * waits for the put in flight. */
+static void publish(struct fleet *f, bool force)
 {
-	struct fleet *f = arg;
 	uint64_t now = clock_now_ms(), requests = 0;
-	(void)fd;
-	(void)what;
 
-	if (f->phase != FLEET_CONNECTED || f->publish_call || !f->lease)
+	if (f->phase != FLEET_CONNECTED || !f->lease)
+		return; /* connected again, the timer publishes */
+	if (f->publish_call) {
+		f->publish_due |= force;
 		return;
+	}
+	f->publish_due = false;
 	canary_take_views(f->canary, f->pub[FLEET_WINDOW], f->pub[FLEET_RUN], f->pub[FLEET_TOTAL]);
 	for (int p = 0; p < POOL_COUNT; p++)
 		requests += f->pub[FLEET_TOTAL][p].requests;
-	if (requests == f->pub_requests && now - f->pub_at_ms < FLEET_PUBLISH_IDLE_MS)
+	if (!force && requests == f->pub_requests && f->applied_rev == f->pub_rev &&
+	    now - f->pub_at_ms < FLEET_PUBLISH_IDLE_MS)
 		return;
 	char *value = metrics_encode(f);
 	char *body = value ? etcd_body_put(f->metrics_key, strlen(f->metrics_key), value, strlen(value), f->lease)
@@ -1227,8 +1232,17 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
 	f->publish_call = body ? etcd_call(f->etcd, ETCD_PUT, body, published, f) : NULL;
 	if (f->publish_call) {
 		f->pub_requests = requests;
+		f->pub_rev = f->applied_rev;
 		f->pub_at_ms = now;
 	}
+}
+
+/* Every FLEET_PUBLISH_MS. */
+static void publish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	publish(arg, false);
 }
 
 /* ---- etcd unreachable -------------------------------------------------------------------- */
@@ -1616,7 +1630,10 @@ static int merged(void *ctx, bool run, struct stats_view *out, uint64_t *gen)
 		return -1;
 	if (*gen == f->merged_gen)
 		return 0;
-	merge(f, run ? FLEET_RUN : FLEET_WINDOW, run, out);
+	/* Window and run alike: only members that measured under the weights
+	 * judged here (a member that has not applied the latest change yet
+	 * would mix the previous weights' traffic into the judgement). */
+	fleet_merge(f->metrics, f->nmetrics, run ? FLEET_RUN : FLEET_WINDOW, f->applied_rev, out);
 	*gen = f->merged_gen;
 	return 1;
 }
@@ -1724,8 +1741,8 @@ bool fleet_merged_pools(struct fleet *f, const struct stats_view **window, const
 		valid += f->metrics[i].valid;
 	if (!valid)
 		return false;
-	merge(f, FLEET_WINDOW, false, f->shown[0]);
-	merge(f, FLEET_TOTAL, false, f->shown[1]);
+	fleet_merge(f->metrics, f->nmetrics, FLEET_WINDOW, FLEET_ANY_REVISION, f->shown[0]);
+	fleet_merge(f->metrics, f->nmetrics, FLEET_TOTAL, FLEET_ANY_REVISION, f->shown[1]);
 	*window = f->shown[0];
 	*total = f->shown[1];
 	return true;

@@ -26,6 +26,7 @@
 
 #include "weir/config-t.h"
 #include "weir/control.h"
+#include "weir/stats.h"
 #include "weir/textbuf.h"
 #include "weir/weights.h"
 
@@ -67,6 +68,35 @@ int fleet_member_decode(const char *value, size_t len, struct fleet_member_recor
  * instant. For a rollback whose write failed while connected, and for
  * joining again after etcd could not be reached. Pure. */
 uint32_t fleet_backoff_ms(unsigned failures, uint32_t max_ms, uint32_t rnd);
+
+/* ---- measurements (pure) -------------------------------------------------------------- */
+
+/* The views a member publishes of each pool (metrics/<node>): its guard's
+ * window, its run since it applied the weights of its record's revision,
+ * and everything since it started. */
+enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
+
+/* A member's measurements as decoded from its record. */
+struct fleet_metrics {
+	char node[CLUSTER_NAME_MAX + 1];
+	int64_t revision;              /* the weights revision it had applied when it measured */
+	bool valid;                    /* the last record was well-formed */
+	struct stats_view v[POOL_COUNT][FLEET_VIEWS];
+};
+
+/* FLEET_ANY_REVISION as ONLY_REV: every valid record counts. */
+#define FLEET_ANY_REVISION (-1)
+
+/* The sum of view K of the N records M into OUT[0 .. POOL_COUNT) (views
+ * from stats_run_view_init; reset first): histograms added bucket by
+ * bucket, counts added. Only valid records count, and with ONLY_REV >= 0
+ * only those measured under weights revision ONLY_REV: the member that
+ * judges passes the revision it judges, so that a member that has not
+ * applied a change yet (its window and run are of the previous weights)
+ * stays out of the judgement rather than mixing old and new traffic. A
+ * record whose counts would wrap the sum is left out. Pure. */
+void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int64_t only_rev,
+                 struct stats_view *out);
 
 /* ---- watch liveness (pure: the caller passes the clock) ---------------------------- */
 
@@ -141,9 +171,9 @@ int fleet_format_show(const struct fleet *f, struct textbuf *o);
 /* The /stats.json "fleet" object, without the merged pools. */
 int fleet_format_json(const struct fleet *f, struct textbuf *o);
 /* The fleet's merged window and since-start views per pool (every member
- * whose last measurement record was valid and whose lease lives), valid
- * until the next call; false when no member published any yet. */
-struct stats_view;
+ * whose last measurement record was valid and whose lease lives, whatever
+ * weights it measured under), valid until the next call; false when no
+ * member published any yet. */
 bool fleet_merged_pools(struct fleet *f, const struct stats_view **window, const struct stats_view **total);
 
 #endif

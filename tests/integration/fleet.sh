@@ -24,6 +24,8 @@
 #     it: it rejoins with the fleet's weights;
 #   - kill -9 the leader: another one leads, and judges: a failing canary
 #     is rolled back on every member, decided by the new leader;
+#   - members publish their measurements at once after a change (a member
+#     behind a relay);
 #   - 2 of 3 etcd members stopped: the members keep serving, set weight is
 #     refused, rollback acts here at once; etcd back: every member
 #     converges to the rollback within 10 s.
@@ -540,6 +542,75 @@ assert_contains "member 3 says it left" "left the fleet (lease revoked)" "$(<"$(
 start_member 3
 wait_for "member 3 back" 15 connected 3
 wait_for "member 3 at the fleet's 15" 5 canary_is 3 15.0
+
+# ---- a member behind a relay; measurements follow a change at once ----------------------------------------
+# Member 4 reaches etcd only through a TCP relay: stopping the relay cuts it
+# off (its connections close, nothing else changes), starting it again
+# reconnects it.
+FWD=$(free_port)
+t_cut=$(now_ms)
+relay() {
+	start_bg relay "$WEIR_PYTHON" -S -c '
+import socket, sys, threading
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(64)
+while True:
+    c = l.accept()[0]
+    try:
+        u = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=5)
+    except OSError:
+        c.close()
+        continue
+    u.settimeout(None)
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+' "$FWD" "${EC[2]}"
+	wait_port "$FWD" 10 "$BG_PID"
+}
+cut_off() { local rc=0; stop_bg relay || rc=$?; [[ $rc == 0 || $rc == 143 ]] || fail "relay: exit status $rc"; }
+relay
+conf 4 "\"http://127.0.0.1:$FWD\""
+start_member 4
+wait_for "member 4 connected through the relay" 10 connected 4
+wait_for "member 4 at the fleet's 15" 5 canary_is 4 15.0
+base=$(weights_rev)
+wait_for "member 4 applied revision $base" 5 applied_is 4 "$base"
+
+# Measurements follow a change at once (RISK 9): right after a set weight,
+# with no traffic, every member's metrics record is of the new revision
+# (before, an idle member republished only every 5 s).
+metrics_revs() {
+	ectl get --prefix /weir/shop/metrics/ --print-value-only |
+		"$WEIR_PYTHON" -S -c 'import json, sys; print(" ".join(sorted(set(str(json.loads(l)["revision"]) for l in sys.stdin if l.strip()))))'
+}
+metrics_of() { [[ $(metrics_revs) == "$1" ]] && [[ $(ectl get --prefix /weir/shop/metrics/ --keys-only | grep -c .) == 4 ]]; }
+ctl 1 set weight canary 16 >/dev/null
+rev16=$(weights_rev)
+wait_for "all four members publish measurements of revision $rev16 within 1 s of the change" 1 metrics_of "$rev16"
+ctl 1 set weight canary 15 >/dev/null
+wait_for "member 4 at 15 again" 5 canary_is 4 15.0
+base=$(weights_rev)
+wait_for "member 4 applied revision $base" 5 applied_is 4 "$base"
+
+stop_bg weir4
+cut_off
+note "the relayed member's section took $(($(now_ms) - t_cut)) ms"
 
 # ---- 2 of 3 etcd members stopped -------------------------------------------------------------------------
 # etcd ends with 143 on SIGTERM: its status is not the test's business
