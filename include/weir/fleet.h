@@ -61,6 +61,18 @@ struct fleet_member_record {
 char *fleet_member_encode(const struct fleet_member_record *m);
 int fleet_member_decode(const char *value, size_t len, struct fleet_member_record *m, char *err, size_t errlen);
 
+/* A rollback decided here that waited for etcd (cut off, or etcd refused
+ * it) is about to be written over the fleet's record CUR, committed at
+ * revision CUR_REV (CUR NULL: no readable record). DECIDED_ON is the
+ * weights revision this member had applied when it decided (0: unknown,
+ * as after a state file of an older weir). True when the rollback must be
+ * dropped instead: an operator ("control") decided CUR after the rollback's
+ * base, knowing the fleet as it was then, and a rollback only wins over
+ * OLDER committed weights. A newer record of the guard or the rollout (of
+ * any member) does not cancel it: a rollback wins over automatic advances;
+ * nor does any record when the base is unknown (as before). Pure. */
+bool fleet_rollback_outdated(int64_t decided_on, const struct fleet_weights *cur, int64_t cur_rev);
+
 /* How long to wait before the next try after FAILURES failures in a row
  * (1 for the first): 1 s doubling with each one up to MAX_MS, less up to a
  * quarter of it drawn from RND (32 uniform bits; 0 gives the whole delay),

@@ -1,7 +1,7 @@
 /* Unit tests for fleet.c's records: the weight record and the member
  * record each way, and every shape a corrupt record in etcd could take
- * refused whole (the member then keeps its weights); which measurements the
- * judge merges. */
+ * refused whole (the member then keeps its weights); when a rollback that
+ * waited for etcd is dropped; which measurements the judge merges. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -245,6 +245,44 @@ static void test_watchdog_not_created(void **state)
 	assert_int_equal(late, 1);
 }
 
+/* RISK 8: a rollback that waited for etcd is dropped only for an
+ * operator's record committed after the revision it was decided on. */
+static void test_rollback_outdated(void **state)
+{
+	struct fleet_weights op = { .canary = 10000, .action = "promote", .actor = WEIGHTS_ACTOR_CONTROL,
+	                            .node = "weir-b", .op = "weir-b/1/2" };
+	struct fleet_weights set = { .canary = 1000, .action = "set_weight", .actor = WEIGHTS_ACTOR_CONTROL,
+	                             .node = "weir-b", .op = "weir-b/1/1" };
+	struct fleet_weights adv = { .canary = 5000, .action = "advance", .actor = WEIGHTS_ACTOR_ROLLOUT,
+	                             .node = "weir-c", .op = "weir-c/1/1" };
+	struct fleet_weights alert = { .canary = 2500, .action = "set_weight", .actor = WEIGHTS_ACTOR_GUARD,
+	                               .node = "weir-c", .op = "weir-c/1/2" };
+	struct fleet_weights first = { .canary = 500, .action = "set_weight", .actor = WEIGHTS_ACTOR_CONFIG,
+	                               .node = "weir-c", .op = "weir-c/1/3" };
+	struct fleet_weights orb = { .canary = 0, .action = "rollback", .actor = WEIGHTS_ACTOR_CONTROL,
+	                             .node = "weir-b", .op = "weir-b/1/3" };
+	(void)state;
+
+	/* the operator decided after the base: the rollback goes */
+	assert_true(fleet_rollback_outdated(40, &op, 52));
+	assert_true(fleet_rollback_outdated(40, &set, 41));
+	/* the operator's record is the one the rollback was decided on, or older */
+	assert_false(fleet_rollback_outdated(40, &set, 40));
+	assert_false(fleet_rollback_outdated(40, &set, 12));
+	/* newer, but automatic (another member's guard or rollout), or the
+	 * fleet's first weights again: a rollback wins over those */
+	assert_false(fleet_rollback_outdated(40, &adv, 52));
+	assert_false(fleet_rollback_outdated(40, &alert, 52));
+	assert_false(fleet_rollback_outdated(40, &first, 52));
+	/* an operator's rollback agrees with it: written (or found there) as before */
+	assert_false(fleet_rollback_outdated(40, &orb, 52));
+	/* base unknown (a state file of an older weir): the rollback wins, as before */
+	assert_false(fleet_rollback_outdated(0, &op, 52));
+	assert_false(fleet_rollback_outdated(-1, &op, 52));
+	/* no readable record in etcd */
+	assert_false(fleet_rollback_outdated(40, NULL, 52));
+}
+
 /* One member's record: REQUESTS canary requests at LAT_US each in every
  * view, ERRORS of them errors, measured under weights revision REV. */
 static void metrics_fill(struct fleet_metrics *m, const char *node, int64_t rev, uint64_t requests,
@@ -323,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_watch_bound),
 		cmocka_unit_test(test_watchdog_silent),
 		cmocka_unit_test(test_watchdog_not_created),
+		cmocka_unit_test(test_rollback_outdated),
 		cmocka_unit_test(test_merge_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
