@@ -61,6 +61,7 @@ struct canary {
 	uint64_t merged_gen;             /* of the merged run views in c->run */
 	bool run_merged;                 /* c->run holds the fleet's run, not this member's */
 	bool fleet_pending;              /* a rollback waits to be written to the fleet */
+	int64_t fleet_pending_base;      /* ... decided on this weights revision (0: unknown) */
 };
 
 /* ---- persistence ------------------------------------------------------------------ */
@@ -70,7 +71,8 @@ static struct weights_record record_of(const struct canary *c, const struct guar
 {
 	return (struct weights_record){ .guard_state = guard_state_name(g->state),
 	                                .rollout_step = c->has_rollout ? (int)c->rollout.cur : -1,
-	                                .fleet_rollback_pending = c->fleet_pending };
+	                                .fleet_rollback_pending = c->fleet_pending,
+	                                .fleet_rollback_base = c->fleet_pending ? c->fleet_pending_base : 0 };
 }
 
 static int save_state(struct canary *c, const struct guard *g, char *err, size_t errlen)
@@ -659,17 +661,29 @@ uint32_t canary_weight(const struct canary *c)
 	return current_weight(c);
 }
 
-int canary_set_fleet_pending(struct canary *c, bool pending, char *err, size_t errlen)
+int canary_set_fleet_pending(struct canary *c, bool pending, int64_t base, char *err, size_t errlen)
 {
-	if (c->fleet_pending == pending)
+	if (!pending)
+		base = 0;
+	if (c->fleet_pending == pending && c->fleet_pending_base == base)
 		return 0;
 	c->fleet_pending = pending;
+	c->fleet_pending_base = base;
 	return save_state(c, &c->guard, err, errlen);
 }
 
-bool canary_fleet_pending(const struct canary *c)
+bool canary_fleet_pending(const struct canary *c, int64_t *base)
 {
+	*base = c->fleet_pending ? c->fleet_pending_base : 0;
 	return c->fleet_pending;
+}
+
+void canary_note_fleet(struct canary *c, enum weights_actor actor, const char *action, const char *reason)
+{
+	char err[512];
+
+	if (weights_note_node(c->weights, actor, action, reason, c->node, err, sizeof(err)) < 0)
+		log_error("%s", err);
 }
 
 bool canary_rolled_back(const struct canary *c)
@@ -824,6 +838,7 @@ struct canary *canary_new(struct event_base *base, const struct weir_config *cfg
 	if (loaded)
 		restore_state(c, &st, now);
 	c->fleet_pending = loaded && st.fleet_rollback_pending && cfg->cluster.present;
+	c->fleet_pending_base = c->fleet_pending ? st.fleet_rollback_base : 0; /* 0: an older weir's file */
 	rollout_history_init(&c->history, current_weight(c), now);
 	struct weights_record rec = record_of(c, &c->guard);
 	if (weights_start(weights, &rec, err, errlen) < 0)

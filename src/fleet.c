@@ -23,8 +23,11 @@
  * brought the committed revision back and this member applied it, or ERR
  * after FLEET_OP_TIMEOUT_MS. A rollback (operator, guard, health) is
  * applied here at once, then written the same way; when the comparison
- * fails it is tried again on the newer revision (a rollback always wins),
- * and while etcd is unreachable it waits and is written once etcd is back.
+ * fails it is tried again on the newer revision (a rollback wins over
+ * older weights and over automatic decisions), and while etcd is
+ * unreachable it waits and is written once etcd is back, unless an
+ * operator changed the weights after the revision it was decided on
+ * (fleet_rollback_outdated: the operator knew more than its evidence).
  * While a rollback waits or is being written, the member applies no other
  * weight: its rollback is about to supersede it. Each proposal carries an
  * operation id, so a transaction retried after a lost reply recognises
@@ -79,8 +82,7 @@
 #define FLEET_WATCH_BOUND_MAX_MS 5000  /* ... the ttl, within these */
 #define FLEET_WATCHDOG_TICK_MS 250     /* how often the watch's liveness is judged */
 
-/* The views a member publishes of each pool. */
-enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
+/* The views a member publishes of each pool (enum fleet_view). */
 static const char *const view_names[FLEET_VIEWS] = { "window", "run", "total" };
 
 /* ---- records ------------------------------------------------------------------------ */
@@ -359,14 +361,6 @@ struct member {
 	int64_t seen_wall_ms;          /* when its key last changed, as seen here */
 };
 
-/* A member's published measurements, as decoded here. */
-struct metrics {
-	char node[CLUSTER_NAME_MAX + 1];
-	int64_t revision;              /* the weights revision its run is of */
-	bool valid;                    /* the last record was well-formed */
-	struct stats_view v[POOL_COUNT][FLEET_VIEWS];
-};
-
 /* A proposal on its way to etcd. */
 struct op {
 	struct fleet *f;
@@ -375,6 +369,10 @@ struct op {
 	int64_t base;                  /* the weights' mod_revision it is based on */
 	int64_t committed;             /* the revision etcd committed it at; 0: not yet */
 	bool fenced;                   /* the leader's: commits only while the leader key has our lease */
+	int64_t decided_on;            /* a rollback: the weights revision applied here when it was
+	                                  decided (0: unknown) */
+	bool waited;                   /* a rollback that waited for etcd, written now: an operator's
+	                                  newer record cancels it (fleet_rollback_outdated) */
 	struct etcd_call *call;
 	struct event *deadline;
 	int tries;
@@ -416,13 +414,18 @@ struct fleet {
 	struct stats_view pub[FLEET_VIEWS][POOL_COUNT];   /* this member's, to publish */
 	struct stats_view shown[2][POOL_COUNT];           /* merged window and total for the status */
 	uint64_t pub_requests;         /* requests in the last publication's totals */
+	int64_t pub_rev;               /* the weights revision of the last publication */
 	uint64_t pub_at_ms;
-	struct metrics *metrics;       /* the members' publications (FLEET_MEMBERS_MAX) */
+	struct fleet_metrics *metrics;       /* the members' publications (FLEET_MEMBERS_MAX) */
 	size_t nmetrics;
-	struct metrics *scratch;       /* a record decoded here before it replaces its member's */
+	struct fleet_metrics *scratch;       /* a record decoded here before it replaces its member's */
 	uint64_t merged_gen;           /* bumped when any publication changes */
 	bool rollback_pending;         /* a rollback waits for etcd */
 	struct fleet_weights pending;  /* ... this one */
+	int64_t pending_on;            /* ... decided on this weights revision (0: unknown) */
+	struct fleet_weights held;     /* the newest record not applied because a rollback waits */
+	int64_t held_rev;              /* ... its revision; 0: none */
+	bool publish_due;              /* publish again as soon as the put in flight is done */
 	struct event *rewrite;         /* CONNECTED: the waiting rollback's next write */
 	unsigned rewrite_failures;     /* writes of it failed in a row while connected */
 	uint64_t op_seq;
@@ -442,6 +445,10 @@ static void apply_leader_kv(struct fleet *f, const struct etcd_kv *kv);
 static void seed(struct fleet *f);
 static void metrics_drop(struct fleet *f, const char *node);
 static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv);
+static void publish(struct fleet *f, bool force);
+static void apply_record(struct fleet *f, const struct fleet_weights *w, int64_t rev);
+static void rollback_dropped(struct fleet *f, const struct fleet_weights *rb, int64_t on,
+                             const struct fleet_weights *w, int64_t rev);
 
 /* ---- operations ---------------------------------------------------------------------- */
 
@@ -474,13 +481,13 @@ static void op_finish(struct op *op, int rc, const char *text)
 	free(op);
 }
 
-/* Persist whether a rollback waits for etcd (the state file keeps it over
- * a restart). */
-static void persist_pending(struct fleet *f, bool pending)
+/* Persist whether a rollback waits for etcd, and the weights revision it
+ * was decided on (the state file keeps both over a restart). */
+static void persist_pending(struct fleet *f, bool pending, int64_t decided_on)
 {
 	char err[512];
 
-	if (canary_set_fleet_pending(f->canary, pending, err, sizeof(err)) < 0)
+	if (canary_set_fleet_pending(f->canary, pending, decided_on, err, sizeof(err)) < 0)
 		log_error("fleet %s: %s", f->name, err);
 }
 
@@ -515,11 +522,12 @@ static void put_committed(struct fleet *f, const struct etcd_reply *r)
  * weights changing under every try), it is written again after a delay
  * that doubles with each failure, so it is never left behind while the
  * member keeps ignoring every other weight (rollback_holding). */
-static void rollback_wait(struct fleet *f, const struct fleet_weights *rec)
+static void rollback_wait(struct fleet *f, const struct fleet_weights *rec, int64_t decided_on)
 {
 	f->rollback_pending = true;
 	f->pending = *rec;
-	persist_pending(f, true);
+	f->pending_on = decided_on;
+	persist_pending(f, true, decided_on);
 	if (f->phase == FLEET_CONNECTED) {
 		struct timeval tv = clock_ms_to_tv(backoff(f, ++f->rewrite_failures, FLEET_REWRITE_MAX_MS));
 		event_del(f->rewrite);
@@ -538,7 +546,7 @@ static void ops_applied(struct fleet *f)
 			if (strcmp(o->rec.action, "rollback") == 0) {
 				f->rewrite_failures = 0;
 				if (!f->rollback_pending)
-					persist_pending(f, false); /* in the fleet now */
+					persist_pending(f, false, 0); /* in the fleet now */
 			}
 			char text[96];
 			textbuf_message(text, sizeof(text), "fleet revision %" PRId64 "\n", o->committed);
@@ -559,7 +567,7 @@ static void op_txn_done(void *arg, const struct etcd_reply *r, const char *err)
 	op->call = NULL;
 	if (!r) {
 		if (rollback) {
-			rollback_wait(f, &op->rec);
+			rollback_wait(f, &op->rec, op->decided_on);
 			textbuf_message(text, sizeof(text), "rollback applied here; not yet in etcd (%s): it is written when etcd "
 			    "answers\n", err);
 			log_warn("fleet %s: %s", f->name, text);
@@ -590,6 +598,17 @@ static void op_txn_done(void *arg, const struct etcd_reply *r, const char *err)
 		ops_applied(f);
 		return;
 	}
+	if (rollback && op->waited && readable && rev > f->applied_rev &&
+	    fleet_rollback_outdated(op->decided_on, &now, rev)) {
+		/* an operator decided between the read and this write */
+		struct fleet_weights rb = op->rec;
+		int64_t on = op->decided_on;
+		if (rev > f->seen_rev)
+			f->seen_rev = rev;
+		op_finish(op, 0, "rollback dropped: the operator changed the weights after it\n");
+		rollback_dropped(f, &rb, on, &now, rev);
+		return;
+	}
 	if (op->fenced && rev == op->base) {
 		/* the weights as they were: the leader key is no longer ours */
 		log_warn("fleet %s: %s %s to canary %.2f%% dropped: %s no longer leads (the leader key is not held by its "
@@ -604,13 +623,13 @@ static void op_txn_done(void *arg, const struct etcd_reply *r, const char *err)
 		f->seen_rev = rev;
 	if (rollback && ++op->tries < FLEET_ROLLBACK_TRIES) {
 		if (op_send(op) < 0) {
-			rollback_wait(f, &op->rec);
+			rollback_wait(f, &op->rec, op->decided_on);
 			op_finish(op, 0, "rollback applied here; it is written when etcd answers\n");
 		}
 		return;
 	}
 	if (rollback) {
-		rollback_wait(f, &op->rec);
+		rollback_wait(f, &op->rec, op->decided_on);
 		op_finish(op, 0, "rollback applied here; the fleet's weights kept changing: it is written again\n");
 		return;
 	}
@@ -658,7 +677,7 @@ static void op_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (strcmp(op->rec.action, "rollback") == 0) {
 		if (!op->committed)
-			rollback_wait(f, &op->rec);
+			rollback_wait(f, &op->rec, op->decided_on);
 		op_finish(op, 0, "rollback applied here; etcd has not confirmed it yet: it is written when etcd answers\n");
 		return;
 	}
@@ -677,10 +696,11 @@ static void next_op_id(struct fleet *f, char *buf, size_t len)
 	textbuf_message(buf, len, "%s/%" PRId64 "/%" PRIu64, f->node, f->started_wall_ms, ++f->op_seq);
 }
 
-/* Propose REC (its op id is set here) for LATER (may be NULL). Returns 0
- * (the answer comes through LATER), or -1 with ERR. */
-static int propose_op(struct fleet *f, struct fleet_weights *rec, struct control_later *later, bool fenced,
-                      char *err, size_t errlen)
+/* Propose REC (its op id is set here) for LATER (may be NULL); a rollback
+ * decided on weights revision DECIDED_ON. Returns the operation (the
+ * answer comes through LATER), or NULL with ERR. */
+static struct op *propose_op(struct fleet *f, struct fleet_weights *rec, struct control_later *later, bool fenced,
+                             int64_t decided_on, char *err, size_t errlen)
 {
 	struct op *op = calloc(1, sizeof(*op));
 	struct timeval tv = clock_ms_to_tv(FLEET_OP_TIMEOUT_MS);
@@ -688,52 +708,94 @@ static int propose_op(struct fleet *f, struct fleet_weights *rec, struct control
 	if (!op || !(op->deadline = evtimer_new(f->base, op_deadline_cb, op))) {
 		free(op);
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	next_op_id(f, rec->op, sizeof(rec->op));
 	op->f = f;
 	op->rec = *rec;
 	op->fenced = fenced;
+	op->decided_on = decided_on;
 	op->next = f->ops;
 	f->ops = op;
 	/* A rollback is in the state file as still to write before it leaves:
 	 * a member killed before etcd committed it writes it again after its
 	 * restart instead of applying the older record etcd holds. */
 	if (strcmp(rec->action, "rollback") == 0)
-		persist_pending(f, true);
+		persist_pending(f, true, decided_on);
 	if (op_send(op) < 0) {
 		op->later = NULL;
 		op_finish(op, -1, NULL);
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	op->later = later;
 	evtimer_add(op->deadline, &tv);
-	return 0;
+	return op;
 }
 
-/* An unfenced proposal: an operator's, a rollback, the first weights. */
+/* An unfenced proposal: an operator's, a rollback decided now, the first
+ * weights. Returns 0, or -1 with ERR. */
 static int propose(struct fleet *f, struct fleet_weights *rec, struct control_later *later, char *err,
                    size_t errlen)
 {
-	return propose_op(f, rec, later, false, err, errlen);
+	return propose_op(f, rec, later, false, f->applied_rev, err, errlen) ? 0 : -1;
 }
 
-/* The rollback that waited for etcd: written now. */
+bool fleet_rollback_outdated(int64_t decided_on, const struct fleet_weights *cur, int64_t cur_rev)
+{
+	/* Unknown base: nothing says the operator came after it (a state file
+	 * of an older weir, or a rollback decided before this member ever
+	 * applied a record): the rollback wins, as it always did. */
+	if (decided_on <= 0 || !cur || cur_rev <= decided_on)
+		return false;
+	return cur->actor == WEIGHTS_ACTOR_CONTROL && strcmp(cur->action, "rollback") != 0;
+}
+
+/* The rollback RB that waited for etcd, decided on revision ON, is dropped:
+ * the operator's record W, committed at REV after that base, is the fleet's
+ * newer decision. Logged with why, noted in the event log, and W applied
+ * here as any record of the fleet. */
+static void rollback_dropped(struct fleet *f, const struct fleet_weights *rb, int64_t on,
+                             const struct fleet_weights *w, int64_t rev)
+{
+	char why[FLEET_REASON_MAX + 512];
+
+	textbuf_message(why, sizeof(why), "the %s rollback decided here on weights revision %" PRId64 " (%s) waited for "
+	    "etcd and is dropped, not written: the operator's %s to canary %.2f%% (given on %s) at revision %" PRId64
+	    " came after it, and a rollback only wins over older weights", weights_actor_name(rb->actor), on,
+	    rb->reason[0] ? rb->reason : "no reason given", w->action, w->canary / 100.0, w->node, rev);
+	log_warn("fleet %s: %s", f->name, why);
+	canary_note_fleet(f->canary, rb->actor, "rollback_dropped", why);
+	event_del(f->rewrite);
+	f->rollback_pending = false;
+	f->rewrite_failures = 0;
+	apply_record(f, w, rev); /* clears the state file's mark: nothing holds any more */
+}
+
+/* The rollback that waited for etcd: written now, unless an operator
+ * changed the weights after the revision it was decided on. */
 static void write_pending_rollback(struct fleet *f)
 {
 	char err[64];
 
 	if (!f->rollback_pending)
 		return;
+	if (f->held_rev > f->applied_rev && fleet_rollback_outdated(f->pending_on, &f->held, f->held_rev)) {
+		struct fleet_weights held = f->held;
+		rollback_dropped(f, &f->pending, f->pending_on, &held, f->held_rev);
+		return;
+	}
 	event_del(f->rewrite);
 	f->rollback_pending = false;
 	if (f->rewrite_failures)
 		log_info("fleet %s: writing the rollback again (%u failed)", f->name, f->rewrite_failures);
 	else
 		log_info("fleet %s: writing the rollback given while etcd was unreachable", f->name);
-	if (propose(f, &f->pending, NULL, err, sizeof(err)) < 0)
-		rollback_wait(f, &f->pending);
+	struct op *op = propose_op(f, &f->pending, NULL, false, f->pending_on, err, sizeof(err));
+	if (op)
+		op->waited = true;
+	else
+		rollback_wait(f, &f->pending, f->pending_on);
 }
 
 /* ---- applying what etcd holds --------------------------------------------------------- */
@@ -748,6 +810,7 @@ static void apply_weights_kv(struct fleet *f, const struct etcd_kv *kv)
 		return;
 	if (kv->mod_revision > f->seen_rev)
 		f->seen_rev = kv->mod_revision;
+	f->held_rev = 0; /* the fleet's record is this one now, whatever it holds */
 	if (kv->deleted) {
 		/* A change is conditioned on the key's mod_revision; a deleted key
 		 * has none (0): the next change is the fleet's first weights
@@ -768,20 +831,36 @@ static void apply_weights_kv(struct fleet *f, const struct etcd_kv *kv)
 		return;
 	}
 	if (strcmp(w.action, "rollback") != 0 && rollback_holding(f)) {
+		/* Kept: when the waiting rollback is about to be written, an
+		 * operator's record newer than its base cancels it. */
+		f->held = w;
+		f->held_rev = kv->mod_revision;
 		log_info("fleet %s: %s of revision %" PRId64 " not applied: the rollback given here wins", f->name,
 		         w.action, kv->mod_revision);
 		return;
 	}
-	struct canary_fleet_change ch = { .after = w.canary, .rollback = strcmp(w.action, "rollback") == 0,
-	                                  .actor = w.actor, .action = w.action, .reason = w.reason[0] ? w.reason : NULL,
-	                                  .node = w.node };
+	apply_record(f, &w, kv->mod_revision);
+}
+
+/* Apply the fleet's record W of revision REV here. */
+static void apply_record(struct fleet *f, const struct fleet_weights *w, int64_t rev)
+{
+	struct canary_fleet_change ch = { .after = w->canary, .rollback = strcmp(w->action, "rollback") == 0,
+	                                  .actor = w->actor, .action = w->action,
+	                                  .reason = w->reason[0] ? w->reason : NULL, .node = w->node };
 	canary_apply_fleet(f->canary, &ch);
-	f->applied_rev = kv->mod_revision;
-	f->merged_gen++; /* the runs of this revision only, from now on */
+	f->applied_rev = rev;
+	f->held_rev = 0;
+	f->merged_gen++; /* the windows and runs of this revision only, from now on */
 	member_write(f);
 	ops_applied(f);
 	if (!rollback_holding(f))
-		persist_pending(f, false); /* every rollback of this member committed and applied */
+		persist_pending(f, false, 0); /* every rollback of this member committed and applied */
+	/* This member's window and run restarted with the change: publish them
+	 * now under the new revision, so that the leader's merge (which takes
+	 * only records of the revision it judges) fills within a round trip,
+	 * not at the next tick (up to 5 s for an idle member). */
+	publish(f, true);
 }
 
 static bool has_prefix(const struct etcd_kv *kv, const char *prefix, size_t n)
@@ -1013,7 +1092,7 @@ static int view_decode(const json_t *o, struct stats_view *v, char *err, size_t 
 	return 0;
 }
 
-static int metrics_decode(const char *value, size_t len, struct metrics *m, char *err, size_t errlen)
+static int metrics_decode(const char *value, size_t len, struct fleet_metrics *m, char *err, size_t errlen)
 {
 	json_t *o = load_object(value, len, err, errlen);
 	char node[CLUSTER_NAME_MAX + 1];
@@ -1053,7 +1132,7 @@ out:
 	return rc;
 }
 
-static void metrics_dispose(struct metrics *m)
+static void metrics_dispose(struct fleet_metrics *m)
 {
 	for (int p = 0; p < POOL_COUNT; p++)
 		for (int k = 0; k < FLEET_VIEWS; k++)
@@ -1061,7 +1140,7 @@ static void metrics_dispose(struct metrics *m)
 }
 
 /* M with empty views (histograms allocated). Returns 0, or -1 (out of memory). */
-static int metrics_init(struct metrics *m, const char *node)
+static int metrics_init(struct fleet_metrics *m, const char *node)
 {
 	memset(m, 0, sizeof(*m));
 	snprintf(m->node, sizeof(m->node), "%s", node);
@@ -1074,14 +1153,14 @@ static int metrics_init(struct metrics *m, const char *node)
 	return 0;
 }
 
-static struct metrics *metrics_find(struct fleet *f, const char *node, bool add)
+static struct fleet_metrics *metrics_find(struct fleet *f, const char *node, bool add)
 {
 	for (size_t i = 0; i < f->nmetrics; i++)
 		if (strcmp(f->metrics[i].node, node) == 0)
 			return &f->metrics[i];
 	if (!add || f->nmetrics == FLEET_MEMBERS_MAX)
 		return NULL;
-	struct metrics *m = &f->metrics[f->nmetrics];
+	struct fleet_metrics *m = &f->metrics[f->nmetrics];
 	if (metrics_init(m, node) < 0)
 		return NULL;
 	f->nmetrics++;
@@ -1102,7 +1181,7 @@ static int scratch_new(struct fleet *f, const char *node)
 /* NODE's publication leaves the merge (its key went, or the member did). */
 static void metrics_drop(struct fleet *f, const char *node)
 {
-	struct metrics *m = metrics_find(f, node, false);
+	struct fleet_metrics *m = metrics_find(f, node, false);
 
 	if (m) {
 		metrics_dispose(m);
@@ -1127,7 +1206,7 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 	/* Decoded into the scratch record first: a record that is not valid,
 	 * has no lease (it would never leave), or is not of a live member
 	 * costs no entry; a valid one swaps its views with its member's. */
-	struct metrics *m = metrics_find(f, node, false);
+	struct fleet_metrics *m = metrics_find(f, node, false);
 	int rc = -1;
 	if (!kv->lease)
 		snprintf(why, sizeof(why), "no lease: it would outlive its member");
@@ -1167,18 +1246,16 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 	}
 }
 
-/* The sum of view K of every member with a valid record (with SAME_RUN,
- * only those whose run is of the weights applied here) into OUT. */
-static void merge(const struct fleet *f, enum fleet_view k, bool same_run, struct stats_view out[POOL_COUNT])
+void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int64_t only_rev,
+                 struct stats_view *out)
 {
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_view *o = &out[p];
 		hdr_reset(o->latency_us);
 		o->requests = o->errors = o->latency_sum_us = o->abandoned = o->overridden = 0;
-		for (size_t i = 0; i < f->nmetrics; i++) {
-			const struct metrics *m = &f->metrics[i];
-			const struct stats_view *v = &m->v[p][k];
-			if (!m->valid || (same_run && m->revision != f->applied_rev))
+		for (size_t i = 0; i < n; i++) {
+			const struct stats_view *v = &m[i].v[p][k];
+			if (!m[i].valid || (only_rev >= 0 && m[i].revision != only_rev))
 				continue;
 			if (v->requests > UINT64_MAX - o->requests || v->latency_sum_us > UINT64_MAX - o->latency_sum_us ||
 			    v->abandoned > UINT64_MAX - o->abandoned || v->overridden > UINT64_MAX - o->overridden)
@@ -1202,23 +1279,31 @@ static void published(void *arg, const struct etcd_reply *r, const char *err)
 		log_warn("fleet %s: measurements not published: %s", f->name, err);
 	else
 		put_committed(f, r);
+	if (f->publish_due)
+		publish(f, true); /* a change was applied while this put was on its way */
 }
 
-/* Every FLEET_PUBLISH_MS: this member's views under metrics/<node>, with
- * its lease (gone with it). */
-static void publish_cb(evutil_socket_t fd, short what, void *arg)
+/* This member's views under metrics/<node>, with its lease (gone with it):
+ * when new requests came in, the weights revision changed since the last
+ * one, or the last one is FLEET_PUBLISH_IDLE_MS old; with FORCE (a new
+ * weights revision applied) at once. One put at a time: a forced one
+ * waits for the put in flight. */
+static void publish(struct fleet *f, bool force)
 {
-	struct fleet *f = arg;
 	uint64_t now = clock_now_ms(), requests = 0;
-	(void)fd;
-	(void)what;
 
-	if (f->phase != FLEET_CONNECTED || f->publish_call || !f->lease)
+	if (f->phase != FLEET_CONNECTED || !f->lease)
+		return; /* connected again, the timer publishes */
+	if (f->publish_call) {
+		f->publish_due |= force;
 		return;
+	}
+	f->publish_due = false;
 	canary_take_views(f->canary, f->pub[FLEET_WINDOW], f->pub[FLEET_RUN], f->pub[FLEET_TOTAL]);
 	for (int p = 0; p < POOL_COUNT; p++)
 		requests += f->pub[FLEET_TOTAL][p].requests;
-	if (requests == f->pub_requests && now - f->pub_at_ms < FLEET_PUBLISH_IDLE_MS)
+	if (!force && requests == f->pub_requests && f->applied_rev == f->pub_rev &&
+	    now - f->pub_at_ms < FLEET_PUBLISH_IDLE_MS)
 		return;
 	char *value = metrics_encode(f);
 	char *body = value ? etcd_body_put(f->metrics_key, strlen(f->metrics_key), value, strlen(value), f->lease)
@@ -1227,8 +1312,17 @@ static void publish_cb(evutil_socket_t fd, short what, void *arg)
 	f->publish_call = body ? etcd_call(f->etcd, ETCD_PUT, body, published, f) : NULL;
 	if (f->publish_call) {
 		f->pub_requests = requests;
+		f->pub_rev = f->applied_rev;
 		f->pub_at_ms = now;
 	}
+}
+
+/* Every FLEET_PUBLISH_MS. */
+static void publish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	publish(arg, false);
 }
 
 /* ---- etcd unreachable -------------------------------------------------------------------- */
@@ -1588,13 +1682,13 @@ static void decided(void *ctx, const struct canary_fleet_change *ch)
 		if (f->phase == FLEET_CONNECTED && propose(f, &rec, NULL, err, sizeof(err)) == 0)
 			return;
 		next_op_id(f, rec.op, sizeof(rec.op));
-		rollback_wait(f, &rec);
+		rollback_wait(f, &rec, f->applied_rev);
 		return;
 	}
 	/* Fenced: a leader paused past its ttl (another member leads by now)
 	 * must not commit a stale advance. A rollback is not fenced: whoever
-	 * gives it, a rollback always wins. */
-	if (f->phase != FLEET_CONNECTED || propose_op(f, &rec, NULL, true, err, sizeof(err)) < 0)
+	 * gives it, it wins over the weights it was decided on. */
+	if (f->phase != FLEET_CONNECTED || !propose_op(f, &rec, NULL, true, 0, err, sizeof(err)))
 		log_info("fleet %s: %s %s to canary %.2f%% dropped: etcd is unreachable", f->name,
 		         weights_actor_name(ch->actor), ch->action, ch->after / 100.0);
 }
@@ -1616,7 +1710,10 @@ static int merged(void *ctx, bool run, struct stats_view *out, uint64_t *gen)
 		return -1;
 	if (*gen == f->merged_gen)
 		return 0;
-	merge(f, run ? FLEET_RUN : FLEET_WINDOW, run, out);
+	/* Window and run alike: only members that measured under the weights
+	 * judged here (a member that has not applied the latest change yet
+	 * would mix the previous weights' traffic into the judgement). */
+	fleet_merge(f->metrics, f->nmetrics, run ? FLEET_RUN : FLEET_WINDOW, f->applied_rev, out);
 	*gen = f->merged_gen;
 	return 1;
 }
@@ -1671,7 +1768,7 @@ static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer
 	/* Users first: here at once, then the fleet; the state file says it
 	 * is still to write before the weights change (a crash in between
 	 * writes it after the restart). */
-	persist_pending(f, true);
+	persist_pending(f, true, f->applied_rev);
 	struct canary_fleet_change ch = { .after = 0, .rollback = true, .actor = WEIGHTS_ACTOR_CONTROL,
 	                                  .action = "rollback", .reason = rec.reason, .node = f->node };
 	canary_apply_fleet(f->canary, &ch);
@@ -1682,7 +1779,7 @@ static int cmd_rollback(void *ctx, const struct control_args *a, struct evbuffer
 		return 0;
 	}
 	next_op_id(f, rec.op, sizeof(rec.op));
-	rollback_wait(f, &rec);
+	rollback_wait(f, &rec, f->applied_rev);
 	evbuffer_add_printf(out, "rollback applied here; etcd is unreachable (%s): the fleet gets it when etcd is "
 	                    "back\n", f->last_error[0] ? f->last_error : "connecting");
 	return 0;
@@ -1724,8 +1821,8 @@ bool fleet_merged_pools(struct fleet *f, const struct stats_view **window, const
 		valid += f->metrics[i].valid;
 	if (!valid)
 		return false;
-	merge(f, FLEET_WINDOW, false, f->shown[0]);
-	merge(f, FLEET_TOTAL, false, f->shown[1]);
+	fleet_merge(f->metrics, f->nmetrics, FLEET_WINDOW, FLEET_ANY_REVISION, f->shown[0]);
+	fleet_merge(f->metrics, f->nmetrics, FLEET_TOTAL, FLEET_ANY_REVISION, f->shown[1]);
 	*window = f->shown[0];
 	*total = f->shown[1];
 	return true;
@@ -1913,8 +2010,9 @@ struct fleet *fleet_new(struct event_base *base, const struct weir_config *cfg, 
 	}
 	snprintf(f->last_error, sizeof(f->last_error), "not connected yet");
 	canary_set_fleet(canary, &hooks, f, f->node);
-	if (canary_fleet_pending(canary)) {
-		/* a rollback given before a restart, while etcd was unreachable */
+	if (canary_fleet_pending(canary, &f->pending_on)) {
+		/* a rollback given before a restart, while etcd was unreachable
+		 * (its base revision from the state file; 0 from an older weir's) */
 		struct fleet_weights rec = { .canary = 0, .actor = WEIGHTS_ACTOR_CONTROL, .action = "rollback" };
 		snprintf(rec.reason, sizeof(rec.reason), "rollback given on %s while etcd was unreachable", f->node);
 		snprintf(rec.node, sizeof(rec.node), "%s", f->node);

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -201,6 +202,14 @@ static int load_setting(const config_setting_t *s, struct weir_state *st, unsign
 			return -1;
 		}
 		st->fleet_rollback_pending = config_setting_get_bool(s) != 0;
+	} else if (strcmp(name, "fleet_rollback_base") == 0) {
+		/* Written with an L suffix: libconfig 1.5 would wrap a plain
+		 * literal beyond 32 bits, and etcd revisions get there. */
+		if (!is_int_type(type) || config_setting_get_int64(s) < 0) {
+			*what = "fleet_rollback_base must be a revision (a whole number from 0 on)";
+			return -1;
+		}
+		st->fleet_rollback_base = (int64_t)config_setting_get_int64(s);
 	} else {
 		*what = NULL;                 /* unknown: the caller names it */
 		return -1;
@@ -345,12 +354,12 @@ static int sync_dir(const char *path)
 
 int state_save(const char *path, const struct weir_state *st, char *err, size_t errlen)
 {
-	char body[256], *tmp = NULL;
+	char body[384], base[96] = "", *tmp = NULL;
 	size_t tmplen;
 	int fd = -1, n, rc;
 
 	/* Never write what state_load would refuse: the next start would stop. */
-	if (st->canary_weight > WEIGHT_SCALE || st->rollout_step < -1 ||
+	if (st->canary_weight > WEIGHT_SCALE || st->rollout_step < -1 || st->fleet_rollback_base < 0 ||
 	    memchr(st->guard_state, '\0', sizeof(st->guard_state)) == NULL ||
 	    !guard_state_valid(st->guard_state)) {
 		snprintf(err, errlen, "cannot write state file %s: invalid state (weight %u, guard \"%.16s\", "
@@ -359,15 +368,20 @@ int state_save(const char *path, const struct weir_state *st, char *err, size_t 
 		         st->rollout_step);
 		return -1;
 	}
+	/* The base only with the rollback it belongs to, and only when known:
+	 * a file without it reads as "unknown", as files of older weirs do. */
+	if (st->fleet_rollback_pending && st->fleet_rollback_base > 0)
+		snprintf(base, sizeof(base), "fleet_rollback_base = %" PRId64 "L;  # the weights revision it was decided on\n",
+		         st->fleet_rollback_base);
 	n = snprintf(body, sizeof(body),
 	             "# weir state: written by weir, do not edit while it runs\n"
 	             "version = %d;\n"
 	             "canary_weight = %.2f;      # percent\n"
 	             "guard_state = \"%s\";\n"
-	             "rollout_step = %d;\n%s",
+	             "rollout_step = %d;\n%s%s",
 	             STATE_VERSION, st->canary_weight / 100.0, st->guard_state, st->rollout_step,
 	             st->fleet_rollback_pending ? "fleet_rollback_pending = true;  # written to etcd once it answers\n"
-	                                        : "");
+	                                        : "", base);
 	if (n < 0 || (size_t)n >= sizeof(body)) {
 		snprintf(err, errlen, "cannot write state file %s: state text too long", path);
 		return -1;

@@ -76,6 +76,12 @@ int weights_note(struct weights *w, enum weights_actor actor, const char *action
 	return record_event(w, actor, action, w->weight, w->weight, reason, NULL, err, errlen);
 }
 
+int weights_note_node(struct weights *w, enum weights_actor actor, const char *action, const char *reason,
+                      const char *node, char *err, size_t errlen)
+{
+	return record_event(w, actor, action, w->weight, w->weight, reason, node, err, errlen);
+}
+
 /* ---- the state file -------------------------------------------------------------------- */
 
 static int save_state(struct weights *w, uint32_t weight, const struct weights_record *rec, char *err,
@@ -84,7 +90,8 @@ static int save_state(struct weights *w, uint32_t weight, const struct weights_r
 	if (!w->state_file[0])
 		return 0;
 	struct weir_state st = { .canary_weight = weight, .rollout_step = rec->rollout_step,
-	                         .fleet_rollback_pending = rec->fleet_rollback_pending };
+	                         .fleet_rollback_pending = rec->fleet_rollback_pending,
+	                         .fleet_rollback_base = rec->fleet_rollback_base };
 	snprintf(st.guard_state, sizeof(st.guard_state), "%s", rec->guard_state);
 	return state_save(w->state_file, &st, err, errlen);
 }

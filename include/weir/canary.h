@@ -99,11 +99,17 @@ void canary_take_views(struct canary *c, struct stats_view *window, struct stats
 void canary_apply_fleet(struct canary *c, const struct canary_fleet_change *ch);
 
 /* The fleet has (PENDING true) or no longer has a rollback of this member
- * to write to etcd: persisted with the weights, so that a restart before
- * etcd is back still writes it. Returns 0 or -1 with ERR. */
-int canary_set_fleet_pending(struct canary *c, bool pending, char *err, size_t errlen);
-/* The state file said a rollback was waiting for the fleet. */
-bool canary_fleet_pending(const struct canary *c);
+ * to write to etcd, decided on the fleet's weights revision BASE (the one
+ * applied here then; 0 unknown): persisted with the weights, so that a
+ * restart before etcd is back still writes it, and still knows what it was
+ * based on. Returns 0 or -1 with ERR. */
+int canary_set_fleet_pending(struct canary *c, bool pending, int64_t base, char *err, size_t errlen);
+/* The state file said a rollback was waiting for the fleet; *BASE is the
+ * revision it was decided on (0: unknown, as in a file of an older weir). */
+bool canary_fleet_pending(const struct canary *c, int64_t *base);
+/* An event of this member that changes no weight (ACTION, REASON), naming
+ * it as the deciding node; a failure to write it is logged. Main thread. */
+void canary_note_fleet(struct canary *c, enum weights_actor actor, const char *action, const char *reason);
 
 /* The canary weight this member decided (WEIGHT_SCALE units). */
 uint32_t canary_weight(const struct canary *c);

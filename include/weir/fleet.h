@@ -26,6 +26,7 @@
 
 #include "weir/config-t.h"
 #include "weir/control.h"
+#include "weir/stats.h"
 #include "weir/textbuf.h"
 #include "weir/weights.h"
 
@@ -60,6 +61,18 @@ struct fleet_member_record {
 char *fleet_member_encode(const struct fleet_member_record *m);
 int fleet_member_decode(const char *value, size_t len, struct fleet_member_record *m, char *err, size_t errlen);
 
+/* A rollback decided here that waited for etcd (cut off, or etcd refused
+ * it) is about to be written over the fleet's record CUR, committed at
+ * revision CUR_REV (CUR NULL: no readable record). DECIDED_ON is the
+ * weights revision this member had applied when it decided (0: unknown,
+ * as after a state file of an older weir). True when the rollback must be
+ * dropped instead: an operator ("control") decided CUR after the rollback's
+ * base, knowing the fleet as it was then, and a rollback only wins over
+ * OLDER committed weights. A newer record of the guard or the rollout (of
+ * any member) does not cancel it: a rollback wins over automatic advances;
+ * nor does any record when the base is unknown (as before). Pure. */
+bool fleet_rollback_outdated(int64_t decided_on, const struct fleet_weights *cur, int64_t cur_rev);
+
 /* How long to wait before the next try after FAILURES failures in a row
  * (1 for the first): 1 s doubling with each one up to MAX_MS, less up to a
  * quarter of it drawn from RND (32 uniform bits; 0 gives the whole delay),
@@ -67,6 +80,35 @@ int fleet_member_decode(const char *value, size_t len, struct fleet_member_recor
  * instant. For a rollback whose write failed while connected, and for
  * joining again after etcd could not be reached. Pure. */
 uint32_t fleet_backoff_ms(unsigned failures, uint32_t max_ms, uint32_t rnd);
+
+/* ---- measurements (pure) -------------------------------------------------------------- */
+
+/* The views a member publishes of each pool (metrics/<node>): its guard's
+ * window, its run since it applied the weights of its record's revision,
+ * and everything since it started. */
+enum fleet_view { FLEET_WINDOW, FLEET_RUN, FLEET_TOTAL, FLEET_VIEWS };
+
+/* A member's measurements as decoded from its record. */
+struct fleet_metrics {
+	char node[CLUSTER_NAME_MAX + 1];
+	int64_t revision;              /* the weights revision it had applied when it measured */
+	bool valid;                    /* the last record was well-formed */
+	struct stats_view v[POOL_COUNT][FLEET_VIEWS];
+};
+
+/* FLEET_ANY_REVISION as ONLY_REV: every valid record counts. */
+#define FLEET_ANY_REVISION (-1)
+
+/* The sum of view K of the N records M into OUT[0 .. POOL_COUNT) (views
+ * from stats_run_view_init; reset first): histograms added bucket by
+ * bucket, counts added. Only valid records count, and with ONLY_REV >= 0
+ * only those measured under weights revision ONLY_REV: the member that
+ * judges passes the revision it judges, so that a member that has not
+ * applied a change yet (its window and run are of the previous weights)
+ * stays out of the judgement rather than mixing old and new traffic. A
+ * record whose counts would wrap the sum is left out. Pure. */
+void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int64_t only_rev,
+                 struct stats_view *out);
 
 /* ---- watch liveness (pure: the caller passes the clock) ---------------------------- */
 
@@ -141,9 +183,9 @@ int fleet_format_show(const struct fleet *f, struct textbuf *o);
 /* The /stats.json "fleet" object, without the merged pools. */
 int fleet_format_json(const struct fleet *f, struct textbuf *o);
 /* The fleet's merged window and since-start views per pool (every member
- * whose last measurement record was valid and whose lease lives), valid
- * until the next call; false when no member published any yet. */
-struct stats_view;
+ * whose last measurement record was valid and whose lease lives, whatever
+ * weights it measured under), valid until the next call; false when no
+ * member published any yet. */
 bool fleet_merged_pools(struct fleet *f, const struct stats_view **window, const struct stats_view **total);
 
 #endif

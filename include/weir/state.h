@@ -18,6 +18,9 @@ struct weir_state {
 	int rollout_step;             /* index into rollout.steps, -1 without a rollout */
 	bool fleet_rollback_pending;  /* a fleet member's rollback not yet written to etcd
 	                                 (optional in the file; written only when true) */
+	int64_t fleet_rollback_base;  /* ... the weights revision the member had applied when
+	                                 it decided it; 0 unknown (optional in the file;
+	                                 written only with the rollback, when known) */
 };
 
 /* Read PATH. Returns 1 when loaded, 0 when the file does not exist (first
@@ -26,8 +29,8 @@ struct weir_state {
  * (line 3: ...): fix it or remove it to start from split.canary_weight").
  * Never a silent reset. Validation is strict: version = 1, canary_weight
  * 0..100 in steps of 0.01 (an integer is accepted too), a known guard_state,
- * rollout_step >= -1; a missing or unknown setting and an empty file are
- * errors. ST is written only when 1 is returned. */
+ * rollout_step >= -1, fleet_rollback_base >= 0 (optional, written L as
+ * int64); a missing or unknown setting and an empty file are errors. ST is written only when 1 is returned. */
 int state_load(const char *path, struct weir_state *st, char *err, size_t errlen);
 
 /* Write ST to PATH atomically: PATH.tmp.<pid> in the same directory (0640),

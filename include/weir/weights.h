@@ -31,6 +31,7 @@ struct weights_record {
 	const char *guard_state;     /* guard_state_name() */
 	int rollout_step;            /* -1 without a rollout */
 	bool fleet_rollback_pending; /* a rollback waits to be written to the fleet */
+	int64_t fleet_rollback_base; /* ... decided on this weights revision (0: unknown) */
 };
 
 /* One change: the weight after it and what is written about it. */
@@ -84,6 +85,9 @@ int weights_save(struct weights *w, const struct weights_record *rec, char *err,
  * current weight). Returns 0, or -1 with ERR. */
 int weights_note(struct weights *w, enum weights_actor actor, const char *action, const char *reason,
                  char *err, size_t errlen);
+/* The same, naming the fleet member NODE (NULL: none) in the event. */
+int weights_note_node(struct weights *w, enum weights_actor actor, const char *action, const char *reason,
+                      const char *node, char *err, size_t errlen);
 
 /* Read-only views for the status documents. */
 const char *weights_actor_name(enum weights_actor a);

@@ -50,6 +50,7 @@ static struct {
 	struct weights *w;              /* to read the published weight */
 	uint64_t now_us;
 	bool saved_pending;             /* fleet_rollback_pending of the last save */
+	int64_t saved_base;             /* fleet_rollback_base of the last save */
 } io;
 
 static void note(const char *what, uint32_t weight, const char *detail)
@@ -93,6 +94,7 @@ int __wrap_state_save(const char *path, const struct weir_state *st, char *err, 
 {
 	note("save", st->canary_weight, st->guard_state);
 	io.saved_pending = st->fleet_rollback_pending;
+	io.saved_base = st->fleet_rollback_base;
 	if (io.fail_save) {
 		snprintf(err, errlen, "cannot write state file %s: No space left on device", path);
 		return -1;
@@ -430,25 +432,36 @@ static bool never_judge(void *ctx)
 	return false;
 }
 
-/* The pending mark of a fleet rollback is persisted with the weights. */
+/* The pending mark of a fleet rollback is persisted with the weights, and
+ * with it the weights revision the rollback was decided on. */
 static void test_fleet_hooks(void **state)
 {
 	struct env *e = *state;
 	static const struct canary_fleet_hooks hooks = { .decided = decided_nothing, .may_judge = never_judge };
 	char err[256];
+	int64_t base = -1;
 
 	canary_set_fleet(e->c, &hooks, NULL, "weir-a");
-	assert_false(canary_fleet_pending(e->c));
-	assert_int_equal(canary_set_fleet_pending(e->c, true, err, sizeof(err)), 0);
+	assert_false(canary_fleet_pending(e->c, &base));
+	assert_int_equal(base, 0);
+	assert_int_equal(canary_set_fleet_pending(e->c, true, 41, err, sizeof(err)), 0);
 	assert_int_equal(io.n, 1);
 	assert_string_equal(io.calls[0].what, "save");
 	assert_true(io.saved_pending);
-	assert_true(canary_fleet_pending(e->c));
+	assert_int_equal(io.saved_base, 41);
+	assert_true(canary_fleet_pending(e->c, &base));
+	assert_int_equal(base, 41);
 	io.n = 0;
-	assert_int_equal(canary_set_fleet_pending(e->c, true, err, sizeof(err)), 0);
+	assert_int_equal(canary_set_fleet_pending(e->c, true, 41, err, sizeof(err)), 0);
 	assert_int_equal(io.n, 0); /* nothing new to write */
-	assert_int_equal(canary_set_fleet_pending(e->c, false, err, sizeof(err)), 0);
+	assert_int_equal(canary_set_fleet_pending(e->c, true, 57, err, sizeof(err)), 0);
+	assert_int_equal(io.n, 1); /* a later rollback, on a later revision */
+	assert_int_equal(io.saved_base, 57);
+	assert_int_equal(canary_set_fleet_pending(e->c, false, 57, err, sizeof(err)), 0);
 	assert_false(io.saved_pending);
+	assert_int_equal(io.saved_base, 0); /* no base without its rollback */
+	assert_false(canary_fleet_pending(e->c, &base));
+	assert_int_equal(base, 0);
 }
 
 int main(void)

@@ -1,6 +1,7 @@
 /* Unit tests for fleet.c's records: the weight record and the member
  * record each way, and every shape a corrupt record in etcd could take
- * refused whole (the member then keeps its weights). */
+ * refused whole (the member then keeps its weights); when a rollback that
+ * waited for etcd is dropped; which measurements the judge merges. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,8 @@
 #include <cmocka.h>
 
 #include "weir/fleet.h"
+#include "weir/hdr.h"
+#include "weir/stats.h"
 
 static void test_weights_round_trip(void **state)
 {
@@ -242,6 +245,112 @@ static void test_watchdog_not_created(void **state)
 	assert_int_equal(late, 1);
 }
 
+/* RISK 8: a rollback that waited for etcd is dropped only for an
+ * operator's record committed after the revision it was decided on. */
+static void test_rollback_outdated(void **state)
+{
+	struct fleet_weights op = { .canary = 10000, .action = "promote", .actor = WEIGHTS_ACTOR_CONTROL,
+	                            .node = "weir-b", .op = "weir-b/1/2" };
+	struct fleet_weights set = { .canary = 1000, .action = "set_weight", .actor = WEIGHTS_ACTOR_CONTROL,
+	                             .node = "weir-b", .op = "weir-b/1/1" };
+	struct fleet_weights adv = { .canary = 5000, .action = "advance", .actor = WEIGHTS_ACTOR_ROLLOUT,
+	                             .node = "weir-c", .op = "weir-c/1/1" };
+	struct fleet_weights alert = { .canary = 2500, .action = "set_weight", .actor = WEIGHTS_ACTOR_GUARD,
+	                               .node = "weir-c", .op = "weir-c/1/2" };
+	struct fleet_weights first = { .canary = 500, .action = "set_weight", .actor = WEIGHTS_ACTOR_CONFIG,
+	                               .node = "weir-c", .op = "weir-c/1/3" };
+	struct fleet_weights orb = { .canary = 0, .action = "rollback", .actor = WEIGHTS_ACTOR_CONTROL,
+	                             .node = "weir-b", .op = "weir-b/1/3" };
+	(void)state;
+
+	/* the operator decided after the base: the rollback goes */
+	assert_true(fleet_rollback_outdated(40, &op, 52));
+	assert_true(fleet_rollback_outdated(40, &set, 41));
+	/* the operator's record is the one the rollback was decided on, or older */
+	assert_false(fleet_rollback_outdated(40, &set, 40));
+	assert_false(fleet_rollback_outdated(40, &set, 12));
+	/* newer, but automatic (another member's guard or rollout), or the
+	 * fleet's first weights again: a rollback wins over those */
+	assert_false(fleet_rollback_outdated(40, &adv, 52));
+	assert_false(fleet_rollback_outdated(40, &alert, 52));
+	assert_false(fleet_rollback_outdated(40, &first, 52));
+	/* an operator's rollback agrees with it: written (or found there) as before */
+	assert_false(fleet_rollback_outdated(40, &orb, 52));
+	/* base unknown (a state file of an older weir): the rollback wins, as before */
+	assert_false(fleet_rollback_outdated(0, &op, 52));
+	assert_false(fleet_rollback_outdated(-1, &op, 52));
+	/* no readable record in etcd */
+	assert_false(fleet_rollback_outdated(40, NULL, 52));
+}
+
+/* One member's record: REQUESTS canary requests at LAT_US each in every
+ * view, ERRORS of them errors, measured under weights revision REV. */
+static void metrics_fill(struct fleet_metrics *m, const char *node, int64_t rev, uint64_t requests,
+                         uint64_t errors, int64_t lat_us)
+{
+	snprintf(m->node, sizeof(m->node), "%s", node);
+	m->revision = rev;
+	m->valid = true;
+	for (int p = 0; p < POOL_COUNT; p++)
+		for (int k = 0; k < FLEET_VIEWS; k++) {
+			struct stats_view *v = &m->v[p][k];
+			assert_int_equal(stats_run_view_init(v), 0);
+			v->requests = requests;
+			v->errors = errors;
+			v->latency_sum_us = requests * (uint64_t)lat_us;
+			hdr_record_n(v->latency_us, lat_us, requests);
+		}
+}
+
+/* RISK 9: the member that judges merges only the windows and runs measured
+ * under the weights revision it judges; the totals (and the status) take
+ * every valid record. */
+static void test_merge_filter(void **state)
+{
+	struct fleet_metrics m[4];
+	struct stats_view out[POOL_COUNT];
+	(void)state;
+
+	memset(m, 0, sizeof(m));
+	metrics_fill(&m[0], "weir-1", 70, 100, 1, 1000);     /* applied revision 70 */
+	metrics_fill(&m[1], "weir-2", 70, 50, 0, 3000);
+	metrics_fill(&m[2], "weir-3", 64, 400, 120, 90000);  /* still under the previous weights */
+	metrics_fill(&m[3], "weir-4", 70, 10, 10, 5000);
+	m[3].valid = false;                                  /* its last record was refused */
+	for (int p = 0; p < POOL_COUNT; p++)
+		assert_int_equal(stats_run_view_init(&out[p]), 0);
+
+	fleet_merge(m, 4, FLEET_WINDOW, 70, out);
+	assert_int_equal(out[POOL_CANARY].requests, 150);
+	assert_int_equal(out[POOL_CANARY].errors, 1);
+	assert_int_equal(out[POOL_CANARY].latency_sum_us, 100 * 1000 + 50 * 3000);
+	assert_int_equal(hdr_count(out[POOL_CANARY].latency_us), 150);
+	/* the old weights' slow requests are not in the judged percentiles */
+	assert_true(hdr_max(out[POOL_CANARY].latency_us) < 4000);
+	fleet_merge(m, 4, FLEET_RUN, 70, out);
+	assert_int_equal(out[POOL_BASELINE].requests, 150);
+	/* a revision nobody measured under yet (just applied): empty, not stale */
+	fleet_merge(m, 4, FLEET_WINDOW, 71, out);
+	assert_int_equal(out[POOL_CANARY].requests, 0);
+	assert_int_equal(hdr_count(out[POOL_CANARY].latency_us), 0);
+	/* the status: every valid record, whatever its revision */
+	fleet_merge(m, 4, FLEET_TOTAL, FLEET_ANY_REVISION, out);
+	assert_int_equal(out[POOL_CANARY].requests, 550);
+	assert_int_equal(out[POOL_CANARY].errors, 121);
+	assert_int_equal(hdr_count(out[POOL_CANARY].latency_us), 550);
+	/* a record whose counts would wrap the sum is left out */
+	m[1].v[POOL_CANARY][FLEET_WINDOW].requests = UINT64_MAX - 10;
+	fleet_merge(m, 4, FLEET_WINDOW, 70, out);
+	assert_int_equal(out[POOL_CANARY].requests, 100);
+
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_run_view_dispose(&out[p]);
+		for (int i = 0; i < 4; i++)
+			for (int k = 0; k < FLEET_VIEWS; k++)
+				stats_run_view_dispose(&m[i].v[p][k]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +361,8 @@ int main(void)
 		cmocka_unit_test(test_watch_bound),
 		cmocka_unit_test(test_watchdog_silent),
 		cmocka_unit_test(test_watchdog_not_created),
+		cmocka_unit_test(test_rollback_outdated),
+		cmocka_unit_test(test_merge_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

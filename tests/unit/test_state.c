@@ -198,6 +198,52 @@ static void test_fleet_pending(void **ctx)
 	                     "fleet_rollback_pending = 1;\n");
 	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "fleet_rollback_pending must be true or false"));
+
+	/* The revision the rollback was decided on: kept with it (beyond 32
+	 * bits too), never without it; absent (an older weir's file) is 0,
+	 * unknown. */
+	in.fleet_rollback_pending = true;
+	in.fleet_rollback_base = 5000000000LL;
+	assert_int_equal(state_save(t->state, &in, err, sizeof(err)), 0);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), 1);
+	assert_true(out.fleet_rollback_pending);
+	assert_true(out.fleet_rollback_base == 5000000000LL);
+	in.fleet_rollback_pending = false;
+	assert_int_equal(state_save(t->state, &in, err, sizeof(err)), 0);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(state_load(t->state, &out, err, sizeof(err)), 1);
+	assert_int_equal(out.fleet_rollback_base, 0);
+	/* Hand-written: absent is unknown (0), an int or int64 is taken, a
+	 * negative number or a string is refused. */
+	static const struct {
+		const char *lines, *phrase; /* PHRASE NULL: loads */
+		int64_t base;
+	} cases[] = {
+		{ "fleet_rollback_pending = true;\n", NULL, 0 },
+		{ "fleet_rollback_pending = true; fleet_rollback_base = 1234;\n", NULL, 1234 },
+		{ "fleet_rollback_pending = true; fleet_rollback_base = 9000000000L;\n", NULL, 9000000000LL },
+		{ "fleet_rollback_pending = true; fleet_rollback_base = -3;\n", "fleet_rollback_base must be a revision", 0 },
+		{ "fleet_rollback_pending = true; fleet_rollback_base = \"12\";\n", "fleet_rollback_base must be a revision",
+		  0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char file[256];
+		snprintf(file, sizeof(file), "version = 1; canary_weight = 0.0; guard_state = \"rolled_back\"; "
+		         "rollout_step = -1;\n%s", cases[i].lines);
+		write_text(t->state, file);
+		out.fleet_rollback_base = 7;
+		err[0] = '\0';
+		int rc = state_load(t->state, &out, err, sizeof(err));
+		if (cases[i].phrase) {
+			assert_int_equal(rc, -1);
+			assert_non_null(strstr(err, cases[i].phrase));
+		} else {
+			assert_int_equal(rc, 1);
+			assert_true(out.fleet_rollback_pending);
+			assert_true(out.fleet_rollback_base == cases[i].base);
+		}
+	}
 }
 
 static void test_file_format(void **ctx)
