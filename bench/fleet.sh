@@ -3,6 +3,7 @@
 #
 #   bench/fleet.sh [CHANGES]          (default 1000; run from the build tree)
 #   bench/fleet.sh rps [SECONDS] [RUNS]   requests/s with and without a cluster
+#   bench/fleet.sh rollback [RUNS] [RATE]  rollback time with 1, 2, 3 members
 #
 # Starts a 3-member etcd cluster and 3 weir instances on loopback (one
 # shared demo backend per pool), then gives CHANGES "set weight" commands to
@@ -17,14 +18,26 @@
 # same two backends behind both, wrk (50 connections, SECONDS each, default
 # 5) against each in turn, RUNS times (default 3): every run's requests/s,
 # the medians and their ratio.
-# Not measured here (see docs/FLEET.md): rollback time by fleet size.
+# With "rollback": for fleets of 1, 2 and 3 members (the others stopped),
+# RUNS times each (default 3): guard.method "sequential", weight 50 %, RATE
+# requests/s in all (default 90, so 45 to the canary) spread evenly over the
+# members (tests/integration/client.py load), then the canary backend turns
+# to 30 % errors; the time from that switch until every member serves 0 %
+# (polled every 50 ms). Members leave from the largest fleet down (3, then
+# 2, then 1), each after its lease has expired.
 # Needs etcd, etcdctl and python3. Set KEEP_TMP=1 to keep the scratch dir.
 set -euo pipefail
 PROG=fleet.sh
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 MODE=lag
-if [[ ${1:-} == rps ]]; then
+if [[ ${1:-} == rollback ]]; then
+	MODE=rollback
+	RUNS=${2:-3}
+	RATE=${3:-90}
+	need_posint RUNS RATE
+	set -- 1
+elif [[ ${1:-} == rps ]]; then
 	MODE=rps
 	SECONDS_EACH=${2:-5}
 	RUNS=${3:-3}
@@ -69,7 +82,7 @@ for i in 1 2 3; do
 listen = ( "127.0.0.1:${PX[i]}" );
 admin = { http = "127.0.0.1:${AD[i]}"; socket = "$T/w$i.sock"; };
 pools = { baseline = { servers = ( "127.0.0.1:$B1" ); }; canary = { servers = ( "127.0.0.1:$C1" ); }; };
-guard = { enabled = false; };
+guard = { $([[ $MODE == rollback ]] && echo 'method = "sequential"; max_error_rate = 0.05; max_error_rate_increase = 0.05; max_p99_ratio = 100.0;' || echo 'enabled = false;') };
 state_file = "$T/state$i";
 event_log = "$T/events$i.log";
 cluster = { etcd = ( "http://127.0.0.1:${EC[1]}", "http://127.0.0.1:${EC[2]}", "http://127.0.0.1:${EC[3]}" );
@@ -85,6 +98,65 @@ for i in 1 2 3; do
 	connected "$i" || die "member $i did not connect (see $T/weir$i.log)"
 done
 sleep 1 # the first member's seed applied everywhere
+
+if [[ $MODE == rollback ]]; then
+	CLIENT=$BENCH_DIR/../tests/integration/client.py
+	[ -f "$CLIENT" ] || die "cannot find $CLIENT"
+	backend_errors() {
+		[ "$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' \
+			"http://127.0.0.1:$C1/__backend/set?error_rate=$1")" = 200 ] || die "the canary backend refused error_rate=$1"
+	}
+	canary_of() {
+		curl -s --noproxy '*' -m 2 "http://127.0.0.1:${AD[$1]}/stats.json" |
+			python3 -c 'import json, sys; print(json.load(sys.stdin)["weights"]["canary"])' 2>/dev/null
+	}
+	all_at() {	# M WEIGHT: members 1..M all serve WEIGHT
+		local i
+		for ((i = 1; i <= $1; i++)); do [ "$(canary_of "$i")" = "$2" ] || return 1; done
+	}
+	members() { "$WEIRCTL" -s "$T/w1.sock" show fleet | grep -vc disconnected; }
+	echo "rollback time, 30 % errors on the canary at weight 50 %, $RATE requests/s in all, guard sequential"
+	for m in 3 2 1; do
+		if ((m < 3)); then
+			stop_pid "${WPID[m + 1]}" 5
+			for _ in $(seq 200); do [ "$(members)" = "$m" ] && break; sleep 0.1; done
+			[ "$(members)" = "$m" ] || die "member 1 still sees $(members) members, not $m"
+		fi
+		: >"$T/rb$m"
+		for r in $(seq "$RUNS"); do
+			backend_errors 0
+			"$WEIRCTL" -s "$T/w1.sock" set weight canary 50 >/dev/null || die "set weight 50 failed"
+			for _ in $(seq 100); do all_at "$m" 50.0 && break; sleep 0.05; done
+			all_at "$m" 50.0 || die "the members did not all apply weight 50"
+			LOADS=()
+			for ((i = 1; i <= m; i++)); do
+				python3 "$CLIENT" load "${PX[i]}" "$(awk -v r="$RATE" -v m="$m" 'BEGIN {print r / m}')" 60 \
+					>"$T/load$m-$r-$i.log" 2>&1 &
+				LOADS+=($!)
+			done
+			sleep 5 # both pools measured before the switch
+			t0=$(now_ms)
+			backend_errors 0.3
+			ok=0
+			for _ in $(seq 600); do
+				all_at "$m" 0.0 && { ok=1; break; }
+				sleep 0.05
+			done
+			t1=$(now_ms)
+			kill "${LOADS[@]}" 2>/dev/null || true
+			wait "${LOADS[@]}" 2>/dev/null || true
+			((ok)) || die "fleet of $m: not rolled back on every member within 30 s"
+			echo $((t1 - t0)) >>"$T/rb$m"
+			note "fleet of $m, run $r: rolled back on every member $((t1 - t0)) ms after the switch"
+		done
+	done
+	backend_errors 0
+	for m in 1 2 3; do
+		printf 'fleet of %d member(s): rollback after (ms) median %s  max %s  (%s runs, %s requests/s each member)\n' \
+			"$m" "$(median "%.0f" <"$T/rb$m")" "$(maxof <"$T/rb$m")" "$RUNS" "$(awk -v r="$RATE" -v m="$m" 'BEGIN {print r / m}')"
+	done
+	exit 0
+fi
 
 if [[ $MODE == rps ]]; then
 	# member 3 leaves the fleet; a weir alone takes its listen port
