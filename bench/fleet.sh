@@ -16,8 +16,10 @@
 # With "rps": one weir with a cluster group (one etcd member, the member
 # publishing its measurements as it does in a fleet) and one without, the
 # same two backends behind both, wrk (50 connections, SECONDS each, default
-# 5) against each in turn, RUNS times (default 3): every run's requests/s,
-# the medians and their ratio.
+# 5) against each in turn, RUNS times (default 3): every run's requests/s
+# and the proxy's CPU time per request, the medians and their ratios. The
+# proxies are pinned to CPU 1 (PROXY_CPU), everything else to CPU 0
+# (LOAD_CPU).
 # With "rollback": for fleets of 1, 2 and 3 members (the others stopped),
 # RUNS times each (default 3): guard.method "sequential", weight 50 %, RATE
 # requests/s in all (default 90, so 45 to the canary) spread evenly over the
@@ -42,7 +44,9 @@ elif [[ ${1:-} == rps ]]; then
 	SECONDS_EACH=${2:-5}
 	RUNS=${3:-3}
 	need_posint SECONDS_EACH RUNS
-	need_tools wrk
+	need_tools wrk taskset
+	PROXY_CPU=${PROXY_CPU:-1}
+	LOAD_CPU=${LOAD_CPU:-0}
 	set -- 1
 fi
 CHANGES=${1:-1000}
@@ -164,20 +168,41 @@ if [[ $MODE == rps ]]; then
 	grep -v '^cluster' "$T/w3.conf" | grep -v '^ *name = "bench"' | sed 's|w3.sock|alone.sock|' >"$T/alone.conf"
 	start "$T/alone.log" "$WEIR" -c "$T/alone.conf"
 	wait_port "${PX[3]}" "$LAST_PID" "$T/alone.log"
+	ALONE=$LAST_PID
 	"$WEIRCTL" -s "$T/w1.sock" set weight canary 10 >/dev/null
 	"$WEIRCTL" -s "$T/alone.sock" set weight canary 10 >/dev/null
-	: >"$T/with"; : >"$T/without"
+	# The two proxies under test on CPU 1 (each measured alone: the other
+	# idles), everything else (etcd, member 2, the backends, wrk) on CPU 0, as
+	# in compare.sh: the proxy's own CPU time per request is then the number
+	# that tells a cost of the cluster group from noise.
+	pin_cpus
+	if [ "$NCPU" -ge 2 ]; then
+		for p in "${PIDS[@]}"; do taskset -a -p -c "$LOAD_CPU" "$p" >/dev/null 2>&1 || true; done
+		for p in "${WPID[1]}" "$ALONE"; do taskset -a -p -c "$PROXY_CPU" "$p" >/dev/null || die "cannot pin $p"; done
+	fi
+	declare -A PPID_OF=([with]=${WPID[1]} [without]=$ALONE)
+	CLK_TCK=$(getconf CLK_TCK)
+	: >"$T/with"; : >"$T/without"; : >"$T/with.us"; : >"$T/without.us"
 	for r in $(seq "$RUNS"); do
 		for which in with without; do
 			port=${PX[1]}
 			[[ $which == without ]] && port=${PX[3]}
-			rps=$(wrk -t1 -c50 -d"${SECONDS_EACH}s" "http://127.0.0.1:$port/" | awk '/^Requests\/sec/ { print $2 }')
+			read -r _ t0 <<<"$(proc_ticks "${PPID_OF[$which]}")"
+			"${PIN_LOAD[@]}" wrk -t1 -c50 -d"${SECONDS_EACH}s" "http://127.0.0.1:$port/" >"$T/wrk.out" 2>&1 ||
+				die "wrk failed against the $which-cluster proxy"
+			read -r _ t1 <<<"$(proc_ticks "${PPID_OF[$which]}")"
+			rps=$(awk '/^Requests\/sec/ { print $2 }' "$T/wrk.out")
+			n=$(awk '/ requests in / { print $1 }' "$T/wrk.out")
+			us=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", n ? 1e6 * t / hz / n : 0 }')
 			echo "$rps" >>"$T/$which"
-			note "run $r $which cluster: $rps req/s"
+			echo "$us" >>"$T/$which.us"
+			note "run $r $which cluster: $rps req/s, $us us of the proxy's CPU per request"
 		done
 	done
 	w=$(median "%.1f" <"$T/with"); wo=$(median "%.1f" <"$T/without")
+	wu=$(median "%.2f" <"$T/with.us"); wou=$(median "%.2f" <"$T/without.us")
 	echo "requests/s, median of $RUNS: with cluster $w, without $wo, ratio $(awk -v a="$w" -v b="$wo" 'BEGIN { printf "%.3f", a / b }')"
+	echo "proxy CPU per request (us), median of $RUNS: with cluster $wu, without $wou, ratio $(awk -v a="$wu" -v b="$wou" 'BEGIN { printf "%.3f", a / b }')"
 	exit 0
 fi
 
