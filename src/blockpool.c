@@ -2,12 +2,13 @@
  * include/weir/blockpool.h for why).
  *
  * Blocks are malloc's own, without a header of ours: a freed block's size
- * is malloc_usable_size(). Size classes follow glibc's chunk sizes, whose
- * usable bytes are 24, 40, 56, ... (16 apart), up to 1016; above, classes
- * are 256 bytes apart up to 4088. A request takes a block of the smallest
- * class that holds it, allocated at exactly that class's size, so an object
- * costs what malloc(size) would have cost (an idle connection's libevent
- * objects do not grow); a freed block joins the largest class it holds. A
+ * is malloc_usable_size(). There is one size class per glibc chunk size up
+ * to 4 KiB and a little: usable 24, 40, 56, ... 4104 bytes (16 apart; 4104
+ * is what malloc(4096), libevent's largest common buffer chain, gets). A
+ * request takes a block of the smallest class that holds it, allocated at
+ * exactly that size, so an object costs what malloc(size) would have cost.
+ * A freed block joins the class of its usable size; one larger than the
+ * last class goes back to malloc (it could never be handed out again). A
  * freed block goes onto the calling thread's list of its class (its first
  * bytes hold the link) while the thread keeps less than
  * BLOCKPOOL_THREAD_BYTES; anything else goes back to malloc. Since blocks
@@ -36,10 +37,9 @@
 #endif
 #endif
 
-#define SMALL_CLASSES 63             /* 24, 40, ... 1016: 16 apart */
-#define SMALL_MAX 1016
-#define NCLASS (SMALL_CLASSES + 12)  /* then 1272, 1528, ... 4088: 256 apart */
-#define CLASS_MAX 4088
+#define CLASS_MIN 24                 /* glibc's smallest usable size (64-bit) */
+#define NCLASS 256                   /* 24, 40, ... 4104 */
+#define CLASS_MAX (CLASS_MIN + 16 * (NCLASS - 1))
 
 struct kept {
 	struct kept *next;
@@ -52,30 +52,22 @@ static _Thread_local struct {
 
 static size_t class_size(unsigned c)
 {
-	return c < SMALL_CLASSES ? 24 + 16 * (size_t)c : SMALL_MAX + 256 * (size_t)(c - SMALL_CLASSES + 1);
+	return CLASS_MIN + 16 * (size_t)c;
 }
 
 /* The smallest class that holds SIZE (<= CLASS_MAX). */
 static unsigned class_for_request(size_t size)
 {
-	if (size <= 24)
-		return 0;
-	if (size <= SMALL_MAX)
-		return (unsigned)((size - 24 + 15) / 16);
-	return SMALL_CLASSES - 1 + (unsigned)((size - SMALL_MAX + 255) / 256);
+	return size <= CLASS_MIN ? 0 : (unsigned)((size - CLASS_MIN + 15) / 16);
 }
 
-/* The largest class a block of USABLE bytes holds; NCLASS when it is too
- * large to keep (a block several classes above the last one). */
+/* The class of a block of USABLE bytes: the largest that it holds; NCLASS
+ * for one that is too small (not glibc's) or larger than the last class. */
 static unsigned class_for_block(size_t usable)
 {
-	if (usable < 24)
+	if (usable < CLASS_MIN || usable > CLASS_MAX)
 		return NCLASS;
-	if (usable < SMALL_MAX + 256)
-		return usable >= SMALL_MAX ? SMALL_CLASSES - 1 : (unsigned)((usable - 24) / 16);
-	if (usable >= CLASS_MAX + 256)
-		return NCLASS;
-	return SMALL_CLASSES - 1 + (unsigned)((usable - SMALL_MAX) / 256);
+	return (unsigned)((usable - CLASS_MIN) / 16);
 }
 
 void *blockpool_alloc(size_t size)
@@ -132,6 +124,8 @@ void *blockpool_realloc(void *ptr, size_t size)
 	size_t old = malloc_usable_size(ptr);
 	if (size <= old)
 		return ptr;
+	if (size > CLASS_MAX)
+		return realloc(ptr, size); /* glibc may grow it in place */
 	void *q = blockpool_alloc(size);
 	if (!q)
 		return NULL; /* PTR stays valid, as with realloc */

@@ -694,8 +694,9 @@ static int client_next_line(struct client *cl, struct evbuffer *in, char **line,
 			evbuffer_drain(in, (size_t)eol.pos + 1);
 			return 2;
 		}
-		/* Not evbuffer_readln: its line comes from libevent's allocator,
-		 * which is weir's blockpool, not malloc (blockpool_install). */
+		/* The line is taken here rather than by evbuffer_readln, whose
+		 * result comes from libevent's allocator: freed with free() below
+		 * and by the caller, it must be malloc's. */
 		*len = (size_t)eol.pos;
 		if (!(*line = malloc(*len + 1)))
 			return -1;

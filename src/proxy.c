@@ -514,9 +514,6 @@ static void record_abandoned(struct client_conn *c)
 
 /* ---- closing --------------------------------------------------------------- */
 
-/* Unlink C from its worker's open connections and keep its struct for the
- * next one. C's descriptor, buffers and timer are released already. A
- * connection handed to h2front keeps its admission slot (LEAVE false). */
 /* Free C for good (not to the cache), with the replay buffer it may keep. */
 static void conn_free(struct client_conn *c)
 {
@@ -525,6 +522,9 @@ static void conn_free(struct client_conn *c)
 	free(c);
 }
 
+/* Unlink C from its worker's open connections and keep its struct for the
+ * next one. C's descriptor, buffers and timer are released already. A
+ * connection handed to h2front keeps its admission slot (LEAVE false). */
 static void conn_release(struct client_conn *c, bool leave)
 {
 	struct worker *w = c->w;

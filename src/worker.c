@@ -162,51 +162,47 @@ static void worker_reconfigure(struct worker *w)
 		event_active(w->rt->reconf_done, EV_TIMEOUT, 0);
 }
 
-/* The main thread's commands, one byte each on the worker's pipe. A pipe
- * rather than event_active() on the worker's events: cross-thread calls
- * into an event base need its lock, and then every event operation of the
- * data path takes and releases a mutex (~40 per HTTP/2 stream). With the
- * pipe nothing but this thread touches its base, which has no lock. */
-#define WORKER_CMD_RECONFIGURE 'r' /* take next_cfg */
-#define WORKER_CMD_DRAIN 'd'
-#define WORKER_CMD_STOP 's'
+/* The main thread's commands: bits in w->cmd_pending, and a byte on the
+ * worker's pipe to wake it. A pipe rather than event_active() on the
+ * worker's events: cross-thread calls into an event base need its lock, and
+ * then every event operation of the data path takes and releases a mutex
+ * (~40 per HTTP/2 stream). With the pipe nothing but this thread touches
+ * its base, which has no lock. The bits carry the commands, so a wake-up
+ * byte that cannot be written (a full pipe is readable already) loses
+ * nothing. */
+#define WORKER_CMD_RECONFIGURE 1u /* take next_cfg */
+#define WORKER_CMD_DRAIN 2u
+#define WORKER_CMD_STOP 4u
 
 static void cmd_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct worker *w = arg;
-	char cmds[16];
-	ssize_t n;
+	char bytes[64];
 	(void)events;
 
-	while ((n = read(fd, cmds, sizeof(cmds))) > 0) {
-		for (ssize_t i = 0; i < n; i++) {
-			switch (cmds[i]) {
-			case WORKER_CMD_RECONFIGURE:
-				worker_reconfigure(w);
-				break;
-			case WORKER_CMD_DRAIN:
-				worker_drain(w);
-				break;
-			case WORKER_CMD_STOP:
-				event_base_loopexit(w->base, NULL);
-				break;
-			default:
-				break;
-			}
-		}
-	}
+	while (read(fd, bytes, sizeof(bytes)) > 0)
+		;
+	unsigned cmds = atomic_exchange_explicit(&w->cmd_pending, 0, memory_order_acquire);
+	if (cmds & WORKER_CMD_RECONFIGURE)
+		worker_reconfigure(w);
+	if (cmds & WORKER_CMD_DRAIN)
+		worker_drain(w);
+	if (cmds & WORKER_CMD_STOP)
+		event_base_loopexit(w->base, NULL);
 }
 
-static void cmd_send(struct worker *w, char cmd)
+static void cmd_send(struct worker *w, unsigned cmd)
 {
+	static const char wake = 'w';
 	ssize_t n;
 
-	/* A handful of bytes in a pipe that holds 64 KiB: only a broken
-	 * process gets EAGAIN here. */
-	while ((n = write(w->cmd[1], &cmd, 1)) < 0 && errno == EINTR)
+	atomic_fetch_or_explicit(&w->cmd_pending, cmd, memory_order_release);
+	while ((n = write(w->cmd[1], &wake, 1)) < 0 && errno == EINTR)
 		;
-	if (n != 1)
-		log_error("worker %u: cannot hand over a command: %s", w->id, n < 0 ? strerror(errno) : "short write");
+	/* EAGAIN: the pipe is full, so readable, and the worker reads the bits. */
+	if (n != 1 && !(n < 0 && errno == EAGAIN))
+		log_error("worker %u: cannot wake the worker for a command: %s", w->id,
+		          n < 0 ? strerror(errno) : "short write");
 }
 
 int worker_init(struct worker *w, struct runtime *rt, unsigned id, char *err, size_t errlen)

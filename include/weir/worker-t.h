@@ -39,8 +39,10 @@ struct worker {
 	struct evconnlistener **listeners;
 	size_t nlisteners;
 	struct event *tick;                 /* flush stats, publish server states */
-	int cmd[2];                         /* pipe: the main thread's commands (WORKER_CMD_*
-	                                       in worker.c); the only way into this thread */
+	_Atomic unsigned cmd_pending;       /* the main thread's commands (WORKER_CMD_* in
+	                                       worker.c), set before a wake-up byte on cmd */
+	int cmd[2];                         /* pipe: wakes the worker for them; the only
+	                                       way into this thread */
 	struct event *cmd_ev;               /* the read end */
 	struct event *accept_resume;        /* accepting paused (out of descriptors) */
 	uint64_t accept_warned_ms;          /* last "cannot accept" warning */
