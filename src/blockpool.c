@@ -137,6 +137,11 @@ void *blockpool_realloc(void *ptr, size_t size)
 #endif
 }
 
+size_t blockpool_kept_bytes(void)
+{
+	return cache.bytes;
+}
+
 void blockpool_thread_release(void)
 {
 	for (unsigned c = 0; c < NCLASS; c++) {

@@ -1281,10 +1281,7 @@ static int nvlist_build(struct h2session *s, struct nvlist *out, int status, con
 		return -1;
 	p = (uint8_t *)(out->nv + n + 1);
 	if (status) {
-		/* head_allowed / the callers hold STATUS to 100..599 */
-		p[0] = (uint8_t)('0' + status / 100);
-		p[1] = (uint8_t)('0' + status / 10 % 10);
-		p[2] = (uint8_t)('0' + status % 10);
+		http1_put_status(status, (char *)p); /* head_allowed: 100..599 */
 		p[3] = '\0';
 		out->nv[0] = (nghttp2_nv){ status_name, p, 7, 3, NGHTTP2_NV_FLAG_NONE };
 		p += 4;

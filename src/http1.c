@@ -1225,6 +1225,14 @@ http1_chunked_feed(struct http1_chunked *c, const char *buf, size_t len)
 	return c->state == CS_ERROR ? -1 : (ssize_t)i;
 }
 
+void
+http1_put_status(int status, char out[3])
+{
+	out[0] = (char)('0' + status / 100 % 10);
+	out[1] = (char)('0' + status / 10 % 10);
+	out[2] = (char)('0' + status % 10);
+}
+
 size_t
 http1_chunk_size_line(uint64_t size, char out[HTTP1_CHUNK_SIZE_LINE_MAX])
 {

@@ -1176,11 +1176,9 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
 		return;
 	char *p = vec.iov_base;
-	/* The parser holds status to 100..599: three digits. */
 	p = PUT_LIT(p, "HTTP/1.1 ");
-	*p++ = (char)('0' + h->status / 100);
-	*p++ = (char)('0' + h->status / 10 % 10);
-	*p++ = (char)('0' + h->status % 10);
+	http1_put_status(h->status, p);
+	p += 3;
 	*p++ = ' ';
 	p = put_span(p, buf, h->reason);
 	p = PUT_LIT(p, "\r\n");

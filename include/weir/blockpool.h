@@ -37,6 +37,9 @@ void *blockpool_calloc(size_t nmemb, size_t size);
 void *blockpool_realloc(void *ptr, size_t size);
 void blockpool_free(void *ptr);
 
+/* Bytes the calling thread keeps now (tests, diagnostics). */
+size_t blockpool_kept_bytes(void);
+
 /* Give the calling thread's kept blocks back to malloc (at a thread's end:
  * its cache would be lost with it). */
 void blockpool_thread_release(void);

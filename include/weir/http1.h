@@ -260,6 +260,10 @@ enum http1_chunk_part {
 ssize_t http1_chunked_step(struct http1_chunked *c, const char *buf, size_t len,
                            enum http1_chunk_part *part);
 
+/* STATUS (100..599, as the parser and HTTP/2 hold it) as its three digits
+ * in OUT; no terminator. */
+void http1_put_status(int status, char out[3]);
+
 /* Longest chunk-size line http1_chunk_size_line writes. */
 #define HTTP1_CHUNK_SIZE_LINE_MAX 18
 /* Write the chunk-size line for SIZE into OUT: minimal lower-case hex, no

@@ -69,7 +69,13 @@ static void test_keep_bound(void **state)
 		assert_non_null(p[i] = blockpool_alloc(4096)); /* the last class, 4104 */
 	for (int i = 0; i < N; i++)
 		blockpool_free(p[i]);
-	/* the last 50 went to malloc: the next N take the kept ones first */
+	/* the bound holds, and it was filled: the last 50 went to malloc */
+	assert_true(blockpool_kept_bytes() <= BLOCKPOOL_THREAD_BYTES);
+	if (KEEPS)
+		assert_true(blockpool_kept_bytes() > BLOCKPOOL_THREAD_BYTES - 4104);
+	else
+		assert_int_equal(blockpool_kept_bytes(), 0);
+	/* the next N take the kept ones first */
 	for (int i = 0; i < N; i++) {
 		assert_non_null(p[i] = blockpool_alloc(4096));
 		memset(p[i], i, 4096);
@@ -159,9 +165,11 @@ static void test_chain_sizes(void **state)
 			assert_ptr_equal(a, b);
 		blockpool_free(b);
 	}
-	void *big = malloc(4400);
-	blockpool_free(big); /* back to malloc: nothing to check but that it is no crash */
+	size_t kept = blockpool_kept_bytes();
+	blockpool_free(malloc(4400)); /* larger than the last class: to malloc */
+	assert_int_equal(blockpool_kept_bytes(), kept);
 	blockpool_thread_release();
+	assert_int_equal(blockpool_kept_bytes(), 0);
 }
 
 /* Pool blocks are malloc's: free() takes one, and the pool takes a block
