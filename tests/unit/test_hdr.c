@@ -623,6 +623,75 @@ static void test_reset(void **state)
 	hdr_free(h);
 }
 
+/* The number of slots of H holding a count, over all its slots: widened
+ * by recording LOW and HIGH, so that a count left outside min..max would
+ * show up. Returns that number minus the two probes' slots. */
+static size_t slots_after_widening(struct hdr *h)
+{
+	enum { MAX = 64 };
+	int64_t lo[MAX], hi[MAX];
+	uint64_t count[MAX];
+	uint64_t before = hdr_count(h);
+
+	hdr_record(h, LOW);
+	hdr_record(h, HIGH);
+	size_t n = hdr_slots(h, lo, hi, count, MAX);
+	assert_true(n < MAX);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += count[i];
+	assert_int_equal(sum, before + 2); /* slots hold exactly the values counted */
+	return n - 2;
+}
+
+/* reset, copy, add and decode work over the slots between min and max;
+ * none may leave a count outside them. */
+static void test_no_stale_slots(void **state)
+{
+	struct hdr *h = hdr_new(LOW, HIGH, 3);
+	struct hdr *src = hdr_new(LOW, HIGH, 3);
+	uint8_t buf[256];
+	char err[128];
+
+	(void)state;
+	assert_non_null(h);
+	assert_non_null(src);
+	for (int i = 1; i <= 20; i++)
+		hdr_record(h, i * 997);
+	hdr_reset(h);
+	assert_int_equal(slots_after_widening(h), 0);
+
+	/* a copy over a histogram with values elsewhere: only the source's */
+	hdr_reset(h);
+	for (int i = 1; i <= 20; i++)
+		hdr_record(h, i * 100003);
+	hdr_record(src, 5000);
+	hdr_record(src, 5001);
+	assert_int_equal(hdr_copy(h, src), 0);
+	assert_int_equal(slots_after_widening(h), 1);
+
+	/* an add of an empty histogram changes nothing; of a full one, its slots */
+	hdr_reset(h);
+	hdr_reset(src);
+	assert_int_equal(hdr_add(h, src), 0);
+	assert_int_equal(slots_after_widening(h), 0);
+	hdr_reset(h);
+	hdr_record(src, 70);
+	hdr_record(src, 700000);
+	assert_int_equal(hdr_add(h, src), 0);
+	assert_int_equal(slots_after_widening(h), 2);
+
+	/* a decode over values elsewhere */
+	size_t n = hdr_encode(src, buf, sizeof(buf));
+	assert_true(n > 0);
+	for (int i = 1; i <= 20; i++)
+		hdr_record(h, i * 3001);
+	assert_int_equal(hdr_decode(h, buf, n, err, sizeof(err)), 0);
+	assert_int_equal(slots_after_widening(h), 2);
+	hdr_free(h);
+	hdr_free(src);
+}
+
 static void test_record_n(void **state)
 {
 	struct hdr *a = hdr_new(LOW, HIGH, 3);
@@ -975,6 +1044,7 @@ int main(void)
 		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_no_stale_slots),
 		cmocka_unit_test(test_record_n),
 		cmocka_unit_test(test_percentile_monotone),
 		cmocka_unit_test(test_slots),
