@@ -416,6 +416,8 @@ struct fleet {
 	uint64_t pub_requests;         /* requests in the last publication's totals */
 	int64_t pub_rev;               /* the weights revision of the last publication */
 	uint64_t pub_at_ms;
+	uint8_t *enc;                  /* a histogram's encoding, kept: its bound is ~230 kB, an mmap */
+	size_t enc_cap;
 	struct fleet_metrics *metrics;       /* the members' publications (FLEET_MEMBERS_MAX) */
 	size_t nmetrics;
 	struct fleet_metrics *scratch;       /* a record decoded here before it replaces its member's */
@@ -1000,44 +1002,51 @@ static void apply_leader_kv(struct fleet *f, const struct etcd_kv *kv)
 
 /* ---- measurements ---------------------------------------------------------------------- */
 
-/* The record of this member's measurements (release with free), or NULL. */
-static char *metrics_encode(const struct fleet *f)
+/* The record of this member's measurements (release with free), or NULL.
+ * Written as text directly rather than through jansson: it is built five
+ * times a second and its histograms are tens of kilobytes of base64,
+ * which jansson would copy and scan for escapes character by character.
+ * Nothing needs escaping: the node is a key segment (config.c checks it,
+ * see is_key_segment), the rest numbers and base64. */
+static char *metrics_encode(struct fleet *f)
 {
-	json_t *pools = json_object();
-	char *text = NULL;
+	struct textbuf o;
 
-	for (int p = 0; pools && p < POOL_COUNT; p++) {
-		json_t *pv = json_object();
-		for (int k = 0; pv && k < FLEET_VIEWS; k++) {
+	textbuf_start_growing(&o);
+	textbuf_printf(&o, "{\"node\":\"%s\",\"revision\":%" PRId64 ",\"pools\":{", f->node, f->applied_rev);
+	for (int p = 0; p < POOL_COUNT && !o.truncated; p++) {
+		textbuf_printf(&o, "%s\"%s\":{", p ? "," : "", cfg_pool_name((enum pool_id)p));
+		for (int k = 0; k < FLEET_VIEWS && !o.truncated; k++) {
 			const struct stats_view *v = &f->pub[k][p];
-			size_t cap = hdr_encoded_size_max(v->latency_us);
-			uint8_t *buf = malloc(cap);
-			size_t n = buf ? hdr_encode(v->latency_us, buf, cap) : 0;
-			char *b64 = n ? etcd_b64_encode(buf, n) : NULL;
-			json_t *o = b64 ? json_pack("{s:I,s:I,s:I,s:I,s:I,s:s}", "requests", (json_int_t)v->requests,
-			                            "errors", (json_int_t)v->errors, "abandoned", (json_int_t)v->abandoned,
-			                            "overridden", (json_int_t)v->overridden, "latency_sum_us",
-			                            (json_int_t)v->latency_sum_us, "hist", b64)
-			                : NULL;
-			free(buf);
-			free(b64);
-			if (!o || json_object_set_new(pv, view_names[k], o) < 0) {
-				json_decref(pv);
-				pv = NULL;
+			size_t need = hdr_encoded_size_max(v->latency_us);
+			if (need > f->enc_cap) {
+				free(f->enc);
+				f->enc = malloc(need);
+				f->enc_cap = f->enc ? need : 0;
 			}
+			size_t n = f->enc ? hdr_encode(v->latency_us, f->enc, f->enc_cap) : 0;
+			char *b64 = n ? etcd_b64_encode(f->enc, n) : NULL;
+			if (!b64) {
+				o.truncated = true;
+				break;
+			}
+			textbuf_printf(&o,
+			               "%s\"%s\":{\"requests\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"abandoned\":%" PRIu64
+			               ",\"overridden\":%" PRIu64 ",\"latency_sum_us\":%" PRIu64 ",\"hist\":\"",
+			               k ? "," : "", view_names[k], v->requests, v->errors, v->abandoned, v->overridden,
+			               v->latency_sum_us);
+			textbuf_append(&o, b64, strlen(b64));
+			textbuf_append(&o, "\"}", 2);
+			free(b64);
 		}
-		if (!pv || json_object_set_new(pools, cfg_pool_name((enum pool_id)p), pv) < 0) {
-			json_decref(pools);
-			pools = NULL;
-		}
+		textbuf_append(&o, "}", 1);
 	}
-	json_t *o = pools ? json_pack("{s:s,s:I,s:o}", "node", f->node, "revision", (json_int_t)f->applied_rev,
-	                              "pools", pools)
-	                  : NULL;
-	if (o)
-		text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return text;
+	textbuf_append(&o, "}}", 2);
+	if (o.truncated) {
+		textbuf_dispose(&o);
+		return NULL;
+	}
+	return o.buf;
 }
 
 /* A count at O.NAME: a whole number from 0 on. */
@@ -1203,6 +1212,8 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 		metrics_drop(f, node);
 		return;
 	}
+	if (strcmp(node, f->node) == 0)
+		return; /* ours: installed from memory when etcd took it (own_installed) */
 	/* Decoded into the scratch record first: a record that is not valid,
 	 * has no lease (it would never leave), or is not of a live member
 	 * costs no entry; a valid one swaps its views with its member's. */
@@ -1270,15 +1281,39 @@ void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int
 	}
 }
 
+/* This member's publication, just committed, joins the merge straight from
+ * f->pub (untouched while its put was in flight): decoding it again when
+ * the watch brings it back would cost this member what every other
+ * member pays for it, five times a second. An older record of this node
+ * (a previous run of it, within its lease) is never merged. */
+static void own_installed(struct fleet *f)
+{
+	struct fleet_metrics *m = metrics_find(f, f->node, true);
+
+	if (!m) {
+		log_error("fleet %s: no room for this member's own measurements (%d members at most)", f->name,
+		          FLEET_MEMBERS_MAX);
+		return;
+	}
+	for (int p = 0; p < POOL_COUNT; p++)
+		for (int k = 0; k < FLEET_VIEWS; k++)
+			stats_view_copy(&m->v[p][k], &f->pub[k][p]);
+	m->revision = f->pub_rev;
+	m->valid = true;
+	f->merged_gen++;
+}
+
 static void published(void *arg, const struct etcd_reply *r, const char *err)
 {
 	struct fleet *f = arg;
 
 	f->publish_call = NULL;
-	if (!r)
+	if (!r) {
 		log_warn("fleet %s: measurements not published: %s", f->name, err);
-	else
+	} else {
 		put_committed(f, r);
+		own_installed(f);
+	}
 	if (f->publish_due)
 		publish(f, true); /* a change was applied while this put was on its way */
 }
@@ -2076,6 +2111,7 @@ void fleet_free(struct fleet *f)
 	if (f->scratch)
 		metrics_dispose(f->scratch);
 	free(f->scratch);
+	free(f->enc);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		for (int k = 0; k < FLEET_VIEWS; k++)
 			stats_run_view_dispose(&f->pub[k][p]);

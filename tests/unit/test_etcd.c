@@ -119,6 +119,20 @@ static void test_bodies(void **state)
 	assert_field(j, "value", "");
 	assert_null(json_object_get(j, "lease"));
 	json_decref(j);
+	/* a large value of every byte, as measurements are: it comes back */
+	char big[3001];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7);
+	j = load(etcd_body_put("k/x", 3, big, sizeof(big), INT64_MAX));
+	assert_field(j, "lease", "9223372036854775807");
+	const json_t *bv = json_object_get(j, "value");
+	char *back = NULL;
+	size_t backlen = 0;
+	assert_int_equal(etcd_b64_decode(json_string_value(bv), json_string_length(bv), &back, &backlen), 0);
+	assert_int_equal(backlen, sizeof(big));
+	assert_memory_equal(back, big, sizeof(big));
+	free(back);
+	json_decref(j);
 
 	j = load(etcd_body_txn_put("k", 1, ETCD_IF_MOD_REVISION, 42, "v", 1, 0));
 	c = json_array_get(json_object_get(j, "compare"), 0);
