@@ -19,7 +19,10 @@
 # 5) against each in turn, RUNS times (default 3): every run's requests/s
 # and the proxy's CPU time per request, the medians and their ratios. The
 # proxies are pinned to CPU 1 (PROXY_CPU), everything else to CPU 0
-# (LOAD_CPU).
+# (LOAD_CPU). The two backends are nginx there (BACKEND=nginx, the
+# default; BACKEND=demo for the demo backend), as in compare.sh: a backend
+# that costs more than the proxy would leave the load core saturated and
+# the proxy idle, and the ratio would then be the load side's.
 # With "rollback": for fleets of 1, 2 and 3 members (the others stopped),
 # RUNS times each (default 3): guard.method "sequential", weight 50 %, RATE
 # requests/s in all (default 90, so 45 to the canary) spread evenly over the
@@ -47,6 +50,8 @@ elif [[ ${1:-} == rps ]]; then
 	need_tools wrk taskset
 	PROXY_CPU=${PROXY_CPU:-1}
 	LOAD_CPU=${LOAD_CPU:-0}
+	BACKEND=${BACKEND:-nginx}
+	[ "$BACKEND" = demo ] || need_tools nginx
 	set -- 1
 fi
 CHANGES=${1:-1000}
@@ -79,8 +84,16 @@ for _ in $(seq 100); do
 	ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:${EC[1]}" endpoint health >/dev/null 2>&1 && break
 	sleep 0.2
 done
-start "$T/base.log" "$DEMO_BACKEND" --listen "127.0.0.1:$B1" --name base
-start "$T/canary.log" "$DEMO_BACKEND" --listen "127.0.0.1:$C1" --name canary
+if [[ $MODE == rps ]]; then
+	pin_cpus
+	start_backend base "$B1"
+	wait_port "$B1" "$LAST_PID" "$T/base.log"
+	start_backend canary "$C1"
+	wait_port "$C1" "$LAST_PID" "$T/canary.log"
+else
+	start "$T/base.log" "$DEMO_BACKEND" --listen "127.0.0.1:$B1" --name base
+	start "$T/canary.log" "$DEMO_BACKEND" --listen "127.0.0.1:$C1" --name canary
+fi
 for i in 1 2 3; do
 	cat >"$T/w$i.conf" <<CONF
 listen = ( "127.0.0.1:${PX[i]}" );
