@@ -446,6 +446,7 @@ static void member_write(struct fleet *f);
 static void apply_leader_kv(struct fleet *f, const struct etcd_kv *kv);
 static void seed(struct fleet *f);
 static void metrics_drop(struct fleet *f, const char *node);
+static void metrics_prune(struct fleet *f, int64_t rev);
 static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv);
 static void publish(struct fleet *f, bool force);
 static void apply_record(struct fleet *f, const struct fleet_weights *w, int64_t rev);
@@ -854,6 +855,7 @@ static void apply_record(struct fleet *f, const struct fleet_weights *w, int64_t
 	f->applied_rev = rev;
 	f->held_rev = 0;
 	f->merged_gen++; /* the windows and runs of this revision only, from now on */
+	metrics_prune(f, rev);
 	member_write(f);
 	ops_applied(f);
 	if (!rollback_holding(f))
@@ -1162,10 +1164,12 @@ static int metrics_init(struct fleet_metrics *m, const char *node)
 	return 0;
 }
 
+/* NODE's entry (never a ghost), or with ADD a new empty one; NULL when
+ * there is none or no room. */
 static struct fleet_metrics *metrics_find(struct fleet *f, const char *node, bool add)
 {
 	for (size_t i = 0; i < f->nmetrics; i++)
-		if (strcmp(f->metrics[i].node, node) == 0)
+		if (!f->metrics[i].ghost && strcmp(f->metrics[i].node, node) == 0)
 			return &f->metrics[i];
 	if (!add || f->nmetrics == FLEET_MEMBERS_MAX)
 		return NULL;
@@ -1187,16 +1191,51 @@ static int scratch_new(struct fleet *f, const char *node)
 	return -1;
 }
 
-/* NODE's publication leaves the merge (its key went, or the member did). */
+static void metrics_remove(struct fleet *f, struct fleet_metrics *m)
+{
+	metrics_dispose(m);
+	*m = f->metrics[--f->nmetrics];
+	f->merged_gen++;
+}
+
+/* The sum of M's run requests over the pools. */
+static uint64_t run_requests(const struct fleet_metrics *m)
+{
+	uint64_t n = 0;
+
+	for (int p = 0; p < POOL_COUNT; p++)
+		n += m->v[p][FLEET_RUN].requests;
+	return n;
+}
+
+/* NODE's publication leaves the merge (its key went, or the member did).
+ * What it measured under the weights judged here stays in the merged run
+ * until the run restarts (the next change applied): the sequential tests
+ * treat the run as a stream that only grows, and evidence that vanished
+ * with a member would let them test again on less. Its window and total
+ * leave at once. */
 static void metrics_drop(struct fleet *f, const char *node)
 {
 	struct fleet_metrics *m = metrics_find(f, node, false);
 
-	if (m) {
-		metrics_dispose(m);
-		*m = f->metrics[--f->nmetrics];
-		f->merged_gen++;
+	if (!m)
+		return;
+	if (m->valid && m->revision == f->applied_rev && run_requests(m) > 0) {
+		if (!m->run_only)
+			f->merged_gen++;
+		m->run_only = true;
+		return;
 	}
+	metrics_remove(f, m);
+}
+
+/* The run just restarted (weights of revision REV applied): records kept
+ * only for the previous run's sake go. */
+static void metrics_prune(struct fleet *f, int64_t rev)
+{
+	for (size_t i = f->nmetrics; i-- > 0;)
+		if (f->metrics[i].run_only && f->metrics[i].revision != rev)
+			metrics_remove(f, &f->metrics[i]);
 }
 
 /* A key under metrics/: a member's measurements, or their end (its lease
@@ -1229,6 +1268,14 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 		snprintf(f->scratch->node, sizeof(f->scratch->node), "%s", node);
 		rc = metrics_decode(kv->value, kv->vlen, f->scratch, why, sizeof(why));
 	}
+	if (rc == 0 && m && m->valid && m->revision == f->scratch->revision &&
+	    run_requests(f->scratch) < run_requests(m)) {
+		/* The same weights, a shorter run: the member restarted. Its
+		 * earlier run stays in the merged run as a ghost (metrics_drop). */
+		m->ghost = m->run_only = true;
+		f->merged_gen++;
+		m = NULL;
+	}
 	if (rc == 0 && !m)
 		m = metrics_find(f, node, true);
 	if (rc == 0 && m) {
@@ -1238,6 +1285,7 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 		memcpy(f->scratch->v, tmp, sizeof(tmp));
 		m->revision = f->scratch->revision;
 		m->valid = true;
+		m->run_only = false; /* back (its run went on) */
 		f->merged_gen++;
 		return;
 	}
@@ -1266,7 +1314,7 @@ void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int
 		o->requests = o->errors = o->latency_sum_us = o->abandoned = o->overridden = 0;
 		for (size_t i = 0; i < n; i++) {
 			const struct stats_view *v = &m[i].v[p][k];
-			if (!m[i].valid || (only_rev >= 0 && m[i].revision != only_rev))
+			if (!m[i].valid || (only_rev >= 0 && m[i].revision != only_rev) || (m[i].run_only && k != FLEET_RUN))
 				continue;
 			if (v->requests > UINT64_MAX - o->requests || v->latency_sum_us > UINT64_MAX - o->latency_sum_us ||
 			    v->abandoned > UINT64_MAX - o->abandoned || v->overridden > UINT64_MAX - o->overridden)
@@ -1300,6 +1348,7 @@ static void own_installed(struct fleet *f)
 			stats_view_copy(&m->v[p][k], &f->pub[k][p]);
 	m->revision = f->pub_rev;
 	m->valid = true;
+	m->run_only = false;
 	f->merged_gen++;
 }
 
@@ -1853,7 +1902,7 @@ bool fleet_merged_pools(struct fleet *f, const struct stats_view **window, const
 	size_t valid = 0;
 
 	for (size_t i = 0; i < f->nmetrics; i++)
-		valid += f->metrics[i].valid;
+		valid += f->metrics[i].valid && !f->metrics[i].run_only;
 	if (!valid)
 		return false;
 	fleet_merge(f->metrics, f->nmetrics, FLEET_WINDOW, FLEET_ANY_REVISION, f->shown[0]);

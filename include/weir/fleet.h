@@ -93,6 +93,11 @@ struct fleet_metrics {
 	char node[CLUSTER_NAME_MAX + 1];
 	int64_t revision;              /* the weights revision it had applied when it measured */
 	bool valid;                    /* the last record was well-formed */
+	bool run_only;                 /* its member left, or restarted, while measuring REVISION:
+	                                  only its run counts, so that the run judged by the
+	                                  sequential tests never shrinks */
+	bool ghost;                    /* run_only for a restarted member's earlier run (the
+	                                  member's current record is another entry) */
 	struct stats_view v[POOL_COUNT][FLEET_VIEWS];
 };
 
@@ -106,7 +111,8 @@ struct fleet_metrics {
  * judges passes the revision it judges, so that a member that has not
  * applied a change yet (its window and run are of the previous weights)
  * stays out of the judgement rather than mixing old and new traffic. A
- * record whose counts would wrap the sum is left out. Pure. */
+ * run_only record counts in FLEET_RUN only. A record whose counts would
+ * wrap the sum is left out. Pure. */
 void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int64_t only_rev,
                  struct stats_view *out);
 

@@ -351,6 +351,45 @@ static void test_merge_filter(void **state)
 	}
 }
 
+/* RISK 10: a member that left (or restarted) while measuring the judged
+ * weights keeps its run in the merged run, so the run the sequential tests
+ * judge never shrinks; its window and total leave at once. */
+static void test_merge_run_only(void **state)
+{
+	struct fleet_metrics m[3];
+	struct stats_view out[POOL_COUNT];
+	(void)state;
+
+	memset(m, 0, sizeof(m));
+	metrics_fill(&m[0], "weir-1", 70, 100, 1, 1000);
+	metrics_fill(&m[1], "weir-2", 70, 50, 5, 3000);
+	metrics_fill(&m[2], "weir-2", 70, 20, 0, 2000);     /* weir-2 again, restarted */
+	for (int p = 0; p < POOL_COUNT; p++)
+		assert_int_equal(stats_run_view_init(&out[p]), 0);
+
+	m[1].run_only = m[1].ghost = true;
+	fleet_merge(m, 3, FLEET_RUN, 70, out);
+	assert_int_equal(out[POOL_CANARY].requests, 170);
+	assert_int_equal(out[POOL_CANARY].errors, 6);
+	assert_int_equal(hdr_count(out[POOL_CANARY].latency_us), 170);
+	assert_int_equal(hdr_max(out[POOL_CANARY].latency_us), 3000);
+	fleet_merge(m, 3, FLEET_WINDOW, 70, out);
+	assert_int_equal(out[POOL_CANARY].requests, 120);
+	fleet_merge(m, 3, FLEET_TOTAL, FLEET_ANY_REVISION, out);
+	assert_int_equal(out[POOL_CANARY].requests, 120);
+	assert_true(hdr_max(out[POOL_CANARY].latency_us) < 3000);
+	/* the next run (revision 71) has nothing of them */
+	fleet_merge(m, 3, FLEET_RUN, 71, out);
+	assert_int_equal(out[POOL_CANARY].requests, 0);
+
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_run_view_dispose(&out[p]);
+		for (int i = 0; i < 3; i++)
+			for (int k = 0; k < FLEET_VIEWS; k++)
+				stats_run_view_dispose(&m[i].v[p][k]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_watchdog_not_created),
 		cmocka_unit_test(test_rollback_outdated),
 		cmocka_unit_test(test_merge_filter),
+		cmocka_unit_test(test_merge_run_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
