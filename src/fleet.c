@@ -1034,9 +1034,10 @@ static char *metrics_encode(struct fleet *f)
 			}
 			textbuf_printf(&o,
 			               "%s\"%s\":{\"requests\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"abandoned\":%" PRIu64
-			               ",\"overridden\":%" PRIu64 ",\"latency_sum_us\":%" PRIu64 ",\"hist\":\"",
+			               ",\"overridden\":%" PRIu64 ",\"latency_sum_us\":%" PRIu64 ",\"in_flight\":%" PRIu64
+			               ",\"hist\":\"",
 			               k ? "," : "", view_names[k], v->requests, v->errors, v->abandoned, v->overridden,
-			               v->latency_sum_us);
+			               v->latency_sum_us, v->in_flight);
 			textbuf_append(&o, b64, strlen(b64));
 			textbuf_append(&o, "\"}", 2);
 			free(b64);
@@ -1080,6 +1081,9 @@ static int view_decode(const json_t *o, struct stats_view *v, char *err, size_t 
 	    get_count(o, "abandoned", &n.abandoned, err, errlen) < 0 ||
 	    get_count(o, "overridden", &n.overridden, err, errlen) < 0 ||
 	    get_count(o, "latency_sum_us", &n.latency_sum_us, err, errlen) < 0)
+		return -1;
+	/* Optional: a member of an earlier version does not publish it. */
+	if (json_object_get(o, "in_flight") && get_count(o, "in_flight", &n.in_flight, err, errlen) < 0)
 		return -1;
 	if (n.errors > n.requests) {
 		snprintf(err, errlen, "more errors than requests");
@@ -1311,7 +1315,7 @@ void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_view *o = &out[p];
 		hdr_reset(o->latency_us);
-		o->requests = o->errors = o->latency_sum_us = o->abandoned = o->overridden = 0;
+		o->requests = o->errors = o->latency_sum_us = o->abandoned = o->overridden = o->in_flight = 0;
 		for (size_t i = 0; i < n; i++) {
 			const struct stats_view *v = &m[i].v[p][k];
 			if (!m[i].valid || (only_rev >= 0 && m[i].revision != only_rev) || (m[i].run_only && k != FLEET_RUN))
@@ -1325,6 +1329,10 @@ void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int
 			o->latency_sum_us += v->latency_sum_us;
 			o->abandoned += v->abandoned;
 			o->overridden += v->overridden;
+			/* A member that left has nothing in flight any more; a gauge no
+			 * real fleet reaches saturates rather than wraps. */
+			if (!m[i].run_only)
+				o->in_flight = v->in_flight > UINT64_MAX - o->in_flight ? UINT64_MAX : o->in_flight + v->in_flight;
 		}
 	}
 }

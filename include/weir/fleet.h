@@ -111,8 +111,10 @@ struct fleet_metrics {
  * judges passes the revision it judges, so that a member that has not
  * applied a change yet (its window and run are of the previous weights)
  * stays out of the judgement rather than mixing old and new traffic. A
- * run_only record counts in FLEET_RUN only. A record whose counts would
- * wrap the sum is left out. Pure. */
+ * run_only record counts in FLEET_RUN only, without its in-flight gauge.
+ * In-flight gauges add up (the sequential tests count the fleet's requests
+ * in flight as censored). A record whose counts would wrap the sum is left
+ * out. Pure. */
 void fleet_merge(const struct fleet_metrics *m, size_t n, enum fleet_view k, int64_t only_rev,
                  struct stats_view *out);
 

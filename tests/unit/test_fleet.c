@@ -368,8 +368,15 @@ static void test_merge_run_only(void **state)
 		assert_int_equal(stats_run_view_init(&out[p]), 0);
 
 	m[1].run_only = m[1].ghost = true;
+	m[0].v[POOL_CANARY][FLEET_RUN].in_flight = 3;
+	m[1].v[POOL_CANARY][FLEET_RUN].in_flight = 100;      /* gone with its member */
+	m[2].v[POOL_CANARY][FLEET_RUN].in_flight = 4;
 	fleet_merge(m, 3, FLEET_RUN, 70, out);
 	assert_int_equal(out[POOL_CANARY].requests, 170);
+	assert_int_equal(out[POOL_CANARY].in_flight, 7);   /* the fleet's requests in flight */
+	m[2].v[POOL_CANARY][FLEET_RUN].in_flight = UINT64_MAX;
+	fleet_merge(m, 3, FLEET_RUN, 70, out);
+	assert_true(out[POOL_CANARY].in_flight == UINT64_MAX); /* saturated, not wrapped */
 	assert_int_equal(out[POOL_CANARY].errors, 6);
 	assert_int_equal(hdr_count(out[POOL_CANARY].latency_us), 170);
 	assert_int_equal(hdr_max(out[POOL_CANARY].latency_us), 3000);
