@@ -7,8 +7,8 @@
  * can be changed while it runs, which is how a test makes a canary misbehave.
  *
  *   /__backend/set?latency_ms=&jitter_ms=&error_rate=   change any subset
- *   /__backend/stats                                    counters and settings
- *   /__backend/reset                                    zero the counters
+ *   /__backend/stats                                    counters, delays, settings
+ *   /__backend/reset                                    zero counters and delays
  *   GET|HEAD /bytes/N[?chunked=1]                       N deterministic bytes
  *   anything else                                       the JSON echo
  *
@@ -28,6 +28,23 @@
  *
  * The control endpoints answer at once: no latency, no error draw, and they
  * are not counted, so a backend set to a one-hour latency can still be fixed.
+ *
+ * /__backend/stats reports, besides the settings:
+ *   "hits"            requests outside /__backend/
+ *   "errors"          of those, answered 500 by the draw
+ *   "served"          of the hits, those whose answer was handed to the
+ *                     connection in full: not one still waiting, nor a
+ *                     /bytes body cut short by a client that left
+ *   "latency_p99_ms"  the 99th percentile of the served requests' delays,
+ *                     each from the moment its request had been read to the
+ *                     moment its response (the last piece of a /bytes body)
+ *                     was handed to the connection, on the monotonic clock:
+ *                     a timer that fires late counts. Nearest rank, the
+ *                     ceil(0.99 n)-th smallest of n (weir's rule), exact to
+ *                     the microsecond; null before the first
+ *   "latency_samples" n: the delays of the last 65536 served requests are
+ *                     kept, so the p99 is over all of them up to that many
+ * /__backend/reset zeroes hits, errors, served and the delays.
  */
 
 #include <errno.h>
@@ -41,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -68,6 +86,7 @@
 #define MAX_BODY_SIZE	(1L << 30)	/* request bodies */
 #define MS_MAX		3600000.0	/* latency and jitter bound */
 #define NAME_LEN_MAX	128
+#define DELAYS_MAX	65536		/* served requests' delays kept */
 
 /* Settings that /__backend/set changes. */
 struct settings {
@@ -100,6 +119,7 @@ struct reply {
 	int chunked;			/* REPLY_BYTES: chunked encoding */
 	uint64_t total;			/* REPLY_BYTES: N */
 	uint64_t sent;			/* REPLY_BYTES: handed over */
+	uint64_t t_read_ns;		/* its request had been read (now_ns) */
 	struct evbuffer *piece;		/* REPLY_BYTES: the next piece */
 	struct reply *prev, *next;
 };
@@ -121,6 +141,10 @@ struct backend {
 	uint64_t rng;			/* splitmix64 state */
 	uint64_t hits;			/* requests not to /__backend/ */
 	uint64_t errors;		/* of those, answered 500 by the draw */
+	uint64_t served;		/* of the hits, answered in full */
+	uint64_t *delays_us;		/* the last DELAYS_MAX served delays, a ring */
+	size_t ndelays;			/* held in it, up to DELAYS_MAX */
+	size_t delay_next;		/* where the next one goes */
 	struct reply *replies;		/* pending replies */
 	struct hash_entry hashes[HASH_CACHE_SIZE];
 	unsigned hash_next;
@@ -160,6 +184,58 @@ static double
 rng_unit(uint64_t *state)
 {
 	return (double)(rng_next(state) >> 11) * 0x1.0p-53;
+}
+
+/* The monotonic clock in nanoseconds: wall clock changes do not move it. */
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) +
+	    (uint64_t)ts.tv_nsec;
+}
+
+/* A normal request's response was handed to its connection: count it and
+ * keep its delay since T_READ_NS, when its request had been read. */
+static void
+count_served(struct backend *b, uint64_t t_read_ns)
+{
+	uint64_t now = now_ns();
+
+	b->served++;
+	b->delays_us[b->delay_next] = now > t_read_ns ?
+	    (now - t_read_ns) / 1000 : 0;
+	b->delay_next = (b->delay_next + 1) % DELAYS_MAX;
+	if (b->ndelays < DELAYS_MAX)
+		b->ndelays++;
+}
+
+static int
+cmp_u64(const void *pa, const void *pb)
+{
+	uint64_t a = *(const uint64_t *)pa, c = *(const uint64_t *)pb;
+
+	return (a > c) - (a < c);
+}
+
+/* The 99th percentile of the delays held (at least one): the
+ * ceil(0.99 n)-th smallest. Returns 0, or -1 when out of memory. */
+static int
+delay_p99_us(const struct backend *b, uint64_t *out)
+{
+	uint64_t *v;
+	size_t rank;
+
+	if ((v = malloc(b->ndelays * sizeof(*v))) == NULL)
+		return -1;
+	memcpy(v, b->delays_us, b->ndelays * sizeof(*v));
+	qsort(v, b->ndelays, sizeof(*v), cmp_u64);
+	rank = (b->ndelays * 99 + 99) / 100;
+	*out = v[rank - 1];
+	free(v);
+	return 0;
 }
 
 /* FNV-1a: the default seed comes from the name, so a run is reproducible
@@ -694,11 +770,15 @@ stream_next(struct reply *r)
 	size_t len;
 
 	if (r->sent == r->total) {
+		struct backend *b = r->b;
+		uint64_t t_read_ns = r->t_read_ns;
+
 		/* unlink first: ending may free the connection, which runs
 		 * the close callback */
 		reply_unlink(r);
 		reply_free(r);
 		evhttp_send_reply_end(req);
+		count_served(b, t_read_ns);
 		return;
 	}
 	len = r->total - r->sent > PIECE_SIZE ? PIECE_SIZE :
@@ -739,9 +819,12 @@ bytes_start(struct reply *r)
 	}
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ||
 	    (r->total == 0 && !r->chunked)) {
+		uint64_t t_read_ns = r->t_read_ns;
+
 		reply_unlink(r);
 		reply_free(r);
 		evhttp_send_reply(req, 200, NULL, NULL);
+		count_served(b, t_read_ns);
 		return;
 	}
 	evhttp_send_reply_start(req, 200, NULL);
@@ -755,6 +838,7 @@ reply_fire(struct reply *r)
 	struct backend *b = r->b;
 	struct evhttp_request *req = r->req;
 	struct evbuffer *body;
+	uint64_t t_read_ns = r->t_read_ns;
 	int code;
 
 	if (r->kind == REPLY_BYTES) {
@@ -767,6 +851,7 @@ reply_fire(struct reply *r)
 	reply_unlink(r);
 	reply_free(r);
 	send_json(b, req, code, body);
+	count_served(b, t_read_ns);
 }
 
 static void
@@ -855,7 +940,7 @@ serve(struct backend *b, struct evhttp_request *req, const char *path)
 	struct timeval tv;
 	char msg[256];
 	double delay_ms;
-	uint64_t delay_us;
+	uint64_t delay_us, t_read_ns = now_ns();
 	int fail;
 
 	b->hits++;
@@ -869,10 +954,12 @@ serve(struct backend *b, struct evhttp_request *req, const char *path)
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		send_oom(req);
+		count_served(b, t_read_ns);
 		return;
 	}
 	r->b = b;
 	r->req = req;
+	r->t_read_ns = t_read_ns;
 	r->evcon = evhttp_request_get_connection(req);
 	r->kind = REPLY_JSON;
 	r->code = fail ? 500 : 200;
@@ -886,14 +973,11 @@ serve(struct backend *b, struct evhttp_request *req, const char *path)
 	} else if (r->kind == REPLY_JSON) {
 		r->body = echo_json(b, req, fail);
 	}
-	if (r->kind == REPLY_JSON && r->body == NULL) {
+	if ((r->kind == REPLY_JSON && r->body == NULL) ||
+	    (r->kind == REPLY_BYTES && (r->piece = evbuffer_new()) == NULL)) {
 		free(r);
 		send_oom(req);
-		return;
-	}
-	if (r->kind == REPLY_BYTES && (r->piece = evbuffer_new()) == NULL) {
-		free(r);
-		send_oom(req);
+		count_served(b, t_read_ns);
 		return;
 	}
 	reply_link(b, r);
@@ -917,9 +1001,13 @@ static void
 send_settings(struct backend *b, struct evhttp_request *req, int stats)
 {
 	struct evbuffer *out;
+	uint64_t p99 = 0;
 	int first = 1;
 
-	if ((out = evbuffer_new()) == NULL) {
+	if ((out = evbuffer_new()) == NULL ||
+	    (stats && b->ndelays > 0 && delay_p99_us(b, &p99) != 0)) {
+		if (out != NULL)
+			evbuffer_free(out);
 		send_oom(req);
 		return;
 	}
@@ -931,6 +1019,16 @@ send_settings(struct backend *b, struct evhttp_request *req, int stats)
 		evbuffer_add_printf(out, "%" PRIu64, b->hits);
 		json_key(out, &first, "errors");
 		evbuffer_add_printf(out, "%" PRIu64, b->errors);
+		json_key(out, &first, "served");
+		evbuffer_add_printf(out, "%" PRIu64, b->served);
+		json_key(out, &first, "latency_p99_ms");
+		if (b->ndelays > 0)
+			evbuffer_add_printf(out, "%" PRIu64 ".%03u",
+			    p99 / 1000, (unsigned)(p99 % 1000));
+		else
+			evbuffer_add(out, "null", 4);
+		json_key(out, &first, "latency_samples");
+		evbuffer_add_printf(out, "%zu", b->ndelays);
 	}
 	json_settings(out, &first, &b->set);
 	evbuffer_add(out, "}\n", 2);
@@ -1010,6 +1108,9 @@ control(struct backend *b, struct evhttp_request *req, const char *path)
 	} else if (strcmp(what, "reset") == 0) {
 		b->hits = 0;
 		b->errors = 0;
+		b->served = 0;
+		b->ndelays = 0;
+		b->delay_next = 0;
 		send_settings(b, req, 1);
 	} else {
 		send_error_json(b, req, 404, "unknown control endpoint "
@@ -1059,7 +1160,8 @@ usage(FILE *out)
 "  -s, --seed N            seed of the draws (default: from the name)\n"
 "  -h, --help              this text\n"
 "Runtime control: GET /__backend/set?latency_ms=..&jitter_ms=..&\n"
-"error_rate=.. (any subset), /__backend/stats, /__backend/reset.\n"
+"error_rate=.. (any subset), /__backend/stats (counters and the p99 of\n"
+"the delays served), /__backend/reset.\n"
 "GET /bytes/N[?chunked=1] streams N deterministic bytes.\n";
 
 	fputs(text, out);
@@ -1143,6 +1245,7 @@ backend_start(struct backend *b, const char *host, uint16_t port,
 	struct evhttp_bound_socket *bs;
 
 	if ((b->md = EVP_MD_CTX_new()) == NULL ||
+	    (b->delays_us = calloc(DELAYS_MAX, sizeof(*b->delays_us))) == NULL ||
 	    (b->base = event_base_new()) == NULL ||
 	    (b->http = evhttp_new(b->base)) == NULL) {
 		logmsg(PROG ": cannot set up the event loop");
@@ -1200,6 +1303,7 @@ backend_dispose(struct backend *b)
 	if (b->base != NULL)
 		event_base_free(b->base);
 	EVP_MD_CTX_free(b->md);
+	free(b->delays_us);
 	libevent_global_shutdown();
 }
 

@@ -223,6 +223,41 @@ assert_eq "error_rate 0.5: errors equal the 500s seen" "$n500" "$(json_get "$sta
 assert_num "error_rate 0.5: $n500 of 200 failed, at least 60" "$n500" ">=" 60
 assert_num "error_rate 0.5: $n500 of 200 failed, at most 140" "$n500" "<=" 140
 
+# ---- the delays served: /__backend/stats "served" and "latency_p99_ms" -------------
+# The p99 is the ceil(0.99 n)-th smallest delay: of 100, the 99th; of 101,
+# the 100th. 99 quick answers and 1 that waits 300 ms: the p99 is a quick
+# one; a second slow one: the p99 is a slow one. (Quick: no latency, far
+# below 300 ms even under ASan on a loaded machine.)
+backend_set "$port" "error_rate=0&latency_ms=0&jitter_ms=0"
+req "$U/__backend/reset"
+assert_eq "reset: served, p99 and samples zero" "0 null 0" \
+	"$(json_get "$T/b" .served) $(json_get "$T/b" .latency_p99_ms) $(json_get "$T/b" .latency_samples)"
+urls=()
+for i in $(seq 97); do urls+=(-o /dev/null "$U/quick$i"); done
+hcurl "${urls[@]}"
+hcurl -o /dev/null "$U/bytes/100000"
+hcurl -I -o /dev/null "$U/bytes/10"
+backend_set "$port" "latency_ms=300"
+hcurl -o /dev/null "$U/slow1"
+stats=$(backend_stats "$port")
+assert_eq "100 answered (JSON, /bytes, HEAD): hits, served, samples" "100 100 100" \
+	"$(json_get "$stats" .hits) $(json_get "$stats" .served) $(json_get "$stats" .latency_samples)"
+p99=$(json_get "$stats" .latency_p99_ms)
+assert_num "99 quick, 1 slow of 100: the p99 (${p99} ms) is a quick one" "$p99" "<" 300
+hcurl -o /dev/null "$U/slow2"
+stats=$(backend_stats "$port")
+p99=$(json_get "$stats" .latency_p99_ms)
+assert_eq "101 answered: served, samples" "101 101" \
+	"$(json_get "$stats" .served) $(json_get "$stats" .latency_samples)"
+assert_num "99 quick, 2 slow of 101: the p99 (${p99} ms) is a slow one, its timer included" "$p99" ">=" 300
+backend_set "$port" "latency_ms=0"
+{ hcurl "$U/bytes/1073741824" 2>/dev/null || true; } | head -c 100000 >/dev/null
+hits_served() { local s; s=$(backend_stats "$port") && [[ "$(json_get "$s" .hits) $(json_get "$s" .served)" == "$1" ]]; }
+wait_for "a /bytes body cut short by its client: a hit, not served" 5 hits_served "102 101"
+req "$U/__backend/reset"
+assert_eq "reset zeroes served, p99 and samples" "0 0 null 0" \
+	"$(json_get "$T/b" .hits) $(json_get "$T/b" .served) $(json_get "$T/b" .latency_p99_ms) $(json_get "$T/b" .latency_samples)"
+
 # ---- latency ---------------------------------------------------------------------
 
 backend_set "$port" "error_rate=0&latency_ms=200"

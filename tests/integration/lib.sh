@@ -401,7 +401,9 @@ backend_set() {
 	[[ $code == 200 ]] || fail "backend_set $1 $2: status $code: ${out%$'\n'*}"
 }
 
-# backend_stats PORT: print the /__backend/stats JSON.
+# backend_stats PORT: print the /__backend/stats JSON: name, settings, "hits",
+# "errors", "served" and "latency_p99_ms" with "latency_samples" (see the
+# header of contrib/weir-demo-backend.c).
 backend_stats() { hcurl "http://127.0.0.1:$1/__backend/stats"; }
 
 # bytes_sha256 N: SHA-256 (hex) of the body of the backend's /bytes/N.
