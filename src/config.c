@@ -83,8 +83,8 @@
  *     "h2c" (prior knowledge, told from HTTP/1.1 by the connection preface)
  *     is refused with tls. On a TLS listener the order is the server's ALPN
  *     preference (h2_first).
- *   - pools.<pool>.protocol is "http/1.1" or "h2"; an "h2" pool takes no
- *     check group (checks speak HTTP/1.1).
+ *   - pools.<pool>.protocol is "http/1.1" or "h2"; a check group is
+ *     checked alike for both (an "h2" pool's checks speak HTTP/2).
  *   - state_file, event_log and access_log must be different files when set.
  *   - cluster (the fleet): etcd is one or more "http://host:port" endpoints
  *     with a numeric host or localhost (https is refused as not supported yet,
@@ -1250,16 +1250,10 @@ static void parse_pool(struct ctx *c, const config_setting_t *pools, const char 
 	t = read_group(c, g, gp.s, "tls");
 	if (t != NULL)
 		parse_pool_tls(c, t, path_key(gp.s, "tls").s, &pool->tls);
+	/* On an "h2" pool the checks speak HTTP/2 too (health.c, h2check.c). */
 	t = read_group(c, g, gp.s, "check");
-	if (t != NULL && pool->protocol == POOL_PROTO_H2) {
-		/* A check speaks HTTP/1.1, which an h2-only server (gRPC) refuses:
-		 * every server would be marked down, and a canary with none up
-		 * rolled back. */
-		error_at(c, t, "%s.check: health checks speak HTTP/1.1, which an \"h2\" pool's servers "
-		         "may refuse; remove check or use protocol \"http/1.1\"", gp.s);
-	} else if (t != NULL) {
+	if (t != NULL)
 		parse_pool_check(c, t, path_key(gp.s, "check").s, &pool->check);
-	}
 }
 
 static void parse_pools(struct ctx *c, const config_setting_t *root)

@@ -27,9 +27,6 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
-#include <openssl/ssl.h>
-
-#include <event2/bufferevent_ssl.h>
 
 #include "weir/clock.h"
 #include "weir/config.h"
@@ -653,14 +650,8 @@ static struct h2up_conn *conn_new(struct worker *w, enum pool_id pool, int serve
 		goto fail;
 	h->bev = tls ? tls_connect_bufferevent(w->base, tls, &w->cfg->pools[pool], (size_t)server, NULL, NULL)
 	             : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (!h->bev)
+	if (!h->bev) /* a TLS one offers h2 alone by ALPN (tls.c) */
 		goto fail;
-	if (tls) {
-		static const unsigned char h2[] = { 2, 'h', '2' };
-		SSL *ssl = bufferevent_openssl_get_ssl(h->bev);
-		if (!ssl || SSL_set_alpn_protos(ssl, h2, sizeof(h2)) != 0)
-			goto fail;
-	}
 	event_assign(&h->flush, w->base, -1, 0, conn_flush_cb, h);
 	evtimer_assign(&h->timer, w->base, conn_timer_cb, h);
 	bufferevent_setcb(h->bev, conn_read_cb, conn_write_cb, conn_event_cb, h);

@@ -3,12 +3,13 @@
  * One probe per checked server. Its timer does two jobs: while no check is
  * in flight it starts the next one; while one is, it is that check's
  * deadline (check.timeout covers connect, TLS and the response head). A
- * check is "GET path HTTP/1.1"; the status of the response head decides it.
- * The connection is kept for the next check when the response allows it
- * (keep-alive, a body delimited by length or chunks, read off in full), as
- * Envoy's reuse_connection does: a check then costs one write and one read
- * instead of a connection set up and torn down, which is what keeps a
- * thousand servers checked every second cheap (docs/BENCHMARKS.md). A
+ * check is "GET path HTTP/1.1", or on an "h2" pool the same GET as an
+ * HTTP/2 stream ("h2" pools, below); the status of the response head
+ * decides it. The connection is kept for the next check when the response
+ * allows it (keep-alive, a body delimited by length or chunks, read off in
+ * full), as Envoy's reuse_connection does: a check then costs one write and
+ * one read instead of a connection set up and torn down, which is what
+ * keeps a thousand servers checked every second cheap (docs/BENCHMARKS.md). A
  * server that dies closes the connection, and the next check connects anew
  * (and is refused). The next check starts check.interval after the previous
  * one started, rounded up to a grain of the clock (arm_at).
@@ -16,7 +17,9 @@
  * Decisions:
  *   - A check fails on: refused/reset/closed before a complete head, a
  *     malformed head, a status outside `expect`, a TLS failure (handshake,
- *     verification), or the timeout.
+ *     verification), or the timeout; on an "h2" pool also on a TLS server
+ *     that does not choose h2 by ALPN, and on what h2check.h lists
+ *     (RST_STREAM, GOAWAY, a bad preface or frame, an HTTP/1.x answer).
  *   - Interim 1xx responses are skipped; the final status decides.
  *   - State changes are logged once per change, with the last reason; the
  *     canary decides what a pool without a server up means (canary.h). */
@@ -39,6 +42,7 @@
 #include "weir/canary.h"
 #include "weir/clock.h"
 #include "weir/config.h"
+#include "weir/h2check.h"
 #include "weir/http1.h"
 #include "weir/log.h"
 #include "weir/runtime-t.h"
@@ -47,6 +51,7 @@
 #define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */
 #define CHECK_REQUEST_FMT "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\nAccept: */*\r\n\r\n"
 #define CHECK_GRAIN_MAX_MS 100 /* check starts are aligned to a grid of at most this (see arm) */
+#define CHECK_H2_OUT_MAX 65536 /* "h2": output the server has not taken; more ends the connection */
 
 struct probe_set;
 
@@ -68,12 +73,15 @@ struct probe {
 	/* The connection: a bufferevent with TLS; a bare socket without, read
 	 * with one recv(2) per wake-up (a bufferevent costs an ioctl(FIONREAD)
 	 * and buffer bookkeeping more per read: the cost of a thousand
-	 * servers checked every second is mostly system calls). */
-	struct bufferevent *bev;        /* TLS; NULL when no connection is open */
+	 * servers checked every second is mostly system calls). An "h2"
+	 * pool's connection is a bufferevent either way (see "h2" below). */
+	struct bufferevent *bev;        /* TLS, or "h2"; NULL when no connection is open */
 	evutil_socket_t fd;             /* plain; -1 when no connection is open */
 	struct event io;                /* plain: EV_WRITE while connecting, then EV_READ */
 	bool io_added;
-	bool connecting;                /* plain: connect(2) in progress */
+	bool connecting;                /* plain: connect(2) in progress; "h2": until
+	                                   connected (TLS: and h2 chosen by ALPN) */
+	struct h2check *h2;             /* "h2": the HTTP/2 session on bev */
 	struct evbuffer *in;            /* plain: bytes received and not consumed yet */
 	enum probe_phase phase;
 	bool reused;                    /* the check in flight reuses a connection */
@@ -154,13 +162,15 @@ static void probe_close(struct probe *p)
 		tls_bufferevent_free(p->bev);
 		p->bev = NULL;
 	}
+	h2check_free(p->h2);
+	p->h2 = NULL;
+	p->connecting = false;
 	if (p->fd >= 0) {
 		if (p->io_added)
 			event_del(&p->io);
 		p->io_added = false;
 		evutil_closesocket(p->fd);
 		p->fd = -1;
-		p->connecting = false;
 	}
 	if (p->in)
 		evbuffer_drain(p->in, evbuffer_get_length(p->in));
@@ -211,8 +221,19 @@ static void probe_connect(struct probe *p);
  * anything (an idle close racing our request) gets one new connection. */
 static void probe_conn_failed(struct probe *p, const char *why)
 {
-	bool retry = p->reused && !p->got_bytes && clock_now_us() < p->deadline_us;
+	bool heard = p->h2 ? h2check_heard(p->h2) : p->got_bytes;
+	bool retry = p->reused && !heard && clock_now_us() < p->deadline_us;
+	char h2why[HEALTH_REASON_MAX];
 
+	if (p->h2) {
+		/* the session's words: its own failure, or the server's GOAWAY
+		 * before this end */
+		h2check_fail(p->h2, why);
+		if (h2check_state(p->h2) == H2CHECK_FAILED) {
+			snprintf(h2why, sizeof(h2why), "%s", h2check_reason(p->h2));
+			why = h2why;
+		}
+	}
 	probe_close(p);
 	if (retry) {
 		probe_connect(p);
@@ -251,11 +272,25 @@ static void probe_body(struct probe *p, struct evbuffer *in)
 		probe_close(p);
 }
 
+/* STATUS, the final status of the check in flight, decides it. */
+static void probe_judge(struct probe *p, int status)
+{
+	const struct cfg_check *ck = probe_check(p);
+
+	if (check_status_in(ck->expect_bits, status)) {
+		probe_result(p, true, status, "status %d", status);
+	} else {
+		char want[64];
+		if (check_expect_format(ck->expect_bits, want, sizeof(want)) < 0)
+			snprintf(want, sizeof(want), "...");
+		probe_result(p, false, status, "status %d (expect %s)", status, want);
+	}
+}
+
 /* The response head is complete: judge its status, then keep the connection
  * for the next check when the response allows it. */
 static void probe_head_done(struct probe *p, struct evbuffer *in)
 {
-	const struct cfg_check *ck = probe_check(p);
 	struct http1_head *head = &p->parser.head;
 	int status = head->status;
 
@@ -268,14 +303,7 @@ static void probe_head_done(struct probe *p, struct evbuffer *in)
 		probe_set_phase(p, PROBE_BODY);
 	else
 		probe_close(p);
-	if (check_status_in(ck->expect_bits, status)) {
-		probe_result(p, true, status, "status %d", status);
-	} else {
-		char want[64];
-		if (check_expect_format(ck->expect_bits, want, sizeof(want)) < 0)
-			snprintf(want, sizeof(want), "...");
-		probe_result(p, false, status, "status %d (expect %s)", status, want);
-	}
+	probe_judge(p, status);
 	if (p->phase == PROBE_BODY)
 		probe_body(p, in);
 }
@@ -331,13 +359,18 @@ static void probe_conn_ended(struct probe *p, int e)
 		probe_conn_failed(p, "closed before a complete response head");
 }
 
+static void probe_h2_connected(struct probe *p);
+
 static void probe_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct probe *p = arg;
 	char why[300];
 
-	if (events & BEV_EVENT_CONNECTED)
+	if (events & BEV_EVENT_CONNECTED) {
+		if (p->h2)
+			probe_h2_connected(p);
 		return;
+	}
 	if (p->phase == PROBE_HEAD && tls_failure_text(bev, why, sizeof(why))) {
 		char tls_why[320];
 		snprintf(tls_why, sizeof(tls_why), "TLS %s", why);
@@ -404,15 +437,22 @@ static const char *probe_host(const struct probe *p)
 	return cp->tls.enabled && cp->tls.server_name ? cp->tls.server_name : probe_addr(p);
 }
 
+static void probe_h2_send(struct probe *p);
+
 /* Send the check's request on P's connection: a plain socket writes it at
  * once with one send(2) (nothing else is ever queued on it: one check at a
- * time, about a hundred bytes); TLS through the bufferevent. */
+ * time, about a hundred bytes); TLS through the bufferevent; "h2" as a
+ * stream of its session. */
 static void probe_send(struct probe *p)
 {
 	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
 	char req[CHECK_PATH_MAX + 512];
 	int n;
 
+	if (p->h2) {
+		probe_h2_send(p);
+		return;
+	}
 	http1_parser_init(&p->parser, HTTP1_RESPONSE, CHECK_HEAD_MAX, 0);
 	p->got_bytes = false;
 	probe_set_phase(p, PROBE_HEAD);
@@ -435,6 +475,147 @@ static void probe_send(struct probe *p)
 	probe_conn_ended(p, w < 0 ? errno : EMSGSIZE);
 }
 
+/* ---- "h2" pools ------------------------------------------------------------------ */
+
+/* A check of an "h2" pool is one stream on an HTTP/2 connection (h2c with
+ * prior knowledge, or TLS with ALPN "h2"), kept for the next check while
+ * the server lets it, as an HTTP/1.1 check's connection is: a check then
+ * costs one HEADERS frame each way, and the body is never read (the
+ * stream is reset). h2check has the session: bytes in, bytes out, the
+ * verdict. Here is only the transport, a bufferevent even without TLS: an
+ * HTTP/2 connection answers PING and SETTINGS at any time, between checks
+ * too, and may have more to write than one send(2) takes. */
+
+/* Queue the session's output on the connection (held back until it is
+ * connected). Returns NULL, or why the connection cannot go on. */
+static const char *probe_h2_flush(struct probe *p)
+{
+	struct evbuffer *out = bufferevent_get_output(p->bev);
+	const uint8_t *data;
+	ssize_t n;
+
+	if (p->connecting)
+		return NULL;
+	while ((n = h2check_output(p->h2, &data)) > 0) {
+		if (evbuffer_get_length(out) + (size_t)n > CHECK_H2_OUT_MAX)
+			return "the server does not read what weir sends";
+		if (evbuffer_add(out, data, (size_t)n) < 0)
+			return "out of memory";
+	}
+	return n < 0 ? "the HTTP/2 session failed" : NULL;
+}
+
+/* Bytes went into P's session (OVER: it wants no more) or may come out:
+ * send them, then act on where the check in flight stands. */
+static void probe_h2_progress(struct probe *p, bool over)
+{
+	const char *why = probe_h2_flush(p);
+
+	over = over || why != NULL || h2check_done(p->h2);
+	if (p->phase != PROBE_HEAD) {
+		if (over || !h2check_usable(p->h2))
+			probe_close(p); /* between checks: GOAWAY, a failure, a flood */
+		return;
+	}
+	switch (h2check_state(p->h2)) {
+	case H2CHECK_ANSWERED: {
+		int status = h2check_status(p->h2);
+		if (over || !h2check_usable(p->h2))
+			probe_close(p);
+		else
+			probe_set_phase(p, PROBE_IDLE);
+		probe_judge(p, status);
+		break;
+	}
+	case H2CHECK_FAILED:
+		probe_conn_failed(p, h2check_reason(p->h2));
+		break;
+	default:
+		if (over)
+			probe_conn_failed(p, why ? why : "the HTTP/2 session ended");
+		break;
+	}
+}
+
+static void probe_h2_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct probe *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	bool over = false;
+
+	while (!over && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		over = h2check_recv(p->h2, v.iov_base, v.iov_len) < 0;
+		evbuffer_drain(in, v.iov_len);
+	}
+	probe_h2_progress(p, over);
+}
+
+/* P's connection is up; with TLS, the server must have chosen h2. */
+static void probe_h2_connected(struct probe *p)
+{
+	if (p->set->cfg->pools[p->pool].tls.enabled && !tls_alpn_h2(p->bev)) {
+		probe_close(p);
+		probe_result(p, false, 0, "TLS: the server did not choose h2 by ALPN");
+		return;
+	}
+	p->connecting = false;
+	probe_h2_progress(p, false);
+}
+
+/* Send the check on P's session (it goes out once connected). */
+static void probe_h2_send(struct probe *p)
+{
+	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
+	char err[H2CHECK_REASON_MAX];
+
+	p->got_bytes = false;
+	probe_set_phase(p, PROBE_HEAD);
+	if (h2check_request(p->h2, cp->tls.enabled ? "https" : "http", probe_host(p), cp->check.path, err,
+	                    sizeof(err)) < 0) {
+		probe_close(p);
+		probe_result(p, false, 0, "%s", err);
+		return;
+	}
+	probe_h2_progress(p, false);
+}
+
+/* A new HTTP/2 connection for the check in flight. */
+static void probe_h2_connect(struct probe *p)
+{
+	const struct cfg_pool *cp = &p->set->cfg->pools[p->pool];
+	const struct cfg_addr *a = &cp->servers[p->idx];
+	SSL_CTX *ctx = cp->tls.enabled ? tls_set_pool_ctx(p->set->tls, p->pool) : NULL;
+	char err[H2CHECK_REASON_MAX];
+	int e;
+
+	p->reused = false;
+	if (!(p->h2 = h2check_new(err, sizeof(err)))) {
+		probe_result(p, false, 0, "%s", err);
+		return;
+	}
+	p->bev = ctx ? tls_check_bufferevent(p->h->base, ctx, cp, p->idx)
+	             : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!p->bev) {
+		probe_close(p);
+		probe_result(p, false, 0, "cannot set up a connection (out of memory?)");
+		return;
+	}
+	bufferevent_setcb(p->bev, probe_h2_read_cb, NULL, probe_event_cb, p);
+	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+	p->connecting = true;
+	probe_h2_send(p);
+	if (!p->h2)
+		return; /* it failed: recorded */
+	if (bufferevent_socket_connect(p->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+		e = errno;
+		probe_close(p);
+		probe_result(p, false, 0, "connect: %s", strerror(e));
+	}
+}
+
 /* A new connection for the check in flight. */
 static void probe_connect(struct probe *p)
 {
@@ -443,6 +624,10 @@ static void probe_connect(struct probe *p)
 	SSL_CTX *ctx = cp->tls.enabled ? tls_set_pool_ctx(p->set->tls, p->pool) : NULL;
 	int e;
 
+	if (cp->protocol == POOL_PROTO_H2) {
+		probe_h2_connect(p);
+		return;
+	}
 	p->reused = false;
 	if (ctx) {
 		p->bev = tls_check_bufferevent(p->h->base, ctx, cp, p->idx);
@@ -495,10 +680,11 @@ static void probe_start(struct probe *p)
 	p->started_us = clock_now_us();
 	p->deadline_us = p->started_us + ck->timeout_ms * 1000;
 	arm_at(p, ck->timeout_ms, true);
-	if (probe_open(p)) {
+	if (probe_open(p) && (!p->h2 || h2check_usable(p->h2))) {
 		p->reused = true;
 		probe_send(p);
 	} else {
+		probe_close(p);
 		probe_connect(p);
 	}
 }

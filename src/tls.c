@@ -18,9 +18,10 @@
  *   - Pools: TLS 1.2 minimum, the peer verified against ca (or the system
  *     store) unless verify = false. server_name gives SNI and the name the
  *     certificate must carry; without it, no SNI is sent and the certificate
- *     must carry the server's IP address. ALPN offers "http/1.1" only. The
- *     last session of each server is kept per worker and offered by the
- *     next connection to that server.
+ *     must carry the server's IP address. ALPN offers "http/1.1" only, or
+ *     "h2" only for a pool with protocol "h2". The last session of each
+ *     server is kept per worker and offered by the next connection to that
+ *     server.
  *   - A TLS failure with a server (handshake, verification) is a connect
  *     failure: the server is marked down with back-off and the request is
  *     that pool's 502. It is logged when it marks an up server down, so once
@@ -61,6 +62,7 @@
 #define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 
 static const unsigned char alpn_http11[] = { 8, 'h', 't', 't', 'p', '/', '1', '.', '1' };
+static const unsigned char alpn_h2[] = { 2, 'h', '2' };
 
 /* A listener's ALPN preference: protocol names in wire format (a length
  * byte, then the name), best first, ending with a 0 length. The select
@@ -469,7 +471,7 @@ static int addr_host(const struct cfg_addr *a, char *out, size_t outlen)
 }
 
 /* An SSL for server S of POOL: SNI and the host (or IP) check as the pool's
- * tls group says. NULL on failure. */
+ * tls group says, ALPN as its protocol says. NULL on failure. */
 static SSL *ssl_for_server(SSL_CTX *ctx, const struct cfg_pool *pool, size_t s)
 {
 	const struct cfg_tls_upstream *t = &pool->tls;
@@ -487,6 +489,10 @@ static SSL *ssl_for_server(SSL_CTX *ctx, const struct cfg_pool *pool, size_t s)
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
 			goto fail;
 	}
+	/* An "h2" pool's connections, requests' and checks' alike, offer h2
+	 * alone (the context's default is http/1.1). */
+	if (pool->protocol == POOL_PROTO_H2 && SSL_set_alpn_protos(ssl, alpn_h2, sizeof(alpn_h2)) != 0)
+		goto fail;
 	return ssl;
 fail:
 	SSL_free(ssl);

@@ -3,11 +3,13 @@
  * group). The checks run on the main thread's event base, one at a time per
  * server (never once per worker), with a small non-blocking HTTP/1.1 client:
  * GET check.path, over TLS with the pool's SNI and verification when the pool
- * has `tls`, and the status line parsed by http1. Each result goes through
- * the rise/fall state machine of check.h; the state is published as one
- * atomic word per server that the workers read when they pick a server (see
- * split_server_view.health): lock-free, and every worker sees a change at
- * once. Check traffic never reaches the pools' request statistics.
+ * has `tls`, and the status line parsed by http1. An "h2" pool's checks are
+ * the same GET in HTTP/2 (h2check): h2c with prior knowledge, or TLS with
+ * ALPN "h2". Each result goes through the rise/fall state machine of
+ * check.h; the state is published as one atomic word per server that the
+ * workers read when they pick a server (see split_server_view.health):
+ * lock-free, and every worker sees a change at once. Check traffic never
+ * reaches the pools' request statistics.
  *
  * Main thread only, except health_word's words, which any thread may read. */
 #ifndef WEIR_HEALTH_H

@@ -84,7 +84,8 @@ struct tls_session_sink {
 /* A client-side TLS bufferevent on BASE to server SERVER of POOL, not yet
  * connected: bufferevent_socket_connect it. SNI and the host check come
  * from the pool's server_name (without one: no SNI, and the certificate must
- * name the server's IP address). RESUME (NULL: none) is offered for
+ * name the server's IP address); ALPN offers "h2" for a pool with protocol
+ * "h2", else "http/1.1" (tls_alpn_h2 tells what the server chose). RESUME (NULL: none) is offered for
  * resumption; new sessions go to SINK (NULL: dropped), which must outlive
  * the bufferevent. Returns NULL on failure. */
 struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct cfg_pool *pool,
@@ -95,8 +96,8 @@ struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ct
 SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p);
 
 /* A client-side TLS bufferevent on BASE for a health check of SERVER of
- * POOL (SNI and verification as for requests; no session is cached), not
- * yet connected. Returns NULL on failure. */
+ * POOL (SNI, verification and ALPN as for requests; no session is cached),
+ * not yet connected. Returns NULL on failure. */
 struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx,
                                           const struct cfg_pool *pool, size_t server);
 

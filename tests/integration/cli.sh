@@ -63,13 +63,13 @@ assert_eq "slow guard: configuration ok" "configuration ok" "$RUN_OUT"
 assert_contains "slow guard warns" "warning" "$RUN_ERR"
 assert_contains "warning names the 30 s promise" "30" "$RUN_ERR"
 
-# The HTTP/2 keys: h2c and limits load; an h2 pool with a check, h2 without tls and a bad
-# gRPC list are each an error at their FILE:LINE naming the key.
+# The HTTP/2 keys: h2c, limits and an h2 pool with a check load; h2 without tls, a bad
+# check on an h2 pool and a bad gRPC list are each an error at their FILE:LINE naming the key.
 cat >"$T/h2.conf" <<'CONF'
 listen = ( { address = "127.0.0.1:8080"; protocols = ( "http/1.1", "h2c" ); } );
 pools = {
   baseline = { servers = ( "127.0.0.1:9001" ); protocol = "http/1.1"; };
-  canary   = { servers = ( "127.0.0.1:9101" ); };
+  canary   = { servers = ( "127.0.0.1:9101" ); protocol = "h2"; check = { path = "/healthz"; }; };
 };
 errors = { grpc = "UNAVAILABLE, INTERNAL"; };
 limits = { h2_max_streams = 250; };
@@ -80,7 +80,7 @@ cat >"$T/h2bad.conf" <<'CONF'
 listen = ( { address = "127.0.0.1:8080"; protocols = ( "h2" ); } );
 pools = {
   baseline = { servers = ( "127.0.0.1:9001" ); };
-  canary   = { servers = ( "127.0.0.1:9101" ); protocol = "h2"; check = { path = "/healthz"; }; };
+  canary   = { servers = ( "127.0.0.1:9101" ); protocol = "h2"; check = { path = "healthz"; }; };
 };
 errors = { grpc = "UNAVAILABLE, TEAPOT"; };
 limits = { h2_max_streams = 0; };
@@ -88,8 +88,8 @@ CONF
 assert_status "bad HTTP/2 settings exit 1" 1 "$WEIR" -t -c "$T/h2bad.conf"
 assert_contains "h2 on a plain listener" \
 	"weir: $T/h2bad.conf:1: listen[0].protocols[0]: \"h2\" needs tls (it is chosen by ALPN): add a tls group, or use \"h2c\" for HTTP/2 in cleartext" "$RUN_ERR"
-assert_contains "an h2 pool with a health check" \
-	"weir: $T/h2bad.conf:4: pools.canary.check: health checks speak HTTP/1.1, which an \"h2\" pool's servers may refuse; remove check or use protocol \"http/1.1\"" "$RUN_ERR"
+assert_contains "an h2 pool's health check is checked as any other" \
+	"weir: $T/h2bad.conf:4: pools.canary.check.path must start with '/'" "$RUN_ERR"
 assert_contains "an unknown gRPC status" \
 	"weir: $T/h2bad.conf:6: errors.grpc: gRPC status list: \"TEAPOT\" is not a status" "$RUN_ERR"
 assert_contains "h2_max_streams out of range" \

@@ -7,6 +7,15 @@
 # clients; the request reaches the server as HTTP/2 with te: trailers and
 # the client's authority; weir's pool counts equal what the servers saw;
 # a server that is gone is the pool's 502.
+# Health checks on h2 pools speak HTTP/2: h2c to a Python server (up on
+# 200, on one connection; down after `fall` on 503; RST_STREAM and GOAWAY
+# named in the reason; up again), h2 over TLS with ALPN to the second weir
+# (up); an HTTP/1.1-only server behind the h2c pool and a TLS server that
+# chooses no ALPN protocol are down with their reasons; a gRPC server
+# (when python3-grpcio is there) is up: it answers a GET with HTTP 200
+# (grpc-status UNKNOWN); a server that never answers is down by the
+# timeout, one that sends frames without end after 256 KiB of them; the
+# canary pool with no server up is rolled back.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 $PY -c 'import h2.connection' 2>/dev/null || skip "python3-h2 is not installed"
@@ -126,5 +135,131 @@ assert_eq "a dead h2 server: 502 to HTTP/1.1" 502 "$(curl -s -o /dev/null -w '%{
 wait_for "both counted" 10 total_is 2
 assert_eq "... as the canary's errors" 2 "$(pool_stat canary errors)"
 stop_bg weir
+
+# ---- health checks on h2 pools ---------------------------------------------------------------
+H2CK=$(free_port); NOALPN=$(free_port); GRPC=$(free_port); CPROXY=$(free_port); CADMIN=$(free_port)
+start_bg h2ck "$PY" "$top_srcdir/tests/integration/h2_server.py" "$H2CK" h2ck "$T/h2ck.health"
+wait_port "$H2CK" 20 "$BG_PID"
+# TLS with the canary's certificate, but no ALPN answer
+start_bg noalpn openssl s_server -quiet -www -accept "127.0.0.1:$NOALPN" -cert "$T/cert.pem" -key "$T/key.pem"
+wait_port "$NOALPN" 10 "$BG_PID"
+# one that accepts and never answers; one that sends SETTINGS, then frames without end (of a
+# type nghttp2 ignores, so that only weir's own bound can end them)
+HANG=$(free_port); FLOOD=$(free_port)
+start_bg hang "$PY" -c "import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $HANG)); s.listen(64); time.sleep(300)"
+wait_port "$HANG" 10 "$BG_PID"
+start_bg flood "$PY" -c "import socket, threading
+def serve(c):
+    try:
+        c.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        frames = bytes([0, 0, 8, 0x20, 0, 0, 0, 0, 0] + [0] * 8) * 256  # of an unknown type
+        while True:
+            c.sendall(frames)
+    except OSError:
+        c.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', $FLOOD)); s.listen(64)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()"
+wait_port "$FLOOD" 10 "$BG_PID"
+grpc_server=""
+if $PY -c 'import grpc' 2>/dev/null; then
+	start_bg grpc "$PY" "$top_srcdir/tests/integration/grpc_peer.py" serve "$GRPC" gck
+	wait_port "$GRPC" 20 "$BG_PID"
+	grpc_server=", \"127.0.0.1:$GRPC\""
+fi
+CHECK='check = { path = "/healthz"; interval = 500; timeout = 500; rise = 2; fall = 2; };'
+cat >"$T/check.conf" <<CONF
+listen = ( { address = "127.0.0.1:$CPROXY"; protocols = ( "h2c", "http/1.1" ); } );
+admin = { http = "127.0.0.1:$CADMIN"; socket = "$T/weir.sock"; };
+pools = {
+  baseline = { servers = ( "127.0.0.1:$H2CK", "127.0.0.1:$DEMO", "127.0.0.1:$HANG", "127.0.0.1:$FLOOD"$grpc_server );
+               protocol = "h2";
+               $CHECK };
+  canary   = { servers = ( "127.0.0.1:$BACK", "127.0.0.1:$NOALPN" ); protocol = "h2";
+               tls = { ca = "$T/cert.pem"; server_name = "backend.test"; };
+               $CHECK };
+};
+split = { canary_weight = 10; };
+state_file = ""; event_log = "";
+CONF
+run "$WEIR" -t -c "$T/check.conf"
+assert_eq "h2 pools with checks are a valid configuration" "0:" "$RUN_RC:$RUN_ERR"
+start_bg cweir "$WEIR" -c "$T/check.conf"
+wait_port "$CADMIN" 10 "$BG_PID"
+
+server_line() { "$WEIRCTL" -s "$T/weir.sock" show servers | awk -v a="127.0.0.1:$1" '$2 == a'; }
+state_is() { [ "$(server_line "$1" | awk '{ print $3 }')" = "$2" ]; }
+reason_of() { server_line "$1" | cut -d' ' -f8-; }
+reason_starts() { [[ "$(reason_of "$1")" == "$2"* ]]; }
+checks_seen() { (($(grep -c '^healthz ' "$(bg_log h2ck)") >= $1)); }
+h2_downstream() {	# the back weir's HTTP/2 requests so far
+	hcurl "http://127.0.0.1:$BACK_ADMIN/metrics" | awk '$1 == "weir_downstream_requests_total{protocol=\"h2\"}" { print $2 }'
+}
+back_h2_before=$(h2_downstream)
+
+wait_for "the h2c server checked up" 20 state_is "$H2CK" up
+assert_eq "its check's status" 200 "$(server_line "$H2CK" | awk '{ print $5 }')"
+wait_for "five checks of the h2c server" 20 checks_seen 5
+assert_eq "the check is GET /healthz over h2c, the address as :authority, user-agent weir-check" \
+	"GET http 127.0.0.1:$H2CK weir-check" "$(grep -m 1 '^healthz ' "$(bg_log h2ck)" | cut -d' ' -f3-)"
+assert_eq "the checks share one HTTP/2 connection" 1 "$(grep '^healthz ' "$(bg_log h2ck)" | cut -d' ' -f2 | sort -u | wc -l)"
+wait_for "the TLS h2 server checked up" 20 state_is "$BACK" up
+assert_num "the TLS server saw the checks as HTTP/2 requests" "$(h2_downstream)" ">" "$back_h2_before"
+wait_for "the HTTP/1.1-only server checked down" 20 state_is "$DEMO" down
+assert_eq "... with the reason" "the server answered in HTTP/1.x, not HTTP/2" "$(reason_of "$DEMO")"
+assert_contains "... in the log" \
+	"pool baseline, server 127.0.0.1:$DEMO: check down after 2 failure(s) in a row (the server answered in HTTP/1.x, not HTTP/2)" \
+	"$(cat "$(bg_log cweir)")"
+wait_for "the TLS server without ALPN checked down" 20 state_is "$NOALPN" down
+assert_eq "... with the reason" "TLS: the server did not choose h2 by ALPN" "$(reason_of "$NOALPN")"
+wait_for "the server that never answers checked down" 20 state_is "$HANG" down
+assert_eq "... by the timeout" "timeout after 500 ms" "$(reason_of "$HANG")"
+wait_for "the server that floods checked down" 20 state_is "$FLOOD" down
+assert_eq "... after 256 KiB of frames" "more than 262144 bytes from the server without an answer" "$(reason_of "$FLOOD")"
+metrics=$(hcurl "http://127.0.0.1:$CADMIN/metrics")
+assert_contains "weir_server_up 1 for the h2c server" "weir_server_up{pool=\"baseline\",server=\"127.0.0.1:$H2CK\"} 1" "$metrics"
+assert_contains "weir_server_up 0 for the HTTP/1.1-only one" "weir_server_up{pool=\"baseline\",server=\"127.0.0.1:$DEMO\"} 0" "$metrics"
+if [ -n "$grpc_server" ]; then
+	# A gRPC server answers any GET "200, grpc-status 2 (UNKNOWN)": up and
+	# speaking HTTP/2, which is what this check can tell of it.
+	wait_for "the gRPC server checked up" 20 state_is "$GRPC" up
+	assert_eq "... on HTTP status 200" "status 200" "$(reason_of "$GRPC")"
+else
+	note "python3-grpcio is not installed: no gRPC server checked"
+fi
+
+echo 503 >"$T/h2ck.health"
+wait_for "503 makes the h2c server down" 20 state_is "$H2CK" down
+assert_eq "... with the reason" "status 503 (expect 2xx)" "$(reason_of "$H2CK")"
+assert_contains "... after fall failures, in the log" \
+	"pool baseline, server 127.0.0.1:$H2CK: check down after 2 failure(s) in a row (status 503 (expect 2xx))" \
+	"$(cat "$(bg_log cweir)")"
+echo reset >"$T/h2ck.health"
+wait_for "RST_STREAM in the reason" 20 reason_starts "$H2CK" "reset by the server (RST_STREAM REFUSED_STREAM)"
+ok "a reset stream fails the check, named"
+echo goaway >"$T/h2ck.health"
+wait_for "GOAWAY in the reason" 20 reason_starts "$H2CK" "GOAWAY PROTOCOL_ERROR from the server, then "
+ok "a GOAWAY fails the check, named: $(reason_of "$H2CK")"
+rm -f "$T/h2ck.health"
+wait_for "the h2c server up again" 20 state_is "$H2CK" up
+assert_eq "status 200 again" "status 200" "$(reason_of "$H2CK")"
+
+# The canary pool with no server up: rolled back at once.
+cstats() { hcurl "http://127.0.0.1:$CADMIN/stats.json"; }
+assert_eq "the canary serves 10 %" 10.0 "$(json_get "$(cstats)" .weights.canary)"
 stop_bg back
+wait_for "the TLS h2 server checked down" 20 state_is "$BACK" down
+wait_for "the canary rolled back" 10 eval '[ "$(json_get "$(cstats)" .guard.state)" = rolled_back ]'
+assert_contains "the reason names the pool" "pool canary has no server up: 127.0.0.1:$BACK" \
+	"$(json_get "$(cstats)" .guard.reason)"
+stop_bg cweir
+# the servers end by the signal (status 143)
+[ -z "$grpc_server" ] || stop_bg grpc || true
+stop_bg noalpn || true
+stop_bg flood || true
+stop_bg hang || true
+stop_bg h2ck || true
 done_testing

@@ -2,8 +2,14 @@
 """An HTTP/2 (h2c, prior knowledge) test server for weir's "h2" pools, on
 python3-h2.
 
-  h2_server.py PORT NAME
+  h2_server.py PORT NAME [HEALTH_FILE]
 
+  GET /healthz     200 "ok" (a health check); while HEALTH_FILE exists, what
+                   it says: a status ("503"), "reset" (RST_STREAM
+                   REFUSED_STREAM) or "goaway" (GOAWAY PROTOCOL_ERROR, then
+                   close). Each one prints "healthz conn=N METHOD SCHEME
+                   AUTHORITY USER-AGENT" (N: the connection's serial
+                   number, from 1)
   GET /bytes/N     N deterministic bytes (byte i is i % 251), x-server: NAME
   anything else    a JSON object: name, method, path, body_length,
                    body_sha256, headers (the request's fields, pseudo-headers
@@ -11,7 +17,9 @@ python3-h2.
 Flow control is honoured both ways (large bodies stream).
 """
 import hashlib
+import itertools
 import json
+import os
 import socket
 import sys
 import threading
@@ -29,10 +37,15 @@ def pattern(n):
     return bytes(out[:n])
 
 
+HEALTH_FILE = None
+SERIAL = itertools.count(1)
+
+
 class Conn:
     def __init__(self, sock, name):
         self.sock = sock
         self.name = name
+        self.serial = next(SERIAL)
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
         self.streams = {}     # id -> [headers, sha256, length]
         self.pending = {}     # id -> [bytes left to send, trailers or None]
@@ -60,6 +73,8 @@ class Conn:
         hd = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
               for k, v in headers}
         path = hd.get(":path", "")
+        if path == "/healthz":
+            return self.health(sid, hd)
         if path.startswith("/bytes/"):
             body = pattern(int(path[7:].split("?")[0]))
             self.h2.send_headers(sid, [(":status", "200"), ("content-type", "application/octet-stream"),
@@ -72,6 +87,30 @@ class Conn:
             self.h2.send_headers(sid, [(":status", "200"), ("content-type", "application/json"),
                                        ("x-server", self.name)])
             self.pending[sid] = [body, [("x-body-length", str(length))]]
+
+    def health(self, sid, hd):
+        print("healthz conn=%d %s %s %s %s" % (self.serial, hd.get(":method"), hd.get(":scheme"),
+                                              hd.get(":authority"), hd.get("user-agent")), flush=True)
+        try:
+            with open(HEALTH_FILE) as f:
+                say = f.read().strip()
+        except (OSError, TypeError):
+            say = "200"
+        if say == "reset":
+            self.h2.reset_stream(sid, error_code=7)
+        elif say == "goaway":
+            self.h2.close_connection(error_code=1)
+            self.sock.sendall(self.h2.data_to_send())
+            # FIN, then read to the peer's close: a close with unread
+            # bytes would be a reset, which may overtake the GOAWAY
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(10)
+            while self.sock.recv(65536):
+                pass
+            raise ConnectionError("goaway")
+        else:
+            self.h2.send_headers(sid, [(":status", say), ("content-type", "text/plain")])
+            self.pending[sid] = [b"ok\n", None]
 
     def run(self):
         self.h2.initiate_connection()
@@ -100,8 +139,19 @@ class Conn:
             self.send_pending()
 
 
+def serve(sock, name):
+    try:
+        Conn(sock, name).run()
+    except OSError:
+        pass  # the peer went, or "goaway" closed the connection
+    finally:
+        sock.close()
+
+
 def main():
+    global HEALTH_FILE
     port, name = int(sys.argv[1]), sys.argv[2]
+    HEALTH_FILE = sys.argv[3] if len(sys.argv) > 3 else None
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
@@ -109,7 +159,7 @@ def main():
     print("serving", port, flush=True)
     while True:
         sock, _ = srv.accept()
-        threading.Thread(target=lambda: Conn(sock, name).run(), daemon=True).start()
+        threading.Thread(target=serve, args=(sock, name), daemon=True).start()
 
 
 if __name__ == "__main__":

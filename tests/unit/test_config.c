@@ -1741,10 +1741,19 @@ static void test_pool_protocol(void **state)
 	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_H2);
 	assert_int_equal(cfg->pools[POOL_BASELINE].protocol, POOL_PROTO_HTTP1);
 	config_free(cfg);
-	/* an h2 pool takes no check: checks speak HTTP/1.1 */
-	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2\"; check = { path = \"/healthz\"; };"), 3,
-	                 "pools.canary.check: health checks speak HTTP/1.1, which an \"h2\" pool's "
-	                 "servers may refuse; remove check or use protocol \"http/1.1\"");
+	/* an h2 pool takes a check (it speaks HTTP/2), checked the same way */
+	cfg = load_ok(MIN_LISTEN CHECK_POOLS("protocol = \"h2\"; check = { path = \"/healthz\"; "
+	              "interval = \"500ms\"; rise = 1; fall = 5; expect = \"200, 204\"; };"));
+	assert_int_equal(cfg->pools[POOL_CANARY].protocol, POOL_PROTO_H2);
+	assert_true(cfg->pools[POOL_CANARY].check.enabled);
+	assert_string_equal(cfg->pools[POOL_CANARY].check.path, "/healthz");
+	assert_check_numbers(&cfg->pools[POOL_CANARY].check, 500, 500, 1, 5);
+	assert_true(check_status_in(cfg->pools[POOL_CANARY].check.expect_bits, 204));
+	config_free(cfg);
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2\"; check = { interval = \"1s\"; };"), 3,
+	                 "pools.canary.check.path is required");
+	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2\"; check = { path = \"/\"; fal = 3; };"), 3,
+	                 "unknown setting pools.canary.check.fal (did you mean fall?)");
 	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = \"h2c\";"), 3,
 	                 "pools.canary.protocol must be \"http/1.1\" or \"h2\" (got string \"h2c\")");
 	check_error_text(MIN_LISTEN CHECK_POOLS("protocol = 2;"), 3,
