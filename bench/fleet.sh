@@ -14,7 +14,8 @@
 #     minus the time member 1 applied it, from the millisecond timestamps of
 #     their event logs, p50 / p99 / max (negative: before member 1).
 # With "rps": one weir with a cluster group (one etcd member, the member
-# publishing its measurements as it does in a fleet) and one without, the
+# publishing its measurements as it does in a fleet, its guard judging a
+# 10 % canary; member 2 idle beside it) and one without, the
 # same two backends behind both, wrk (50 connections, SECONDS each, default
 # 5) against each in turn, RUNS times (default 3): every run's requests/s
 # and the proxy's CPU time per request, the medians and their ratios. The
@@ -22,7 +23,10 @@
 # (LOAD_CPU). The two backends are nginx there (BACKEND=nginx, the
 # default; BACKEND=demo for the demo backend), as in compare.sh: a backend
 # that costs more than the proxy would leave the load core saturated and
-# the proxy idle, and the ratio would then be the load side's.
+# the proxy idle, and the ratio would then be the load side's. etcd and
+# member 2 are on the load core: they work only in the cluster runs (member
+# 1's puts, and member 2 reading them), so they slow wrk there, by ~6 % of
+# that core (one etcd member).
 # With "rollback": for fleets of 1, 2 and 3 members (the others stopped),
 # RUNS times each (default 3): guard.method "sequential", weight 50 %, RATE
 # requests/s in all (default 90, so 45 to the canary) spread evenly over the
@@ -73,8 +77,17 @@ AD=("" "${ports[9]}" "${ports[10]}" "${ports[11]}")
 WPID=()
 B1=${ports[12]}
 C1=${ports[13]}
+# rps: one etcd member. The proxy's cost does not depend on how many etcd
+# members replicate its puts, but the load core runs etcd: three members
+# there take a sixth of it from wrk (raft, three WALs), and the ratio
+# would be theirs.
+NETCD=3
+[[ $MODE == rps ]] && NETCD=1
 cluster="e1=http://127.0.0.1:${EP[1]},e2=http://127.0.0.1:${EP[2]},e3=http://127.0.0.1:${EP[3]}"
-for i in 1 2 3; do
+((NETCD == 1)) && cluster="e1=http://127.0.0.1:${EP[1]}"
+ETCD_URLS="\"http://127.0.0.1:${EC[1]}\", \"http://127.0.0.1:${EC[2]}\", \"http://127.0.0.1:${EC[3]}\""
+((NETCD == 1)) && ETCD_URLS="\"http://127.0.0.1:${EC[1]}\""
+for i in $(seq "$NETCD"); do
 	start "$T/etcd$i.log" etcd --name "e$i" --data-dir "$T/etcd$i" \
 		--listen-client-urls "http://127.0.0.1:${EC[i]}" --advertise-client-urls "http://127.0.0.1:${EC[i]}" \
 		--listen-peer-urls "http://127.0.0.1:${EP[i]}" --initial-advertise-peer-urls "http://127.0.0.1:${EP[i]}" \
@@ -99,10 +112,14 @@ for i in 1 2 3; do
 listen = ( "127.0.0.1:${PX[i]}" );
 admin = { http = "127.0.0.1:${AD[i]}"; socket = "$T/w$i.sock"; };
 pools = { baseline = { servers = ( "127.0.0.1:$B1" ); }; canary = { servers = ( "127.0.0.1:$C1" ); }; };
-guard = { $([[ $MODE == rollback ]] && echo 'method = "sequential"; max_error_rate = 0.05; max_error_rate_increase = 0.05; max_p99_ratio = 100.0;' || echo 'enabled = false;') };
+guard = { $(case $MODE in
+	rollback) echo 'method = "sequential"; max_error_rate = 0.05; max_error_rate_increase = 0.05; max_p99_ratio = 100.0;' ;;
+	rps) echo 'method = "sequential"; max_error_rate = 0.05;' ;; # a canary being judged: publications every 200 ms
+	*) echo 'enabled = false;' ;;
+	esac) };
 state_file = "$T/state$i";
 event_log = "$T/events$i.log";
-cluster = { etcd = ( "http://127.0.0.1:${EC[1]}", "http://127.0.0.1:${EC[2]}", "http://127.0.0.1:${EC[3]}" );
+cluster = { etcd = ( $ETCD_URLS );
             name = "bench"; node = "weir-$i"; ttl = "5s"; };
 CONF
 	start "$T/weir$i.log" "$WEIR" -c "$T/w$i.conf"
@@ -212,10 +229,16 @@ if [[ $MODE == rps ]]; then
 			note "run $r $which cluster: $rps req/s, $us us of the proxy's CPU per request"
 		done
 	done
+	# Each run's pair (with, then without, a few seconds apart) shares the
+	# host's phase; the median of the pairs' ratios is the steadier number
+	# on a host whose speed drifts by more than the effect.
+	pair_ratio=$(paste "$T/with" "$T/without" | awk '{ printf "%.4f\n", $1 / $2 }' | median "%.3f")
+	pair_cpu=$(paste "$T/with.us" "$T/without.us" | awk '{ printf "%.4f\n", $1 / $2 }' | median "%.3f")
 	w=$(median "%.1f" <"$T/with"); wo=$(median "%.1f" <"$T/without")
 	wu=$(median "%.2f" <"$T/with.us"); wou=$(median "%.2f" <"$T/without.us")
 	echo "requests/s, median of $RUNS: with cluster $w, without $wo, ratio $(awk -v a="$w" -v b="$wo" 'BEGIN { printf "%.3f", a / b }')"
 	echo "proxy CPU per request (us), median of $RUNS: with cluster $wu, without $wou, ratio $(awk -v a="$wu" -v b="$wou" 'BEGIN { printf "%.3f", a / b }')"
+	echo "median of the $RUNS runs' own ratios: requests/s $pair_ratio, proxy CPU per request $pair_cpu"
 	exit 0
 fi
 
