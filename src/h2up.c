@@ -471,12 +471,16 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *user)
 {
 	struct h2up_stream *s = stream_of(ng, id);
-	(void)code;
 	(void)user;
 
 	if (!s)
 		return 0;
 	s->closed = true;
+	/* REFUSED_STREAM, by the server's RST_STREAM or for a stream above a
+	 * GOAWAY's last id (nghttp2 closes those with it): nothing of the
+	 * request was processed, and the proxy may send it again. */
+	if (s->resp == RESP_WAIT && code == NGHTTP2_REFUSED_STREAM && s->up)
+		s->up->refused = true;
 	if (s->resp != RESP_DONE)
 		stream_fail(s); /* reset, refused, or the connection went */
 	return 0;

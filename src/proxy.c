@@ -1038,13 +1038,16 @@ static void request_begin(struct client_conn *c, const char *buf)
 		attach_failed(c, r);
 		return;
 	}
-	/* A reused connection may have been closed by its server just now: keep
-	 * what it takes to resend a bodiless safe request once (RFC 9110 9.2.2).
-	 * The head is written once, into the replay buffer, and copied. */
+	/* A reused connection may have been closed by its server just now, and
+	 * an HTTP/2 server may refuse a stream (REFUSED_STREAM, or a GOAWAY
+	 * below it: a graceful restart) having processed nothing of it: keep
+	 * what it takes to resend a bodiless request once, a safe one after a
+	 * close (RFC 9110 9.2.2), any after a refusal (RFC 9113 8.7). The head
+	 * is written once, into the replay buffer, and copied. */
 	struct evbuffer *up_out = bufferevent_get_output(c->up->bev);
-	bool keep = c->up->reused && c->req_done &&
-	            (span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
-	             span_ieq_name(buf, h->method, "OPTIONS", 7));
+	c->replay_safe = span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
+	                 span_ieq_name(buf, h->method, "OPTIONS", 7);
+	bool keep = c->req_done && ((c->up->reused && c->replay_safe) || c->up->h2);
 	c->replay_ok = false;
 	if (keep && !c->replay)
 		c->replay = evbuffer_new();
@@ -1615,9 +1618,10 @@ static void upstream_connected(struct upstream_conn *up)
 		conn_set_state(c, exchange_state(c));
 }
 
-/* A reused connection's server closed it as C's request went out on it, and
- * nothing of the request was processed: once more, on a new connection
- * (RFC 9110 9.2.2: a bodiless safe request, kept in c->replay). */
+/* A reused connection's server closed it as C's request went out on it, or
+ * an HTTP/2 server refused its stream, and nothing of the request was
+ * processed: once more, on a new connection or stream (the request kept in
+ * c->replay: see client_parse_head). */
 static void replay_request(struct client_conn *c)
 {
 	c->replay_ok = false;
@@ -1684,7 +1688,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		connect_failed(c, false);
 	else if (events & BEV_EVENT_TIMEOUT)
 		conn_fail(c, 504, ACCT_POOL); /* none is set while attached; should one fire */
-	else if (c->replay_ok && up->reused && c->state != CONN_RELAY &&
+	else if (c->replay_ok && ((up->reused && c->replay_safe) || up->refused) && c->state != CONN_RELAY &&
 	         evbuffer_get_length(bufferevent_get_input(bev)) == 0)
 		replay_request(c);
 	else

@@ -115,8 +115,12 @@ struct client_conn {
 	                                       (false); not by CONNECT (the body is
 	                                       buffered while connecting) nor RELAY or
 	                                       DELIVER (a server may answer first) */
-	struct evbuffer *replay;            /* the head sent on a reused upstream ... */
-	bool replay_ok;                     /* ... which may be resent once on a new one */
+	struct evbuffer *replay;            /* the head of a bodiless request sent on a reused
+	                                       upstream or an h2 stream ... */
+	bool replay_ok;                     /* ... which may be resent once on a new one: */
+	bool replay_safe;                   /* when a reused connection closed (a safe method),
+	                                       or whatever the method when its h2 stream was
+	                                       refused (upstream_conn.refused) */
 
 	/* Its response (its head went to the client: RELAY, DELIVER). */
 	enum http1_body resp_body;

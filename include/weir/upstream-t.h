@@ -41,6 +41,9 @@ struct upstream_conn {
 	struct tls_session_sink sessions;   /* TLS: where a new session is kept */
 	struct h2up_stream *h2;             /* an "h2" pool's request: BEV is one end of a
 	                                       bufferevent pair, the stream is h2up's */
+	bool refused;                       /* h2: the server refused the stream (RST_STREAM
+	                                       or GOAWAY, REFUSED_STREAM): it processed
+	                                       nothing of it (RFC 9113 8.7) */
 };
 
 /* A worker's private view of one server. */

@@ -6,7 +6,8 @@
 # ways intact through both pools; the server's trailers reach HTTP/2
 # clients; the request reaches the server as HTTP/2 with te: trailers and
 # the client's authority; weir's pool counts equal what the servers saw;
-# a server that is gone is the pool's 502.
+# a server that is gone is the pool's 502; a stream the server refused
+# (RST_STREAM REFUSED_STREAM, GOAWAY) is sent once more when it has no body.
 # Health checks on h2 pools speak HTTP/2: h2c to a Python server (up on
 # 200, on one connection; down after `fall` on 503; RST_STREAM and GOAWAY
 # named in the reason; up again), h2 over TLS with ALPN to the second weir
@@ -123,6 +124,32 @@ assert_eq "the canary's count is what its server answered" "$back_n" \
 	$(( $(pool_stat canary requests) + $(pool_stat canary overridden) ))
 assert_num "the canary took about half: >= 900" "$(pool_stat canary requests)" ">=" 900
 assert_num "the canary took about half: <= 1100" "$(pool_stat canary requests)" "<=" 1100
+
+# ---- refused streams are sent again --------------------------------------------------------
+# A stream the server refused (RST_STREAM REFUSED_STREAM, or above a GOAWAY's
+# last stream: a graceful restart) was not processed (RFC 9113 8.7): a
+# bodiless request, whatever its method, is sent once more, on a new
+# connection after a GOAWAY. One with a body is not kept for that: 502.
+via_base() { curl -s --max-time 10 -H 'X-Weir-Pool: baseline' "$@"; }
+for proto in --http1.1 --http2-prior-knowledge; do
+	p=${proto#--}
+	body=$(via_base $proto "http://127.0.0.1:$PROXY/refuse/get-$p")
+	assert_eq "$proto: a refused GET is answered on its second try" "h2base GET /refuse/get-$p" \
+		"$(json_get "$body" .name) $(json_get "$body" .method) $(json_get "$body" .path)"
+	body=$(via_base $proto -X DELETE "http://127.0.0.1:$PROXY/refuse/delete-$p")
+	assert_eq "$proto: a refused bodiless DELETE too (nothing was processed)" "DELETE /refuse/delete-$p" \
+		"$(json_get "$body" .method) $(json_get "$body" .path)"
+	body=$(via_base $proto "http://127.0.0.1:$PROXY/goaway/get-$p")
+	assert_eq "$proto: a GET refused by a GOAWAY is answered on a new connection" "GET /goaway/get-$p" \
+		"$(json_get "$body" .method) $(json_get "$body" .path)"
+	code=$(via_base $proto -o /dev/null -w '%{http_code}' --data-binary 'x=1' "http://127.0.0.1:$PROXY/refuse/post-$p")
+	assert_eq "$proto: a refused request with a body is the pool's 502 (its body is not kept)" 502 "$code"
+done
+log=$(bg_log h2srv)
+for path in get-http1.1 delete-http1.1 get-http2-prior-knowledge delete-http2-prior-knowledge post-http1.1; do
+	assert_contains "the server refused /refuse/$path once" "refused conn=" "$(grep " /refuse/$path\$" "$log")"
+done
+assert_eq "each GOAWAY came on its own connection" 2 "$(grep -c '^goaway conn=' "$log")"
 
 # ---- a server that is gone ------------------------------------------------------------------
 stop_bg weir

@@ -11,6 +11,13 @@ python3-h2.
                    AUTHORITY USER-AGENT" (N: the connection's serial
                    number, from 1)
   GET /bytes/N     N deterministic bytes (byte i is i % 251), x-server: NAME
+  /refuse/...      the first request to each such path (any method) is
+                   refused with RST_STREAM REFUSED_STREAM, later ones are
+                   answered as below; each refusal prints "refused conn=N PATH"
+  /goaway/...      the first request to each such path gets a GOAWAY
+                   (NO_ERROR) whose last stream is below it, so it is
+                   refused, and its connection takes no new stream; later
+                   ones are answered as below; prints "goaway conn=N PATH"
   anything else    a JSON object: name, method, path, body_length,
                    body_sha256, headers (the request's fields, pseudo-headers
                    included), then the trailer "x-body-length"
@@ -39,6 +46,16 @@ def pattern(n):
 
 HEALTH_FILE = None
 SERIAL = itertools.count(1)
+REFUSED = set()          # paths under /refuse/ and /goaway/ refused once already
+REFUSED_LOCK = threading.Lock()
+
+
+def first_time(path):
+    with REFUSED_LOCK:
+        if path in REFUSED:
+            return False
+        REFUSED.add(path)
+        return True
 
 
 class Conn:
@@ -75,6 +92,14 @@ class Conn:
         path = hd.get(":path", "")
         if path == "/healthz":
             return self.health(sid, hd)
+        if path.startswith("/refuse/") and first_time(path):
+            print("refused conn=%d %s" % (self.serial, path), flush=True)
+            self.h2.reset_stream(sid, error_code=7)  # REFUSED_STREAM
+            return
+        if path.startswith("/goaway/") and first_time(path):
+            print("goaway conn=%d %s" % (self.serial, path), flush=True)
+            self.h2.close_connection(error_code=0, last_stream_id=sid - 2 if sid > 2 else 0)
+            return
         if path.startswith("/bytes/"):
             body = pattern(int(path[7:].split("?")[0]))
             self.h2.send_headers(sid, [(":status", "200"), ("content-type", "application/octet-stream"),
