@@ -150,6 +150,7 @@ for path in get-http1.1 delete-http1.1 get-http2-prior-knowledge delete-http2-pr
 	assert_contains "the server refused /refuse/$path once" "refused conn=" "$(grep " /refuse/$path\$" "$log")"
 done
 assert_eq "each GOAWAY came on its own connection" 2 "$(grep -c '^goaway conn=' "$log")"
+wait_for "the 8 requests counted once each, retried or not" 10 total_is 2018
 
 # ---- a server that is gone ------------------------------------------------------------------
 stop_bg weir
