@@ -19,6 +19,7 @@
 #include "weir/h2up.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +36,7 @@
 #include "weir/http1.h"
 #include "weir/log.h"
 #include "weir/tls.h"
+#include "weir/upstream.h"
 #include "weir/worker-t.h"
 
 #define MAX_STREAMS 100            /* per connection, whatever the server allows */
@@ -57,6 +59,7 @@ struct h2up_conn {
 	struct event flush;                 /* deferred: session output to the socket */
 	struct event timer;                 /* idle: closed after timeouts.idle */
 	bool tls;
+	struct tls_session_sink sessions;   /* TLS: its server's new sessions, for the next */
 	bool connected;
 	bool dead;                          /* takes no new stream */
 	uint32_t nstreams;
@@ -614,6 +617,15 @@ static void conn_free(struct h2up_conn *h)
 	free(h);
 }
 
+/* A new TLS session from H's server: offered by the next connection to it,
+ * as an HTTP/1.1 pool's are (upstream_keep_session). */
+static bool keep_session(struct tls_session_sink *sink, struct ssl_session_st *sess)
+{
+	struct h2up_conn *h = (struct h2up_conn *)((char *)sink - offsetof(struct h2up_conn, sessions));
+
+	return upstream_keep_session(h->w, h->pool, h->server, h->gen, sess);
+}
+
 static struct h2up_conn *conn_new(struct worker *w, enum pool_id pool, int server)
 {
 	const struct cfg_addr *a = &w->cfg->pools[pool].servers[server];
@@ -652,7 +664,9 @@ static struct h2up_conn *conn_new(struct worker *w, enum pool_id pool, int serve
 	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
 	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
 		goto fail;
-	h->bev = tls ? tls_connect_bufferevent(w->base, tls, &w->cfg->pools[pool], (size_t)server, NULL, NULL)
+	h->sessions.keep = keep_session;
+	h->bev = tls ? tls_connect_bufferevent(w->base, tls, &w->cfg->pools[pool], (size_t)server,
+	                                       upstream_session(w, pool, server), &h->sessions)
 	             : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!h->bev) /* a TLS one offers h2 alone by ALPN (tls.c) */
 		goto fail;

@@ -149,18 +149,30 @@ void upstream_close_idle(struct worker *w)
 	h2up_close_idle(w);
 }
 
-/* A new TLS session from UP's server: the last one per server and worker is
- * offered by the next connection to it. */
+SSL_SESSION *upstream_session(const struct worker *w, enum pool_id pool, int server)
+{
+	const struct worker_pool *wp = &w->pools[pool];
+
+	return server >= 0 && (size_t)server < wp->nservers ? wp->servers[server].session : NULL;
+}
+
+bool upstream_keep_session(struct worker *w, enum pool_id pool, int server, uint32_t gen, SSL_SESSION *sess)
+{
+	struct worker_pool *wp = &w->pools[pool];
+
+	if (gen != w->gen || server < 0 || (size_t)server >= wp->nservers)
+		return false; /* a table of before a reload */
+	SSL_SESSION_free(wp->servers[server].session);
+	wp->servers[server].session = sess;
+	return true;
+}
+
+/* A new TLS session from UP's server. */
 static bool keep_session(struct tls_session_sink *sink, SSL_SESSION *sess)
 {
 	struct upstream_conn *up = (struct upstream_conn *)((char *)sink - offsetof(struct upstream_conn, sessions));
-	struct worker_pool *wp = &up->w->pools[up->pool];
 
-	if (up->gen != up->w->gen || up->server < 0 || (size_t)up->server >= wp->nservers)
-		return false; /* a table of before a reload */
-	SSL_SESSION_free(wp->servers[up->server].session);
-	wp->servers[up->server].session = sess;
-	return true;
+	return upstream_keep_session(up->w, up->pool, up->server, up->gen, sess);
 }
 
 /* A new, connecting connection to SERVER of POOL; NULL with errno. */
@@ -180,7 +192,7 @@ static struct upstream_conn *connect_new(struct worker *w, enum pool_id pool, in
 	up->tls = tls != NULL;
 	up->sessions.keep = keep_session;
 	up->bev = tls ? tls_connect_bufferevent(w->base, tls, &w->cfg->pools[pool], (size_t)server,
-	                                        w->pools[pool].servers[server].session, &up->sessions)
+	                                        upstream_session(w, pool, server), &up->sessions)
 	              : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!up->bev) {
 		free(up);

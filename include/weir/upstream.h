@@ -80,4 +80,13 @@ void upstream_server_down(struct worker *w, enum pool_id pool, int server, const
 /* A connect to SERVER of POOL succeeded: no back-off. */
 void upstream_server_up(struct worker *w, enum pool_id pool, int server);
 
+/* TLS resumption, per worker and server, for HTTP/1.1 and h2 pools alike:
+ * the session the next connection to SERVER of POOL offers (NULL: none),
+ * and the keeping of a new one its server issued to a connection of table
+ * generation GEN (the last one wins). Keep returns false, SESS not taken,
+ * for a connection of a table from before a reload. */
+struct ssl_session_st *upstream_session(const struct worker *w, enum pool_id pool, int server);
+bool upstream_keep_session(struct worker *w, enum pool_id pool, int server, uint32_t gen,
+                           struct ssl_session_st *sess);
+
 #endif

@@ -7,7 +7,8 @@
 # clients; the request reaches the server as HTTP/2 with te: trailers and
 # the client's authority; weir's pool counts equal what the servers saw;
 # a server that is gone is the pool's 502; a stream the server refused
-# (RST_STREAM REFUSED_STREAM, GOAWAY) is sent once more when it has no body.
+# (RST_STREAM REFUSED_STREAM, GOAWAY) is sent once more when it has no body;
+# a new TLS connection to an h2 server resumes the session its server issued.
 # Health checks on h2 pools speak HTTP/2: h2c to a Python server (up on
 # 200, on one connection; down after `fall` on 503; RST_STREAM and GOAWAY
 # named in the reason; up again), h2 over TLS with ALPN to the second weir
@@ -151,6 +152,30 @@ for path in get-http1.1 delete-http1.1 get-http2-prior-knowledge delete-http2-pr
 done
 assert_eq "each GOAWAY came on its own connection" 2 "$(grep -c '^goaway conn=' "$log")"
 wait_for "the 8 requests counted once each, retried or not" 10 total_is 2018
+
+# ---- TLS sessions are resumed on h2 pools ----------------------------------------------------
+# The canary behind a Python h2-over-TLS server that says whether each
+# handshake resumed a session. Its first connection is a full handshake; a
+# GOAWAY ends it, and the next connection offers the session its server
+# issued: resumed.
+TLSH2=$(free_port)
+start_bg h2tls "$PY" "$top_srcdir/tests/integration/h2_server.py" "$TLSH2" h2tls --tls "$T/cert.pem" "$T/key.pem"
+wait_port "$TLSH2" 20 "$BG_PID"
+stop_bg weir
+front_conf 50 "127.0.0.1:$TLSH2"
+start_bg weir "$WEIR" -c "$T/weir.conf"
+wait_port "$PROXY" 10 "$BG_PID"
+wait_port "$ADMIN" 10 "$BG_PID"
+via_canary() { curl -s --max-time 10 -H 'X-Weir-Pool: canary' "$@"; }
+assert_eq "the h2 TLS server answers through the canary pool" h2tls \
+	"$(json_get "$(via_canary "http://127.0.0.1:$PROXY/first")" .name)"
+body=$(via_canary "http://127.0.0.1:$PROXY/goaway/resume")
+assert_eq "a GOAWAY on its connection: answered on a new one" "GET /goaway/resume" \
+	"$(json_get "$body" .method) $(json_get "$body" .path)"
+tlslog=$(bg_log h2tls)
+assert_contains "the first connection was a full handshake" "tls conn=1 reused=False" "$(cat "$tlslog")"
+assert_contains "the next connection resumed the server's session" "tls conn=2 reused=True" "$(cat "$tlslog")"
+stop_bg h2tls || true # a Python server ends by its SIGTERM
 
 # ---- a server that is gone ------------------------------------------------------------------
 stop_bg weir

@@ -2,7 +2,11 @@
 """An HTTP/2 (h2c, prior knowledge) test server for weir's "h2" pools, on
 python3-h2.
 
-  h2_server.py PORT NAME [HEALTH_FILE]
+  h2_server.py PORT NAME [HEALTH_FILE] [--tls CERT KEY]
+
+  With --tls: h2 over TLS (ALPN "h2" only; session tickets on), and each
+  connection prints "tls conn=N reused=True|False" after its handshake
+  (reused: a resumed session).
 
   GET /healthz     200 "ok" (a health check); while HEALTH_FILE exists, what
                    it says: a status ("503"), "reset" (RST_STREAM
@@ -28,6 +32,7 @@ import itertools
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 
@@ -164,9 +169,18 @@ class Conn:
             self.send_pending()
 
 
+TLS = None                # an ssl.SSLContext with --tls
+
+
 def serve(sock, name):
     try:
-        Conn(sock, name).run()
+        if TLS is not None:
+            sock = TLS.wrap_socket(sock, server_side=True)
+            conn = Conn(sock, name)
+            print("tls conn=%d reused=%s" % (conn.serial, sock.session_reused), flush=True)
+        else:
+            conn = Conn(sock, name)
+        conn.run()
     except OSError:
         pass  # the peer went, or "goaway" closed the connection
     finally:
@@ -174,9 +188,16 @@ def serve(sock, name):
 
 
 def main():
-    global HEALTH_FILE
-    port, name = int(sys.argv[1]), sys.argv[2]
-    HEALTH_FILE = sys.argv[3] if len(sys.argv) > 3 else None
+    global HEALTH_FILE, TLS
+    args = sys.argv[1:]
+    if "--tls" in args:
+        i = args.index("--tls")
+        TLS = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        TLS.load_cert_chain(args[i + 1], args[i + 2])
+        TLS.set_alpn_protocols(["h2"])
+        del args[i:i + 3]
+    port, name = int(args[0]), args[1]
+    HEALTH_FILE = args[2] if len(args) > 2 else None
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
