@@ -665,8 +665,8 @@ static struct h2up_conn *conn_new(struct worker *w, enum pool_id pool, int serve
 	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0)
 		goto fail;
 	h->sessions.keep = keep_session;
-	h->bev = tls ? tls_connect_bufferevent(w->base, tls, &w->cfg->pools[pool], (size_t)server,
-	                                       upstream_session(w, pool, server), &h->sessions)
+	struct tls_target to = upstream_tls_target(&w->cfg->pools[pool], (size_t)server);
+	h->bev = tls ? tls_connect_bufferevent(w->base, tls, &to, upstream_session(w, pool, server), &h->sessions)
 	             : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!h->bev) /* a TLS one offers h2 alone by ALPN (tls.c) */
 		goto fail;

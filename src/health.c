@@ -47,6 +47,7 @@
 #include "weir/log.h"
 #include "weir/runtime-t.h"
 #include "weir/tls.h"
+#include "weir/upstream.h"
 
 #define CHECK_HEAD_MAX 16384  /* a response head larger than this fails the check */
 #define CHECK_REQUEST_FMT "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir-check\r\nAccept: */*\r\n\r\n"
@@ -596,7 +597,8 @@ static void probe_h2_connect(struct probe *p)
 		probe_result(p, false, 0, "%s", err);
 		return;
 	}
-	p->bev = ctx ? tls_check_bufferevent(p->h->base, ctx, cp, p->idx)
+	struct tls_target to = upstream_tls_target(cp, p->idx);
+	p->bev = ctx ? tls_check_bufferevent(p->h->base, ctx, &to)
 	             : bufferevent_socket_new(p->h->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!p->bev) {
 		probe_close(p);
@@ -630,7 +632,8 @@ static void probe_connect(struct probe *p)
 	}
 	p->reused = false;
 	if (ctx) {
-		p->bev = tls_check_bufferevent(p->h->base, ctx, cp, p->idx);
+		struct tls_target to = upstream_tls_target(cp, p->idx);
+		p->bev = tls_check_bufferevent(p->h->base, ctx, &to);
 		if (!p->bev) {
 			probe_result(p, false, 0, "cannot set up a TLS connection (out of memory?)");
 			return;

@@ -470,28 +470,26 @@ static int addr_host(const struct cfg_addr *a, char *out, size_t outlen)
 	return inet_ntop(a->ss.ss_family, src, out, (socklen_t)outlen) ? 0 : -1;
 }
 
-/* An SSL for server S of POOL: SNI and the host (or IP) check as the pool's
- * tls group says, ALPN as its protocol says. NULL on failure. */
-static SSL *ssl_for_server(SSL_CTX *ctx, const struct cfg_pool *pool, size_t s)
+/* An SSL for TO: SNI, the host (or IP) check, and ALPN. NULL on failure. */
+static SSL *ssl_for_target(SSL_CTX *ctx, const struct tls_target *to)
 {
-	const struct cfg_tls_upstream *t = &pool->tls;
 	SSL *ssl = SSL_new(ctx);
 
 	if (!ssl)
 		return NULL;
-	if (t->server_name) {
-		if (SSL_set_tlsext_host_name(ssl, t->server_name) != 1 ||
-		    (t->verify && SSL_set1_host(ssl, t->server_name) != 1))
+	if (to->server_name) {
+		if (SSL_set_tlsext_host_name(ssl, to->server_name) != 1 ||
+		    (to->verify && SSL_set1_host(ssl, to->server_name) != 1))
 			goto fail;
-	} else if (t->verify) {
+	} else if (to->verify) {
 		char host[INET6_ADDRSTRLEN];
-		if (addr_host(&pool->servers[s], host, sizeof(host)) < 0 ||
+		if (!to->addr || addr_host(to->addr, host, sizeof(host)) < 0 ||
 		    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) != 1)
 			goto fail;
 	}
 	/* An "h2" pool's connections, requests' and checks' alike, offer h2
 	 * alone (the context's default is http/1.1). */
-	if (pool->protocol == POOL_PROTO_H2 && SSL_set_alpn_protos(ssl, alpn_h2, sizeof(alpn_h2)) != 0)
+	if (to->h2 && SSL_set_alpn_protos(ssl, alpn_h2, sizeof(alpn_h2)) != 0)
 		goto fail;
 	return ssl;
 fail:
@@ -511,11 +509,10 @@ static struct bufferevent *connecting_bufferevent(struct event_base *base, SSL *
 	return bev;
 }
 
-struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct cfg_pool *pool,
-                                            size_t server, struct ssl_session_st *resume,
-                                            struct tls_session_sink *sink)
+struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct tls_target *to,
+                                            struct ssl_session_st *resume, struct tls_session_sink *sink)
 {
-	SSL *ssl = ssl_for_server(ctx, pool, server);
+	SSL *ssl = ssl_for_target(ctx, to);
 
 	if (!ssl)
 		return NULL;
@@ -530,10 +527,9 @@ SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p)
 	return set ? set->pool[p] : NULL;
 }
 
-struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx,
-                                          const struct cfg_pool *pool, size_t server)
+struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct tls_target *to)
 {
-	SSL *ssl = ssl_for_server(ctx, pool, server);
+	SSL *ssl = ssl_for_target(ctx, to);
 
 	/* No app data: keep_session caches nothing for a check connection. */
 	return ssl ? connecting_bufferevent(base, ssl) : NULL;

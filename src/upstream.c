@@ -149,6 +149,12 @@ void upstream_close_idle(struct worker *w)
 	h2up_close_idle(w);
 }
 
+struct tls_target upstream_tls_target(const struct cfg_pool *pool, size_t server)
+{
+	return (struct tls_target){ .server_name = pool->tls.server_name, .addr = &pool->servers[server],
+		                    .verify = pool->tls.verify, .h2 = pool->protocol == POOL_PROTO_H2 };
+}
+
 SSL_SESSION *upstream_session(const struct worker *w, enum pool_id pool, int server)
 {
 	const struct worker_pool *wp = &w->pools[pool];
@@ -191,8 +197,8 @@ static struct upstream_conn *connect_new(struct worker *w, enum pool_id pool, in
 	up->gen = w->gen;
 	up->tls = tls != NULL;
 	up->sessions.keep = keep_session;
-	up->bev = tls ? tls_connect_bufferevent(w->base, tls, &w->cfg->pools[pool], (size_t)server,
-	                                        upstream_session(w, pool, server), &up->sessions)
+	struct tls_target to = upstream_tls_target(&w->cfg->pools[pool], (size_t)server);
+	up->bev = tls ? tls_connect_bufferevent(w->base, tls, &to, upstream_session(w, pool, server), &up->sessions)
 	              : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!up->bev) {
 		free(up);

@@ -81,25 +81,31 @@ struct tls_session_sink {
 	bool (*keep)(struct tls_session_sink *sink, struct ssl_session_st *sess);
 };
 
-/* A client-side TLS bufferevent on BASE to server SERVER of POOL, not yet
- * connected: bufferevent_socket_connect it. SNI and the host check come
- * from the pool's server_name (without one: no SNI, and the certificate must
- * name the server's IP address); ALPN offers "h2" for a pool with protocol
- * "h2", else "http/1.1" (tls_alpn_h2 tells what the server chose). RESUME (NULL: none) is offered for
- * resumption; new sessions go to SINK (NULL: dropped), which must outlive
- * the bufferevent. Returns NULL on failure. */
-struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct cfg_pool *pool,
-                                            size_t server, struct ssl_session_st *resume,
-                                            struct tls_session_sink *sink);
+/* Whom a client-side TLS connection is to: SNI and the name its
+ * certificate must carry (SERVER_NAME; NULL: no SNI, and the certificate
+ * must name ADDR's IP address), whether that is checked at all (VERIFY),
+ * and the ALPN offer: "h2" alone with H2, else the context's "http/1.1". */
+struct tls_target {
+	const char *server_name;
+	const struct cfg_addr *addr;
+	bool verify;
+	bool h2;
+};
+
+/* A client-side TLS bufferevent on BASE to TO, not yet connected:
+ * bufferevent_socket_connect it (tls_alpn_h2 tells what the server chose).
+ * RESUME (NULL: none) is offered for resumption; new sessions go to SINK
+ * (NULL: dropped), which must outlive the bufferevent. Returns NULL on
+ * failure. */
+struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct tls_target *to,
+                                            struct ssl_session_st *resume, struct tls_session_sink *sink);
 
 /* The context of pool P in SET, NULL for plain TCP (or SET NULL). */
 SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p);
 
-/* A client-side TLS bufferevent on BASE for a health check of SERVER of
- * POOL (SNI, verification and ALPN as for requests; no session is cached),
- * not yet connected. Returns NULL on failure. */
-struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx,
-                                          const struct cfg_pool *pool, size_t server);
+/* A client-side TLS bufferevent on BASE to TO for a health check (no
+ * session offered or kept), not yet connected. Returns NULL on failure. */
+struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct tls_target *to);
 
 /* When BEV (a client-side TLS bufferevent) failed for a TLS reason
  * (verification, handshake), write it into WHY and return true; false for

@@ -80,6 +80,10 @@ void upstream_server_down(struct worker *w, enum pool_id pool, int server, const
 /* A connect to SERVER of POOL succeeded: no back-off. */
 void upstream_server_up(struct worker *w, enum pool_id pool, int server);
 
+/* Server SERVER of POOL as a TLS target: the pool's tls group (server_name,
+ * verify), the server's address, ALPN by the pool's protocol. */
+struct tls_target upstream_tls_target(const struct cfg_pool *pool, size_t server);
+
 /* TLS resumption, per worker and server, for HTTP/1.1 and h2 pools alike:
  * the session the next connection to SERVER of POOL offers (NULL: none),
  * and the keeping of a new one its server issued to a connection of table
