@@ -481,8 +481,10 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 	s->closed = true;
 	/* REFUSED_STREAM, by the server's RST_STREAM or for a stream above a
 	 * GOAWAY's last id (nghttp2 closes those with it): nothing of the
-	 * request was processed, and the proxy may send it again. */
-	if (s->resp == RESP_WAIT && code == NGHTTP2_REFUSED_STREAM && s->up)
+	 * request was processed, and the proxy may send it again, unless the
+	 * server sent a head first (an interim one reached the client already:
+	 * a server that refuses after answering is broken, not restarting). */
+	if (s->resp == RESP_WAIT && !s->head && code == NGHTTP2_REFUSED_STREAM && s->up)
 		s->up->refused = true;
 	if (s->resp != RESP_DONE)
 		stream_fail(s); /* reset, refused, or the connection went */

@@ -279,7 +279,7 @@ static void request_reset(struct client_conn *c)
 	c->tries = 0;
 	c->up = NULL;
 	c->req_done = false;
-	c->replay_ok = false;
+	c->replay_kept = c->replay_ok = false;
 	c->resp_dechunk = false;
 	c->status = 0;
 	c->resp_grpc = false;
@@ -1005,6 +1005,17 @@ static bool client_closed_already(struct client_conn *c)
 	return recv(bufferevent_getfd(c->bev), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+/* A copy of the kept request head (c->replay) at the end of OUT: it stays
+ * kept, for a retry on another server after this attempt's connect fails.
+ * False when there is none or memory is short. */
+static bool replay_copy(struct client_conn *c, struct evbuffer *out)
+{
+	size_t n = c->replay ? evbuffer_get_length(c->replay) : 0;
+	const unsigned char *bytes = n ? evbuffer_pullup(c->replay, -1) : NULL;
+
+	return bytes && evbuffer_add(out, bytes, n) == 0;
+}
+
 /* A complete request head is at the start of the client's input: route it. */
 static void request_begin(struct client_conn *c, const char *buf)
 {
@@ -1048,17 +1059,15 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->replay_safe = span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
 	                 span_ieq_name(buf, h->method, "OPTIONS", 7);
 	bool keep = c->req_done && ((c->up->reused && c->replay_safe) || c->up->h2);
-	c->replay_ok = false;
+	c->replay_kept = c->replay_ok = false;
 	if (keep && !c->replay)
 		c->replay = evbuffer_new();
 	if (keep && c->replay) {
 		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
 		write_request_head(c, buf, c->replay);
-		size_t n = evbuffer_get_length(c->replay);
-		const unsigned char *bytes = evbuffer_pullup(c->replay, -1);
-		c->replay_ok = n && bytes && evbuffer_add(up_out, bytes, n) == 0;
+		c->replay_kept = c->replay_ok = replay_copy(c, up_out);
 	}
-	if (!c->replay_ok)
+	if (!c->replay_kept)
 		write_request_head(c, buf, up_out);
 	evbuffer_drain(in, h->head_len);
 	/* A new connection's request may have waited in weir's accept queue (an
@@ -1560,13 +1569,16 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
 }
 
 /* Try the request on another server of the same pool after a failed connect.
- * Nothing has reached the failed server, so its queued bytes move over. */
+ * Nothing has reached the failed server, so its queued bytes move over; an
+ * h2 stream has taken them from the pair already, so its request goes again
+ * only from the kept copy of a bodiless one (else 502 at once, not an empty
+ * request left waiting for its answer). */
 static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 {
 	struct worker_pool *wp = &c->w->pools[c->pool];
 	struct upstream_conn *old = c->up;
 
-	if ((size_t)c->tries >= wp->nservers)
+	if ((size_t)c->tries >= wp->nservers || (old->h2 && !c->replay_kept))
 		return false;
 	bool any_up = false;
 	for (size_t i = 0; i < wp->nservers; i++)
@@ -1581,7 +1593,15 @@ static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
 		c->up = old;
 		return false;
 	}
-	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_output(old->bev));
+	if (old->h2) {
+		if (!replay_copy(c, bufferevent_get_output(c->up->bev))) {
+			old->client = NULL;
+			upstream_release(old, false, 0);
+			return false; /* C's upstream is the new one: conn_fail releases it */
+		}
+	} else {
+		evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_output(old->bev));
+	}
 	bufferevent_enable(c->up->bev, EV_WRITE);
 	old->client = NULL;
 	upstream_release(old, false, 0);
@@ -1631,7 +1651,10 @@ static void replay_request(struct client_conn *c)
 		attach_failed(c, r);
 		return;
 	}
-	evbuffer_add_buffer(bufferevent_get_output(c->up->bev), c->replay);
+	if (!replay_copy(c, bufferevent_get_output(c->up->bev))) {
+		conn_fail(c, 502, ACCT_POOL);
+		return;
+	}
 	conn_set_state(c, CONN_CONNECT);
 }
 
@@ -1684,11 +1707,14 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		upstream_connected(up);
 	else if (!c)
 		upstream_free(up); /* an idle connection closed or timed out */
+	else if (up->refused && c->replay_ok && c->state != CONN_RELAY &&
+	         evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+		replay_request(c); /* refused (maybe before CONNECTED was told): not a connect failure */
 	else if (c->state == CONN_CONNECT)
 		connect_failed(c, false);
 	else if (events & BEV_EVENT_TIMEOUT)
 		conn_fail(c, 504, ACCT_POOL); /* none is set while attached; should one fire */
-	else if (c->replay_ok && ((up->reused && c->replay_safe) || up->refused) && c->state != CONN_RELAY &&
+	else if (c->replay_ok && up->reused && c->replay_safe && c->state != CONN_RELAY &&
 	         evbuffer_get_length(bufferevent_get_input(bev)) == 0)
 		replay_request(c);
 	else

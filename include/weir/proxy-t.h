@@ -117,7 +117,10 @@ struct client_conn {
 	                                       DELIVER (a server may answer first) */
 	struct evbuffer *replay;            /* the head of a bodiless request sent on a reused
 	                                       upstream or an h2 stream ... */
-	bool replay_ok;                     /* ... which may be resent once on a new one: */
+	bool replay_kept;                   /* ... this request's is there (an h2 stream takes
+	                                       its head from the pair: a retry after a failed
+	                                       connect resends this copy) ... */
+	bool replay_ok;                     /* ... and it may be resent once on a new one: */
 	bool replay_safe;                   /* when a reused connection closed (a safe method),
 	                                       or whatever the method when its h2 stream was
 	                                       refused (upstream_conn.refused) */
