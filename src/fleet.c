@@ -1168,12 +1168,12 @@ static int metrics_init(struct fleet_metrics *m, const char *node)
 	return 0;
 }
 
-/* NODE's entry (never a ghost), or with ADD a new empty one; NULL when
- * there is none or no room. */
+/* NODE's entry, or with ADD a new empty one; NULL when there is none or
+ * no room. */
 static struct fleet_metrics *metrics_find(struct fleet *f, const char *node, bool add)
 {
 	for (size_t i = 0; i < f->nmetrics; i++)
-		if (!f->metrics[i].ghost && strcmp(f->metrics[i].node, node) == 0)
+		if (strcmp(f->metrics[i].node, node) == 0)
 			return &f->metrics[i];
 	if (!add || f->nmetrics == FLEET_MEMBERS_MAX)
 		return NULL;
@@ -1217,7 +1217,8 @@ static uint64_t run_requests(const struct fleet_metrics *m)
  * until the run restarts (the next change applied): the sequential tests
  * treat the run as a stream that only grows, and evidence that vanished
  * with a member would let them test again on less. Its window and total
- * leave at once. */
+ * leave at once. One entry per node: a member that comes back replaces
+ * it (its run went on, or, restarted, begins again: that run shrinks). */
 static void metrics_drop(struct fleet *f, const char *node)
 {
 	struct fleet_metrics *m = metrics_find(f, node, false);
@@ -1272,14 +1273,8 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 		snprintf(f->scratch->node, sizeof(f->scratch->node), "%s", node);
 		rc = metrics_decode(kv->value, kv->vlen, f->scratch, why, sizeof(why));
 	}
-	if (rc == 0 && m && m->valid && m->revision == f->scratch->revision &&
-	    run_requests(f->scratch) < run_requests(m)) {
-		/* The same weights, a shorter run: the member restarted. Its
-		 * earlier run stays in the merged run as a ghost (metrics_drop). */
-		m->ghost = m->run_only = true;
-		f->merged_gen++;
-		m = NULL;
-	}
+	if (m)
+		m->unseen = false;
 	if (rc == 0 && !m)
 		m = metrics_find(f, node, true);
 	if (rc == 0 && m) {
@@ -1302,7 +1297,7 @@ static void apply_metrics_kv(struct fleet *f, const struct etcd_kv *kv)
 		log_error("fleet %s: %.*s at revision %" PRId64 " is not a measurement record (%s); member %s %s until it "
 		          "publishes a good one", f->name, (int)kv->keylen, kv->key, kv->mod_revision, why, node,
 		          m ? "leaves the merge" : "is not merged");
-	if (m) {
+	if (m && !m->run_only) { /* a kept run of a member that left stays */
 		m->valid = false;
 		m->revision = -1;
 		f->merged_gen++;
@@ -1681,18 +1676,25 @@ static void read_done(void *arg, const struct etcd_reply *r, const char *err)
 		disconnected(f, err);
 		return;
 	}
-	/* The members as they are now: the table is rebuilt from the read. */
+	/* The members as they are now: the table is rebuilt from the read. The
+	 * measurements are checked against it instead: a record that is not
+	 * there any more left with its member (metrics_drop keeps its run while
+	 * that run is judged); kept runs stay, and so does this member's own
+	 * record (from memory, never read back). */
 	bool has_weights = false;
 	f->nmembers = 0;
 	f->leader[0] = '\0';
-	while (f->nmetrics)
-		metrics_dispose(&f->metrics[--f->nmetrics]);
+	for (size_t i = 0; i < f->nmetrics; i++)
+		f->metrics[i].unseen = !f->metrics[i].run_only && strcmp(f->metrics[i].node, f->node) != 0;
 	f->merged_gen++;
 	for (size_t i = 0; i < r->nkvs; i++) {
 		has_weights |= r->kvs[i].keylen == strlen(f->weights_key) &&
 		               memcmp(r->kvs[i].key, f->weights_key, r->kvs[i].keylen) == 0;
 		apply_kv(f, &r->kvs[i]);
 	}
+	for (size_t i = f->nmetrics; i-- > 0;)
+		if (f->metrics[i].unseen)
+			metrics_drop(f, f->metrics[i].node);
 	f->watch_from = r->revision + 1;
 	watch_start(f);
 	if (!has_weights && f->watch_call)

@@ -93,11 +93,10 @@ struct fleet_metrics {
 	char node[CLUSTER_NAME_MAX + 1];
 	int64_t revision;              /* the weights revision it had applied when it measured */
 	bool valid;                    /* the last record was well-formed */
-	bool run_only;                 /* its member left, or restarted, while measuring REVISION:
-	                                  only its run counts, so that the run judged by the
-	                                  sequential tests never shrinks */
-	bool ghost;                    /* run_only for a restarted member's earlier run (the
-	                                  member's current record is another entry) */
+	bool run_only;                 /* its member left while measuring REVISION: only its
+	                                  run counts, so that the run judged by the
+	                                  sequential tests does not shrink */
+	bool unseen;                   /* fleet.c's: not in the read being applied (yet) */
 	struct stats_view v[POOL_COUNT][FLEET_VIEWS];
 };
 

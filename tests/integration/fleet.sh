@@ -610,6 +610,22 @@ wait_for "member $gone gone from the leader's list (lease expired)" 15 left_flee
 after=$(n_canary)
 note "leader $leader: canary sample $before before member $gone was killed, $after after its lease expired"
 assert_num "the merged run did not shrink when a member left" "$after" ">=" "$before"
+# ... nor when the leader reads the fleet's keys again: the etcd member under
+# its watch paused, the watchdog closes the silent watch and the leader reads
+# everything through another member; the kept run and its own record stay.
+lep=$(json_get "$(stats "$lnum")" .fleet.etcd)
+k=0
+for i in 1 2 3; do [[ $lep == "127.0.0.1:${EC[i]}" ]] && k=$i; done
+((k)) || fail "the leader's etcd endpoint $lep is none of the three"
+reads0=$(grep -c "reading the fleet's keys again" "$(bg_log "weir$lnum")" || true)
+kill_bg "etcd$k" STOP
+reread() { (($(grep -c "reading the fleet's keys again" "$(bg_log "weir$lnum")") > reads0)) && connected "$lnum"; }
+wait_for "the leader's watch restarted and it reconnected" 20 reread
+kill_bg "etcd$k" CONT
+wait_for "$leader still leads" 10 bash -c "[ \"\$('$WEIRCTL' -s '$T/w$lnum.sock' show fleet | awk '\$3 == \"leader\" { print \$1 }')\" = '$leader' ]"
+reread_ok() { local n; n=$(n_canary); [[ $n =~ ^[0-9]+$ ]] && ((n >= before)); }
+wait_for "the leader's canary sample is whole again after the re-read" 10 reread_ok
+note "after the re-read: canary sample $(n_canary)"
 start_member "$gone"
 wait_for "member $gone back" 15 connected "$gone"
 wait_for "member $gone at the fleet's 50" 5 canary_is "$gone" 50.0

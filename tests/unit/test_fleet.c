@@ -351,9 +351,9 @@ static void test_merge_filter(void **state)
 	}
 }
 
-/* RISK 10: a member that left (or restarted) while measuring the judged
- * weights keeps its run in the merged run, so the run the sequential tests
- * judge never shrinks; its window and total leave at once. */
+/* RISK 10: a member that left while measuring the judged weights keeps
+ * its run in the merged run, so the run the sequential tests judge does
+ * not shrink; its window and total leave at once. */
 static void test_merge_run_only(void **state)
 {
 	struct fleet_metrics m[3];
@@ -363,11 +363,11 @@ static void test_merge_run_only(void **state)
 	memset(m, 0, sizeof(m));
 	metrics_fill(&m[0], "weir-1", 70, 100, 1, 1000);
 	metrics_fill(&m[1], "weir-2", 70, 50, 5, 3000);
-	metrics_fill(&m[2], "weir-2", 70, 20, 0, 2000);     /* weir-2 again, restarted */
+	metrics_fill(&m[2], "weir-3", 70, 20, 0, 2000);
 	for (int p = 0; p < POOL_COUNT; p++)
 		assert_int_equal(stats_run_view_init(&out[p]), 0);
 
-	m[1].run_only = m[1].ghost = true;
+	m[1].run_only = true;                                /* weir-2 left */
 	m[0].v[POOL_CANARY][FLEET_RUN].in_flight = 3;
 	m[1].v[POOL_CANARY][FLEET_RUN].in_flight = 100;      /* gone with its member */
 	m[2].v[POOL_CANARY][FLEET_RUN].in_flight = 4;
