@@ -61,6 +61,7 @@ static unsigned class_for_request(size_t size)
 	return size <= CLASS_MIN ? 0 : (unsigned)((size - CLASS_MIN + 15) / 16);
 }
 
+#if KEEP_BLOCKS
 /* The class of a block of USABLE bytes: the largest that it holds; NCLASS
  * for one that is too small (not glibc's) or larger than the last class. */
 static unsigned class_for_block(size_t usable)
@@ -69,6 +70,7 @@ static unsigned class_for_block(size_t usable)
 		return NCLASS;
 	return (unsigned)((usable - CLASS_MIN) / 16);
 }
+#endif
 
 void *blockpool_alloc(size_t size)
 {

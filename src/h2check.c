@@ -9,9 +9,9 @@
  * what came (the server's RST_STREAM or GOAWAY, a malformed frame), the
  * stream's close turns that into a reason. */
 #include "weir/h2check.h"
+#include "weir/textbuf.h"
 
 #include <nghttp2/nghttp2.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +42,6 @@ struct h2check {
 	char conn_error[H2CHECK_REASON_MAX];/* ... and on the connection's (our GOAWAY) */
 	char reason[H2CHECK_REASON_MAX];
 };
-
-static void fmt(char *buf, size_t len, const char *f, ...) __attribute__((format(printf, 3, 4)));
-
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap); /* a reason cut short is still a reason */
-	va_end(ap);
-}
 
 /* The check in flight fails with REASON (a check already decided keeps its
  * verdict); either way the session serves no more checks. */
@@ -99,7 +86,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
 		return 0;
 	c->head_bytes += namelen + valuelen + 32;
 	if (c->head_bytes > H2CHECK_HEAD_MAX) {
-		fmt(why, sizeof(why), "response head larger than %d bytes", H2CHECK_HEAD_MAX);
+		textbuf_message(why, sizeof(why), "response head larger than %d bytes", H2CHECK_HEAD_MAX);
 		check_failed(c, why);
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
 	}
@@ -152,7 +139,8 @@ static int on_invalid_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, in
 	(void)ng;
 
 	if (ours(c, f->hd.stream_id) && !c->malformed[0])
-		fmt(c->malformed, sizeof(c->malformed), "malformed response: %s", nghttp2_strerror(lib_error_code));
+		textbuf_message(c->malformed, sizeof(c->malformed), "malformed response: %s",
+		                nghttp2_strerror(lib_error_code));
 	return 0;
 }
 
@@ -165,9 +153,10 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *user
 	(void)ng;
 
 	if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR && !c->conn_error[0])
-		fmt(c->conn_error, sizeof(c->conn_error), "HTTP/2 %s: %.*s", nghttp2_http2_strerror(f->goaway.error_code),
-		    (int)(f->goaway.opaque_data_len < 100 ? f->goaway.opaque_data_len : 100),
-		    f->goaway.opaque_data ? (const char *)f->goaway.opaque_data : "");
+		textbuf_message(c->conn_error, sizeof(c->conn_error), "HTTP/2 %s: %.*s",
+		                nghttp2_http2_strerror(f->goaway.error_code),
+		                (int)(f->goaway.opaque_data_len < 100 ? f->goaway.opaque_data_len : 100),
+		                f->goaway.opaque_data ? (const char *)f->goaway.opaque_data : "");
 	return 0;
 }
 
@@ -180,15 +169,15 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 	if (!ours(c, id) || c->state != H2CHECK_WAITING)
 		return 0;
 	if (c->reset_by_server)
-		fmt(why, sizeof(why), "reset by the server (RST_STREAM %s)", nghttp2_http2_strerror(c->reset_code));
+		textbuf_message(why, sizeof(why), "reset by the server (RST_STREAM %s)", nghttp2_http2_strerror(c->reset_code));
 	else if (c->goaway && id > c->goaway_last_id)
-		fmt(why, sizeof(why), "refused by the server's GOAWAY (%s)", nghttp2_http2_strerror(c->goaway_code));
+		textbuf_message(why, sizeof(why), "refused by the server's GOAWAY (%s)", nghttp2_http2_strerror(c->goaway_code));
 	else if (c->malformed[0])
-		fmt(why, sizeof(why), "%s", c->malformed);
+		textbuf_message(why, sizeof(why), "%s", c->malformed);
 	else if (c->conn_error[0])
-		fmt(why, sizeof(why), "%s", c->conn_error);
+		textbuf_message(why, sizeof(why), "%s", c->conn_error);
 	else
-		fmt(why, sizeof(why), "stream closed before a response head (%s)", nghttp2_http2_strerror(code));
+		textbuf_message(why, sizeof(why), "stream closed before a response head (%s)", nghttp2_http2_strerror(code));
 	check_failed(c, why);
 	return 0;
 }
@@ -244,7 +233,7 @@ struct h2check *h2check_new(char *err, size_t errlen)
 	nghttp2_option_del(opt);
 	return c;
 fail:
-	fmt(err, errlen, "h2check: %s", nghttp2_strerror(rv));
+	textbuf_message(err, errlen, "h2check: %s", nghttp2_strerror(rv));
 	nghttp2_session_callbacks_del(cbs);
 	nghttp2_option_del(opt);
 	h2check_free(c);
@@ -271,13 +260,13 @@ int h2check_request(struct h2check *c, const char *scheme, const char *authority
 	int32_t id;
 
 	if (!h2check_usable(c)) {
-		fmt(err, errlen, "the connection takes no more checks");
+		textbuf_message(err, errlen, "the connection takes no more checks");
 		return -1;
 	}
 	/* copies the fields */
 	id = nghttp2_submit_request(c->ng, NULL, nv, sizeof(nv) / sizeof(nv[0]), NULL, NULL);
 	if (id < 0) {
-		fmt(err, errlen, "cannot send the check: %s", nghttp2_strerror(id));
+		textbuf_message(err, errlen, "cannot send the check: %s", nghttp2_strerror(id));
 		return -1;
 	}
 	c->id = id;
@@ -322,13 +311,13 @@ int h2check_recv(struct h2check *c, const uint8_t *data, size_t len)
 	c->got_bytes = c->got_bytes || len > 0;
 	c->input += len;
 	if (c->input > H2CHECK_INPUT_MAX) {
-		fmt(why, sizeof(why), "more than %d bytes from the server without an answer", H2CHECK_INPUT_MAX);
+		textbuf_message(why, sizeof(why), "more than %d bytes from the server without an answer", H2CHECK_INPUT_MAX);
 		check_failed(c, why);
 		return -1;
 	}
 	n = nghttp2_session_mem_recv(c->ng, data, len);
 	if (n < 0) {
-		fmt(why, sizeof(why), "HTTP/2: %s", nghttp2_strerror((int)n));
+		textbuf_message(why, sizeof(why), "HTTP/2: %s", nghttp2_strerror((int)n));
 		check_failed(c, why);
 		return -1;
 	}
@@ -342,7 +331,7 @@ ssize_t h2check_output(struct h2check *c, const uint8_t **data)
 
 	if (n < 0) {
 		char why[H2CHECK_REASON_MAX];
-		fmt(why, sizeof(why), "HTTP/2: %s", nghttp2_strerror((int)n));
+		textbuf_message(why, sizeof(why), "HTTP/2: %s", nghttp2_strerror((int)n));
 		check_failed(c, why);
 		return -1;
 	}
@@ -356,10 +345,10 @@ void h2check_fail(struct h2check *c, const char *why)
 	char full[H2CHECK_REASON_MAX];
 
 	if (c->goaway)
-		fmt(full, sizeof(full), "GOAWAY %s from the server, then %s", nghttp2_http2_strerror(c->goaway_code),
+		textbuf_message(full, sizeof(full), "GOAWAY %s from the server, then %s", nghttp2_http2_strerror(c->goaway_code),
 		    why);
 	else
-		fmt(full, sizeof(full), "%s", why);
+		textbuf_message(full, sizeof(full), "%s", why);
 	check_failed(c, full);
 }
 
