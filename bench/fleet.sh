@@ -14,8 +14,9 @@
 #     minus the time member 1 applied it, from the millisecond timestamps of
 #     their event logs, p50 / p99 / max (negative: before member 1).
 # With "rps": one weir with a cluster group (one etcd member, the member
-# publishing its measurements as it does in a fleet, its guard judging a
-# 10 % canary; member 2 idle beside it) and one without, the
+# publishing its measurements as it does in a fleet, and the leader, its
+# guard judging a 10 % canary; member 2 idle beside it, or stopped when it
+# led) and one without, the
 # same two backends behind both, wrk (50 connections, SECONDS each, default
 # 5) against each in turn, RUNS times (default 3): every run's requests/s
 # and the proxy's CPU time per request, the medians and their ratios. The
@@ -199,6 +200,17 @@ if [[ $MODE == rps ]]; then
 	start "$T/alone.log" "$WEIR" -c "$T/alone.conf"
 	wait_port "${PX[3]}" "$LAST_PID" "$T/alone.log"
 	ALONE=$LAST_PID
+	# Member 1 must be the one that judges (the leader), or its cost would
+	# leave the judging out: when member 2 leads, it leaves (its lease is
+	# revoked at a clean stop) and member 1 takes over.
+	leader_is() { [ "$("$WEIRCTL" -s "$T/w1.sock" show fleet | awk '$3 == "leader" { print $1 }')" = "$1" ]; }
+	for _ in $(seq 100); do leader_is weir-1 || leader_is weir-2 && break; sleep 0.1; done
+	if ! leader_is weir-1; then
+		note "member 2 leads: stopping it, so that member 1 judges"
+		stop_pid "${WPID[2]}" 5
+		for _ in $(seq 150); do leader_is weir-1 && break; sleep 0.1; done
+		leader_is weir-1 || die "member 1 does not lead (see $T/weir1.log)"
+	fi
 	"$WEIRCTL" -s "$T/w1.sock" set weight canary 10 >/dev/null
 	"$WEIRCTL" -s "$T/alone.sock" set weight canary 10 >/dev/null
 	# The two proxies under test on CPU 1 (each measured alone: the other
