@@ -1056,9 +1056,9 @@ static void request_begin(struct client_conn *c, const char *buf)
 	 * close (RFC 9110 9.2.2), any after a refusal (RFC 9113 8.7). The head
 	 * is written once, into the replay buffer, and copied. */
 	struct evbuffer *up_out = bufferevent_get_output(c->up->bev);
-	c->replay_safe = span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
-	                 span_ieq_name(buf, h->method, "OPTIONS", 7);
-	bool keep = c->req_done && ((c->up->reused && c->replay_safe) || c->up->h2);
+	bool safe = span_ieq_name(buf, h->method, "GET", 3) || span_ieq_name(buf, h->method, "HEAD", 4) ||
+	            span_ieq_name(buf, h->method, "OPTIONS", 7);
+	bool keep = c->req_done && ((c->up->reused && safe) || c->up->h2);
 	c->replay_kept = c->replay_ok = false;
 	if (keep && !c->replay)
 		c->replay = evbuffer_new();
@@ -1714,7 +1714,7 @@ static void upstream_event_cb(struct bufferevent *bev, short events, void *arg)
 		connect_failed(c, false);
 	else if (events & BEV_EVENT_TIMEOUT)
 		conn_fail(c, 504, ACCT_POOL); /* none is set while attached; should one fire */
-	else if (c->replay_ok && up->reused && c->replay_safe && c->state != CONN_RELAY &&
+	else if (c->replay_ok && up->reused && c->state != CONN_RELAY && /* kept on a reused one: safe */
 	         evbuffer_get_length(bufferevent_get_input(bev)) == 0)
 		replay_request(c);
 	else

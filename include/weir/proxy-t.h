@@ -120,10 +120,10 @@ struct client_conn {
 	bool replay_kept;                   /* ... this request's is there (an h2 stream takes
 	                                       its head from the pair: a retry after a failed
 	                                       connect resends this copy) ... */
-	bool replay_ok;                     /* ... and it may be resent once on a new one: */
-	bool replay_safe;                   /* when a reused connection closed (a safe method),
-	                                       or whatever the method when its h2 stream was
-	                                       refused (upstream_conn.refused) */
+	bool replay_ok;                     /* ... and it may be resent once on a new one:
+	                                       when a reused connection closed (kept there for
+	                                       a safe method only), or whatever the method when
+	                                       its h2 stream was refused (upstream_conn.refused) */
 
 	/* Its response (its head went to the client: RELAY, DELIVER). */
 	enum http1_body resp_body;
