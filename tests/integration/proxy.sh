@@ -22,6 +22,9 @@ pools = {
 split = { canary_weight = $2; sticky_header = "X-User-Id";
           override_header = "X-Weir-Pool"; expose_pool = true; };
 timeouts = { backend = "1s"; connect = "1s"; };
+# The guard is off: these tests measure the split, and on a loaded machine
+# the canary's p99 can breach by noise and move the share to 0 mid-count.
+guard = { enabled = false; };
 state_file = ""; event_log = "";
 CONF
 }
