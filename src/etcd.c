@@ -9,9 +9,17 @@
  *   - A field of the wrong type, bad base64, a key or value above
  *     ETCD_VALUE_MAX, more than ETCD_KVS_MAX key-values or a body above
  *     ETCD_REPLY_MAX makes the whole reply an error: nothing of it is used.
- *   - One connection per call ("Connection: close"): calls are a few per
- *     second, on loopback or a LAN, and a fresh connection cannot carry a
- *     previous call's leftovers. A watch keeps its connection for its life.
+ *   - A connection serves one call at a time. After a whole reply (status
+ *     200, by Content-Length, nothing after it, no "Connection: close") it
+ *     is kept, one per endpoint, for the next call to that endpoint within
+ *     ETCD_IDLE_REUSE_MS: a member publishes every 200 ms, and a connect,
+ *     accept and close per publish cost weir's main thread (and etcd) more
+ *     than the call itself. A kept connection that fails before the first
+ *     byte of its reply (etcd closed it meanwhile) is retried once on a
+ *     fresh one to the same endpoint; that is a retry like the failover
+ *     below. Streams (watch, keepalive) say "Connection: close" and keep
+ *     their connection for their life; a kept connection has no bytes of
+ *     an earlier reply left (anything it says while idle closes it).
  *   - The gateway answers the streaming calls (keepalive, watch) with a
  *     chunked body of JSON objects, each followed by "\n". A keepalive is
  *     complete with its first object; a watch hands over each one.
@@ -700,6 +708,10 @@ struct etcd {
 	size_t cur;                     /* the endpoint calls try first */
 	uint64_t timeout_ms;
 	struct etcd_call *calls;        /* every call in flight */
+	struct etcd_idle {              /* per endpoint: a connection kept between calls */
+		struct bufferevent *bev;    /* NULL: none */
+		uint64_t since_ms;          /* idle since (monotonic) */
+	} *idle;
 };
 
 struct etcd_call {
@@ -713,6 +725,8 @@ struct etcd_call {
 	size_t attempts;                /* started so far */
 	char last_err[256];             /* why the previous attempt failed */
 	int connect_errno;              /* connect(2) failed at once: said by the deadline */
+	bool reused;                    /* this attempt's connection was kept from a call before */
+	bool got_bytes;                 /* ... and has read a byte of the reply */
 	struct bufferevent *bev;
 	struct event *deadline;
 	enum call_phase phase;
@@ -728,6 +742,76 @@ struct etcd_call {
 static void call_set_phase(struct etcd_call *c, enum call_phase p)
 {
 	c->phase = p;
+}
+
+/* ---- connections kept between calls ------------------------------------------ */
+
+static void idle_drop(struct etcd *e, size_t ep)
+{
+	if (e->idle[ep].bev) {
+		bufferevent_free(e->idle[ep].bev);
+		e->idle[ep].bev = NULL;
+	}
+}
+
+/* A kept connection said something (bytes, EOF, an error) while no call
+ * was on it: etcd closed it, or it is out of step. Either way it goes. */
+static void idle_gone(struct etcd *e, struct bufferevent *bev)
+{
+	for (size_t i = 0; i < e->neps; i++)
+		if (e->idle[i].bev == bev)
+			idle_drop(e, i);
+}
+
+static void idle_read_cb(struct bufferevent *bev, void *arg)
+{
+	idle_gone(arg, bev);
+}
+
+static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	idle_gone(arg, bev);
+}
+
+/* EP's kept connection when it went idle recently enough, taken out of
+ * the slot; NULL otherwise (an older one is closed: etcd may be closing
+ * it, and a fresh connect costs less than a failed reuse). */
+static struct bufferevent *idle_take(struct etcd *e, size_t ep)
+{
+	struct bufferevent *bev = e->idle[ep].bev;
+
+	if (!bev)
+		return NULL;
+	if (clock_now_ms() - e->idle[ep].since_ms > ETCD_IDLE_REUSE_MS) {
+		idle_drop(e, ep);
+		return NULL;
+	}
+	e->idle[ep].bev = NULL;
+	return bev;
+}
+
+static bool is_stream(enum etcd_kind k)
+{
+	return k == ETCD_WATCH || k == ETCD_LEASE_KEEPALIVE;
+}
+
+/* C's reply was whole (by Content-Length, nothing after it) and etcd keeps
+ * the connection open: it becomes its endpoint's kept one. */
+static void call_keep_connection(struct etcd_call *c)
+{
+	struct etcd *e = c->e;
+
+	if (!c->bev || is_stream(c->kind) || c->status != 200 || c->framing != HTTP1_BODY_LENGTH ||
+	    c->remaining != 0 || !c->parser.head.keep_alive ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) != 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return;
+	idle_drop(e, c->ep);
+	bufferevent_setcb(c->bev, idle_read_cb, NULL, idle_event_cb, e);
+	e->idle[c->ep].bev = c->bev;
+	e->idle[c->ep].since_ms = clock_now_ms();
+	c->bev = NULL;
 }
 
 static void call_close(struct etcd_call *c)
@@ -772,6 +856,7 @@ static void call_finish(struct etcd_call *c, const struct etcd_reply *reply, con
 }
 
 static int call_start(struct etcd_call *c);
+static int call_attempt(struct etcd_call *c, size_t epi, bool reuse);
 
 /* This attempt failed with WHY: the next endpoint, or the end of the call.
  * A watch is never retried (its owner restarts it from its revision). */
@@ -838,6 +923,7 @@ static void call_complete(struct etcd_call *c)
 		return;
 	}
 	c->e->cur = c->ep;
+	call_keep_connection(c);
 	call_finish(c, &r, NULL);
 	etcd_reply_dispose(&r);
 }
@@ -986,6 +1072,7 @@ static void call_read_cb(struct bufferevent *bev, void *arg)
 	struct etcd_call *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	c->got_bytes = true;
 	if (c->phase == CALL_HEAD) {
 		int rc;
 		do {
@@ -1029,6 +1116,16 @@ static void call_event_cb(struct bufferevent *bev, short what, void *arg)
 		call_finish(c, NULL, what & BEV_EVENT_EOF ? "watch stream closed by etcd" : "watch stream broken");
 		return;
 	}
+	if (c->reused && !c->got_bytes) {
+		/* The kept connection was closed by etcd before this call's reply
+		 * began: the same endpoint again, on a fresh connection. */
+		call_close(c);
+		c->attempts--;
+		if (call_attempt(c, c->ep, false) == 0)
+			return;
+		call_finish(c, NULL, "out of memory");
+		return;
+	}
 	char why[128];
 	int e = EVUTIL_SOCKET_ERROR();
 	if (what & BEV_EVENT_EOF)
@@ -1053,15 +1150,17 @@ static void call_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	call_failed(c, why);
 }
 
-/* One attempt at the endpoint e->cur. Returns 0, or -1 (out of memory). */
-static int call_start(struct etcd_call *c)
+/* One attempt at endpoint EPI: on its kept connection when there is one
+ * and REUSE allows it (never for a stream), else on a new one. Returns 0,
+ * or -1 (out of memory). */
+static int call_attempt(struct etcd_call *c, size_t epi, bool reuse)
 {
 	struct etcd *e = c->e;
 	const struct cfg_addr *ep;
 	struct timeval tv = clock_ms_to_tv(e->timeout_ms);
 	size_t blen = strlen(c->body);
 
-	c->ep = e->cur;
+	c->ep = epi;
 	c->attempts++;
 	c->connect_errno = 0;
 	ep = &e->eps[c->ep];
@@ -1069,19 +1168,26 @@ static int call_start(struct etcd_call *c)
 	http1_parser_init(&c->parser, HTTP1_RESPONSE, ETCD_HEAD_MAX, ETCD_HEAD_MAX);
 	c->status = 0;
 	c->framing = HTTP1_BODY_NONE;
-	call_set_phase(c, CALL_CONNECTING);
-	c->bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->got_bytes = false;
+	c->bev = reuse && !is_stream(c->kind) ? idle_take(e, c->ep) : NULL;
+	c->reused = c->bev != NULL;
+	call_set_phase(c, c->reused ? CALL_HEAD : CALL_CONNECTING);
+	if (!c->bev)
+		c->bev = bufferevent_socket_new(e->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev)
 		return -1;
 	bufferevent_setcb(c->bev, call_read_cb, NULL, call_event_cb, c);
 	if (evbuffer_add_printf(bufferevent_get_output(c->bev),
 	                        "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: weir\r\nContent-Type: application/json\r\n"
-	                        "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-	                        etcd_kind_path(c->kind), ep->text, blen) < 0 ||
+	                        "Content-Length: %zu\r\n%s\r\n",
+	                        etcd_kind_path(c->kind), ep->text, blen,
+	                        is_stream(c->kind) ? "Connection: close\r\n" : "") < 0 ||
 	    evbuffer_add(bufferevent_get_output(c->bev), c->body, blen) < 0 ||
 	    bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
 		return -1;
 	evtimer_add(c->deadline, &tv);
+	if (c->reused)
+		return 0;
 	if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&ep->ss, (int)ep->len) < 0) {
 		/* Said through the event callback path: fail this attempt later,
 		 * never from inside etcd_call. */
@@ -1093,6 +1199,12 @@ static int call_start(struct etcd_call *c)
 		evtimer_add(c->deadline, &now);
 	}
 	return 0;
+}
+
+/* One attempt at the endpoint calls try first (e->cur). */
+static int call_start(struct etcd_call *c)
+{
+	return call_attempt(c, c->e->cur, true);
 }
 
 static struct etcd_call *call_new(struct etcd *e, enum etcd_kind kind, char *body, etcd_msg_fn msg,
@@ -1217,7 +1329,7 @@ struct etcd *etcd_new(struct event_base *base, const struct cfg_addr *eps, size_
 {
 	struct etcd *e = calloc(1, sizeof(*e));
 
-	if (!e || n == 0 || !(e->eps = calloc(n, sizeof(*e->eps))))
+	if (!e || n == 0 || !(e->eps = calloc(n, sizeof(*e->eps))) || !(e->idle = calloc(n, sizeof(*e->idle))))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		e->eps[i] = eps[i];
@@ -1240,8 +1352,12 @@ void etcd_free(struct etcd *e)
 		return;
 	while (e->calls)
 		call_free(e->calls);
-	for (size_t i = 0; i < e->neps; i++)
+	for (size_t i = 0; i < e->neps; i++) {
+		if (e->idle)
+			idle_drop(e, i);
 		free(e->eps[i].text);
+	}
+	free(e->idle);
 	free(e->eps);
 	free(e);
 }

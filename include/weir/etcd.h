@@ -8,9 +8,10 @@
  * with jansson and reads replies into plain structs, refusing anything of
  * the wrong shape (a reply that is not what etcd sends is an error, never
  * half-applied). The client (etcd_new ... etcd_free) runs on one event
- * base: one connection per call, every call bounded by a deadline, every
- * reply by ETCD_REPLY_MAX bytes; a watch is a call whose chunked body is a
- * stream of JSON objects, one per line, handed over as they complete.
+ * base: a connection per call at a time (one kept open between calls per
+ * endpoint), every call bounded by a deadline, every reply by
+ * ETCD_REPLY_MAX bytes; a watch is a call whose chunked body is a stream
+ * of JSON objects, one per line, handed over as they complete.
  *
  * Keys and values are bytes (etcd's are base64 in JSON); this module gives
  * them NUL-terminated for convenience, with their lengths. */
@@ -27,6 +28,7 @@
 #define ETCD_HEAD_MAX 16384            /* bytes of a reply's HTTP head */
 #define ETCD_VALUE_MAX (1u << 20)      /* bytes of one decoded key or value */
 #define ETCD_KVS_MAX 4096              /* key-values in one reply */
+#define ETCD_IDLE_REUSE_MS 2000        /* a kept connection is reused only this soon */
 
 /* ---- the codec (pure) -------------------------------------------------------- */
 

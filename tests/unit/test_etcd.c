@@ -368,7 +368,11 @@ static void test_caps(void **state)
 /* ---- the client against a scripted server ------------------------------------------- */
 
 /* A fake etcd on 127.0.0.1: it reads a request head and body, then writes
- * REPLY in pieces of STEP bytes (0: at once), or nothing when REPLY is NULL. */
+ * REPLY in pieces of STEP bytes (0: at once), or nothing when REPLY is NULL;
+ * the next request on the same connection gets REPLY again once it was
+ * all sent. With CLOSE_ON_SECOND, a second request on one connection is
+ * not answered: the connection is closed (as etcd closes an idle one just
+ * as a client reuses it). */
 struct fake {
 	struct event_base *base;
 	struct evconnlistener *lis;
@@ -377,6 +381,9 @@ struct fake {
 	const char *reply;
 	size_t reply_len, step;
 	size_t requests;
+	size_t accepts;
+	bool close_on_second;
+	size_t conn_requests;           /* on the current connection */
 	struct bufferevent *conn;
 	size_t sent;
 	struct event *drip;
@@ -406,9 +413,16 @@ static void fake_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 
-	if (end.pos < 0 || fk->sent || !fk->reply)
+	if (end.pos < 0 || (fk->sent && fk->sent < fk->reply_len) || !fk->reply)
 		return;
+	if (fk->close_on_second && fk->conn_requests == 1) {
+		bufferevent_free(bev);
+		fk->conn = NULL;
+		return;
+	}
 	fk->requests++;
+	fk->conn_requests++;
+	fk->sent = 0;
 	evbuffer_drain(in, evbuffer_get_length(in)); /* the bodies here are small: all arrived */
 	drip_cb(-1, 0, fk);
 }
@@ -432,6 +446,8 @@ static void fake_accept(struct evconnlistener *l, evutil_socket_t fd, struct soc
 	if (fk->conn)
 		bufferevent_free(fk->conn);
 	fk->sent = 0;
+	fk->accepts++;
+	fk->conn_requests = 0;
 	fk->conn = bufferevent_socket_new(fk->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(fk->conn, fake_read_cb, NULL, fake_event_cb, fk);
 	bufferevent_enable(fk->conn, EV_READ | EV_WRITE);
@@ -622,6 +638,97 @@ static void test_client_watch_not_a_stream(void **state)
 	free(reply);
 }
 
+/* One call on E, run to its end; fails the test unless it succeeded with
+ * revision REV. */
+static void call_ok(struct event_base *base, struct etcd *e, enum etcd_kind kind, int64_t rev)
+{
+	struct outcome o = { .base = base };
+
+	assert_non_null(etcd_call(e, kind, kind == ETCD_PUT ? etcd_body_put("k", 1, "v", 1, 0)
+	                                                     : etcd_body_range("k", 1, false),
+	                          done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done);
+	if (!o.ok)
+		fail_msg("%s", o.err);
+	assert_int_equal(o.revision, rev);
+}
+
+static void test_client_keeps_connection(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	(void)state;
+
+	/* a whole reply by length: the next calls ride the same connection */
+	char *reply = by_length("HTTP/1.1 200 OK\r\n", "{\"header\":{\"revision\":\"7\"}}");
+	fake_start(&fk, base, reply, 0);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	call_ok(base, e, ETCD_RANGE, 7);
+	call_ok(base, e, ETCD_PUT, 7);
+	call_ok(base, e, ETCD_RANGE, 7);
+	assert_int_equal(fk.requests, 3);
+	assert_int_equal(fk.accepts, 1);
+
+	/* a watch never takes the kept connection (it would keep it) */
+	struct outcome o = { .base = base };
+	assert_non_null(etcd_watch(e, etcd_body_watch("f", 1, 0), msg_cb, done_cb, &o));
+	run_until(base, &o);
+	assert_true(o.done); /* the fake's whole reply is not a stream */
+	assert_int_equal(fk.accepts, 2);
+	etcd_free(e);
+	fake_stop(&fk);
+	free(reply);
+
+	/* etcd says it closes: a new connection per call */
+	reply = by_length("HTTP/1.1 200 OK\r\nConnection: close\r\n", "{\"header\":{\"revision\":\"8\"}}");
+	fake_start(&fk, base, reply, 0);
+	e = etcd_new(base, &fk.addr, 1, 2000);
+	call_ok(base, e, ETCD_RANGE, 8);
+	call_ok(base, e, ETCD_RANGE, 8);
+	assert_int_equal(fk.accepts, 2);
+	etcd_free(e);
+	fake_stop(&fk);
+	free(reply);
+
+	/* a reply with bytes after it is out of step: not kept */
+	char *twice = NULL;
+	reply = by_length("HTTP/1.1 200 OK\r\n", "{\"header\":{\"revision\":\"9\"}}");
+	assert_true(asprintf(&twice, "%s%s", reply, reply) > 0);
+	fake_start(&fk, base, twice, 0);
+	e = etcd_new(base, &fk.addr, 1, 2000);
+	call_ok(base, e, ETCD_RANGE, 9);
+	call_ok(base, e, ETCD_RANGE, 9);
+	assert_int_equal(fk.accepts, 2);
+	etcd_free(e);
+	fake_stop(&fk);
+	free(reply);
+	free(twice);
+	event_base_free(base);
+}
+
+static void test_client_kept_connection_closed(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	(void)state;
+
+	/* etcd closes the kept connection as the next call goes out on it: the
+	 * call is retried on a new connection, once, and succeeds */
+	char *reply = by_length("HTTP/1.1 200 OK\r\n", "{\"header\":{\"revision\":\"3\"}}");
+	fake_start(&fk, base, reply, 0);
+	fk.close_on_second = true;
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	call_ok(base, e, ETCD_PUT, 3);
+	call_ok(base, e, ETCD_PUT, 3);
+	assert_int_equal(fk.requests, 2);
+	assert_int_equal(fk.accepts, 2);
+	etcd_free(e);
+	fake_stop(&fk);
+	free(reply);
+	event_base_free(base);
+}
+
 static void test_client_failover_and_limits(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -771,6 +878,8 @@ int main(void)
 		cmocka_unit_test(test_client_reply_in_pieces),
 		cmocka_unit_test(test_client_watch_stream),
 		cmocka_unit_test(test_client_watch_not_a_stream),
+		cmocka_unit_test(test_client_keeps_connection),
+		cmocka_unit_test(test_client_kept_connection_closed),
 		cmocka_unit_test(test_client_failover_and_limits),
 		cmocka_unit_test(test_client_abandon),
 		cmocka_unit_test(test_client_caps),
