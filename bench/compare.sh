@@ -318,9 +318,6 @@ HIST=$T/histcheck.txt
 
 # CPU accounting, to tell a proxy-bound run from one disturbed by something
 # else on the machine. All counts are in USER_HZ ticks.
-core_ticks() {	# CPU: "busy irq+softirq steal total user+nice" for that core from /proc/stat
-	awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8, $7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9, $2+$3}' /proc/stat
-}
 # User CPU of this shell's reaped children (wrk), from the output of the
 # `times` builtin. Call `times >FILE` in this shell itself: in a $(...)
 # subshell it would report the subshell's children.

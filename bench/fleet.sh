@@ -28,6 +28,21 @@
 # member 2 are on the load core: they work only in the cluster runs (member
 # 1's puts, and member 2 reading them), so they slow wrk there, by ~6 % of
 # that core (one etcd member).
+# PIPELINE=N has wrk write N requests back to back on each connection
+# (default 1): the load side's cost per request falls (for wrk and nginx
+# alike), so more of it is left for the proxy.
+# MAIN_CPU=C puts each proxy's main thread (admin, guard and fleet work) on
+# CPU C, its worker staying on PROXY_CPU (default: the main thread on
+# PROXY_CPU too). On a 2-CPU host, MAIN_CPU=0 keeps the control side from
+# preempting the worker, as a free core would in production; with
+# PROXY_QUOTA its CPU time still counts in the proxy's quota.
+# PROXY_QUOTA=P (percent of one core, 1-100; root and a cgroup "cpu"
+# controller needed) caps each proxy's CPU time at P % of a core, through a
+# cgroup of its own (all its threads, the main thread's fleet work
+# included). Set it low enough that the load core keeps headroom (its busy
+# share is printed per run): the proxy is then the bottleneck, so
+# requests/s is the proxy's own throughput, and etcd's and member 2's work
+# on the load core no longer counts in it.
 # With "rollback": for fleets of 1, 2 and 3 members (the others stopped),
 # RUNS times each (default 3): guard.method "sequential", weight 50 %, RATE
 # requests/s in all (default 90, so 45 to the canary) spread evenly over the
@@ -57,6 +72,13 @@ elif [[ ${1:-} == rps ]]; then
 	LOAD_CPU=${LOAD_CPU:-0}
 	BACKEND=${BACKEND:-nginx}
 	[ "$BACKEND" = demo ] || need_tools nginx
+	PIPELINE=${PIPELINE:-1}
+	need_posint PIPELINE
+	PROXY_QUOTA=${PROXY_QUOTA:-}
+	if [ -n "$PROXY_QUOTA" ]; then
+		need_posint PROXY_QUOTA
+		[ "$PROXY_QUOTA" -le 100 ] || die "PROXY_QUOTA is a percentage of one core: 1-100"
+	fi
 	set -- 1
 fi
 CHANGES=${1:-1000}
@@ -217,28 +239,63 @@ if [[ $MODE == rps ]]; then
 	# idles), everything else (etcd, member 2, the backends, wrk) on CPU 0, as
 	# in compare.sh: the proxy's own CPU time per request is then the number
 	# that tells a cost of the cluster group from noise.
+	# MAIN_CPU: where each proxy's main thread (admin, guard, fleet: the
+	# control side) runs; its workers stay on PROXY_CPU.
 	pin_cpus
+	MAIN_CPU=${MAIN_CPU:-$PROXY_CPU}
 	if [ "$NCPU" -ge 2 ]; then
 		for p in "${PIDS[@]}"; do taskset -a -p -c "$LOAD_CPU" "$p" >/dev/null 2>&1 || true; done
-		for p in "${WPID[1]}" "$ALONE"; do taskset -a -p -c "$PROXY_CPU" "$p" >/dev/null || die "cannot pin $p"; done
+		for p in "${WPID[1]}" "$ALONE"; do
+			taskset -a -p -c "$PROXY_CPU" "$p" >/dev/null || die "cannot pin $p"
+			taskset -p -c "$MAIN_CPU" "$p" >/dev/null || die "cannot pin $p's main thread"
+		done
 	fi
 	declare -A PPID_OF=([with]=${WPID[1]} [without]=$ALONE)
+	if [ -n "$PROXY_QUOTA" ]; then
+		cap_cpu "${WPID[1]}" with "$PROXY_QUOTA"
+		cap_cpu "$ALONE" without "$PROXY_QUOTA"
+		note "each proxy capped at $PROXY_QUOTA % of one core"
+	fi
 	CLK_TCK=$(getconf CLK_TCK)
+	WRK_SCRIPT=() WRK_TAIL=()
+	if [ "$PIPELINE" -gt 1 ]; then
+		cat >"$T/pipeline.lua" <<'LUA'
+-- PIPELINE requests written back to back on each connection
+init = function(args)
+	local r = {}
+	for i = 1, tonumber(args[1]) do r[i] = wrk.format() end
+	req = table.concat(r)
+end
+request = function() return req end
+LUA
+		WRK_SCRIPT=(-s "$T/pipeline.lua") WRK_TAIL=(-- "$PIPELINE")
+	fi
 	: >"$T/with"; : >"$T/without"; : >"$T/with.us"; : >"$T/without.us"
+	# Warm-up: each proxy's first seconds of load (connections to the
+	# backends, allocator caches, the leader's first judgements) are not
+	# measured.
+	for port in "${PX[1]}" "${PX[3]}"; do
+		"${PIN_LOAD[@]}" wrk -t1 -c50 -d2s "${WRK_SCRIPT[@]}" "http://127.0.0.1:$port/" \
+			"${WRK_TAIL[@]}" >/dev/null 2>&1 || die "wrk failed in the warm-up"
+	done
 	for r in $(seq "$RUNS"); do
 		for which in with without; do
 			port=${PX[1]}
 			[[ $which == without ]] && port=${PX[3]}
 			read -r _ t0 <<<"$(proc_ticks "${PPID_OF[$which]}")"
-			"${PIN_LOAD[@]}" wrk -t1 -c50 -d"${SECONDS_EACH}s" "http://127.0.0.1:$port/" >"$T/wrk.out" 2>&1 ||
+			read -r lb0 _ _ lt0 _ <<<"$(core_ticks "$LOAD_CPU")"
+			"${PIN_LOAD[@]}" wrk -t1 -c50 -d"${SECONDS_EACH}s" "${WRK_SCRIPT[@]}" "http://127.0.0.1:$port/" \
+				"${WRK_TAIL[@]}" >"$T/wrk.out" 2>&1 ||
 				die "wrk failed against the $which-cluster proxy"
 			read -r _ t1 <<<"$(proc_ticks "${PPID_OF[$which]}")"
+			read -r lb1 _ _ lt1 _ <<<"$(core_ticks "$LOAD_CPU")"
+			load=$(awk -v b=$((lb1 - lb0)) -v t=$((lt1 - lt0)) 'BEGIN { printf "%.0f", t ? 100 * b / t : 0 }')
 			rps=$(awk '/^Requests\/sec/ { print $2 }' "$T/wrk.out")
 			n=$(awk '/ requests in / { print $1 }' "$T/wrk.out")
 			us=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$n" 'BEGIN { printf "%.2f", n ? 1e6 * t / hz / n : 0 }')
 			echo "$rps" >>"$T/$which"
 			echo "$us" >>"$T/$which.us"
-			note "run $r $which cluster: $rps req/s, $us us of the proxy's CPU per request"
+			note "run $r $which cluster: $rps req/s, $us us of the proxy's CPU per request, load core $load % busy"
 		done
 	done
 	# Each run's pair (with, then without, a few seconds apart) shares the

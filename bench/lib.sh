@@ -192,7 +192,7 @@ forget() {	# PID
 # The EXIT trap: everything started goes (SIGCONT too, for a process stopped
 # on purpose), then the scratch directory.
 lib_cleanup() {
-	local rc=$? pid
+	local rc=$? pid dir
 	trap - EXIT INT TERM
 	for pid in "${PIDS[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
@@ -200,6 +200,9 @@ lib_cleanup() {
 	done
 	for pid in "${PIDS[@]}"; do
 		stop_pid "$pid"
+	done
+	for dir in "${CGROUPS[@]}"; do
+		rmdir "$dir" 2>/dev/null || note "cgroup $dir left behind"
 	done
 	if [ -n "$T" ]; then
 		if [ "${KEEP_TMP:-0}" = 1 ] || { [ "${KEEP_TMP_ON_ERROR:-0}" = 1 ] && [ "$rc" != 0 ]; }; then
@@ -234,6 +237,35 @@ proc_ticks() {	# PID...
 		u=$((u + a)) t=$((t + b))
 	done
 	echo "$u $t"
+}
+
+# CPU: "busy irq+softirq steal total user+nice" for that core from /proc/stat,
+# in USER_HZ ticks.
+core_ticks() {
+	awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8, $7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9, $2+$3}' /proc/stat
+}
+
+# cap_cpu PID NAME PERCENT: PID's threads (and later children) get at most
+# PERCENT % of one core, through a cgroup "weir-bench-NAME-$$" (cgroup v2's
+# cpu.max, or v1's cpu.cfs_quota_us), removed at exit. Needs root.
+CGROUPS=()
+cap_cpu() {
+	local pid=$1 dir period=100000 quota=$(($3 * 1000))
+	if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+		dir=/sys/fs/cgroup/weir-bench-$2-$$
+		mkdir "$dir" || die "cannot create $dir (root? cgroup v2 cpu controller delegated?)"
+		CGROUPS+=("$dir")
+		echo "$quota $period" >"$dir/cpu.max"
+	elif [ -d /sys/fs/cgroup/cpu ]; then
+		dir=/sys/fs/cgroup/cpu/weir-bench-$2-$$
+		mkdir "$dir" || die "cannot create $dir (root?)"
+		CGROUPS+=("$dir")
+		echo "$period" >"$dir/cpu.cfs_period_us"
+		echo "$quota" >"$dir/cpu.cfs_quota_us"
+	else
+		die "no cgroup cpu controller: cannot cap a proxy's CPU"
+	fi
+	echo "$pid" >"$dir/cgroup.procs" || die "cannot move $pid into $dir"
 }
 
 # make_certs [rsa|ec]: a throwaway CA and a leaf for localhost / 127.0.0.1
