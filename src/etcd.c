@@ -624,6 +624,40 @@ static bool is_error_object(struct reader *rd, const json_t *root)
 	return true;
 }
 
+size_t etcd_blank_values(char *line, size_t len, const char *key_b64, size_t klen)
+{
+	static const char key_at[] = "\"key\":\"", value_at[] = "\"value\":\"";
+	size_t at = 0;
+
+	/* etcd's key-values are flat objects of base64 strings and numbers: no
+	 * '"' inside a string, no '}' inside the object. */
+	while (at < len) {
+		const char *k = memmem(line + at, len - at, key_at, sizeof(key_at) - 1);
+		if (!k)
+			break;
+		size_t ks = (size_t)(k - line) + sizeof(key_at) - 1;
+		at = ks;
+		if (len - ks < klen + 1 || memcmp(line + ks, key_b64, klen) != 0 || line[ks + klen] != '"')
+			continue;
+		at = ks + klen + 1;
+		const char *end = memchr(line + at, '}', len - at);
+		if (!end)
+			break;
+		size_t obj_end = (size_t)(end - line);
+		const char *v = memmem(line + at, obj_end - at, value_at, sizeof(value_at) - 1);
+		const char *q = v ? memchr(v + sizeof(value_at) - 1, '"', (size_t)(end - v) - (sizeof(value_at) - 1)) : NULL;
+		if (!q) {
+			at = obj_end;
+			continue;
+		}
+		size_t vs = (size_t)(v - line) + sizeof(value_at) - 1, ve = (size_t)(q - line);
+		memmove(line + vs, line + ve, len - ve);
+		len -= ve - vs;
+		at = vs + 1;
+	}
+	return len;
+}
+
 int etcd_parse_reply(enum etcd_kind kind, const char *body, size_t len, struct etcd_reply *r, char *err,
                      size_t errlen)
 {
@@ -725,6 +759,8 @@ struct etcd_call {
 	size_t attempts;                /* started so far */
 	char last_err[256];             /* why the previous attempt failed */
 	int connect_errno;              /* connect(2) failed at once: said by the deadline */
+	char *blank_key;                /* a watch: the key (base64) whose values are emptied */
+	size_t blank_len;
 	bool reused;                    /* this attempt's connection was kept from a call before */
 	bool got_bytes;                 /* ... and has read a byte of the reply */
 	struct bufferevent *bev;
@@ -837,6 +873,7 @@ static void call_free(struct etcd_call *c)
 	event_free(c->deadline);
 	evbuffer_free(c->data);
 	free(c->body);
+	free(c->blank_key);
 	free(c);
 }
 
@@ -945,8 +982,9 @@ static int stream_messages(struct etcd_call *c)
 			return 0;
 		}
 		size_t len = (size_t)eol.pos;
-		const char *line = (const char *)evbuffer_pullup(c->data, (ssize_t)len + 1);
-		int rc = etcd_parse_reply(ETCD_WATCH, line, len, &r, err, sizeof(err));
+		char *line = (char *)evbuffer_pullup(c->data, (ssize_t)len + 1);
+		size_t plen = c->blank_key ? etcd_blank_values(line, len, c->blank_key, c->blank_len) : len;
+		int rc = etcd_parse_reply(ETCD_WATCH, line, plen, &r, err, sizeof(err));
 		evbuffer_drain(c->data, len + 1);
 		if (rc < 0) {
 			char why[300];
@@ -1244,6 +1282,18 @@ struct etcd_call *etcd_call(struct etcd *e, enum etcd_kind kind, char *body, etc
 struct etcd_call *etcd_watch(struct etcd *e, char *body, etcd_msg_fn msg, etcd_done_fn done, void *arg)
 {
 	return call_new(e, ETCD_WATCH, body, msg, done, arg);
+}
+
+int etcd_watch_blank(struct etcd_call *call, const char *key, size_t keylen)
+{
+	char *b64 = etcd_b64_encode(key, keylen);
+
+	if (!b64)
+		return -1;
+	free(call->blank_key);
+	call->blank_key = b64;
+	call->blank_len = strlen(b64);
+	return 0;
 }
 
 void etcd_cancel(struct etcd_call *call)

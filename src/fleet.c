@@ -1576,6 +1576,11 @@ static void watch_start(struct fleet *f)
 	char *body = etcd_body_watch(f->prefix, strlen(f->prefix), f->watch_from);
 
 	f->watch_call = body ? etcd_watch(f->etcd, body, watch_msg, watch_done, f) : NULL;
+	/* Our own measurements come back through the watch 5 times a second;
+	 * only their revision is used (the record is installed from memory), so
+	 * their value is not parsed. Without it (out of memory) it only costs. */
+	if (f->watch_call)
+		(void)etcd_watch_blank(f->watch_call, f->metrics_key, strlen(f->metrics_key));
 	if (!f->watch_call)
 		disconnected(f, "out of memory");
 	else

@@ -149,6 +149,17 @@ struct etcd_call *etcd_call(struct etcd *e, enum etcd_kind kind, char *body, etc
  * MSG returned -1). Not retried: the caller restarts it from the revision
  * it has. Returns NULL when out of memory. */
 struct etcd_call *etcd_watch(struct etcd *e, char *body, etcd_msg_fn msg, etcd_done_fn done, void *arg);
+/* On watch CALL, events of KEY (KEYLEN bytes) come with an empty value:
+ * for a key whose owner never reads the value it gets back (a member's own
+ * measurements, installed from memory), which is then neither parsed nor
+ * decoded. Returns -1 when out of memory (nothing changes). */
+int etcd_watch_blank(struct etcd_call *call, const char *key, size_t keylen);
+/* The codec step behind it: in the watch message LINE (LEN bytes, etcd's
+ * JSON), the value string of every key-value whose "key" is KEY_B64
+ * (base64, KLEN bytes) is emptied in place. A key-value of another shape
+ * (no "value" string after its key inside its object) is left as it is.
+ * Returns the new length. */
+size_t etcd_blank_values(char *line, size_t len, const char *key_b64, size_t klen);
 /* End CALL now; its callbacks never run. */
 void etcd_cancel(struct etcd_call *call);
 /* End CALL now as a failure of its endpoint, seen by the caller (a watch

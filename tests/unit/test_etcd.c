@@ -583,6 +583,108 @@ static void test_client_reply_in_pieces(void **state)
 	free(reply);
 }
 
+/* LINE with the values of key KEY_B64 emptied, as a string. */
+static char *blanked(const char *line, const char *key_b64)
+{
+	char *buf = strdup(line);
+
+	assert_non_null(buf);
+	buf[etcd_blank_values(buf, strlen(buf), key_b64, strlen(key_b64))] = '\0';
+	return buf;
+}
+
+#define BLANK_CHECK(line, key, want)                                                                               \
+	do {                                                                                                       \
+		char *got_ = blanked((line), (key));                                                               \
+		assert_string_equal(got_, (want));                                                                 \
+		free(got_);                                                                                        \
+	} while (0)
+
+static void test_blank_values(void **state)
+{
+	(void)state;
+
+	/* Zm9v = "foo", Zm9vMg = "foo2", YmFy = "bar" */
+	BLANK_CHECK("{\"result\":{\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"6\",\"value\":\"YmFy\"}}]}}", "Zm9v",
+	            "{\"result\":{\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"6\",\"value\":\"\"}}]}}");
+	/* another key, and a key that only starts like it, are left alone */
+	BLANK_CHECK("{\"kv\":{\"key\":\"Zm9vMg\",\"value\":\"YmFy\"}}", "Zm9v", "{\"kv\":{\"key\":\"Zm9vMg\",\"value\":\"YmFy\"}}");
+	/* several events: only the matching ones */
+	BLANK_CHECK("[{\"kv\":{\"key\":\"Zm9v\",\"value\":\"YmFy\"}},{\"kv\":{\"key\":\"YmFy\",\"value\":\"Zm9v\"}},"
+	            "{\"kv\":{\"key\":\"Zm9v\",\"value\":\"YQ==\"}}]",
+	            "Zm9v",
+	            "[{\"kv\":{\"key\":\"Zm9v\",\"value\":\"\"}},{\"kv\":{\"key\":\"YmFy\",\"value\":\"Zm9v\"}},"
+	            "{\"kv\":{\"key\":\"Zm9v\",\"value\":\"\"}}]");
+	/* a delete has no value: nothing of the next object is taken */
+	BLANK_CHECK("[{\"type\":\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"7\"}},{\"kv\":{\"key\":\"YmFy\",\"value\":\"YQ==\"}}]",
+	            "Zm9v",
+	            "[{\"type\":\"DELETE\",\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"7\"}},{\"kv\":{\"key\":\"YmFy\",\"value\":\"YQ==\"}}]");
+	/* cut short anywhere: never read past the end, never a change of shape */
+	const char *full = "{\"kv\":{\"key\":\"Zm9v\",\"value\":\"YmFy\"}}";
+	for (size_t n = 0; n < strlen(full); n++) {
+		char *buf = malloc(n ? n : 1);
+		assert_non_null(buf);
+		memcpy(buf, full, n);
+		size_t m = etcd_blank_values(buf, n, "Zm9v", 4);
+		assert_true(m <= n);
+		if (m < n) /* only a whole value string, closed before the end, goes */
+			assert_int_equal(n - m, 4);
+		free(buf);
+	}
+	/* an empty value stays empty */
+	BLANK_CHECK("{\"kv\":{\"key\":\"Zm9v\",\"value\":\"\"}}", "Zm9v", "{\"kv\":{\"key\":\"Zm9v\",\"value\":\"\"}}");
+}
+
+/* Every key-value's key and value, as "key=value;" in arrival order. */
+struct kv_log {
+	struct event_base *base;
+	char text[256];
+	size_t messages;
+};
+
+static int kv_log_cb(void *arg, const struct etcd_reply *r)
+{
+	struct kv_log *l = arg;
+
+	for (size_t i = 0; i < r->nkvs; i++) {
+		size_t n = strlen(l->text);
+		snprintf(l->text + n, sizeof(l->text) - n, "%s=%s;", r->kvs[i].key, r->kvs[i].value ? r->kvs[i].value : "");
+	}
+	if (++l->messages == 2)
+		event_base_loopbreak(l->base);
+	return 0;
+}
+
+static void test_client_watch_blank(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	struct kv_log l = { .base = base };
+	(void)state;
+
+	static const char *const parts[] = {
+		"{\"result\":{\"header\":{\"revision\":\"5\"},\"created\":true}}\n",
+		"{\"result\":{\"events\":[{\"kv\":{\"key\":\"Zm9v\",\"mod_revision\":\"6\",\"value\":\"YmFy\"}},"
+		"{\"kv\":{\"key\":\"YmFy\",\"mod_revision\":\"6\",\"value\":\"YmFy\"}}]}}\n",
+		NULL,
+	};
+	char *reply = chunked(parts, true);
+	fake_start(&fk, base, reply, 0);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	struct etcd_call *w = etcd_watch(e, etcd_body_watch("f", 1, 0), kv_log_cb, NULL, &l);
+	assert_non_null(w);
+	assert_int_equal(etcd_watch_blank(w, "foo", 3), 0);
+	struct timeval limit = { 5, 0 };
+	event_base_loopexit(base, &limit);
+	event_base_dispatch(base);
+	assert_int_equal(l.messages, 2);
+	assert_string_equal(l.text, "foo=;bar=bar;");
+	etcd_free(e);
+	fake_stop(&fk);
+	event_base_free(base);
+	free(reply);
+}
+
 static void test_client_watch_stream(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -878,6 +980,8 @@ int main(void)
 		cmocka_unit_test(test_client_reply_in_pieces),
 		cmocka_unit_test(test_client_watch_stream),
 		cmocka_unit_test(test_client_watch_not_a_stream),
+		cmocka_unit_test(test_blank_values),
+		cmocka_unit_test(test_client_watch_blank),
 		cmocka_unit_test(test_client_keeps_connection),
 		cmocka_unit_test(test_client_kept_connection_closed),
 		cmocka_unit_test(test_client_failover_and_limits),
