@@ -90,10 +90,13 @@ struct stats *stats_new(uint64_t window_ms)
 	s->nslots = (size_t)((secs + slot_s - 1) / slot_s);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_pool *sp = &s->pools[p];
-		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0 || view_init(&sp->run) < 0)
+		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0 || view_init(&sp->run) < 0 ||
+		    view_init(&sp->closed.sum) < 0)
 			goto fail;
 		sp->ring = calloc(s->nslots, sizeof(*sp->ring));
-		if (!sp->ring)
+		sp->closed.in = calloc(s->nslots, sizeof(*sp->closed.in));
+		sp->closed.writes = calloc(s->nslots, sizeof(*sp->closed.writes));
+		if (!sp->ring || !sp->closed.in || !sp->closed.writes)
 			goto fail;
 		for (size_t i = 0; i < s->nslots; i++) {
 			sp->ring[i].epoch = -1;
@@ -116,6 +119,9 @@ void stats_free(struct stats *s)
 		hdr_free(sp->total.latency_us);
 		hdr_free(sp->step.latency_us);
 		hdr_free(sp->run.latency_us);
+		hdr_free(sp->closed.sum.latency_us);
+		free(sp->closed.in);
+		free(sp->closed.writes);
 		if (sp->ring)
 			for (size_t i = 0; i < s->nslots; i++)
 				hdr_free(sp->ring[i].v.latency_us);
@@ -140,6 +146,7 @@ void stats_flush(struct stats *s, enum pool_id pool, struct stats_interval *iv, 
 			view_reset(&slot->v);
 			slot->epoch = epoch;
 		}
+		slot->writes++;
 		view_add_interval(&slot->v, iv);
 		view_add_interval(&sp->total, iv);
 		view_add_interval(&sp->step, iv);
@@ -228,6 +235,44 @@ void stats_snapshot_free(struct stats_snapshot *snap)
 	free(snap);
 }
 
+/* SP's window of epochs [OLDEST, NEWEST] into OUT: the closed slots'
+ * ([OLDEST, NEWEST)) cached sum, summed again only when one of them changed
+ * (a write, a slot reused) or the range moved, plus the newest slot. The
+ * sum of counts is exact, so this equals adding every slot. Under s->mu. */
+static void window_take(struct stats *s, struct stats_pool *sp, int64_t oldest, int64_t newest,
+                        struct stats_view *out)
+{
+	struct stats_closed_sum *cs = &sp->closed;
+	bool valid = cs->valid && cs->oldest == oldest && cs->newest == newest;
+
+	/* A ring index holds one epoch of any nslots in a row, so "in" and its
+	 * write count name the very data that was summed. */
+	for (size_t i = 0; valid && i < s->nslots; i++) {
+		const struct stats_slot *slot = &sp->ring[i];
+		bool in = slot->epoch >= oldest && slot->epoch < newest;
+		valid = in == cs->in[i] && (!in || slot->writes == cs->writes[i]);
+	}
+	if (!valid) {
+		view_reset(&cs->sum);
+		for (size_t i = 0; i < s->nslots; i++) {
+			const struct stats_slot *slot = &sp->ring[i];
+			cs->in[i] = slot->epoch >= oldest && slot->epoch < newest;
+			cs->writes[i] = slot->writes;
+			if (cs->in[i])
+				view_add(&cs->sum, &slot->v);
+		}
+		cs->oldest = oldest;
+		cs->newest = newest;
+		cs->valid = true;
+	}
+	stats_view_copy(out, &cs->sum);
+	if (newest >= oldest) {
+		const struct stats_slot *slot = &sp->ring[(size_t)newest % s->nslots];
+		if (slot->epoch == newest)
+			view_add(out, &slot->v);
+	}
+}
+
 void stats_snapshot_take(struct stats *s, uint64_t now_ms, struct stats_snapshot *snap)
 {
 	stats_snapshot_take_since(s, now_ms, 0, snap);
@@ -249,12 +294,7 @@ void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_
 		struct stats_pool *sp = &s->pools[p];
 		stats_view_copy(&snap->pools[p].total, &sp->total);
 		stats_view_copy(&snap->pools[p].step, &sp->step);
-		view_reset(&snap->pools[p].window);
-		for (size_t i = 0; i < s->nslots; i++) {
-			const struct stats_slot *slot = &sp->ring[i];
-			if (slot->epoch >= oldest && slot->epoch <= newest)
-				view_add(&snap->pools[p].window, &slot->v);
-		}
+		window_take(s, sp, oldest, newest, &snap->pools[p].window);
 	}
 	pthread_mutex_unlock(&s->mu);
 }

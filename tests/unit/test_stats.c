@@ -307,6 +307,65 @@ static void test_in_flight(void **state)
 	stats_interval_dispose(&other);
 }
 
+/* The window from the cached sum of closed slots equals the window summed
+ * slot by slot, whatever the order of flushes and snapshots: flushes late
+ * into a closed slot, early into a slot the snapshot has not reached,
+ * snapshots several times a slot, since moving, the ring wrapping. */
+static void test_window_cache_exact(void **state)
+{
+	struct fixture *f = *state;
+	struct hdr *want = hdr_new(STATS_LOWEST_US, STATS_HIGHEST_US, STATS_SIGFIGS);
+	uint64_t seed = 12345, now = 0, since = 0;
+
+	assert_non_null(want);
+	for (int step = 0; step < 6000; step++) {
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		unsigned r = (unsigned)(seed >> 33);
+		now += r % 400;                              /* 0-0.4 s on */
+		uint64_t at = now;
+		if (r % 13 == 0 && now >= 2000)
+			at = now - 1000 - r % 1000;              /* late, into a closed slot */
+		else if (r % 17 == 0)
+			at = now + 1000;                         /* a worker's clock a slot ahead */
+		if (r % 3 != 0) {
+			for (unsigned k = 0; k < 1 + r % 4; k++)
+				stats_interval_record(&f->iv, 50 + (r >> (k + 3)) % 200000, (r >> k) & 1);
+			stats_flush(f->s, POOL_CANARY, &f->iv, at);
+		}
+		if (r % 97 == 0)
+			since = now - r % 5000;                  /* a re-armed guard */
+		stats_snapshot_take_since(f->s, now, since, f->snap);
+
+		/* the window, slot by slot */
+		int64_t newest = (int64_t)(now / f->s->slot_ms);
+		int64_t oldest = newest - (int64_t)f->s->nslots + 1;
+		if ((int64_t)(since / f->s->slot_ms) > oldest)
+			oldest = (int64_t)(since / f->s->slot_ms);
+		uint64_t requests = 0, errors = 0, sum = 0;
+		hdr_reset(want);
+		for (size_t i = 0; i < f->s->nslots; i++) {
+			const struct stats_slot *slot = &f->s->pools[POOL_CANARY].ring[i];
+			if (slot->epoch < oldest || slot->epoch > newest)
+				continue;
+			requests += slot->v.requests;
+			errors += slot->v.errors;
+			sum += slot->v.latency_sum_us;
+			assert_int_equal(hdr_add(want, slot->v.latency_us), 0);
+		}
+		const struct stats_view *w = &f->snap->pools[POOL_CANARY].window;
+		assert_int_equal(w->requests, requests);
+		assert_int_equal(w->errors, errors);
+		assert_int_equal(w->latency_sum_us, sum);
+		assert_int_equal(hdr_count(w->latency_us), hdr_count(want));
+		assert_int_equal(hdr_min(w->latency_us), hdr_min(want));
+		assert_int_equal(hdr_max(w->latency_us), hdr_max(want));
+		for (double pct = 10; pct <= 100; pct += 22.5)
+			assert_int_equal(hdr_value_at_percentile(w->latency_us, pct), hdr_value_at_percentile(want, pct));
+		assert_int_equal(hdr_value_at_percentile(w->latency_us, 99.9), hdr_value_at_percentile(want, 99.9));
+	}
+	hdr_free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_window_slot_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_cache_exact, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
