@@ -597,11 +597,7 @@ void canary_take_views(struct canary *c, struct stats_view *window, struct stats
 {
 	uint64_t gen = UINT64_MAX;
 
-	stats_snapshot_take_since(c->stats, clock_now_ms(), c->window_since_ms, c->snap);
-	for (int p = 0; p < POOL_COUNT; p++) {
-		stats_view_copy(&window[p], &c->snap->pools[p].window);
-		stats_view_copy(&total[p], &c->snap->pools[p].total);
-	}
+	stats_take_window_total(c->stats, clock_now_ms(), c->window_since_ms, window, total);
 	(void)stats_take_run(c->stats, run, &gen);
 }
 

@@ -278,16 +278,24 @@ void stats_snapshot_take(struct stats *s, uint64_t now_ms, struct stats_snapshot
 	stats_snapshot_take_since(s, now_ms, 0, snap);
 }
 
+/* The window's epochs [*OLDEST, *NEWEST] at NOW_MS, from SINCE_MS on. */
+static void window_range(const struct stats *s, uint64_t now_ms, uint64_t since_ms, int64_t *oldest,
+                         int64_t *newest)
+{
+	int64_t since = (int64_t)(since_ms / s->slot_ms);
+
+	*newest = (int64_t)(now_ms / s->slot_ms);
+	*oldest = *newest - (int64_t)s->nslots + 1;
+	if (since > *oldest)
+		*oldest = since;
+}
+
 void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_ms,
                                struct stats_snapshot *snap)
 {
-	int64_t newest = (int64_t)(now_ms / s->slot_ms);
-	int64_t oldest = newest - (int64_t)s->nslots + 1;
-	int64_t since = (int64_t)(since_ms / s->slot_ms);
+	int64_t oldest, newest;
 
-	if (since > oldest)
-		oldest = since;
-
+	window_range(s, now_ms, since_ms, &oldest, &newest);
 	snap->window_ms = s->slot_ms * s->nslots;
 	pthread_mutex_lock(&s->mu);
 	for (int p = 0; p < POOL_COUNT; p++) {
@@ -295,6 +303,20 @@ void stats_snapshot_take_since(struct stats *s, uint64_t now_ms, uint64_t since_
 		stats_view_copy(&snap->pools[p].total, &sp->total);
 		stats_view_copy(&snap->pools[p].step, &sp->step);
 		window_take(s, sp, oldest, newest, &snap->pools[p].window);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+void stats_take_window_total(struct stats *s, uint64_t now_ms, uint64_t since_ms,
+                             struct stats_view window[POOL_COUNT], struct stats_view total[POOL_COUNT])
+{
+	int64_t oldest, newest;
+
+	window_range(s, now_ms, since_ms, &oldest, &newest);
+	pthread_mutex_lock(&s->mu);
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_view_copy(&total[p], &s->pools[p].total);
+		window_take(s, &s->pools[p], oldest, newest, &window[p]);
 	}
 	pthread_mutex_unlock(&s->mu);
 }

@@ -139,6 +139,12 @@ int stats_run_view_init(struct stats_view *v);
 void stats_run_view_dispose(struct stats_view *v);
 bool stats_take_run(struct stats *s, struct stats_view out[POOL_COUNT], uint64_t *gen);
 
+/* The window (as stats_snapshot_take_since with NOW_MS and SINCE_MS) and
+ * the total of every pool, straight into WINDOW and TOTAL: what a fleet
+ * member publishes, without a snapshot's step views and second copies. */
+void stats_take_window_total(struct stats *s, uint64_t now_ms, uint64_t since_ms,
+                             struct stats_view window[POOL_COUNT], struct stats_view total[POOL_COUNT]);
+
 /* DST becomes a copy of SRC (counters and histogram; DST keeps its own). */
 void stats_view_copy(struct stats_view *dst, const struct stats_view *src);
 

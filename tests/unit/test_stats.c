@@ -316,8 +316,11 @@ static void test_window_cache_exact(void **state)
 	struct fixture *f = *state;
 	struct hdr *want = hdr_new(STATS_LOWEST_US, STATS_HIGHEST_US, STATS_SIGFIGS);
 	uint64_t seed = 12345, now = 0, since = 0;
+	struct stats_view win[POOL_COUNT], tot[POOL_COUNT];
 
 	assert_non_null(want);
+	for (int p = 0; p < POOL_COUNT; p++)
+		assert_int_equal(stats_run_view_init(&win[p]) | stats_run_view_init(&tot[p]), 0);
 	for (int step = 0; step < 6000; step++) {
 		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
 		unsigned r = (unsigned)(seed >> 33);
@@ -362,6 +365,22 @@ static void test_window_cache_exact(void **state)
 		for (double pct = 10; pct <= 100; pct += 22.5)
 			assert_int_equal(hdr_value_at_percentile(w->latency_us, pct), hdr_value_at_percentile(want, pct));
 		assert_int_equal(hdr_value_at_percentile(w->latency_us, 99.9), hdr_value_at_percentile(want, 99.9));
+
+		/* what a fleet member publishes: the same window and total */
+		stats_take_window_total(f->s, now, since, win, tot);
+		const struct stats_view *t = &f->snap->pools[POOL_CANARY].total;
+		assert_int_equal(win[POOL_CANARY].requests, w->requests);
+		assert_int_equal(win[POOL_CANARY].latency_sum_us, w->latency_sum_us);
+		assert_int_equal(hdr_count(win[POOL_CANARY].latency_us), hdr_count(w->latency_us));
+		assert_int_equal(hdr_max(win[POOL_CANARY].latency_us), hdr_max(w->latency_us));
+		assert_int_equal(tot[POOL_CANARY].requests, t->requests);
+		assert_int_equal(hdr_count(tot[POOL_CANARY].latency_us), hdr_count(t->latency_us));
+		assert_int_equal(hdr_value_at_percentile(tot[POOL_CANARY].latency_us, 99.0),
+		                 hdr_value_at_percentile(t->latency_us, 99.0));
+	}
+	for (int p = 0; p < POOL_COUNT; p++) {
+		stats_run_view_dispose(&win[p]);
+		stats_run_view_dispose(&tot[p]);
 	}
 	hdr_free(want);
 }
