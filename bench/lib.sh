@@ -41,6 +41,10 @@
 #                           PIN_LOAD (arrays: taskset -c CPU)
 #   proc_ticks PID...       "utime utime+stime" in clock ticks, summed over the
 #                           processes (all threads); 0 for a gone one
+#   core_ticks CPU          "busy irq+softirq steal total user+nice" of one CPU
+#                           from /proc/stat, in clock ticks
+#   cap_cpu PID NAME PCT    PID (all its threads) capped at PCT % of one core
+#                           through a cgroup of its own, removed at exit (root)
 #   haproxy_head [LINE...]  an HAProxy configuration's global section (one
 #                           thread, the LINEs added) and defaults (HTTP,
 #                           keep-alive, http-reuse always), on stdout
