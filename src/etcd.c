@@ -16,8 +16,9 @@
  *     accept and close per publish cost weir's main thread (and etcd) more
  *     than the call itself. A kept connection that fails before the first
  *     byte of its reply (etcd closed it meanwhile) is retried once on a
- *     fresh one to the same endpoint; that is a retry like the failover
- *     below. Streams (watch, keepalive) say "Connection: close" and keep
+ *     fresh one to the same endpoint, with a deadline of its own; that is
+ *     a retry like the failover below, and as there the request may have
+ *     been carried out (etcd gone after its commit): see the last point. Streams (watch, keepalive) say "Connection: close" and keep
  *     their connection for their life; a kept connection has no bytes of
  *     an earlier reply left (anything it says while idle closes it).
  *   - The gateway answers the streaming calls (keepalive, watch) with a
@@ -1161,7 +1162,8 @@ static void call_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->attempts--;
 		if (call_attempt(c, c->ep, false) == 0)
 			return;
-		call_finish(c, NULL, "out of memory");
+		textbuf_message(c->last_err, sizeof(c->last_err), "etcd %s: out of memory", c->e->eps[c->ep].text);
+		call_finish(c, NULL, c->last_err);
 		return;
 	}
 	char why[128];

@@ -9,7 +9,7 @@
  * the wrong shape (a reply that is not what etcd sends is an error, never
  * half-applied). The client (etcd_new ... etcd_free) runs on one event
  * base: a connection per call at a time (one kept open between calls per
- * endpoint), every call bounded by a deadline, every reply by
+ * endpoint), every attempt bounded by a deadline, every reply by
  * ETCD_REPLY_MAX bytes; a watch is a call whose chunked body is a stream
  * of JSON objects, one per line, handed over as they complete.
  *

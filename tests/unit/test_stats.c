@@ -335,8 +335,10 @@ static void test_window_cache_exact(void **state)
 				stats_interval_record(&f->iv, 50 + (r >> (k + 3)) % 200000, (r >> k) & 1);
 			stats_flush(f->s, POOL_CANARY, &f->iv, at);
 		}
-		if (r % 97 == 0)
-			since = now - r % 5000;                  /* a re-armed guard */
+		if (r % 97 == 0)                             /* a re-armed guard */
+			since = now > r % 5000 ? now - r % 5000 : 0;
+		else if (r % 89 == 0)
+			since = now + 1500;                      /* a window that starts later */
 		stats_snapshot_take_since(f->s, now, since, f->snap);
 
 		/* the window, slot by slot */
