@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "weir/clock.h"
 #include "weir/config.h"
 #include "weir/etcd.h"
 
@@ -383,6 +384,8 @@ struct fake {
 	size_t requests;
 	size_t accepts;
 	bool close_on_second;
+	const char *after_reply;        /* written 20 ms after the reply went, unasked */
+	struct event *late;
 	size_t conn_requests;           /* on the current connection */
 	struct bufferevent *conn;
 	size_t sent;
@@ -405,6 +408,20 @@ static void drip_cb(evutil_socket_t fd, short what, void *arg)
 	fk->sent += n;
 	if (fk->sent < fk->reply_len)
 		evtimer_add(fk->drip, &tv);
+	else if (fk->after_reply) {
+		struct timeval later = { 0, 20000 };
+		evtimer_add(fk->late, &later);
+	}
+}
+
+static void late_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake *fk = arg;
+	(void)fd;
+	(void)what;
+
+	if (fk->conn && fk->after_reply)
+		bufferevent_write(fk->conn, fk->after_reply, strlen(fk->after_reply));
 }
 
 static void fake_read_cb(struct bufferevent *bev, void *arg)
@@ -472,6 +489,7 @@ static void fake_start(struct fake *fk, struct event_base *base, const char *rep
 	snprintf(fk->text, sizeof(fk->text), "127.0.0.1:%u", ntohs(sin.sin_port));
 	fk->addr.text = fk->text;
 	fk->drip = evtimer_new(base, drip_cb, fk);
+	fk->late = evtimer_new(base, late_cb, fk);
 }
 
 static void fake_stop(struct fake *fk)
@@ -480,6 +498,7 @@ static void fake_stop(struct fake *fk)
 		bufferevent_free(fk->conn);
 	evconnlistener_free(fk->lis);
 	event_free(fk->drip);
+	event_free(fk->late);
 }
 
 /* What a call ended with. */
@@ -809,6 +828,55 @@ static void test_client_keeps_connection(void **state)
 	event_base_free(base);
 }
 
+static uint64_t fake_now_us;
+static uint64_t fake_clock(void)
+{
+	return fake_now_us;
+}
+
+/* A kept connection is not reused after ETCD_IDLE_REUSE_MS (etcd may be
+ * closing it), nor after it said anything while idle. */
+static void test_client_kept_connection_expires(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct fake fk;
+	(void)state;
+
+	char *reply = by_length("HTTP/1.1 200 OK\r\n", "{\"header\":{\"revision\":\"4\"}}");
+	fake_start(&fk, base, reply, 0);
+	fake_now_us = 1000000;
+	clock_set_source(fake_clock);
+	struct etcd *e = etcd_new(base, &fk.addr, 1, 2000);
+	call_ok(base, e, ETCD_RANGE, 4);
+	fake_now_us += (uint64_t)ETCD_IDLE_REUSE_MS * 1000; /* just in time */
+	call_ok(base, e, ETCD_RANGE, 4);
+	assert_int_equal(fk.accepts, 1);
+	fake_now_us += (uint64_t)ETCD_IDLE_REUSE_MS * 1000 + 1000; /* too old */
+	call_ok(base, e, ETCD_RANGE, 4);
+	assert_int_equal(fk.accepts, 2);
+	assert_int_equal(fk.requests, 3);
+
+	/* bytes nobody asked for, on the kept connection (idle_read_cb): it is
+	 * closed (the fake sees it go), and the next call connects afresh */
+	fk.after_reply = "X";
+	call_ok(base, e, ETCD_RANGE, 4);
+	assert_int_equal(fk.accepts, 2);
+	struct timeval tick = { 0, 10000 };
+	for (int i = 0; i < 500 && fk.conn; i++) {
+		event_base_loopexit(base, &tick);
+		event_base_dispatch(base);
+	}
+	assert_null(fk.conn);
+	fk.after_reply = NULL;
+	call_ok(base, e, ETCD_RANGE, 4);
+	assert_int_equal(fk.accepts, 3);
+	clock_set_source(NULL);
+	etcd_free(e);
+	fake_stop(&fk);
+	free(reply);
+	event_base_free(base);
+}
+
 static void test_client_kept_connection_closed(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -984,6 +1052,7 @@ int main(void)
 		cmocka_unit_test(test_client_watch_blank),
 		cmocka_unit_test(test_client_keeps_connection),
 		cmocka_unit_test(test_client_kept_connection_closed),
+		cmocka_unit_test(test_client_kept_connection_expires),
 		cmocka_unit_test(test_client_failover_and_limits),
 		cmocka_unit_test(test_client_abandon),
 		cmocka_unit_test(test_client_caps),
