@@ -90,14 +90,18 @@ struct stats *stats_new(uint64_t window_ms)
 	s->nslots = (size_t)((secs + slot_s - 1) / slot_s);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		struct stats_pool *sp = &s->pools[p];
-		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0 || view_init(&sp->run) < 0 ||
-		    view_init(&sp->closed.sum) < 0)
+		if (view_init(&sp->total) < 0 || view_init(&sp->step) < 0 || view_init(&sp->run) < 0)
 			goto fail;
 		sp->ring = calloc(s->nslots, sizeof(*sp->ring));
-		sp->closed.in = calloc(s->nslots, sizeof(*sp->closed.in));
-		sp->closed.writes = calloc(s->nslots, sizeof(*sp->closed.writes));
-		if (!sp->ring || !sp->closed.in || !sp->closed.writes)
+		if (!sp->ring)
 			goto fail;
+		for (size_t c = 0; c < 2; c++) {
+			struct stats_closed_sum *cs = &sp->closed[c];
+			cs->in = calloc(s->nslots, sizeof(*cs->in));
+			cs->writes = calloc(s->nslots, sizeof(*cs->writes));
+			if (!cs->in || !cs->writes || view_init(&cs->sum) < 0)
+				goto fail;
+		}
 		for (size_t i = 0; i < s->nslots; i++) {
 			sp->ring[i].epoch = -1;
 			if (view_init(&sp->ring[i].v) < 0)
@@ -119,9 +123,11 @@ void stats_free(struct stats *s)
 		hdr_free(sp->total.latency_us);
 		hdr_free(sp->step.latency_us);
 		hdr_free(sp->run.latency_us);
-		hdr_free(sp->closed.sum.latency_us);
-		free(sp->closed.in);
-		free(sp->closed.writes);
+		for (size_t c = 0; c < 2; c++) {
+			hdr_free(sp->closed[c].sum.latency_us);
+			free(sp->closed[c].in);
+			free(sp->closed[c].writes);
+		}
 		if (sp->ring)
 			for (size_t i = 0; i < s->nslots; i++)
 				hdr_free(sp->ring[i].v.latency_us);
@@ -237,12 +243,20 @@ void stats_snapshot_free(struct stats_snapshot *snap)
 
 /* SP's window of epochs [OLDEST, NEWEST] into OUT: the closed slots'
  * ([OLDEST, NEWEST)) cached sum, summed again only when one of them changed
- * (a write, a slot reused) or the range moved, plus the newest slot. The
- * sum of counts is exact, so this equals adding every slot. Under s->mu. */
+ * (a write, a slot reused) or neither cache entry is of this range, plus
+ * the newest slot. The sum of counts is exact, so this equals adding every
+ * slot. Under s->mu. */
 static void window_take(struct stats *s, struct stats_pool *sp, int64_t oldest, int64_t newest,
                         struct stats_view *out)
 {
-	struct stats_closed_sum *cs = &sp->closed;
+	unsigned e = 0;
+
+	while (e < 2 && !(sp->closed[e].valid && sp->closed[e].oldest == oldest && sp->closed[e].newest == newest))
+		e++;
+	if (e == 2)
+		e = sp->closed_last ^ 1; /* neither is of this range: the one not used last */
+	sp->closed_last = e;
+	struct stats_closed_sum *cs = &sp->closed[e];
 	bool valid = cs->valid && cs->oldest == oldest && cs->newest == newest;
 
 	/* A ring index holds one epoch of any nslots in a row, so "in" and its

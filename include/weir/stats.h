@@ -100,7 +100,11 @@ struct stats_pool {
 	struct stats_view step;       /* since the last stats_reset_step */
 	struct stats_view run;        /* since the last stats_reset_run */
 	struct stats_slot *ring;
-	struct stats_closed_sum closed;
+	/* Two: the status page and the step's numbers take the window from
+	 * the start while the guard and a fleet's publish take it from the
+	 * run's start, and one entry would be summed again at every turn. */
+	struct stats_closed_sum closed[2];
+	unsigned closed_last;         /* the entry used last (the other one is replaced) */
 	uint64_t in_flight;           /* sum of the workers' last in_flight gauges */
 };
 
