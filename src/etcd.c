@@ -16,11 +16,12 @@
  *     accept and close per publish cost weir's main thread (and etcd) more
  *     than the call itself. A kept connection that fails before the first
  *     byte of its reply (etcd closed it meanwhile) is retried once on a
- *     fresh one to the same endpoint, with a deadline of its own; that is
- *     a retry like the failover below, and as there the request may have
- *     been carried out (etcd gone after its commit): see the last point. Streams (watch, keepalive) say "Connection: close" and keep
- *     their connection for their life; a kept connection has no bytes of
- *     an earlier reply left (anything it says while idle closes it).
+ *     fresh one to the same endpoint, with a deadline of its own: a
+ *     retry like the failover below, and as there the request may have
+ *     been carried out already (see the last point). Streams (watch,
+ *     keepalive) say "Connection: close" and keep their connection for
+ *     their life; a kept connection has no bytes of an earlier reply left
+ *     (anything it says while idle closes it).
  *   - The gateway answers the streaming calls (keepalive, watch) with a
  *     chunked body of JSON objects, each followed by "\n". A keepalive is
  *     complete with its first object; a watch hands over each one.
@@ -29,7 +30,8 @@
  *     every endpoint has failed it. Retrying a transaction is safe only
  *     because every transaction weir sends is conditioned on a revision
  *     (the caller recognises its own write when the first attempt did
- *     commit). */
+ *     commit); a put written twice writes the same value, and a lease
+ *     granted twice leaves one unused that expires after its ttl. */
 #include "config.h"
 
 #include "weir/etcd.h"
@@ -646,12 +648,13 @@ size_t etcd_blank_values(char *line, size_t len, const char *key_b64, size_t kle
 			break;
 		size_t obj_end = (size_t)(end - line);
 		const char *v = memmem(line + at, obj_end - at, value_at, sizeof(value_at) - 1);
-		const char *q = v ? memchr(v + sizeof(value_at) - 1, '"', (size_t)(end - v) - (sizeof(value_at) - 1)) : NULL;
+		size_t vs = v ? (size_t)(v - line) + sizeof(value_at) - 1 : 0;
+		const char *q = v ? memchr(line + vs, '"', obj_end - vs) : NULL;
 		if (!q) {
 			at = obj_end;
 			continue;
 		}
-		size_t vs = (size_t)(v - line) + sizeof(value_at) - 1, ve = (size_t)(q - line);
+		size_t ve = (size_t)(q - line);
 		memmove(line + vs, line + ve, len - ve);
 		len -= ve - vs;
 		at = vs + 1;

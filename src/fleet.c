@@ -1576,15 +1576,15 @@ static void watch_start(struct fleet *f)
 	char *body = etcd_body_watch(f->prefix, strlen(f->prefix), f->watch_from);
 
 	f->watch_call = body ? etcd_watch(f->etcd, body, watch_msg, watch_done, f) : NULL;
+	if (!f->watch_call) {
+		disconnected(f, "out of memory");
+		return;
+	}
 	/* Our own measurements come back through the watch 5 times a second;
 	 * only their revision is used (the record is installed from memory), so
 	 * their value is not parsed. Without it (out of memory) it only costs. */
-	if (f->watch_call)
-		(void)etcd_watch_blank(f->watch_call, f->metrics_key, strlen(f->metrics_key));
-	if (!f->watch_call)
-		disconnected(f, "out of memory");
-	else
-		fleet_watchdog_start(&f->dog, fleet_watch_bound_ms(f->ttl_ms), f->watch_from, clock_now_ms());
+	(void)etcd_watch_blank(f->watch_call, f->metrics_key, strlen(f->metrics_key));
+	fleet_watchdog_start(&f->dog, fleet_watch_bound_ms(f->ttl_ms), f->watch_from, clock_now_ms());
 }
 
 /* The watch is gone while etcd answers (WHY): read the fleet's keys again

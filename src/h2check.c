@@ -169,15 +169,18 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 	if (!ours(c, id) || c->state != H2CHECK_WAITING)
 		return 0;
 	if (c->reset_by_server)
-		textbuf_message(why, sizeof(why), "reset by the server (RST_STREAM %s)", nghttp2_http2_strerror(c->reset_code));
+		textbuf_message(why, sizeof(why), "reset by the server (RST_STREAM %s)",
+		                nghttp2_http2_strerror(c->reset_code));
 	else if (c->goaway && id > c->goaway_last_id)
-		textbuf_message(why, sizeof(why), "refused by the server's GOAWAY (%s)", nghttp2_http2_strerror(c->goaway_code));
+		textbuf_message(why, sizeof(why), "refused by the server's GOAWAY (%s)",
+		                nghttp2_http2_strerror(c->goaway_code));
 	else if (c->malformed[0])
 		textbuf_message(why, sizeof(why), "%s", c->malformed);
 	else if (c->conn_error[0])
 		textbuf_message(why, sizeof(why), "%s", c->conn_error);
 	else
-		textbuf_message(why, sizeof(why), "stream closed before a response head (%s)", nghttp2_http2_strerror(code));
+		textbuf_message(why, sizeof(why), "stream closed before a response head (%s)",
+		                nghttp2_http2_strerror(code));
 	check_failed(c, why);
 	return 0;
 }
@@ -311,7 +314,8 @@ int h2check_recv(struct h2check *c, const uint8_t *data, size_t len)
 	c->got_bytes = c->got_bytes || len > 0;
 	c->input += len;
 	if (c->input > H2CHECK_INPUT_MAX) {
-		textbuf_message(why, sizeof(why), "more than %d bytes from the server without an answer", H2CHECK_INPUT_MAX);
+		textbuf_message(why, sizeof(why), "more than %d bytes from the server without an answer",
+		                H2CHECK_INPUT_MAX);
 		check_failed(c, why);
 		return -1;
 	}
@@ -345,8 +349,8 @@ void h2check_fail(struct h2check *c, const char *why)
 	char full[H2CHECK_REASON_MAX];
 
 	if (c->goaway)
-		textbuf_message(full, sizeof(full), "GOAWAY %s from the server, then %s", nghttp2_http2_strerror(c->goaway_code),
-		    why);
+		textbuf_message(full, sizeof(full), "GOAWAY %s from the server, then %s",
+		                nghttp2_http2_strerror(c->goaway_code), why);
 	else
 		textbuf_message(full, sizeof(full), "%s", why);
 	check_failed(c, full);

@@ -95,7 +95,7 @@ struct stats *stats_new(uint64_t window_ms)
 		sp->ring = calloc(s->nslots, sizeof(*sp->ring));
 		if (!sp->ring)
 			goto fail;
-		for (size_t c = 0; c < 2; c++) {
+		for (size_t c = 0; c < STATS_CLOSED_SUMS; c++) {
 			struct stats_closed_sum *cs = &sp->closed[c];
 			cs->in = calloc(s->nslots, sizeof(*cs->in));
 			cs->writes = calloc(s->nslots, sizeof(*cs->writes));
@@ -123,7 +123,7 @@ void stats_free(struct stats *s)
 		hdr_free(sp->total.latency_us);
 		hdr_free(sp->step.latency_us);
 		hdr_free(sp->run.latency_us);
-		for (size_t c = 0; c < 2; c++) {
+		for (size_t c = 0; c < STATS_CLOSED_SUMS; c++) {
 			hdr_free(sp->closed[c].sum.latency_us);
 			free(sp->closed[c].in);
 			free(sp->closed[c].writes);
@@ -246,18 +246,23 @@ void stats_snapshot_free(struct stats_snapshot *snap)
  * (a write, a slot reused) or neither cache entry is of this range, plus
  * the newest slot. The sum of counts is exact, so this equals adding every
  * slot. Under s->mu. */
+static bool closed_is_of(const struct stats_closed_sum *cs, int64_t oldest, int64_t newest)
+{
+	return cs->valid && cs->oldest == oldest && cs->newest == newest;
+}
+
 static void window_take(struct stats *s, struct stats_pool *sp, int64_t oldest, int64_t newest,
                         struct stats_view *out)
 {
 	unsigned e = 0;
 
-	while (e < 2 && !(sp->closed[e].valid && sp->closed[e].oldest == oldest && sp->closed[e].newest == newest))
+	while (e < STATS_CLOSED_SUMS && !closed_is_of(&sp->closed[e], oldest, newest))
 		e++;
-	if (e == 2)
-		e = sp->closed_last ^ 1; /* neither is of this range: the one not used last */
+	if (e == STATS_CLOSED_SUMS) /* none is of this range: the one after the one used last */
+		e = (sp->closed_last + 1) % STATS_CLOSED_SUMS;
 	sp->closed_last = e;
 	struct stats_closed_sum *cs = &sp->closed[e];
-	bool valid = cs->valid && cs->oldest == oldest && cs->newest == newest;
+	bool valid = closed_is_of(cs, oldest, newest);
 
 	/* A ring index holds one epoch of any nslots in a row, so "in" and its
 	 * write count name the very data that was summed. */

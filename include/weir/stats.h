@@ -84,6 +84,9 @@ struct stats_slot {
 	struct stats_view v;
 };
 
+/* Closed-slot sums kept per pool (struct stats_pool.closed). */
+#define STATS_CLOSED_SUMS 2
+
 /* The window's closed slots (all but the newest), summed once: a snapshot
  * is taken several times a slot (a fleet member publishes every 200 ms), and
  * summing every slot each time cost 30-60 histogram additions. */
@@ -103,8 +106,8 @@ struct stats_pool {
 	/* Two: the status page and the step's numbers take the window from
 	 * the start while the guard and a fleet's publish take it from the
 	 * run's start, and one entry would be summed again at every turn. */
-	struct stats_closed_sum closed[2];
-	unsigned closed_last;         /* the entry used last (the other one is replaced) */
+	struct stats_closed_sum closed[STATS_CLOSED_SUMS];
+	unsigned closed_last;         /* the entry used last (the next one is replaced) */
 	uint64_t in_flight;           /* sum of the workers' last in_flight gauges */
 };
 
