@@ -145,6 +145,8 @@ static void connread_cb(evutil_socket_t fd, short what, void *arg)
 	short fail;
 	int err;
 
+	if (!r->bev && !r->wake(r->arg))
+		return; /* asleep, and the owner closed it instead */
 	if (what & EV_TIMEOUT) {
 		connread_disable(r);
 		r->eventcb(r->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, r->arg);
@@ -181,6 +183,34 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 		event_assign(&r->ev, base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, connread_cb, r);
 	else
 		bufferevent_disable(bev, EV_READ);
+}
+
+void connread_init_asleep(struct connread *r, struct event_base *base, evutil_socket_t fd,
+                          connread_wake_cb wake, bufferevent_data_cb readcb,
+                          bufferevent_event_cb eventcb, void *arg)
+{
+	*r = (struct connread){ .wake = wake, .readcb = readcb, .eventcb = eventcb, .arg = arg,
+	                        .own = true, .ready = true, .limit = READ_BUDGET };
+	event_assign(&r->ev, base, fd, EV_READ | EV_PERSIST, connread_cb, r);
+}
+
+bool connread_sleep(struct connread *r, connread_wake_cb wake)
+{
+	if (!r->own || r->failed)
+		return false;
+	r->bev = NULL;
+	r->wake = wake;
+	return true;
+}
+
+void connread_wake(struct connread *r, struct bufferevent *bev)
+{
+	r->bev = bev;
+}
+
+evutil_socket_t connread_fd(const struct connread *r)
+{
+	return event_get_fd(&r->ev);
 }
 
 /* Add the read event, with the read timeout when there is one. */

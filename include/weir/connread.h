@@ -15,7 +15,13 @@
  * same for both: READCB after bytes were added to the input; EVENTCB with
  * BEV_EVENT_READING | EOF, ERROR (errno set) or TIMEOUT, reading being
  * disabled first, as libevent does. The read timeout restarts at every
- * readable event, as a bufferevent's does, and a zero one is none. */
+ * readable event, as a bufferevent's does, and a zero one is none.
+ *
+ * Asleep. A plain connection that waits for the first byte of a request
+ * needs no buffers: its owner may take the bufferevent away (connread_sleep)
+ * while R goes on watching the socket. Its next readable event, or read
+ * timeout, first calls the WAKE callback, which gives R a bufferevent again
+ * (connread_wake) or closes the connection and returns false. */
 #ifndef WEIR_CONNREAD_H
 #define WEIR_CONNREAD_H
 
@@ -27,9 +33,13 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+/* See "Asleep" above: true when R has a bufferevent again. */
+typedef bool (*connread_wake_cb)(void *arg);
+
 struct connread {
 	struct event ev;                /* EV_READ | EV_PERSIST on the socket (own reads) */
-	struct bufferevent *bev;
+	struct bufferevent *bev;        /* NULL while asleep */
+	connread_wake_cb wake;          /* ... and this gives it one back */
 	bufferevent_data_cb readcb;
 	bufferevent_event_cb eventcb;
 	void *arg;
@@ -53,6 +63,24 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
                    bool connected, bufferevent_data_cb readcb, bufferevent_event_cb eventcb,
                    void *arg);
 
+/* Set up R for the plain socket FD, connected and asleep: no bufferevent
+ * until WAKE gives it one. Starts with reading disabled and no read
+ * timeout. Never fails. */
+void connread_init_asleep(struct connread *r, struct event_base *base, evutil_socket_t fd,
+                          connread_wake_cb wake, bufferevent_data_cb readcb,
+                          bufferevent_event_cb eventcb, void *arg);
+
+/* R (own reads; the owner left its input empty) gives up its bufferevent
+ * until its socket is readable again: WAKE is then called first. False, and
+ * R keeps it, when R is no own reader or has a failure to report still. */
+bool connread_sleep(struct connread *r, connread_wake_cb wake);
+
+/* R's owner gives it BEV, a socket bufferevent on the same descriptor. */
+void connread_wake(struct connread *r, struct bufferevent *bev);
+
+/* The socket R reads (own reads only: asleep or not). */
+evutil_socket_t connread_fd(const struct connread *r);
+
 /* Start or stop reading (bufferevent_enable / disable of EV_READ). */
 void connread_enable(struct connread *r);
 void connread_disable(struct connread *r);
@@ -63,7 +91,8 @@ void connread_disable(struct connread *r);
 bool connread_enabled(const struct connread *r);
 
 /* The read timeout READ and BEV's write timeout WRITE; NULL: none. Like
- * bufferevent_set_timeouts, it restarts a pending read timeout. */
+ * bufferevent_set_timeouts, it restarts a pending read timeout. Not while
+ * asleep (there is no BEV to time). */
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write);
 
 /* Read at most LIMIT bytes per readable event (never less than one first

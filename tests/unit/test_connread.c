@@ -3,8 +3,9 @@
  * What is asserted is what proxy.c relies on: bufferevent semantics for the
  * callbacks (data before EOF, EOF / ERROR / TIMEOUT with BEV_EVENT_READING
  * and reading disabled first), the per-event limit, large reads in one
- * callback, reads gated on connect, and timeouts set and cleared. Every loop
- * is bounded; no timing is asserted, only the order of events. */
+ * callback, reads gated on connect, timeouts set and cleared, and sleeping
+ * (the bufferevent given back, and taken again before anything is read).
+ * Every loop is bounded; no timing is asserted, only the order of events. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,6 +38,11 @@ struct fixture {
 	int last_errno;
 	bool wanted_at_event;           /* r.want when the event callback ran */
 	bool free_on_read;              /* the read callback frees everything */
+	bool sleep_on_read;             /* the read callback tries connread_sleep */
+	int slept_on_read;              /* ... which said yes (1) or no (0) */
+	struct bufferevent *spare;      /* asleep: the bufferevent R gave back */
+	int wakes;                      /* wake callbacks */
+	bool refuse_wake;               /* ... which close the connection instead */
 };
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -45,6 +51,8 @@ static void on_read(struct bufferevent *bev, void *arg)
 
 	f->reads++;
 	f->last_read_len = evbuffer_get_length(bufferevent_get_input(bev));
+	if (f->sleep_on_read)
+		f->slept_on_read = connread_sleep(&f->r, NULL);
 	if (f->free_on_read) {
 		connread_stop(&f->r);
 		bufferevent_free(f->bev);
@@ -61,6 +69,41 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	f->last_events = what;
 	f->last_errno = errno;
 	f->wanted_at_event = f->r.want;
+}
+
+/* R is asleep: give it the spare bufferevent, set to its socket, or (with
+ * refuse_wake) close everything and refuse. */
+static bool on_wake(void *arg)
+{
+	struct fixture *f = arg;
+
+	f->wakes++;
+	assert_null(f->r.bev);
+	assert_null(f->bev);
+	if (f->refuse_wake) {
+		evutil_socket_t fd = connread_fd(&f->r);
+		connread_stop(&f->r);
+		bufferevent_free(f->spare);
+		f->spare = NULL;
+		close(fd);
+		return false;
+	}
+	assert_int_equal(bufferevent_setfd(f->spare, connread_fd(&f->r)), 0);
+	f->bev = f->spare;
+	f->spare = NULL;
+	bufferevent_setcb(f->bev, on_read, NULL, on_event, f);
+	connread_wake(&f->r, f->bev);
+	return true;
+}
+
+/* F's connread goes to sleep: its bufferevent is the spare now. */
+static void fixture_sleep(struct fixture *f)
+{
+	assert_true(connread_sleep(&f->r, on_wake));
+	assert_null(f->r.bev);
+	assert_int_equal(bufferevent_setfd(f->bev, -1), 0);
+	f->spare = f->bev;
+	f->bev = NULL;
 }
 
 /* F around a connected pair: a UNIX socketpair, or TCP on loopback. */
@@ -103,6 +146,11 @@ static void fixture_free(struct fixture *f)
 	if (f->bev) {
 		connread_stop(&f->r);
 		bufferevent_free(f->bev);
+	}
+	if (f->spare) { /* asleep: R holds the socket */
+		connread_stop(&f->r);
+		close(connread_fd(&f->r));
+		bufferevent_free(f->spare);
 	}
 	if (f->peer >= 0)
 		close(f->peer);
@@ -354,6 +402,122 @@ static void test_free_in_read_callback(void **state)
 	fixture_free(f);
 }
 
+/* Asleep, the socket readable: the wake callback runs first, then the
+ * read callback, with what arrived in the new bufferevent's input. */
+static void test_asleep_wakes_before_reading(void **state)
+{
+	struct fixture *f = fixture_new(false, true);
+	(void)state;
+
+	connread_enable(&f->r);
+	fixture_sleep(f);
+	run_ready(f);
+	assert_int_equal(f->wakes + f->reads, 0);
+	write_pattern(f->peer, 100);
+	run_ready(f);
+	assert_int_equal(f->wakes, 1);
+	assert_int_equal(f->reads, 1);
+	assert_int_equal(f->last_read_len, 100);
+	assert_pattern(bufferevent_get_input(f->bev), 0, 100);
+	/* Awake again: more data takes no wake. */
+	write_pattern(f->peer, 50);
+	run_ready(f);
+	assert_int_equal(f->wakes, 1);
+	assert_int_equal(f->reads, 2);
+	fixture_free(f);
+}
+
+/* Asleep, the peer closes: woken, then EOF | READING as when awake. */
+static void test_asleep_eof(void **state)
+{
+	struct fixture *f = fixture_new(false, true);
+	(void)state;
+
+	connread_enable(&f->r);
+	fixture_sleep(f);
+	close(f->peer);
+	f->peer = -1;
+	run_until_callback(f, 5);
+	assert_int_equal(f->wakes, 1);
+	assert_int_equal(f->reads, 0);
+	assert_int_equal(f->events, 1);
+	assert_int_equal(f->last_events, BEV_EVENT_READING | BEV_EVENT_EOF);
+	fixture_free(f);
+}
+
+/* A wake that closes the connection instead: no callback after it
+ * (ASan / valgrind see any use of what it freed). */
+static void test_asleep_wake_refused(void **state)
+{
+	struct fixture *f = fixture_new(false, true);
+	(void)state;
+
+	connread_enable(&f->r);
+	fixture_sleep(f);
+	f->refuse_wake = true;
+	write_pattern(f->peer, 100);
+	run_ready(f);
+	run_ready(f);
+	assert_int_equal(f->wakes, 1);
+	assert_int_equal(f->reads + f->events, 0);
+	fixture_free(f);
+}
+
+/* Set up asleep on a bare socket: the first byte brings the bufferevent. */
+static void test_init_asleep(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	evutil_socket_t fds[2];
+	(void)state;
+
+	assert_non_null(f);
+	assert_non_null(f->base = event_base_new());
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[0]), 0);
+	f->peer = fds[1];
+	assert_non_null(f->spare = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE));
+	connread_init_asleep(&f->r, f->base, fds[0], on_wake, on_read, on_event, f);
+	assert_int_equal(connread_fd(&f->r), fds[0]);
+	write_pattern(f->peer, 100);
+	run_ready(f);
+	assert_int_equal(f->wakes + f->reads, 0); /* reading starts disabled */
+	connread_enable(&f->r);
+	run_ready(f);
+	assert_int_equal(f->wakes, 1);
+	assert_int_equal(f->reads, 1);
+	assert_pattern(bufferevent_get_input(f->bev), 0, 100);
+	fixture_free(f);
+}
+
+/* A TLS-style connection (not read by weir) and one with a failure still
+ * to report keep their bufferevent. */
+static void test_sleep_refused(void **state)
+{
+	struct fixture *f = fixture_new(true, true);
+	struct connread other;
+	(void)state;
+
+	connread_init(&other, f->base, f->bev, false, true, on_read, on_event, f);
+	assert_false(connread_sleep(&other, on_wake));
+	assert_ptr_equal(other.bev, f->bev);
+	connread_init(&f->r, f->base, f->bev, true, true, on_read, on_event, f);
+	/* The reset is seen in the read event that returned the data, and
+	 * reported after the read callback. */
+	peer_sends_then_resets(f, 16 * 1024 - 256);
+	f->sleep_on_read = true;
+	f->slept_on_read = -1;
+	connread_enable(&f->r);
+	run_until_callback(f, 5);
+	assert_int_equal(f->reads, 1);
+	assert_int_equal(f->slept_on_read, 0);
+	assert_ptr_equal(f->r.bev, f->bev);
+	if (f->events == 0)
+		run_until_callback(f, 5);
+	assert_int_equal(f->events, 1);
+	assert_true(f->last_events & BEV_EVENT_ERROR);
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,6 +531,11 @@ int main(void)
 		cmocka_unit_test(test_data_then_reset),
 		cmocka_unit_test(test_reset_in_the_same_event_stays_an_error),
 		cmocka_unit_test(test_free_in_read_callback),
+		cmocka_unit_test(test_asleep_wakes_before_reading),
+		cmocka_unit_test(test_asleep_eof),
+		cmocka_unit_test(test_asleep_wake_refused),
+		cmocka_unit_test(test_init_asleep),
+		cmocka_unit_test(test_sleep_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
