@@ -16,8 +16,11 @@
  * is exchange_waits_for's answer, which also says whom its expiry blames:
  *
  *   state           waits for                timer                  exits
- *   IDLE            a request's first byte   timeouts.idle: close   HEAD; FLUSH (half-
- *                                                                   closed); close
+ *   IDLE            a request's first byte   timeouts.idle: close;  HEAD; DORMANT; FLUSH
+ *                                            awake, IDLE_AWAKE_MS   (half-closed); close
+ *                                            of it first: DORMANT
+ *   DORMANT         the same, its buffers    the rest of            HEAD; close
+ *                   given back (conn_sleep)  timeouts.idle: close
  *   NEXT            the loop (a pipelined    at once: parse it      HEAD; IDLE (nothing
  *                   request is in the input)                        left to parse); FLUSH;
  *                                                                   close
@@ -99,6 +102,11 @@
 #define MAX_REQUEST_LINE 8192         /* longer request lines get 414 */
 #define MIN_RESPONSE_HEAD (64 * 1024) /* backends may send larger heads than clients */
 #define MAX_FREE_CONNS 1024           /* connection structs (and exchange memories) cached per worker */
+/* How long an idle plain connection keeps its bufferevent (~1 KB with its
+ * two evbuffers) before it gives it back (DORMANT): a client that sends its
+ * next request within this (a busy API client, a load test) pays nothing
+ * for sleeping and waking; one that idles longer holds no buffers. */
+#define IDLE_AWAKE_MS 1000
 /* Lingering close: how long a closing connection discards what the client
  * still sends before it is closed anyway (nginx's lingering_timeout is 5 s;
  * a client that read its answer closes within a round trip). */
@@ -116,6 +124,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg);
 static void upstream_event_cb(struct bufferevent *bev, short events, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short events, void *arg);
 static void client_parse_head(struct client_conn *c);
+static void conn_close(struct client_conn *c);
 static bool forward_response_body(struct client_conn *c);
 
 static inline const struct weir_config *conf(const struct client_conn *c)
@@ -182,8 +191,16 @@ static void conn_arm_timer(struct client_conn *c)
 	const struct cfg_timeouts *t = &conf(c)->timeouts;
 	uint64_t ms = 0;
 
+	c->idle_awake = false;
 	switch (c->state) {
-	case CONN_IDLE: ms = t->idle_ms; break;
+	case CONN_IDLE:
+		/* A plain connection that holds its buffers gives them back first. */
+		c->idle_awake = c->plain && c->bev && t->idle_ms > IDLE_AWAKE_MS;
+		ms = c->idle_awake ? IDLE_AWAKE_MS : t->idle_ms;
+		break;
+	case CONN_DORMANT: /* (a reload may have shortened timeouts.idle since) */
+		ms = t->idle_ms > IDLE_AWAKE_MS ? t->idle_ms - IDLE_AWAKE_MS : 0;
+		break;
 	case CONN_NEXT: ms = 0; break; /* at once, from the loop: never recursion */
 	case CONN_HEAD: ms = t->request_header_ms; break;
 	case CONN_CONNECT: ms = t->connect_ms; break;
@@ -512,6 +529,96 @@ static void record_abandoned(struct client_conn *c)
 	log_access(c, ACCESSLOG_STATUS_ABANDONED, (int64_t)latency);
 }
 
+/* ---- a client's bufferevent ---------------------------------------------------- */
+
+/* A plain client connection holds its bufferevent only while bytes flow:
+ * from accept until its first byte, and after IDLE_AWAKE_MS of a keep-alive
+ * wait, it has none (its connread watches the socket, "asleep"), and it
+ * takes one from its worker's spares when a byte arrives. 10,000 idle
+ * connections then cost their client_conns alone. Sleeping and waking make
+ * no syscall: the bufferevent's own events are never in epoll at the time
+ * (weir reads the socket itself, and EV_WRITE is enabled only while output
+ * waits). */
+
+/* C's callbacks, write watermark and write timeout on its bufferevent. */
+static void client_bev_setup(struct client_conn *c)
+{
+	struct timeval idle = clock_ms_to_tv(conf(c)->timeouts.idle_ms);
+
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, BP_LOW, 0);
+	/* A client that stops reading its response is cut after the idle timeout. */
+	if (c->plain)
+		bufferevent_set_timeouts(c->bev, NULL, &idle); /* connread times the reads */
+	else
+		connread_set_timeouts(&c->rd, NULL, &idle);
+}
+
+/* Asleep C's socket is readable: it takes a spare bufferevent (or a new
+ * one) and reads on. Out of memory, C is closed (nothing of a request was
+ * read yet) and false returned. */
+static bool client_wake(void *arg)
+{
+	struct client_conn *c = arg;
+	struct proxy_clients *pc = &c->w->clients;
+	evutil_socket_t fd = connread_fd(&c->rd);
+	struct bufferevent *bev;
+
+	if (pc->nspare_bev) {
+		bev = pc->spare_bev[--pc->nspare_bev];
+		bufferevent_setfd(bev, fd);
+	} else if (!(bev = bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+		conn_close(c);
+		return false;
+	}
+	/* Write-enabled is libevent's default; weir writes at once instead and
+	 * enables EV_WRITE only for what the socket did not take (bev_write_now). */
+	bufferevent_disable(bev, EV_WRITE);
+	c->bev = bev;
+	connread_wake(&c->rd, bev);
+	client_bev_setup(c);
+	return true;
+}
+
+/* Plain BEV, its input and output discarded, goes to W's spares without its
+ * descriptor (the caller keeps or closes it), or is freed past
+ * PROXY_SPARE_BEVS. */
+static void bev_give_back(struct worker *w, struct bufferevent *bev)
+{
+	struct proxy_clients *pc = &w->clients;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	bufferevent_setfd(bev, -1);
+	if (pc->nspare_bev == PROXY_SPARE_BEVS) {
+		bufferevent_free(bev);
+		return;
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (evbuffer_get_length(out)) {
+		/* Its front is frozen: only its writers drain it (bev_write_now). */
+		evbuffer_unfreeze(out, 1);
+		evbuffer_drain(out, evbuffer_get_length(out));
+		evbuffer_freeze(out, 1);
+	}
+	pc->spare_bev[pc->nspare_bev++] = bev;
+}
+
+/* Idle C gives its bufferevent back when it is a plain socket's with
+ * nothing buffered either way; else it keeps it. */
+static void conn_sleep(struct client_conn *c)
+{
+	struct bufferevent *bev = c->bev;
+
+	if (!c->plain || !bev || evbuffer_get_length(bufferevent_get_input(bev)) ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) || !connread_sleep(&c->rd, client_wake))
+		return;
+	c->bev = NULL;
+	bev_give_back(c->w, bev);
+}
+
 /* ---- closing --------------------------------------------------------------- */
 
 /* Free C for good (not to the cache), with the replay buffer it may keep. */
@@ -562,8 +669,16 @@ static void conn_close_stream(struct client_conn *c, bool cut)
 		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
 	exchange_give_back(c);
 	evtimer_del(&c->timer);
-	connread_stop(&c->rd);
-	tls_bufferevent_free(c->bev);
+	if (c->plain) {
+		evutil_socket_t fd = connread_fd(&c->rd);
+		connread_stop(&c->rd);
+		if (c->bev)
+			bev_give_back(c->w, c->bev);
+		evutil_closesocket(fd);
+	} else {
+		connread_stop(&c->rd);
+		tls_bufferevent_free(c->bev);
+	}
 	c->bev = NULL;
 	c->stream = NULL;
 	if (s)
@@ -1413,6 +1528,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 
 	switch (c->state) {
 	case CONN_IDLE:
+	case CONN_DORMANT:
 	case CONN_NEXT:
 	case CONN_HEAD:
 		client_parse_head(c);
@@ -1477,6 +1593,7 @@ static void client_half_closed(struct client_conn *c)
 
 	switch (c->state) {
 	case CONN_IDLE:
+	case CONN_DORMANT:
 	case CONN_NEXT:
 	case CONN_HEAD:
 	case CONN_FLUSH:
@@ -1729,6 +1846,14 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 
 	switch (c->state) {
 	case CONN_IDLE:
+		if (c->idle_awake) {
+			conn_sleep(c);
+			conn_set_state(c, CONN_DORMANT);
+		} else {
+			conn_close(c);
+		}
+		break;
+	case CONN_DORMANT:
 	case CONN_FLUSH:
 	case CONN_LINGER:
 		conn_close(c);
@@ -1825,21 +1950,16 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		goto refuse;
 	c->w = w;
 	c->is_tls = tls != NULL;
-	c->bev = tls ? tls_accept_bufferevent(w->base, fd, tls)
-	             : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		conn_free(c);
-		goto refuse;
-	}
 	set_nodelay(fd);
 	format_peer(c, sa);
 	if (!tls && (protocols & CFG_PROTO_H2C) && !(protocols & CFG_PROTO_HTTP1)) {
 		/* HTTP/2 with prior knowledge only: no HTTP/1.1 state at all. */
 		char peer[sizeof(c->peer)];
 		memcpy(peer, c->peer, sizeof(peer));
-		struct bufferevent *bev = c->bev;
-		c->bev = NULL;
 		conn_free(c);
+		struct bufferevent *bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		if (!bev)
+			goto refuse;
 		h2front_adopt(w, bev, peer, false);
 		return;
 	}
@@ -1847,20 +1967,20 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 	c->h2c_sniff = !tls && (protocols & CFG_PROTO_H2C);
 	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
 	request_reset(c);
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-	connread_init(&c->rd, w->base, c->bev, !c->is_tls, true, client_read_cb, client_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, BP_LOW, 0);
-	/* A client that stops reading its response is cut after the idle timeout. */
-	struct timeval idle = clock_ms_to_tv(w->cfg->timeouts.idle_ms);
-	connread_set_timeouts(&c->rd, NULL, &idle);
-	connread_set_limit(&c->rd, bp_high(w)); /* until its first exchange sets it */
-	if (c->is_tls) {
+	if (tls) {
+		if (!(c->bev = tls_accept_bufferevent(w->base, fd, tls))) {
+			conn_free(c);
+			goto refuse;
+		}
+		connread_init(&c->rd, w->base, c->bev, false, true, client_read_cb, client_event_cb, c);
+		client_bev_setup(c);
 		bufferevent_enable(c->bev, EV_WRITE);
 	} else {
-		/* Write-enabled is libevent's default; weir writes at once instead and
-		 * enables EV_WRITE only for what the socket did not take (bev_write_now). */
-		bufferevent_disable(c->bev, EV_WRITE);
+		/* Asleep until its first byte: a connection that sends nothing
+		 * costs no buffers. */
+		connread_init_asleep(&c->rd, w->base, fd, client_wake, client_read_cb, client_event_cb, c);
 	}
+	connread_set_limit(&c->rd, bp_high(w)); /* until its first exchange sets it */
 	conn_open(c);
 	return;
 refuse:
@@ -1913,7 +2033,8 @@ uint32_t proxy_close_idle(struct worker *w)
 	while (c) {
 		struct client_conn *next = c->next;
 		/* A stream's proxy side closes with its stream (GOAWAY lets it end). */
-		if ((c->state == CONN_IDLE || c->state == CONN_NEXT) && !c->h2_stream)
+		if ((c->state == CONN_IDLE || c->state == CONN_DORMANT || c->state == CONN_NEXT) &&
+		    !c->h2_stream)
 			conn_close(c);
 		c = next;
 	}
@@ -1951,4 +2072,6 @@ void proxy_free_cache(struct worker *w)
 		free(x);
 	}
 	w->clients.ncached_x = 0;
+	while (w->clients.nspare_bev)
+		bufferevent_free(w->clients.spare_bev[--w->clients.nspare_bev]);
 }

@@ -27,6 +27,9 @@ struct worker;
  * for, its timer and its exits. */
 enum conn_state {
 	CONN_IDLE,           /* keep-alive: no byte of the next request yet */
+	CONN_DORMANT,        /* ... for over IDLE_AWAKE_MS: its buffers were given
+	                        back (a plain socket), or are taken back at the
+	                        first byte of a request */
 	CONN_NEXT,           /* the next request (pipelined) is in the input: it is
 	                        parsed from the loop, its timer fires at once */
 	CONN_HEAD,           /* reading a request head */
@@ -51,8 +54,9 @@ enum conn_state {
 /* What a request needs only while it is in flight: both parsers (their field
  * tables) and the access log's copies, ~6.6 KB. A connection takes one when
  * the first byte of a request arrives and gives it back to its worker's cache
- * when it waits for the next request, so an idle keep-alive connection costs
- * only its client_conn. */
+ * when it waits for the next request; its bufferevent goes too, once that
+ * wait is longer than IDLE_AWAKE_MS (DORMANT), so an idle keep-alive
+ * connection costs only its client_conn. */
 struct exchange_mem {
 	struct http1_parser req;
 	struct http1_parser resp;
@@ -67,12 +71,15 @@ struct exchange_mem {
 
 struct client_conn {
 	struct worker *w;
-	struct bufferevent *bev;
+	struct bufferevent *bev;            /* NULL while asleep: a plain socket waiting
+	                                       for a request's first byte (connread.h) */
 	struct connread rd;                 /* its reads (bev keeps the writes); paused
 	                                       (backpressure, pipelining) is
 	                                       connread_enabled's to say */
 	enum conn_state state;
 	struct event timer;                 /* the timeout of the current state */
+	bool idle_awake;                    /* IDLE's timer runs its first phase
+	                                       (IDLE_AWAKE_MS), then DORMANT's */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
 	bool is_tls;                        /* the client came over TLS (X-Forwarded-Proto) */
 	bool plain;                         /* BEV is a plain socket: weir writes it itself
@@ -148,6 +155,10 @@ struct client_conn {
 	uint64_t resp_bytes;                /* response bytes passed to the client (access log) */
 };
 
+/* Spare bufferevents a worker keeps (struct proxy_clients): enough for the
+ * connections that go idle or close between two of its loop passes. */
+#define PROXY_SPARE_BEVS 256
+
 /* The protocol a request came in (weir_downstream_requests_total{protocol}). */
 enum downstream_proto {
 	DOWNSTREAM_HTTP1,                   /* HTTP/1.0 and HTTP/1.1 */
@@ -163,6 +174,10 @@ struct proxy_clients {
 	uint32_t ncached;
 	struct exchange_mem *cached_x;      /* reusable exchange memory */
 	uint32_t ncached_x;
+	/* Socket bufferevents of plain clients that went to sleep or closed,
+	 * without a descriptor: taken by the next that wakes or is accepted. */
+	struct bufferevent *spare_bev[PROXY_SPARE_BEVS];
+	uint32_t nspare_bev;
 	struct h2conn *h2open;              /* open HTTP/2 connections (h2front's) */
 	uint32_t nh2;
 	/* Requests begun, by protocol. Written by the worker alone (a relaxed

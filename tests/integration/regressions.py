@@ -5,7 +5,9 @@ review found, and exits non-zero with a message when it comes back.
   regressions.py head_sweep PORT SRC_IP       head rewrite must fit its buffer
   regressions.py halfclose PORT VERSION N     half-closed client gets it all
   regressions.py stall PORT                   a stalled upload is not a 504
+  regressions.py dormant PORT N IDLE_S        idle connections sleep and wake
 """
+import selectors
 import socket
 import sys
 import time
@@ -68,6 +70,83 @@ def stall(port):
     print(data.split(b"\r\n", 1)[0].decode("latin-1"))
 
 
+def read_response(s, buf):
+    """One response with a Content-Length body from S, BUF holding what was
+    read of it already: (status line, body, what follows it)."""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        if not d:
+            sys.exit("connection closed before a response head")
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    n = [int(l.split(b":", 1)[1]) for l in lines if l.lower().startswith(b"content-length:")]
+    if len(n) != 1:
+        sys.exit("response without one Content-Length: %r" % head[:200])
+    while len(rest) < n[0]:
+        d = s.recv(65536)
+        if not d:
+            sys.exit("connection closed inside a body")
+        rest += d
+    return lines[0], rest[:n[0]], rest[n[0]:]
+
+
+def dormant(port, n, idle_s):
+    # Past IDLE_AWAKE_MS (1 s) an idle connection gives its buffers back
+    # and takes some again (another connection's, as often as not: N is more
+    # than a worker keeps spare) at its next byte. Each answer must still be
+    # its own request's, and the idle timeout must still run from the end
+    # of the last response: neither cut at the first phase nor lengthened by
+    # the second.
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+
+    def ask(i, s, paths):
+        s.sendall(b"".join(b"GET %s HTTP/1.1\r\nHost: d\r\n\r\n" % p for p in paths))
+        buf = b""
+        for p in paths:
+            status, body, buf = read_response(s, buf)
+            if not status.startswith(b"HTTP/1.1 200") or p not in body:
+                sys.exit("connection %d, %s: got %r %r" % (i, p.decode(), status, body[:200]))
+        if buf:
+            sys.exit("connection %d: %d bytes beyond its answers" % (i, len(buf)))
+
+    for i, s in enumerate(conns):
+        ask(i, s, [b"/dormant/%d/first" % i])
+    time.sleep(1.6)                  # the first phase of the idle timeout is over
+    answered = {}
+    for i, s in enumerate(conns):
+        ask(i, s, [b"/dormant/%d/second" % i, b"/dormant/%d/pipelined" % i])
+        answered[s] = time.monotonic()
+    sel = selectors.DefaultSelector()
+    for s in conns:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    closed = {}
+    deadline = time.monotonic() + idle_s + 10
+    while len(closed) < n and time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            s = key.fileobj
+            try:
+                d = s.recv(4096)
+            except ConnectionError:
+                d = b""
+            if d:
+                sys.exit("bytes from weir on an idle connection: %r" % d[:100])
+            closed[s] = time.monotonic() - answered[s]
+            sel.unregister(s)
+    for s in conns:
+        s.close()
+    if len(closed) < n:
+        sys.exit("%d of %d idle connections still open %d s after their answers"
+                 % (n - len(closed), n, idle_s + 10))
+    lo, hi = min(closed.values()), max(closed.values())
+    if lo < idle_s - 0.3 or hi > idle_s + 0.7:
+        sys.exit("idle connections closed %.2f to %.2f s after their answers, not ~%d s"
+                 % (lo, hi, idle_s))
+    print("%d connections answered before and after sleeping, closed %.2f-%.2f s after"
+          % (n, lo, hi))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "head_sweep":
@@ -76,6 +155,8 @@ def main():
         halfclose(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
     elif cmd == "stall":
         stall(int(sys.argv[2]))
+    elif cmd == "dormant":
+        dormant(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     else:
         sys.exit("regressions.py: unknown command " + cmd)
 

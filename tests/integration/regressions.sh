@@ -1,7 +1,8 @@
 #!/bin/bash
 # Bugs found in review, each reproduced against a real weir so it stays fixed:
 # head rewrites overflowing their buffer (ASan in the sanitizer build), a
-# half-closed client losing the end of its response, a stalled upload
+# half-closed client losing the end of its response, idle connections
+# answered and timed wrongly after giving their buffers back, a stalled upload
 # charged to the pool as a 504, a pooled connection the backend closed
 # answered 502, a reload moving the state file under a running weir.
 . "$(dirname "$0")/lib.sh"
@@ -32,6 +33,12 @@ for v in 1.0 1.1; do
 	assert_status "HTTP/$v client that half-closes gets the whole response" 0 \
 		$REG halfclose "$PROXY" "$v" 4000000
 done
+
+# Idle keep-alive connections give their buffers back after a second and
+# take some again at their next request: 300 of them (more than a worker
+# keeps spare), each answered its own requests before and after, and each
+# closed timeouts.idle (3 s) after its last answer.
+assert_status "idle connections sleep and wake" 0 $REG dormant "$PROXY" 300 3
 
 # A client that stalls mid-upload: answered 408 by weir, not a pool error.
 assert_status "stalled upload" 0 $REG stall "$PROXY"
