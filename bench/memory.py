@@ -6,7 +6,9 @@
 Starts the demo backend and weir (WEIR, DEMO_BACKEND: paths, default the
 build directory this is run from) on 127.0.0.1 ports the kernel chose, with
 limits.max_connections 20000 and timeouts long enough that nothing is cut
-while measuring. Then, printing weir's VmRSS after each step:
+while measuring; with HAPROXY set (a path, e.g. /usr/sbin/haproxy), HAProxy
+instead of weir, one thread, the same limits and timeouts. Then, printing
+the proxy's VmRSS after each step:
   1. one request (warm-up);
   2. IDLE connections that send nothing;
   3. SLOW more that each request /bytes/BODY and never read. Their receive
@@ -113,16 +115,36 @@ def main():
         f.write('timeouts = { idle = "300s"; request_header = "300s"; backend = "300s"; };\n')
         f.write('limits = { max_connections = %d; };\n' % (idle + slow + 100))
         f.write('state_file = ""; event_log = "";\n')
+    haproxy = os.environ.get("HAPROXY")
+    if haproxy:
+        conf = os.path.join(tmp, "haproxy.cfg")
+        with open(conf, "w") as f:
+            # HAProxy wants two descriptors per connection of maxconn and
+            # refuses to start without them: its maxconn is what the hard
+            # limit allows (9,950 at 20,000), which IDLE + SLOW must fit.
+            nofile = hard if hard != resource.RLIM_INFINITY else 2 * need + 100
+            maxconn = min(idle + slow + 100, (nofile - 100) // 2)
+            if idle + slow > maxconn:
+                sys.exit("HAProxy: RLIMIT_NOFILE %d allows %d connections, fewer than %d"
+                         % (nofile, maxconn, idle + slow))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+            f.write("global\n  nbthread 1\n  maxconn %d\n  ulimit-n %d\n" % (maxconn, nofile))
+            f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n"
+                    "  timeout server 300s\n  timeout http-request 300s\n"
+                    "  timeout http-keep-alive 300s\n  option http-keep-alive\n")
+            f.write("frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n" % px)
+            f.write("backend be\n  server s 127.0.0.1:%d\n" % be)
     procs, socks = [], []
     try:
         procs.append(subprocess.Popen([demo, "--listen", "127.0.0.1:%d" % be],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_port(be, procs[-1])
-        procs.append(subprocess.Popen([weir, "-c", conf], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+        cmd = [haproxy, "-db", "-f", conf] if haproxy else [weir, "-c", conf]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         w = procs[-1]
         wait_port(px, w)
-        print("weir %s, %d idle, %d slow readers of %d bytes" % (weir, idle, slow, body), flush=True)
+        print("%s, %d idle, %d slow readers of %d bytes"
+              % (cmd[0], idle, slow, body), flush=True)
 
         s = socket.create_connection(("127.0.0.1", px), timeout=10)
         s.sendall(b"GET /bytes/1000 HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n")
