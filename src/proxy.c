@@ -107,6 +107,10 @@
  * next request within this (a busy API client, a load test) pays nothing
  * for sleeping and waking; one that idles longer holds no buffers. */
 #define IDLE_AWAKE_MS 1000
+/* A connection's timer that fires this close to its deadline has reached
+ * it: libevent times its events on the coarse monotonic clock (a tick of
+ * 1-4 ms), so an event may fire that much before the deadline on ours. */
+#define TIMER_SLACK_US 5000
 /* Lingering close: how long a closing connection discards what the client
  * still sends before it is closed anyway (nginx's lingering_timeout is 5 s;
  * a client that read its answer closes within a round trip). */
@@ -184,8 +188,32 @@ static enum exchange_wait exchange_waits_for(const struct client_conn *c)
 	return c->up && connread_enabled(&c->up->rd) ? WAIT_SERVER : WAIT_NOBODY;
 }
 
+/* Add C's timer event for its deadline, NOW being clock_now_us(). */
+static void conn_timer_add(struct client_conn *c, uint64_t now)
+{
+	uint64_t us = c->due_us > now ? c->due_us - now : 0;
+	struct timeval tv = { .tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000) };
+
+	c->armed_us = c->due_us;
+	evtimer_add(&c->timer, &tv);
+}
+
+/* C's timer stops for good (C closes or is handed over). */
+static void conn_timer_stop(struct client_conn *c)
+{
+	evtimer_del(&c->timer);
+	c->armed_us = c->due_us = 0;
+}
+
 /* The one place C's timer is armed, for the state C is in (the table atop
- * this file); arming a pending timer restarts it. */
+ * this file); arming it again restarts it. The deadline is kept in C
+ * (due_us), and the event is added again only when the deadline is earlier
+ * than the one it is pending for: a later deadline, which most state changes
+ * and every restart of a flowing exchange make, costs no update of
+ * libevent's timer heap (a fifth of a keep-alive request's instructions
+ * went there). The event that then fires before the deadline is added again
+ * for the rest (conn_timer_cb), at most once per deadline it was added for;
+ * a state without a timer leaves it pending, to fire and find none. */
 static void conn_arm_timer(struct client_conn *c)
 {
 	const struct cfg_timeouts *t = &conf(c)->timeouts;
@@ -209,7 +237,7 @@ static void conn_arm_timer(struct client_conn *c)
 	case CONN_RELAY: {
 		enum exchange_wait who = exchange_waits_for(c);
 		if (who == WAIT_NOBODY) {
-			evtimer_del(&c->timer);
+			c->due_us = 0;
 			return;
 		}
 		ms = who == WAIT_CLIENT ? t->idle_ms : t->backend_ms;
@@ -219,11 +247,13 @@ static void conn_arm_timer(struct client_conn *c)
 	case CONN_LINGER: ms = t->idle_ms < LINGER_MS ? t->idle_ms : LINGER_MS; break;
 	case CONN_DELIVER: /* none: the client's write timeout */
 	case CONN_STATE_COUNT:
-		evtimer_del(&c->timer);
+		c->due_us = 0;
 		return;
 	}
-	struct timeval tv = clock_ms_to_tv(ms);
-	evtimer_add(&c->timer, &tv);
+	uint64_t now = clock_now_us();
+	c->due_us = now + ms * 1000;
+	if (!c->armed_us || c->armed_us > c->due_us)
+		conn_timer_add(c, now);
 }
 
 /* The one place a state changes. */
@@ -668,7 +698,7 @@ static void conn_close_stream(struct client_conn *c, bool cut)
 	if (c->replay) /* kept (empty) for the next connection in this struct */
 		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
 	exchange_give_back(c);
-	evtimer_del(&c->timer);
+	conn_timer_stop(c);
 	if (c->plain) {
 		evutil_socket_t fd = connread_fd(&c->rd);
 		connread_stop(&c->rd);
@@ -1212,7 +1242,7 @@ static void conn_to_h2(struct client_conn *c)
 
 	memcpy(peer, c->peer, sizeof(peer));
 	exchange_give_back(c);
-	evtimer_del(&c->timer);
+	conn_timer_stop(c);
 	connread_stop(&c->rd);
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	c->bev = NULL;
@@ -1843,6 +1873,16 @@ static void conn_timer_cb(evutil_socket_t fd, short events, void *arg)
 	struct client_conn *c = arg;
 	(void)fd;
 	(void)events;
+
+	c->armed_us = 0;
+	if (!c->due_us)
+		return; /* added for an earlier state; this one has no timer */
+	uint64_t now = clock_now_us();
+	if (now + TIMER_SLACK_US < c->due_us) {
+		conn_timer_add(c, now); /* added for an earlier deadline: the rest */
+		return;
+	}
+	c->due_us = 0;
 
 	switch (c->state) {
 	case CONN_IDLE:

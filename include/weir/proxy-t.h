@@ -78,6 +78,9 @@ struct client_conn {
 	                                       connread_enabled's to say */
 	enum conn_state state;
 	struct event timer;                 /* the timeout of the current state */
+	uint64_t due_us;                    /* its deadline (clock_now_us); 0: none */
+	uint64_t armed_us;                  /* the deadline TIMER is pending for, earlier
+	                                       or the same; 0: not pending */
 	bool idle_awake;                    /* IDLE's timer runs its first phase
 	                                       (IDLE_AWAKE_MS), then DORMANT's */
 	struct client_conn *prev, *next;    /* the worker's list of open connections */
