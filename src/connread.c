@@ -225,6 +225,8 @@ void connread_enable(struct connread *r)
 		bufferevent_enable(r->bev, EV_READ);
 		return;
 	}
+	if (r->want)
+		return; /* reading (or waiting for the connect) already */
 	r->want = true;
 	if (r->ready)
 		arm(r);

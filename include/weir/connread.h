@@ -81,7 +81,9 @@ void connread_wake(struct connread *r, struct bufferevent *bev);
 /* The socket R reads (own reads only: asleep or not). */
 evutil_socket_t connread_fd(const struct connread *r);
 
-/* Start or stop reading (bufferevent_enable / disable of EV_READ). */
+/* Start or stop reading (bufferevent_enable / disable of EV_READ). Enabling
+ * a reader that reads already changes nothing: its read timeout runs on
+ * (connread_set_timeouts restarts it). */
 void connread_enable(struct connread *r);
 void connread_disable(struct connread *r);
 
