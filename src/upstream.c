@@ -125,6 +125,8 @@ static void idle_unlink(struct upstream_conn *up)
 		sr->idle = up->next;
 	if (up->next)
 		up->next->prev = up->prev;
+	else
+		sr->idle_oldest = up->prev;
 	up->prev = up->next = NULL;
 	up->idle = false;
 	sr->nidle--;
@@ -245,7 +247,6 @@ int upstream_acquire(struct worker *w, enum pool_id pool, int server, bool allow
 		up = sr->idle;
 		idle_unlink(up);
 		up->reused = true;
-		connread_set_timeouts(&up->rd, NULL, NULL); /* the idle one; the client's timers now */
 	} else if (!(up = connect_new(w, pool, server, cb))) {
 		if (local_shortage(errno))
 			return -2;
@@ -275,16 +276,31 @@ void upstream_release(struct upstream_conn *up, bool reusable, uint64_t idle_ms)
 		return;
 	}
 	/* Idle: watch for the server closing it, and do not keep it forever. */
-	struct timeval idle = clock_ms_to_tv(idle_ms);
-	connread_set_timeouts(&up->rd, &idle, NULL);
 	connread_enable(&up->rd);
 	up->idle = true;
+	up->idle_until_ms = clock_now_ms() + idle_ms;
 	up->prev = NULL;
 	up->next = sr->idle;
 	if (sr->idle)
 		sr->idle->prev = up;
+	else
+		sr->idle_oldest = up;
 	sr->idle = up;
 	sr->nidle++;
+}
+
+void upstream_expire_idle(struct worker *w, uint64_t now_ms)
+{
+	for (int p = 0; p < POOL_COUNT; p++) {
+		struct worker_pool *wp = &w->pools[p];
+
+		for (size_t s = 0; s < wp->nservers; s++) {
+			struct server_rt *sr = &wp->servers[s];
+			/* Parked LIFO: the oldest is the first to expire. */
+			while (sr->idle_oldest && sr->idle_oldest->idle_until_ms <= now_ms)
+				upstream_free(sr->idle_oldest);
+		}
+	}
 }
 
 /* ---- back-off ------------------------------------------------------------------ */

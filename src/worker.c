@@ -57,6 +57,7 @@ static void worker_flush(struct worker *w)
 {
 	uint64_t now_ms = clock_now_ms(), in_flight[POOL_COUNT];
 
+	upstream_expire_idle(w, now_ms);
 	proxy_count_in_flight(w, in_flight);
 	for (int p = 0; p < POOL_COUNT; p++) {
 		w->rec[p].in_flight = in_flight[p];

@@ -35,7 +35,8 @@ struct upstream_conn {
 	struct upstream_conn *prev, *next;  /* idle list of its server */
 	bool reused;
 	bool tls;                           /* a TLS bufferevent: no direct writes */
-	bool idle;                          /* linked in its server's idle list */
+	bool idle;                          /* linked in its server's idle list ... */
+	uint64_t idle_until_ms;             /* ... until then (clock_now_ms) */
 	uint32_t gen;                       /* the worker's server-table generation it
 	                                       belongs to; an older one after a reload */
 	struct tls_session_sink sessions;   /* TLS: where a new session is kept */
@@ -48,7 +49,8 @@ struct upstream_conn {
 
 /* A worker's private view of one server. */
 struct server_rt {
-	struct upstream_conn *idle;         /* idle keep-alive connections, LIFO */
+	struct upstream_conn *idle;         /* idle keep-alive connections, LIFO ... */
+	struct upstream_conn *idle_oldest;  /* ... whose tail expires first */
 	uint32_t nidle;
 	uint32_t fails;                     /* consecutive connect failures */
 	struct ssl_session_st *session;     /* SSL_SESSION, TLS pools: offered by the next

@@ -59,9 +59,15 @@ int upstream_acquire(struct worker *w, enum pool_id pool, int server, bool allow
 
 /* UP's exchange is over (UP->client already cleared by the caller). With
  * REUSABLE, and unless W is draining, the table changed since (reload) or
- * the server's idle list is full, it is parked idle for at most IDLE_MS,
- * watched for its server closing it; else it is closed. */
+ * the server's idle list is full, it is parked idle for at most IDLE_MS
+ * (upstream_expire_idle closes it then), watched for its server closing
+ * it; else it is closed. */
 void upstream_release(struct upstream_conn *up, bool reusable, uint64_t idle_ms);
+
+/* Close W's idle connections parked for their IDLE_MS by NOW_MS: on the
+ * worker's tick, so an idle connection is closed that late at most, and
+ * parking and taking one back touch no timer. */
+void upstream_expire_idle(struct worker *w, uint64_t now_ms);
 
 /* Close UP now (unlinked from its idle list if parked). Not counted active
  * any more only through upstream_release. */
