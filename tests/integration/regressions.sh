@@ -1,10 +1,11 @@
 #!/bin/bash
-# Bugs found in review, each reproduced against a real weir so it stays fixed:
-# head rewrites overflowing their buffer (ASan in the sanitizer build), a
-# half-closed client losing the end of its response, idle connections
-# answered and timed wrongly after giving their buffers back, a stalled upload
-# charged to the pool as a 504, a pooled connection the backend closed
-# answered 502, a reload moving the state file under a running weir.
+# Bugs found in review, and behaviour a rewrite could break, each reproduced
+# against a real weir so it stays fixed: head rewrites overflowing their
+# buffer (ASan in the sanitizer build), a half-closed client losing the end
+# of its response, idle connections answered and timed wrongly after giving
+# their buffers back, parked backend connections never expiring, a stalled
+# upload charged to the pool as a 504, a pooled connection the backend
+# closed answered 502, a reload moving the state file under a running weir.
 . "$(dirname "$0")/lib.sh"
 REG="python3 $top_srcdir/tests/integration/regressions.py"
 
@@ -39,6 +40,20 @@ done
 # keeps spare), each answered its own requests before and after, and each
 # closed timeouts.idle (3 s) after its last answer.
 assert_status "idle connections sleep and wake" 0 $REG dormant "$PROXY" 300 3
+
+# A backend connection parked for reuse is closed once it has idled for
+# timeouts.idle (3 s; the worker's tick expires it): not at once, and not
+# never. Counted from the kernel's table of weir's established sockets.
+to_backend() { awk -v p=":$(printf '%04X' "$B1")" '$4 == "01" && substr($3, 9) == p' /proc/net/tcp | wc -l; }
+backend_conns_are() { [[ $(to_backend) == "$1" ]]; }
+wait_for "earlier backend connections to expire" 10 backend_conns_are 0
+t0=$(_weir_now_ms)
+assert_eq "a request for the backend connection" 200 \
+	"$(http_status "http://127.0.0.1:$PROXY/parked" -H "X-Weir-Pool: baseline")"
+assert_eq "its backend connection is parked" 1 "$(to_backend)"
+wait_for "the parked backend connection to expire" 10 backend_conns_are 0
+idled=$(($(_weir_now_ms) - t0))
+assert_num "the parked connection idled timeouts.idle first ($idled ms)" "$idled" ">=" 2900
 
 # A client that stalls mid-upload: answered 408 by weir, not a pool error.
 assert_status "stalled upload" 0 $REG stall "$PROXY"
