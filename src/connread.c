@@ -31,6 +31,7 @@
  * next connread_enable. */
 #include "weir/connread.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -251,6 +252,7 @@ bool connread_enabled(const struct connread *r)
 
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write)
 {
+	assert(r->bev); /* not asleep: the write timeout is the bufferevent's */
 	if (!r->own) {
 		bufferevent_set_timeouts(r->bev, read, write);
 		return;

@@ -570,6 +570,18 @@ static void record_abandoned(struct client_conn *c)
  * (weir reads the socket itself, and EV_WRITE is enabled only while output
  * waits). */
 
+/* Discard what OUT holds. A plain socket bufferevent's output (PLAIN) has
+ * its front frozen, or not (bufferevent_setfd thaws it), so that only its
+ * writers drain it: thawed for this, frozen after. */
+static void output_discard(struct evbuffer *out, bool plain)
+{
+	if (plain)
+		evbuffer_unfreeze(out, 1);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (plain)
+		evbuffer_freeze(out, 1);
+}
+
 /* C's callbacks, write watermark and write timeout on its bufferevent. */
 static void client_bev_setup(struct client_conn *c)
 {
@@ -597,6 +609,11 @@ static bool client_wake(void *arg)
 	if (pc->nspare_bev) {
 		bev = pc->spare_bev[--pc->nspare_bev];
 		bufferevent_setfd(bev, fd);
+		/* As a new one is: the end of its input and the front of its
+		 * output frozen (setfd thaws them), so that only weir's own
+		 * reads and writes touch them (connread, bev_write_now). */
+		evbuffer_freeze(bufferevent_get_input(bev), 0);
+		evbuffer_freeze(bufferevent_get_output(bev), 1);
 	} else if (!(bev = bufferevent_socket_new(c->w->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
 		conn_close(c);
 		return false;
@@ -627,12 +644,7 @@ static void bev_give_back(struct worker *w, struct bufferevent *bev)
 		return;
 	}
 	evbuffer_drain(in, evbuffer_get_length(in));
-	if (evbuffer_get_length(out)) {
-		/* Its front is frozen: only its writers drain it (bev_write_now). */
-		evbuffer_unfreeze(out, 1);
-		evbuffer_drain(out, evbuffer_get_length(out));
-		evbuffer_freeze(out, 1);
-	}
+	output_discard(out, true);
 	pc->spare_bev[pc->nspare_bev++] = bev;
 }
 
@@ -1827,7 +1839,7 @@ static void upstream_closed(struct client_conn *c, short events)
 				/* Truncated, and nothing of it has left weir yet (no
 				 * interim response before it): the head is taken back,
 				 * and the client can still get a 502. */
-				evbuffer_drain(out, evbuffer_get_length(out));
+				output_discard(out, c->plain);
 				c->resp_bytes = 0;
 				conn_set_state(c, exchange_state(c));
 			} else if (!forward_response_body(c)) {

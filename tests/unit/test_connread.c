@@ -45,14 +45,16 @@ struct fixture {
 	bool refuse_wake;               /* ... which close the connection instead */
 };
 
+static bool on_wake(void *arg);
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
 	struct fixture *f = arg;
 
 	f->reads++;
 	f->last_read_len = evbuffer_get_length(bufferevent_get_input(bev));
-	if (f->sleep_on_read)
-		f->slept_on_read = connread_sleep(&f->r, NULL);
+	if (f->sleep_on_read) /* (a wrong yes then fails in on_wake, not a crash) */
+		f->slept_on_read = connread_sleep(&f->r, on_wake);
 	if (f->free_on_read) {
 		connread_stop(&f->r);
 		bufferevent_free(f->bev);
