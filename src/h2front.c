@@ -143,6 +143,7 @@ static void h2conn_flush(struct h2conn *h)
 		h2conn_close(h);
 		return;
 	}
+	tls_write_now(h->bev); /* h2 over TLS: in this pass, not at the next EPOLLOUT */
 	h2conn_arm_timer(h);
 }
 

@@ -387,7 +387,11 @@ static void bev_write_now(struct bufferevent *bev, bool plain)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
 
-	if (!plain || evbuffer_get_length(out) == 0)
+	if (!plain) {
+		tls_write_now(bev); /* (a pair's, an HTTP/2 stream's: nothing) */
+		return;
+	}
+	if (evbuffer_get_length(out) == 0)
 		return;
 	/* A socket bufferevent keeps the front of its output frozen so that only
 	 * its own write callback drains it; that callback thaws it the same way. */
@@ -1232,8 +1236,10 @@ static void request_begin(struct client_conn *c, const char *buf)
 	c->left_early = !c->peeked && c->plain && client_closed_already(c);
 	c->peeked = true;
 	conn_set_state(c, c->up->reused ? exchange_state(c) : CONN_CONNECT);
-	if (c->up->reused && !c->up->tls && !c->up->h2) {
-		if (c->req_done)
+	if (c->up->reused && !c->up->h2) {
+		if (c->up->tls)
+			tls_write_now(c->up->bev); /* its EV_WRITE stays enabled */
+		else if (c->req_done)
 			bev_write_now(c->up->bev, true);
 		else
 			bufferevent_enable(c->up->bev, EV_WRITE); /* the body streams as before */

@@ -47,6 +47,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -604,6 +606,23 @@ bool tls_clean_eof(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
 	return !ssl || (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
+/* libevent 2.1's OpenSSL bufferevent writes only from its write event: bytes
+ * queued now are written when epoll next reports the socket writable, which
+ * costs an epoll_ctl to add EPOLLOUT, a trip through epoll_wait and an
+ * epoll_ctl to remove it again, per response. Making that event active runs
+ * its write in this pass instead, after the callback that queued the bytes
+ * (so a response queued in pieces still leaves as one record); the add and
+ * the remove then meet in the worker's changelist and cancel out. What the
+ * socket does not take waits for EPOLLOUT as before. The event is the
+ * bufferevent's own (event2/bufferevent_struct.h: libevent 2.1's layout). */
+void tls_write_now(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl && SSL_is_init_finished(ssl) && evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
 void tls_bufferevent_free(struct bufferevent *bev)

@@ -117,6 +117,10 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
 
+/* Write what BEV's output holds in this pass of the loop, not the next: a
+ * no-op unless BEV is an established TLS bufferevent with output queued. */
+void tls_write_now(struct bufferevent *bev);
+
 /* Free BEV; on an established TLS connection first send close_notify, so that
  * the peer can tell a complete read-until-close body from a cut one. */
 void tls_bufferevent_free(struct bufferevent *bev);
