@@ -35,6 +35,12 @@
 #   WARMUP=3s        one unrecorded run per proxy before measuring (0 to skip)
 #   WRK_THREADS=1    wrk threads (they share LOAD_CPU with the backends)
 #   PROXY_CPU=1      CPU the proxy under test is pinned to (taskset -c)
+#   PROXY_QUOTA=P    also cap each proxy at P % of one core (1-100; a cgroup,
+#                    needs root): wrk and two nginx backends share one core
+#                    and saturate it before an efficient proxy saturates its
+#                    own, and then the load side's number is measured; under
+#                    a cap below that point each proxy is the bottleneck, and
+#                    requests/s compare what each does with the same CPU
 #   LOAD_CPU=0       CPU wrk and the backends are pinned to
 #   DIRECT=1         also measure wrk straight against the baseline backend,
 #                    to show how much headroom the backend side has
@@ -116,6 +122,11 @@ if [ "$BACKEND" = nginx ] || [[ " $PROXIES " == *" nginx "* ]]; then
 	command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)"
 fi
 need_posint REPEATS
+PROXY_QUOTA=${PROXY_QUOTA:-}
+if [ -n "$PROXY_QUOTA" ]; then
+	need_posint PROXY_QUOTA
+	[ "$PROXY_QUOTA" -le 100 ] || die "PROXY_QUOTA is a percentage of one core: 1-100"
+fi
 for c in $CONNS; do
 	[[ $c =~ ^[0-9]+(:64k|:tls)?$ ]] || die "CONNS holds N, N:64k or N:tls (got $c)"
 done
@@ -270,7 +281,9 @@ for p in $PROXIES; do
 	[ "$TLS_ROWS" = 0 ] || wait_200 "$name" "$(row_url "$p" 1:tls)" "${PROXY_PID[$p]}" --cacert "$T/ca.pem"
 	# nginx: measure the worker, not the master (it exists once nginx answers)
 	[ "$p" = nginx ] && PROXY_PID[$p]=$(pgrep -P "$LAST_PID" | head -1)
+	[ -z "$PROXY_QUOTA" ] || cap_cpu "${PROXY_PID[$p]}" "$name" "$PROXY_QUOTA"
 done
+[ -z "$PROXY_QUOTA" ] || echo "== each proxy capped at $PROXY_QUOTA % of one core (cgroup)"
 
 # ---- checks before measuring --------------------------------------------------------
 # The split: 1000 requests on one keep-alive connection, counted by X-Backend.
@@ -545,11 +558,12 @@ fi
 
 # Is the proxy the bottleneck? Its core should be (nearly) saturated by it.
 echo
-awk -F'\t' -v pc="$PROXY_CPU" -v lc="$LOAD_CPU" '
-	{n++; if ($8 < 85) low[$1]++; if ($11 >= 98) load[$1]++}
+awk -F'\t' -v pc="$PROXY_CPU" -v lc="$LOAD_CPU" -v full="${PROXY_QUOTA:-100}" '
+	BEGIN { mark = full * 0.85 }
+	{n++; if ($8 < mark) low[$1]++; if ($11 >= 98) load[$1]++}
 	END {
-		for (p in low) { printf "NOTE: %s: in %d run(s) the proxy process used < 85%% of core %s: not (only) proxy-bound there\n", p, low[p], pc; any = 1 }
-		if (!any) printf "in every run the proxy process used >= 85%% of core %s: the proxies are the bottleneck\n", pc
+		for (p in low) { printf "NOTE: %s: in %d run(s) the proxy process used < %d%% of core %s: not (only) proxy-bound there\n", p, low[p], mark, pc; any = 1 }
+		if (!any) printf "in every run the proxy process used >= %d%% of core %s: the proxies are the bottleneck\n", mark, pc
 		for (p in load) printf "NOTE: %s: in %d run(s) core %s (wrk + backends) was >= 98%% busy: the load side may limit it\n", p, load[p], lc
 	}' "$ROWS"
 if [ -n "$RESULTS" ]; then
