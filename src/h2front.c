@@ -518,7 +518,7 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 	                                                                   : RESP_HEAD_MIN;
 	http1_parser_init(&s->parser, HTTP1_RESPONSE, 2 * head_max, 0);
 	h2session_stream_set_owner(st, s);
-	s->c = proxy_stream_open(w, pair[0], h->peer, h->tls, s);
+	s->c = proxy_stream_open(w, pair[0], h->peer, h->tls, s, parsed);
 	if (!s->c) {
 		bufferevent_free(pair[0]);
 		bufferevent_free(pair[1]);

@@ -13,7 +13,9 @@ enum http1_result headbuf_parse(struct http1_parser *p, struct evbuffer *in, siz
 	size_t len = evbuffer_get_contiguous_space(in);
 
 	*buf = NULL;
-	if (most == 0)
+	/* Fewer bytes than were scanned: a parser that adopted a head
+	 * (http1_parser_adopt) waits for all of it. */
+	if (most == 0 || avail < p->scanned)
 		return HTTP1_AGAIN;
 	if (len < HEADBUF_FIRST)
 		len = HEADBUF_FIRST;

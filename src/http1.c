@@ -108,6 +108,7 @@
  *     reported as framing: the proxy does not forward them. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -976,6 +977,30 @@ finish_head(struct http1_parser *p, size_t head_len)
 	h->head_len = head_len;
 	p->state = PS_DONE;
 	return HTTP1_DONE;
+}
+
+bool
+http1_parser_adopt(struct http1_parser *p, const struct http1_head *done)
+{
+	struct http1_head *h = &p->head;
+
+	if (p->state != PS_START || p->scanned != 0 || done->head_len > p->max_head_bytes)
+		return false;
+	/* The request line's LF must lie within max_line_bytes + 2 (the parse
+	 * loop's bound): its length, CRLF excluded, at most max_line_bytes. */
+	if (p->kind == HTTP1_REQUEST &&
+	    (size_t)done->target.off + done->target.len + sizeof " HTTP/1.1" - 1 - done->method.off >
+	        p->max_line_bytes)
+		return false;
+	/* Field by field, not the whole struct: the unused part of the header
+	 * array is 2 KiB that nobody reads. */
+	memcpy(h, done, offsetof(struct http1_head, headers));
+	memcpy(h->headers, done->headers, done->nheaders * sizeof(done->headers[0]));
+	memcpy((char *)h + offsetof(struct http1_head, nheaders), (const char *)done + offsetof(struct http1_head, nheaders),
+	       sizeof(*h) - offsetof(struct http1_head, nheaders));
+	p->state = PS_DONE;
+	p->scanned = p->line_start = done->head_len;
+	return true;
 }
 
 enum http1_result

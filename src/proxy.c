@@ -2047,7 +2047,7 @@ refuse:
 }
 
 struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev, const char *peer, bool tls,
-                                      struct h2front_stream *s)
+                                      struct h2front_stream *s, const struct http1_head *head)
 {
 	struct client_conn *c = conn_alloc(w);
 
@@ -2072,6 +2072,10 @@ struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev,
 	 * a stream the client gives no window for. */
 	bufferevent_enable(bev, EV_WRITE);
 	conn_open(c);
+	/* The head h2front writes into the pair was parsed there: its parse is
+	 * taken instead of a second one (without memory now, the read finds out). */
+	if (exchange_take(c))
+		http1_parser_adopt(&c->x->req, head);
 	return c;
 }
 

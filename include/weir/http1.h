@@ -155,6 +155,15 @@ void http1_parser_init(struct http1_parser *p, enum http1_kind kind,
  * HTTP1_E_BAD_RESPONSE. Never allocates. */
 enum http1_result http1_parse_head(struct http1_parser *p, const char *buf, size_t len);
 
+/* P, just initialised, takes DONE as its result without a scan: DONE is
+ * the head another parser returned HTTP1_DONE for, over the same bytes
+ * (so the spans hold for them). True when parsing those bytes under P's
+ * own limits would have returned DONE with that head too; false (P
+ * unchanged: parse the bytes) when they might not fit P's limits. Saves
+ * the second parse when one module writes a head another reads (the
+ * HTTP/2 front hands its converted requests to the proxy this way). */
+bool http1_parser_adopt(struct http1_parser *p, const struct http1_head *done);
+
 /* Decide a response's body framing given the request it answers:
  * HEAD requests, 1xx, 204 and 304 have no body (RFC 9112 6.3). Updates head->body.
  * keep_alive is left alone: a response to HEAD that carried neither

@@ -29,10 +29,11 @@ void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT]);
 /* The proxy side of HTTP/2 stream S of W: a client connection on BEV (one
  * end of a bufferevent pair; h2front writes the request into the other),
  * PEER and TLS as the HTTP/2 connection's. Counted as an open connection,
- * not against limits.max_connections (the HTTP/2 connection is).
- * Returns NULL when out of memory (BEV is left to the caller). */
+ * not against limits.max_connections (the HTTP/2 connection is). HEAD is
+ * the parse of the request head h2front writes first (http1_parser_adopt
+ * takes it when it fits the proxy's limits). Returns NULL when out of memory (BEV is left to the caller). */
 struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev, const char *peer, bool tls,
-                                      struct h2front_stream *s);
+                                      struct h2front_stream *s, const struct http1_head *head);
 
 /* The HTTP/2 stream of C is over (its response ended, or the client reset
  * it, or its connection closed): measure its request if still owed (as

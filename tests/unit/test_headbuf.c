@@ -121,6 +121,32 @@ static void test_empty(void **state)
 	evbuffer_free(in);
 }
 
+/* A request parser that adopted a head (http1_parser_adopt) waits until
+ * the whole head is in the buffer, then returns it contiguous. */
+static void test_adopted_waits_for_head(void **state)
+{
+	(void)state;
+	static const char req[] = "GET /x HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789\r\n\r\n";
+	struct http1_parser first, p;
+	const char *buf;
+	http1_parser_init(&first, HTTP1_REQUEST, 65536, 8192);
+	assert_int_equal(http1_parse_head(&first, req, sizeof(req) - 1), HTTP1_DONE);
+	http1_parser_init(&p, HTTP1_REQUEST, 65536, 8192);
+	assert_true(http1_parser_adopt(&p, &first.head));
+
+	struct evbuffer *in = evbuffer_new();
+	size_t half = 20;
+	evbuffer_add(in, req, half);
+	assert_int_equal(headbuf_parse(&p, in, 65537, &buf), HTTP1_AGAIN);
+	/* the rest in a chain of its own: joined for the caller */
+	evbuffer_add_reference(in, req + half, sizeof(req) - 1 - half, NULL, NULL);
+	assert_int_equal(headbuf_parse(&p, in, 65537, &buf), HTTP1_DONE);
+	assert_non_null(buf);
+	assert_memory_equal(buf, req, sizeof(req) - 1);
+	assert_int_equal(p.head.head_len, sizeof(req) - 1);
+	evbuffer_free(in);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +155,7 @@ int main(void)
 		cmocka_unit_test(test_long_head_many_chains),
 		cmocka_unit_test(test_too_large),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_adopted_waits_for_head),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2127,11 +2127,91 @@ test_chunked_reframe(void **state)
 	assert_int_equal(http1_chunked_step(&c, L("\r\n"), &part), -1);
 }
 
+/* ---- adopting another parser's result ------------------------------------- */
+
+/* A head parsed once under generous limits is adopted by a parser with
+ * tighter ones exactly when parsing the bytes there would return DONE, and
+ * the adopted head is that parse, field for field. Every head limit and
+ * request-line limit around the head's sizes is tried. */
+static void
+test_adopt_matches_parse(void **state)
+{
+	static const struct {
+		const char *m;
+		size_t n;
+	} cases[] = {
+		{ L("GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent: x\r\n\r\n") },
+		{ L("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nConnection: close\r\n\r\nbody") },
+		{ L("\r\nGET http://h:80/p HTTP/1.1\r\nHost: h:80\r\nTransfer-Encoding: chunked\r\n\r\n") },
+		{ L("HEAD / HTTP/1.0\r\n\r\n") },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const char *m = cases[i].m;
+		size_t n = cases[i].n;
+		struct http1_parser first;
+		http1_parser_init(&first, HTTP1_REQUEST, MAXH, MAXL);
+		CHECK(http1_parse_head(&first, m, n) == HTTP1_DONE, m, n);
+		size_t head_len = first.head.head_len;
+
+		for (size_t max_head = head_len - 2; max_head <= head_len + 1; max_head++) {
+			for (size_t max_line = 0; max_line <= head_len + 1; max_line++) {
+				struct http1_parser parsed, adopted;
+				http1_parser_init(&parsed, HTTP1_REQUEST, max_head, max_line);
+				http1_parser_init(&adopted, HTTP1_REQUEST, max_head, max_line);
+				bool fits = http1_parse_head(&parsed, m, n) == HTTP1_DONE;
+				bool took = http1_parser_adopt(&adopted, &first.head);
+				/* never a head the parser would refuse; the leading CRLF
+				 * case is the only one adopt may decline while it fits */
+				CHECK(!took || fits, m, n);
+				if (first.head.method.off == 0)
+					CHECK(took == fits, m, n);
+				if (!took) {
+					/* unchanged: the bytes are parsed as usual */
+					CHECK(http1_parse_head(&adopted, m, n) == http1_parse_head(&parsed, m, n), m, n);
+					continue;
+				}
+				/* done: a parse call returns DONE at once, whatever it is given */
+				CHECK(http1_parse_head(&adopted, m, 1) == HTTP1_DONE, m, n);
+				const struct http1_head *a = &adopted.head, *b = &parsed.head;
+				CHECK(a->head_len == b->head_len && a->nheaders == b->nheaders, m, n);
+				CHECK(memcmp(a, b, offsetof(struct http1_head, headers)) == 0, m, n);
+				CHECK(memcmp(a->headers, b->headers, b->nheaders * sizeof(b->headers[0])) == 0, m, n);
+				CHECK(a->body == b->body && a->content_length == b->content_length &&
+				              a->keep_alive == b->keep_alive && a->is_head == b->is_head &&
+				              a->authority.off == b->authority.off && a->authority.len == b->authority.len &&
+				              a->path.off == b->path.off && a->path.len == b->path.len &&
+				              a->ncodings == b->ncodings,
+				      m, n);
+			}
+		}
+	}
+}
+
+/* A parser that has begun a head adopts nothing. */
+static void
+test_adopt_refused_once_started(void **state)
+{
+	static const char m[] = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+	struct http1_parser first, p;
+	(void)state;
+
+	http1_parser_init(&first, HTTP1_REQUEST, MAXH, MAXL);
+	assert_int_equal(http1_parse_head(&first, m, sizeof m - 1), HTTP1_DONE);
+	http1_parser_init(&p, HTTP1_REQUEST, MAXH, MAXL);
+	assert_int_equal(http1_parse_head(&p, m, 5), HTTP1_AGAIN);
+	assert_false(http1_parser_adopt(&p, &first.head));
+	assert_int_equal(http1_parse_head(&p, m, sizeof m - 1), HTTP1_DONE);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_basic),
+		cmocka_unit_test(test_adopt_matches_parse),
+		cmocka_unit_test(test_adopt_refused_once_started),
 		cmocka_unit_test(test_request_minimal_http10),
 		cmocka_unit_test(test_value_trimming),
 		cmocka_unit_test(test_leading_empty_lines),
