@@ -241,6 +241,157 @@ static void h2conn_close(struct h2conn *h)
 		event_base_loopexit(w->base, NULL);
 }
 
+/* ---- spare pairs ---------------------------------------------------------- */
+
+/* Making and freeing a stream's pair (two bufferevents, four evbuffers)
+ * was 2.6 k of a 3 B stream's 38 k instructions (callgrind), so an ended
+ * stream's pair is kept for a later one. Its two ends are released by
+ * their users (the bridge; the proxy through h2front_pair_release); once
+ * both are, the pair is emptied and parked.
+ *
+ * A pair's callbacks are deferred: some may still be scheduled for the
+ * next loop pass, and would call a new owner's. So a released end gets
+ * no-op callbacks (libevent clears a pending flag only by calling one:
+ * with none it would stay set for the next owner), and a parked pair is
+ * reused only from a later pass than the one that parked it: pair_sweep
+ * runs on a timer, after the deferred callbacks of the pass before
+ * (libevent activates those at the start of a pass, timers after its
+ * poll, and weir's events share one priority), and takes the pairs parked
+ * at an earlier cached loop time than its own pass's (the cache is on:
+ * worker.c does not set EVENT_BASE_FLAG_NO_CACHE_TIME, so every callback
+ * of one pass sees the same time). */
+
+#define PAIR_SWEEP_US 1000
+
+static void pair_noop(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	(void)arg;
+}
+
+static void pair_noop_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	(void)arg;
+}
+
+static bool pair_released(struct bufferevent *end)
+{
+	bufferevent_data_cb readcb;
+
+	bufferevent_getcb(end, &readcb, NULL, NULL, NULL);
+	return readcb == pair_noop;
+}
+
+static void pair_free(struct bufferevent *end)
+{
+	struct bufferevent *other = bufferevent_pair_get_partner(end);
+
+	bufferevent_free(end);
+	if (other)
+		bufferevent_free(other);
+}
+
+static uint64_t loop_time_us(struct worker *w)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(w->base, &tv);
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+static void pair_sweep_arm(struct worker *w)
+{
+	static const struct timeval later = { 0, PAIR_SWEEP_US };
+
+	evtimer_add(w->clients.pair_sweep, &later);
+}
+
+static void pair_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct proxy_clients *pc = &w->clients;
+	uint64_t now = loop_time_us(w);
+	uint32_t i = 0;
+	(void)fd;
+	(void)what;
+
+	/* parked in time order: the pairs of earlier passes are a prefix */
+	for (; i < pc->npair_parked && pc->pair_parked[i].parked_us < now; i++) {
+		if (pc->npair_ready < H2FRONT_SPARE_PAIRS)
+			pc->pair_ready[pc->npair_ready++] = pc->pair_parked[i].end;
+		else
+			pair_free(pc->pair_parked[i].end);
+	}
+	pc->npair_parked -= i;
+	memmove(pc->pair_parked, pc->pair_parked + i, pc->npair_parked * sizeof(pc->pair_parked[0]));
+	if (pc->npair_parked)
+		pair_sweep_arm(w);
+}
+
+void h2front_pair_release(struct worker *w, struct bufferevent *end)
+{
+	struct proxy_clients *pc = &w->clients;
+	struct bufferevent *other = bufferevent_pair_get_partner(end);
+
+	bufferevent_disable(end, EV_READ | EV_WRITE);
+	bufferevent_setcb(end, pair_noop, pair_noop, pair_noop_event, NULL);
+	if (other && !pair_released(other))
+		return; /* its user releases the other end later */
+	if (!other || pc->npair_parked == H2FRONT_SPARE_PAIRS ||
+	    (!pc->pair_sweep && !(pc->pair_sweep = evtimer_new(w->base, pair_sweep_cb, w)))) {
+		pair_free(end);
+		return;
+	}
+	/* back as bufferevent_pair_new made it: empty, no watermarks (nothing
+	 * sets timeouts on a pair: the proxy's states and h2front's timer time
+	 * a stream) */
+	struct bufferevent *ends[2] = { end, other };
+	for (int i = 0; i < 2; i++) {
+		struct evbuffer *in = bufferevent_get_input(ends[i]), *out = bufferevent_get_output(ends[i]);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		/* a pair keeps its outputs' fronts frozen: only its transfer drains them */
+		evbuffer_unfreeze(out, 1);
+		evbuffer_drain(out, evbuffer_get_length(out));
+		evbuffer_freeze(out, 1);
+		bufferevent_setwatermark(ends[i], EV_READ | EV_WRITE, 0, 0);
+	}
+	pc->pair_parked[pc->npair_parked++] = (struct h2front_parked_pair){ end, loop_time_us(w) };
+	if (pc->npair_parked == 1)
+		pair_sweep_arm(w);
+}
+
+/* A pair for a new stream: a ready one, else a new one. Returns 0, -1 when
+ * out of memory. */
+static int pair_take(struct worker *w, struct bufferevent *pair[2])
+{
+	struct proxy_clients *pc = &w->clients;
+
+	if (pc->npair_ready == 0)
+		return bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair);
+	pair[0] = pc->pair_ready[--pc->npair_ready];
+	pair[1] = bufferevent_pair_get_partner(pair[0]);
+	/* in use again: not released until its users say so */
+	bufferevent_setcb(pair[0], NULL, NULL, NULL, NULL);
+	bufferevent_setcb(pair[1], NULL, NULL, NULL, NULL);
+	return 0;
+}
+
+void h2front_free_spares(struct worker *w)
+{
+	struct proxy_clients *pc = &w->clients;
+
+	while (pc->npair_parked)
+		pair_free(pc->pair_parked[--pc->npair_parked].end);
+	while (pc->npair_ready)
+		pair_free(pc->pair_ready[--pc->npair_ready]);
+	if (pc->pair_sweep) {
+		event_free(pc->pair_sweep);
+		pc->pair_sweep = NULL;
+	}
+}
+
 /* ---- a stream's response, from the pair ---------------------------------- */
 
 /* Give the client the window for what the proxy has taken. */
@@ -478,7 +629,7 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut)
 	s->c = NULL;
 	bridge_relay(s); /* what the proxy wrote before it closed */
 	if (s->pair) {
-		bufferevent_free(s->pair);
+		h2front_pair_release(h->w, s->pair);
 		s->pair = NULL;
 	}
 	if (s->phase != RESP_DONE) {
@@ -504,7 +655,7 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 
 	if (s)
 		memset(s, 0, offsetof(struct h2front_stream, parser));
-	if (!s || bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0) {
+	if (!s || pair_take(w, pair) < 0) {
 		blockpool_free(s);
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
 		return;
@@ -520,8 +671,8 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 	h2session_stream_set_owner(st, s);
 	s->c = proxy_stream_open(w, pair[0], h->peer, h->tls, s, parsed);
 	if (!s->c) {
-		bufferevent_free(pair[0]);
-		bufferevent_free(pair[1]);
+		h2front_pair_release(w, pair[0]);
+		h2front_pair_release(w, pair[1]);
 		s->pair = NULL;
 		s->phase = RESP_DONE;
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
@@ -612,7 +763,7 @@ static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, v
 		proxy_stream_close(c, !by_client && error_code == H2SESSION_PROTOCOL_ERROR);
 	}
 	if (s->pair)
-		bufferevent_free(s->pair);
+		h2front_pair_release(h->w, s->pair);
 	if (s->trailers)
 		evbuffer_free(s->trailers);
 	blockpool_free(s);

@@ -721,6 +721,9 @@ static void conn_close_stream(struct client_conn *c, bool cut)
 		if (c->bev)
 			bev_give_back(c->w, c->bev);
 		evutil_closesocket(fd);
+	} else if (c->h2_stream) {
+		connread_stop(&c->rd);
+		h2front_pair_release(c->w, c->bev);
 	} else {
 		connread_stop(&c->rd);
 		tls_bufferevent_free(c->bev);
@@ -2136,4 +2139,5 @@ void proxy_free_cache(struct worker *w)
 	w->clients.ncached_x = 0;
 	while (w->clients.nspare_bev)
 		bufferevent_free(w->clients.spare_bev[--w->clients.nspare_bev]);
+	h2front_free_spares(w);
 }

@@ -47,6 +47,14 @@ void h2front_adopt(struct worker *w, struct bufferevent *bev, const char *peer, 
  * complete, else RST_STREAM. */
 void h2front_stream_gone(struct h2front_stream *s, bool cut);
 
+/* END, one end of a stream's bufferevent pair, is no longer used by its
+ * user (the proxy side closed): h2front keeps the pair for a later stream
+ * once both ends are released. Nothing of END is used after this. */
+void h2front_pair_release(struct worker *w, struct bufferevent *end);
+
+/* Free the pairs W keeps (its loop has ended). */
+void h2front_free_spares(struct worker *w);
+
 /* Draining: a graceful GOAWAY on every HTTP/2 connection of W (streams in
  * progress finish, no new ones). Returns how many connections are open. */
 uint32_t h2front_shutdown_all(struct worker *w);

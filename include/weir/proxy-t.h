@@ -161,6 +161,9 @@ struct client_conn {
 /* Spare bufferevents a worker keeps (struct proxy_clients): enough for the
  * connections that go idle or close between two of its loop passes. */
 #define PROXY_SPARE_BEVS 256
+/* ... and bufferevent pairs of HTTP/2 streams, parked and ready each: the
+ * streams that end in one loop pass at a few hundred in flight. */
+#define H2FRONT_SPARE_PAIRS 256
 
 /* The protocol a request came in (weir_downstream_requests_total{protocol}). */
 enum downstream_proto {
@@ -183,6 +186,17 @@ struct proxy_clients {
 	uint32_t nspare_bev;
 	struct h2conn *h2open;              /* open HTTP/2 connections (h2front's) */
 	uint32_t nh2;
+	/* Bufferevent pairs of ended HTTP/2 streams (h2front's), one end of
+	 * each: parked ones wait until their deferred callbacks have run
+	 * (pair_sweep), ready ones are taken by the next streams. */
+	struct h2front_parked_pair {
+		struct bufferevent *end;
+		uint64_t parked_us;         /* the loop pass's cached time */
+	} pair_parked[H2FRONT_SPARE_PAIRS];
+	uint32_t npair_parked;
+	struct bufferevent *pair_ready[H2FRONT_SPARE_PAIRS];
+	uint32_t npair_ready;
+	struct event *pair_sweep;
 	/* Requests begun, by protocol. Written by the worker alone (a relaxed
 	 * load and store, no read-modify-write), read by the admin thread. */
 	_Atomic uint64_t requests[DOWNSTREAM_PROTO_COUNT];
