@@ -77,6 +77,8 @@ struct h2front_stream {
 	uint64_t unconsumed;                /* request body bytes the proxy has not taken */
 	enum resp_phase phase;
 	bool paused;                        /* not reading the pair: the stream's queue is full */
+	bool head_taken;                    /* the parser adopted the proxy's head
+	                                       (h2front_stream_take_head) */
 	enum http1_body body;
 	uint64_t remaining;                 /* LENGTH: body bytes to come */
 	uint64_t pending;                   /* CHUNKED: data bytes at the front of the pair's
@@ -553,6 +555,30 @@ static int bridge_chunked(struct h2front_stream *s, struct evbuffer *in)
 	return 0;
 }
 
+bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head *head)
+{
+	if (!s->pair || s->phase != RESP_HEAD || evbuffer_get_length(bufferevent_get_input(s->pair)) != 0)
+		return false;
+	s->head_taken = http1_parser_adopt(&s->parser, head);
+	return s->head_taken;
+}
+
+#ifdef WEIR_SELF_CHECKS
+/* Debug and sanitizer builds: the head the proxy described is the one it
+ * wrote, to the last field and span. */
+static void check_taken_head(const struct h2front_stream *s, const char *buf)
+{
+	struct http1_parser p;
+
+	http1_parser_init(&p, HTTP1_RESPONSE, s->parser.max_head_bytes, 0);
+	if (http1_parse_head(&p, buf, s->parser.head.head_len) != HTTP1_DONE ||
+	    !http1_head_equal(&p.head, &s->parser.head)) {
+		log_error("h2front: the response head the proxy described differs from its parse");
+		abort();
+	}
+}
+#endif
+
 /* Relay what the proxy has written into the pair, as far as the stream's
  * queue takes it. */
 static void bridge_relay(struct h2front_stream *s)
@@ -567,6 +593,10 @@ static void bridge_relay(struct h2front_stream *s)
 			enum http1_result r = headbuf_parse(&s->parser, in, s->parser.max_head_bytes + 1, &buf);
 			if (r == HTTP1_AGAIN)
 				return;
+#ifdef WEIR_SELF_CHECKS
+			if (r == HTTP1_DONE && s->head_taken)
+				check_taken_head(s, buf);
+#endif
 			if (r == HTTP1_ERROR || bridge_head(s, in, buf) < 0) {
 				bridge_fail(s);
 				return;

@@ -1003,6 +1003,30 @@ http1_parser_adopt(struct http1_parser *p, const struct http1_head *done)
 	return true;
 }
 
+static bool
+span_eq(struct http1_span a, struct http1_span b)
+{
+	return a.off == b.off && a.len == b.len;
+}
+
+bool
+http1_head_equal(const struct http1_head *a, const struct http1_head *b)
+{
+	if (!span_eq(a->method, b->method) || !span_eq(a->target, b->target) || a->status != b->status ||
+	    !span_eq(a->reason, b->reason) || a->minor_version != b->minor_version ||
+	    a->nheaders != b->nheaders || a->head_len != b->head_len || a->body != b->body ||
+	    a->content_length != b->content_length || a->keep_alive != b->keep_alive ||
+	    a->expect_continue != b->expect_continue || a->is_head != b->is_head ||
+	    a->is_connect != b->is_connect || a->has_upgrade != b->has_upgrade ||
+	    a->conn_names != b->conn_names || !span_eq(a->authority, b->authority) ||
+	    !span_eq(a->path, b->path) || a->ncodings != b->ncodings)
+		return false;
+	for (unsigned i = 0; i < a->nheaders; i++)
+		if (!span_eq(a->headers[i].name, b->headers[i].name) || !span_eq(a->headers[i].value, b->headers[i].value))
+			return false;
+	return memcmp(a->codings, b->codings, a->ncodings) == 0;
+}
+
 enum http1_result
 http1_parse_head(struct http1_parser *p, const char *buf, size_t len)
 {

@@ -1335,6 +1335,44 @@ static void client_parse_head(struct client_conn *c)
 
 /* ---- response ---------------------------------------------------------------- */
 
+/* The head an HTTP/2 stream's bridge will read from the pair, as the parse
+ * of it would come out (h2front_stream_take_head): field by field while
+ * write_response_head writes it. Only for the framings it writes plainly
+ * (a length, or chunked without other codings); NULL otherwise, and when the
+ * stream's bridge has earlier bytes to read (an interim response). */
+static struct http1_head *shadow_begin(struct client_conn *c, struct http1_parser *shadow)
+{
+	const struct http1_head *h = &c->x->resp.head;
+
+	if (!c->stream || !c->req_minor || h->ncodings ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
+	    (c->resp_body != HTTP1_BODY_LENGTH && (c->resp_body != HTTP1_BODY_CHUNKED || c->resp_dechunk)))
+		return NULL;
+	http1_parser_init(shadow, HTTP1_RESPONSE, 0, 0);
+	struct http1_head *sh = &shadow->head;
+	sh->status = h->status;
+	sh->minor_version = 1;
+	sh->reason = (struct http1_span){ sizeof "HTTP/1.1 200 " - 1, h->reason.len };
+	sh->body = c->resp_body;
+	sh->content_length = c->resp_body == HTTP1_BODY_LENGTH ? h->content_length : 0;
+	return sh;
+}
+
+/* Field NAME_LEN: VALUE_LEN written at P (BASE: the head's first byte). */
+static void shadow_field(struct http1_head **shp, const char *base, const char *p, size_t name_len,
+                         size_t value_len)
+{
+	struct http1_head *sh = *shp;
+
+	if (sh->nheaders == HTTP1_MAX_HEADERS) {
+		*shp = NULL; /* the bridge's parse refuses it, as it should */
+		return;
+	}
+	uint32_t off = (uint32_t)(p - base);
+	sh->headers[sh->nheaders++] = (struct http1_header){ { off, (uint32_t)name_len },
+		                                             { off + (uint32_t)name_len + 2, (uint32_t)value_len } };
+}
+
 /* The response head as the client gets it: hop-by-hop fields removed, framing
  * regenerated. A chunked body keeps its codings ("gzip, chunked") for an
  * HTTP/1.1 client; an HTTP/1.0 client gets it de-chunked and delimited by the
@@ -1349,11 +1387,14 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 	 * the Transfer-Encoding line. */
 	size_t cap = h->head_len + h->nheaders + 1 + 128 + HTTP1_TE_LINE_MAX;
 	struct evbuffer_iovec vec;
+	struct http1_parser shadow;
+	struct http1_head *sh;
 
 	connection_names(c, buf, h, &drop);
 	if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &vec, 1) < 1)
 		return;
-	char *p = vec.iov_base;
+	sh = shadow_begin(c, &shadow);
+	char *base = vec.iov_base, *p = base;
 	p = PUT_LIT(p, "HTTP/1.1 ");
 	http1_put_status(h->status, p);
 	p += 3;
@@ -1364,24 +1405,41 @@ static void write_response_head(struct client_conn *c, const char *buf, bool wil
 		struct http1_span n = h->headers[i].name;
 		if (is_hop_by_hop(buf, n) || (drop.n && http1_conn_names_has(buf, &drop, n)))
 			continue;
+		if (sh)
+			shadow_field(&sh, base, p, n.len, h->headers[i].value.len);
 		p = put_span(p, buf, n);
 		p = PUT_LIT(p, ": ");
 		p = put_span(p, buf, h->headers[i].value);
 		p = PUT_LIT(p, "\r\n");
 	}
-	if (c->resp_body == HTTP1_BODY_CHUNKED && !c->resp_dechunk)
+	if (c->resp_body == HTTP1_BODY_CHUNKED && !c->resp_dechunk) {
+		if (sh) /* "Transfer-Encoding: chunked": no other codings (shadow_begin) */
+			shadow_field(&sh, base, p, sizeof "Transfer-Encoding" - 1, sizeof "chunked" - 1);
 		p += http1_put_transfer_encoding(h, true, p);
-	else if (c->resp_body == HTTP1_BODY_CLOSE)
+	} else if (c->resp_body == HTTP1_BODY_CLOSE) {
 		p += http1_put_transfer_encoding(h, false, p); /* e.g. "gzip" until the close */
-	if (conf(c)->split.expose_pool)
-		p = c->pool == POOL_CANARY ? PUT_LIT(p, "X-Weir-Pool: canary\r\n")
-		                           : PUT_LIT(p, "X-Weir-Pool: baseline\r\n");
-	if (will_close)
+	}
+	if (conf(c)->split.expose_pool) {
+		bool canary = c->pool == POOL_CANARY;
+		if (sh)
+			shadow_field(&sh, base, p, sizeof "X-Weir-Pool" - 1, canary ? 6 : 8);
+		p = canary ? PUT_LIT(p, "X-Weir-Pool: canary\r\n") : PUT_LIT(p, "X-Weir-Pool: baseline\r\n");
+	}
+	if (will_close) {
+		if (sh)
+			shadow_field(&sh, base, p, sizeof "Connection" - 1, sizeof "close" - 1);
 		p = PUT_LIT(p, "Connection: close\r\n");
-	else if (!c->req_minor)
+	} else if (!c->req_minor) {
 		p = PUT_LIT(p, "Connection: keep-alive\r\n");
+	}
 	p = PUT_LIT(p, "\r\n");
-	vec.iov_len = (size_t)(p - (char *)vec.iov_base);
+	vec.iov_len = (size_t)(p - base);
+	if (sh) {
+		sh->head_len = vec.iov_len;
+		sh->keep_alive = !will_close; /* HTTP/1.1, and not delimited by the close */
+		/* Before the bytes go in: taken only while the bridge has none. */
+		h2front_stream_take_head(c->stream, sh);
+	}
 	evbuffer_commit_space(out, &vec, 1);
 	c->resp_bytes += vec.iov_len;
 }

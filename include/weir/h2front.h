@@ -30,6 +30,8 @@
 
 #include <event2/bufferevent.h>
 
+#include "weir/http1.h"
+
 struct worker;
 struct h2front_stream;
 
@@ -46,6 +48,13 @@ void h2front_adopt(struct worker *w, struct bufferevent *bev, const char *peer, 
  * whose server failed). S's response ends there: END_STREAM when it is
  * complete, else RST_STREAM. */
 void h2front_stream_gone(struct h2front_stream *s, bool cut);
+
+/* The proxy is about to write the final response head of stream S into
+ * the pair; HEAD is what parsing those bytes gives (spans from their first
+ * byte). The bridge takes it instead of parsing them when the head will be
+ * the first thing it reads (nothing of an interim response waits in the
+ * pair); returns whether it did. */
+bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head *head);
 
 /* END, one end of a stream's bufferevent pair, is no longer used by its
  * user (the proxy side closed): h2front keeps the pair for a later stream

@@ -164,6 +164,10 @@ enum http1_result http1_parse_head(struct http1_parser *p, const char *buf, size
  * HTTP/2 front hands its converted requests to the proxy this way). */
 bool http1_parser_adopt(struct http1_parser *p, const struct http1_head *done);
 
+/* A and B describe the same head: every span, count and derived field
+ * (the unused parts of the header and coding arrays aside). */
+bool http1_head_equal(const struct http1_head *a, const struct http1_head *b);
+
 /* Decide a response's body framing given the request it answers:
  * HEAD requests, 1xx, 204 and 304 have no body (RFC 9112 6.3). Updates head->body.
  * keep_alive is left alone: a response to HEAD that carried neither

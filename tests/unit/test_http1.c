@@ -2189,6 +2189,36 @@ test_adopt_matches_parse(void **state)
 	}
 }
 
+/* Two parses of one head are equal; a difference in any span, count or
+ * derived field is seen. */
+static void
+test_head_equal(void **state)
+{
+	static const char m[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: b\r\n\r\n";
+	struct http1_parser a, b;
+	(void)state;
+
+	http1_parser_init(&a, HTTP1_RESPONSE, MAXH, 0);
+	http1_parser_init(&b, HTTP1_RESPONSE, MAXH, 0);
+	assert_int_equal(http1_parse_head(&a, m, sizeof m - 1), HTTP1_DONE);
+	assert_int_equal(http1_parse_head(&b, m, sizeof m - 1), HTTP1_DONE);
+	assert_true(http1_head_equal(&a.head, &b.head));
+	b.head.headers[1].value.len++;
+	assert_false(http1_head_equal(&a.head, &b.head));
+	b.head.headers[1].value.len--;
+	b.head.keep_alive = false;
+	assert_false(http1_head_equal(&a.head, &b.head));
+	b.head.keep_alive = true;
+	b.head.content_length = 4;
+	assert_false(http1_head_equal(&a.head, &b.head));
+	b.head.content_length = 3;
+	b.head.reason.off++;
+	assert_false(http1_head_equal(&a.head, &b.head));
+	b.head.reason.off--;
+	b.head.headers[5].name.len = 99; /* beyond nheaders: not part of the head */
+	assert_true(http1_head_equal(&a.head, &b.head));
+}
+
 /* A parser that has begun a head adopts nothing. */
 static void
 test_adopt_refused_once_started(void **state)
@@ -2212,6 +2242,7 @@ main(void)
 		cmocka_unit_test(test_request_basic),
 		cmocka_unit_test(test_adopt_matches_parse),
 		cmocka_unit_test(test_adopt_refused_once_started),
+		cmocka_unit_test(test_head_equal),
 		cmocka_unit_test(test_request_minimal_http10),
 		cmocka_unit_test(test_value_trimming),
 		cmocka_unit_test(test_leading_empty_lines),
