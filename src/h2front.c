@@ -259,7 +259,7 @@ static void h2conn_close(struct h2conn *h)
  * runs on a timer, after the deferred callbacks of the pass before
  * (libevent activates those at the start of a pass, timers after its
  * poll, and weir's events share one priority), and takes the pairs parked
- * at an earlier cached loop time than its own pass's (the cache is on:
+ * at another cached loop time than its own pass's (the cache is on:
  * worker.c does not set EVENT_BASE_FLAG_NO_CACHE_TIME, so every callback
  * of one pass sees the same time). */
 
@@ -319,8 +319,9 @@ static void pair_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	/* parked in time order: the pairs of earlier passes are a prefix */
-	for (; i < pc->npair_parked && pc->pair_parked[i].parked_us < now; i++) {
+	/* parked in time order: the pairs of earlier passes are a prefix (a
+	 * time other than this pass's, earlier unless the clock stepped back) */
+	for (; i < pc->npair_parked && pc->pair_parked[i].parked_us != now; i++) {
 		if (pc->npair_ready < H2FRONT_SPARE_PAIRS)
 			pc->pair_ready[pc->npair_ready++] = pc->pair_parked[i].end;
 		else
@@ -359,7 +360,9 @@ void h2front_pair_release(struct worker *w, struct bufferevent *end)
 		evbuffer_freeze(out, 1);
 		bufferevent_setwatermark(ends[i], EV_READ | EV_WRITE, 0, 0);
 	}
-	pc->pair_parked[pc->npair_parked++] = (struct h2front_parked_pair){ end, loop_time_us(w) };
+	/* kept by its first end: each end has the same user in every stream */
+	struct bufferevent *first = (uintptr_t)end < (uintptr_t)other ? end : other;
+	pc->pair_parked[pc->npair_parked++] = (struct h2front_parked_pair){ first, loop_time_us(w) };
 	if (pc->npair_parked == 1)
 		pair_sweep_arm(w);
 }
@@ -370,8 +373,17 @@ static int pair_take(struct worker *w, struct bufferevent *pair[2])
 {
 	struct proxy_clients *pc = &w->clients;
 
-	if (pc->npair_ready == 0)
-		return bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair);
+	if (pc->npair_ready == 0) {
+		if (bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0)
+			return -1;
+		/* the first end (lower address) is the proxy's, now and in reuse */
+		if ((uintptr_t)pair[1] < (uintptr_t)pair[0]) {
+			struct bufferevent *t = pair[0];
+			pair[0] = pair[1];
+			pair[1] = t;
+		}
+		return 0;
+	}
 	pair[0] = pc->pair_ready[--pc->npair_ready];
 	pair[1] = bufferevent_pair_get_partner(pair[0]);
 	/* in use again: not released until its users say so */
