@@ -575,6 +575,19 @@ bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head 
 	return s->head_taken;
 }
 
+bool h2front_stream_take_back(struct h2front_stream *s)
+{
+	/* The bridge reads on a deferred callback: what the proxy wrote in this
+	 * callback waits in the pair's input, unparsed. */
+	if (!s->pair || s->phase != RESP_HEAD)
+		return false;
+	struct evbuffer *in = bufferevent_get_input(s->pair);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	http1_parser_init(&s->parser, HTTP1_RESPONSE, s->parser.max_head_bytes, 0);
+	s->head_taken = false;
+	return true;
+}
+
 #ifdef WEIR_SELF_CHECKS
 /* Debug and sanitizer builds: the head the proxy described is the one it
  * wrote, to the last field and span. */

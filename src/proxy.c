@@ -1902,11 +1902,14 @@ static void upstream_closed(struct client_conn *c, short events)
 		if (r < 0)
 			return;
 		if (r == 1 && !(c->resp_body == HTTP1_BODY_CLOSE && clean)) {
-			if (c->resp_body == HTTP1_BODY_CLOSE && queued == 0 && c->interim == 0) {
+			if (c->resp_body == HTTP1_BODY_CLOSE && queued == 0 && c->interim == 0 &&
+			    (!c->h2_stream || (c->stream && h2front_stream_take_back(c->stream)))) {
 				/* Truncated, and nothing of it has left weir yet (no
-				 * interim response before it): the head is taken back,
-				 * and the client can still get a 502. */
-				output_discard(out, c->plain);
+				 * interim response before it; on an HTTP/2 stream, its
+				 * bridge had not read the head): the head is taken
+				 * back, and the client can still get a 502. A pair's
+				 * output is frozen at the front as a socket's is. */
+				output_discard(out, c->plain || c->h2_stream);
 				c->resp_bytes = 0;
 				conn_set_state(c, exchange_state(c));
 			} else if (!forward_response_body(c)) {

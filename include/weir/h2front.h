@@ -56,6 +56,12 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut);
  * pair); returns whether it did. */
 bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head *head);
 
+/* The proxy takes back the response head it wrote for stream S (its
+ * server failed before anything else of it could follow: weir answers
+ * instead). True when the bridge had not begun to read it, which is then
+ * forgotten; false when it had, and the stream must be cut. */
+bool h2front_stream_take_back(struct h2front_stream *s);
+
 /* END, one end of a stream's bufferevent pair, is no longer used by its
  * user (the proxy side closed): h2front keeps the pair for a later stream
  * once both ends are released. Nothing of END is used after this. */

@@ -103,6 +103,8 @@ serves every case of a test:
                                   close_notify (a truncation, for all a peer
                                   can tell)
   /mode/close_delim_notify        the same, closed with close_notify
+  /mode/close_delim_now           close_delim closed at once: the close
+                                  arrives with the response
   /mode/late_body?204             a 204 (?304: a 304; ?head: the head of a
                                   200 with Content-Length 8, as for HEAD),
                                   and 1 s later, unasked, a whole response
@@ -411,9 +413,10 @@ def answer(sock, c, mode, cid, nth, path, blen, client_close):
         send(sock, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         c.wait_eof(5)
         return False
-    if mode in ("close_delim", "close_delim_notify"):
+    if mode in ("close_delim", "close_delim_notify", "close_delim_now"):
         send(sock, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"d" * 1000)
-        time.sleep(0.05)
+        if mode != "close_delim_now":
+            time.sleep(0.05)
         if mode == "close_delim_notify" and hasattr(sock, "unwrap"):
             sock.settimeout(5)
             try:

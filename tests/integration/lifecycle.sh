@@ -24,7 +24,7 @@ EVIL=("$WEIR_PYTHON" -S "$top_srcdir/tests/integration/evil_backend.py")
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=evil" \
 	-days 2 -keyout "$T/evil.key" -out "$T/evil.pem" 2>/dev/null
 
-BE=$(free_port); BT=$(free_port); PROXY=$(free_port); ADMIN=$(free_port)
+BE=$(free_port); BT=$(free_port); PROXY=$(free_port); ADMIN=$(free_port); H2P=$(free_port)
 start_bg evil "${EVIL[@]}" serve "$BE"
 wait_port "$BE" 10 "$BG_PID"
 # The plain evil backend runs without -S: the ssl module lives in site paths
@@ -34,7 +34,7 @@ start_bg evil_tls "$WEIR_PYTHON" "$top_srcdir/tests/integration/evil_backend.py"
 wait_port "$BT" 10 "$BG_PID"
 
 cat >"$T/weir.conf" <<CONF
-listen = ( "127.0.0.1:$PROXY" );
+listen = ( "127.0.0.1:$PROXY", { address = "127.0.0.1:$H2P"; protocols = ( "h2c" ); } );
 admin = { http = "127.0.0.1:$ADMIN"; socket = "$T/weir.sock"; };
 pools = {
   baseline = { servers = ( "127.0.0.1:$BE" ); };
@@ -154,6 +154,23 @@ wait_for "TLS without close_notify: an error of the canary pool" 10 errors_at_le
 ok "TLS without close_notify: counted as the pool's error"
 wait_for "TLS without close_notify: logged as 502" 5 log_has "/mode/close_delim 502 canary"
 ok "TLS without close_notify: logged as 502"
+# The same over HTTP/2: weir's 502 when the head had not left weir yet
+# (taken back from the stream's bridge too), else the stream is reset; never
+# a stream that ends cleanly with the backend's 200.
+e0=$(total canary errors)
+rc=0
+code=$(curl -sS --http2-prior-knowledge -o "$T/h2.body" -w '%{http_code}' \
+	"http://127.0.0.1:$H2P/mode/close_delim_now" 2>"$T/h2.err") || rc=$?
+note "h2, TLS without close_notify: status $code, curl exit $rc, $(wc -c <"$T/h2.body") body bytes"
+if [[ $code == 502 ]]; then
+	assert_eq "h2, TLS without close_notify: weir's 502 ends cleanly" 0 "$rc"
+	assert_not_contains "h2, TLS without close_notify: the 502 is weir's alone" "ddd" "$(cat "$T/h2.body")"
+else
+	# (the reset may overtake the HEADERS still queued: no status at all)
+	assert_eq "h2, TLS without close_notify: the stream is reset (curl: not closed cleanly)" 92 "$rc"
+fi
+wait_for "h2, TLS without close_notify: an error of the canary pool" 10 errors_at_least canary $((e0 + 1))
+ok "h2, TLS without close_notify: counted as the pool's error"
 "$WEIRCTL" -s "$T/weir.sock" set weight canary 0 >/dev/null
 
 # ---- item 9: a body after HEAD / 204 / 304 arrives later -------------------------------
