@@ -63,10 +63,12 @@ static const char *value_fault(const struct h2conv_field *f)
 	size_t n = f->valuelen;
 
 	for (size_t i = 0; i < n; i++) {
+		/* VCHAR, SP and obs-text in one comparison: the common byte */
+		if ((unsigned char)(v[i] - 0x20) < 0x5f || v[i] >= 0x80 || v[i] == '\t')
+			continue;
 		if (v[i] == 0 || v[i] == '\r' || v[i] == '\n')
 			return "NUL, CR or LF in the value";
-		if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
-			return "a control byte in the value";
+		return "a control byte in the value"; /* the rest below 0x20, and 0x7f */
 	}
 	if (n && (v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t'))
 		return "white space at the start or end of the value";

@@ -1249,7 +1249,8 @@ static bool hop_field(const char *name, size_t n)
 static bool value_ok(const char *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n')
+		/* one comparison for the common byte: the three are below 0x0e */
+		if ((unsigned char)v[i] <= '\r' && (v[i] == '\0' || v[i] == '\r' || v[i] == '\n'))
 			return false;
 	return true;
 }
