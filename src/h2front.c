@@ -9,13 +9,16 @@
  * client has given no window for timeouts.idle, and bounds the last write.
  *
  * A stream: on_request opens the proxy side (proxy_stream_open) on one end
- * of a bufferevent pair and writes the converted head into the other; body
- * bytes follow (chunk-framed when the request has no content-length), and
- * the client's window is given back once the proxy has taken them from the
- * pair. The proxy's response is parsed back from the pair: its head (after
- * any 1xx) becomes HEADERS, its body DATA, its end END_STREAM. The proxy
- * side closes either from here (the stream ended: proxy_stream_close) or on
- * its own (h2front_stream_gone); whichever comes first unlinks the other. */
+ * of a bufferevent pair and puts the converted head straight into that
+ * end's input; body bytes follow through the other end (chunk-framed when
+ * the request has no content-length), and the client's window is given
+ * back once the pair has moved them to the proxy. The proxy's response is
+ * read from its end's output at the connection's flush (the pair moves
+ * nothing that way: stream_out_cb marks the stream, bridge_relay reads):
+ * its head (after any 1xx) becomes HEADERS, its body DATA, its end
+ * END_STREAM. The proxy side closes either from here (the stream ended:
+ * proxy_stream_close) or on its own (h2front_stream_gone); whichever comes
+ * first unlinks the other. Ended streams' pairs are kept for later ones. */
 #include "weir/h2front.h"
 
 #include <stddef.h>
@@ -53,7 +56,10 @@ struct h2conn {
 	struct connread rd;
 	struct h2session *sess;
 	struct event timer;                 /* idle, stalled streams, last write */
-	struct event flush;                 /* deferred: session output to the socket */
+	struct event flush;                 /* deferred: the streams' responses into the
+	                                       session, its output to the socket */
+	struct h2front_stream *dirty;       /* streams the proxy wrote to since the last
+	                                       flush (stream_out_cb) */
 	struct h2conn *prev, *next;         /* the worker's HTTP/2 connections */
 	uint64_t active_ms;                 /* last read, or last stream closed */
 	bool tls;
@@ -71,12 +77,20 @@ struct h2front_stream {
 	struct h2conn *h;
 	struct h2stream *st;
 	struct client_conn *c;              /* the proxy side; NULL once it closed */
-	struct bufferevent *pair;           /* our end of the pair; NULL once freed */
+	struct bufferevent *pair;           /* our end of the pair; NULL once released */
+	struct bufferevent *proxy_end;      /* the proxy's end: the bridge reads the
+	                                       response from its output (the pair moves
+	                                       nothing that way); NULL with PAIR */
+	struct evbuffer_cb_entry *out_watch; /* stream_out_cb on that output */
+	struct h2front_stream *dirty_prev, *dirty_next; /* in h->dirty when DIRTY */
+	bool dirty;
+	bool truncated;                     /* the proxy side closed with response bytes
+	                                       the paused stream had not taken */
 	bool req_chunked;                   /* the body is chunk-framed for the proxy */
 	bool req_head;                      /* a HEAD request: no response body */
 	uint64_t unconsumed;                /* request body bytes the proxy has not taken */
 	enum resp_phase phase;
-	bool paused;                        /* not reading the pair: the stream's queue is full */
+	bool paused;                        /* not relaying: the stream's queue is full */
 	bool head_taken;                    /* the parser adopted the proxy's head
 	                                       (h2front_stream_take_head) */
 	enum http1_body body;
@@ -149,11 +163,23 @@ static void h2conn_flush(struct h2conn *h)
 	h2conn_arm_timer(h);
 }
 
+static void bridge_relay(struct h2front_stream *s);
+static void dirty_unlink(struct h2front_stream *s);
+
 static void h2conn_flush_cb(evutil_socket_t fd, short events, void *arg)
 {
+	struct h2conn *h = arg;
 	(void)fd;
 	(void)events;
-	h2conn_flush(arg);
+
+	/* what the proxy wrote for each stream, into the session, then out in
+	 * one write */
+	while (h->dirty) {
+		struct h2front_stream *s = h->dirty;
+		dirty_unlink(s);
+		bridge_relay(s);
+	}
+	h2conn_flush(h);
 }
 
 static void h2conn_read_cb(struct bufferevent *bev, void *arg)
@@ -474,8 +500,8 @@ static void bridge_end_trailers(struct h2front_stream *s)
 }
 
 /* Queue up to LEN bytes at the front of IN as DATA; returns how many the
- * stream took. Fewer than LEN: its queue is full, reading the pair stops
- * until on_writable. */
+ * stream took. Fewer than LEN: its queue is full, relaying stops until
+ * on_writable. */
 static size_t bridge_send(struct h2front_stream *s, struct evbuffer *in, size_t len)
 {
 	struct evbuffer_iovec v;
@@ -485,11 +511,8 @@ static size_t bridge_send(struct h2front_stream *s, struct evbuffer *in, size_t 
 	size_t want = v.iov_len < len ? v.iov_len : len;
 	size_t took = h2session_send_data(s->st, v.iov_base, want);
 	evbuffer_drain(in, took);
-	if (took < want) {
+	if (took < want)
 		s->paused = true;
-		if (s->pair)
-			bufferevent_disable(s->pair, EV_READ);
-	}
 	return took;
 }
 
@@ -569,7 +592,7 @@ static int bridge_chunked(struct h2front_stream *s, struct evbuffer *in)
 
 bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head *head)
 {
-	if (!s->pair || s->phase != RESP_HEAD || evbuffer_get_length(bufferevent_get_input(s->pair)) != 0)
+	if (!s->proxy_end || s->phase != RESP_HEAD || evbuffer_get_length(bufferevent_get_output(s->proxy_end)) != 0)
 		return false;
 	s->head_taken = http1_parser_adopt(&s->parser, head);
 	return s->head_taken;
@@ -577,12 +600,10 @@ bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head 
 
 bool h2front_stream_take_back(struct h2front_stream *s)
 {
-	/* The bridge reads on a deferred callback: what the proxy wrote in this
-	 * callback waits in the pair's input, unparsed. */
-	if (!s->pair || s->phase != RESP_HEAD)
+	/* The bridge reads at the connection's flush: what the proxy wrote in
+	 * this callback waits in its output (which it discards), unparsed. */
+	if (!s->proxy_end || s->phase != RESP_HEAD)
 		return false;
-	struct evbuffer *in = bufferevent_get_input(s->pair);
-	evbuffer_drain(in, evbuffer_get_length(in));
 	http1_parser_init(&s->parser, HTTP1_RESPONSE, s->parser.max_head_bytes, 0);
 	s->head_taken = false;
 	return true;
@@ -604,14 +625,10 @@ static void check_taken_head(const struct h2front_stream *s, const char *buf)
 }
 #endif
 
-/* Relay what the proxy has written into the pair, as far as the stream's
- * queue takes it. */
-static void bridge_relay(struct h2front_stream *s)
+/* Relay the response at the front of IN (the proxy's output), as far as
+ * the stream's queue takes it. */
+static void bridge_relay_from(struct h2front_stream *s, struct evbuffer *in)
 {
-	if (!s->pair || !s->st)
-		return;
-	struct evbuffer *in = bufferevent_get_input(s->pair);
-
 	while (!s->paused && s->phase != RESP_DONE && evbuffer_get_length(in) > 0) {
 		if (s->phase == RESP_HEAD) {
 			const char *buf;
@@ -643,19 +660,74 @@ static void bridge_relay(struct h2front_stream *s)
 				bridge_end(s);
 		}
 	}
-	if (s->phase == RESP_DONE && s->pair) {
-		struct evbuffer *rest = bufferevent_get_input(s->pair);
-		evbuffer_drain(rest, evbuffer_get_length(rest));
-	}
+	if (s->phase == RESP_DONE)
+		evbuffer_drain(in, evbuffer_get_length(in)); /* after the end: ignored */
 }
 
-static void bridge_read_cb(struct bufferevent *bev, void *arg)
+/* Relay what the proxy has written, as far as the stream's queue takes it.
+ * The proxy's output is read here, not moved through the pair: its front is
+ * frozen (the pair's doing), thawed for this; what left it gives the proxy
+ * its write callback, as the pair's move would. */
+static void bridge_relay(struct h2front_stream *s)
+{
+	if (!s->proxy_end || !s->st)
+		return;
+	struct evbuffer *in = bufferevent_get_output(s->proxy_end);
+	size_t before = evbuffer_get_length(in);
+
+	evbuffer_unfreeze(in, 1);
+	bridge_relay_from(s, in);
+	evbuffer_freeze(in, 1);
+	if (s->c && evbuffer_get_length(in) < before)
+		bufferevent_trigger(s->proxy_end, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void dirty_unlink(struct h2front_stream *s)
+{
+	if (!s->dirty)
+		return;
+	if (s->dirty_prev)
+		s->dirty_prev->dirty_next = s->dirty_next;
+	else
+		s->h->dirty = s->dirty_next;
+	if (s->dirty_next)
+		s->dirty_next->dirty_prev = s->dirty_prev;
+	s->dirty_prev = s->dirty_next = NULL;
+	s->dirty = false;
+}
+
+/* The proxy wrote into its output: relay at the connection's flush (one
+ * pass for every stream that got bytes, then one write to the socket). */
+static void stream_out_cb(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct h2front_stream *s = arg;
-	(void)bev;
+	struct h2conn *h = s->h;
+	(void)out;
 
-	bridge_relay(s);
-	h2conn_schedule_flush(s->h);
+	if (info->n_added == 0 || s->dirty)
+		return;
+	s->dirty = true;
+	s->dirty_prev = NULL;
+	s->dirty_next = h->dirty;
+	if (h->dirty)
+		h->dirty->dirty_prev = s;
+	h->dirty = s;
+	h2conn_schedule_flush(h);
+}
+
+/* The bridge is done with the pair: its watch off, its end released (the
+ * proxy releases its own). */
+static void bridge_release(struct h2front_stream *s)
+{
+	dirty_unlink(s);
+	if (s->out_watch) {
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->proxy_end), s->out_watch);
+		s->out_watch = NULL;
+	}
+	if (s->pair)
+		h2front_pair_release(s->h->w, s->pair);
+	s->pair = NULL;
+	s->proxy_end = NULL;
 }
 
 /* The proxy took everything written into the pair: window back. */
@@ -683,10 +755,9 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut)
 
 	s->c = NULL;
 	bridge_relay(s); /* what the proxy wrote before it closed */
-	if (s->pair) {
-		h2front_pair_release(h->w, s->pair);
-		s->pair = NULL;
-	}
+	if (s->proxy_end && evbuffer_get_length(bufferevent_get_output(s->proxy_end)) > 0)
+		s->truncated = true; /* the paused stream cannot take the rest */
+	bridge_release(s);
 	if (s->phase != RESP_DONE) {
 		if (!cut && !s->paused && s->phase == RESP_BODY && s->body == HTTP1_BODY_CLOSE)
 			bridge_end(s); /* a body delimited by the close: complete */
@@ -694,6 +765,23 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut)
 			bridge_fail(s);
 	}
 	h2conn_schedule_flush(h);
+}
+
+/* The request head goes straight into the proxy's input, its read
+ * callback deferred as the pair's move would have it: the pair would move
+ * it there at once (the proxy reads, its input is empty), at the cost of a
+ * round of callbacks on both ends. The body follows through the pair. The
+ * input's back is frozen (the pair's doing): thawed for this. */
+static int bridge_write_head(struct h2front_stream *s, const char *head, size_t len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->proxy_end);
+
+	evbuffer_unfreeze(in, 0);
+	int r = evbuffer_add(in, head, len);
+	evbuffer_freeze(in, 0);
+	if (r == 0)
+		bufferevent_trigger(s->proxy_end, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	return r;
 }
 
 /* ---- the session's callbacks --------------------------------------------- */
@@ -718,6 +806,7 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 	s->h = h;
 	s->st = st;
 	s->pair = pair[1];
+	s->proxy_end = pair[0];
 	s->req_chunked = req->chunked;
 	s->req_head = parsed->is_head;
 	size_t head_max = w->cfg->limits.max_header_bytes > RESP_HEAD_MIN ? w->cfg->limits.max_header_bytes
@@ -729,13 +818,17 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 		h2front_pair_release(w, pair[0]);
 		h2front_pair_release(w, pair[1]);
 		s->pair = NULL;
+		s->proxy_end = NULL;
 		s->phase = RESP_DONE;
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
 		return;
 	}
-	bufferevent_setcb(s->pair, bridge_read_cb, bridge_write_cb, bridge_event_cb, s);
-	bufferevent_enable(s->pair, EV_READ | EV_WRITE);
-	if (bufferevent_write(s->pair, head, len) < 0)
+	/* Only the request goes through the pair: the response is read from
+	 * the proxy's output (bridge_relay), so this end never reads. */
+	bufferevent_setcb(s->pair, NULL, bridge_write_cb, bridge_event_cb, s);
+	bufferevent_enable(s->pair, EV_WRITE);
+	s->out_watch = evbuffer_add_cb(bufferevent_get_output(pair[0]), stream_out_cb, s);
+	if (!s->out_watch || bridge_write_head(s, head, len) < 0)
 		bridge_fail(s);
 }
 
@@ -788,13 +881,12 @@ static void on_writable(struct h2stream *st, void *arg)
 	if (!s || !s->paused)
 		return;
 	s->paused = false;
-	if (s->pair)
-		bufferevent_enable(s->pair, EV_READ);
 	bridge_relay(s);
 	if (s->c == NULL && s->phase != RESP_DONE && !s->paused) {
 		/* The proxy side closed while the stream was paused: what it had
-		 * written has now gone out. */
-		if (s->body == HTTP1_BODY_CLOSE)
+		 * written and the stream took has now gone out; a body delimited
+		 * by the close is complete unless some of it was left behind. */
+		if (s->body == HTTP1_BODY_CLOSE && !s->truncated)
 			bridge_end(s);
 		else
 			bridge_fail(s);
@@ -817,8 +909,7 @@ static void on_close(struct h2stream *st, uint32_t error_code, bool by_client, v
 		/* weir's own PROTOCOL_ERROR reset: the client broke the stream */
 		proxy_stream_close(c, !by_client && error_code == H2SESSION_PROTOCOL_ERROR);
 	}
-	if (s->pair)
-		h2front_pair_release(h->w, s->pair);
+	bridge_release(s);
 	if (s->trailers)
 		evbuffer_free(s->trailers);
 	blockpool_free(s);

@@ -6,18 +6,20 @@
  * request: h2session turns its HEADERS into an HTTP/1.1 request head
  * (h2conv's rules), and the stream is handed to the proxy as a client of
  * its own, whose "socket" is one end of an in-memory bufferevent pair. The
- * bridge writes the request (head, then the body, chunk-framed when it has
- * no content-length) into the other end and reads the proxy's HTTP/1.1
- * response from it: its head becomes the stream's response head, its body
- * (de-chunked) DATA frames, its end END_STREAM. So split, sticky keys,
+ * bridge gives it the request (the head straight into its input, then the
+ * body through the other end, chunk-framed when it has no content-length)
+ * and reads the proxy's HTTP/1.1 response from its output: its head becomes
+ * the stream's response head, its body (de-chunked) DATA frames, its end
+ * END_STREAM. Where one side would parse what the other just wrote, the
+ * parse is handed over instead (http1_parser_adopt). So split, sticky keys,
  * overrides, measurement, the guard, the access log, X-Forwarded-*,
  * retries and every timeout are the proxy's, for both protocols. HAProxy
  * 1.8 bridged HTTP/2 to its HTTP/1.1 engine the same way.
  *
  * Backpressure both ways: the client's request body is flow-controlled by
  * what the proxy has taken from the pair (WINDOW_UPDATE follows it), and a
- * response the client does not take stops the bridge reading the pair, so
- * the proxy's output fills and it stops reading the server.
+ * response the client does not take stops the bridge reading the proxy's
+ * output, so it fills and the proxy stops reading the server.
  *
  * Worker thread only. proxy.c calls in here (adopt a connection, a stream's
  * proxy side closed, drain, close); h2front calls proxy_stream_open and
