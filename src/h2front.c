@@ -84,8 +84,6 @@ struct h2front_stream {
 	struct evbuffer_cb_entry *out_watch; /* stream_out_cb on that output */
 	struct h2front_stream *dirty_prev, *dirty_next; /* in h->dirty when DIRTY */
 	bool dirty;
-	bool truncated;                     /* the proxy side closed with response bytes
-	                                       the paused stream had not taken */
 	bool req_chunked;                   /* the body is chunk-framed for the proxy */
 	bool req_head;                      /* a HEAD request: no response body */
 	uint64_t unconsumed;                /* request body bytes the proxy has not taken */
@@ -95,8 +93,8 @@ struct h2front_stream {
 	                                       (h2front_stream_take_head) */
 	enum http1_body body;
 	uint64_t remaining;                 /* LENGTH: body bytes to come */
-	uint64_t pending;                   /* CHUNKED: data bytes at the front of the pair's
-	                                       input that the decoder has passed already */
+	uint64_t pending;                   /* CHUNKED: data bytes at the front of the proxy's
+	                                       output that the decoder has passed already */
 	struct http1_chunked chunked;
 	struct evbuffer *trailers;          /* CHUNKED: its trailer section, as it comes */
 	struct http1_parser parser;         /* the response head; last: on_request zeroes
@@ -755,8 +753,6 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut)
 
 	s->c = NULL;
 	bridge_relay(s); /* what the proxy wrote before it closed */
-	if (s->proxy_end && evbuffer_get_length(bufferevent_get_output(s->proxy_end)) > 0)
-		s->truncated = true; /* the paused stream cannot take the rest */
 	bridge_release(s);
 	if (s->phase != RESP_DONE) {
 		if (!cut && !s->paused && s->phase == RESP_BODY && s->body == HTTP1_BODY_CLOSE)
@@ -884,9 +880,8 @@ static void on_writable(struct h2stream *st, void *arg)
 	bridge_relay(s);
 	if (s->c == NULL && s->phase != RESP_DONE && !s->paused) {
 		/* The proxy side closed while the stream was paused: what it had
-		 * written and the stream took has now gone out; a body delimited
-		 * by the close is complete unless some of it was left behind. */
-		if (s->body == HTTP1_BODY_CLOSE && !s->truncated)
+		 * written has now gone out. */
+		if (s->body == HTTP1_BODY_CLOSE)
 			bridge_end(s);
 		else
 			bridge_fail(s);

@@ -52,10 +52,10 @@ void h2front_adopt(struct worker *w, struct bufferevent *bev, const char *peer, 
 void h2front_stream_gone(struct h2front_stream *s, bool cut);
 
 /* The proxy is about to write the final response head of stream S into
- * the pair; HEAD is what parsing those bytes gives (spans from their first
- * byte). The bridge takes it instead of parsing them when the head will be
- * the first thing it reads (nothing of an interim response waits in the
- * pair); returns whether it did. */
+ * its output; HEAD is what parsing those bytes gives (spans from their
+ * first byte). The bridge takes it instead of parsing them when the head
+ * will be the first thing it reads (nothing of an interim response waits
+ * in that output); returns whether it did. */
 bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head *head);
 
 /* The proxy takes back the response head it wrote for stream S (its
