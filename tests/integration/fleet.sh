@@ -62,6 +62,29 @@ start_etcd() {
 		--heartbeat-interval 100 --election-timeout 1000 --log-level warn
 }
 ectl() { ETCDCTL_API=3 timeout 10 "$ETCDCTL" --endpoints "$endpoints" --dial-timeout 2s --command-timeout 5s "$@"; }
+# etcd_member I: "MEMBER_ID LEADER_ID" of etcd member I (hex, as etcdctl
+# names members), from its status
+etcd_member() {
+	ETCDCTL_API=3 timeout 10 "$ETCDCTL" --endpoints "127.0.0.1:${EC[$1]}" --dial-timeout 2s \
+		--command-timeout 5s endpoint status -w json |
+		"$WEIR_PYTHON" -S -c 'import json, sys
+s = json.load(sys.stdin)[0]["Status"]
+print("%x %x" % (s["header"]["member_id"], s["leader"]))'
+}
+# etcd_not_leader I: when etcd member I leads the raft, hand the lead to
+# another member and wait (bounded) until I no longer leads.
+etcd_not_leader() {
+	local i=$1 j me lead to
+	read -r me lead < <(etcd_member "$i")
+	[[ -n $me ]] || fail "etcd member $i: no status"
+	[[ $me != "$lead" ]] && return 0
+	j=$((i % 3 + 1))
+	read -r to _ < <(etcd_member "$j")
+	ETCDCTL_API=3 timeout 10 "$ETCDCTL" --endpoints "127.0.0.1:${EC[i]}" --dial-timeout 2s \
+		--command-timeout 5s move-leader "$to" >/dev/null
+	not_leading() { local m l; read -r m l < <(etcd_member "$i"); [[ -n $l && $l != 0 && $m != "$l" ]]; }
+	wait_for "etcd member $i hands over the raft lead" 10 not_leading
+}
 etcd_healthy() { ectl endpoint health >/dev/null 2>&1; }
 
 for i in 1 2 3; do start_etcd "$i"; done
@@ -238,6 +261,10 @@ assert_eq "member 4 goes through e3" "127.0.0.1:${EC[3]}" "$(json_get "$(stats 4
 # again through e2. Members 1-3 are on e1. The exit trap sends SIGCONT.
 assert_eq "members 1-3 go through e1" "127.0.0.1:${EC[1]} 127.0.0.1:${EC[1]} 127.0.0.1:${EC[1]}" \
 	"$(for i in 1 2 3; do json_get "$(stats "$i")" .fleet.etcd; done | tr '\n' ' ' | sed 's/ $//')"
+# e3 must not be the raft leader: a stopped leader stalls every write for
+# an election (seconds on a loaded machine), which is etcd's doing, not the
+# case under test.
+etcd_not_leader 3
 kill_bg etcd3 STOP
 t0=$(now_ms)
 run "$WEIRCTL" -s "$T/w1.sock" set weight canary 35
