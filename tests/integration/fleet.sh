@@ -658,6 +658,7 @@ k=0
 for i in 1 2 3; do [[ $lep == "127.0.0.1:${EC[i]}" ]] && k=$i; done
 ((k)) || fail "the leader's etcd endpoint $lep is none of the three"
 reads0=$(grep -c "reading the fleet's keys again" "$(bg_log "weir$lnum")" || true)
+etcd_not_leader "$k" # (a stopped raft leader would stall the other reads too)
 kill_bg "etcd$k" STOP
 reread() { (($(grep -c "reading the fleet's keys again" "$(bg_log "weir$lnum")") > reads0)) && connected "$lnum"; }
 wait_for "the leader's watch restarted and it reconnected" 20 reread
