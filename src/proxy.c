@@ -574,15 +574,16 @@ static void record_abandoned(struct client_conn *c)
  * (weir reads the socket itself, and EV_WRITE is enabled only while output
  * waits). */
 
-/* Discard what OUT holds. A plain socket bufferevent's output (PLAIN) has
- * its front frozen, or not (bufferevent_setfd thaws it), so that only its
- * writers drain it: thawed for this, frozen after. */
-static void output_discard(struct evbuffer *out, bool plain)
+/* Discard what OUT holds. FRONT_FROZEN: OUT belongs to a bufferevent that
+ * keeps its front frozen so that only its own writer drains it (a plain
+ * socket's, unless bufferevent_setfd thawed it; either end of a pair's):
+ * thawed for this, frozen after. A TLS bufferevent's is not frozen. */
+static void output_discard(struct evbuffer *out, bool front_frozen)
 {
-	if (plain)
+	if (front_frozen)
 		evbuffer_unfreeze(out, 1);
 	evbuffer_drain(out, evbuffer_get_length(out));
-	if (plain)
+	if (front_frozen)
 		evbuffer_freeze(out, 1);
 }
 
@@ -1335,17 +1336,16 @@ static void client_parse_head(struct client_conn *c)
 
 /* ---- response ---------------------------------------------------------------- */
 
-/* The head an HTTP/2 stream's bridge will read from the pair, as the parse
- * of it would come out (h2front_stream_take_head): field by field while
- * write_response_head writes it. Only for the framings it writes plainly
- * (a length, or chunked without other codings); NULL otherwise, and when the
- * stream's bridge has earlier bytes to read (an interim response). */
+/* The head an HTTP/2 stream's bridge will read from C's output, as the
+ * parse of it would come out: field by field while write_response_head
+ * writes it. Only for the framings it writes plainly (a length, or chunked
+ * without other codings); NULL otherwise. The bridge takes it only while
+ * nothing else waits in that output (h2front_stream_take_head). */
 static struct http1_head *shadow_begin(struct client_conn *c, struct http1_parser *shadow)
 {
 	const struct http1_head *h = &c->x->resp.head;
 
 	if (!c->stream || !c->req_minor || h->ncodings ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) != 0 ||
 	    (c->resp_body != HTTP1_BODY_LENGTH && (c->resp_body != HTTP1_BODY_CHUNKED || c->resp_dechunk)))
 		return NULL;
 	http1_parser_init(shadow, HTTP1_RESPONSE, 0, 0);
@@ -1907,8 +1907,7 @@ static void upstream_closed(struct client_conn *c, short events)
 				/* Truncated, and nothing of it has left weir yet (no
 				 * interim response before it; on an HTTP/2 stream, its
 				 * bridge had not read the head): the head is taken
-				 * back, and the client can still get a 502. A pair's
-				 * output is frozen at the front as a socket's is. */
+				 * back, and the client can still get a 502. */
 				output_discard(out, c->plain || c->h2_stream);
 				c->resp_bytes = 0;
 				conn_set_state(c, exchange_state(c));
