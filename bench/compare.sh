@@ -41,7 +41,15 @@
 #                    own, and then the load side's number is measured; under
 #                    a cap below that point each proxy is the bottleneck, and
 #                    requests/s compare what each does with the same CPU
-#   LOAD_CPU=0       CPU wrk and the backends are pinned to
+#   LOAD_CPU=0       CPU wrk (and, by default, the backends) is pinned to
+#   BACKEND_CPU=LOAD_CPU  CPU the backends are pinned to. Issue 12's own
+#                    method puts the backends beside the proxy and wrk alone:
+#                    PROXY_CPU=0 BACKEND_CPU=0 LOAD_CPU=1. Then the proxy and
+#                    the backends share a core, the run is bound by that core
+#                    rather than by wrk, and what the proxy spends per request
+#                    shows in requests/s (the default gives each proxy a core
+#                    of its own, where wrk and two nginx often saturate the
+#                    load core first)
 #   DIRECT=1         also measure wrk straight against the baseline backend,
 #                    to show how much headroom the backend side has
 #   PROFILE=none     "perf": then system calls per request of every proxy
@@ -427,9 +435,12 @@ measure_once() {
 	# when other programs take turns on the core.
 	USPR=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$NREQ" 'BEGIN {printf "%.1f", n ? t / hz * 1e6 / n : 0}')
 	SI=$(pct $((si1 - si0)) "$dt")
-	OTHER_P=$(pct $((us1 - us0 - (tu1 - tu0))) "$dt")
+	# the backends' user time is theirs, on whichever core they run
+	local kp=0 kl=$((ku1 - ku0))
+	[ "$BACKEND_CPU" = "$PROXY_CPU" ] && kp=$kl kl=0
+	OTHER_P=$(pct $((us1 - us0 - (tu1 - tu0) - kp)) "$dt")
 	LBUSY=$(pct $((lbusy1 - lbusy0)) "$ldt")
-	OTHER_L=$(pct $((lus1 - lus0 - (ku1 - ku0) - (x1 - x0))) "$ldt")
+	OTHER_L=$(pct $((lus1 - lus0 - kl - (x1 - x0))) "$ldt")
 	STEAL=$(pct $((st1 - st0 + lst1 - lst0)) $((dt + ldt)))
 	CONTENDED=0
 	if [ "$OTHER_P" -gt "$MAX_OTHER" ] || [ "$OTHER_L" -gt "$MAX_OTHER" ] || [ "$STEAL" -gt "$MAX_OTHER" ]; then
@@ -456,7 +467,13 @@ rotated() {
 }
 
 nruns=$(($(wc -w <<<"$PROXIES") * $(wc -w <<<"$CONNS") * REPEATS))
-echo "== $nruns runs of $DURATION: proxies on CPU $PROXY_CPU, wrk ($WRK_THREADS thread(s)) and the $BACKEND backends on CPU $LOAD_CPU"
+LOAD_WHAT="wrk + backends"
+[ "$BACKEND_CPU" = "$LOAD_CPU" ] || LOAD_WHAT=wrk
+if [ "$BACKEND_CPU" = "$LOAD_CPU" ]; then
+	echo "== $nruns runs of $DURATION: proxies on CPU $PROXY_CPU, wrk ($WRK_THREADS thread(s)) and the $BACKEND backends on CPU $LOAD_CPU"
+else
+	echo "== $nruns runs of $DURATION: proxies on CPU $PROXY_CPU, the $BACKEND backends on CPU $BACKEND_CPU, wrk ($WRK_THREADS thread(s)) on CPU $LOAD_CPU"
+fi
 if [ "$DIRECT" = 1 ]; then
 	echo "== backend headroom: wrk straight to the baseline backend (no proxy)"
 	for c in $CONNS; do
@@ -486,7 +503,7 @@ done
 echo
 echo "== all runs"
 echo "   (cpu%: the proxy process, interrupt time on its core, other programs' user time there;"
-echo "    the load core (wrk + backends) busy, other programs' user time there."
+echo "    the load core ($LOAD_WHAT) busy, other programs' user time there."
 echo "    '*': disturbed by other work on the machine in every attempt)"
 printf '%-10s %6s %4s %10s %9s %9s %6s %8s %6s %5s %6s %6s %6s\n' proxy conns run rps p50_ms p99_ms errors us/req proxy% si% other% load% other%
 sort -t$'\t' -k2,2n -k1,1 -k3,3n "$ROWS" |
@@ -556,15 +573,18 @@ if [ -n "$WEIRS" ]; then
 	done <"$HIST"
 fi
 
-# Is the proxy the bottleneck? Its core should be (nearly) saturated by it.
+# Is the proxy the bottleneck? Its core should be (nearly) saturated by it
+# (with the backends beside it, by the two together: not checked here).
 echo
-awk -F'\t' -v pc="$PROXY_CPU" -v lc="$LOAD_CPU" -v full="${PROXY_QUOTA:-100}" '
-	BEGIN { mark = full * 0.85 }
+awk -F'\t' -v pc="$PROXY_CPU" -v lc="$LOAD_CPU" -v full="${PROXY_QUOTA:-100}" -v lw="$LOAD_WHAT" \
+	-v shared="$([ "$BACKEND_CPU" = "$PROXY_CPU" ] && echo 1 || echo 0)" '
+	BEGIN { mark = shared ? 0 : full * 0.85
+		if (shared) printf "core %s is shared by the proxy and the backends: requests/s compare what each proxy leaves the backends\n", pc }
 	{n++; if ($8 < mark) low[$1]++; if ($11 >= 98) load[$1]++}
 	END {
 		for (p in low) { printf "NOTE: %s: in %d run(s) the proxy process used < %d%% of core %s: not (only) proxy-bound there\n", p, low[p], mark, pc; any = 1 }
-		if (!any) printf "in every run the proxy process used >= %d%% of core %s: the proxies are the bottleneck\n", mark, pc
-		for (p in load) printf "NOTE: %s: in %d run(s) core %s (wrk + backends) was >= 98%% busy: the load side may limit it\n", p, load[p], lc
+		if (!any && !shared) printf "in every run the proxy process used >= %d%% of core %s: the proxies are the bottleneck\n", mark, pc
+		for (p in load) printf "NOTE: %s: in %d run(s) core %s (%s) was >= 98%% busy: the load side may limit it\n", p, load[p], lc, lw
 	}' "$ROWS"
 if [ -n "$RESULTS" ]; then
 	printf 'proxy\tconns\trun\trps\tp50_ms\tp99_ms\terrors\tproxy_cpu\tsi_cpu\tother_cpu\tload_core\tload_other\trequests\tcpu_us_per_req\n' >"$RESULTS"

@@ -36,9 +36,11 @@
 #   cleanup_on_exit         on exit (INT: 130, TERM: 143) stop every process in
 #                           PIDS and remove $T unless KEEP_TMP=1, or the exit
 #                           status is not 0 and KEEP_TMP_ON_ERROR=1
-#   pin_cpus                PROXY_CPU/LOAD_CPU to 0 on a one-CPU machine (with a
-#                           note); NCPU, and the command prefixes PIN_PROXY and
-#                           PIN_LOAD (arrays: taskset -c CPU)
+#   pin_cpus                PROXY_CPU/LOAD_CPU/BACKEND_CPU to 0 on a one-CPU
+#                           machine (with a note); NCPU, and the command
+#                           prefixes PIN_PROXY, PIN_LOAD and PIN_BACKEND
+#                           (arrays: taskset -c CPU; BACKEND_CPU defaults to
+#                           LOAD_CPU)
 #   proc_ticks PID...       "utime utime+stime" in clock ticks, summed over the
 #                           processes (all threads); 0 for a gone one
 #   core_ticks CPU          "busy irq+softirq steal total user+nice" of one CPU
@@ -52,14 +54,14 @@
 #                           HAProxy's frontend and its 90/10 "pools" backend,
 #                           on stdout (after haproxy_head)
 #   start_backend NAME PORT [plain]
-#                           a backend on 127.0.0.1:PORT pinned to LOAD_CPU,
+#                           a backend on 127.0.0.1:PORT pinned to BACKEND_CPU,
 #                           log $T/NAME.log, pid in LAST_PID: BACKEND=nginx
 #                           answers "ok" with "X-Backend: NAME" (plain: no
 #                           header) and serves $T/www/64k at /64k;
 #                           BACKEND=demo runs $DEMO_BACKEND --name NAME
 #
 # Variables the caller may set: PROG, T, KEEP_TMP, KEEP_TMP_ON_ERROR,
-# STOP_SECONDS, PROXY_CPU, LOAD_CPU, BACKEND, DEMO_BACKEND.
+# STOP_SECONDS, PROXY_CPU, LOAD_CPU, BACKEND_CPU, BACKEND, DEMO_BACKEND.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROG=${PROG:-$(basename "$0")}
@@ -229,9 +231,12 @@ pin_cpus() {
 		note "only $NCPU CPU: proxy, wrk and backends share it; results say little"
 		PROXY_CPU=0
 		LOAD_CPU=0
+		BACKEND_CPU=0
 	fi
+	BACKEND_CPU=${BACKEND_CPU:-$LOAD_CPU}
 	PIN_PROXY=(taskset -c "$PROXY_CPU")
 	PIN_LOAD=(taskset -c "$LOAD_CPU")
+	PIN_BACKEND=(taskset -c "$BACKEND_CPU")
 }
 
 proc_ticks() {	# PID...
@@ -337,7 +342,7 @@ start_backend() {	# NAME PORT [plain]
 	local name=$1 port=$2 hdr="add_header X-Backend $1; "
 	[ "${3:-}" = plain ] && hdr=
 	if [ "$BACKEND" = demo ]; then
-		start "$T/$name.log" "${PIN_LOAD[@]}" "$DEMO_BACKEND" --listen "127.0.0.1:$port" --name "$name"
+		start "$T/$name.log" "${PIN_BACKEND[@]}" "$DEMO_BACKEND" --listen "127.0.0.1:$port" --name "$name"
 		return
 	fi
 	mkdir -p "$T/nginx-tmp"
@@ -359,5 +364,5 @@ http {
   }
 }
 EOF
-	start "$T/$name.log" "${PIN_LOAD[@]}" nginx -e "$T/$name.err" -p "$T" -c "$T/$name.conf"
+	start "$T/$name.log" "${PIN_BACKEND[@]}" nginx -e "$T/$name.err" -p "$T" -c "$T/$name.conf"
 }
