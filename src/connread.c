@@ -182,8 +182,8 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 	                        .own = own, .ready = connected, .limit = READ_BUDGET };
 	if (own)
 		event_assign(&r->ev, base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, connread_cb, r);
-	else
-		bufferevent_disable(bev, EV_READ);
+	else if (bufferevent_get_enabled(bev) & EV_READ)
+		bufferevent_disable(bev, EV_READ); /* a recycled one's (HTTP/2 streams' pairs) */
 }
 
 void connread_init_asleep(struct connread *r, struct event_base *base, evutil_socket_t fd,

@@ -362,7 +362,8 @@ void h2front_pair_release(struct worker *w, struct bufferevent *end)
 	struct proxy_clients *pc = &w->clients;
 	struct bufferevent *other = bufferevent_pair_get_partner(end);
 
-	bufferevent_disable(end, EV_READ | EV_WRITE);
+	/* What it has enabled stays until it is parked: with no-op callbacks
+	 * nothing reads what the other end's user may still write. */
 	bufferevent_setcb(end, pair_noop, pair_noop, pair_noop_event, NULL);
 	if (other && !pair_released(other))
 		return; /* its user releases the other end later */
@@ -371,12 +372,17 @@ void h2front_pair_release(struct worker *w, struct bufferevent *end)
 		pair_free(end);
 		return;
 	}
-	/* back as bufferevent_pair_new made it: empty, no watermarks (nothing
-	 * sets timeouts on a pair: the proxy's states and h2front's timer time
-	 * a stream) */
+	/* back as bufferevent_pair_new made it: empty, no watermarks, only
+	 * writing enabled (nothing sets timeouts on a pair: the proxy's states
+	 * and h2front's timer time a stream) */
 	struct bufferevent *ends[2] = { end, other };
 	for (int i = 0; i < 2; i++) {
 		struct evbuffer *in = bufferevent_get_input(ends[i]), *out = bufferevent_get_output(ends[i]);
+		short enabled = bufferevent_get_enabled(ends[i]);
+		if (enabled & ~EV_WRITE)
+			bufferevent_disable(ends[i], (short)(enabled & ~EV_WRITE));
+		if (!(enabled & EV_WRITE))
+			bufferevent_enable(ends[i], EV_WRITE);
 		evbuffer_drain(in, evbuffer_get_length(in));
 		/* a pair keeps its outputs' fronts frozen: only its transfer drains them */
 		evbuffer_unfreeze(out, 1);
@@ -821,8 +827,7 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 	}
 	/* Only the request goes through the pair: the response is read from
 	 * the proxy's output (bridge_relay), so this end never reads. */
-	bufferevent_setcb(s->pair, NULL, bridge_write_cb, bridge_event_cb, s);
-	bufferevent_enable(s->pair, EV_WRITE);
+	bufferevent_setcb(s->pair, NULL, bridge_write_cb, bridge_event_cb, s); /* writing: as every pair end is */
 	s->out_watch = evbuffer_add_cb(bufferevent_get_output(pair[0]), stream_out_cb, s);
 	if (!s->out_watch || bridge_write_head(s, head, len) < 0)
 		bridge_fail(s);

@@ -67,6 +67,7 @@
  * first bytes on a plain h2c listener are the connection preface. */
 #include "weir/proxy.h"
 
+#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -2132,8 +2133,9 @@ struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev,
 	connread_init(&c->rd, w->base, bev, false, true, client_read_cb, client_event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, BP_LOW, 0);
 	/* No write timeout: the stream's flow control is h2front's, which resets
-	 * a stream the client gives no window for. */
-	bufferevent_enable(bev, EV_WRITE);
+	 * a stream the client gives no window for. Writing is enabled on a
+	 * stream's end from the start (h2front). */
+	assert(bufferevent_get_enabled(bev) & EV_WRITE);
 	conn_open(c);
 	/* The head h2front writes into the pair was parsed there: its parse is
 	 * taken instead of a second one (without memory now, the read finds out). */
