@@ -132,9 +132,38 @@ static void h2conn_arm_timer(struct h2conn *h)
 	evtimer_add(&h->timer, &tv);
 }
 
-static int h2conn_sink(const uint8_t *data, size_t len, void *out)
+/* The session's output is many small pieces (a 3 B response is a HEADERS
+ * frame, a DATA frame header and its payload): each evbuffer_add runs the
+ * output's callbacks, about 270 instructions. Pieces up to SINK_BATCH are
+ * gathered here and added together; larger ones go straight in, after what
+ * was gathered before them. */
+#define SINK_BATCH 4096
+
+struct sink {
+	struct evbuffer *out;
+	size_t len;
+	uint8_t buf[SINK_BATCH];
+};
+
+static int sink_drain(struct sink *k)
 {
-	return evbuffer_add(out, data, len);
+	int r = k->len ? evbuffer_add(k->out, k->buf, k->len) : 0;
+
+	k->len = 0;
+	return r;
+}
+
+static int h2conn_sink(const uint8_t *data, size_t len, void *arg)
+{
+	struct sink *k = arg;
+
+	if (len > SINK_BATCH - k->len && sink_drain(k) < 0)
+		return -1;
+	if (len > SINK_BATCH)
+		return evbuffer_add(k->out, data, len);
+	memcpy(k->buf + k->len, data, len);
+	k->len += len;
+	return 0;
 }
 
 /* Move what the session has for the client into the socket's output, as
@@ -143,9 +172,13 @@ static void h2conn_flush(struct h2conn *h)
 {
 	struct evbuffer *out = bufferevent_get_output(h->bev);
 	uint64_t now = clock_now_ms();
+	struct sink k;
 
+	k.out = out;
+	k.len = 0;
 	size_t queued = evbuffer_get_length(out);
-	if (queued < OUT_HIGH && h2session_output_to(h->sess, h2conn_sink, out, OUT_HIGH - queued, now) < 0) {
+	if (queued < OUT_HIGH &&
+	    (h2session_output_to(h->sess, h2conn_sink, &k, OUT_HIGH - queued, now) < 0 || sink_drain(&k) < 0)) {
 		h2conn_close(h);
 		return;
 	}
