@@ -59,8 +59,9 @@
  *
  * A client connection may also be an HTTP/2 stream's proxy side
  * (c->h2_stream, h2front.h): its bufferevent is one end of an in-memory
- * pair, and the states, timers and measurement are the same. What needs a
- * socket is skipped (the FIN peek, lingering, the reset of a cut response:
+ * pair, and the states, timers and measurement are the same but for IDLE,
+ * which has no timer there (the head is in the input when the stream opens;
+ * h2front times the connection). What needs a socket is skipped (the FIN peek, lingering, the reset of a cut response:
  * h2front resets the stream instead), and it takes no admission slot (its
  * HTTP/2 connection holds one). An HTTP/2 client is handed over before its
  * first request: after a TLS handshake that chose h2 by ALPN, or when the
@@ -223,6 +224,13 @@ static void conn_arm_timer(struct client_conn *c)
 	c->idle_awake = false;
 	switch (c->state) {
 	case CONN_IDLE:
+		/* An HTTP/2 stream is idle only until its head, already in its
+		 * input, is read in this loop pass or the next: h2front times the
+		 * connection. */
+		if (c->h2_stream) {
+			c->due_us = 0;
+			return;
+		}
 		/* A plain connection that holds its buffers gives them back first. */
 		c->idle_awake = c->plain && c->bev && t->idle_ms > IDLE_AWAKE_MS;
 		ms = c->idle_awake ? IDLE_AWAKE_MS : t->idle_ms;
