@@ -1263,14 +1263,17 @@ static void lower(uint8_t *out, const char *name, size_t n)
 }
 
 /* An nghttp2 field list, one allocation: the records, then the bytes of
- * every name (lower case) and value; STATUS first when it is not 0. */
+ * every name (lower case) and value; STATUS first when it is not 0.
+ * Fields that are no tokens or whose values HTTP/2 cannot carry are left
+ * out, unless PARSED says that the strict HTTP/1.1 parser read them (it
+ * refuses both), as for every head from a backend. */
 struct nvlist {
 	nghttp2_nv *nv;
 	size_t n;
 };
 
 static int nvlist_build(struct h2session *s, struct nvlist *out, int status, const struct h2conv_field *f,
-                        size_t n, bool trailers)
+                        size_t n, bool trailers, bool parsed)
 {
 	size_t bytes = 4, count = status ? 1 : 0;
 	uint8_t *p;
@@ -1288,8 +1291,8 @@ static int nvlist_build(struct h2session *s, struct nvlist *out, int status, con
 		p += 4;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!http1_is_token(f[i].name, f[i].namelen) || hop_field(f[i].name, f[i].namelen) ||
-		    !value_ok(f[i].value, f[i].valuelen) || (trailers && trailer_forbidden(f[i].name, f[i].namelen)))
+		if ((!parsed && (!http1_is_token(f[i].name, f[i].namelen) || !value_ok(f[i].value, f[i].valuelen))) ||
+		    hop_field(f[i].name, f[i].namelen) || (trailers && trailer_forbidden(f[i].name, f[i].namelen)))
 			continue;
 		lower(p, f[i].name, f[i].namelen);
 		memcpy(p + f[i].namelen, f[i].value, f[i].valuelen);
@@ -1325,18 +1328,24 @@ static bool head_allowed(const struct h2stream *st, int status)
 	       status != 101;
 }
 
-int h2session_respond(struct h2stream *st, int status, const struct h2conv_field *fields, size_t n, bool end)
+static int respond(struct h2stream *st, int status, const struct h2conv_field *fields, size_t n, bool end,
+                   bool parsed)
 {
 	struct nvlist nv;
 	int rv;
 
 	if (!head_allowed(st, status))
 		return -1;
-	if (nvlist_build(st->s, &nv, status, fields, n, false) != 0)
+	if (nvlist_build(st->s, &nv, status, fields, n, false, parsed) != 0)
 		return -1;
 	rv = submit_head(st, status, &nv, end);
 	mem_free(nv.nv, st->s);
 	return rv;
+}
+
+int h2session_respond(struct h2stream *st, int status, const struct h2conv_field *fields, size_t n, bool end)
+{
+	return respond(st, status, fields, n, end, false);
 }
 
 int h2session_respond_http1(struct h2stream *st, const char *buf, const struct http1_head *resp, bool end)
@@ -1355,7 +1364,7 @@ int h2session_respond_http1(struct h2stream *st, const char *buf, const struct h
 			continue;
 		f[n++] = (struct h2conv_field){ buf + h->name.off, h->name.len, buf + h->value.off, h->value.len };
 	}
-	return h2session_respond(st, resp->status, f, n, end);
+	return respond(st, resp->status, f, n, end, true);
 }
 
 /* nghttp2 waits for ST's data: tell it there is some (or the end). */
@@ -1430,7 +1439,7 @@ int h2session_send_end(struct h2stream *st, const struct h2conv_field *fields, s
 
 	if (!(st->flags & ST_FINAL) || (st->flags & (ST_ENDED | ST_RESET)))
 		return -1;
-	if (n && nvlist_build(st->s, &nv, 0, fields, n, true) != 0)
+	if (n && nvlist_build(st->s, &nv, 0, fields, n, true, false) != 0)
 		return -1;
 	if (nv.n == 0) {
 		mem_free(nv.nv, st->s);
