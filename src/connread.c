@@ -182,8 +182,15 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 	                        .own = own, .ready = connected, .limit = READ_BUDGET };
 	if (own)
 		event_assign(&r->ev, base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, connread_cb, r);
-	else if (bufferevent_get_enabled(bev) & EV_READ)
-		bufferevent_disable(bev, EV_READ); /* a recycled one's (HTTP/2 streams' pairs) */
+	else
+		bufferevent_disable(bev, EV_READ);
+}
+
+void connread_init_memory(struct connread *r, struct bufferevent *bev, bufferevent_data_cb readcb,
+                          bufferevent_event_cb eventcb, void *arg)
+{
+	*r = (struct connread){ .bev = bev, .readcb = readcb, .eventcb = eventcb, .arg = arg,
+	                        .memory = true, .ready = true, .limit = READ_BUDGET };
 }
 
 void connread_init_asleep(struct connread *r, struct event_base *base, evutil_socket_t fd,
@@ -222,6 +229,14 @@ static void arm(struct connread *r)
 
 void connread_enable(struct connread *r)
 {
+	if (r->memory) {
+		if (r->want)
+			return;
+		r->want = true;
+		if (evbuffer_get_length(bufferevent_get_input(r->bev)) != 0)
+			bufferevent_trigger(r->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+		return;
+	}
 	if (!r->own) {
 		bufferevent_enable(r->bev, EV_READ);
 		return;
@@ -235,6 +250,10 @@ void connread_enable(struct connread *r)
 
 void connread_disable(struct connread *r)
 {
+	if (r->memory) {
+		r->want = false;
+		return;
+	}
 	if (!r->own) {
 		bufferevent_disable(r->bev, EV_READ);
 		return;
@@ -245,6 +264,8 @@ void connread_disable(struct connread *r)
 
 bool connread_enabled(const struct connread *r)
 {
+	if (r->memory)
+		return r->want;
 	if (!r->own)
 		return (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
 	return r->want;

@@ -8,17 +8,17 @@
  * has had no stream for timeouts.idle, resets streams whose response the
  * client has given no window for timeouts.idle, and bounds the last write.
  *
- * A stream: on_request opens the proxy side (proxy_stream_open) on one end
- * of a bufferevent pair and puts the converted head straight into that
- * end's input; body bytes follow through the other end (chunk-framed when
- * the request has no content-length), and the client's window is given
- * back once the pair has moved them to the proxy. The proxy's response is
- * read from its end's output at the connection's flush (the pair moves
- * nothing that way: stream_out_cb marks the stream, bridge_relay reads):
- * its head (after any 1xx) becomes HEADERS, its body DATA, its end
- * END_STREAM. The proxy side closes either from here (the stream ended:
- * proxy_stream_close) or on its own (h2front_stream_gone); whichever comes
- * first unlinks the other. Ended streams' pairs are kept for later ones. */
+ * A stream: on_request opens the proxy side (proxy_stream_open) on a
+ * bufferevent without a socket and puts the converted head into its input;
+ * body bytes follow there (chunk-framed when the request has no
+ * content-length) while the proxy reads, and the client's window is given
+ * back once the proxy has them. The proxy's response is read from that
+ * bufferevent's output at the connection's flush (stream_out_cb marks the
+ * stream, bridge_relay reads): its head (after any 1xx) becomes HEADERS,
+ * its body DATA, its end END_STREAM. The proxy side closes either from
+ * here (the stream ended: proxy_stream_close) or on its own
+ * (h2front_stream_gone); whichever comes first unlinks the other. Ended
+ * streams' bufferevents are kept for later ones. */
 #include "weir/h2front.h"
 
 #include <stddef.h>
@@ -77,11 +77,11 @@ struct h2front_stream {
 	struct h2conn *h;
 	struct h2stream *st;
 	struct client_conn *c;              /* the proxy side; NULL once it closed */
-	struct bufferevent *pair;           /* our end of the pair; NULL once released */
-	struct bufferevent *proxy_end;      /* the proxy's end: the bridge reads the
-	                                       response from its output (the pair moves
-	                                       nothing that way); NULL with PAIR */
-	struct evbuffer_cb_entry *out_watch; /* stream_out_cb on that output */
+	struct bufferevent *bev;            /* the proxy side's (no socket): the bridge
+	                                       fills its input and reads its output;
+	                                       NULL once released */
+	struct evbuffer_cb_entry *out_watch; /* stream_out_cb on its output */
+	struct evbuffer_cb_entry *in_watch;  /* stream_in_cb on its input (a body) */
 	struct h2front_stream *dirty_prev, *dirty_next; /* in h->dirty when DIRTY */
 	bool dirty;
 	bool req_chunked;                   /* the body is chunk-framed for the proxy */
@@ -300,56 +300,45 @@ static void h2conn_close(struct h2conn *h)
 		event_base_loopexit(w->base, NULL);
 }
 
-/* ---- spare pairs ---------------------------------------------------------- */
+/* ---- spare stream bufferevents --------------------------------------------- */
 
-/* Making and freeing a stream's pair (two bufferevents, four evbuffers)
- * was 2.6 k of a 3 B stream's 38 k instructions (callgrind), so an ended
- * stream's pair is kept for a later one. Its two ends are released by
- * their users (the bridge; the proxy through h2front_pair_release); once
- * both are, the pair is emptied and parked.
+/* A stream's proxy side is a client connection on a bufferevent without a
+ * socket (bufferevent_socket_new with -1): the bridge puts the request
+ * into its input and runs its read callback, takes the response from its
+ * output and runs its write callback, both deferred as a socket's would be.
+ * Its write side stays disabled (enabled, every write into the output
+ * would add its write event) and its EV_READ is never enabled: whether the
+ * proxy reads is connread's flag (connread_init_memory).
  *
- * A pair's callbacks are deferred: some may still be scheduled for the
- * next loop pass, and would call a new owner's. So a released end gets
- * no-op callbacks (libevent clears a pending flag only by calling one:
- * with none it would stay set for the next owner), and a parked pair is
- * reused only from a later pass than the one that parked it: pair_sweep
- * runs on a timer, after the deferred callbacks of the pass before
- * (libevent activates those at the start of a pass, timers after its
- * poll, and weir's events share one priority), and takes the pairs parked
- * at another cached loop time than its own pass's (the cache is on:
- * worker.c does not set EVENT_BASE_FLAG_NO_CACHE_TIME, so every callback
- * of one pass sees the same time). */
+ * Making and freeing one per stream costs, so an ended stream's is kept
+ * for a later one: the proxy lets go of it first (h2front_stream_bev_release),
+ * then the bridge (bridge_release), which empties and parks it.
+ *
+ * Its callbacks are deferred: some may still be scheduled for the next
+ * loop pass, and would call a new owner's. So a released one gets no-op
+ * callbacks (libevent clears a pending flag only by calling one: with none
+ * it would stay set for the next owner), and a parked one is reused only
+ * from a later pass than the one that parked it: the sweep runs on a timer,
+ * after the deferred callbacks of the pass before (libevent activates those
+ * at the start of a pass, timers after its poll, and weir's events share
+ * one priority), and takes the ones parked at another cached loop time than
+ * its own pass's (the cache is on: worker.c does not set
+ * EVENT_BASE_FLAG_NO_CACHE_TIME, so every callback of one pass sees the
+ * same time). */
 
-#define PAIR_SWEEP_US 1000
+#define SPARE_SWEEP_US 1000
 
-static void pair_noop(struct bufferevent *bev, void *arg)
+static void stream_bev_noop(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	(void)arg;
 }
 
-static void pair_noop_event(struct bufferevent *bev, short what, void *arg)
+static void stream_bev_noop_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	(void)what;
 	(void)arg;
-}
-
-static bool pair_released(struct bufferevent *end)
-{
-	bufferevent_data_cb readcb;
-
-	bufferevent_getcb(end, &readcb, NULL, NULL, NULL);
-	return readcb == pair_noop;
-}
-
-static void pair_free(struct bufferevent *end)
-{
-	struct bufferevent *other = bufferevent_pair_get_partner(end);
-
-	bufferevent_free(end);
-	if (other)
-		bufferevent_free(other);
 }
 
 static uint64_t loop_time_us(struct worker *w)
@@ -360,14 +349,14 @@ static uint64_t loop_time_us(struct worker *w)
 	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 }
 
-static void pair_sweep_arm(struct worker *w)
+static void spare_sweep_arm(struct worker *w)
 {
-	static const struct timeval later = { 0, PAIR_SWEEP_US };
+	static const struct timeval later = { 0, SPARE_SWEEP_US };
 
-	evtimer_add(w->clients.pair_sweep, &later);
+	evtimer_add(w->clients.stream_bev_sweep, &later);
 }
 
-static void pair_sweep_cb(evutil_socket_t fd, short what, void *arg)
+static void spare_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	struct proxy_clients *pc = &w->clients;
@@ -376,105 +365,95 @@ static void pair_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	/* parked in time order: the pairs of earlier passes are a prefix (a
-	 * time other than this pass's, earlier unless the clock stepped back) */
-	for (; i < pc->npair_parked && pc->pair_parked[i].parked_us != now; i++) {
-		if (pc->npair_ready < H2FRONT_SPARE_PAIRS)
-			pc->pair_ready[pc->npair_ready++] = pc->pair_parked[i].end;
+	/* parked in time order: those of earlier passes are a prefix (a time
+	 * other than this pass's, earlier unless the clock stepped back) */
+	for (; i < pc->nstream_bev_parked && pc->stream_bev_parked[i].parked_us != now; i++) {
+		if (pc->nstream_bev_ready < H2FRONT_SPARE_BEVS)
+			pc->stream_bev_ready[pc->nstream_bev_ready++] = pc->stream_bev_parked[i].bev;
 		else
-			pair_free(pc->pair_parked[i].end);
+			bufferevent_free(pc->stream_bev_parked[i].bev);
 	}
-	pc->npair_parked -= i;
-	memmove(pc->pair_parked, pc->pair_parked + i, pc->npair_parked * sizeof(pc->pair_parked[0]));
-	if (pc->npair_parked)
-		pair_sweep_arm(w);
+	pc->nstream_bev_parked -= i;
+	memmove(pc->stream_bev_parked, pc->stream_bev_parked + i,
+	        pc->nstream_bev_parked * sizeof(pc->stream_bev_parked[0]));
+	if (pc->nstream_bev_parked)
+		spare_sweep_arm(w);
 }
 
-void h2front_pair_release(struct worker *w, struct bufferevent *end)
+void h2front_stream_bev_release(struct bufferevent *bev)
+{
+	bufferevent_setcb(bev, stream_bev_noop, stream_bev_noop, stream_bev_noop_event, NULL);
+}
+
+/* BEV, which neither the proxy nor the bridge uses any more: emptied and
+ * parked for a later stream, or freed. */
+static void stream_bev_park(struct worker *w, struct bufferevent *bev)
 {
 	struct proxy_clients *pc = &w->clients;
-	struct bufferevent *other = bufferevent_pair_get_partner(end);
 
-	/* What it has enabled stays until it is parked: with no-op callbacks
-	 * nothing reads what the other end's user may still write. */
-	bufferevent_setcb(end, pair_noop, pair_noop, pair_noop_event, NULL);
-	if (other && !pair_released(other))
-		return; /* its user releases the other end later */
-	if (!other || pc->npair_parked == H2FRONT_SPARE_PAIRS ||
-	    (!pc->pair_sweep && !(pc->pair_sweep = evtimer_new(w->base, pair_sweep_cb, w)))) {
-		pair_free(end);
+	h2front_stream_bev_release(bev); /* (the proxy's own release, when it never had it) */
+	if (pc->nstream_bev_parked == H2FRONT_SPARE_BEVS ||
+	    (!pc->stream_bev_sweep && !(pc->stream_bev_sweep = evtimer_new(w->base, spare_sweep_cb, w)))) {
+		bufferevent_free(bev);
 		return;
 	}
-	/* back as bufferevent_pair_new made it: empty, no watermarks, only
-	 * writing enabled (nothing sets timeouts on a pair: the proxy's states
-	 * and h2front's timer time a stream) */
-	struct bufferevent *ends[2] = { end, other };
-	for (int i = 0; i < 2; i++) {
-		struct evbuffer *in = bufferevent_get_input(ends[i]), *out = bufferevent_get_output(ends[i]);
-		short enabled = bufferevent_get_enabled(ends[i]);
-		if (enabled & ~EV_WRITE)
-			bufferevent_disable(ends[i], (short)(enabled & ~EV_WRITE));
-		if (!(enabled & EV_WRITE))
-			bufferevent_enable(ends[i], EV_WRITE);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		/* a pair keeps its outputs' fronts frozen: only its transfer drains them */
-		evbuffer_unfreeze(out, 1);
-		evbuffer_drain(out, evbuffer_get_length(out));
-		evbuffer_freeze(out, 1);
-		bufferevent_setwatermark(ends[i], EV_READ | EV_WRITE, 0, 0);
-	}
-	/* kept by its first end: each end has the same user in every stream */
-	struct bufferevent *first = (uintptr_t)end < (uintptr_t)other ? end : other;
-	pc->pair_parked[pc->npair_parked++] = (struct h2front_parked_pair){ first, loop_time_us(w) };
-	if (pc->npair_parked == 1)
-		pair_sweep_arm(w);
+	/* back as stream_bev_take makes it: empty, no watermarks, nothing
+	 * enabled (nothing sets timeouts on it: the proxy's states and
+	 * h2front's timer time a stream) */
+	struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
+	short enabled = bufferevent_get_enabled(bev);
+	if (enabled)
+		bufferevent_disable(bev, enabled);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	/* a socket bufferevent keeps its output's front frozen */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_freeze(out, 1);
+	bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+	pc->stream_bev_parked[pc->nstream_bev_parked++] = (struct h2front_parked_bev){ bev, loop_time_us(w) };
+	if (pc->nstream_bev_parked == 1)
+		spare_sweep_arm(w);
 }
 
-/* A pair for a new stream: a ready one, else a new one. Returns 0, -1 when
- * out of memory. */
-static int pair_take(struct worker *w, struct bufferevent *pair[2])
+/* A bufferevent for a new stream's proxy side: a ready one, else a new
+ * one. NULL when out of memory. */
+static struct bufferevent *stream_bev_take(struct worker *w)
 {
 	struct proxy_clients *pc = &w->clients;
+	struct bufferevent *bev;
 
-	if (pc->npair_ready == 0) {
-		if (bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0)
-			return -1;
-		/* the first end (lower address) is the proxy's, now and in reuse */
-		if ((uintptr_t)pair[1] < (uintptr_t)pair[0]) {
-			struct bufferevent *t = pair[0];
-			pair[0] = pair[1];
-			pair[1] = t;
-		}
-		return 0;
+	if (pc->nstream_bev_ready) {
+		bev = pc->stream_bev_ready[--pc->nstream_bev_ready];
+		bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+		return bev;
 	}
-	pair[0] = pc->pair_ready[--pc->npair_ready];
-	pair[1] = bufferevent_pair_get_partner(pair[0]);
-	/* in use again: not released until its users say so */
-	bufferevent_setcb(pair[0], NULL, NULL, NULL, NULL);
-	bufferevent_setcb(pair[1], NULL, NULL, NULL, NULL);
-	return 0;
+	if (!(bev = bufferevent_socket_new(w->base, -1, BEV_OPT_DEFER_CALLBACKS)))
+		return NULL;
+	bufferevent_disable(bev, EV_WRITE); /* (enabled in a new one) */
+	return bev;
 }
 
 void h2front_free_spares(struct worker *w)
 {
 	struct proxy_clients *pc = &w->clients;
 
-	while (pc->npair_parked)
-		pair_free(pc->pair_parked[--pc->npair_parked].end);
-	while (pc->npair_ready)
-		pair_free(pc->pair_ready[--pc->npair_ready]);
-	if (pc->pair_sweep) {
-		event_free(pc->pair_sweep);
-		pc->pair_sweep = NULL;
+	while (pc->nstream_bev_parked)
+		bufferevent_free(pc->stream_bev_parked[--pc->nstream_bev_parked].bev);
+	while (pc->nstream_bev_ready)
+		bufferevent_free(pc->stream_bev_ready[--pc->nstream_bev_ready]);
+	if (pc->stream_bev_sweep) {
+		event_free(pc->stream_bev_sweep);
+		pc->stream_bev_sweep = NULL;
 	}
 }
 
-/* ---- a stream's response, from the pair ---------------------------------- */
+/* ---- a stream's response, from the proxy's output ------------------------ */
 
-/* Give the client the window for what the proxy has taken. */
+/* Give the client the window for the body bytes the proxy has taken: put
+ * into its input while it reads, or read from there since. */
 static void bridge_consumed(struct h2front_stream *s)
 {
-	if (s->unconsumed && s->st && s->pair && evbuffer_get_length(bufferevent_get_output(s->pair)) == 0) {
+	if (s->unconsumed && s->st) {
 		h2session_consume(s->st, s->unconsumed);
 		s->unconsumed = 0;
 	}
@@ -629,7 +608,7 @@ static int bridge_chunked(struct h2front_stream *s, struct evbuffer *in)
 
 bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head *head)
 {
-	if (!s->proxy_end || s->phase != RESP_HEAD || evbuffer_get_length(bufferevent_get_output(s->proxy_end)) != 0)
+	if (!s->bev || s->phase != RESP_HEAD || evbuffer_get_length(bufferevent_get_output(s->bev)) != 0)
 		return false;
 	s->head_taken = http1_parser_adopt(&s->parser, head);
 	return s->head_taken;
@@ -639,7 +618,7 @@ bool h2front_stream_take_back(struct h2front_stream *s)
 {
 	/* The bridge reads at the connection's flush: what the proxy wrote in
 	 * this callback waits in its output (which it discards), unparsed. */
-	if (!s->proxy_end || s->phase != RESP_HEAD)
+	if (!s->bev || s->phase != RESP_HEAD)
 		return false;
 	http1_parser_init(&s->parser, HTTP1_RESPONSE, s->parser.max_head_bytes, 0);
 	s->head_taken = false;
@@ -702,21 +681,21 @@ static void bridge_relay_from(struct h2front_stream *s, struct evbuffer *in)
 }
 
 /* Relay what the proxy has written, as far as the stream's queue takes it.
- * The proxy's output is read here, not moved through the pair: its front is
- * frozen (the pair's doing), thawed for this; what left it gives the proxy
- * its write callback, as the pair's move would. */
+ * Its front is frozen (a socket bufferevent's: only its own write would
+ * drain it), thawed for this; what left it gives the proxy its write
+ * callback, as a socket's write would. */
 static void bridge_relay(struct h2front_stream *s)
 {
-	if (!s->proxy_end || !s->st)
+	if (!s->bev || !s->st)
 		return;
-	struct evbuffer *in = bufferevent_get_output(s->proxy_end);
+	struct evbuffer *in = bufferevent_get_output(s->bev);
 	size_t before = evbuffer_get_length(in);
 
 	evbuffer_unfreeze(in, 1);
 	bridge_relay_from(s, in);
 	evbuffer_freeze(in, 1);
 	if (s->c && evbuffer_get_length(in) < before)
-		bufferevent_trigger(s->proxy_end, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+		bufferevent_trigger(s->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void dirty_unlink(struct h2front_stream *s)
@@ -752,38 +731,60 @@ static void stream_out_cb(struct evbuffer *out, const struct evbuffer_cb_info *i
 	h2conn_schedule_flush(h);
 }
 
-/* The bridge is done with the pair: its watch off, its end released (the
- * proxy releases its own). */
-static void bridge_release(struct h2front_stream *s)
-{
-	dirty_unlink(s);
-	if (s->out_watch) {
-		evbuffer_remove_cb_entry(bufferevent_get_output(s->proxy_end), s->out_watch);
-		s->out_watch = NULL;
-	}
-	if (s->pair)
-		h2front_pair_release(s->h->w, s->pair);
-	s->pair = NULL;
-	s->proxy_end = NULL;
-}
-
-/* The proxy took everything written into the pair: window back. */
-static void bridge_write_cb(struct bufferevent *bev, void *arg)
+/* The proxy read its input empty: body bytes that waited there while it
+ * did not read are taken now, window back. (Called from within the
+ * proxy's drain: h2session_consume only queues a WINDOW_UPDATE.) */
+static void stream_in_cb(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct h2front_stream *s = arg;
-	(void)bev;
 
+	if (info->n_deleted == 0 || !s->unconsumed || evbuffer_get_length(in) != 0)
+		return;
 	bridge_consumed(s);
 	h2conn_schedule_flush(s->h);
 }
 
-/* The pair reports nothing the bridge does not learn otherwise: the proxy
- * side's close comes as h2front_stream_gone. */
-static void bridge_event_cb(struct bufferevent *bev, short events, void *arg)
+/* The bridge is done with the proxy side's bufferevent, after the proxy
+ * (s->c is NULL): its watches off, parked for a later stream. */
+static void bridge_release(struct h2front_stream *s)
 {
-	(void)bev;
-	(void)events;
-	(void)arg;
+	dirty_unlink(s);
+	if (!s->bev)
+		return;
+#ifdef WEIR_SELF_CHECKS
+	if (s->c) {
+		log_error("h2front: a stream's bufferevent parked while the proxy still uses it");
+		abort();
+	}
+#endif
+	if (s->out_watch)
+		evbuffer_remove_cb_entry(bufferevent_get_output(s->bev), s->out_watch);
+	if (s->in_watch)
+		evbuffer_remove_cb_entry(bufferevent_get_input(s->bev), s->in_watch);
+	s->out_watch = s->in_watch = NULL;
+	stream_bev_park(s->h->w, s->bev);
+	s->bev = NULL;
+}
+
+/* Request bytes (the head, body, chunk framing) are put straight into the
+ * proxy side's input; its back is frozen (a socket bufferevent's: only its
+ * own read would add), thawed for this. The read callback follows,
+ * deferred as a socket's, while the proxy reads; when it resumes reading,
+ * connread runs it for what waited (connread_init_memory). */
+static int bridge_put(struct h2front_stream *s, const void *data, size_t len)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	evbuffer_unfreeze(in, 0);
+	int r = evbuffer_add(in, data, len);
+	evbuffer_freeze(in, 0);
+	return r;
+}
+
+static void bridge_wake_reader(struct h2front_stream *s)
+{
+	if (s->c && proxy_stream_reading(s->c))
+		bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void h2front_stream_gone(struct h2front_stream *s, bool cut)
@@ -802,22 +803,6 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut)
 	h2conn_schedule_flush(h);
 }
 
-/* The request head goes straight into the proxy's input, its read
- * callback deferred as the pair's move would have it: the pair would move
- * it there at once (the proxy reads, its input is empty), at the cost of a
- * round of callbacks on both ends. The body follows through the pair. The
- * input's back is frozen (the pair's doing): thawed for this. */
-static int bridge_write_head(struct h2front_stream *s, const char *head, size_t len)
-{
-	struct evbuffer *in = bufferevent_get_input(s->proxy_end);
-
-	evbuffer_unfreeze(in, 0);
-	int r = evbuffer_add(in, head, len);
-	evbuffer_freeze(in, 0);
-	if (r == 0)
-		bufferevent_trigger(s->proxy_end, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-	return r;
-}
 
 /* ---- the session's callbacks --------------------------------------------- */
 
@@ -826,44 +811,40 @@ static void on_request(struct h2stream *st, const char *head, size_t len, const 
 {
 	struct h2conn *h = arg;
 	struct worker *w = h->w;
-	struct bufferevent *pair[2];
+	struct bufferevent *bev = NULL;
 	/* Not zeroed whole: the parser's 2 KiB header array needs no zeroing
 	 * (http1_parser_init sets everything the parser reads). */
 	struct h2front_stream *s = blockpool_alloc(sizeof(*s));
 
 	if (s)
 		memset(s, 0, offsetof(struct h2front_stream, parser));
-	if (!s || pair_take(w, pair) < 0) {
+	if (!s || !(bev = stream_bev_take(w))) {
 		blockpool_free(s);
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
 		return;
 	}
 	s->h = h;
 	s->st = st;
-	s->pair = pair[1];
-	s->proxy_end = pair[0];
+	s->bev = bev;
 	s->req_chunked = req->chunked;
 	s->req_head = parsed->is_head;
 	size_t head_max = w->cfg->limits.max_header_bytes > RESP_HEAD_MIN ? w->cfg->limits.max_header_bytes
 	                                                                   : RESP_HEAD_MIN;
 	http1_parser_init(&s->parser, HTTP1_RESPONSE, 2 * head_max, 0);
 	h2session_stream_set_owner(st, s);
-	s->c = proxy_stream_open(w, pair[0], h->peer, h->tls, s, parsed);
+	s->c = proxy_stream_open(w, bev, h->peer, h->tls, s, parsed);
 	if (!s->c) {
-		h2front_pair_release(w, pair[0]);
-		h2front_pair_release(w, pair[1]);
-		s->pair = NULL;
-		s->proxy_end = NULL;
+		bridge_release(s);
 		s->phase = RESP_DONE;
 		h2session_reset(st, H2SESSION_REFUSED_STREAM);
 		return;
 	}
-	/* Only the request goes through the pair: the response is read from
-	 * the proxy's output (bridge_relay), so this end never reads. */
-	bufferevent_setcb(s->pair, NULL, bridge_write_cb, bridge_event_cb, s); /* writing: as every pair end is */
-	s->out_watch = evbuffer_add_cb(bufferevent_get_output(pair[0]), stream_out_cb, s);
-	if (!s->out_watch || bridge_write_head(s, head, len) < 0)
+	s->out_watch = evbuffer_add_cb(bufferevent_get_output(bev), stream_out_cb, s);
+	if (!s->out_watch || bridge_put(s, head, len) < 0) {
 		bridge_fail(s);
+		return;
+	}
+	bridge_wake_reader(s);
 }
 
 static void on_data(struct h2stream *st, const uint8_t *data, size_t len, void *arg)
@@ -871,29 +852,37 @@ static void on_data(struct h2stream *st, const uint8_t *data, size_t len, void *
 	struct h2front_stream *s = h2session_stream_owner(st);
 	(void)arg;
 
-	if (!s || !s->pair || len == 0) {
+	if (!s || !s->bev || !s->c || len == 0) {
 		if (len)
 			h2session_consume(st, len); /* nobody takes it: dropped */
 		return;
 	}
-	struct evbuffer *out = bufferevent_get_output(s->pair);
+	/* The window comes back once the proxy has the bytes: at once while it
+	 * reads, else when it has read its input empty (stream_in_cb). */
+	if (!s->in_watch && !(s->in_watch = evbuffer_add_cb(bufferevent_get_input(s->bev), stream_in_cb, s))) {
+		bridge_fail(s);
+		return;
+	}
 	int r = 0;
 	if (s->req_chunked) {
 		/* A zero-length chunk would end the body: empty DATA is skipped above. */
 		char line[HTTP1_CHUNK_SIZE_LINE_MAX];
 		size_t n = http1_chunk_size_line(len, line);
-		r |= evbuffer_add(out, line, n);
-		r |= evbuffer_add(out, data, len);
-		r |= evbuffer_add(out, "\r\n", 2);
+		r |= bridge_put(s, line, n);
+		r |= bridge_put(s, data, len);
+		r |= bridge_put(s, "\r\n", 2);
 	} else {
-		r = evbuffer_add(out, data, len);
+		r = bridge_put(s, data, len);
 	}
 	if (r < 0) {
 		bridge_fail(s);
 		return;
 	}
 	s->unconsumed += len;
-	bridge_consumed(s);
+	if (proxy_stream_reading(s->c)) {
+		bridge_consumed(s);
+		bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	}
 }
 
 static void on_end(struct h2stream *st, const struct h2conv_field *trailers, size_t n, void *arg)
@@ -903,8 +892,12 @@ static void on_end(struct h2stream *st, const struct h2conv_field *trailers, siz
 	(void)n;
 	(void)arg;
 
-	if (s && s->pair && s->req_chunked && evbuffer_add(bufferevent_get_output(s->pair), "0\r\n\r\n", 5) < 0)
+	if (!s || !s->bev || !s->c || !s->req_chunked)
+		return;
+	if (bridge_put(s, "0\r\n\r\n", 5) < 0)
 		bridge_fail(s);
+	else
+		bridge_wake_reader(s);
 }
 
 static void on_writable(struct h2stream *st, void *arg)

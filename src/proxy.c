@@ -58,8 +58,8 @@
  * measured as abandoned there.
  *
  * A client connection may also be an HTTP/2 stream's proxy side
- * (c->h2_stream, h2front.h): its bufferevent is one end of an in-memory
- * pair, and the states, timers and measurement are the same but for IDLE,
+ * (c->h2_stream, h2front.h): its bufferevent has no socket (h2front fills
+ * its input and empties its output), and the states, timers and measurement are the same but for IDLE,
  * which has no timer there (the head is in the input when the stream opens;
  * h2front times the connection). What needs a socket is skipped (the FIN peek, lingering, the reset of a cut response:
  * h2front resets the stream instead), and it takes no admission slot (its
@@ -68,7 +68,6 @@
  * first bytes on a plain h2c listener are the connection preface. */
 #include "weir/proxy.h"
 
-#include <assert.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -397,7 +396,7 @@ static void bev_write_now(struct bufferevent *bev, bool plain)
 	struct evbuffer *out = bufferevent_get_output(bev);
 
 	if (!plain) {
-		tls_write_now(bev); /* (a pair's, an HTTP/2 stream's: nothing) */
+		tls_write_now(bev); /* (an HTTP/2 stream's: nothing) */
 		return;
 	}
 	if (evbuffer_get_length(out) == 0)
@@ -585,7 +584,7 @@ static void record_abandoned(struct client_conn *c)
 
 /* Discard what OUT holds. FRONT_FROZEN: OUT belongs to a bufferevent that
  * keeps its front frozen so that only its own writer drains it (a plain
- * socket's, unless bufferevent_setfd thawed it; either end of a pair's):
+ * socket's, unless bufferevent_setfd thawed it; an HTTP/2 stream's):
  * thawed for this, frozen after. A TLS bufferevent's is not frozen. */
 static void output_discard(struct evbuffer *out, bool front_frozen)
 {
@@ -733,7 +732,7 @@ static void conn_close_stream(struct client_conn *c, bool cut)
 		evutil_closesocket(fd);
 	} else if (c->h2_stream) {
 		connread_stop(&c->rd);
-		h2front_pair_release(c->w, c->bev);
+		h2front_stream_bev_release(c->bev);
 	} else {
 		connread_stop(&c->rd);
 		tls_bufferevent_free(c->bev);
@@ -1805,7 +1804,7 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
 
 /* Try the request on another server of the same pool after a failed connect.
  * Nothing has reached the failed server, so its queued bytes move over; an
- * h2 stream has taken them from the pair already, so its request goes again
+ * h2 stream has taken them from its input already, so its request goes again
  * only from the kept copy of a bodiless one (else 502 at once, not an empty
  * request left waiting for its answer). */
 static bool retry_other_server(struct client_conn *c, uint64_t now_ms)
@@ -2138,18 +2137,21 @@ struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev,
 	evtimer_assign(&c->timer, w->base, conn_timer_cb, c);
 	request_reset(c);
 	bufferevent_setcb(bev, client_read_cb, client_write_cb, client_event_cb, c);
-	connread_init(&c->rd, w->base, bev, false, true, client_read_cb, client_event_cb, c);
+	connread_init_memory(&c->rd, bev, client_read_cb, client_event_cb, c);
 	bufferevent_setwatermark(bev, EV_WRITE, BP_LOW, 0);
 	/* No write timeout: the stream's flow control is h2front's, which resets
-	 * a stream the client gives no window for. Writing is enabled on a
-	 * stream's end from the start (h2front). */
-	assert(bufferevent_get_enabled(bev) & EV_WRITE);
+	 * a stream the client gives no window for. */
 	conn_open(c);
-	/* The head h2front writes into the pair was parsed there: its parse is
+	/* The head h2front puts into the input was parsed there: its parse is
 	 * taken instead of a second one (without memory now, the read finds out). */
 	if (exchange_take(c))
 		http1_parser_adopt(&c->x->req, head);
 	return c;
+}
+
+bool proxy_stream_reading(const struct client_conn *c)
+{
+	return connread_enabled(&c->rd);
 }
 
 void proxy_stream_close(struct client_conn *c, bool client_broke)

@@ -9,7 +9,9 @@
  * (evbuffer_reserve_space, no copy), no FIONREAD. The bufferevent keeps its
  * output side (writes, the write timeout, connect) and its EV_READ stays
  * disabled. A TLS bufferevent must read through OpenSSL, so for one of those
- * every call here is passed through to the bufferevent.
+ * every call here is passed through to the bufferevent. An HTTP/2 stream's
+ * bufferevent has no socket at all (h2front fills its input): there
+ * "reading" is a flag the writer looks at (connread_init_memory).
  *
  * The callbacks keep bufferevent semantics, so the caller's code is the
  * same for both: READCB after bytes were added to the input; EVENTCB with
@@ -46,6 +48,7 @@ struct connread {
 	struct timeval timeout;         /* read timeout; has_timeout false: none */
 	bool has_timeout;
 	bool own;                       /* a plain socket: weir reads it */
+	bool memory;                    /* no socket: another module fills the input */
 	bool want;                      /* the owner wants reads */
 	bool ready;                     /* the socket is connected (own reads) */
 	size_t limit;                   /* bytes per readable event, at most */
@@ -62,6 +65,14 @@ struct connread {
 void connread_init(struct connread *r, struct event_base *base, struct bufferevent *bev, bool own,
                    bool connected, bufferevent_data_cb readcb, bufferevent_event_cb eventcb,
                    void *arg);
+
+/* Set up R for BEV, a bufferevent without a socket whose input another
+ * module of the worker fills (an HTTP/2 stream's, h2front): it adds only
+ * while connread_enabled, and then runs READCB (deferred). Enabling R with
+ * bytes already in the input runs READCB for them (deferred), as a pair's
+ * end would. Starts with reading disabled. Never fails. */
+void connread_init_memory(struct connread *r, struct bufferevent *bev, bufferevent_data_cb readcb,
+                          bufferevent_event_cb eventcb, void *arg);
 
 /* Set up R for the plain socket FD, connected and asleep: no bufferevent
  * until WAKE gives it one. Starts with reading disabled and no read

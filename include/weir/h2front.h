@@ -5,10 +5,10 @@
  * every stream to the proxy. A stream is an exchange like an HTTP/1.1
  * request: h2session turns its HEADERS into an HTTP/1.1 request head
  * (h2conv's rules), and the stream is handed to the proxy as a client of
- * its own, whose "socket" is one end of an in-memory bufferevent pair. The
- * bridge gives it the request (the head straight into its input, then the
- * body through the other end, chunk-framed when it has no content-length)
- * and reads the proxy's HTTP/1.1 response from its output: its head becomes
+ * its own on a bufferevent without a socket. The bridge gives it the
+ * request (the head, then the body, chunk-framed when it has no
+ * content-length, into its input, running its read callback as a socket
+ * would) and reads the proxy's HTTP/1.1 response from its output: its head becomes
  * the stream's response head, its body (de-chunked) DATA frames, its end
  * END_STREAM. Where one side would parse what the other just wrote, the
  * parse is handed over instead (http1_parser_adopt). So split, sticky keys,
@@ -17,7 +17,8 @@
  * 1.8 bridged HTTP/2 to its HTTP/1.1 engine the same way.
  *
  * Backpressure both ways: the client's request body is flow-controlled by
- * what the proxy has taken from the pair (WINDOW_UPDATE follows it), and a
+ * what the proxy has taken (WINDOW_UPDATE follows it: at once while it
+ * reads, else once it has read its input empty), and a
  * response the client does not take stops the bridge reading the proxy's
  * output, so it fills and the proxy stops reading the server.
  *
@@ -64,12 +65,13 @@ bool h2front_stream_take_head(struct h2front_stream *s, const struct http1_head 
  * forgotten; false when it had, and the stream must be cut. */
 bool h2front_stream_take_back(struct h2front_stream *s);
 
-/* END, one end of a stream's bufferevent pair, is no longer used by its
- * user (the proxy side closed): h2front keeps the pair for a later stream
- * once both ends are released. Nothing of END is used after this. */
-void h2front_pair_release(struct worker *w, struct bufferevent *end);
+/* BEV, a stream's proxy side's (proxy_stream_open), is no longer used by
+ * the proxy (its side closed): its callbacks are the proxy's no more, and
+ * h2front keeps it for a later stream once the bridge is done with it too.
+ * Nothing of BEV is used by the proxy after this. */
+void h2front_stream_bev_release(struct bufferevent *bev);
 
-/* Free the pairs W keeps (its loop has ended). */
+/* Free the stream bufferevents W keeps (its loop has ended). */
 void h2front_free_spares(struct worker *w);
 
 /* Draining: a graceful GOAWAY on every HTTP/2 connection of W (streams in

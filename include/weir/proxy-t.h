@@ -89,8 +89,8 @@ struct client_conn {
 	                                       (bev_write_now), peeks at it, shuts it down */
 	bool h2c_sniff;                     /* a plain listener that also speaks h2c: the
 	                                       first bytes may be the HTTP/2 preface */
-	bool h2_stream;                     /* an HTTP/2 stream's proxy side: BEV is one end
-	                                       of a bufferevent pair (h2front.h); not
+	bool h2_stream;                     /* an HTTP/2 stream's proxy side: BEV has no
+	                                       socket (h2front.h); not
 	                                       counted in limits.max_connections */
 	struct h2front_stream *stream;      /* ... its stream, until either side closed */
 
@@ -128,7 +128,7 @@ struct client_conn {
 	struct evbuffer *replay;            /* the head of a bodiless request sent on a reused
 	                                       upstream or an h2 stream ... */
 	bool replay_kept;                   /* ... this request's is there (an h2 stream takes
-	                                       its head from the pair: a retry after a failed
+	                                       its head from its input: a retry after a failed
 	                                       connect resends this copy) ... */
 	bool replay_ok;                     /* ... and it may be resent once on a new one:
 	                                       when a reused connection closed (kept there for
@@ -161,9 +161,9 @@ struct client_conn {
 /* Spare bufferevents a worker keeps (struct proxy_clients): enough for the
  * connections that go idle or close between two of its loop passes. */
 #define PROXY_SPARE_BEVS 256
-/* ... and bufferevent pairs of HTTP/2 streams, parked and ready each: the
- * streams that end in one loop pass at a few hundred in flight. */
-#define H2FRONT_SPARE_PAIRS 256
+/* ... and bufferevents of HTTP/2 streams' proxy sides, parked and ready
+ * each: the streams that end in one loop pass at a few hundred in flight. */
+#define H2FRONT_SPARE_BEVS 256
 
 /* The protocol a request came in (weir_downstream_requests_total{protocol}). */
 enum downstream_proto {
@@ -186,17 +186,17 @@ struct proxy_clients {
 	uint32_t nspare_bev;
 	struct h2conn *h2open;              /* open HTTP/2 connections (h2front's) */
 	uint32_t nh2;
-	/* Bufferevent pairs of ended HTTP/2 streams (h2front's), one end of
-	 * each: parked ones wait until their deferred callbacks have run
-	 * (pair_sweep), ready ones are taken by the next streams. */
-	struct h2front_parked_pair {
-		struct bufferevent *end;
+	/* Bufferevents of ended HTTP/2 streams' proxy sides (h2front's):
+	 * parked ones wait until their deferred callbacks have run
+	 * (stream_bev_sweep), ready ones are taken by the next streams. */
+	struct h2front_parked_bev {
+		struct bufferevent *bev;
 		uint64_t parked_us;         /* the loop pass's cached time */
-	} pair_parked[H2FRONT_SPARE_PAIRS];
-	uint32_t npair_parked;
-	struct bufferevent *pair_ready[H2FRONT_SPARE_PAIRS];
-	uint32_t npair_ready;
-	struct event *pair_sweep;
+	} stream_bev_parked[H2FRONT_SPARE_BEVS];
+	uint32_t nstream_bev_parked;
+	struct bufferevent *stream_bev_ready[H2FRONT_SPARE_BEVS];
+	uint32_t nstream_bev_ready;
+	struct event *stream_bev_sweep;
 	/* Requests begun, by protocol. Written by the worker alone (a relaxed
 	 * load and store, no read-modify-write), read by the admin thread. */
 	_Atomic uint64_t requests[DOWNSTREAM_PROTO_COUNT];

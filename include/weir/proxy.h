@@ -26,14 +26,19 @@ uint32_t proxy_close_idle(struct worker *w);
  * connections: once per fold, not per request. */
 void proxy_count_in_flight(const struct worker *w, uint64_t out[POOL_COUNT]);
 
-/* The proxy side of HTTP/2 stream S of W: a client connection on BEV (one
- * end of a bufferevent pair; h2front writes the request into the other),
- * PEER and TLS as the HTTP/2 connection's. Counted as an open connection,
+/* The proxy side of HTTP/2 stream S of W: a client connection on BEV (a
+ * bufferevent without a socket: h2front puts the request into its input
+ * while proxy_stream_reading, runs its read callback, and takes the
+ * response from its output), PEER and TLS as the HTTP/2 connection's. Counted as an open connection,
  * not against limits.max_connections (the HTTP/2 connection is). HEAD is
  * the parse of the request head h2front writes first (http1_parser_adopt
  * takes it when it fits the proxy's limits). Returns NULL when out of memory (BEV is left to the caller). */
 struct client_conn *proxy_stream_open(struct worker *w, struct bufferevent *bev, const char *peer, bool tls,
                                       struct h2front_stream *s, const struct http1_head *head);
+
+/* Whether the proxy side C of an HTTP/2 stream takes request bytes now
+ * (its reading is not paused for backpressure). */
+bool proxy_stream_reading(const struct client_conn *c);
 
 /* The HTTP/2 stream of C is over (its response ended, or the client reset
  * it, or its connection closed): measure its request if still owed (as

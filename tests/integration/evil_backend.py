@@ -111,6 +111,10 @@ serves every case of a test:
                                   "SMUGGLED" on the same connection
   /mode/endless_1xx               103 Early Hints every 10 ms, for 30 s
   /mode/big?N[&...]               200 with a body of N bytes "b"
+  /mode/slow_read                 read the head, wait 2 s, then the body
+                                  (Content-Length): the body backs up in the
+                                  proxy; 200, JSON {"body_length",
+                                  "body_sha256"}
   /__evil/stats                   {"conns", "open", "open_ids", "talked",
                                   "requests", "log": [[conn, nth, path,
                                   body_complete], ... the last 200]}; "talked"
@@ -121,6 +125,7 @@ serves every case of a test:
 Request bodies (Content-Length or chunked) are read before any answer; a
 malformed chunked body closes the connection. Every wait is bounded.
 """
+import hashlib
 import json
 import os
 import select
@@ -289,11 +294,17 @@ def handle(sock, cid):
         if path.startswith("/mode/stall_body"):
             wait_hangup(sock, 5)
             return
+        slow = path.startswith("/mode/slow_read")
+        if slow:
+            time.sleep(2)
+        digest = None
         if "chunked" in fields.get("transfer-encoding", "").lower():
             blen = read_chunked(c)
         else:
             blen = int(fields.get("content-length", "0") or 0)
-            c.read_exact(blen)
+            body = c.read_exact(blen)
+            if slow:
+                digest = hashlib.sha256(body).hexdigest()
         if counted:
             with STATS.lock:
                 entry[3] = True
@@ -301,6 +312,9 @@ def handle(sock, cid):
         mode = path.split("?", 1)[0].split("/")[2] if path.startswith("/mode/") else "ok"
         if path.startswith("/__evil/stats"):
             send(sock, ok_response(json.dumps(STATS.snapshot()).encode(), client_close))
+        elif slow:
+            send(sock, ok_response(json.dumps({"body_length": blen, "body_sha256": digest}).encode(),
+                                   client_close))
         elif not answer(sock, c, mode, cid, nth, path, blen, client_close):
             return
         if mode == "close_on_next":

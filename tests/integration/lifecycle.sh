@@ -13,6 +13,8 @@
 #     the pool is charged; with close_notify it is complete;
 #   - a body sent by a backend after a HEAD, 204 or 304 response never
 #     reaches the next client of that connection;
+#   - an HTTP/2 upload whose backend stops reading is held back (the
+#     client's window shut) and then arrives whole;
 #   - an endless stream of 1xx interim responses is cut (502) after 8;
 #   - with many connections, each buffers less: 100 slow readers among 2,000
 #     idle connections cost weir well under 160 kB each.
@@ -172,6 +174,17 @@ fi
 wait_for "h2, TLS without close_notify: an error of the canary pool" 10 errors_at_least canary $((e0 + 1))
 ok "h2, TLS without close_notify: counted as the pool's error"
 "$WEIRCTL" -s "$T/weir.sock" set weight canary 0 >/dev/null
+
+# An HTTP/2 upload held up by its backend, which reads the body only after
+# 2 s: weir's buffers toward it fill, weir stops taking the stream's bytes
+# (the client's window stays shut), and takes the rest once the backend
+# reads again; every byte arrives, in order.
+head -c $((8 << 20)) /dev/urandom >"$T/up8.bin"
+want="$((8 << 20)) $(sha256_file "$T/up8.bin")"
+body=$(curl -sS --http2-prior-knowledge --max-time 30 --data-binary @"$T/up8.bin" \
+	"http://127.0.0.1:$H2P/mode/slow_read")
+assert_eq "h2 upload held up by the backend: arrives whole" "$want" \
+	"$(json_get "$body" .body_length) $(json_get "$body" .body_sha256)"
 
 # ---- item 9: a body after HEAD / 204 / 304 arrives later -------------------------------
 # The backend sends a whole response "SMUGGLED" 1 s after the bodiless one;
