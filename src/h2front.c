@@ -319,9 +319,9 @@ static void h2conn_close(struct h2conn *h)
  * callbacks (libevent clears a pending flag only by calling one: with none
  * it would stay set for the next owner), and a parked one is reused only
  * from a later pass than the one that parked it: the sweep runs on a timer,
- * after the deferred callbacks of the pass before (libevent activates those
- * at the start of a pass, timers after its poll, and weir's events share
- * one priority), and takes the ones parked at another cached loop time than
+ * after the deferred callbacks of the pass before (libevent runs those
+ * before the timers that its next poll makes active, as weir's events
+ * share one priority), and takes the ones parked at another cached loop time than
  * its own pass's (the cache is on: worker.c does not set
  * EVENT_BASE_FLAG_NO_CACHE_TIME, so every callback of one pass sees the
  * same time). */
@@ -764,6 +764,14 @@ static void bridge_release(struct h2front_stream *s)
 	s->out_watch = s->in_watch = NULL;
 	stream_bev_park(s->h->w, s->bev);
 	s->bev = NULL;
+	/* Body bytes the proxy never took (it answered early and closed) are
+	 * dropped with its input: the client gets their window back, or its
+	 * stream and connection windows would stay shut for good. Later DATA
+	 * is dropped as it comes (on_data). */
+	if (s->unconsumed && s->st) {
+		bridge_consumed(s);
+		h2conn_schedule_flush(s->h);
+	}
 }
 
 /* Request bytes (the head, body, chunk framing) are put straight into the

@@ -111,6 +111,9 @@ serves every case of a test:
                                   "SMUGGLED" on the same connection
   /mode/endless_1xx               103 Early Hints every 10 ms, for 30 s
   /mode/big?N[&...]               200 with a body of N bytes "b"
+  /mode/early_answer              read the head, never the body: after 3 s a
+                                  413 with Connection: close, then wait for
+                                  the peer's close (10 s at most)
   /mode/slow_read                 read the head, wait 2 s, then the body
                                   (Content-Length): the body backs up in the
                                   proxy; 200, JSON {"body_length",
@@ -293,6 +296,12 @@ def handle(sock, cid):
             return
         if path.startswith("/mode/stall_body"):
             wait_hangup(sock, 5)
+            return
+        if path.startswith("/mode/early_answer"):
+            time.sleep(3)  # long enough for the body to back up into the proxy
+            send(sock, b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 3\r\n"
+                       b"Connection: close\r\n\r\nno\n")
+            wait_hangup(sock, 10)
             return
         slow = path.startswith("/mode/slow_read")
         if slow:

@@ -14,7 +14,8 @@
 #   - a body sent by a backend after a HEAD, 204 or 304 response never
 #     reaches the next client of that connection;
 #   - an HTTP/2 upload whose backend stops reading is held back (the
-#     client's window shut) and then arrives whole;
+#     client's window shut) and then arrives whole; one that its backend
+#     answers early without reading can still be sent to its end;
 #   - an endless stream of 1xx interim responses is cut (502) after 8;
 #   - with many connections, each buffers less: 100 slow readers among 2,000
 #     idle connections cost weir well under 160 kB each.
@@ -185,6 +186,23 @@ body=$(curl -sS --http2-prior-knowledge --max-time 30 --data-binary @"$T/up8.bin
 	"http://127.0.0.1:$H2P/mode/slow_read")
 assert_eq "h2 upload held up by the backend: arrives whole" "$want" \
 	"$(json_get "$body" .body_length) $(json_get "$body" .body_sha256)"
+
+# A backend that answers an HTTP/2 upload early (413, then closes) without
+# reading it: weir drops the rest of the body and gives the client the
+# window for what it had taken, so the client can send the rest and end
+# its stream (else that window, and after a few such streams the
+# connection's, stays shut for good).
+H2PY=
+for py in /usr/bin/python3 "$WEIR_PYTHON"; do	# (Debian's python3-h2 is for the system's)
+	if "$py" -c 'import h2.connection' 2>/dev/null; then H2PY=$py; break; fi
+done
+if [[ -n $H2PY ]]; then
+	out=$("$H2PY" "$top_srcdir/tests/integration/h2_upload.py" "$H2P" /mode/early_answer $((12 << 20)))
+	assert_eq "h2 upload answered early: 413, all of the body sent, the stream ended" \
+		"status=413 sent=$((12 << 20)) ended=True reset=none" "$out"
+else
+	note "python3-h2 is not installed: the early-answer upload check is skipped"
+fi
 
 # ---- item 9: a body after HEAD / 204 / 304 arrives later -------------------------------
 # The backend sends a whole response "SMUGGLED" 1 s after the bodiless one;
