@@ -59,11 +59,12 @@
  *
  * A client connection may also be an HTTP/2 stream's proxy side
  * (c->h2_stream, h2front.h): its bufferevent has no socket (h2front fills
- * its input and empties its output), and the states, timers and measurement are the same but for IDLE,
- * which has no timer there (the head is in the input when the stream opens;
- * h2front times the connection). What needs a socket is skipped (the FIN peek, lingering, the reset of a cut response:
- * h2front resets the stream instead), and it takes no admission slot (its
- * HTTP/2 connection holds one). An HTTP/2 client is handed over before its
+ * its input and empties its output), and the states, timers and
+ * measurement are the same but for IDLE before its request, which has no
+ * timer there (the head is in the input when the stream opens). What needs
+ * a socket is skipped (the FIN peek, lingering, the reset of a cut
+ * response: h2front resets the stream instead), and it takes no admission
+ * slot (its HTTP/2 connection holds one). An HTTP/2 client is handed over before its
  * first request: after a TLS handshake that chose h2 by ALPN, or when the
  * first bytes on a plain h2c listener are the connection preface. */
 #include "weir/proxy.h"
@@ -223,10 +224,10 @@ static void conn_arm_timer(struct client_conn *c)
 	c->idle_awake = false;
 	switch (c->state) {
 	case CONN_IDLE:
-		/* An HTTP/2 stream is idle only until its head, already in its
-		 * input, is read in this loop pass or the next: h2front times the
-		 * connection. */
-		if (c->h2_stream) {
+		/* An HTTP/2 stream is idle before its request only until its
+		 * head, already in its input, is read in this loop pass or the
+		 * next; after a response it is idle as any client. */
+		if (c->h2_stream && c->t_head_us == 0) {
 			c->due_us = 0;
 			return;
 		}
