@@ -709,20 +709,12 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	struct h2session *s = ud;
 	struct h2stream *st;
 
+	(void)ng;
 	/* a GOAWAY neither weir's limits nor the owner asked for: nghttp2
 	 * found a connection error (RFC 9113 5.4.1) */
 	if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !s->goaway &&
 	    s->abuse == H2SESSION_ABUSE_NONE)
 		s->abuse = H2SESSION_ABUSE_PROTOCOL;
-	/* The response is complete and the client has not ended its request
-	 * (an early answer, or a body whose END_STREAM never comes): ask it to
-	 * stop sending, now that the frame that ended the response is out
-	 * (RFC 9113 8.1: RST_STREAM with NO_ERROR). Else the stream, and with
-	 * it the connection, stays open for as long as the client likes. */
-	if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
-	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
-	    nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id) == 0)
-		(void)nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
 	/* A DATA frame that took all the stream had queued was small because
 	 * the response came so (gRPC's messages), not because the window was:
 	 * the client's WINDOW_UPDATEs answering it (stream and connection) are

@@ -1,10 +1,7 @@
 #!/usr/bin/env python3
-"""h2_upload.py PORT PATH BYTES [no-end]: one HTTP/2 (h2c, prior knowledge)
-POST of BYTES bytes with a content-length to 127.0.0.1:PORT, sent as fast as
-the flow-control windows allow, whatever the server answers meanwhile.
-"no-end": the body is sent whole but END_STREAM never (the request is
-complete by its content-length, the stream is not), and the client then
-waits up to 5 s for the server to close the stream.
+"""h2_upload.py PORT PATH BYTES: one HTTP/2 (h2c, prior knowledge) POST of
+BYTES bytes with a content-length to 127.0.0.1:PORT, sent as fast as the
+flow-control windows allow, whatever the server answers meanwhile.
 
 Prints one line: "status=S sent=N ended=E reset=R", where S is the response
 status, N the body bytes sent, E whether the server ended its response and
@@ -27,8 +24,6 @@ LIMIT_S = 40
 
 def main(argv):
     port, path, total = int(argv[1]), argv[2], int(argv[3])
-    no_end = len(argv) > 4 and argv[4] == "no-end"
-    ended_at = None
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.setblocking(False)
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
@@ -39,18 +34,14 @@ def main(argv):
     out = bytearray(conn.data_to_send())
     status, sent, ended, reset = None, 0, False, None
     deadline = time.monotonic() + LIMIT_S
-    while time.monotonic() < deadline and reset is None:
-        if ended and sent == total:
-            ended_at = ended_at or time.monotonic()
-            if not no_end or time.monotonic() - ended_at > 5:
-                break
+    while time.monotonic() < deadline and reset is None and not (ended and sent == total):
         if sent < total and len(out) < (1 << 20):
             try:
                 n = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size, total - sent)
             except h2.exceptions.StreamClosedError:
                 n = 0
             if n > 0:
-                conn.send_data(sid, b"u" * n, end_stream=sent + n == total and not no_end)
+                conn.send_data(sid, b"u" * n, end_stream=sent + n == total)
                 sent += n
                 out += conn.data_to_send()
         readable, writable, _ = select.select([sock], [sock] if out else [], [], 0.05)
