@@ -321,8 +321,8 @@ static void h2conn_close(struct h2conn *h)
  * from a later pass than the one that parked it: the sweep runs on a timer,
  * after the deferred callbacks of the pass before (libevent runs those
  * before the timers that its next poll makes active, as weir's events
- * share one priority), and takes the ones parked at another cached loop time than
- * its own pass's (the cache is on: worker.c does not set
+ * share one priority), and takes the ones parked at another cached loop
+ * time than its own pass's (the cache is on: worker.c does not set
  * EVENT_BASE_FLAG_NO_CACHE_TIME, so every callback of one pass sees the
  * same time). */
 
@@ -789,10 +789,14 @@ static int bridge_put(struct h2front_stream *s, const void *data, size_t len)
 	return r;
 }
 
-static void bridge_wake_reader(struct h2front_stream *s)
+/* Run the proxy's read callback (deferred) if it reads now. Returns
+ * whether it does. */
+static bool bridge_wake_reader(struct h2front_stream *s)
 {
-	if (s->c && proxy_stream_reading(s->c))
-		bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	if (!s->c || !proxy_stream_reading(s->c))
+		return false;
+	bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	return true;
 }
 
 void h2front_stream_gone(struct h2front_stream *s, bool cut)
@@ -810,7 +814,6 @@ void h2front_stream_gone(struct h2front_stream *s, bool cut)
 	}
 	h2conn_schedule_flush(h);
 }
-
 
 /* ---- the session's callbacks --------------------------------------------- */
 
@@ -887,10 +890,8 @@ static void on_data(struct h2stream *st, const uint8_t *data, size_t len, void *
 		return;
 	}
 	s->unconsumed += len;
-	if (proxy_stream_reading(s->c)) {
+	if (bridge_wake_reader(s))
 		bridge_consumed(s);
-		bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
-	}
 }
 
 static void on_end(struct h2stream *st, const struct h2conv_field *trailers, size_t n, void *arg)

@@ -520,6 +520,46 @@ static void test_sleep_refused(void **state)
 	fixture_free(f);
 }
 
+/* Memory mode (an HTTP/2 stream's bufferevent, no socket): reading is a
+ * flag that leaves the bufferevent's own EV_READ alone; enabling it with
+ * bytes already in the input runs the read callback for them (deferred),
+ * enabling it with none runs nothing. */
+static void test_memory_mode(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	(void)state;
+
+	assert_non_null(f);
+	f->peer = -1;
+	assert_non_null(f->base = event_base_new());
+	assert_non_null(f->bev = bufferevent_socket_new(f->base, -1, BEV_OPT_DEFER_CALLBACKS));
+	bufferevent_setcb(f->bev, on_read, NULL, on_event, f);
+	connread_init_memory(&f->r, f->bev, on_read, on_event, f);
+	assert_false(connread_enabled(&f->r));
+
+	struct evbuffer *in = bufferevent_get_input(f->bev);
+	evbuffer_unfreeze(in, 0);
+	assert_int_equal(evbuffer_add(in, "abc", 3), 0);
+	evbuffer_freeze(in, 0);
+	run_ready(f);
+	assert_int_equal(f->reads, 0); /* not reading: nothing runs */
+
+	connread_enable(&f->r);
+	assert_true(connread_enabled(&f->r));
+	assert_false(bufferevent_get_enabled(f->bev) & EV_READ);
+	assert_int_equal(f->reads, 0); /* deferred, not from inside the enable */
+	run_ready(f);
+	assert_int_equal(f->reads, 1);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+	connread_disable(&f->r);
+	assert_false(connread_enabled(&f->r));
+	connread_enable(&f->r);
+	run_ready(f);
+	assert_int_equal(f->reads, 1); /* nothing waited */
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_asleep_wake_refused),
 		cmocka_unit_test(test_init_asleep),
 		cmocka_unit_test(test_sleep_refused),
+		cmocka_unit_test(test_memory_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
