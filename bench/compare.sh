@@ -28,8 +28,9 @@
 #   CONNS="50 400"   wrk connection counts; "N:64k" is N connections asking
 #                    for a 64 KiB body (nginx backends only), "N:tls" N
 #                    keep-alive HTTPS connections (each proxy then has an
-#                    HTTPS listener too: RSA-2048, TLS 1.3 with wrk), e.g.
-#                    CONNS="50 400 50:64k 400:64k 50:tls"
+#                    HTTPS listener too: RSA-2048, TLS 1.3 with wrk),
+#                    "N:tls64k" the same asking for the 64 KiB body, e.g.
+#                    CONNS="50 400 50:64k 400:64k 50:tls 50:tls64k"
 #   DURATION=10s     length of one measured run (wrk -d)
 #   REPEATS=3        measured runs per proxy and connection count
 #   WARMUP=3s        one unrecorded run per proxy before measuring (0 to skip)
@@ -136,10 +137,10 @@ if [ -n "$PROXY_QUOTA" ]; then
 	[ "$PROXY_QUOTA" -le 100 ] || die "PROXY_QUOTA is a percentage of one core: 1-100"
 fi
 for c in $CONNS; do
-	[[ $c =~ ^[0-9]+(:64k|:tls)?$ ]] || die "CONNS holds N, N:64k or N:tls (got $c)"
+	[[ $c =~ ^[0-9]+(:64k|:tls|:tls64k)?$ ]] || die "CONNS holds N, N:64k, N:tls or N:tls64k (got $c)"
 done
 TLS_ROWS=0
-[[ " $CONNS " == *:tls\ * ]] && TLS_ROWS=1 && need_tools openssl
+[[ " $CONNS " == *:tls* ]] && TLS_ROWS=1 && need_tools openssl
 case $PROFILE in none | perf | callgrind | both) ;; *) die "PROFILE must be none, perf, callgrind or both" ;; esac
 
 pin_cpus
@@ -176,7 +177,7 @@ for be in baseline:$P_BASE canary:$P_CANARY; do
 done
 wait_200 baseline "http://127.0.0.1:$P_BASE/" "$PID_be_baseline"
 wait_200 canary "http://127.0.0.1:$P_CANARY/" "$PID_be_canary"
-if [[ $CONNS == *:64k* ]]; then
+if [[ $CONNS == *64k* ]]; then
 	got=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$P_BASE/64k")
 	[ "$got" = "200 65536" ] || die "the backend's /64k answered '$got', not '200 65536'"
 fi
@@ -259,9 +260,10 @@ EOF
 
 proxy_url() { echo "http://127.0.0.1:${PORT[$1]}/"; }
 # row_url PROXY CONNS: where a row's requests go: the HTTPS listener for an
-# "N:tls" row, the plain one otherwise (run_wrk adds an "N:64k" row's path).
+# "N:tls" or "N:tls64k" row, the plain one otherwise (run_wrk adds an
+# "N:64k" or "N:tls64k" row's path).
 row_url() {
-	if [[ $2 == *:tls ]]; then echo "https://127.0.0.1:${TLS_PORT[$1]}/"; else proxy_url "$1"; fi
+	if [[ $2 == *:tls* ]]; then echo "https://127.0.0.1:${TLS_PORT[$1]}/"; else proxy_url "$1"; fi
 }
 proxy_pid() { echo "${PROXY_PID[$1]}"; } # the process doing the work
 
@@ -323,10 +325,11 @@ print(p["baseline"]["total"]["requests"] + p["canary"]["total"]["requests"], p["
 }
 
 # run_wrk URL CONNS DURATION OUTFILE: CONNS "N" (and "N:tls", whose URL is
-# the HTTPS one: row_url) asks for URL, "N:64k" for URL + /64k.
+# the HTTPS one: row_url) asks for URL, "N:64k" (and "N:tls64k") for
+# URL + /64k.
 run_wrk() {
 	local url=$1 conns=${2%%:*}
-	[[ $2 == *:64k ]] && url=${1%/}/64k
+	[[ $2 == *64k ]] && url=${1%/}/64k
 	"${PIN_LOAD[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"$3" --latency "$url" >"$4" 2>&1 ||
 		{ cat "$4" >&2; die "wrk failed against $url"; }
 }
@@ -477,7 +480,7 @@ fi
 if [ "$DIRECT" = 1 ]; then
 	echo "== backend headroom: wrk straight to the baseline backend (no proxy)"
 	for c in $CONNS; do
-		[[ $c == *:tls ]] && continue # the backends speak plain HTTP
+		[[ $c == *:tls* ]] && continue # the backends speak plain HTTP
 		run_wrk "http://127.0.0.1:$P_BASE/" "$c" 5s "$T/wrk-direct-$c.txt"
 		printf '   direct   c=%-4s        %10.0f req/s  p99 %8.3f ms\n' "$c" \
 			"$(awk '/^Requests\/sec:/ {print $2}' "$T/wrk-direct-$c.txt")" \
