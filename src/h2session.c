@@ -66,7 +66,9 @@ enum stream_flag {
 	ST_BLOCKED = 1u << 8,     /* send_data took less than offered */
 	ST_RESET = 1u << 9,       /* reset by the owner or by weir */
 	ST_OWNER_RESET = 1u << 10,/* ... by the owner's choice: not the client's cost */
-	ST_CLIENT_RESET = 1u << 11/* the client sent RST_STREAM */
+	ST_CLIENT_RESET = 1u << 11,/* the client sent RST_STREAM */
+	ST_AWAIT_END = 1u << 12,  /* the response's last frame is out, the
+	                             request's END_STREAM has not come */
 };
 
 /* Queued response bytes: data[off, len) is still to go. */
@@ -709,12 +711,29 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	struct h2session *s = ud;
 	struct h2stream *st;
 
-	(void)ng;
 	/* a GOAWAY neither weir's limits nor the owner asked for: nghttp2
 	 * found a connection error (RFC 9113 5.4.1) */
 	if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && !s->goaway &&
 	    s->abuse == H2SESSION_ABUSE_NONE)
 		s->abuse = H2SESSION_ABUSE_PROTOCOL;
+	/* The response is complete and the client has not ended its request
+	 * (an early answer, or a body whose END_STREAM never comes). Resetting
+	 * now (RFC 9113 8.1 allows NO_ERROR) would overtake an END_STREAM
+	 * merely in flight, which some clients (curl 7.88) take as a failure;
+	 * never resetting lets the client hold the stream, and so the
+	 * connection, for as long as it likes. So the stream counts as stalled
+	 * from now on: h2session_expire_stalled resets it after the owner's
+	 * timeout, with NO_ERROR. */
+	if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS) &&
+	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+	    nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id) == 0) {
+		st = stream_of(s, frame->hd.stream_id);
+		if (st && !(st->flags & ST_RESET)) {
+			st->flags |= ST_AWAIT_END;
+			st->stalled_since = s->now ? s->now : 1;
+		}
+		return 0;
+	}
 	/* A DATA frame that took all the stream had queued was small because
 	 * the response came so (gRPC's messages), not because the window was:
 	 * the client's WINDOW_UPDATEs answering it (stream and connection) are
@@ -1031,14 +1050,17 @@ static void notify_writable(struct h2session *s)
 	}
 }
 
-/* After a flush: streams whose queued data waits for window are stalled. */
+/* After a flush: streams whose queued data waits for window are stalled,
+ * and those whose response is out while their request has not ended. */
 static void mark_stalls(struct h2session *s, uint64_t now)
 {
 	bool conn_blocked = nghttp2_session_get_remote_window_size(s->ng) <= 0;
 
 	for (struct h2stream *st = s->streams; st; st = st->next) {
-		bool stalled = st->queued > 0 && !(st->flags & ST_RESET) &&
-		               (conn_blocked || nghttp2_session_get_stream_remote_window_size(s->ng, st->id) <= 0);
+		bool stalled = !(st->flags & ST_RESET) &&
+		               ((st->flags & ST_AWAIT_END) ||
+		                (st->queued > 0 && (conn_blocked ||
+		                                    nghttp2_session_get_stream_remote_window_size(s->ng, st->id) <= 0)));
 
 		if (!stalled)
 			st->stalled_since = 0;
@@ -1187,7 +1209,9 @@ size_t h2session_expire_stalled(struct h2session *s, uint64_t now_ms, uint64_t s
 		    (st->flags & ST_RESET))
 			continue;
 		st->stalled_since = 0;
-		stream_reset(st, NGHTTP2_CANCEL, true);
+		/* a request not ended is asked to stop (RFC 9113 8.1); a response
+		 * the client gave no window for is given up */
+		stream_reset(st, (st->flags & ST_AWAIT_END) ? NGHTTP2_NO_ERROR : NGHTTP2_CANCEL, true);
 		s->stats.stalls_expired++;
 		n++;
 	}

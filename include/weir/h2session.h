@@ -52,7 +52,10 @@
  *     fits and the rest waits for on_writable (backpressure: the owner stops
  *     reading the backend). A stream whose queued data cannot move because
  *     the client gives no window is stalled (h2session_stream_stalled_since,
- *     h2session_expire_stalled), so the owner can time it out;
+ *     h2session_expire_stalled), so the owner can time it out; so is one
+ *     whose response is complete while the client has not ended its
+ *     request (no END_STREAM after an early answer or a body complete by
+ *     its content-length);
  *   - all heap memory of the session (nghttp2's included, through a
  *     counting allocator) is capped at max_memory: an allocation beyond it
  *     fails, which ends the connection.
@@ -229,8 +232,10 @@ size_t h2session_streams(const struct h2session *s);
  * owner arms one timer per connection at that time + its timeout. */
 uint64_t h2session_oldest_stall(const struct h2session *s);
 
-/* Reset with CANCEL every stream stalled since NOW_MS - STALL_MS or
- * earlier (on_close follows). Returns how many. */
+/* Reset every stream stalled since NOW_MS - STALL_MS or earlier (on_close
+ * follows): with CANCEL one whose response waits for window, with NO_ERROR
+ * one whose response is complete while its request has not ended (RFC 9113
+ * 8.1). Returns how many. */
 size_t h2session_expire_stalled(struct h2session *s, uint64_t now_ms, uint64_t stall_ms);
 
 /* ---- one stream ---------------------------------------------------------- */
@@ -244,7 +249,8 @@ void h2session_stream_set_owner(struct h2stream *st, void *owner);
 struct h2session *h2session_stream_session(const struct h2stream *st);
 
 /* When ST's queued response data stopped moving for want of flow-control
- * window (the NOW_MS of that h2session_output), 0 when it is not stalled. */
+ * window, or its complete response went out before its request ended (the
+ * NOW_MS of that h2session_output), 0 when it is not stalled. */
 uint64_t h2session_stream_stalled_since(const struct h2stream *st);
 
 /* Response bytes queued on ST, not yet handed to h2session_output. */

@@ -19,7 +19,9 @@
 #     reset, CONTINUATION, PING and SETTINGS floods: GOAWAY
 #     ENHANCE_YOUR_CALM, and weir goes on serving;
 #   - the guard judges HTTP/2 traffic alone: a failing canary is rolled back;
-#   - a stream the client gives no window for is reset after timeouts.idle.
+#   - a stream the client gives no window for is reset after timeouts.idle;
+#     so is one whose request never ends (no END_STREAM), answered in full
+#     first and reset (NO_ERROR) only after timeouts.idle, not at once.
 # Needs nghttp2-client (h2load, nghttp), curl with HTTP/2, openssl, and
 # Debian's python3-h2 (hyperframe, hpack) for /usr/bin/python3.
 . "$(dirname "$0")/lib.sh"
@@ -405,6 +407,17 @@ note "stalled stream: $RUN_OUT"
 assert_contains "a stream the client gives no window is reset (CANCEL)" "first=rst:0x8 status=200 data=0 " "$RUN_OUT"
 assert_eq "weir serves after the stalled stream" "200 2" \
 	"$(fetch /dev/null --http2-prior-knowledge "http://127.0.0.1:$GP/after-stall")"
+# A request complete by its content-length whose END_STREAM never comes: the
+# response goes out whole, the stream is reset (NO_ERROR, RFC 9113 8.1) once
+# it has waited timeouts.idle for the client's end, not at once (an
+# END_STREAM in flight must not be overtaken), and the connection serves on.
+h2client no-end "$GP" 1000
+note "request without END_STREAM: $RUN_OUT"
+assert_contains "no END_STREAM: answered in full, then reset (NO_ERROR)" \
+	"response=ended:200 then=rst:0x0 " "$RUN_OUT"
+assert_contains "... and the connection serves the next request" " next=200" "$RUN_OUT"
+after=$(sed -n 's/.* after=\([0-9.]*\) .*/\1/p' <<<"$RUN_OUT")
+assert_num "... reset after timeouts.idle (2 s), not at once (${after:-?} s)" "$after" ">=" 1.5
 rc=0; stop_bg gweir || rc=$?
 assert_eq "guard weir stops cleanly (exit 0)" 0 "$rc"
 

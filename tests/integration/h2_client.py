@@ -20,6 +20,12 @@ answers. Plain TCP to 127.0.0.1 (h2c with prior knowledge).
       SETTINGS_INITIAL_WINDOW_SIZE 0, then GET /bytes/N and never a
       WINDOW_UPDATE: waits (up to 30 s) for weir to reset the stream;
       prints "first=rst:0x8 status=200 data=0 seconds=2.1"
+  h2_client.py no-end PORT N
+      POST /no-end with content-length N and N bytes of DATA, never an
+      END_STREAM; waits (up to 30 s) for the response's end and then for
+      weir to close the stream; then a GET /after-no-end on the same
+      connection; prints "response=ended:200 then=rst:0x0 after=2.0
+      next=200" (after: seconds from the response's end to the reset)
   h2_client.py ping-flood PORT N
   h2_client.py settings-flood PORT N
       the floods print "sent=K goaway=0xb closed=yes ..."
@@ -362,6 +368,27 @@ def cmd_stall(port, n):
     return 0
 
 
+def cmd_no_end(port, n):
+    c = Conn(port)
+    c.handshake()
+    c.sendall(headers_frame(1, request_block(port, "POST", "/no-end", [(b"content-length", b"%d" % n)]),
+                            end_stream=False))
+    c.sendall(DataFrame(1, data=b"n" * n).serialize())
+    st = c.stream(1)
+    c.wait(lambda: st.ended or st.rst is not None, timeout=30)
+    response = ("ended:%s" % st.status) if st.ended else st.outcome()
+    t_end = time.monotonic()
+    c.wait(lambda: st.rst is not None, timeout=30)
+    after = time.monotonic() - t_end
+    c.sendall(headers_frame(3, request_block(port, "GET", "/after-no-end")))
+    nxt = c.stream(3)
+    c.wait(nxt.closed)
+    print("response=%s then=%s after=%.1f next=%s" % (response, st.outcome() if st.rst is not None else "open",
+                                                       after, nxt.status))
+    c.close()
+    return 0
+
+
 def cmd_ping_flood(port, n):
     c = flood(port, n, 50, lambda i: PingFrame(0, opaque_data=b"%08d" % (i % 10 ** 8)).serialize())
     report(c)
@@ -378,7 +405,7 @@ def cmd_settings_flood(port, n):
 
 def main(argv):
     usage = ("usage: h2_client.py refuse PORT CASE | "
-             "{rapid-reset,continuation,ping-flood,settings-flood,stall} PORT N")
+             "{rapid-reset,continuation,ping-flood,settings-flood,stall,no-end} PORT N")
     if len(argv) != 4:
         print(usage, file=sys.stderr)
         return 2
@@ -390,7 +417,7 @@ def main(argv):
                 return 2
             return cmd_refuse(port, arg)
         handlers = {"rapid-reset": cmd_rapid_reset, "stall": cmd_stall, "continuation": cmd_continuation,
-                    "ping-flood": cmd_ping_flood, "settings-flood": cmd_settings_flood}
+                    "ping-flood": cmd_ping_flood, "settings-flood": cmd_settings_flood, "no-end": cmd_no_end}
         if cmd not in handlers:
             print(usage, file=sys.stderr)
             return 2

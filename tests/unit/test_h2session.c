@@ -198,6 +198,7 @@ struct client {
 	size_t upload_len, upload_off;
 	const nghttp2_nv *upload_trailers;
 	size_t upload_ntrailers;
+	bool upload_no_end;            /* the body's last DATA frame lacks END_STREAM */
 };
 
 static struct response *response_of(struct client *c, int32_t id)
@@ -281,6 +282,8 @@ static ssize_t c_read_upload(nghttp2_session *ng, int32_t id, uint8_t *buf, size
 	c->upload_off += n;
 	if (c->upload_off == c->upload_len) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (c->upload_no_end)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		if (c->upload_ntrailers) {
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 			assert_int_equal(nghttp2_submit_trailer(ng, id, c->upload_trailers, c->upload_ntrailers), 0);
@@ -1343,6 +1346,70 @@ static void test_backpressure_and_stall(void **unused)
 	pair_free(p);
 }
 
+/* A complete response to a request whose END_STREAM never comes: the
+ * stream counts as stalled from the response's end, and is reset with
+ * NO_ERROR once stalled for the timeout; until then it stays open (an
+ * END_STREAM in flight is never overtaken). A request that ended first
+ * leaves nothing stalled. */
+static void test_unended_request_expires(void **unused)
+{
+	struct pair *p = pair_new(100);
+	static const uint8_t upload[] = "hello";
+	nghttp2_nv extra[] = { NV("content-length", "5") };
+	struct exchange *x;
+	struct response *r;
+	int32_t id;
+
+	(void)unused;
+	p->c.upload = upload;
+	p->c.upload_len = 5;
+	p->c.upload_no_end = true;
+	pump(p);
+	id = client_request(p, "POST", "/no-end", extra, 1, true);
+	pump(p);
+	x = exchange_of(&p->o, id);
+	assert_non_null(x);
+	assert_int_equal(x->body_len, 5);
+	assert_false(x->ended);
+	h2session_consume(x->st, 5);
+	assert_int_equal(h2session_oldest_stall(p->s), 0);
+	assert_int_equal(h2session_respond(x->st, 204, NULL, 0, true), 0);
+	pump(p);
+	r = response_of(&p->c, id);
+	assert_int_equal(r->status, 204);
+	assert_false(x->closed);
+	assert_int_equal(h2session_stream_stalled_since(x->st), p->now);
+	assert_int_equal(h2session_oldest_stall(p->s), p->now);
+	/* another flush does not restart (or clear) it */
+	p->now += 1000;
+	pump(p);
+	assert_int_equal(h2session_oldest_stall(p->s), p->now - 1000);
+	assert_int_equal(h2session_expire_stalled(p->s, p->now + 8999, 10000), 0);
+	assert_false(x->closed);
+	p->now += 9000;
+	assert_int_equal(h2session_expire_stalled(p->s, p->now, 10000), 1);
+	pump(p);
+	assert_true(x->closed);
+	assert_int_equal(x->close_code, NGHTTP2_NO_ERROR);
+	assert_true(r->rst);
+	assert_int_equal(r->close_code, NGHTTP2_NO_ERROR);
+	assert_int_equal(h2session_streams(p->s), 0);
+	assert_int_equal(h2session_oldest_stall(p->s), 0);
+	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_NONE);
+
+	/* a request that ended: its complete response leaves nothing stalled */
+	id = client_request(p, "GET", "/ended", NULL, 0, false);
+	pump(p);
+	x = exchange_of(&p->o, id);
+	assert_non_null(x);
+	assert_int_equal(h2session_respond(x->st, 204, NULL, 0, true), 0);
+	pump(p);
+	assert_true(x->closed);
+	assert_int_equal(h2session_oldest_stall(p->s), 0);
+	assert_int_equal(h2session_stats(p->s)->stalls_expired, 1);
+	pair_free(p);
+}
+
 /* A stream of small messages (gRPC server streaming), each answered by a
  * WINDOW_UPDATE of its size, is no flood; a window opened a few bytes at a
  * time with data waiting still is (test_window_dribble). */
@@ -1594,6 +1661,7 @@ int main(void)
 		cmocka_unit_test(test_max_streams),
 		cmocka_unit_test(test_max_streams_after_ack),
 		cmocka_unit_test(test_backpressure_and_stall),
+		cmocka_unit_test(test_unended_request_expires),
 		cmocka_unit_test(test_conn_buffer),
 		cmocka_unit_test(test_output_to_bound),
 		cmocka_unit_test(test_reset_frees_room),
