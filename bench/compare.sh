@@ -608,7 +608,7 @@ profile_perf() {
 		echo
 		echo "== system calls per request at $c connections (perf stat, tracepoints)"
 		ev=
-		for s in read readv recvfrom write writev sendto ioctl epoll_wait epoll_ctl connect accept4 close socket setsockopt getsockopt; do
+		for s in read readv recvfrom recvmsg write writev sendto sendmsg ioctl epoll_wait epoll_ctl connect accept4 close socket setsockopt getsockopt; do
 			ev+="syscalls:sys_enter_$s,"
 		done
 		for p in $PROXIES; do
