@@ -5,8 +5,10 @@
  * has for the client is moved to the socket by one deferred event per
  * connection (h2conn_flush), so the streams that answered during one loop
  * iteration leave in one write. The connection's timer closes it when it
- * has had no stream for timeouts.idle, resets streams whose response the
- * client has given no window for timeouts.idle, and bounds the last write.
+ * has had no stream for timeouts.idle, resets streams stalled for
+ * timeouts.idle (a response the client gives no window for, or a complete
+ * response to a request the client has not ended), and bounds the last
+ * write.
  *
  * A stream: on_request opens the proxy side (proxy_stream_open) on a
  * bufferevent without a socket and puts the converted head into its input;

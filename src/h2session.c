@@ -732,7 +732,6 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 			st->flags |= ST_AWAIT_END;
 			st->stalled_since = s->now ? s->now : 1;
 		}
-		return 0;
 	}
 	/* A DATA frame that took all the stream had queued was small because
 	 * the response came so (gRPC's messages), not because the window was:

@@ -385,16 +385,7 @@ static void upstream_resume_read(struct client_conn *c)
 		conn_arm_timer(c);
 }
 
-/* Write what is queued on BEV now, from the callback that queued it, instead
- * of arming EV_WRITE and writing on the next loop iteration: for a message
- * that fits the socket buffer this saves two epoll_ctl calls and a trip
- * through epoll_wait. Whatever the socket does not take, and any error, is
- * left to the bufferevent with EV_WRITE enabled, so its callbacks see it as
- * before. Rule: whoever queues bytes on a plain bufferevent whose EV_WRITE is
- * disabled (clients between responses, reused upstreams) calls this before
- * returning to the loop. TLS bufferevents (PLAIN false) keep EV_WRITE enabled
- * and libevent's own write path: their bytes must go through OpenSSL. */
-enum { SEND_IOV = 16 };   /* chains per sendmsg: a response head and body take a few */
+enum { SEND_IOV = 64 };   /* chains per sendmsg (libevent's writev takes up to 128) */
 
 /* Send OUT's bytes from its front, as many as the socket takes, and drain
  * them. sendmsg goes straight to the socket layer; libevent's evbuffer_write
@@ -429,6 +420,15 @@ static void send_queued(struct evbuffer *out, evutil_socket_t fd)
 	}
 }
 
+/* Write what is queued on BEV now, from the callback that queued it, instead
+ * of arming EV_WRITE and writing on the next loop iteration: for a message
+ * that fits the socket buffer this saves two epoll_ctl calls and a trip
+ * through epoll_wait. Whatever the socket does not take, and any error, is
+ * left to the bufferevent with EV_WRITE enabled, so its callbacks see it as
+ * before. Rule: whoever queues bytes on a plain bufferevent whose EV_WRITE is
+ * disabled (clients between responses, reused upstreams) calls this before
+ * returning to the loop. TLS bufferevents (PLAIN false) keep EV_WRITE enabled
+ * and libevent's own write path: their bytes must go through OpenSSL. */
 static void bev_write_now(struct bufferevent *bev, bool plain)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);

@@ -1410,6 +1410,66 @@ static void test_unended_request_expires(void **unused)
 	pair_free(p);
 }
 
+static ssize_t c_read_eof(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                          nghttp2_data_source *src, void *ud)
+{
+	(void)ng;
+	(void)id;
+	(void)buf;
+	(void)len;
+	(void)src;
+	(void)ud;
+	*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return 0;
+}
+
+/* The same with a response that ends with trailers, and a client that then
+ * ends its request late (within the timeout): the trailers' frame marks the
+ * stall, the client's END_STREAM closes the stream normally (no reset), and
+ * nothing is left to expire. */
+static void test_unended_request_ends_late(void **unused)
+{
+	struct pair *p = pair_new(100);
+	static const uint8_t upload[] = "hello";
+	nghttp2_nv extra[] = { NV("content-length", "5") };
+	struct h2conv_field tr[] = { { "grpc-status", 11, "0", 1 } };
+	nghttp2_data_provider prd = { .read_callback = c_read_eof };
+	struct exchange *x;
+	struct response *r;
+	int32_t id;
+
+	(void)unused;
+	p->c.upload = upload;
+	p->c.upload_len = 5;
+	p->c.upload_no_end = true;
+	pump(p);
+	id = client_request(p, "POST", "/no-end", extra, 1, true);
+	pump(p);
+	x = exchange_of(&p->o, id);
+	assert_non_null(x);
+	h2session_consume(x->st, 5);
+	assert_int_equal(h2session_respond(x->st, 200, NULL, 0, false), 0);
+	assert_int_equal(h2session_send_data(x->st, "abc", 3), 3);
+	pump(p);
+	assert_int_equal(h2session_oldest_stall(p->s), 0); /* not ended yet */
+	assert_int_equal(h2session_send_end(x->st, tr, 1), 0);
+	pump(p);
+	r = response_of(&p->c, id);
+	assert_string_equal(r->trailers, "grpc-status: 0\n");
+	assert_int_equal(h2session_oldest_stall(p->s), p->now);
+	assert_false(x->closed);
+	p->now += 500;
+	assert_int_equal(nghttp2_submit_data(p->c.ng, NGHTTP2_FLAG_END_STREAM, id, &prd), 0);
+	pump(p);
+	assert_true(x->closed);
+	assert_int_equal(x->close_code, NGHTTP2_NO_ERROR);
+	assert_false(r->rst);
+	assert_int_equal(h2session_oldest_stall(p->s), 0);
+	assert_int_equal(h2session_expire_stalled(p->s, p->now + 100000, 10), 0);
+	assert_int_equal(h2session_stats(p->s)->stalls_expired, 0);
+	pair_free(p);
+}
+
 /* A stream of small messages (gRPC server streaming), each answered by a
  * WINDOW_UPDATE of its size, is no flood; a window opened a few bytes at a
  * time with data waiting still is (test_window_dribble). */
@@ -1662,6 +1722,7 @@ int main(void)
 		cmocka_unit_test(test_max_streams_after_ack),
 		cmocka_unit_test(test_backpressure_and_stall),
 		cmocka_unit_test(test_unended_request_expires),
+		cmocka_unit_test(test_unended_request_ends_late),
 		cmocka_unit_test(test_conn_buffer),
 		cmocka_unit_test(test_output_to_bound),
 		cmocka_unit_test(test_reset_frees_room),
