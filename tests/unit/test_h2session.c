@@ -1346,6 +1346,28 @@ static void test_backpressure_and_stall(void **unused)
 	pair_free(p);
 }
 
+/* On P, a POST of "hello" with content-length 5 whose END_STREAM never
+ * comes; the owner has its body and consumed it. Returns its exchange. */
+static struct exchange *post_without_end(struct pair *p, int32_t *id)
+{
+	static const uint8_t upload[] = "hello";
+	nghttp2_nv extra[] = { NV("content-length", "5") };
+	struct exchange *x;
+
+	p->c.upload = upload;
+	p->c.upload_len = 5;
+	p->c.upload_no_end = true;
+	pump(p);
+	*id = client_request(p, "POST", "/no-end", extra, 1, true);
+	pump(p);
+	x = exchange_of(&p->o, *id);
+	assert_non_null(x);
+	assert_int_equal(x->body_len, 5);
+	assert_false(x->ended);
+	h2session_consume(x->st, 5);
+	return x;
+}
+
 /* A complete response to a request whose END_STREAM never comes: the
  * stream counts as stalled from the response's end, and is reset with
  * NO_ERROR once stalled for the timeout; until then it stays open (an
@@ -1354,24 +1376,12 @@ static void test_backpressure_and_stall(void **unused)
 static void test_unended_request_expires(void **unused)
 {
 	struct pair *p = pair_new(100);
-	static const uint8_t upload[] = "hello";
-	nghttp2_nv extra[] = { NV("content-length", "5") };
 	struct exchange *x;
 	struct response *r;
 	int32_t id;
 
 	(void)unused;
-	p->c.upload = upload;
-	p->c.upload_len = 5;
-	p->c.upload_no_end = true;
-	pump(p);
-	id = client_request(p, "POST", "/no-end", extra, 1, true);
-	pump(p);
-	x = exchange_of(&p->o, id);
-	assert_non_null(x);
-	assert_int_equal(x->body_len, 5);
-	assert_false(x->ended);
-	h2session_consume(x->st, 5);
+	x = post_without_end(p, &id);
 	assert_int_equal(h2session_oldest_stall(p->s), 0);
 	assert_int_equal(h2session_respond(x->st, 204, NULL, 0, true), 0);
 	pump(p);
@@ -1430,8 +1440,6 @@ static ssize_t c_read_eof(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t 
 static void test_unended_request_ends_late(void **unused)
 {
 	struct pair *p = pair_new(100);
-	static const uint8_t upload[] = "hello";
-	nghttp2_nv extra[] = { NV("content-length", "5") };
 	struct h2conv_field tr[] = { { "grpc-status", 11, "0", 1 } };
 	nghttp2_data_provider prd = { .read_callback = c_read_eof };
 	struct exchange *x;
@@ -1439,15 +1447,7 @@ static void test_unended_request_ends_late(void **unused)
 	int32_t id;
 
 	(void)unused;
-	p->c.upload = upload;
-	p->c.upload_len = 5;
-	p->c.upload_no_end = true;
-	pump(p);
-	id = client_request(p, "POST", "/no-end", extra, 1, true);
-	pump(p);
-	x = exchange_of(&p->o, id);
-	assert_non_null(x);
-	h2session_consume(x->st, 5);
+	x = post_without_end(p, &id);
 	assert_int_equal(h2session_respond(x->st, 200, NULL, 0, false), 0);
 	assert_int_equal(h2session_send_data(x->st, "abc", 3), 3);
 	pump(p);
