@@ -28,7 +28,21 @@
  * active again (the kernel reports a reset only once: a later read would see
  * a clean EOF instead). If READCB freed the connection, connread_stop's
  * event_del cancels that; if it paused reading, the failure waits for the
- * next connread_enable. */
+ * next connread_enable.
+ *
+ * TLS (a filter over a socket bufferevent, see include/weir/tls.h). The
+ * socket is read the same way, into the input of the bufferevent under the
+ * filter; then that bufferevent's read callback, libevent's, is run
+ * (bufferevent_trigger) and the filter decrypts what it can into its own
+ * input and runs the owner's READCB: deferred (the filter has
+ * BEV_OPT_DEFER_CALLBACKS), so no owner code runs inside this module and the
+ * owner's READCB runs before the next socket event is seen. A failure after
+ * data is therefore not made active at once (it would be reported before
+ * that deferred READCB): the socket stays readable at EOF or after a reset,
+ * so the next readable event reports it. The socket is read during the
+ * handshake whatever the owner wants (the handshake needs it), afterwards
+ * only while the owner wants reads; a peer's close_notify ends the reading
+ * (the filter reports the EOF itself). */
 #include "weir/connread.h"
 
 #include <assert.h>
@@ -38,6 +52,8 @@
 #include <sys/uio.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 enum {
 	READ_FIRST = 16 * 1024 - 256,   /* one 16 KiB chain once libevent adds its header */
@@ -180,6 +196,54 @@ static void connread_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* TLS: stop watching the socket until the owner wants reads again. */
+static void tls_pause(struct connread *r)
+{
+	r->want = false;
+	bufferevent_disable(r->bev, EV_READ);
+	(void)event_del(&r->ev);
+}
+
+static void connread_tls_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct connread *r = arg;
+	struct bufferevent *under = r->under;
+	SSL *ssl = bufferevent_openssl_get_ssl(r->bev);
+	short fail;
+	int err;
+
+	(void)what;
+	if (r->failed) {
+		fail = r->failed;
+		err = r->failed_errno;
+		r->failed = 0;
+	} else if (read_socket(fd, bufferevent_get_input(under), r->limit, &fail, &err) > 0) {
+		if (fail) {
+			r->failed = fail; /* reported at the next readable event: see above */
+			r->failed_errno = err;
+		}
+		/* libevent's filter takes the bytes: handshake or decryption; the
+		 * owner's callbacks are deferred, R is still there after it */
+		bufferevent_trigger(under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+		if (!r->ready && ssl && SSL_is_init_finished(ssl))
+			r->ready = true; /* the handshake is done */
+		if (ssl && (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN)) {
+			r->failed = 0; /* the peer's close_notify: the filter reports EOF */
+			tls_pause(r);
+		} else if (r->ready && !r->want) {
+			(void)event_del(&r->ev); /* the handshake's reads are over */
+		}
+		return;
+	}
+	if (fail) {
+		r->ready = true;
+		tls_pause(r);
+		errno = err;
+		/* the filter turns it into its own event (EOF, or ERROR) */
+		bufferevent_trigger_event(under, (short)(BEV_EVENT_READING | fail), 0);
+	}
+}
+
 void connread_init(struct connread *r, struct event_base *base, struct bufferevent *bev, bool own,
                    bool connected, bufferevent_data_cb readcb, bufferevent_event_cb eventcb,
                    void *arg)
@@ -187,10 +251,23 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 	/* R is not pending: a recycled one was stopped (connread_stop). */
 	*r = (struct connread){ .bev = bev, .readcb = readcb, .eventcb = eventcb, .arg = arg,
 	                        .own = own, .ready = connected, .limit = READ_BUDGET };
-	if (own)
+	if (own) {
 		event_assign(&r->ev, base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, connread_cb, r);
-	else
-		bufferevent_disable(bev, EV_READ);
+		return;
+	}
+	bufferevent_disable(bev, EV_READ);
+	r->under = bufferevent_get_underlying(bev);
+	if (r->under) {
+		/* a TLS filter: weir reads the socket under it, and during the
+		 * handshake whatever the owner wants (the handshake needs it) */
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+		bufferevent_disable(r->under, EV_READ);
+		event_assign(&r->ev, base, bufferevent_getfd(r->under), EV_READ | EV_PERSIST, connread_tls_cb, r);
+		r->ready = ssl && SSL_is_init_finished(ssl);
+		if (!r->ready)
+			(void)event_add(&r->ev, NULL);
+	}
 }
 
 void connread_init_memory(struct connread *r, struct bufferevent *bev, bufferevent_data_cb readcb,
@@ -244,6 +321,14 @@ void connread_enable(struct connread *r)
 			bufferevent_trigger(r->bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 		return;
 	}
+	if (r->under) {
+		r->want = true;
+		/* the filter first decrypts what waits under it (READCB deferred) */
+		bufferevent_enable(r->bev, EV_READ);
+		if (!event_pending(&r->ev, EV_READ, NULL))
+			(void)event_add(&r->ev, NULL);
+		return;
+	}
 	if (!r->own) {
 		bufferevent_enable(r->bev, EV_READ);
 		return;
@@ -261,6 +346,13 @@ void connread_disable(struct connread *r)
 		r->want = false;
 		return;
 	}
+	if (r->under) {
+		r->want = false;
+		bufferevent_disable(r->bev, EV_READ);
+		if (r->ready)
+			(void)event_del(&r->ev); /* (the handshake reads on) */
+		return;
+	}
 	if (!r->own) {
 		bufferevent_disable(r->bev, EV_READ);
 		return;
@@ -271,7 +363,7 @@ void connread_disable(struct connread *r)
 
 bool connread_enabled(const struct connread *r)
 {
-	if (r->memory)
+	if (r->memory || r->under)
 		return r->want;
 	if (!r->own)
 		return (bufferevent_get_enabled(r->bev) & EV_READ) != 0;
@@ -281,6 +373,15 @@ bool connread_enabled(const struct connread *r)
 void connread_set_timeouts(struct connread *r, const struct timeval *read, const struct timeval *write)
 {
 	assert(r->bev); /* not asleep: the write timeout is the bufferevent's */
+	if (r->under) {
+		/* The filter's own write timer would restart at each record it
+		 * encrypts and fire on a connection that has nothing to send;
+		 * the socket bufferevent's runs only while records wait for the
+		 * socket (its event reaches the owner through the filter). */
+		bufferevent_set_timeouts(r->bev, read, NULL);
+		bufferevent_set_timeouts(r->under, NULL, write);
+		return;
+	}
 	if (!r->own) {
 		bufferevent_set_timeouts(r->bev, read, write);
 		return;
@@ -318,6 +419,12 @@ void connread_set_limit(struct connread *r, size_t limit)
 
 void connread_connected(struct connread *r)
 {
+	if (r->under && !r->ready) {
+		r->ready = true; /* the handshake is done: reads as the owner wants */
+		if (!r->want)
+			(void)event_del(&r->ev);
+		return;
+	}
 	if (!r->own || r->ready)
 		return;
 	r->ready = true;
@@ -327,7 +434,7 @@ void connread_connected(struct connread *r)
 
 void connread_stop(struct connread *r)
 {
-	if (r->own)
+	if (r->own || r->under)
 		(void)event_del(&r->ev);
 	r->want = false;
 	r->ready = false;

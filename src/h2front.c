@@ -188,11 +188,11 @@ static void h2conn_flush(struct h2conn *h)
 		h->closing = true;
 		connread_disable(&h->rd);
 	}
-	if (h->closing && evbuffer_get_length(out) == 0) {
+	tls_write_now(h->bev); /* h2 over TLS: in this pass, not at the next EPOLLOUT */
+	if (h->closing && tls_all_sent(h->bev)) { /* (TLS: records under it too) */
 		h2conn_close(h);
 		return;
 	}
-	tls_write_now(h->bev); /* h2 over TLS: in this pass, not at the next EPOLLOUT */
 	h2conn_arm_timer(h);
 }
 

@@ -676,7 +676,7 @@ static struct h2up_conn *conn_new(struct worker *w, enum pool_id pool, int serve
 	evtimer_assign(&h->timer, w->base, conn_timer_cb, h);
 	bufferevent_setcb(h->bev, conn_read_cb, conn_write_cb, conn_event_cb, h);
 	bufferevent_setwatermark(h->bev, EV_WRITE, OUT_HIGH / 4, 0);
-	if (bufferevent_socket_connect(h->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+	if (tls_socket_connect(h->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
 		int e = errno;
 		bufferevent_free(h->bev);
 		h->bev = NULL;

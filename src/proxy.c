@@ -77,8 +77,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -90,6 +88,7 @@
 #include "weir/config.h"
 #include "weir/h2front.h"
 #include "weir/headbuf.h"
+#include "weir/net.h"
 #include "weir/split.h"
 #include "weir/tls.h"
 #include "weir/runtime-t.h"
@@ -385,41 +384,6 @@ static void upstream_resume_read(struct client_conn *c)
 		conn_arm_timer(c);
 }
 
-enum { SEND_IOV = 64 };   /* chains per sendmsg (libevent's writev takes up to 128) */
-
-/* Send OUT's bytes from its front, as many as the socket takes, and drain
- * them. sendmsg goes straight to the socket layer; libevent's evbuffer_write
- * uses writev, which takes the VFS path first (rw_verify_area, an iovec
- * import), a cost perf showed per write. Failures are left to the caller's
- * bufferevent, whose own write reports them. */
-static void send_queued(struct evbuffer *out, evutil_socket_t fd)
-{
-	struct evbuffer_iovec v[SEND_IOV];
-	struct iovec iov[SEND_IOV];
-
-	for (;;) {
-		int n = evbuffer_peek(out, -1, NULL, v, SEND_IOV);
-		size_t want = 0;
-		ssize_t r;
-
-		if (n <= 0)
-			return;
-		if (n > SEND_IOV)
-			n = SEND_IOV;
-		for (int i = 0; i < n; i++) {
-			iov[i].iov_base = v[i].iov_base;
-			iov[i].iov_len = v[i].iov_len;
-			want += v[i].iov_len;
-		}
-		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		do
-			r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-		while (r < 0 && errno == EINTR);
-		if (r <= 0 || evbuffer_drain(out, (size_t)r) < 0 || (size_t)r < want)
-			return; /* the socket is full, or failed: EV_WRITE takes over */
-	}
-}
-
 /* Write what is queued on BEV now, from the callback that queued it, instead
  * of arming EV_WRITE and writing on the next loop iteration: for a message
  * that fits the socket buffer this saves two epoll_ctl calls and a trip
@@ -427,14 +391,17 @@ static void send_queued(struct evbuffer *out, evutil_socket_t fd)
  * left to the bufferevent with EV_WRITE enabled, so its callbacks see it as
  * before. Rule: whoever queues bytes on a plain bufferevent whose EV_WRITE is
  * disabled (clients between responses, reused upstreams) calls this before
- * returning to the loop. TLS bufferevents (PLAIN false) keep EV_WRITE enabled
- * and libevent's own write path: their bytes must go through OpenSSL. */
+ * returning to the loop. A TLS client's bufferevent (PLAIN false) works the
+ * same way through OpenSSL: tls_write_now encrypts what is queued and sends
+ * the records. */
 static void bev_write_now(struct bufferevent *bev, bool plain)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
 
 	if (!plain) {
 		tls_write_now(bev); /* (an HTTP/2 stream's: nothing) */
+		if (tls_all_sent(bev))
+			bufferevent_disable(bev, EV_WRITE); /* the next flush encrypts at once */
 		return;
 	}
 	if (evbuffer_get_length(out) == 0)
@@ -442,10 +409,20 @@ static void bev_write_now(struct bufferevent *bev, bool plain)
 	/* A socket bufferevent keeps the front of its output frozen so that only
 	 * its own write callback drains it; that callback thaws it the same way. */
 	evbuffer_unfreeze(out, 1);
-	send_queued(out, bufferevent_getfd(bev));
+	net_send_queued(out, bufferevent_getfd(bev));
 	evbuffer_freeze(out, 1);
 	if (evbuffer_get_length(out) != 0)
 		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* Everything queued for C's client has left weir: its output is empty and,
+ * on TLS, so are the records under it (tls_all_sent). What closes the
+ * connection or measures a response as delivered waits for this. */
+static bool client_output_sent(struct client_conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+		return false;
+	return c->plain || c->h2_stream || tls_all_sent(c->bev);
 }
 
 /* ---- upstream connections ------------------------------------------------ */
@@ -792,7 +769,7 @@ static void conn_close(struct client_conn *c)
 static void conn_abort(struct client_conn *c)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	evutil_socket_t fd = c->h2_stream ? -1 : bufferevent_getfd(c->bev);
+	evutil_socket_t fd = c->h2_stream ? -1 : tls_socket_fd(c->bev);
 
 	if (fd >= 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -807,7 +784,7 @@ static void conn_abort(struct client_conn *c)
  * for LINGER_MS at most (client_read_cb, client_event_cb, conn_timer_cb). */
 static void conn_linger(struct client_conn *c)
 {
-	evutil_socket_t fd = c->h2_stream ? -1 : bufferevent_getfd(c->bev);
+	evutil_socket_t fd = c->h2_stream ? -1 : tls_socket_fd(c->bev);
 
 	if (fd < 0 || (c->is_tls && tls_shutdown_write(c->bev) < 0) || shutdown(fd, SHUT_WR) < 0) {
 		conn_close(c);
@@ -846,7 +823,7 @@ static void conn_flush_and_close(struct client_conn *c, bool linger)
 	 * unread bytes; the FLUSH timeout bounds how long. */
 	client_resume_read(c);
 	bev_write_now(c->bev, c->plain);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (client_output_sent(c))
 		conn_flushed(c);
 }
 
@@ -1213,7 +1190,7 @@ static bool client_closed_already(struct client_conn *c)
 {
 	char byte;
 
-	return recv(bufferevent_getfd(c->bev), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	return recv(tls_socket_fd(c->bev), &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 /* A copy of the kept request head (c->replay) at the end of OUT: it stays
@@ -1534,7 +1511,7 @@ static void exchange_finish(struct client_conn *c)
 	c->t_done_us = clock_now_us();
 	upstream_detach(c, reusable);
 	bev_write_now(c->bev, c->plain);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0) {
+	if (!client_output_sent(c)) {
 		conn_set_state(c, CONN_DELIVER);
 		return;
 	}
@@ -1718,15 +1695,16 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
 
 	if (c->state == CONN_FLUSH) {
-		if (pending == 0)
+		if (client_output_sent(c))
 			conn_flushed(c);
 		return;
 	}
 	if (c->state == CONN_LINGER)
 		return;
-	if (pending == 0 && c->plain)
+	bool sent = client_output_sent(c);
+	if (sent && !c->h2_stream)
 		bufferevent_disable(bev, EV_WRITE); /* back to bev_write_now; no syscall */
-	if (c->state == CONN_DELIVER && pending == 0) {
+	if (c->state == CONN_DELIVER && sent) {
 		response_delivered(c);
 	} else if (c->state == CONN_RELAY && !connread_enabled(&c->up->rd) && pending <= bp_high(c->w) / 4) {
 		/* Read the response on, and relay what is already buffered (it
@@ -1744,7 +1722,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
  * client is gone. Reading has stopped. */
 static void client_half_closed(struct client_conn *c)
 {
-	bool queued = evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+	bool queued = !client_output_sent(c);
 
 	switch (c->state) {
 	case CONN_IDLE:
@@ -1901,7 +1879,7 @@ static void upstream_connected(struct upstream_conn *up)
 
 	connread_connected(&up->rd);
 	if (!up->h2)
-		set_nodelay(bufferevent_getfd(up->bev));
+		set_nodelay(tls_socket_fd(up->bev));
 	if (up->tls)
 		tls_upstream_established(up->bev);
 	if (up->gen == up->w->gen) /* else its index is one of the old table */
@@ -2141,7 +2119,9 @@ void proxy_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
 		}
 		connread_init(&c->rd, w->base, c->bev, false, true, client_read_cb, client_event_cb, c);
 		client_bev_setup(c);
-		bufferevent_enable(c->bev, EV_WRITE);
+		/* a new bufferevent has EV_WRITE enabled: off until bev_write_now,
+		 * so a response queued in pieces leaves as one record */
+		bufferevent_disable(c->bev, EV_WRITE);
 	} else {
 		/* Asleep until its first byte: a connection that sends nothing
 		 * costs no buffers. */
@@ -2197,7 +2177,7 @@ void proxy_stream_close(struct client_conn *c, bool client_broke)
 	c->stream = NULL;
 	/* A response handed over whole whose measurement waits for the loop
 	 * (client_write_cb) was delivered: measured as such. */
-	if (c->state == CONN_DELIVER && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (c->state == CONN_DELIVER && client_output_sent(c))
 		record_exchange_at(c, c->status, c->t_done_us);
 	conn_fail(c, 0, client_broke ? ACCT_REFUSED : ACCT_ABANDONED);
 }

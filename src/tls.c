@@ -56,9 +56,7 @@
 
 #include "weir/config.h"
 #include "weir/log.h"
-
-/* Output up to this size is sent as one TLS record (see coalesce_cb). */
-#define COALESCE_MAX 16384
+#include "weir/net.h"
 
 /* TLS 1.2 suites: ECDHE key exchange, AEAD ciphers, never anonymous. */
 #define TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
@@ -332,6 +330,37 @@ static const struct cfg_listener *find_tls_listener(const struct weir_config *cf
 	return NULL;
 }
 
+static struct bufferevent *filter_new(struct event_base *base, evutil_socket_t fd, SSL *ssl,
+                                      enum bufferevent_ssl_state state);
+
+/* libevent makes the BIO method of its filters at the first filter, in a
+ * static without a lock: two workers making their first filter at once
+ * would race. So the main thread makes (and frees) one first, once SET has
+ * a context to make it with; workers make filters only with a set made
+ * here. */
+static void prime_filter_bio(const struct tls_set *set)
+{
+	static bool primed;
+	SSL_CTX *ctx = NULL;
+	struct event_base *base;
+	struct bufferevent *bev;
+	SSL *ssl;
+
+	for (size_t i = 0; i < set->nlisten && !ctx; i++)
+		ctx = set->listen[i].ctx;
+	for (int p = 0; p < POOL_COUNT && !ctx; p++)
+		ctx = set->pool[p];
+	if (primed || !ctx || !(base = event_base_new()))
+		return;
+	if ((ssl = SSL_new(ctx)) && (bev = filter_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING))) {
+		bufferevent_free(bev);
+		primed = true;
+	}
+	(void)event_base_loop(base, EVLOOP_NONBLOCK); /* libevent's finalizers */
+	event_base_free(base);
+	ERR_clear_error();
+}
+
 struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set *running,
                             char *err, size_t errlen)
 {
@@ -392,6 +421,7 @@ struct tls_set *tls_set_new(const struct weir_config *cfg, const struct tls_set 
 			goto fail;
 		}
 	}
+	prime_filter_bio(set);
 	return set;
 fail:
 	tls_set_free(set);
@@ -426,36 +456,84 @@ unsigned tls_set_listen_protocols(const struct tls_set *set, size_t i)
 
 /* ---- connections ------------------------------------------------------------- */
 
-/* libevent hands each chain of an output buffer to its own SSL_write: one
- * record and one syscall per chain, and a response is a head and a body in
- * two chains at least. Small outputs are made one chain before they leave, so
- * a small response costs one record and one write. */
-static void coalesce_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* The data path's TLS connections are libevent's OpenSSL filter over a
+ * plain socket bufferevent (UNDER), not its socket flavour, so that the
+ * socket is read and written by weir in large pieces, like a plain one:
+ * connread reads it into UNDER's input (one recv per batch of records, not
+ * two per record: header, then body), the filter decrypts from there and
+ * encrypts into UNDER's output, and tls_write_now sends all the records
+ * queued there with one sendmsg (the socket flavour makes one write per
+ * record, five or six for a 64 KiB response). UNDER's reads stay disabled:
+ * libevent's own would be 4 KiB at a time. Health checks keep the socket
+ * flavour: they do not go through connread.
+ *
+ * UNDER_OUT_HIGH bounds the records waiting in UNDER's output: beyond it the
+ * filter encrypts nothing more, plaintext waits in the filter's output, and
+ * the owner's backpressure (its output's length) sees it. */
+enum { UNDER_OUT_HIGH = 128 * 1024 };
+
+/* Output up to this size leaves as one TLS record (see tls_write_now). */
+#define COALESCE_MAX 16384
+
+/* A filter bufferevent on BASE for SSL (owned by it from here, failure
+ * included) over a new socket bufferevent on FD (-1: connect it later).
+ * NULL on failure, FD then left open. */
+static struct bufferevent *filter_new(struct event_base *base, evutil_socket_t fd, SSL *ssl,
+                                      enum bufferevent_ssl_state state)
 {
-	(void)arg;
-	if (info->n_added && info->orig_size && evbuffer_get_length(buf) <= COALESCE_MAX)
-		(void)evbuffer_pullup(buf, -1);
+	struct bufferevent *under = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev;
+
+	if (!under) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_setwatermark(under, EV_WRITE, 0, UNDER_OUT_HIGH);
+	bufferevent_set_max_single_write(under, UNDER_OUT_HIGH);
+	/* Deferred callbacks: the filter runs the owner's callbacks from
+	 * libevent's loop, never from inside connread or tls_write_now. */
+	bev = bufferevent_openssl_filter_new(base, under, ssl, state,
+	                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (!bev) {
+		/* It failed before taking UNDER: its only failure after that is
+		 * SSL_clear failing on a fresh SSL, which does not happen. */
+		(void)bufferevent_setfd(under, -1);
+		bufferevent_free(under);
+		return NULL;
+	}
+	bufferevent_disable(under, EV_READ); /* connread reads the socket */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
                                            SSL_CTX *ctx)
 {
 	SSL *ssl = SSL_new(ctx);
-	struct bufferevent *bev;
 
-	if (!ssl)
-		return NULL;
-	/* With BEV_OPT_CLOSE_ON_FREE libevent owns SSL from here, failure included. */
-	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                     BEV_OPT_CLOSE_ON_FREE);
-	if (bev) {
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-		if (!evbuffer_add_cb(bufferevent_get_output(bev), coalesce_cb, NULL)) {
-			bufferevent_free(bev);
-			return NULL;
-		}
-	}
-	return bev;
+	return ssl ? filter_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING) : NULL;
+}
+
+evutil_socket_t tls_socket_fd(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+
+	return bufferevent_getfd(under ? under : bev);
+}
+
+int tls_socket_connect(struct bufferevent *bev, const struct sockaddr *sa, int len)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+
+	if (!under)
+		return bufferevent_socket_connect(bev, sa, len);
+	if (bufferevent_socket_connect(under, sa, len) < 0)
+		return -1;
+	/* A filter made without a socket has not started its handshake: its
+	 * handshake callback, run now, queues the ClientHello under it, sent
+	 * once connected (a failure is reported through the filter) */
+	bufferevent_trigger(under, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
+	return 0;
 }
 
 /* The numeric host of A, for the certificate's IP address check. */
@@ -500,8 +578,8 @@ fail:
 	return NULL;
 }
 
-/* A connecting client-side TLS bufferevent on BASE for SSL (owned by it
- * from here, failure included). */
+/* A connecting client-side TLS bufferevent of the socket flavour on BASE
+ * for SSL (owned by it from here, failure included): health checks. */
 static struct bufferevent *connecting_bufferevent(struct event_base *base, SSL *ssl)
 {
 	struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
@@ -521,7 +599,7 @@ struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ct
 	SSL_set_app_data(ssl, sink);
 	if (resume)
 		(void)SSL_set_session(ssl, resume);
-	return connecting_bufferevent(base, ssl);
+	return filter_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING);
 }
 
 SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p)
@@ -565,11 +643,27 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len)
 	return true;
 }
 
+/* Send what waits in the output of UNDER, a filter's socket bufferevent,
+ * now. Returns true when it is all out. */
+static bool under_send(struct bufferevent *under)
+{
+	struct evbuffer *out = bufferevent_get_output(under);
+
+	/* a socket bufferevent keeps its output's front frozen (see
+	 * proxy.c's bev_write_now) */
+	evbuffer_unfreeze(out, 1);
+	(void)net_send_queued(out, bufferevent_getfd(under));
+	evbuffer_freeze(out, 1);
+	return evbuffer_get_length(out) == 0;
+}
+
 int tls_shutdown_write(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct bufferevent *under = bufferevent_get_underlying(bev);
 
-	if (!ssl || !SSL_is_init_finished(ssl) || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+	if (!ssl || !SSL_is_init_finished(ssl) || evbuffer_get_length(bufferevent_get_output(bev)) != 0 ||
+	    (under && !under_send(under)))
 		return -1;
 	if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
 		int r = SSL_shutdown(ssl);
@@ -578,7 +672,8 @@ int tls_shutdown_write(struct bufferevent *bev)
 		if (r < 0)
 			return -1;
 	}
-	return 0;
+	/* a filter's alert is in UNDER's output, not on the wire yet */
+	return under && !under_send(under) ? -1 : 0;
 }
 
 void tls_upstream_established(struct bufferevent *bev)
@@ -617,19 +712,114 @@ bool tls_clean_eof(struct bufferevent *bev)
  * the remove then meet in the worker's changelist and cancel out. What the
  * socket does not take waits for EPOLLOUT as before. The event is the
  * bufferevent's own (event2/bufferevent_struct.h: libevent 2.1's layout). */
+/* libevent's own write callback of a filter's socket bufferevent (the same
+ * function for every filter), and the wrapper put in its place. libevent
+ * calls it when the socket has taken all the records: the filter then
+ * encrypts more, but tells its owner nothing when it has nothing more, so
+ * the wrapper does (an owner waiting for its records to be on the wire
+ * before it closes: tls_all_sent). */
+static _Thread_local bufferevent_data_cb filter_under_writecb;
+
+static void under_drained_cb(struct bufferevent *under, void *arg)
+{
+	struct bufferevent *bev = arg; /* the filter: libevent's callback argument */
+
+	filter_under_writecb(under, arg);
+	if (tls_all_sent(bev))
+		bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS); /* deferred */
+}
+
+/* Put under_drained_cb in front of UNDER's write callback, once its
+ * handshake is done (libevent sets its callbacks for the open state then). */
+static void watch_under_drain(struct bufferevent *under)
+{
+	bufferevent_data_cb readcb, writecb;
+	bufferevent_event_cb eventcb;
+	void *arg;
+
+	bufferevent_getcb(under, &readcb, &writecb, &eventcb, &arg);
+	if (writecb == under_drained_cb || !writecb)
+		return;
+	if (!filter_under_writecb)
+		filter_under_writecb = writecb;
+	if (writecb != filter_under_writecb)
+		return; /* not libevent's (cannot happen): leave it */
+	bufferevent_setcb(under, readcb, under_drained_cb, eventcb, arg);
+}
+
+bool tls_all_sent(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	SSL *ssl;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return false;
+	if (!under || evbuffer_get_length(bufferevent_get_output(under)) == 0)
+		return true;
+	/* Records under the filter before its handshake is done are the
+	 * handshake's: nothing of the owner's waits */
+	ssl = bufferevent_openssl_get_ssl(bev);
+	if (!ssl || !SSL_is_init_finished(ssl))
+		return true;
+	watch_under_drain(under); /* the owner hears when they are out */
+	return false;
+}
+
 void tls_write_now(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct bufferevent *under = bufferevent_get_underlying(bev);
 
-	if (ssl && SSL_is_init_finished(ssl) && evbuffer_get_length(bufferevent_get_output(bev)) != 0)
-		event_active(&bev->ev_write, EV_WRITE, 1);
+	if (!ssl || !SSL_is_init_finished(ssl))
+		return;
+	if (!under) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+			event_active(&bev->ev_write, EV_WRITE, 1);
+		return;
+	}
+	watch_under_drain(under);
+	/* Encrypt what is queued (a small output made one chain first: libevent
+	 * makes a record of each chain), up to UNDER_OUT_HIGH, and send it; then
+	 * the rest while the socket takes it all (a bounded number of rounds:
+	 * what is left goes out on EPOLLOUT, as what the socket does not take). */
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t queued = evbuffer_get_length(out);
+
+	if (queued > 0 && queued <= COALESCE_MAX)
+		(void)evbuffer_pullup(out, -1);
+	/* An owner that keeps EV_WRITE disabled between flushes (a client:
+	 * proxy.c) has its output encrypted here, in one piece */
+	if (queued > 0 && !(bufferevent_get_enabled(bev) & EV_WRITE))
+		bufferevent_enable(bev, EV_WRITE);
+	while (evbuffer_get_length(out) != 0) {
+		size_t before = evbuffer_get_length(out);
+
+		bufferevent_trigger(under, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
+		if (!under_send(under))
+			return; /* UNDER's EV_WRITE writes the rest, and the filter follows */
+		if (evbuffer_get_length(out) == before)
+			break; /* the filter took nothing: its own write path goes on */
+	}
+	if (!under_send(under))
+		return;
+	/* All out: drop the EPOLLOUT the socket bufferevent asked for when the
+	 * records were queued (in the same changelist: no system call). Not
+	 * with plaintext left: an EPOLLOUT on an empty UNDER runs its write
+	 * callback, which has the filter encrypt the rest. */
+	if (evbuffer_get_length(out) == 0)
+		(void)event_del(&under->ev_write);
 }
 
 void tls_bufferevent_free(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct bufferevent *under = bufferevent_get_underlying(bev);
 
 	if (ssl && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
 		(void)tls_shutdown_write(bev);
+	/* A filter's last records (a failed handshake's alert, say) are still
+	 * under it: one try to send them. */
+	if (under && evbuffer_get_length(bufferevent_get_output(under)) != 0)
+		(void)under_send(under);
 	bufferevent_free(bev);
 }

@@ -208,7 +208,7 @@ static struct upstream_conn *connect_new(struct worker *w, enum pool_id pool, in
 		return NULL;
 	}
 	bufferevent_setcb(up->bev, cb->read, cb->write, cb->event, up);
-	if (bufferevent_socket_connect(up->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
+	if (tls_socket_connect(up->bev, (const struct sockaddr *)&a->ss, (int)a->len) < 0) {
 		int e = errno; /* for upstream_acquire: whose fault it was */
 		bufferevent_free(up->bev);
 		free(up);

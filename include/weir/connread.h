@@ -8,8 +8,10 @@
  * readv straight into the bufferevent's input buffer in large segments
  * (evbuffer_reserve_space, no copy), no FIONREAD. The bufferevent keeps its
  * output side (writes, the write timeout, connect) and its EV_READ stays
- * disabled. A TLS bufferevent must read through OpenSSL, so for one of those
- * every call here is passed through to the bufferevent. An HTTP/2 stream's
+ * disabled. A TLS bufferevent (tls.h: libevent's OpenSSL filter over a
+ * socket bufferevent) is read the same way: weir reads the socket into the
+ * input under the filter, and the filter decrypts it into its own; its
+ * timeouts and everything else are the filter's. An HTTP/2 stream's
  * bufferevent has no socket at all (h2front fills its input): there
  * "reading" is a flag the writer looks at (connread_init_memory).
  *
@@ -41,6 +43,7 @@ typedef bool (*connread_wake_cb)(void *arg);
 struct connread {
 	struct event ev;                /* EV_READ | EV_PERSIST on the socket (own reads) */
 	struct bufferevent *bev;        /* NULL while asleep */
+	struct bufferevent *under;      /* TLS: the socket bufferevent under BEV's filter */
 	connread_wake_cb wake;          /* ... and this gives it one back */
 	bufferevent_data_cb readcb;
 	bufferevent_event_cb eventcb;
@@ -50,7 +53,8 @@ struct connread {
 	bool own;                       /* a plain socket: weir reads it */
 	bool memory;                    /* no socket: another module fills the input */
 	bool want;                      /* the owner wants reads */
-	bool ready;                     /* the socket is connected (own reads) */
+	bool ready;                     /* the socket is connected (own reads), the
+	                                   handshake done (TLS) */
 	size_t limit;                   /* bytes per readable event, at most */
 	short failed;                   /* BEV_EVENT_EOF / ERROR seen after data in
 	                                   the same event: reported at the next one */
@@ -60,8 +64,11 @@ struct connread {
 /* Set up R for BEV, whose descriptor exists (accepted, or connect started).
  * OWN: BEV is a plain socket bufferevent and weir reads it; its callbacks
  * are READCB / EVENTCB with ARG (set the same on BEV for its write side).
- * CONNECTED false: reads start once connread_connected is called. Starts
- * with reading disabled and no read timeout. Never fails. */
+ * Else BEV is a TLS filter (its callbacks are the owner's, set on BEV),
+ * or a bufferevent that reads by itself. CONNECTED false: reads start once
+ * connread_connected is called. A TLS filter's socket is read for its
+ * handshake until that is done, whatever CONNECTED and the owner say.
+ * Starts with reading disabled and no read timeout. Never fails. */
 void connread_init(struct connread *r, struct event_base *base, struct bufferevent *bev, bool own,
                    bool connected, bufferevent_data_cb readcb, bufferevent_event_cb eventcb,
                    void *arg);

@@ -1,13 +1,18 @@
 /* net: listening sockets, made one way for every listener weir opens (the
  * Owns: how a listening socket is made; the socket belongs to the caller.
- * proxy's listeners in each worker, the admin HTTP listener). */
+ * proxy's listeners in each worker, the admin HTTP listener), and the one
+ * way weir itself writes a connection's queued bytes. */
 #ifndef WEIR_NET_H
 #define WEIR_NET_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <event2/util.h>
+
 #include "weir/config-t.h"
+
+struct evbuffer;
 
 /* A non-blocking, close-on-exec socket listening on ADDR with BACKLOG:
  * SO_REUSEADDR always (a restart must not wait out TIME_WAIT), SO_REUSEPORT
@@ -17,5 +22,12 @@
  * the address in parentheses: "(admin.http)"). */
 int net_listen(const struct cfg_addr *addr, bool reuseport, int backlog, const char *what,
                char *err, size_t errlen);
+
+/* Send OUT's bytes from its front to the socket FD, as many as it takes
+ * (sendmsg, non-blocking), and drain them. Returns the bytes sent; what the
+ * socket did not take, and any failure, is left to the caller's
+ * bufferevent, whose own write (EV_WRITE) reports it. OUT's front must not
+ * be frozen. */
+size_t net_send_queued(struct evbuffer *out, evutil_socket_t fd);
 
 #endif

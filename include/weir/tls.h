@@ -23,6 +23,7 @@
  * data path (proxy-t.h, libevent). */
 struct bufferevent;
 struct event_base;
+struct sockaddr;
 struct ssl_session_st;
 
 /* Which file a failed check is about. */
@@ -69,9 +70,21 @@ SSL_CTX *tls_set_listen_ctx(const struct tls_set *set, size_t i);
 unsigned tls_set_listen_protocols(const struct tls_set *set, size_t i);
 
 /* A server-side TLS bufferevent on the accepted socket FD (handshake first).
- * Returns NULL on failure (FD is then still the caller's to close). */
+ * Returns NULL on failure (FD is then still the caller's to close).
+ * It is libevent's OpenSSL filter over a socket bufferevent that weir reads
+ * itself (connread: read it through one, connected false until
+ * BEV_EVENT_CONNECTED) and writes itself (tls_write_now); the socket is
+ * tls_socket_fd's. Free it with tls_bufferevent_free. */
 struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
                                            SSL_CTX *ctx);
+
+/* The socket under BEV: a TLS bufferevent's (filter or not) or a plain
+ * one's; -1 when it has none yet. */
+evutil_socket_t tls_socket_fd(struct bufferevent *bev);
+
+/* bufferevent_socket_connect for BEV, plain or TLS (a filter connects the
+ * socket bufferevent under it). */
+int tls_socket_connect(struct bufferevent *bev, const struct sockaddr *sa, int len);
 
 /* Where a client-side TLS connection hands the sessions its server issues,
  * so that the next connection can resume one: its owner embeds a sink and
@@ -93,7 +106,8 @@ struct tls_target {
 };
 
 /* A client-side TLS bufferevent on BASE to TO, not yet connected:
- * bufferevent_socket_connect it (tls_alpn_h2 tells what the server chose).
+ * tls_socket_connect it (tls_alpn_h2 tells what the server chose). A filter,
+ * as tls_accept_bufferevent's.
  * RESUME (NULL: none) is offered for resumption; new sessions go to SINK
  * (NULL: dropped), which must outlive the bufferevent. Returns NULL on
  * failure. */
@@ -104,7 +118,8 @@ struct bufferevent *tls_connect_bufferevent(struct event_base *base, SSL_CTX *ct
 SSL_CTX *tls_set_pool_ctx(const struct tls_set *set, enum pool_id p);
 
 /* A client-side TLS bufferevent on BASE to TO for a health check (no
- * session offered or kept), not yet connected. Returns NULL on failure. */
+ * session offered or kept), not yet connected. Returns NULL on failure.
+ * libevent's socket flavour: it reads and writes by itself. */
 struct bufferevent *tls_check_bufferevent(struct event_base *base, SSL_CTX *ctx, const struct tls_target *to);
 
 /* When BEV (a client-side TLS bufferevent) failed for a TLS reason
@@ -117,9 +132,18 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
 
-/* Write what BEV's output holds in this pass of the loop, not the next: a
- * no-op unless BEV is an established TLS bufferevent with output queued. */
+/* Write what BEV's output holds now (a filter: its records, with one
+ * sendmsg), not at the next EPOLLOUT: a no-op unless BEV is an established
+ * TLS bufferevent with output queued. What the socket does not take is
+ * written by libevent when it is writable. */
 void tls_write_now(struct bufferevent *bev);
+
+/* True when nothing BEV was given to send waits in weir any more: its output
+ * is empty and, for a TLS filter past its handshake, so is the socket
+ * bufferevent's under it (records queued, not yet taken by the socket).
+ * False for records under a filter: BEV's write callback then runs once
+ * they are out. */
+bool tls_all_sent(struct bufferevent *bev);
 
 /* Free BEV; on an established TLS connection first send close_notify, so that
  * the peer can tell a complete read-until-close body from a cut one. */

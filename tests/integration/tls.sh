@@ -122,6 +122,12 @@ body=$(https --data-binary @"$T/upload" "https://localhost:$EDGE/post")
 assert_eq "request body over TLS" "$(sha256_file "$T/upload")" "$(json_get "$body" .body_sha256)"
 https -o "$T/big" "https://localhost:$EDGE/bytes/3000000"
 assert_eq "3 MB response body over TLS" "$(bytes_sha256 3000000)" "$(sha256_file "$T/big")"
+# A slow reader that asks to close: weir closes once the last records are on
+# the wire, not when it has encrypted them (they may still wait under the
+# TLS layer for the socket).
+https --limit-rate 300k -H 'Connection: close' -o "$T/slow" "https://localhost:$EDGE/bytes/1000000"
+assert_eq "1 MB to a slow reader over TLS, Connection: close: whole" "$(bytes_sha256 1000000)" \
+	"$(sha256_file "$T/slow")"
 run curl -sS --noproxy '*' --max-time 10 -v --http1.1 --cacert "$T/root.pem" --resolve "localhost:$EDGE:127.0.0.1" \
 	"https://localhost:$EDGE/a" "https://localhost:$EDGE/b"
 assert_contains "keep-alive over TLS" "Re-using existing connection" "$RUN_ERR"

@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
 #include "weir/config.h"
+#include "weir/connread.h"
 #include "weir/tls.h"
 
 #include "testcert.h"
@@ -298,6 +300,7 @@ static bool alpn_h2_after_handshake(SSL_CTX *sctx, const char *client_alpn, bool
 	struct pair p = { 0 };
 	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
 	struct timeval limit = { 10, 0 };
+	struct connread rd;
 	int fds[2];
 	bool h2;
 
@@ -310,6 +313,9 @@ static bool alpn_h2_after_handshake(SSL_CTX *sctx, const char *client_alpn, bool
 	assert_non_null(p.base);
 	p.server = tls_accept_bufferevent(p.base, fds[0], sctx);
 	assert_non_null(p.server);
+	/* weir reads a server-side TLS socket itself (tls.h): the handshake
+	 * needs that reader */
+	connread_init(&rd, p.base, p.server, false, false, NULL, pair_event_cb, &p);
 	p.client = bufferevent_openssl_socket_new(p.base, fds[1], client_ssl(cctx, client_alpn),
 	                                          BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	assert_non_null(p.client);
@@ -323,6 +329,7 @@ static bool alpn_h2_after_handshake(SSL_CTX *sctx, const char *client_alpn, bool
 	assert_int_equal(p.failed, 0);
 	assert_int_equal(p.connected, 2);
 	h2 = tls_alpn_h2(p.server);
+	connread_stop(&rd);
 	bufferevent_free(p.client);
 	bufferevent_free(p.server);
 	event_base_free(p.base);
@@ -361,6 +368,146 @@ static void test_alpn_h2(void **state)
 	config_free(cfg);
 }
 
+/* ---- weir's own reads and writes under the TLS filter ----------------------------- */
+
+struct filter_side {
+	struct event_base *base;
+	struct connread rd;
+	int connected, eof, errors, timeouts;
+	size_t got;                  /* plaintext bytes the server read */
+	size_t client_got;           /* ... and the client */
+};
+
+static void fs_server_read(struct bufferevent *bev, void *arg)
+{
+	struct filter_side *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	f->got += evbuffer_get_length(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void fs_server_event(struct bufferevent *bev, short events, void *arg)
+{
+	struct filter_side *f = arg;
+
+	(void)bev;
+	if (events & BEV_EVENT_CONNECTED)
+		f->connected++;
+	else if (events & BEV_EVENT_TIMEOUT)
+		f->timeouts++;
+	else if (events & BEV_EVENT_EOF)
+		f->eof++;
+	else
+		f->errors++;
+}
+
+static void fs_client_read(struct bufferevent *bev, void *arg)
+{
+	struct filter_side *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	f->client_got += evbuffer_get_length(in);
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void fs_client_event(struct bufferevent *bev, short events, void *arg)
+{
+	struct filter_side *f = arg;
+
+	(void)bev;
+	if (events & BEV_EVENT_CONNECTED)
+		f->connected++;
+}
+
+/* Run F's loop until DONE() or 5 s (or for MS exactly, DONE NULL). */
+static void fs_run(struct filter_side *f, bool (*done)(const struct filter_side *), int ms)
+{
+	for (int i = 0; i < (done ? 500 : ms / 10); i++) {
+		struct timeval tick = { 0, 10000 };
+
+		if (done && done(f))
+			return;
+		assert_int_equal(event_base_loopexit(f->base, &tick), 0);
+		assert_int_equal(event_base_dispatch(f->base), 0);
+	}
+	if (done)
+		assert_true(done(f));
+}
+
+static bool fs_handshaken(const struct filter_side *f) { return f->connected == 2; }
+static bool fs_got_ping(const struct filter_side *f) { return f->got == 4; }
+static bool fs_client_got_all(const struct filter_side *f) { return f->client_got == 100000; }
+static bool fs_eof(const struct filter_side *f) { return f->eof > 0; }
+
+/* A server-side TLS connection as the data path makes it (tls_accept_bufferevent,
+ * read through connread): the handshake completes with the owner's reads
+ * disabled; bytes wait until it enables them; a 100 kB answer queued at once
+ * arrives whole through tls_write_now; with a 100 ms write timeout, a
+ * connection that has sent everything sees no timeout; the client's
+ * close_notify and close make one EOF, not two. */
+static void test_filter_reads_and_writes(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	struct filter_side f = { 0 };
+	struct timeval wt = { 0, 100000 };
+	struct bufferevent *server, *client;
+	static char big[100000];
+	int fds[2];
+
+	(void)state;
+	assert_non_null(cctx);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[0]), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[1]), 0);
+	f.base = event_base_new();
+	assert_non_null(f.base);
+	server = tls_accept_bufferevent(f.base, fds[0], tls_set_listen_ctx(set, L_DEFAULT));
+	assert_non_null(server);
+	bufferevent_setcb(server, fs_server_read, NULL, fs_server_event, &f);
+	connread_init(&f.rd, f.base, server, false, true, fs_server_read, fs_server_event, &f);
+	connread_set_timeouts(&f.rd, NULL, &wt);
+	assert_int_equal(bufferevent_enable(server, EV_WRITE), 0);
+	client = bufferevent_openssl_socket_new(f.base, fds[1], client_ssl(cctx, "http/1.1"),
+	                                        BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(client);
+	bufferevent_setcb(client, fs_client_read, NULL, fs_client_event, &f);
+	assert_int_equal(bufferevent_enable(client, EV_READ | EV_WRITE), 0);
+	fs_run(&f, fs_handshaken, 0);
+
+	assert_int_equal(bufferevent_write(client, "ping", 4), 0);
+	fs_run(&f, NULL, 100);
+	assert_int_equal(f.got, 0); /* the owner reads nothing yet */
+	connread_enable(&f.rd);
+	fs_run(&f, fs_got_ping, 0);
+
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(bufferevent_write(server, big, sizeof(big)), 0);
+	tls_write_now(server);
+	fs_run(&f, fs_client_got_all, 0);
+	fs_run(&f, NULL, 300);
+	assert_int_equal(f.timeouts, 0);
+	assert_int_equal(f.errors, 0);
+
+	/* close_notify (tls_bufferevent_free sends it), then the close */
+	tls_bufferevent_free(client);
+	fs_run(&f, fs_eof, 0);
+	fs_run(&f, NULL, 100);
+	assert_int_equal(f.eof, 1);
+	assert_int_equal(f.errors, 0);
+	assert_false(connread_enabled(&f.rd)); /* reading stopped, as before an EOF */
+
+	connread_stop(&f.rd);
+	tls_bufferevent_free(server);
+	event_base_free(f.base);
+	SSL_CTX_free(cctx);
+	tls_set_free(set);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +516,7 @@ int main(void)
 		cmocka_unit_test(test_reload_keeps_protocols),
 		cmocka_unit_test(test_context_outlives_set),
 		cmocka_unit_test(test_alpn_h2),
+		cmocka_unit_test(test_filter_reads_and_writes),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);
