@@ -196,6 +196,15 @@ static void connread_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* TLS: the filter's handshake is not done, so weir reads its socket
+ * whatever the owner wants. */
+static bool tls_handshaking(const struct connread *r)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(r->bev);
+
+	return ssl && !SSL_is_init_finished(ssl);
+}
+
 /* TLS: stop watching the socket until the owner wants reads again. */
 static void tls_pause(struct connread *r)
 {
@@ -225,18 +234,15 @@ static void connread_tls_cb(evutil_socket_t fd, short what, void *arg)
 		/* libevent's filter takes the bytes: handshake or decryption; the
 		 * owner's callbacks are deferred, R is still there after it */
 		bufferevent_trigger(under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
-		if (!r->ready && ssl && SSL_is_init_finished(ssl))
-			r->ready = true; /* the handshake is done */
 		if (ssl && (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN)) {
 			r->failed = 0; /* the peer's close_notify: the filter reports EOF */
 			tls_pause(r);
-		} else if (r->ready && !r->want) {
+		} else if (!r->want && !tls_handshaking(r)) {
 			(void)event_del(&r->ev); /* the handshake's reads are over */
 		}
 		return;
 	}
 	if (fail) {
-		r->ready = true;
 		tls_pause(r);
 		errno = err;
 		/* the filter turns it into its own event (EOF, or ERROR) */
@@ -260,12 +266,9 @@ void connread_init(struct connread *r, struct event_base *base, struct buffereve
 	if (r->under) {
 		/* a TLS filter: weir reads the socket under it, and during the
 		 * handshake whatever the owner wants (the handshake needs it) */
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
-
 		bufferevent_disable(r->under, EV_READ);
 		event_assign(&r->ev, base, bufferevent_getfd(r->under), EV_READ | EV_PERSIST, connread_tls_cb, r);
-		r->ready = ssl && SSL_is_init_finished(ssl);
-		if (!r->ready)
+		if (tls_handshaking(r))
 			(void)event_add(&r->ev, NULL);
 	}
 }
@@ -349,7 +352,7 @@ void connread_disable(struct connread *r)
 	if (r->under) {
 		r->want = false;
 		bufferevent_disable(r->bev, EV_READ);
-		if (r->ready)
+		if (!tls_handshaking(r))
 			(void)event_del(&r->ev); /* (the handshake reads on) */
 		return;
 	}
@@ -419,13 +422,7 @@ void connread_set_limit(struct connread *r, size_t limit)
 
 void connread_connected(struct connread *r)
 {
-	if (r->under && !r->ready) {
-		r->ready = true; /* the handshake is done: reads as the owner wants */
-		if (!r->want)
-			(void)event_del(&r->ev);
-		return;
-	}
-	if (!r->own || r->ready)
+	if (!r->own || r->ready) /* (a TLS filter's reads follow its handshake) */
 		return;
 	r->ready = true;
 	if (r->want)

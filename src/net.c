@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 int net_listen(const struct cfg_addr *addr, bool reuseport, int backlog, const char *what,
                char *err, size_t errlen)
@@ -46,11 +47,10 @@ enum { SEND_IOV = 64 };   /* chains per sendmsg (libevent's writev takes up to 1
 /* sendmsg goes straight to the socket layer; libevent's evbuffer_write uses
  * writev, which takes the VFS path first (rw_verify_area, an iovec import),
  * a cost perf showed per write. */
-size_t net_send_queued(struct evbuffer *out, evutil_socket_t fd)
+static void send_queued(struct evbuffer *out, evutil_socket_t fd)
 {
 	struct evbuffer_iovec v[SEND_IOV];
 	struct iovec iov[SEND_IOV];
-	size_t sent = 0;
 
 	for (;;) {
 		int n = evbuffer_peek(out, -1, NULL, v, SEND_IOV);
@@ -58,7 +58,7 @@ size_t net_send_queued(struct evbuffer *out, evutil_socket_t fd)
 		ssize_t r;
 
 		if (n <= 0)
-			return sent;
+			return;
 		if (n > SEND_IOV)
 			n = SEND_IOV;
 		for (int i = 0; i < n; i++) {
@@ -70,10 +70,22 @@ size_t net_send_queued(struct evbuffer *out, evutil_socket_t fd)
 		do
 			r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
-		if (r <= 0 || evbuffer_drain(out, (size_t)r) < 0)
-			return sent; /* the socket is full, or failed */
-		sent += (size_t)r;
-		if ((size_t)r < want)
-			return sent;
+		if (r <= 0 || evbuffer_drain(out, (size_t)r) < 0 || (size_t)r < want)
+			return; /* the socket is full, or failed */
 	}
+}
+
+bool net_send_output(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) == 0)
+		return true;
+	/* A socket bufferevent keeps its output's front frozen so that only
+	 * its own write callback drains it; that callback thaws it the same
+	 * way. */
+	evbuffer_unfreeze(out, 1);
+	send_queued(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	return evbuffer_get_length(out) == 0;
 }

@@ -396,22 +396,11 @@ static void upstream_resume_read(struct client_conn *c)
  * the records. */
 static void bev_write_now(struct bufferevent *bev, bool plain)
 {
-	struct evbuffer *out = bufferevent_get_output(bev);
-
 	if (!plain) {
 		tls_write_now(bev); /* (an HTTP/2 stream's: nothing) */
-		if (tls_all_sent(bev))
-			bufferevent_disable(bev, EV_WRITE); /* the next flush encrypts at once */
 		return;
 	}
-	if (evbuffer_get_length(out) == 0)
-		return;
-	/* A socket bufferevent keeps the front of its output frozen so that only
-	 * its own write callback drains it; that callback thaws it the same way. */
-	evbuffer_unfreeze(out, 1);
-	net_send_queued(out, bufferevent_getfd(bev));
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) != 0)
+	if (!net_send_output(bev))
 		bufferevent_enable(bev, EV_WRITE);
 }
 
@@ -420,9 +409,9 @@ static void bev_write_now(struct bufferevent *bev, bool plain)
  * connection or measures a response as delivered waits for this. */
 static bool client_output_sent(struct client_conn *c)
 {
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
-		return false;
-	return c->plain || c->h2_stream || tls_all_sent(c->bev);
+	if (c->plain || c->h2_stream)
+		return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+	return tls_all_sent(c->bev);
 }
 
 /* ---- upstream connections ------------------------------------------------ */

@@ -643,27 +643,13 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len)
 	return true;
 }
 
-/* Send what waits in the output of UNDER, a filter's socket bufferevent,
- * now. Returns true when it is all out. */
-static bool under_send(struct bufferevent *under)
-{
-	struct evbuffer *out = bufferevent_get_output(under);
-
-	/* a socket bufferevent keeps its output's front frozen (see
-	 * proxy.c's bev_write_now) */
-	evbuffer_unfreeze(out, 1);
-	(void)net_send_queued(out, bufferevent_getfd(under));
-	evbuffer_freeze(out, 1);
-	return evbuffer_get_length(out) == 0;
-}
-
 int tls_shutdown_write(struct bufferevent *bev)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	struct bufferevent *under = bufferevent_get_underlying(bev);
 
 	if (!ssl || !SSL_is_init_finished(ssl) || evbuffer_get_length(bufferevent_get_output(bev)) != 0 ||
-	    (under && !under_send(under)))
+	    (under && !net_send_output(under)))
 		return -1;
 	if (!(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
 		int r = SSL_shutdown(ssl);
@@ -673,7 +659,7 @@ int tls_shutdown_write(struct bufferevent *bev)
 			return -1;
 	}
 	/* a filter's alert is in UNDER's output, not on the wire yet */
-	return under && !under_send(under) ? -1 : 0;
+	return under && !net_send_output(under) ? -1 : 0;
 }
 
 void tls_upstream_established(struct bufferevent *bev)
@@ -703,15 +689,6 @@ bool tls_clean_eof(struct bufferevent *bev)
 	return !ssl || (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
 }
 
-/* libevent 2.1's OpenSSL bufferevent writes only from its write event: bytes
- * queued now are written when epoll next reports the socket writable, which
- * costs an epoll_ctl to add EPOLLOUT, a trip through epoll_wait and an
- * epoll_ctl to remove it again, per response. Making that event active runs
- * its write in this pass instead, after the callback that queued the bytes
- * (so a response queued in pieces still leaves as one record); the add and
- * the remove then meet in the worker's changelist and cancel out. What the
- * socket does not take waits for EPOLLOUT as before. The event is the
- * bufferevent's own (event2/bufferevent_struct.h: libevent 2.1's layout). */
 /* libevent's own write callback of a filter's socket bufferevent (the same
  * function for every filter), and the wrapper put in its place. libevent
  * calls it when the socket has taken all the records: the filter then
@@ -770,44 +747,48 @@ void tls_write_now(struct bufferevent *bev)
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	struct bufferevent *under = bufferevent_get_underlying(bev);
 
-	if (!ssl || !SSL_is_init_finished(ssl))
+	/* (the socket flavour, health checks', writes by itself) */
+	if (!ssl || !under || !SSL_is_init_finished(ssl))
 		return;
-	if (!under) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
-			event_active(&bev->ev_write, EV_WRITE, 1);
-		return;
-	}
 	watch_under_drain(under);
 	/* Encrypt what is queued (a small output made one chain first: libevent
 	 * makes a record of each chain), up to UNDER_OUT_HIGH, and send it; then
-	 * the rest while the socket takes it all (a bounded number of rounds:
-	 * what is left goes out on EPOLLOUT, as what the socket does not take). */
+	 * the rest while the socket takes it all. What it does not take goes
+	 * out on EPOLLOUT. */
 	struct evbuffer *out = bufferevent_get_output(bev);
 	size_t queued = evbuffer_get_length(out);
+	bool enabled_here = false;
 
 	if (queued > 0 && queued <= COALESCE_MAX)
 		(void)evbuffer_pullup(out, -1);
 	/* An owner that keeps EV_WRITE disabled between flushes (a client:
-	 * proxy.c) has its output encrypted here, in one piece */
-	if (queued > 0 && !(bufferevent_get_enabled(bev) & EV_WRITE))
+	 * proxy.c) has its output encrypted here, in one piece, and EV_WRITE
+	 * back off once all of it is on the wire */
+	if (queued > 0 && !(bufferevent_get_enabled(bev) & EV_WRITE)) {
 		bufferevent_enable(bev, EV_WRITE);
+		enabled_here = true;
+	}
 	while (evbuffer_get_length(out) != 0) {
 		size_t before = evbuffer_get_length(out);
 
 		bufferevent_trigger(under, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS);
-		if (!under_send(under))
+		if (!net_send_output(under))
 			return; /* UNDER's EV_WRITE writes the rest, and the filter follows */
 		if (evbuffer_get_length(out) == before)
 			break; /* the filter took nothing: its own write path goes on */
 	}
-	if (!under_send(under))
+	if (!net_send_output(under))
 		return;
 	/* All out: drop the EPOLLOUT the socket bufferevent asked for when the
-	 * records were queued (in the same changelist: no system call). Not
-	 * with plaintext left: an EPOLLOUT on an empty UNDER runs its write
+	 * records were queued (in the same changelist: no system call; its
+	 * event as event2/bufferevent_struct.h lays it out). Not with
+	 * plaintext left: an EPOLLOUT on an empty UNDER runs its write
 	 * callback, which has the filter encrypt the rest. */
-	if (evbuffer_get_length(out) == 0)
-		(void)event_del(&under->ev_write);
+	if (evbuffer_get_length(out) != 0)
+		return;
+	(void)event_del(&under->ev_write);
+	if (enabled_here)
+		bufferevent_disable(bev, EV_WRITE);
 }
 
 void tls_bufferevent_free(struct bufferevent *bev)
@@ -819,7 +800,7 @@ void tls_bufferevent_free(struct bufferevent *bev)
 		(void)tls_shutdown_write(bev);
 	/* A filter's last records (a failed handshake's alert, say) are still
 	 * under it: one try to send them. */
-	if (under && evbuffer_get_length(bufferevent_get_output(under)) != 0)
-		(void)under_send(under);
+	if (under)
+		(void)net_send_output(under);
 	bufferevent_free(bev);
 }

@@ -5,13 +5,14 @@
  * event and ask ioctl(FIONREAD) before each read: a 64 KiB response costs
  * 16 reads and 16 ioctls on each side of the proxy. For a plain socket weir
  * therefore reads itself, on the same loop: one persistent EV_READ event,
- * readv straight into the bufferevent's input buffer in large segments
+ * recv straight into the bufferevent's input buffer in large segments
  * (evbuffer_reserve_space, no copy), no FIONREAD. The bufferevent keeps its
  * output side (writes, the write timeout, connect) and its EV_READ stays
  * disabled. A TLS bufferevent (tls.h: libevent's OpenSSL filter over a
  * socket bufferevent) is read the same way: weir reads the socket into the
- * input under the filter, and the filter decrypts it into its own; its
- * timeouts and everything else are the filter's. An HTTP/2 stream's
+ * input under the filter, and the filter decrypts it into its own; the read
+ * timeout is the filter's, the write timeout the socket bufferevent's (it
+ * runs while records wait for the socket). An HTTP/2 stream's
  * bufferevent has no socket at all (h2front fills its input): there
  * "reading" is a flag the writer looks at (connread_init_memory).
  *
@@ -53,8 +54,7 @@ struct connread {
 	bool own;                       /* a plain socket: weir reads it */
 	bool memory;                    /* no socket: another module fills the input */
 	bool want;                      /* the owner wants reads */
-	bool ready;                     /* the socket is connected (own reads), the
-	                                   handshake done (TLS) */
+	bool ready;                     /* the socket is connected (own reads) */
 	size_t limit;                   /* bytes per readable event, at most */
 	short failed;                   /* BEV_EVENT_EOF / ERROR seen after data in
 	                                   the same event: reported at the next one */

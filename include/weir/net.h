@@ -12,7 +12,7 @@
 
 #include "weir/config-t.h"
 
-struct evbuffer;
+struct bufferevent;
 
 /* A non-blocking, close-on-exec socket listening on ADDR with BACKLOG:
  * SO_REUSEADDR always (a restart must not wait out TIME_WAIT), SO_REUSEPORT
@@ -23,11 +23,10 @@ struct evbuffer;
 int net_listen(const struct cfg_addr *addr, bool reuseport, int backlog, const char *what,
                char *err, size_t errlen);
 
-/* Send OUT's bytes from its front to the socket FD, as many as it takes
- * (sendmsg, non-blocking), and drain them. Returns the bytes sent; what the
- * socket did not take, and any failure, is left to the caller's
- * bufferevent, whose own write (EV_WRITE) reports it. OUT's front must not
- * be frozen. */
-size_t net_send_queued(struct evbuffer *out, evutil_socket_t fd);
+/* Send what the socket bufferevent BEV's output holds to its socket now, as
+ * much as the socket takes (sendmsg, non-blocking), and drain it. What the
+ * socket did not take, and any failure, is left to BEV, whose own write
+ * (EV_WRITE) reports it. Returns true when the output is empty. */
+bool net_send_output(struct bufferevent *bev);
 
 #endif

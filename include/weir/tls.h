@@ -72,9 +72,9 @@ unsigned tls_set_listen_protocols(const struct tls_set *set, size_t i);
 /* A server-side TLS bufferevent on the accepted socket FD (handshake first).
  * Returns NULL on failure (FD is then still the caller's to close).
  * It is libevent's OpenSSL filter over a socket bufferevent that weir reads
- * itself (connread: read it through one, connected false until
- * BEV_EVENT_CONNECTED) and writes itself (tls_write_now); the socket is
- * tls_socket_fd's. Free it with tls_bufferevent_free. */
+ * itself (read it through a connread, which reads for the handshake too)
+ * and writes itself (tls_write_now); the socket is tls_socket_fd's. Free it
+ * with tls_bufferevent_free. */
 struct bufferevent *tls_accept_bufferevent(struct event_base *base, evutil_socket_t fd,
                                            SSL_CTX *ctx);
 
@@ -132,10 +132,11 @@ bool tls_failure_text(struct bufferevent *bev, char *why, size_t len);
 bool tls_handshake_failed(struct bufferevent *bev, short events);
 
 
-/* Write what BEV's output holds now (a filter: its records, with one
- * sendmsg), not at the next EPOLLOUT: a no-op unless BEV is an established
- * TLS bufferevent with output queued. What the socket does not take is
- * written by libevent when it is writable. */
+/* Encrypt what BEV's output holds and send the records now, with one
+ * sendmsg, not at the next EPOLLOUT: a no-op unless BEV is an established
+ * TLS filter (tls_accept_bufferevent, tls_connect_bufferevent). What the
+ * socket does not take is written by libevent when it is writable. BEV's
+ * EV_WRITE is left as the owner had it once everything is out. */
 void tls_write_now(struct bufferevent *bev);
 
 /* True when nothing BEV was given to send waits in weir any more: its output

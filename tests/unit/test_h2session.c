@@ -1285,6 +1285,16 @@ static void test_max_streams_after_ack(void **unused)
 	pair_free(p);
 }
 
+/* X's stream was reset with CODE: the owner saw it closed so, and the
+ * client (R) got the RST_STREAM. */
+static void assert_reset_seen(const struct exchange *x, const struct response *r, uint32_t code)
+{
+	assert_true(x->closed);
+	assert_int_equal(x->close_code, code);
+	assert_true(r->rst);
+	assert_int_equal(r->close_code, code);
+}
+
 /* ---- response backpressure and zero-window stalls --------------------------------------- */
 
 static void test_backpressure_and_stall(void **unused)
@@ -1337,10 +1347,7 @@ static void test_backpressure_and_stall(void **unused)
 	p->now += 6000;
 	assert_int_equal(h2session_expire_stalled(p->s, p->now, 10000), 1);
 	pump(p);
-	assert_true(x->closed);
-	assert_int_equal(x->close_code, NGHTTP2_CANCEL);
-	assert_true(r->rst);
-	assert_int_equal(r->close_code, NGHTTP2_CANCEL);
+	assert_reset_seen(x, r, NGHTTP2_CANCEL);
 	assert_int_equal(h2session_stats(p->s)->stalls_expired, 1);
 	assert_int_equal(h2session_oldest_stall(p->s), 0);
 	pair_free(p);
@@ -1399,10 +1406,7 @@ static void test_unended_request_expires(void **unused)
 	p->now += 9000;
 	assert_int_equal(h2session_expire_stalled(p->s, p->now, 10000), 1);
 	pump(p);
-	assert_true(x->closed);
-	assert_int_equal(x->close_code, NGHTTP2_NO_ERROR);
-	assert_true(r->rst);
-	assert_int_equal(r->close_code, NGHTTP2_NO_ERROR);
+	assert_reset_seen(x, r, NGHTTP2_NO_ERROR);
 	assert_int_equal(h2session_streams(p->s), 0);
 	assert_int_equal(h2session_oldest_stall(p->s), 0);
 	assert_int_equal(h2session_abuse(p->s), H2SESSION_ABUSE_NONE);

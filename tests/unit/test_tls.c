@@ -378,13 +378,18 @@ struct filter_side {
 	size_t client_got;           /* ... and the client */
 };
 
-static void fs_server_read(struct bufferevent *bev, void *arg)
+/* Empty BEV's input, counting the bytes in *N. */
+static void drain_counted(struct bufferevent *bev, size_t *n)
 {
-	struct filter_side *f = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	f->got += evbuffer_get_length(in);
+	*n += evbuffer_get_length(in);
 	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void fs_server_read(struct bufferevent *bev, void *arg)
+{
+	drain_counted(bev, &((struct filter_side *)arg)->got);
 }
 
 static void fs_server_event(struct bufferevent *bev, short events, void *arg)
@@ -404,11 +409,7 @@ static void fs_server_event(struct bufferevent *bev, short events, void *arg)
 
 static void fs_client_read(struct bufferevent *bev, void *arg)
 {
-	struct filter_side *f = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	f->client_got += evbuffer_get_length(in);
-	evbuffer_drain(in, evbuffer_get_length(in));
+	drain_counted(bev, &((struct filter_side *)arg)->client_got);
 }
 
 static void fs_client_event(struct bufferevent *bev, short events, void *arg)
