@@ -330,6 +330,11 @@ static void exchange_give_back(struct client_conn *c)
 
 static void request_reset(struct client_conn *c)
 {
+	/* The exchange is over: no retry needs its head, and an idle keep-alive
+	 * connection should not hold the ~1 kB chain it is kept in (the next
+	 * request's head needs a new one anyway: draining it all frees it). */
+	if (c->replay)
+		evbuffer_drain(c->replay, evbuffer_get_length(c->replay));
 	exchange_give_back(c);
 	c->server = -1;
 	c->measured = false;
