@@ -213,6 +213,21 @@ static void tls_pause(struct connread *r)
 	(void)event_del(&r->ev);
 }
 
+/* TLS: BEV's input is empty but may hold the chain libevent's filter
+ * reserved for its last read (8 KiB): a read that found no whole record
+ * commits nothing, and draining an empty buffer frees nothing. After the
+ * handshake, a client that has not sent its request yet would keep it while
+ * it waits (HAProxy's waiting TLS connection holds no buffer). A byte put in
+ * and drained with the rest frees it; the next read reserves anew, once. */
+static void tls_release_empty_input(struct bufferevent *bev)
+{
+	static const char byte;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (evbuffer_get_length(in) == 0 && evbuffer_add(in, &byte, 1) == 0)
+		evbuffer_drain(in, 1);
+}
+
 static void connread_tls_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct connread *r = arg;
@@ -227,6 +242,8 @@ static void connread_tls_cb(evutil_socket_t fd, short what, void *arg)
 		err = r->failed_errno;
 		r->failed = 0;
 	} else if (read_socket(fd, bufferevent_get_input(under), r->limit, &fail, &err) > 0) {
+		bool handshaking = tls_handshaking(r);
+
 		if (fail) {
 			r->failed = fail; /* reported at the next readable event: see above */
 			r->failed_errno = err;
@@ -234,6 +251,8 @@ static void connread_tls_cb(evutil_socket_t fd, short what, void *arg)
 		/* libevent's filter takes the bytes: handshake or decryption; the
 		 * owner's callbacks are deferred, R is still there after it */
 		bufferevent_trigger(under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+		if (handshaking)
+			tls_release_empty_input(r->bev);
 		if (ssl && (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN)) {
 			r->failed = 0; /* the peer's close_notify: the filter reports EOF */
 			tls_pause(r);

@@ -441,6 +441,46 @@ static bool fs_got_ping(const struct filter_side *f) { return f->got == 4; }
 static bool fs_client_got_all(const struct filter_side *f) { return f->client_got == 100000; }
 static bool fs_eof(const struct filter_side *f) { return f->eof > 0; }
 
+/* A socketpair in F's new loop: *SERVER made as the data path makes a client's
+ * (tls_accept_bufferevent, read through F's connread, its owner's reads
+ * enabled when OWNER_READS), *CLIENT an OpenSSL bufferevent starting its
+ * handshake with CCTX. */
+static void fs_open(struct filter_side *f, struct tls_set *set, SSL_CTX *cctx, bool owner_reads,
+                    struct bufferevent **server, struct bufferevent **client)
+{
+	int fds[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[0]), 0);
+	assert_int_equal(evutil_make_socket_nonblocking(fds[1]), 0);
+	f->base = event_base_new();
+	assert_non_null(f->base);
+	*server = tls_accept_bufferevent(f->base, fds[0], tls_set_listen_ctx(set, L_DEFAULT));
+	assert_non_null(*server);
+	bufferevent_setcb(*server, fs_server_read, NULL, fs_server_event, f);
+	connread_init(&f->rd, f->base, *server, false, true, fs_server_read, fs_server_event, f);
+	if (owner_reads)
+		connread_enable(&f->rd);
+	*client = bufferevent_openssl_socket_new(f->base, fds[1], client_ssl(cctx, "http/1.1"),
+	                                         BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(*client);
+	bufferevent_setcb(*client, fs_client_read, NULL, fs_client_event, f);
+	assert_int_equal(bufferevent_enable(*client, EV_READ | EV_WRITE), 0);
+}
+
+/* Free what fs_open made (the server side: the client is the test's) and
+ * what the test made it with. */
+static void fs_close(struct filter_side *f, struct bufferevent *server, SSL_CTX *cctx, struct tls_set *set,
+                     struct weir_config *cfg)
+{
+	connread_stop(&f->rd);
+	tls_bufferevent_free(server);
+	event_base_free(f->base);
+	SSL_CTX_free(cctx);
+	tls_set_free(set);
+	config_free(cfg);
+}
+
 /* A server-side TLS connection as the data path makes it (tls_accept_bufferevent,
  * read through connread): the handshake completes with the owner's reads
  * disabled; bytes wait until it enables them; a 100 kB answer queued at once
@@ -456,27 +496,13 @@ static void test_filter_reads_and_writes(void **state)
 	struct timeval wt = { 0, 100000 };
 	struct bufferevent *server, *client;
 	static char big[100000];
-	int fds[2];
 
 	(void)state;
 	assert_non_null(cctx);
 	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-	assert_int_equal(evutil_make_socket_nonblocking(fds[0]), 0);
-	assert_int_equal(evutil_make_socket_nonblocking(fds[1]), 0);
-	f.base = event_base_new();
-	assert_non_null(f.base);
-	server = tls_accept_bufferevent(f.base, fds[0], tls_set_listen_ctx(set, L_DEFAULT));
-	assert_non_null(server);
-	bufferevent_setcb(server, fs_server_read, NULL, fs_server_event, &f);
-	connread_init(&f.rd, f.base, server, false, true, fs_server_read, fs_server_event, &f);
+	fs_open(&f, set, cctx, false, &server, &client);
 	connread_set_timeouts(&f.rd, NULL, &wt);
 	assert_int_equal(bufferevent_enable(server, EV_WRITE), 0);
-	client = bufferevent_openssl_socket_new(f.base, fds[1], client_ssl(cctx, "http/1.1"),
-	                                        BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
-	assert_non_null(client);
-	bufferevent_setcb(client, fs_client_read, NULL, fs_client_event, &f);
-	assert_int_equal(bufferevent_enable(client, EV_READ | EV_WRITE), 0);
 	fs_run(&f, fs_handshaken, 0);
 
 	assert_int_equal(bufferevent_write(client, "ping", 4), 0);
@@ -501,12 +527,53 @@ static void test_filter_reads_and_writes(void **state)
 	assert_int_equal(f.errors, 0);
 	assert_false(connread_enabled(&f.rd)); /* reading stopped, as before an EOF */
 
-	connread_stop(&f.rd);
-	tls_bufferevent_free(server);
-	event_base_free(f.base);
-	SSL_CTX_free(cctx);
-	tls_set_free(set);
-	config_free(cfg);
+	fs_close(&f, server, cctx, set, cfg);
+}
+
+/* The space an input offers a one-byte reservation: the room left in the
+ * chain it holds, or a new minimal chain's (under 1 KiB) when it holds none.
+ * The reservation is not committed; draining it all frees it. */
+static size_t input_room(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v;
+	static const char byte;
+
+	assert_int_equal(evbuffer_get_length(in), 0);
+	assert_int_equal(evbuffer_reserve_space(in, 1, &v, 1), 1);
+	assert_int_equal(evbuffer_add(in, &byte, 1), 0);
+	assert_int_equal(evbuffer_drain(in, 1), 0);
+	return v.iov_len;
+}
+
+/* A client that has done its handshake and not sent its request yet costs
+ * no read buffer: the filter reserves 8 KiB of its input for each read, and
+ * the handshake's last read leaves that reservation empty (connread frees
+ * it). After a request, the owner's drain frees it as before. */
+static void test_handshake_leaves_no_read_buffer(void **state)
+{
+	struct weir_config *cfg = load("( \"http/1.1\" )");
+	struct tls_set *set = set_new(cfg, NULL);
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	struct filter_side f = { 0 };
+	struct bufferevent *server, *client;
+
+	(void)state;
+	assert_non_null(cctx);
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	/* the owner's reads enabled, as proxy.c does at accept: it wants its request */
+	fs_open(&f, set, cctx, true, &server, &client);
+	fs_run(&f, fs_handshaken, 0);
+	fs_run(&f, NULL, 50); /* whatever the client sends after its Finished */
+	assert_true(input_room(server) < 1024);
+
+	assert_int_equal(bufferevent_write(client, "ping", 4), 0);
+	fs_run(&f, fs_got_ping, 0);
+	assert_true(input_room(server) < 1024);
+	assert_int_equal(f.errors, 0);
+
+	tls_bufferevent_free(client);
+	fs_close(&f, server, cctx, set, cfg);
 }
 
 int main(void)
@@ -518,6 +585,7 @@ int main(void)
 		cmocka_unit_test(test_context_outlives_set),
 		cmocka_unit_test(test_alpn_h2),
 		cmocka_unit_test(test_filter_reads_and_writes),
+		cmocka_unit_test(test_handshake_leaves_no_read_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, setup_files, teardown_files);
