@@ -20,12 +20,19 @@ the proxy's VmRSS after each step:
 RSS is sampled every 0.5 s until it has not grown for 3 s (60 s at most).
 The kernel's TCP memory (/proc/net/sockstat) is printed too: it is not
 weir's RSS, but it is where a non-reading client's bytes mostly wait.
+With REQUEST=1 each idle connection first makes one keep-alive request
+(GET /bytes/16) and reads its response, as a browser's connection between
+two page loads, before it goes quiet; with TLS=1 the proxy's listener is
+HTTPS (a P-256 certificate made for the run, TLS 1.3, each proxy's default
+TLS settings) and each idle connection finishes its handshake first. Slow
+readers are plain, without TLS (SLOW must be 0 with TLS=1).
 Everything is closed and stopped at the end. Needs RLIMIT_NOFILE of at
 least IDLE + 2 * SLOW + 100 (hard limit; the soft one is raised here).
 """
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -90,6 +97,56 @@ def report(step, pid, conns, base):
     return r
 
 
+def make_cert(tmp):
+    """A P-256 key and self-signed certificate for 127.0.0.1 in TMP."""
+    key, crt = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(os.path.join(tmp, "both.pem"), "w") as out:
+        for name in (crt, key):
+            with open(name) as f:
+                out.write(f.read())
+    return key, crt
+
+
+def read_response(s):
+    """Read one response with a Content-Length body from S; return its head."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            sys.exit("the proxy closed a connection before answering")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = s.recv(4096)
+        if not chunk:
+            sys.exit("the proxy closed a connection in a response")
+        body += chunk
+    return head
+
+
+def open_idle(port, ctx, request):
+    """A connection that will stay quiet: over TLS when CTX (its handshake
+    done), after one keep-alive request when REQUEST."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if ctx:
+        s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
+    if request:
+        s.sendall(b"GET /bytes/16 HTTP/1.1\r\nHost: m\r\n\r\n")
+        if not read_response(s).startswith(b"HTTP/1.1 200"):
+            sys.exit("the proxy did not answer 200")
+    return s
+
+
 def main():
     idle = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
     slow = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -97,6 +154,10 @@ def main():
     here = os.getcwd()
     weir = os.environ.get("WEIR", os.path.join(here, "src/weir"))
     demo = os.environ.get("DEMO_BACKEND", os.path.join(here, "contrib/weir-demo-backend"))
+    tls = os.environ.get("TLS") == "1"
+    request = os.environ.get("REQUEST") == "1"
+    if tls and slow:
+        sys.exit("TLS=1 measures idle connections only: give SLOW 0")
     need = idle + 2 * slow + 100
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need:
@@ -106,8 +167,13 @@ def main():
     be, px = free_port(), free_port()
     tmp = tempfile.mkdtemp(prefix="weir-memory.")
     conf = os.path.join(tmp, "weir.conf")
+    key, crt = make_cert(tmp) if tls else (None, None)
     with open(conf, "w") as f:
-        f.write('listen = ( "127.0.0.1:%d" );\n' % px)
+        if tls:
+            f.write('listen = ( { address = "127.0.0.1:%d"; tls = { certificate = "%s"; '
+                    'key = "%s"; }; } );\n' % (px, crt, key))
+        else:
+            f.write('listen = ( "127.0.0.1:%d" );\n' % px)
         f.write('admin = { http = ""; socket = ""; };\n')
         f.write('pools = { baseline = { servers = ( "127.0.0.1:%d" ); };\n' % be)
         f.write('          canary = { servers = ( "127.0.0.1:%d" ); }; };\n' % be)
@@ -132,7 +198,9 @@ def main():
             f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 300s\n"
                     "  timeout server 300s\n  timeout http-request 300s\n"
                     "  timeout http-keep-alive 300s\n  option http-keep-alive\n")
-            f.write("frontend fe\n  bind 127.0.0.1:%d\n  default_backend be\n" % px)
+            f.write("frontend fe\n  bind 127.0.0.1:%d%s\n  default_backend be\n"
+                    % (px, " ssl crt %s alpn http/1.1" % os.path.join(tmp, "both.pem")
+                       if tls else ""))
             f.write("backend be\n  server s 127.0.0.1:%d\n" % be)
     procs, socks = [], []
     try:
@@ -153,9 +221,20 @@ def main():
         s.close()
         base = report("warm-up", w.pid, 0, 0)
 
+        ctx = None
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(crt)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+            open_idle(px, ctx, True).close()  # the TLS side's warm-up
+            base = report("TLS warm-up", w.pid, 0, 0)
         for _ in range(idle):
-            socks.append(socket.create_connection(("127.0.0.1", px), timeout=10))
-        after_idle = report("+ %d idle" % idle, w.pid, idle, base)
+            socks.append(open_idle(px, ctx, request))
+        after_idle = report("+ %d idle%s%s" % (idle, " HTTPS" if tls else "",
+                                              ", one request each" if request else ""),
+                            w.pid, idle, base)
+        if tls:
+            return
 
         req = b"GET /bytes/%d HTTP/1.1\r\nHost: m\r\n\r\n" % body
         for _ in range(slow):
