@@ -108,8 +108,11 @@
 /* How long an idle plain connection keeps its bufferevent (~1 KB with its
  * two evbuffers) before it gives it back (DORMANT): a client that sends its
  * next request within this (a busy API client, a load test) pays nothing
- * for sleeping and waking; one that idles longer holds no buffers. */
-#define IDLE_AWAKE_MS 1000
+ * for sleeping and waking; one that idles longer holds no buffers. A sleep
+ * and a wake cost ~3 k instructions (a request ~10-12 k): at 100 ms only
+ * clients slower than 10 requests/s pay them, and a burst of new clients
+ * holds a tenth of the buffers a 1 s wait held (docs/BENCHMARKS.md). */
+#define IDLE_AWAKE_MS 100
 /* A connection's timer that fires this close to its deadline has reached
  * it: libevent times its events on the coarse monotonic clock (a tick of
  * 1-4 ms), so an event may fire that much before the deadline on ours. */

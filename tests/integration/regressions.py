@@ -92,7 +92,7 @@ def read_response(s, buf):
 
 
 def dormant(port, n, idle_s):
-    # Past IDLE_AWAKE_MS (1 s) an idle connection gives its buffers back
+    # Past IDLE_AWAKE_MS (100 ms) an idle connection gives its buffers back
     # and takes some again (another connection's, as often as not: N is more
     # than a worker keeps spare) at its next byte. Each answer must still be
     # its own request's, and the idle timeout must still run from the end
