@@ -69,6 +69,8 @@ enum stream_flag {
 	ST_CLIENT_RESET = 1u << 11,/* the client sent RST_STREAM */
 	ST_AWAIT_END = 1u << 12,  /* the response's last frame is out, the
 	                             request's END_STREAM has not come */
+	ST_RESET_AFTER = 1u << 13,/* refused before the request's end: reset
+	                             (NO_ERROR) once the answer is out */
 };
 
 /* Queued response bytes: data[off, len) is still to go. */
@@ -376,9 +378,12 @@ static void refuse(struct h2stream *st, int status, const char *why, bool reques
 		return;
 	}
 	/* RFC 9113 8.1: a complete response before the request's end, then
-	 * RST_STREAM NO_ERROR so the client stops sending the body */
+	 * RST_STREAM NO_ERROR so the client stops sending the body. Not now:
+	 * nghttp2 marks a stream it is to reset as closing at once, and then
+	 * drops the HEADERS still queued for it; on_frame_send resets it
+	 * after they have gone. */
 	if (!request_ended)
-		stream_reset(st, NGHTTP2_NO_ERROR, true);
+		st->flags |= ST_RESET_AFTER;
 }
 
 /* Keep one field of the block being decoded (bounded). */
@@ -728,6 +733,10 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
 	    nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id) == 0) {
 		st = stream_of(s, frame->hd.stream_id);
+		/* weir's own refusal (refuse): the client is to stop sending
+		 * a body nobody will read, at once */
+		if (st && (st->flags & ST_RESET_AFTER))
+			stream_reset(st, NGHTTP2_NO_ERROR, true);
 		if (st && !(st->flags & ST_RESET)) {
 			st->flags |= ST_AWAIT_END;
 			st->stalled_since = s->now ? s->now : 1;

@@ -418,6 +418,13 @@ assert_contains "no END_STREAM: answered in full, then reset (NO_ERROR)" \
 assert_contains "... and the connection serves the next request" " next=200" "$RUN_OUT"
 after=$(sed -n 's/.* after=\([0-9.]*\) .*/\1/p' <<<"$RUN_OUT")
 assert_num "... reset after timeouts.idle (2 s), not at once (${after:-?} s)" "$after" ">=" 1.5
+# A request refused before its end (over the field limit: 431): the client
+# gets the response, whole, and then RST_STREAM NO_ERROR so that it stops
+# sending its body (RFC 9113 8.1); the reset must not overtake the response.
+h2client early-refusal "$GP" 300
+note "refused before its end: $RUN_OUT"
+assert_contains "refused before its end: 431 in full, then reset (NO_ERROR)" \
+	"status=431 ended=yes rst=0x0" "$RUN_OUT"
 rc=0; stop_bg gweir || rc=$?
 assert_eq "guard weir stops cleanly (exit 0)" 0 "$rc"
 

@@ -26,6 +26,12 @@ answers. Plain TCP to 127.0.0.1 (h2c with prior knowledge).
       weir to close the stream; then a GET /after-no-end on the same
       connection; prints "response=ended:200 then=rst:0x0 after=2.0
       next=200" (after: seconds from the response's end to the reset)
+  h2_client.py early-refusal PORT N
+      POST /early-refusal with content-length 5 and N more fields (over
+      weir's field limit when N is large), no END_STREAM and no DATA: weir
+      refuses it before its end; waits (up to 10 s) for the reset and
+      prints "status=431 ended=yes rst=0x0" (the response first, whole,
+      then RST_STREAM NO_ERROR, RFC 9113 8.1)
   h2_client.py ping-flood PORT N
   h2_client.py settings-flood PORT N
       the floods print "sent=K goaway=0xb closed=yes ..."
@@ -389,6 +395,19 @@ def cmd_no_end(port, n):
     return 0
 
 
+def cmd_early_refusal(port, n):
+    c = Conn(port)
+    c.handshake()
+    fields = [(b"content-length", b"5")] + [(b"x-field-%d" % i, b"1") for i in range(n)]
+    c.sendall(headers_frame(1, request_block(port, "POST", "/early-refusal", fields), end_stream=False))
+    st = c.stream(1)
+    c.wait(lambda: st.rst is not None, timeout=10)
+    print("status=%s ended=%s rst=%s" % (st.status, "yes" if st.ended else "no",
+                                         "none" if st.rst is None else "0x%x" % st.rst))
+    c.close()
+    return 0
+
+
 def cmd_ping_flood(port, n):
     c = flood(port, n, 50, lambda i: PingFrame(0, opaque_data=b"%08d" % (i % 10 ** 8)).serialize())
     report(c)
@@ -405,7 +424,7 @@ def cmd_settings_flood(port, n):
 
 def main(argv):
     usage = ("usage: h2_client.py refuse PORT CASE | "
-             "{rapid-reset,continuation,ping-flood,settings-flood,stall,no-end} PORT N")
+             "{rapid-reset,continuation,ping-flood,settings-flood,stall,no-end,early-refusal} PORT N")
     if len(argv) != 4:
         print(usage, file=sys.stderr)
         return 2
@@ -417,7 +436,8 @@ def main(argv):
                 return 2
             return cmd_refuse(port, arg)
         handlers = {"rapid-reset": cmd_rapid_reset, "stall": cmd_stall, "continuation": cmd_continuation,
-                    "ping-flood": cmd_ping_flood, "settings-flood": cmd_settings_flood, "no-end": cmd_no_end}
+                    "ping-flood": cmd_ping_flood, "settings-flood": cmd_settings_flood, "no-end": cmd_no_end,
+                    "early-refusal": cmd_early_refusal}
         if cmd not in handlers:
             print(usage, file=sys.stderr)
             return 2
