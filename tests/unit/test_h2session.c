@@ -904,6 +904,20 @@ static void test_header_list_limit(void **unused)
 	id = client_request(p, "GET", "/", extra, 4, false);
 	pump(p);
 	assert_int_equal(p->o.requests, 1);
+	/* Over it with a body still to come: the whole 431, and then RST_STREAM
+	 * NO_ERROR so that the client stops sending (RFC 9113 8.1); the reset
+	 * must not overtake the response (nghttp2 drops what is queued for a
+	 * stream once a reset is submitted). */
+	static const uint8_t upload[] = "12345";
+	p->c.upload = upload;
+	p->c.upload_len = 5;
+	p->c.upload_no_end = true;
+	id = client_request(p, "POST", "/", extra, 10, true);
+	pump(p);
+	assert_int_equal(p->o.requests, 1);
+	assert_int_equal(response_of(&p->c, id)->status, 431);
+	assert_true(response_of(&p->c, id)->rst);
+	assert_int_equal(response_of(&p->c, id)->close_code, NGHTTP2_NO_ERROR);
 	pair_free(p);
 }
 
