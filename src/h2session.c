@@ -69,8 +69,6 @@ enum stream_flag {
 	ST_CLIENT_RESET = 1u << 11,/* the client sent RST_STREAM */
 	ST_AWAIT_END = 1u << 12,  /* the response's last frame is out, the
 	                             request's END_STREAM has not come */
-	ST_RESET_AFTER = 1u << 13,/* refused before the request's end: reset
-	                             (NO_ERROR) once the answer is out */
 };
 
 /* Queued response bytes: data[off, len) is still to go. */
@@ -355,9 +353,8 @@ static void stream_reset(struct h2stream *st, uint32_t code, bool owner)
 }
 
 /* A request that does not reach the owner: STATUS 400 resets the stream
- * (PROTOCOL_ERROR), 431 and 501 are answered here. REQUEST_ENDED: the
- * client has sent all of it (END_STREAM). */
-static void refuse(struct h2stream *st, int status, const char *why, bool request_ended)
+ * (PROTOCOL_ERROR), 431 and 501 are answered here. */
+static void refuse(struct h2stream *st, int status, const char *why)
 {
 	struct h2session *s = st->s;
 	char code[4];
@@ -378,12 +375,10 @@ static void refuse(struct h2stream *st, int status, const char *why, bool reques
 		return;
 	}
 	/* RFC 9113 8.1: a complete response before the request's end, then
-	 * RST_STREAM NO_ERROR so the client stops sending the body. Not now:
+	 * RST_STREAM NO_ERROR so the client stops sending the body. Not here:
 	 * nghttp2 marks a stream it is to reset as closing at once, and then
 	 * drops the HEADERS still queued for it; on_frame_send resets it
-	 * after they have gone. */
-	if (!request_ended)
-		st->flags |= ST_RESET_AFTER;
+	 * after they have gone, if the request has not ended by then. */
 }
 
 /* Keep one field of the block being decoded (bounded). */
@@ -455,7 +450,7 @@ static void request_head(struct h2session *s, struct h2stream *st, bool end_stre
 	enum h2conv_result r;
 
 	if (st->flags & ST_TOO_LARGE) {
-		refuse(st, 431, "request fields over the header list limit", end_stream);
+		refuse(st, 431, "request fields over the header list limit");
 		return;
 	}
 	f = fields_of(st, &n);
@@ -473,7 +468,7 @@ static void request_head(struct h2session *s, struct h2stream *st, bool end_stre
 	drop_fields(st);
 	if (r != H2CONV_OK) {
 		mem_free(out, s);
-		refuse(st, h2conv_status(r), why, end_stream);
+		refuse(st, h2conv_status(r), why);
 		return;
 	}
 	st->flags |= ST_HANDED;
@@ -733,9 +728,10 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
 	    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
 	    nghttp2_session_get_stream_remote_close(ng, frame->hd.stream_id) == 0) {
 		st = stream_of(s, frame->hd.stream_id);
-		/* weir's own refusal (refuse): the client is to stop sending
-		 * a body nobody will read, at once */
-		if (st && (st->flags & ST_RESET_AFTER))
+		/* weir's own answer to a request it refused (refuse; a stream
+		 * refused otherwise is reset already and sends no answer): the
+		 * client is to stop sending a body nobody will read, at once */
+		if (st && (st->flags & ST_REFUSED))
 			stream_reset(st, NGHTTP2_NO_ERROR, true);
 		if (st && !(st->flags & ST_RESET)) {
 			st->flags |= ST_AWAIT_END;
